@@ -1,0 +1,20 @@
+"""The `brokerage` console script: one typer app, each command group in brokerage/commands/."""
+
+from __future__ import annotations
+
+import typer
+
+from brokerage.commands import services as services_cmd
+
+app = typer.Typer(
+    name="brokerage",
+    help="FIX 4.4 brokerage gateway: run the system, manage local services, the ledger and the demo.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+app.add_typer(services_cmd.app, name="services")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,118 @@
+"""Typed configuration: environment (``BROKERAGE_`` prefix), optional TOML file, sensible local defaults.
+
+The TOML file is named by ``BROKERAGE_CONFIG`` (default ``./brokerage.toml`` when present); environment
+variables win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("BROKERAGE_CONFIG")
+    if named:
+        return Path(named)
+    default = Path("brokerage.toml")
+    return default if default.exists() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BROKERAGE_", extra="ignore", frozen=True)
+
+    # Where local state lives: PostgreSQL/Redis data, FIX stores, audit engine, tokens.
+    data_dir: Path = Path("var")
+
+    # External servers. When unset, `brokerage services start` runs local ones on the ports below.
+    database_url: str | None = None
+    redis_url: str | None = None
+    clickhouse_url: str | None = None
+    elasticsearch_url: str | None = None
+
+    local_postgres_port: int = 55432
+    local_redis_port: int = 56379
+
+    # Processes
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    fix_host: str = "127.0.0.1"
+    fix_port: int = 9876
+    fix_tls_port: int | None = None
+    fix_tls_certificate: Path | None = None
+    fix_tls_private_key: Path | None = None
+    fix_target_comp_id: str = "BROKER"
+    fix_heartbeat_seconds: int = 30
+    exchange_host: str = "127.0.0.1"
+    exchange_port: int = 9877
+    exchange_comp_id: str = "EXCHANGE"
+    gateway_exchange_comp_id: str = "GATEWAY"
+    exchange_seed: int = 42
+
+    # Trading
+    trading_24h: bool = True
+    base_currency: str = "USD"
+    margin_initial_ratio: Decimal = Decimal("0.50")
+    margin_maintenance_ratio: Decimal = Decimal("0.30")
+    market_order_collar_pct: Decimal = Decimal("0.05")
+
+    # Operations
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    admin_token: SecretStr | None = Field(default=None, description="Fixed admin token (otherwise generated)")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # Derived locations ------------------------------------------------------------------
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"postgresql://brokerage@127.0.0.1:{self.local_postgres_port}/brokerage"
+
+    @property
+    def effective_redis_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return f"redis://127.0.0.1:{self.local_redis_port}/0"
+
+    @property
+    def uses_local_postgres(self) -> bool:
+        return not self.database_url
+
+    @property
+    def uses_local_redis(self) -> bool:
+        return not self.redis_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,47 @@
+"""Shared fixtures: real PostgreSQL and Redis servers for the whole test session.
+
+The test setup starts its own servers (the same code as `brokerage services start`) in a temporary
+directory on free loopback ports, so runs never collide with a developer's `./var/` servers or with
+each other. Set BROKERAGE_TEST_DATABASE_URL and BROKERAGE_TEST_REDIS_URL to use existing servers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from brokerage.services import LocalServices, free_port
+
+
+@dataclass(frozen=True)
+class TestServers:
+    database_url: str  # a superuser connection to the server's `brokerage` database
+    redis_url: str
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def test_servers() -> Iterator[TestServers]:
+    db_url = os.environ.get("BROKERAGE_TEST_DATABASE_URL")
+    redis_url = os.environ.get("BROKERAGE_TEST_REDIS_URL")
+    base = Path(tempfile.mkdtemp(prefix="brokerage-test-"))
+    os.chmod(base, 0o755)  # the unprivileged PostgreSQL user must reach its data directory
+    services = LocalServices(
+        base, free_port(), free_port(), postgres=db_url is None, redis=redis_url is None
+    )
+    services.start()
+    try:
+        yield TestServers(
+            database_url=db_url or (services.postgres.url if services.postgres else ""),
+            redis_url=redis_url or (services.redis.url if services.redis else ""),
+            data_dir=base,
+        )
+    finally:
+        services.stop()
+        shutil.rmtree(base, ignore_errors=True)
