@@ -1,0 +1,250 @@
+"""SQLAlchemy Core metadata of the ledger schema: the single source Alembic migrations are written against.
+
+Money and quantities are NUMERIC (never float). Cash accounts may never hold negative available cash
+or shares: the account type is carried into balance and holding rows (kept honest by a composite
+foreign key) so that plain CHECK constraints can enforce it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+MONEY = Numeric(20, 4)
+QTY = Numeric(20, 4)
+PRICE = Numeric(20, 6)
+
+
+def _now() -> object:
+    return text("now()")
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("account_type", String(8), nullable=False),
+    Column("currency", String(3), nullable=False, server_default="USD"),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("owner_name", Text, nullable=False),
+    Column("short_selling_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("kill_switch", Boolean, nullable=False, server_default=text("false")),
+    Column("margin_call_since", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    CheckConstraint("account_type IN ('cash', 'margin')", name="account_type"),
+    CheckConstraint("status IN ('active', 'suspended', 'closed')", name="status"),
+    UniqueConstraint("account_id", "account_type", name="uq_accounts_id_type"),
+)
+
+cash_balances = Table(
+    "cash_balances",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("account_type", String(8), nullable=False),
+    Column("amount", MONEY, nullable=False, server_default="0"),
+    Column("blocked", MONEY, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    ForeignKeyConstraint(
+        ["account_id", "account_type"], ["accounts.account_id", "accounts.account_type"],
+        name="fk_cash_balances_account",
+    ),
+    CheckConstraint("blocked >= 0", name="blocked_non_negative"),
+    CheckConstraint("account_type = 'margin' OR amount - blocked >= 0", name="cash_available_non_negative"),
+)
+
+holdings = Table(
+    "holdings",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("symbol", String(16), primary_key=True),
+    Column("account_type", String(8), nullable=False),
+    Column("qty", QTY, nullable=False, server_default="0"),
+    Column("blocked_qty", QTY, nullable=False, server_default="0"),
+    Column("avg_cost", PRICE, nullable=False, server_default="0"),
+    Column("realized_pnl", MONEY, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    ForeignKeyConstraint(
+        ["account_id", "account_type"], ["accounts.account_id", "accounts.account_type"],
+        name="fk_holdings_account",
+    ),
+    CheckConstraint("blocked_qty >= 0", name="blocked_qty_non_negative"),
+    CheckConstraint("account_type = 'margin' OR qty - blocked_qty >= 0", name="qty_available_non_negative"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.account_id"), nullable=False),
+    Column("session_id", String(64), nullable=False),  # the FIX session (SenderCompID) or "api:<token>"
+    Column("cl_ord_id", String(64), nullable=False),
+    Column("orig_cl_ord_id", String(64)),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(12), nullable=False),
+    Column("ord_type", String(12), nullable=False),
+    Column("time_in_force", String(4), nullable=False),
+    Column("qty", QTY, nullable=False),
+    Column("price", PRICE),
+    Column("stop_px", PRICE),
+    Column("status", String(20), nullable=False),
+    Column("cum_qty", QTY, nullable=False, server_default="0"),
+    Column("leaves_qty", QTY, nullable=False),
+    Column("avg_px", PRICE, nullable=False, server_default="0"),
+    Column("reserved_cash", MONEY, nullable=False, server_default="0"),
+    Column("reserved_qty", QTY, nullable=False, server_default="0"),
+    Column("venue_order_id", String(64)),
+    Column("reject_reason", Integer),
+    Column("text", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    UniqueConstraint("session_id", "cl_ord_id", name="uq_orders_session_cl_ord_id"),
+    CheckConstraint("side IN ('buy', 'sell', 'sell_short')", name="side"),
+    CheckConstraint("ord_type IN ('market', 'limit', 'stop', 'stop_limit')", name="ord_type"),
+    CheckConstraint("time_in_force IN ('day', 'gtc', 'ioc', 'fok')", name="time_in_force"),
+    CheckConstraint("qty > 0", name="qty_positive"),
+    CheckConstraint("cum_qty >= 0 AND leaves_qty >= 0 AND cum_qty <= qty", name="quantities"),
+    CheckConstraint("reserved_cash >= 0 AND reserved_qty >= 0", name="reservations_non_negative"),
+    Index("ix_orders_account_created", "account_id", "created_at"),
+    Index("ix_orders_open", "account_id", postgresql_where=text(
+        "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')")),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("exec_id", String(64), primary_key=True),
+    Column("venue_exec_id", String(64), unique=True),  # the exchange's ExecID: exactly-once key
+    Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
+    Column("account_id", String(32), ForeignKey("accounts.account_id"), nullable=False),
+    Column("exec_type", String(20), nullable=False),
+    Column("ord_status", String(20), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(12), nullable=False),
+    Column("last_qty", QTY, nullable=False, server_default="0"),
+    Column("last_px", PRICE, nullable=False, server_default="0"),
+    Column("cum_qty", QTY, nullable=False),
+    Column("leaves_qty", QTY, nullable=False),
+    Column("avg_px", PRICE, nullable=False),
+    Column("transact_time", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Index("ix_executions_account_created", "account_id", "created_at"),
+    Index("ix_executions_order", "order_id"),
+)
+
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("entry_id", BigInteger, Identity(), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.account_id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # deposit, withdrawal, fill
+    Column("reference", String(128), nullable=False),  # idempotency key, exec id, ...
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Index("ix_journal_entries_account", "account_id", "entry_id"),
+)
+
+journal_lines = Table(
+    "journal_lines",
+    metadata,
+    Column("line_id", BigInteger, Identity(), primary_key=True),
+    Column("entry_id", BigInteger, ForeignKey("journal_entries.entry_id"), nullable=False),
+    Column("account_id", String(32), ForeignKey("accounts.account_id"), nullable=False),
+    # chart of accounts: 'cash:USD', 'securities:AAPL', 'external:bank', 'equity:realized_pnl', ...
+    Column("ledger_account", String(64), nullable=False),
+    Column("debit", MONEY, nullable=False, server_default="0"),
+    Column("credit", MONEY, nullable=False, server_default="0"),
+    Column("quantity", QTY, nullable=False, server_default="0"),  # share movement for securities lines
+    CheckConstraint("debit >= 0 AND credit >= 0 AND NOT (debit > 0 AND credit > 0)", name="one_sided"),
+    Index("ix_journal_lines_entry", "entry_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(96), primary_key=True),  # e.g. "withdrawal:<account_id>"
+    Column("key", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("event_type", String(48), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("account_id", String(32)),
+    Column("payload", JSONB, nullable=False),
+    Column("shipped_at", DateTime(timezone=True)),
+    Index("ix_outbox_unshipped", "seq", postgresql_where=text("shipped_at IS NULL")),
+)
+
+fix_sessions = Table(
+    "fix_sessions",
+    metadata,
+    Column("sender_comp_id", String(64), primary_key=True),  # the client's CompID
+    Column("target_comp_id", String(64), nullable=False),  # ours (BROKER)
+    Column("begin_string", String(16), nullable=False, server_default="FIX.4.4"),
+    Column("username", String(64)),
+    Column("password_hash", Text, nullable=False),  # see ledger.credentials
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+fix_session_accounts = Table(
+    "fix_session_accounts",
+    metadata,
+    Column("sender_comp_id", String(64), ForeignKey("fix_sessions.sender_comp_id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.account_id"), primary_key=True),
+    Column("is_default", Boolean, nullable=False, server_default=text("false")),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex of the bearer token
+    Column("role", String(16), nullable=False),
+    Column("label", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("revoked_at", DateTime(timezone=True)),
+    CheckConstraint("role IN ('admin', 'account', 'compliance')", name="role"),
+)
+
+api_token_accounts = Table(
+    "api_token_accounts",
+    metadata,
+    Column("token_id", String(32), ForeignKey("api_tokens.token_id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.account_id"), primary_key=True),
+)
