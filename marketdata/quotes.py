@@ -1,0 +1,85 @@
+"""The quote model and its wire form in Redis (pure: no I/O).
+
+One Redis hash per symbol, ``quote:SYMBOL``, fields as decimal strings; timestamps are integer
+microseconds since the epoch, UTC. A quote is stale when its ingest time is older than a reader's limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from decimal import Decimal
+
+KEY_PREFIX = "quote:"
+CHANNEL_PREFIX = "quotes:"  # pub/sub channel per symbol
+
+
+def quote_key(symbol: str) -> str:
+    return KEY_PREFIX + symbol
+
+
+def now_us() -> int:
+    return int(datetime.now(UTC).timestamp() * 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    symbol: str
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    bid_size: Decimal | None = None
+    ask_size: Decimal | None = None
+    last: Decimal | None = None
+    last_size: Decimal | None = None
+    volume: Decimal | None = None
+    prev_close: Decimal | None = None
+    exchange_ts_us: int = 0
+    ingest_ts_us: int = 0
+
+    @property
+    def mid(self) -> Decimal | None:
+        if self.bid is None or self.ask is None:
+            return None
+        return (self.bid + self.ask) / 2
+
+    @property
+    def mark(self) -> Decimal | None:
+        """The price a position is valued at: last trade, else mid, else previous close."""
+        return self.last if self.last is not None else (self.mid if self.mid is not None else self.prev_close)
+
+    def age_seconds(self, at_us: int | None = None) -> float:
+        return ((at_us if at_us is not None else now_us()) - self.ingest_ts_us) / 1_000_000
+
+    def is_stale(self, max_age_seconds: float, at_us: int | None = None) -> bool:
+        return self.ingest_ts_us == 0 or self.age_seconds(at_us) > max_age_seconds
+
+    def to_mapping(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = str(value)
+        return out
+
+    @classmethod
+    def from_mapping(cls, symbol: str, raw: dict[str, str] | dict[bytes, bytes]) -> Quote:
+        data = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                for k, v in raw.items()}
+
+        def dec(name: str) -> Decimal | None:
+            value = data.get(name)
+            return Decimal(value) if value not in (None, "", "None") else None
+
+        return cls(
+            symbol=symbol,
+            bid=dec("bid"),
+            ask=dec("ask"),
+            bid_size=dec("bid_size"),
+            ask_size=dec("ask_size"),
+            last=dec("last"),
+            last_size=dec("last_size"),
+            volume=dec("volume"),
+            prev_close=dec("prev_close"),
+            exchange_ts_us=int(data.get("exchange_ts_us") or 0),
+            ingest_ts_us=int(data.get("ingest_ts_us") or 0),
+        )
