@@ -1,11 +1,13 @@
 """The quote model and its wire form in Redis (pure: no I/O).
 
-One Redis hash per symbol, ``quote:SYMBOL``, fields as decimal strings; timestamps are integer
-microseconds since the epoch, UTC. A quote is stale when its ingest time is older than a reader's limit.
+One Redis string per symbol, ``quote:SYMBOL``, holding a JSON object whose prices are decimal strings
+(so a page of search results is hydrated with one MGET); timestamps are integer microseconds since
+the epoch, UTC. A quote is stale when its ingest time is older than a reader's limit.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -61,10 +63,16 @@ class Quote:
                 out[f.name] = str(value)
         return out
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_mapping(), separators=(",", ":"))
+
     @classmethod
-    def from_mapping(cls, symbol: str, raw: dict[str, str] | dict[bytes, bytes]) -> Quote:
-        data = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-                for k, v in raw.items()}
+    def from_json(cls, raw: str | bytes) -> Quote:
+        data = json.loads(raw)
+        return cls.from_mapping(str(data["symbol"]), data)
+
+    @classmethod
+    def from_mapping(cls, symbol: str, data: dict[str, str]) -> Quote:
 
         def dec(name: str) -> Decimal | None:
             value = data.get(name)

@@ -15,18 +15,15 @@ class QuoteReader:
         self._redis = redis
 
     async def get(self, symbol: str) -> Quote | None:
-        raw = await self._redis.hgetall(quote_key(symbol))  # type: ignore[misc]
-        return Quote.from_mapping(symbol, raw) if raw else None
+        raw = await self._redis.get(quote_key(symbol))
+        return Quote.from_json(raw) if raw else None
 
     async def get_many(self, symbols: Sequence[str]) -> dict[str, Quote]:
-        """All quotes in one round trip (pipelined HGETALLs, not one call per symbol)."""
+        """All quotes in one round trip (a single MGET); symbols without a quote are absent."""
         if not symbols:
             return {}
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for symbol in symbols:
-                pipe.hgetall(quote_key(symbol))
-            rows = await pipe.execute()
-        return {s: Quote.from_mapping(s, raw) for s, raw in zip(symbols, rows, strict=True) if raw}
+        rows = await self._redis.mget([quote_key(s) for s in symbols])
+        return {s: Quote.from_json(raw) for s, raw in zip(symbols, rows, strict=True) if raw}
 
 
 class QuoteWriter:
@@ -38,7 +35,7 @@ class QuoteWriter:
         count = 0
         async with self._redis.pipeline(transaction=False) as pipe:
             for quote in quotes:
-                pipe.hset(quote_key(quote.symbol), mapping=quote.to_mapping())
+                pipe.set(quote_key(quote.symbol), quote.to_json())
                 count += 1
             if count:
                 await pipe.execute()
