@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TextClause,
     UniqueConstraint,
     text,
 )
@@ -42,7 +43,7 @@ QTY = Numeric(20, 4)
 PRICE = Numeric(20, 6)
 
 
-def _now() -> object:
+def _now() -> TextClause:
     return text("now()")
 
 
