@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Processes
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_db_pool_size: int = 10
+    api_db_command_timeout_seconds: float = 10.0
     fix_host: str = "127.0.0.1"
     fix_port: int = 9876
     fix_tls_port: int | None = None
