@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     margin_maintenance_ratio: Decimal = Decimal("0.30")
     market_order_collar_pct: Decimal = Decimal("0.05")
 
+    # Market data and search
+    quote_stale_seconds: float = 5.0  # a quote older than this is reported stale
+    search_cache_ttl_seconds: float = 2.0  # hot search results cached in Redis this long
+    marketdata_batch_max: int = 2000  # quotes per pipelined Redis write
+    ws_max_symbols: int = 500  # symbols one WebSocket client may subscribe to
+
     # Operations
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
