@@ -1,0 +1,178 @@
+"""Order-entry vocabulary: typed identifiers and FIX 4.4 enumerations (pure: no I/O).
+
+Every enumeration's value is its FIX code (the wire form); ``.ledger`` gives the lower-case word stored
+in ``ledger.tables`` (orders.side/ord_type/time_in_force/status, executions.exec_type) and
+``from_fix``/``from_ledger`` parse either form with a clear ``UnknownCode`` on anything else.
+Only the codes this gateway supports are members: an unsupported FIX value is refused at the edge,
+never mapped to something close.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NewType, Self
+
+__all__ = [
+    "AccountID",
+    "BusinessRejectReason",
+    "ClOrdID",
+    "CxlRejReason",
+    "CxlRejResponseTo",
+    "ExecID",
+    "ExecType",
+    "OrdRejReason",
+    "OrdStatus",
+    "OrdType",
+    "OrderID",
+    "SessionID",
+    "Side",
+    "TimeInForce",
+    "UnknownCode",
+]
+
+ClOrdID = NewType("ClOrdID", str)  # tag 11, chosen by the client, unique per session
+OrderID = NewType("OrderID", str)  # tag 37, ours
+ExecID = NewType("ExecID", str)  # tag 17, ours
+AccountID = NewType("AccountID", str)  # tag 1
+SessionID = NewType("SessionID", str)  # the client's SenderCompID, or "api:<token>"
+
+
+class UnknownCode(ValueError):
+    """A FIX or ledger code this gateway does not support."""
+
+    def __init__(self, enum_name: str, value: object) -> None:
+        self.enum_name, self.value = enum_name, value
+        super().__init__(f"unsupported {enum_name} value {value!r}")
+
+
+class _Coded(Enum):
+    """An enumeration whose value is the FIX code; the ledger word is the member name in lower case."""
+
+    @property
+    def ledger(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_fix(cls, code: object) -> Self:
+        if isinstance(code, bool):  # True == 1 in Python: never a FIX code
+            raise UnknownCode(cls.__name__, code)
+        for member in cls:
+            if member.value == code or (isinstance(code, str) and str(member.value) == code):
+                return member
+        raise UnknownCode(cls.__name__, code)
+
+    @classmethod
+    def from_ledger(cls, word: object) -> Self:
+        if isinstance(word, str):
+            member = cls.__members__.get(word.upper())
+            if member is not None:
+                return member
+        raise UnknownCode(cls.__name__, word)
+
+
+class Side(_Coded):  # tag 54
+    BUY = "1"
+    SELL = "2"
+    SELL_SHORT = "5"
+
+    @property
+    def is_sell(self) -> bool:
+        return self is not Side.BUY
+
+
+class OrdType(_Coded):  # tag 40
+    MARKET = "1"
+    LIMIT = "2"
+    STOP = "3"
+    STOP_LIMIT = "4"
+
+    @property
+    def has_limit_price(self) -> bool:
+        return self in (OrdType.LIMIT, OrdType.STOP_LIMIT)
+
+    @property
+    def has_stop_price(self) -> bool:
+        return self in (OrdType.STOP, OrdType.STOP_LIMIT)
+
+
+class TimeInForce(_Coded):  # tag 59
+    DAY = "0"
+    GTC = "1"
+    IOC = "3"
+    FOK = "4"
+
+
+class OrdStatus(_Coded):  # tag 39
+    NEW = "0"
+    PARTIALLY_FILLED = "1"
+    FILLED = "2"
+    CANCELED = "4"
+    PENDING_CANCEL = "6"
+    REJECTED = "8"
+    PENDING_NEW = "A"
+    EXPIRED = "C"
+    PENDING_REPLACE = "E"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+    @property
+    def is_open(self) -> bool:
+        """Counts against the open-order limit and holds a reservation (ledger's ix_orders_open)."""
+        return self not in _TERMINAL
+
+
+_TERMINAL = frozenset({OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED})
+
+
+class ExecType(_Coded):  # tag 150
+    NEW = "0"
+    CANCELED = "4"
+    REPLACED = "5"
+    PENDING_CANCEL = "6"
+    REJECTED = "8"
+    PENDING_NEW = "A"
+    EXPIRED = "C"
+    PENDING_REPLACE = "E"
+    TRADE = "F"
+    ORDER_STATUS = "I"
+
+
+class OrdRejReason(_Coded):  # tag 103 (INT); the codes of fix_specs/FIX44.xml
+    BROKER_CREDIT = 0
+    UNKNOWN_SYMBOL = 1
+    EXCHANGE_CLOSED = 2
+    ORDER_EXCEEDS_LIMIT = 3
+    TOO_LATE_TO_ENTER = 4
+    UNKNOWN_ORDER = 5
+    DUPLICATE_ORDER = 6
+    STALE_ORDER = 8
+    UNSUPPORTED_ORDER_CHARACTERISTIC = 11
+    INCORRECT_QUANTITY = 13
+    UNKNOWN_ACCOUNT = 15
+    OTHER = 99
+
+
+class CxlRejReason(_Coded):  # tag 102 (INT)
+    TOO_LATE_TO_CANCEL = 0
+    UNKNOWN_ORDER = 1
+    BROKER_CREDIT = 2
+    ORDER_ALREADY_IN_PENDING_STATUS = 3
+    DUPLICATE_CL_ORD_ID = 6
+    OTHER = 99
+
+
+class CxlRejResponseTo(_Coded):  # tag 434
+    ORDER_CANCEL_REQUEST = "1"
+    ORDER_CANCEL_REPLACE_REQUEST = "2"
+
+
+class BusinessRejectReason(_Coded):  # tag 380 (INT); FIX 4.4 has no "throttle" code, so OTHER + Text
+    OTHER = 0
+    UNKNOWN_ID = 1
+    UNKNOWN_SECURITY = 2
+    UNSUPPORTED_MESSAGE_TYPE = 3
+    APPLICATION_NOT_AVAILABLE = 4
+    CONDITIONALLY_REQUIRED_FIELD_MISSING = 5
+    NOT_AUTHORIZED = 6
