@@ -1,0 +1,67 @@
+"""Assemble and run a QuickFIX acceptor or initiator from an :class:`Endpoint` and session specs.
+
+One place builds every FIX connection of the system (gateway client acceptor, gateway→exchange
+initiator, exchange acceptor, conformance profile), so they all share store/log layout, dictionary,
+timestamps and threading. The Python bindings expose only the single-threaded socket classes (one
+engine thread per connector runs every session's I/O, timers and callbacks, so callbacks must be
+quick: hand work to the event loop), or their SSL variants when the endpoint has TLS options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import quickfix as fix
+import structlog
+
+from fixsession.settings import Endpoint, SessionSpec, build_settings
+
+log = structlog.get_logger(__name__)
+
+
+class Engine:
+    """A started-on-demand QuickFIX connector with its factories kept alive alongside it."""
+
+    def __init__(self, endpoint: Endpoint, sessions: Sequence[SessionSpec], application: fix.Application) -> None:
+        self.endpoint = endpoint
+        self.sessions = tuple(sessions)
+        self.application = application
+        self.settings = build_settings(endpoint, self.sessions)
+        # The factories must outlive the connector (it keeps raw pointers to them).
+        self.store_factory = fix.FileStoreFactory(self.settings)
+        self.log_factory = fix.FileLogFactory(self.settings) if endpoint.file_log else None
+        self.connector = self._connector()
+        self.running = False
+
+    def _connector(self) -> fix.Acceptor | fix.Initiator:
+        acceptor = self.endpoint.role == "acceptor"
+        tls = self.endpoint.tls is not None
+        if acceptor:
+            cls = fix.SSLSocketAcceptor if tls else fix.SocketAcceptor
+        else:
+            cls = fix.SSLSocketInitiator if tls else fix.SocketInitiator
+        if self.log_factory is not None:
+            return cls(self.application, self.store_factory, self.settings, self.log_factory)
+        return cls(self.application, self.store_factory, self.settings)
+
+    def session_ids(self) -> list[fix.SessionID]:
+        return [fix.SessionID(s.begin_string, s.sender_comp_id, s.target_comp_id) for s in self.sessions]
+
+    def start(self) -> None:
+        """Open the listening port (acceptor) or begin connecting (initiator); returns at once."""
+        self.connector.start()
+        self.running = True
+        log.info("fix.engine_started", endpoint=self.endpoint.name, role=self.endpoint.role,
+                 port=self.endpoint.port, sessions=len(self.sessions), tls=self.endpoint.tls is not None)
+
+    def stop(self, force: bool = False) -> None:
+        """Log out every session (waits for the peers' Logout up to LogoutTimeout unless ``force``)."""
+        if not self.running:
+            return
+        self.running = False
+        self.connector.stop(force)
+        log.info("fix.engine_stopped", endpoint=self.endpoint.name)
+
+    def is_logged_on(self, session_id: fix.SessionID) -> bool:
+        session = fix.Session.lookupSession(session_id)
+        return bool(session is not None and session.isLoggedOn())
