@@ -1,0 +1,121 @@
+"""Blocking and releasing buying power (buys, short sells) and shares (long sells) for open orders.
+
+Release rule on a partial fill (why it is not a plain pro rata): the order releases
+``max(fill notional, floor(reserved · fill_qty / leaves_qty))``, capped at what it still holds, and
+everything on its last fill or on cancel. Rounding the pro-rata share DOWN keeps the remaining block at
+or above the remaining exposure (leaves · limit), and releasing at least the fill's notional means a
+fill at or inside the limit never eats into the account's free cash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from ledger.errors import InsufficientFunds, InsufficientShares, ReservationError
+from ledger.money import ZERO, ceil_cash, floor_cash
+
+
+@dataclass(frozen=True, slots=True)
+class CashBalance:
+    cash: Decimal
+    blocked: Decimal = ZERO
+    currency: str = "USD"
+
+    @property
+    def available(self) -> Decimal:
+        return self.cash - self.blocked
+
+
+@dataclass(frozen=True, slots=True)
+class ShareBalance:
+    symbol: str
+    qty: Decimal
+    blocked_qty: Decimal = ZERO
+
+    @property
+    def available(self) -> Decimal:
+        return self.qty - self.blocked_qty
+
+
+def notional_to_block(qty: Decimal, price: Decimal) -> Decimal:
+    """Cash to block for an order of ``qty`` at (limit or collar) ``price``: rounded up, never short."""
+    return ceil_cash(qty * price)
+
+
+def block_cash(balance: CashBalance, amount: Decimal, *, buying_power: Decimal | None = None) -> CashBalance:
+    """Block ``amount``; the limit is free cash for cash accounts, or the margin buying power if given."""
+    if amount < 0:
+        raise ReservationError(f"cannot block a negative amount {amount}")
+    limit = balance.available if buying_power is None else buying_power
+    if amount > limit:
+        raise InsufficientFunds(available=max(limit, ZERO), requested=amount, currency=balance.currency)
+    return replace(balance, blocked=balance.blocked + amount)
+
+
+def release_cash(balance: CashBalance, amount: Decimal) -> CashBalance:
+    if amount < 0 or amount > balance.blocked:
+        raise ReservationError(f"cannot release {amount}: {balance.blocked} blocked")
+    return replace(balance, blocked=balance.blocked - amount)
+
+
+def block_shares(balance: ShareBalance, qty: Decimal) -> ShareBalance:
+    if qty < 0:
+        raise ReservationError(f"cannot block a negative quantity {qty}")
+    if qty > balance.available:
+        raise InsufficientShares(symbol=balance.symbol, available=max(balance.available, ZERO), requested=qty)
+    return replace(balance, blocked_qty=balance.blocked_qty + qty)
+
+
+def release_shares(balance: ShareBalance, qty: Decimal) -> ShareBalance:
+    if qty < 0 or qty > balance.blocked_qty:
+        raise ReservationError(f"cannot release {qty} shares of {balance.symbol}: {balance.blocked_qty} blocked")
+    return replace(balance, blocked_qty=balance.blocked_qty - qty)
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    cash: Decimal = ZERO
+    shares: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReservation:
+    """What an open order holds for its leaves quantity: cash (buys, short sells) or shares (long sells)."""
+
+    leaves_qty: Decimal
+    cash: Decimal = ZERO
+    shares: Decimal = ZERO
+
+    @classmethod
+    def for_buy(cls, qty: Decimal, price: Decimal) -> OrderReservation:
+        return cls(leaves_qty=qty, cash=notional_to_block(qty, price))
+
+    @classmethod
+    def for_sell(cls, qty: Decimal) -> OrderReservation:
+        return cls(leaves_qty=qty, shares=qty)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.leaves_qty == 0 and self.cash == 0 and self.shares == 0
+
+    def on_fill(self, fill_qty: Decimal, fill_notional: Decimal) -> tuple[OrderReservation, Release]:
+        if fill_qty <= 0 or fill_qty > self.leaves_qty:
+            raise ReservationError(f"fill of {fill_qty} against leaves {self.leaves_qty}")
+        leaves_after = self.leaves_qty - fill_qty
+        if leaves_after == 0:
+            return OrderReservation(ZERO), Release(self.cash, self.shares)
+        pro_rata = floor_cash(self.cash * fill_qty / self.leaves_qty)
+        cash_release = min(self.cash, max(fill_notional, pro_rata)) if self.cash else ZERO
+        share_release = min(self.shares, fill_qty)
+        remaining = OrderReservation(leaves_after, self.cash - cash_release, self.shares - share_release)
+        return remaining, Release(cash_release, share_release)
+
+    def on_cancel(self) -> tuple[OrderReservation, Release]:
+        """Cancel, expire or reject: everything still held goes back."""
+        return OrderReservation(ZERO), Release(self.cash, self.shares)
+
+    def resized(self, new_leaves: Decimal, new_cash: Decimal, new_shares: Decimal) -> tuple[
+            OrderReservation, Decimal, Decimal]:
+        """A replace: the new reservation and the (signed) extra cash and shares to block (negative: release)."""
+        return (OrderReservation(new_leaves, new_cash, new_shares), new_cash - self.cash, new_shares - self.shares)

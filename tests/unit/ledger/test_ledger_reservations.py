@@ -1,0 +1,88 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.errors import InsufficientFunds, InsufficientShares, ReservationError
+from ledger.reservations import (
+    CashBalance,
+    OrderReservation,
+    ShareBalance,
+    block_cash,
+    block_shares,
+    notional_to_block,
+    release_cash,
+    release_shares,
+)
+
+amounts = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("100000"), places=4)
+# 4 dp quantities and 6 dp prices, so that notionals need rounding
+quantities = st.integers(min_value=1, max_value=10**8).map(lambda n: Decimal(n) / 10**4)
+prices = st.integers(min_value=1, max_value=10**10).map(lambda n: Decimal(n) / 10**6)
+
+
+def test_block_refuses_more_than_available_with_figures() -> None:
+    balance = CashBalance(Decimal("100"), Decimal("40"))
+    with pytest.raises(InsufficientFunds) as err:
+        block_cash(balance, Decimal("60.0001"))
+    assert (err.value.available, err.value.requested) == (Decimal("60"), Decimal("60.0001"))
+    assert block_cash(balance, Decimal("60")).available == 0
+    with pytest.raises(ReservationError):
+        release_cash(balance, Decimal("40.0001"))
+    with pytest.raises(InsufficientShares):
+        block_shares(ShareBalance("AAPL", Decimal(10), Decimal(5)), Decimal(6))
+    with pytest.raises(ReservationError):
+        release_shares(ShareBalance("AAPL", Decimal(10), Decimal(5)), Decimal(6))
+
+
+@given(start=amounts, blocks=st.lists(amounts, max_size=20), order=st.randoms())
+def test_blocking_then_releasing_returns_to_the_start(start: Decimal, blocks: list[Decimal], order: object) -> None:
+    balance = CashBalance(start * 1000)
+    held: list[Decimal] = []
+    for amount in blocks:
+        try:
+            balance = block_cash(balance, amount)
+            held.append(amount)
+        except InsufficientFunds:
+            assert amount > balance.available
+    order.shuffle(held)  # type: ignore[attr-defined]
+    for amount in held:
+        balance = release_cash(balance, amount)
+        assert balance.blocked >= 0
+    assert balance == CashBalance(start * 1000)
+
+
+@given(qty=quantities, limit=prices, cuts=st.lists(st.integers(1, 100), max_size=8),
+       improvement=st.integers(0, 100), cancel=st.booleans())
+def test_order_releases_exactly_what_it_blocked(
+        qty: Decimal, limit: Decimal, cuts: list[int], improvement: int, cancel: bool) -> None:
+    reservation = OrderReservation.for_buy(qty, limit)
+    assert reservation.cash >= qty * limit
+    blocked, released = reservation.cash, Decimal(0)
+    fill_px = max(Decimal("0.000001"), limit - Decimal(improvement) / 10**6)
+    for cut in cuts:
+        if reservation.leaves_qty == 0:
+            break
+        fill_qty = max(Decimal("0.0001"), (reservation.leaves_qty * cut / 100).quantize(Decimal("0.0001")))
+        fill_qty = min(fill_qty, reservation.leaves_qty)
+        notional = (fill_qty * fill_px).quantize(Decimal("0.0001"), rounding="ROUND_FLOOR")
+        reservation, release = reservation.on_fill(fill_qty, notional)
+        # a fill inside the limit never costs more than it frees, and the rest still covers the rest
+        assert release.cash >= notional
+        assert reservation.cash >= reservation.leaves_qty * limit
+        released += release.cash
+    if cancel or reservation.leaves_qty == 0:
+        reservation, release = reservation.on_cancel()
+        released += release.cash
+        assert reservation.is_empty
+    assert released + reservation.cash == blocked
+
+
+def test_share_reservation_releases_fill_quantity() -> None:
+    reservation = OrderReservation.for_sell(Decimal(10))
+    reservation, release = reservation.on_fill(Decimal(4), Decimal(400))
+    assert (release.shares, release.cash, reservation.shares, reservation.leaves_qty) == (Decimal(4), 0, 6, 6)
+    with pytest.raises(ReservationError):
+        reservation.on_fill(Decimal(7), Decimal(0))
+    assert notional_to_block(Decimal("3"), Decimal("0.333333")) == Decimal("1.0000")
