@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from brokerage.commands import db as db_cmd
+from brokerage.commands import search as search_cmd
 from brokerage.commands import services as services_cmd
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
 
 app.add_typer(services_cmd.app, name="services")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(search_cmd.app, name="search")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,130 @@
+"""GET /v1/search: tickers by symbol or company name, with live quotes.
+
+The search service (index + Redis) is opened on first use and kept on ``app.state.search_service``;
+it reuses ``app.state.redis`` and ``app.state.settings`` when the app's lifespan provides them. Tests
+and other wiring may override the ``search_service`` dependency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+
+from brokerage.settings import Settings, get_settings
+from gateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
+from marketdata.quotes import Quote, now_us
+from search.index import IndexUnavailable, open_ticker_index
+from search.query import MAX_QUERY_CHARS, InvalidQuery
+from search.service import MAX_LIMIT, SearchHit, SearchService, parse_limit
+
+router = APIRouter(tags=["search"])
+_open_lock = asyncio.Lock()
+
+
+class QuoteOut(BaseModel):
+    bid: Decimal | None
+    ask: Decimal | None
+    bid_size: Decimal | None
+    ask_size: Decimal | None
+    last: Decimal | None
+    last_size: Decimal | None
+    volume: Decimal | None
+    prev_close: Decimal | None
+    exchange_ts_us: int = Field(description="Exchange timestamp, microseconds since the epoch (UTC).")
+    ingest_ts_us: int = Field(description="When the ingestor wrote it, microseconds since the epoch (UTC).")
+    age_seconds: float
+    stale: bool = Field(description="Older than BROKERAGE_QUOTE_STALE_SECONDS.")
+
+
+class SearchResultOut(BaseModel):
+    symbol: str
+    name: str
+    exchange: str
+    sector: str
+    market_cap: Decimal
+    quote: QuoteOut | None = Field(description="Live quote; null when the symbol has none yet.")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SearchResultOut]
+
+
+def _settings(request: Request) -> Settings:
+    return getattr(request.app.state, "settings", None) or get_settings()
+
+
+async def search_service(request: Request) -> SearchService:
+    state = request.app.state
+    service: SearchService | None = getattr(state, "search_service", None)
+    if service is not None:
+        return service
+    async with _open_lock:
+        service = getattr(state, "search_service", None)
+        if service is None:
+            settings = _settings(request)
+            redis = getattr(state, "redis", None) or Redis.from_url(settings.effective_redis_url)
+            try:
+                index = open_ticker_index(settings)
+            except IndexUnavailable as exc:
+                raise Problem(503, "search-unavailable", "Search index unavailable", str(exc)) from exc
+            service = SearchService(index, redis, settings.search_cache_ttl_seconds)
+            state.search_service = service
+    return service
+
+
+def _quote_out(quote: Quote, stale_after: float, at_us: int) -> QuoteOut:
+    return QuoteOut(
+        bid=quote.bid, ask=quote.ask, bid_size=quote.bid_size, ask_size=quote.ask_size,
+        last=quote.last, last_size=quote.last_size, volume=quote.volume, prev_close=quote.prev_close,
+        exchange_ts_us=quote.exchange_ts_us, ingest_ts_us=quote.ingest_ts_us,
+        age_seconds=round(quote.age_seconds(at_us), 6), stale=quote.is_stale(stale_after, at_us),
+    )
+
+
+def _result_out(hit: SearchHit, stale_after: float, at_us: int) -> SearchResultOut:
+    lst = hit.listing
+    return SearchResultOut(
+        symbol=lst.symbol, name=lst.name, exchange=lst.exchange, sector=lst.sector, market_cap=lst.market_cap,
+        quote=_quote_out(hit.quote, stale_after, at_us) if hit.quote is not None else None,
+    )
+
+
+@router.get(
+    "/v1/search",
+    response_model=SearchResponse,
+    summary="Find tickers by symbol, symbol prefix or company name (typos tolerated), with live quotes",
+    responses={
+        422: {"description": "Empty, too long or garbage query, or bad limit", "content": {PROBLEM_MEDIA_TYPE: {}}},
+        503: {"description": "The search index is not available", "content": {PROBLEM_MEDIA_TYPE: {}}},
+    },
+)
+async def search(
+    request: Request,
+    service: Annotated[SearchService, Depends(search_service)],
+    q: Annotated[str | None, Query(description=f"Ticker or company name, 1–{MAX_QUERY_CHARS} characters")] = None,
+    limit: Annotated[str | None, Query(description=f"Results wanted, 1–{MAX_LIMIT} (default 10)")] = None,
+) -> SearchResponse | JSONResponse:
+    # q and limit are validated here (not by FastAPI) so every bad input is the same 422 problem.
+    try:
+        hits = await service.search(q, parse_limit(limit))
+    except InvalidQuery as exc:
+        return problem_response(
+            Problem(422, "invalid-search-query", "Invalid search query", exc.detail, reason=exc.reason),
+            request.url.path,
+        )
+    except IndexUnavailable as exc:
+        return problem_response(
+            Problem(503, "search-unavailable", "Search index unavailable", str(exc)), request.url.path
+        )
+    settings = _settings(request)
+    at = now_us()
+    return SearchResponse(
+        query=q or "", results=[_result_out(h, settings.quote_stale_seconds, at) for h in hits]
+    )

@@ -1,0 +1,135 @@
+"""Elasticsearch index definition and query builder for tickers (pure: plain dicts, no client).
+
+Mapping: ``symbol`` is a keyword with a lowercase normalizer (case-insensitive exact and prefix
+matches); ``name`` is ``search_as_you_type`` (its hidden ``_index_prefix`` field makes prefix
+queries a term lookup), split on non-alphanumerics and accent-folded like ``search.query.name_words``;
+``market_cap_rank`` is a ``rank_feature``.
+
+Query: a ``dis_max`` of constant-score tiers (exact ticker 1000, ticker/name prefix 100, fuzzy 10)
+plus ``rank_feature(log)`` on market cap with a boost small enough (≤ 3) never to lift a result over
+a tier, so the order is tier first, then size: the same as ``search.ranking``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from search.query import FUZZY_PREFIX_LENGTH, SearchQuery, max_edits
+from search.ranking import Listing
+
+EXACT_BOOST = 1000.0
+PREFIX_BOOST = 100.0
+FUZZY_BOOST = 10.0
+MARKET_CAP_BOOST = 0.1  # log(1 + 3e12) ≈ 28.7, so at most 2.9: below the gap between tiers
+SOURCE_FIELDS = ["symbol", "name", "exchange", "sector", "market_cap"]
+
+Json = dict[str, Any]
+
+
+def index_settings() -> Json:
+    return {
+        "number_of_shards": 1,
+        "analysis": {
+            "normalizer": {"lowercase_ascii": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
+            "tokenizer": {"alnum_words": {"type": "pattern", "pattern": "[^\\p{L}\\p{Nd}]+"}},
+            "analyzer": {
+                "company_name": {"type": "custom", "tokenizer": "alnum_words", "filter": ["lowercase", "asciifolding"]}
+            },
+        },
+    }
+
+
+def index_mappings() -> Json:
+    return {
+        "dynamic": "strict",
+        "properties": {
+            "symbol": {"type": "keyword", "normalizer": "lowercase_ascii"},
+            "name": {"type": "search_as_you_type", "analyzer": "company_name", "max_shingle_size": 3},
+            "exchange": {"type": "keyword"},
+            "sector": {"type": "keyword"},
+            "market_cap": {"type": "keyword", "index": False},  # exact decimal for the response
+            "market_cap_rank": {"type": "rank_feature"},
+        },
+    }
+
+
+def listing_source(listing: Listing) -> Json:
+    return {
+        "symbol": listing.symbol,
+        "name": listing.name,
+        "exchange": listing.exchange,
+        "sector": listing.sector,
+        "market_cap": str(listing.market_cap),
+        # rank_feature values must be positive
+        "market_cap_rank": max(float(listing.market_cap), 1.0),
+    }
+
+
+def listing_from_source(source: Json) -> Listing:
+    return Listing.from_mapping({k: str(source[k]) for k in SOURCE_FIELDS})
+
+
+def _const(filter_query: Json, boost: float) -> Json:
+    return {"constant_score": {"filter": filter_query, "boost": boost}}
+
+
+def _fuzzy(field: str, value: str, edits: int) -> Json:
+    return {
+        "fuzzy": {
+            field: {
+                "value": value,
+                "fuzziness": edits,
+                "prefix_length": FUZZY_PREFIX_LENGTH,
+                "transpositions": True,
+            }
+        }
+    }
+
+
+def _name_prefix(token: str) -> Json:
+    return {"prefix": {"name": {"value": token}}}
+
+
+def build_query(query: SearchQuery) -> Json:
+    tiers: list[Json] = []
+    prefix_any: list[Json] = [{"bool": {"must": [_name_prefix(t) for t in query.tokens]}}]
+    if query.symbol is not None:
+        symbol = query.symbol.lower()
+        tiers.append(_const({"term": {"symbol": symbol}}, EXACT_BOOST))
+        prefix_any.append({"prefix": {"symbol": {"value": symbol}}})
+    tiers.append(_const({"bool": {"should": prefix_any, "minimum_should_match": 1}}, PREFIX_BOOST))
+
+    fuzzy_any: list[Json] = []
+    if any(max_edits(t) for t in query.tokens):
+        per_token = []
+        for token in query.tokens:
+            options = [_name_prefix(token)]
+            if max_edits(token):
+                options.append(_fuzzy("name", token, max_edits(token)))
+            per_token.append({"bool": {"should": options, "minimum_should_match": 1}})
+        fuzzy_any.append({"bool": {"must": per_token}})
+    if query.symbol is not None and query.symbol_fuzzy_edits:
+        fuzzy_any.append(_fuzzy("symbol", query.symbol.lower(), query.symbol_fuzzy_edits))
+    if fuzzy_any:
+        tiers.append(_const({"bool": {"should": fuzzy_any, "minimum_should_match": 1}}, FUZZY_BOOST))
+
+    return {
+        "bool": {
+            "must": [{"dis_max": {"queries": tiers, "tie_breaker": 0.0}}],
+            "should": [
+                {
+                    "rank_feature": {
+                        "field": "market_cap_rank",
+                        "log": {"scaling_factor": 1},
+                        "boost": MARKET_CAP_BOOST,
+                    }
+                }
+            ],
+        }
+    }
+
+
+def build_search_body(query: SearchQuery, limit: int) -> Json:
+    """Keyword arguments for ``AsyncElasticsearch.search``; fetches a few extra candidates so the
+    final ranking (``search.ranking.rank``) can settle near-ties of the rank feature's precision."""
+    return {"query": build_query(query), "size": limit * 2, "source": SOURCE_FIELDS, "track_total_hits": False}

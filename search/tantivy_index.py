@@ -1,0 +1,172 @@
+"""Embedded ticker index on tantivy (the default when no Elasticsearch is configured).
+
+The derived terms of ``search.query`` are indexed as raw (untokenised) multi-valued fields, so a
+prefix lookup is one term lookup; fuzzy matching uses tantivy's Levenshtein automaton with
+transpositions costing one edit. Each tier is one search ordered by the ``market_cap`` fast field,
+and ``search.ranking.rank`` merges them: within a tier the larger company wins, as in Elasticsearch
+with its rank_feature. Searches run in microseconds, so they run on the event loop.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import tantivy
+
+from search.index import IndexUnavailable
+from search.query import SearchQuery, max_edits, name_prefixes, name_words, symbol_prefixes
+from search.ranking import Listing, rank
+
+FUZZY_OVERFETCH = 4  # fuzzy hits are re-checked for prefix length 1; fetch more than needed
+
+
+def build_schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("symbol", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("symbol_prefix", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("name_prefix", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("name_word", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("name", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("exchange", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("sector", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("market_cap_text", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_unsigned_field("market_cap", stored=False, indexed=False, fast=True)
+    return sb.build()
+
+
+def listing_document(listing: Listing) -> tantivy.Document:
+    doc = tantivy.Document()
+    doc.add_text("symbol", listing.symbol)
+    for prefix in sorted(symbol_prefixes(listing.symbol)):
+        doc.add_text("symbol_prefix", prefix)
+    for prefix in sorted(name_prefixes(listing.name)):
+        doc.add_text("name_prefix", prefix)
+    for word in sorted(set(name_words(listing.name))):
+        doc.add_text("name_word", word)
+    doc.add_text("name", listing.name)
+    doc.add_text("exchange", listing.exchange)
+    doc.add_text("sector", listing.sector)
+    doc.add_text("market_cap_text", str(listing.market_cap))
+    doc.add_unsigned("market_cap", max(0, int(listing.market_cap)))
+    return doc
+
+
+class TantivyTickerIndex:
+    def __init__(self, index: tantivy.Index, path: Path | None) -> None:
+        self._index = index
+        self._schema = index.schema
+        self._path = path
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = False) -> TantivyTickerIndex:
+        if not (path / "meta.json").exists():
+            if not create:
+                raise IndexUnavailable(f"no search index at {path}: run `brokerage search reindex`")
+            path.mkdir(parents=True, exist_ok=True)
+            return cls(tantivy.Index(build_schema(), path=str(path), reuse=False), path)
+        try:
+            index = tantivy.Index.open(str(path))
+        except (OSError, ValueError) as exc:
+            raise IndexUnavailable(f"cannot open the search index at {path}: {exc}") from exc
+        index.config_reader(reload_policy="OnCommit")  # a reindex by another process is picked up
+        return cls(index, path)
+
+    @classmethod
+    def in_memory(cls) -> TantivyTickerIndex:
+        return cls(tantivy.Index(build_schema()), None)
+
+    async def replace_all(self, listings: Sequence[Listing]) -> int:
+        return self.replace_all_sync(listings)
+
+    def replace_all_sync(self, listings: Sequence[Listing]) -> int:
+        writer = self._index.writer(heap_size=128_000_000, num_threads=1)
+        writer.delete_all_documents()
+        for listing in listings:
+            writer.add_document(listing_document(listing))
+        writer.commit()
+        writer.wait_merging_threads()
+        self._index.reload()
+        return len(listings)
+
+    async def search(self, query: SearchQuery, limit: int) -> list[Listing]:
+        return self.search_sync(query, limit)
+
+    def search_sync(self, query: SearchQuery, limit: int) -> list[Listing]:
+        searcher = self._index.searcher()
+        addresses: list[tantivy.DocAddress] = []
+        if query.symbol is not None:
+            exact = self._term("symbol", query.symbol)
+            addresses += [a for _, a in searcher.search(exact, 1, count=False).hits]
+        prefix = self._prefix_query(query)
+        addresses += [a for _, a in searcher.search(prefix, limit, count=False, order_by_field="market_cap").hits]
+        if len({(a.segment_ord, a.doc) for a in addresses}) < limit:
+            fuzzy = self._fuzzy_query(query, prefix)
+            if fuzzy is not None:
+                hits = searcher.search(fuzzy, limit * FUZZY_OVERFETCH, count=False, order_by_field="market_cap")
+                addresses += [a for _, a in hits.hits]
+        seen: set[tuple[int, int]] = set()
+        listings: list[Listing] = []
+        for address in addresses:
+            key = (address.segment_ord, address.doc)
+            if key not in seen:
+                seen.add(key)
+                listings.append(self._listing(searcher.doc(address)))
+        return rank(query, listings, limit)
+
+    async def close(self) -> None:
+        return None
+
+    def remove_files(self) -> None:
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
+
+    # Query construction ------------------------------------------------------------------
+    def _term(self, field: str, value: str) -> tantivy.Query:
+        return tantivy.Query.term_query(self._schema, field, value, index_option="basic")
+
+    def _prefix_query(self, query: SearchQuery) -> tantivy.Query:
+        name_all = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, self._term("name_prefix", t)) for t in query.tokens]
+        )
+        clauses = [(tantivy.Occur.Should, name_all)]
+        if query.symbol is not None:
+            clauses.append((tantivy.Occur.Should, self._term("symbol_prefix", query.symbol)))
+        return tantivy.Query.boolean_query(clauses)
+
+    def _fuzzy_query(self, query: SearchQuery, prefix: tantivy.Query) -> tantivy.Query | None:
+        alternatives: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        if any(max_edits(t) for t in query.tokens):
+            per_token = []
+            for token in query.tokens:
+                options = [(tantivy.Occur.Should, self._term("name_prefix", token))]
+                if max_edits(token):
+                    options.append((tantivy.Occur.Should, self._fuzzy("name_word", token, max_edits(token))))
+                per_token.append((tantivy.Occur.Must, tantivy.Query.boolean_query(options)))
+            alternatives.append((tantivy.Occur.Should, tantivy.Query.boolean_query(per_token)))
+        if query.symbol is not None and query.symbol_fuzzy_edits:
+            alternatives.append(
+                (tantivy.Occur.Should, self._fuzzy("symbol", query.symbol, query.symbol_fuzzy_edits))
+            )
+        if not alternatives:
+            return None
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, tantivy.Query.boolean_query(alternatives)), (tantivy.Occur.MustNot, prefix)]
+        )
+
+    def _fuzzy(self, field: str, text: str, distance: int) -> tantivy.Query:
+        return tantivy.Query.fuzzy_term_query(
+            self._schema, field, text, distance=distance, transposition_cost_one=True, prefix=False
+        )
+
+    @staticmethod
+    def _listing(doc: tantivy.Document) -> Listing:
+        return Listing(
+            symbol=str(doc.get_first("symbol")),
+            name=str(doc.get_first("name")),
+            exchange=str(doc.get_first("exchange")),
+            sector=str(doc.get_first("sector")),
+            market_cap=Decimal(str(doc.get_first("market_cap_text"))),
+        )
