@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     marketdata_batch_max: int = 2000  # quotes per pipelined Redis write
     ws_max_symbols: int = 500  # symbols one WebSocket client may subscribe to
 
+    # Audit trail (ClickHouse: chdb under <data_dir>/audit/chdb, or clickhouse_url)
+    audit_host: str = "127.0.0.1"  # the shipper's local endpoint (reports, verify, /metrics)
+    audit_port: int = 9880
+    audit_clickhouse_database: str = "audit"
+    audit_batch_size: int = 10_000
+    audit_flush_interval_seconds: float = 0.2
+    audit_retention_days: int = 2555  # 7 years
+    audit_hot_days: int | None = None  # with audit_cold_volume: move to that volume after this many days
+    audit_cold_volume: str | None = None
+
     # Operations
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
