@@ -1,3 +1,4 @@
+# mypy: disable-error-code="comparison-overlap"
 """The order state machine: FIX 4.4 Appendix D moves, quantity consistency, and invariants under any
 sequence of events (hypothesis)."""
 
