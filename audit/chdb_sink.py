@@ -1,0 +1,109 @@
+"""chdb adapter: the ClickHouse engine in this process, data under ``<data_dir>/audit/chdb``.
+
+chdb allows ONE data directory per process (and one process per directory): the engine is opened once
+(:func:`open_engine`) and every sink of this process shares it, each on its own database (tests use one
+database per test). A lock serialises statements, since ``USE <db>`` is session state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import chdb.session
+import orjson
+
+from audit.retention import RetentionPolicy
+from audit.sink import INSERT_COLUMNS, QueryResult, SinkUnavailable, checked_identifier, ddl_statements
+
+_engine_lock = threading.Lock()
+_engine: tuple[Path, chdb.session.Session] | None = None
+_READ_SETTINGS = "output_format_json_quote_decimals=1, output_format_json_quote_64bit_integers=1"
+
+
+def open_engine(path: Path) -> chdb.session.Session:
+    """The process's chdb session on ``path`` (opened once; another path in the same process is refused)."""
+    global _engine
+    path = path.resolve()
+    with _engine_lock:
+        if _engine is None:
+            path.mkdir(parents=True, exist_ok=True)
+            try:
+                _engine = (path, chdb.session.Session(str(path)))
+            except Exception as exc:  # chdb raises plain RuntimeError variants
+                raise SinkUnavailable(f"cannot open chdb at {path}: {exc}") from exc
+        elif _engine[0] != path:
+            raise SinkUnavailable(f"this process already owns chdb at {_engine[0]}; cannot also open {path}")
+        return _engine[1]
+
+
+def _convert(value: Any, ch_type: str) -> Any:
+    """A JSONCompact value (decimals and 64-bit integers quoted) as a Python value of its ClickHouse type."""
+    if value is None:
+        return None
+    base = ch_type.removeprefix("Nullable(").removeprefix("LowCardinality(")
+    if base.startswith("Decimal"):
+        return Decimal(value)
+    if base.startswith(("Int", "UInt")):
+        return int(value)
+    if base.startswith("DateTime"):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value
+
+
+class ChdbSink:
+    def __init__(self, path: Path, database: str = "audit") -> None:
+        self.path = path
+        self.database = checked_identifier(database)
+        self._session = open_engine(path)
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None = None, fmt: str = "CSV") -> Any:
+        with _engine_lock:
+            try:
+                self._session.query(f"USE {self.database}")
+                return self._session.query(sql, fmt, params=dict(params) if params else None)
+            except Exception as exc:
+                raise SinkUnavailable(str(exc).strip()) from exc
+
+    def ensure_schema(self, policy: RetentionPolicy) -> None:
+        with _engine_lock:
+            try:
+                self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            except Exception as exc:
+                raise SinkUnavailable(str(exc).strip()) from exc
+        for statement in ddl_statements(policy):
+            self._run(statement)
+
+    def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        body = b"".join(orjson.dumps({c: row[c] for c in INSERT_COLUMNS}) + b"\n" for row in rows)
+        with _engine_lock:
+            try:
+                self._session.query(f"USE {self.database}")
+                inserter = self._session.send_insert(
+                    f"INSERT INTO audit_events ({', '.join(INSERT_COLUMNS)})", "JSONEachRow"
+                )
+                inserter.append(body)
+                inserter.finish()
+            except Exception as exc:
+                raise SinkUnavailable(str(exc).strip()) from exc
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        text = f"{sql.rstrip().rstrip(';')}\nSETTINGS {_READ_SETTINGS}"
+        raw = self._run(text, params, "JSONCompact")
+        data = raw.bytes() if hasattr(raw, "bytes") else raw
+        if not data or not str(data).strip():
+            return QueryResult([], [])
+        parsed = orjson.loads(data)
+        meta = parsed["meta"]
+        types = [m["type"] for m in meta]
+        rows = [tuple(_convert(v, t) for v, t in zip(row, types, strict=True)) for row in parsed["data"]]
+        return QueryResult([m["name"] for m in meta], rows)
+
+    def close(self) -> None:
+        """The engine stays open for the life of the process (chdb cannot reopen another path anyway)."""

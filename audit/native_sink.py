@@ -1,0 +1,75 @@
+"""clickhouse-driver adapter (native protocol) for a ClickHouse server: ``BROKERAGE_CLICKHOUSE_URL``.
+
+Same DDL, same SQL: ``server_side_params`` makes the server bind ``{name:Type}`` placeholders exactly as
+chdb does. Needs a modern server (DateTime64, window functions): ClickHouse 22.8 or later.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from clickhouse_driver import Client
+
+from audit.retention import RetentionPolicy
+from audit.rows import DECIMAL_COLUMNS, TIMESTAMP_COLUMNS
+from audit.sink import INSERT_COLUMNS, QueryResult, SinkUnavailable, ddl_statements
+
+
+def _typed(column: str, value: Any) -> Any:
+    """A canonical (text) value as the Python type clickhouse-driver expects for the column."""
+    if value is None:
+        return None
+    if column in DECIMAL_COLUMNS:
+        return Decimal(value)
+    if column in TIMESTAMP_COLUMNS:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    if column == "event_id":
+        return UUID(value)
+    return value
+
+
+def _python(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+class NativeSink:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.Lock()  # a clickhouse-driver Client is not safe across threads
+        self._client = Client.from_url(url)
+        self._client.client_settings["server_side_params"] = True
+
+    def _execute(self, sql: str, params: Any = None, **kwargs: Any) -> Any:
+        with self._lock:
+            try:
+                return self._client.execute(sql, params, **kwargs)
+            except Exception as exc:  # network errors, server errors: the caller retries
+                self._client.disconnect()
+                raise SinkUnavailable(str(exc).strip().splitlines()[0] if str(exc) else repr(exc)) from exc
+
+    def ensure_schema(self, policy: RetentionPolicy) -> None:
+        for statement in ddl_statements(policy):
+            self._execute(statement)
+
+    def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        data = [tuple(_typed(c, row[c]) for c in INSERT_COLUMNS) for row in rows]
+        self._execute(f"INSERT INTO audit_events ({', '.join(INSERT_COLUMNS)}) VALUES", data)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        rows, types = self._execute(sql, dict(params) if params else None, with_column_types=True)
+        return QueryResult([name for name, _ in types], [tuple(_python(v) for v in row) for row in rows])
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.disconnect()

@@ -1,0 +1,78 @@
+"""The PostgreSQL outbox: producers append in their own transaction; the shipper drains it.
+
+``append_event(conn, event)`` is the one call a producer makes, on the asyncpg connection whose transaction
+records the change (so the event exists if and only if the change committed)::
+
+    async with conn.transaction():
+        ...  # the ledger change
+        await append_event(conn, AuditEvent("order.fill", account_id=acct, symbol="AAPL", ...))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from audit.events import AuditEvent
+
+
+async def append_event(conn: asyncpg.Connection, event: AuditEvent) -> None:
+    await conn.execute(
+        "INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb)",
+        event.event_id, event.event_type, event.occurred_at, event.account_id,
+        orjson.dumps(event.to_payload(), default=str).decode(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    seq: int
+    event_id: UUID
+    event_type: str
+    occurred_at: datetime
+    account_id: str | None
+    payload: Any  # jsonb text
+
+
+async def fetch_unshipped(pool: asyncpg.Pool, limit: int) -> list[OutboxRow]:
+    rows = await pool.fetch(
+        "SELECT seq, event_id, event_type, occurred_at, account_id, payload::text AS payload FROM outbox "
+        "WHERE shipped_at IS NULL ORDER BY seq LIMIT $1",
+        limit,
+    )
+    return [OutboxRow(*row) for row in rows]
+
+
+async def mark_shipped(pool: asyncpg.Pool, seqs: list[int]) -> None:
+    await pool.execute(
+        "UPDATE outbox SET shipped_at = now() WHERE seq = ANY($1::bigint[]) AND shipped_at IS NULL", seqs
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    pending: int
+    lag_seconds: float  # age of the oldest unshipped event (0 when none)
+
+
+async def backlog(pool: asyncpg.Pool) -> Backlog:
+    row = await pool.fetchrow(
+        "SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0) AS lag "
+        "FROM outbox WHERE shipped_at IS NULL"
+    )
+    assert row is not None
+    return Backlog(int(row["n"]), max(0.0, float(row["lag"])))
+
+
+async def purge_shipped(pool: asyncpg.Pool, older_than_hours: float) -> int:
+    """Delete rows shipped long ago: ClickHouse holds the trail; the outbox is only a buffer."""
+    status = await pool.execute(
+        "DELETE FROM outbox WHERE shipped_at < now() - make_interval(secs => $1)", older_than_hours * 3600
+    )
+    return int(status.split()[-1])

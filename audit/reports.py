@@ -1,0 +1,122 @@
+"""Compliance reports: one SQL file per report in ``audit/reports/``, parameters bound by the engine.
+
+Every report takes the same parameters: ``{from_ts:DateTime64(6, 'UTC')}`` and ``{to_ts:...}`` (the period,
+``to`` excluded), ``{account:String}`` (an account PSEUDONYM, '' for all) and ``{symbol:String}`` ('' for
+all). The caller names a real account id; it is turned into its pseudonym here, and pseudonyms in the
+result are turned back into account ids while the mapping exists (forgotten accounts stay pseudonymous).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from audit.pseudonyms import PseudonymStore
+from audit.rows import canonical_timestamp
+from audit.sink import AuditSink, QueryResult
+
+REPORTS_DIR = Path(__file__).with_name("reports")
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-/]{0,15}$")
+ACCOUNT = re.compile(r"^[A-Za-z0-9_\-:.]{1,32}$")
+NO_SUCH_ACCOUNT = "-"  # a pseudonym no account has: an unknown or forgotten account matches nothing
+
+
+class ReportError(ValueError):
+    """A bad report request (unknown name, bad period or filter): the caller's mistake."""
+
+
+def report_names() -> list[str]:
+    return sorted(p.stem for p in REPORTS_DIR.glob("*.sql"))
+
+
+def report_sql(name: str) -> str:
+    if not NAME.match(name) or name not in report_names():
+        raise ReportError(f"unknown report {name!r}; available: {', '.join(report_names())}")
+    return (REPORTS_DIR / f"{name}.sql").read_text()
+
+
+def parse_time(value: str | datetime, what: str) -> datetime:
+    if isinstance(value, datetime):
+        ts = value
+    else:
+        try:
+            ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ReportError(f"{what}: expected an ISO-8601 date or timestamp, got {value!r}") from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    name: str
+    from_ts: datetime
+    to_ts: datetime
+    account: str | None = None
+    symbol: str | None = None
+
+    @classmethod
+    def parse(
+        cls, name: str, from_: str | datetime, to: str | datetime, account: str | None = None,
+        symbol: str | None = None,
+    ) -> ReportRequest:
+        report_sql(name)
+        start, end = parse_time(from_, "from"), parse_time(to, "to")
+        if end <= start:
+            raise ReportError("the period is empty: 'to' must be after 'from'")
+        if account is not None and account != "" and not ACCOUNT.match(account):
+            raise ReportError(f"invalid account id {account!r}")
+        if symbol:
+            symbol = symbol.strip().upper()
+            if not SYMBOL.match(symbol):
+                raise ReportError(f"invalid symbol {symbol!r}")
+        return cls(name, start, end, account or None, symbol or None)
+
+    def params(self, account_ref: str) -> dict[str, str]:
+        return {
+            "from_ts": str(canonical_timestamp(self.from_ts)),
+            "to_ts": str(canonical_timestamp(self.to_ts)),
+            "account": account_ref,
+            "symbol": self.symbol or "",
+        }
+
+
+async def run_report(sink: AuditSink, request: ReportRequest, names: PseudonymStore | None) -> QueryResult:
+    """Run the report against ``sink``; ``names`` resolves the account filter and re-identifies results."""
+    account_ref = ""
+    if request.account:
+        if names is None:
+            raise ReportError("an account filter needs PostgreSQL (the pseudonym mapping)")
+        account_ref = await names.lookup(request.account) or NO_SUCH_ACCOUNT
+    result = await asyncio.to_thread(sink.query, report_sql(request.name), request.params(account_ref))
+    if names is None or "account" not in result.columns:
+        return result
+    at = result.columns.index("account")
+    known = await names.reveal(str(row[at]) for row in result.rows)
+    rows = [(*row[:at], known.get(str(row[at]), row[at]), *row[at + 1 :]) for row in result.rows]
+    return QueryResult(result.columns, rows)
+
+
+def json_value(value: Any) -> Any:
+    """A result value as JSON: decimals as strings (exact), timestamps ISO-8601 UTC."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def result_to_json(result: QueryResult) -> dict[str, Any]:
+    return {"columns": result.columns, "rows": [[json_value(v) for v in row] for row in result.rows]}
+
+
+def result_from_json(body: dict[str, Any]) -> QueryResult:
+    return QueryResult(list(body["columns"]), [tuple(row) for row in body["rows"]])

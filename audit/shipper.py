@@ -1,0 +1,154 @@
+"""The shipper: drains the PostgreSQL outbox into ClickHouse, exactly once, in batches by size and time.
+
+Exactly once, crash included:
+1. read the oldest unshipped outbox rows (up to ``batch_size``);
+2. pseudonymise accounts, link each row into its hash chain, insert the batch into ClickHouse;
+3. mark the rows shipped in PostgreSQL.
+A crash between 2 and 3 leaves rows inserted but unmarked. So after a start or any failed insert the
+shipper RECOVERS before shipping: it reloads the chain heads from ClickHouse and the ids of events already
+there with seq >= the oldest unshipped seq; those rows are marked without being inserted again. The table
+is also a ReplacingMergeTree on the event id and reports read FINAL, as a second line of defence.
+When ClickHouse is down the insert fails, the outbox keeps growing and the shipper retries with backoff;
+the lag is exported as ``brokerage_audit_outbox_lag_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from audit import metrics
+from audit.chain import Head, link
+from audit.events import from_outbox
+from audit.outbox import OutboxRow, backlog, fetch_unshipped, mark_shipped, purge_shipped
+from audit.pseudonyms import PseudonymStore
+from audit.rows import build_row
+from audit.sink import AuditSink, SinkUnavailable, chain_heads, event_ids_since
+
+log = structlog.get_logger("audit.shipper")
+RETRYABLE = (SinkUnavailable, asyncpg.PostgresError, OSError, asyncpg.InterfaceError)
+
+
+@dataclass(frozen=True, slots=True)
+class ShipperConfig:
+    batch_size: int = 10_000
+    flush_interval: float = 0.2  # seconds between polls when the outbox has less than a batch
+    max_backoff: float = 5.0
+    purge_after_hours: float = 24.0
+
+
+class Shipper:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        sink: AuditSink,
+        config: ShipperConfig | None = None,
+        on_shipped: Callable[[list[OutboxRow], datetime], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.sink = sink
+        self.config = config or ShipperConfig()
+        self.pseudonyms = PseudonymStore(pool)
+        self._on_shipped = on_shipped
+        self._heads: dict[str, Head] | None = None  # None: recover from ClickHouse before the next insert
+        self._in_sink: set[str] = set()  # found in ClickHouse by the last recovery, not yet marked
+        self._unmarked: list[int] = []  # inserted, mark failed: mark before anything else
+
+    async def _recover(self, first_seq: int) -> None:
+        self._heads = await asyncio.to_thread(chain_heads, self.sink)
+        self._in_sink = await asyncio.to_thread(event_ids_since, self.sink, first_seq)
+        if self._in_sink:
+            log.info("audit.recovered", already_in_clickhouse=len(self._in_sink), streams=len(self._heads))
+
+    def _rows(self, fresh: list[OutboxRow], names: dict[str, str]) -> list[dict[str, Any]]:
+        rows = []
+        for r in fresh:
+            event = from_outbox(r.event_id, r.event_type, r.occurred_at, r.account_id, r.payload)
+            row = build_row(event, names.get(r.account_id, "") if r.account_id else "")
+            row["seq"] = r.seq
+            rows.append(row)
+        return rows
+
+    async def ship_once(self) -> int:
+        """Ship one batch; returns how many outbox rows it settled (0: nothing to do)."""
+        if self._unmarked:
+            await mark_shipped(self.pool, self._unmarked)
+            self._unmarked = []
+        batch = await fetch_unshipped(self.pool, self.config.batch_size)
+        if not batch:
+            return 0
+        started = time.perf_counter()
+        if self._heads is None:
+            await self._recover(batch[0].seq)
+        assert self._heads is not None
+        fresh = [r for r in batch if str(r.event_id) not in self._in_sink]
+        skipped = len(batch) - len(fresh)
+        names = await self.pseudonyms.resolve(r.account_id for r in fresh if r.account_id)
+        rows = self._rows(fresh, names)
+        heads = link(rows, self._heads)
+        try:
+            await asyncio.to_thread(self.sink.insert, rows)
+        except BaseException:
+            self._heads = None  # the insert may or may not have landed: recover before retrying
+            raise
+        self._heads = heads
+        shipped_at = datetime.now(UTC)
+        self._unmarked = [r.seq for r in batch]
+        self._in_sink.difference_update(str(r.event_id) for r in batch)
+        await mark_shipped(self.pool, self._unmarked)
+        self._unmarked = []
+        metrics.EVENTS_SHIPPED.inc(len(fresh))
+        metrics.DUPLICATES_SKIPPED.inc(skipped)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        for r in fresh[:: max(1, len(fresh) // 100)]:  # a sample keeps the histogram cheap
+            metrics.SHIP_LAG.observe((shipped_at - r.occurred_at).total_seconds())
+        if self._on_shipped is not None:
+            self._on_shipped(fresh, shipped_at)
+        return len(batch)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Ship until ``stop`` is set, surviving ClickHouse and PostgreSQL outages."""
+        backoff = 0.1
+        watcher = asyncio.create_task(self._watch_backlog(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    settled = await self.ship_once()
+                    backoff = 0.1
+                except RETRYABLE as exc:
+                    metrics.SHIP_ERRORS.inc()
+                    log.warning("audit.ship_failed", error=str(exc)[:300], retry_in=backoff)
+                    await _sleep_or_stop(stop, backoff)
+                    backoff = min(backoff * 2, self.config.max_backoff)
+                    continue
+                if settled < self.config.batch_size:
+                    await _sleep_or_stop(stop, self.config.flush_interval)
+        finally:
+            watcher.cancel()
+
+    async def _watch_backlog(self, stop: asyncio.Event) -> None:
+        last_purge = 0.0
+        while not stop.is_set():
+            try:
+                state = await backlog(self.pool)
+                metrics.OUTBOX_PENDING.set(state.pending)
+                metrics.OUTBOX_LAG.set(state.lag_seconds)
+                if time.monotonic() - last_purge > 600:
+                    last_purge = time.monotonic()
+                    await purge_shipped(self.pool, self.config.purge_after_hours)
+            except RETRYABLE as exc:
+                log.warning("audit.backlog_check_failed", error=str(exc)[:300])
+            await _sleep_or_stop(stop, 1.0)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

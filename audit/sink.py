@@ -1,0 +1,93 @@
+"""The ClickHouse port: what the shipper, verifier and reports need, whichever engine runs the SQL.
+
+Two adapters implement it with the same DDL (``audit/ddl.sql``) and the same SQL: ``ChdbSink`` (the engine
+in-process, the local default) and ``NativeSink`` (clickhouse-driver, native protocol, when
+``BROKERAGE_CLICKHOUSE_URL`` is set). Adapters are synchronous; async callers run them in a thread.
+Queries take ``{name:Type}`` placeholders bound by the engine (server-side parameters), never formatted text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from audit.chain import Head
+from audit.retention import RetentionPolicy, ttl_clause
+from audit.rows import HASHED_COLUMNS
+
+DDL_PATH = Path(__file__).with_name("ddl.sql")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# Column order of an insert (every column but the `shipped_at` default).
+INSERT_COLUMNS = ("seq", "hash", *HASHED_COLUMNS)
+
+
+class SinkUnavailable(RuntimeError):
+    """ClickHouse could not be reached or refused the statement; the caller retries later."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+class AuditSink(Protocol):
+    def ensure_schema(self, policy: RetentionPolicy) -> None: ...
+
+    def insert(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult: ...
+
+    def close(self) -> None: ...
+
+
+def checked_identifier(name: str) -> str:
+    if not IDENTIFIER.match(name):
+        raise ValueError(f"invalid ClickHouse database name {name!r}")
+    return name
+
+
+def ddl_statements(policy: RetentionPolicy) -> list[str]:
+    code = "\n".join(line for line in DDL_PATH.read_text().splitlines() if not line.lstrip().startswith("--"))
+    statements = [s.strip() for s in code.split(";") if s.strip()]
+    return [*statements, f"ALTER TABLE audit_events MODIFY TTL {ttl_clause(policy)}"]
+
+
+def chain_heads(sink: AuditSink) -> dict[str, Head]:
+    """The last (stream_seq, hash) of every stream, to continue the chains after a restart."""
+    result = sink.query(
+        "SELECT stream, max(stream_seq) AS n, argMax(hash, stream_seq) AS h FROM audit_events GROUP BY stream"
+    )
+    return {stream: Head(int(n), str(h)) for stream, n, h in result.rows}
+
+
+def event_ids_since(sink: AuditSink, min_seq: int) -> set[str]:
+    """Ids of events already in ClickHouse with outbox seq >= ``min_seq`` (shipped but maybe not marked)."""
+    result = sink.query(
+        "SELECT DISTINCT toString(event_id) FROM audit_events WHERE seq >= {min_seq:UInt64}", {"min_seq": min_seq}
+    )
+    return {str(row[0]) for row in result.rows}
+
+
+def chain_rows(sink: AuditSink, page: int = 100_000) -> Iterator[dict[str, Any]]:
+    """Every row ordered by (stream, stream_seq), page by page (keyset pagination keeps memory flat)."""
+    columns = ", ".join(("hash", *HASHED_COLUMNS))
+    stream, seq = "", 0
+    while True:
+        result = sink.query(
+            f"SELECT {columns} FROM audit_events FINAL "  # columns: a constant list, not input
+            "WHERE (stream, stream_seq) > ({stream:String}, {seq:UInt64}) "
+            "ORDER BY stream, stream_seq LIMIT {page:UInt64}",
+            {"stream": stream, "seq": seq, "page": page},
+        )
+        yield from result.as_dicts()
+        if len(result.rows) < page:
+            return
+        last = result.rows[-1]
+        stream, seq = str(last[result.columns.index("stream")]), int(last[result.columns.index("stream_seq")])

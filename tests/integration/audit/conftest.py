@@ -1,0 +1,43 @@
+"""Audit fixtures: one chdb engine for the session (chdb allows one data directory per process), a fresh
+database per test, and a helper that writes events straight into a sink (what the shipper would do)."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit.chain import Head, link
+from audit.chdb_sink import ChdbSink
+from audit.events import AuditEvent
+from audit.retention import RetentionPolicy
+from audit.rows import build_row
+
+CHDB_DIR = Path(tempfile.gettempdir()) / f"brokerage-test-chdb-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def chdb_sink() -> Iterator[ChdbSink]:
+    sink = ChdbSink(CHDB_DIR, f"t_{uuid.uuid4().hex[:12]}")
+    sink.ensure_schema(RetentionPolicy())
+    try:
+        yield sink
+    finally:
+        sink._run(f"DROP DATABASE IF EXISTS {sink.database}")
+
+
+def write_events(sink: Any, events: Iterable[AuditEvent], heads: dict[str, Head] | None = None,
+                 first_seq: int = 1) -> dict[str, Head]:
+    """Insert ``events`` as shipped rows (account id used as its own pseudonym)."""
+    rows = []
+    for seq, event in enumerate(events, start=first_seq):
+        row = build_row(event, event.account_id or "")
+        row["seq"] = seq
+        rows.append(row)
+    new_heads = link(rows, heads or {})
+    sink.insert(rows)
+    return new_heads
