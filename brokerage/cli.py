@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from brokerage.commands import conformance as conformance_cmd
 from brokerage.commands import db as db_cmd
 from brokerage.commands import search as search_cmd
 from brokerage.commands import services as services_cmd
@@ -17,6 +18,7 @@ app = typer.Typer(
 
 app.add_typer(services_cmd.app, name="services")
 app.add_typer(db_cmd.app, name="db")
+app.command(name="conformance-server")(conformance_cmd.conformance_server)
 app.add_typer(search_cmd.app, name="search")
 
 

@@ -8,3 +8,21 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== pytest"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+echo "== FIX 4.4 conformance (QuickFIX acceptance suite)"
+# CI clones the repository with shared/ beside it.
+shared=${BROKERAGE_SHARED_DIR:-$(cd .. && pwd)/shared}
+conformance_dir=$(mktemp -d)
+port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+.venv/bin/brokerage conformance-server --port "$port" --data-dir "$conformance_dir" \
+    > "$conformance_dir/server.log" 2>&1 &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$conformance_dir"' EXIT
+fixat_status=0
+.venv/bin/python "$shared/conformance/fixat.py" --port "$port" --junit fixat.xml \
+    "$shared/external/quickfix-acceptance/fix44" "$shared/external/quickfix-acceptance/validate" \
+    || fixat_status=$?
+if [ "$fixat_status" -ne 0 ]; then
+    echo "conformance suite failed; server log tail:"
+    tail -n 40 "$conformance_dir/server.log"
+    exit "$fixat_status"
+fi
