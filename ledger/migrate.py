@@ -2,6 +2,8 @@
 
 URLs are accepted in the form asyncpg uses (``postgresql://…``); migrations run through the sync
 psycopg driver, so callers inside an event loop should run these in a thread (``asyncio.to_thread``).
+The default target is ``heads``: other packages may add their own branch of revisions (e.g. the audit
+schema), and every branch is applied.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
@@ -41,14 +43,15 @@ def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 
 
-def current_revision(url: str) -> str | None:
+def current_revisions(url: str) -> set[str]:
+    """The revisions the database is at (one per branch; empty at base)."""
     engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return set(MigrationContext.configure(connection).get_current_heads())
     finally:
         engine.dispose()
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("postgresql://localhost/x")).get_current_head()
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config("postgresql://localhost/x")).get_heads())

@@ -90,6 +90,8 @@ holdings = Table(
     Column("qty", QTY, nullable=False, server_default="0"),
     Column("blocked_qty", QTY, nullable=False, server_default="0"),
     Column("avg_cost", PRICE, nullable=False, server_default="0"),
+    # book value of the position (its securities:<SYMBOL> journal balance); avg_cost = cost_basis / |qty|
+    Column("cost_basis", MONEY, nullable=False, server_default="0"),
     Column("realized_pnl", MONEY, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     ForeignKeyConstraint(
@@ -97,6 +99,7 @@ holdings = Table(
         name="fk_holdings_account",
     ),
     CheckConstraint("blocked_qty >= 0", name="blocked_qty_non_negative"),
+    CheckConstraint("cost_basis >= 0", name="cost_basis_non_negative"),
     CheckConstraint("account_type = 'margin' OR qty - blocked_qty >= 0", name="qty_available_non_negative"),
 )
 
@@ -169,6 +172,8 @@ journal_entries = Table(
     Column("reference", String(128), nullable=False),  # idempotency key, exec id, ...
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Index("ix_journal_entries_account", "account_id", "entry_id"),
+    # one entry per (account, kind, reference): a deposit key or an exec id can never post twice
+    UniqueConstraint("account_id", "kind", "reference", name="uq_journal_entries_reference"),
 )
 
 journal_lines = Table(

@@ -20,13 +20,17 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _show(revisions: set[str]) -> str:
+    return ", ".join(sorted(revisions)) or "base"
+
+
 @app.command()
-def upgrade(revision: str = typer.Argument("head", help="Target revision (default: head).")) -> None:
+def upgrade(revision: str = typer.Argument("heads", help="Target revision (default: every head).")) -> None:
     """Apply migrations up to REVISION."""
     url = get_settings().effective_database_url
     try:
         migrate.upgrade(url, revision)
-        console.print(f"ledger schema at revision {migrate.current_revision(url)}")
+        console.print(f"ledger schema at revision {_show(migrate.current_revisions(url))}")
     except (OperationalError, CommandError, ValueError) as exc:
         raise _fail(exc) from exc
 
@@ -37,7 +41,7 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. 'b
     url = get_settings().effective_database_url
     try:
         migrate.downgrade(url, revision)
-        console.print(f"ledger schema at revision {migrate.current_revision(url) or 'base'}")
+        console.print(f"ledger schema at revision {_show(migrate.current_revisions(url))}")
     except (OperationalError, CommandError, ValueError) as exc:
         raise _fail(exc) from exc
 
@@ -47,6 +51,6 @@ def current() -> None:
     """Print the revision the database is at, and the newest one available."""
     url = get_settings().effective_database_url
     try:
-        console.print(f"current: {migrate.current_revision(url) or 'base'}  head: {migrate.head_revision()}")
+        console.print(f"current: {_show(migrate.current_revisions(url))}  head: {_show(migrate.head_revisions())}")
     except (OperationalError, CommandError, ValueError) as exc:
         raise _fail(exc) from exc

@@ -40,13 +40,13 @@ async def test_upgrade_downgrade_upgrade_round_trip(empty_db_url: str) -> None:
 
     await asyncio.to_thread(migrate.upgrade, empty_db_url)
     assert await _tables(empty_db_url) == expected
-    assert migrate.current_revision(empty_db_url) == migrate.head_revision()
+    assert migrate.current_revisions(empty_db_url) == migrate.head_revisions()
 
     await asyncio.to_thread(migrate.downgrade, empty_db_url, "base")
     assert await _tables(empty_db_url) == set()
-    assert migrate.current_revision(empty_db_url) is None
+    assert migrate.current_revisions(empty_db_url) == set()
 
-    await asyncio.to_thread(migrate.upgrade, empty_db_url, "head")
+    await asyncio.to_thread(migrate.upgrade, empty_db_url, "heads")
     assert await _tables(empty_db_url) == expected
     # the migrated schema is exactly what ledger.tables declares (no drift between the two)
     assert await asyncio.to_thread(_schema_diff, empty_db_url) == []
@@ -55,7 +55,7 @@ async def test_upgrade_downgrade_upgrade_round_trip(empty_db_url: str) -> None:
 async def test_each_test_gets_its_own_migrated_database(migrated_db_url: str, db_pool: asyncpg.Pool) -> None:
     assert await _tables(migrated_db_url) == set(metadata.tables)
     assert await db_pool.fetchval("SELECT count(*) FROM accounts") == 0
-    assert migrate.current_revision(migrated_db_url) == migrate.head_revision()
+    assert migrate.current_revisions(migrated_db_url) == migrate.head_revisions()
 
 
 def test_sqlalchemy_url_accepts_libpq_and_asyncpg_forms() -> None:
