@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     exchange_comp_id: str = "EXCHANGE"
     gateway_exchange_comp_id: str = "GATEWAY"
     exchange_seed: int = 42
+    exchange_md_comp_ids: tuple[str, ...] = ("MDFEED",)  # market-data-only sessions the exchange accepts
 
     # Trading
     trading_24h: bool = True
