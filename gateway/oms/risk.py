@@ -98,7 +98,8 @@ def _session(p: _Proposal, ctx: RiskContext, limits: RiskLimits) -> Rejected | N
     if ctx.halted:
         return Rejected(RiskRule.TRADING_HALT, "trading halt: market-wide circuit breaker, no new orders")
     if not ctx.market_open:
-        return Rejected(RiskRule.MARKET_HOURS, "market closed: orders are accepted during regular hours only")
+        note = ctx.market_note or "orders are accepted during regular hours only"
+        return Rejected(RiskRule.MARKET_HOURS, f"market closed: {note}")
     if p.side is Side.SELL_SHORT:
         if ctx.account_type is not AccountType.MARGIN:
             return Rejected(RiskRule.SHORT_SELLING, "short selling not allowed: cash account")

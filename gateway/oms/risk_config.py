@@ -88,6 +88,7 @@ class RiskContext:
     global_killed: bool = False
     halted: bool = False  # market-wide circuit breaker (or a halt of this symbol)
     market_open: bool = True
+    market_note: str = ""  # why it is closed (``market_hours.MarketStatus.reason``), for the reject text
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,8 +200,9 @@ def test_kill_switch_lets_a_short_be_covered() -> None:
 def test_halt_and_closed_market() -> None:
     assert rejected(check_new_order(order(), ctx(halted=True), LIMITS),
                     RiskRule.TRADING_HALT).reason is OrdRejReason.EXCHANGE_CLOSED
-    assert rejected(check_new_order(order(), ctx(market_open=False), LIMITS),
-                    RiskRule.MARKET_HOURS).reason is OrdRejReason.EXCHANGE_CLOSED
+    closed = rejected(check_new_order(order(), ctx(market_open=False, market_note="XNYS is closed"), LIMITS),
+                      RiskRule.MARKET_HOURS)
+    assert closed.reason is OrdRejReason.EXCHANGE_CLOSED and closed.text == "market closed: XNYS is closed"
 
 
 def test_limits_refuse_nonsense_configuration() -> None:
