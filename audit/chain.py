@@ -70,7 +70,11 @@ def verify(rows: Iterable[Mapping[str, Any]]) -> tuple[int, Break | None]:
     stream: str | None = None
     expected_seq, expected_prev = 1, GENESIS
     for raw in rows:
-        row = {column: canonical(column, raw.get(column)) for column in HASHED_COLUMNS}
+        try:
+            row = {column: canonical(column, raw.get(column)) for column in HASHED_COLUMNS}
+        except (ValueError, TypeError, ArithmeticError) as exc:  # a tampered value that no longer parses
+            where = (str(raw.get("stream")), int(raw.get("stream_seq") or 0), str(raw.get("event_id")))
+            return checked, Break(*where, f"unreadable row ({exc})")
         if row["stream"] != stream:
             stream, expected_seq, expected_prev = row["stream"], 1, GENESIS
         where = (row["stream"], row["stream_seq"], row["event_id"])

@@ -1,0 +1,124 @@
+"""Hash chains: intact chains verify; any modification, deletion, insertion or reorder is the first break."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audit.chain import GENESIS, Head, link, verify
+from audit.events import AuditEvent
+from audit.rows import (
+    DECIMAL_COLUMNS,
+    HASHED_COLUMNS,
+    TIMESTAMP_COLUMNS,
+    build_row,
+    canonical_decimal,
+    extra_json,
+)
+
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+
+
+def events_for(accounts: list[str]) -> list[AuditEvent]:
+    return [
+        AuditEvent("order.fill", account_id=account, symbol="AAPL", side="buy", last_qty=Decimal(i + 1),
+                   last_px=Decimal("50.5"), occurred_at=T0 + timedelta(seconds=i))
+        for i, account in enumerate(accounts)
+    ]
+
+
+def rows_for(accounts: list[str], events: list[AuditEvent] | None = None) -> list[dict[str, Any]]:
+    return [build_row(event, event.account_id or "") for event in events or events_for(accounts)]
+
+
+def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: (r["stream"], r["stream_seq"]))
+
+
+def test_link_numbers_each_stream_and_verify_accepts() -> None:
+    rows = rows_for(["A", "B", "A", "", "A"])
+    heads = link(rows, {})
+    assert [r["stream_seq"] for r in rows] == [1, 1, 2, 1, 3]
+    assert rows[0]["prev_hash"] == GENESIS and rows[2]["prev_hash"] == rows[0]["hash"]
+    assert rows[3]["stream"] == "global"
+    assert heads["A"] == Head(3, rows[4]["hash"])
+    assert verify(ordered(rows)) == (5, None)
+
+
+def test_continuing_from_heads_equals_one_batch() -> None:
+    events = events_for(["A", "A", "B", "A"])
+    one = rows_for([], events)
+    link(one, {})
+    two = rows_for([], events)
+    heads = link(two[:2], {})
+    link(two[2:], heads)
+    assert [r["hash"] for r in one] == [r["hash"] for r in two]
+
+
+def test_link_leaves_input_heads_untouched() -> None:
+    heads = {"A": Head(7, "f" * 64)}
+    link(rows_for(["A"]), heads)
+    assert heads == {"A": Head(7, "f" * 64)}
+
+
+def test_modified_row_is_the_first_break() -> None:
+    rows = rows_for(["A"] * 5)
+    link(rows, {})
+    rows[2]["last_px"] = "51"
+    checked, broken = verify(rows)
+    assert checked == 2 and broken is not None
+    assert (broken.stream, broken.stream_seq, broken.event_id) == ("A", 3, rows[2]["event_id"])
+    assert "modified" in broken.problem
+
+
+def test_deleted_row_and_duplicate_row_break() -> None:
+    rows = rows_for(["A"] * 4)
+    link(rows, {})
+    assert "missing" in str(verify([rows[0], rows[2], rows[3]])[1])
+    assert "duplicated" in str(verify([rows[0], rows[1], rows[1], rows[2]])[1])
+
+
+def test_rehashed_forgery_is_caught_by_the_next_row() -> None:
+    rows = rows_for(["A"] * 3)
+    link(rows, {})
+    forged = dict(rows[1], last_qty="999")
+    link([forged], {"A": Head(1, rows[0]["hash"])})  # the forger recomputes this row's hash...
+    checked, broken = verify([rows[0], forged, rows[2]])
+    assert checked == 2 and broken is not None and broken.stream_seq == 3  # ...but the next row still points back
+
+
+def tamper(column: str, value: Any) -> Any:
+    """A different value of the same kind (what an attacker with write access could store)."""
+    if column in TIMESTAMP_COLUMNS:
+        return "2027-01-01 00:00:00.000001" if value is None else value.replace("2026", "2025")
+    if column in DECIMAL_COLUMNS:
+        return "1" if value is None else str(Decimal(value) + 1)
+    if column == "event_id":
+        return str(uuid4())
+    if isinstance(value, int):
+        return value + 1
+    return value + "x"
+
+
+@settings(max_examples=150)
+@given(index=st.integers(0, 5), column=st.sampled_from([c for c in HASHED_COLUMNS if c != "stream"]))
+def test_any_single_column_change_is_detected(index: int, column: str) -> None:
+    rows = rows_for(["A"] * 6)
+    link(rows, {})
+    tampered = [dict(r) for r in rows]
+    tampered[index][column] = tamper(column, tampered[index][column])
+    checked, broken = verify(tampered)
+    assert broken is not None and checked <= index
+
+
+def test_canonical_forms() -> None:
+    assert canonical_decimal(Decimal("50.000000"), 6) == "50"
+    assert canonical_decimal("49.50", 6) == "49.5"
+    assert canonical_decimal(Decimal("-0.00001"), 4) == "0"
+    assert canonical_decimal(Decimal("1E+2"), 4) == "100"
+    assert extra_json({"b": 1, "a": 2, "account_id": "X", "email": "x@y"}) == '{"a":2,"b":1}'
