@@ -1,0 +1,220 @@
+"""REST ticker search latency under concurrent load, at 100,000 symbols.
+
+Builds a tantivy index of the real universe extended with generated listings to ``--symbols``, writes
+a quote for every symbol into Redis, serves ``GET /v1/search`` with uvicorn (uvloop) in a child
+process and drives it with ``--concurrency`` keep-alive HTTP/1.1 connections issuing a mix of
+queries (tickers, prefixes, names, typos, generated names; popular ones repeat, as in real traffic,
+so the Redis cache of hot queries is exercised). Prints end-to-end and server-side p50/p99 and the
+in-process latency of the search service alone (no HTTP).
+
+    .venv/bin/python bench/search.py [--symbols 100000] [--requests 20000] [--concurrency 16]
+                                     [--redis-url redis://...]   (default: a throwaway local Redis)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote as urlquote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from brokerage.services import LocalRedis, free_port
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def query_mix(symbols: list[str], names: list[str], count: int, seed: int) -> list[str]:
+    rnd = random.Random(seed)
+    fixed = ["F", "AAPL", "AP", "appel", "micro", "motors", "msft", "goo", "amaz", "tesla", "nvda", "bank",
+             "general motors", "jpm", "berkshire", "brk.b", "ford", "intel", "oracle", "visa"]
+    out: list[str] = []
+    for _ in range(count):
+        r = rnd.random()
+        if r < 0.4:
+            out.append(fixed[min(int(rnd.expovariate(0.3)), len(fixed) - 1)])  # hot queries
+        elif r < 0.6:
+            out.append(rnd.choice(symbols))
+        elif r < 0.75:
+            sym = rnd.choice(symbols)
+            out.append(sym[: rnd.randint(1, len(sym))].lower())
+        elif r < 0.9:
+            word = rnd.choice(names).split()[0]
+            out.append(word[: rnd.randint(3, max(3, len(word)))])
+        else:
+            word = rnd.choice(names).split()[0].lower()
+            if len(word) > 4:
+                i = rnd.randrange(1, len(word) - 1)
+                word = word[:i] + word[i + 1] + word[i] + word[i + 2:]  # a transposition typo
+            out.append(word)
+    return out
+
+
+# Child process: the HTTP server ---------------------------------------------------------------------
+def serve(port: int) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from gateway.api.problems import install_problem_handlers
+    from gateway.api.routes.search import router
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(router)
+
+    async def timed(scope, receive, send):  # type: ignore[no-untyped-def]
+        # a pure ASGI wrapper (BaseHTTPMiddleware would itself cost a good part of a millisecond)
+        started = time.perf_counter_ns()
+
+        async def send_timed(message):  # type: ignore[no-untyped-def]
+            if message["type"] == "http.response.start":
+                elapsed = str((time.perf_counter_ns() - started) // 1000).encode()
+                message["headers"] = [*message.get("headers", []), (b"x-elapsed-us", elapsed)]
+            await send(message)
+
+        await app(scope, receive, send_timed)
+
+    uvicorn.run(timed, host="127.0.0.1", port=port, loop="uvloop", log_level="warning", access_log=False)
+
+
+# Load generator: minimal keep-alive HTTP/1.1 client (httpx would cost more CPU than the server) ------
+async def worker(port: int, queries: list[str], e2e: list[float], server: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for q in queries:
+        request = f"GET /v1/search?q={urlquote(q)}&limit=10 HTTP/1.1\r\nhost: bench\r\n\r\n".encode()
+        started = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        headers = dict(
+            line.split(": ", 1) for line in head.decode("latin-1").split("\r\n")[1:] if ": " in line
+        )
+        await reader.readexactly(int(headers["content-length"]))
+        e2e.append((time.perf_counter() - started) * 1000)
+        server.append(int(headers.get("x-elapsed-us", "0")) / 1000)
+        if not head.startswith(b"HTTP/1.1 200"):
+            errors.append(1)
+    writer.close()
+
+
+async def load(port: int, queries: list[str], concurrency: int) -> tuple[list[float], list[float], int, float]:
+    e2e: list[float] = []
+    server: list[float] = []
+    errors: list[int] = []
+    shares = [queries[i::concurrency] for i in range(concurrency)]
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(port, share, e2e, server, errors) for share in shares))
+    return e2e, server, len(errors), time.perf_counter() - started
+
+
+async def in_process(redis_url: str, index_path: Path, queries: list[str]) -> list[float]:
+    from redis.asyncio import Redis
+
+    from search.service import SearchService
+    from search.tantivy_index import TantivyTickerIndex
+
+    redis = Redis.from_url(redis_url)
+    service = SearchService(TantivyTickerIndex.open(index_path), redis, cache_ttl_seconds=2)
+    out = []
+    for q in queries:
+        started = time.perf_counter()
+        await service.search(q, 10)
+        out.append((time.perf_counter() - started) * 1000)
+    await redis.aclose()
+    return out
+
+
+async def write_quotes(redis_url: str, symbols: list[str]) -> None:
+    from decimal import Decimal
+
+    from redis.asyncio import Redis
+
+    from marketdata.quotes import Quote, now_us
+    from marketdata.redis_quotes import QuoteWriter
+
+    redis = Redis.from_url(redis_url)
+    writer = QuoteWriter(redis)
+    now = now_us()
+    for i in range(0, len(symbols), 5000):
+        await writer.write(
+            Quote(s, bid=Decimal("99.99"), ask=Decimal("100.01"), last=Decimal("100.00"), exchange_ts_us=now,
+                  ingest_ts_us=now) for s in symbols[i:i + 5000]
+        )
+    await redis.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbols", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+
+    base = Path(tempfile.mkdtemp(prefix="bench-search-"))
+    redis_server = None if args.redis_url else LocalRedis(base, free_port())
+    child = None
+    try:
+        if redis_server is not None:
+            redis_server.start()
+        redis_url = args.redis_url or redis_server.url  # type: ignore[union-attr]
+
+        from search.tantivy_index import TantivyTickerIndex
+        from search.universe import universe_listings
+
+        listings = universe_listings(args.symbols)
+        started = time.perf_counter()
+        index_path = base / "search" / "tantivy"
+        TantivyTickerIndex.open(index_path, create=True).replace_all_sync(listings)
+        print(f"indexed {len(listings):,} listings in {time.perf_counter() - started:.1f}s")
+        symbols = [x.symbol for x in listings]
+        asyncio.run(write_quotes(redis_url, symbols))
+        queries = query_mix(symbols, [x.name for x in listings], args.requests, seed=11)
+
+        port = free_port()
+        env = dict(os.environ, BROKERAGE_DATA_DIR=str(base), BROKERAGE_REDIS_URL=redis_url,
+                   BROKERAGE_SEARCH_CACHE_TTL_SECONDS="2")
+        child = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                asyncio.run(load(port, ["warmup"], 1))
+                break
+            except OSError:
+                time.sleep(0.2)
+        asyncio.run(load(port, queries[:500], 4))  # warm caches and code paths
+        e2e, server, errors, elapsed = asyncio.run(load(port, queries, args.concurrency))
+        print(f"REST GET /v1/search, {len(listings):,} symbols, {len(queries):,} requests, "
+              f"{args.concurrency} connections: {len(queries) / elapsed:,.0f} req/s, {errors} non-200")
+        print(f"  end to end   p50 {percentile(e2e, 50):.2f} ms  p99 {percentile(e2e, 99):.2f} ms  "
+              f"max {max(e2e):.2f} ms")
+        print(f"  in server    p50 {percentile(server, 50):.2f} ms  p99 {percentile(server, 99):.2f} ms")
+        solo = asyncio.run(in_process(redis_url, index_path, queries[: min(5000, len(queries))]))
+        print(f"  service only p50 {percentile(solo, 50):.2f} ms  p99 {percentile(solo, 99):.2f} ms  "
+              "(one caller, no HTTP: parse + cache/index + MGET)")
+        print(f"  CPUs: {os.cpu_count()} shared by load generator, server and Redis")
+    finally:
+        if child is not None:
+            child.terminate()
+            child.wait(10)
+        if redis_server is not None:
+            redis_server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
