@@ -87,7 +87,7 @@ class FixClient:
     async def connect(cls, host: str, port: int, sender_comp_id: str, target_comp_id: str, *,
                       password: str | None = None, username: str | None = None, heartbeat: int = 30,
                       ssl_context: ssl.SSLContext | None = None, reset_seq_num: bool = False,
-                      store_path: Path | str | None = None, resend_mode: ResendMode = ResendMode.GAP_FILL,
+                      store_path: Path | str | None = None, resend_mode: ResendMode = ResendMode.REPLAY,
                       connect_timeout: float = 10.0) -> Self:
         """Open the TCP (or TLS) connection; call :meth:`logon` next."""
         config = SessionConfig(sender_comp_id, target_comp_id, heartbeat, username, password, reset_seq_num,

@@ -5,12 +5,13 @@ saying what to send, which application messages to deliver, what happened, and w
 Timers are decisions ("at time t a Heartbeat is due"): :meth:`Session.next_deadline` says when to call
 :meth:`Session.on_timer` next.
 
-Answering the peer's ResendRequest: by default the client does **not** replay application messages; it
-sends one SequenceReset-GapFill over the whole range. A replayed NewOrderSingle after a disconnect is an
-order the trader may no longer want, and the gateway already holds every accepted order. With
-``ResendMode.REPLAY`` the messages still in memory (this process's lifetime) are resent with
-PossDupFlag=Y and OrigSendingTime; anything else (admin messages, messages sent before a restart) is
-gap-filled.
+Answering the peer's ResendRequest: by default (``ResendMode.REPLAY``) the application messages this
+process sent are kept in memory and resent with PossDupFlag=Y and OrigSendingTime; admin messages and
+anything sent before a restart (the memory is gone; only the sequence numbers were saved) are covered by
+SequenceReset-GapFill. The client never replays orders from an earlier run: a NewOrderSingle from
+yesterday's crash is an order the trader may no longer want. Gap-filling *live* messages is not safe
+either: a peer that queued our order behind a gap drops it when the fill covers its MsgSeqNum.
+``ResendMode.GAP_FILL`` (gap-fill everything) exists for tests of exactly that behaviour.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class SessionConfig:
     password: str | None = None
     reset_seq_num: bool = False
     begin_string: str = BEGIN_STRING
-    resend_mode: ResendMode = ResendMode.GAP_FILL
+    resend_mode: ResendMode = ResendMode.REPLAY
     logon_timeout: float = 10.0
     logout_timeout: float = 5.0
     # Silence longer than heartbeat*1.2 earns a TestRequest; longer than heartbeat*2.4 ends the session

@@ -296,8 +296,8 @@ def test_peer_reject_is_delivered_to_the_application() -> None:
 
 
 # -- answering the peer's ResendRequest --------------------------------------------------------------
-def test_resend_request_is_answered_with_one_gap_fill_by_default() -> None:
-    session = logged_on()
+def test_gap_fill_mode_answers_a_resend_request_with_one_gap_fill() -> None:
+    session = logged_on(resend_mode=ResendMode.GAP_FILL)
     for i in range(3):
         session.send_app("D", [(11, f"C{i}")], 1.0)
     assert session.next_sender_seq_num == 5
@@ -311,7 +311,8 @@ def test_resend_request_is_answered_with_one_gap_fill_by_default() -> None:
 
 
 def test_replay_mode_resends_application_messages_with_poss_dup() -> None:
-    session = logged_on(resend_mode=ResendMode.REPLAY)
+    session = logged_on()
+    assert session.config.resend_mode is ResendMode.REPLAY  # the default
     session.send_app("D", [(11, "C2")], 1.0)  # seq 2
     session.on_timer(31.0)  # heartbeat, seq 3: admin, gap-filled on replay
     session.send_app("D", [(11, "C4")], 32.0)  # seq 4
@@ -325,7 +326,7 @@ def test_replay_mode_resends_application_messages_with_poss_dup() -> None:
 
 
 def test_resend_request_arriving_with_a_gap_is_answered_once() -> None:
-    session = logged_on()
+    session = logged_on(resend_mode=ResendMode.GAP_FILL)
     session.send_app("D", [(11, "C2")], 1.0)
     out = session.on_frame(peer("2", 4, [(7, 2), (16, 0)]), 2.0)
     assert [f.msg_type for f in sent(out)] == ["4", "2"]  # our gap fill, then our own ResendRequest
