@@ -73,11 +73,15 @@ async def accounts_page(
     ))
 
 
+def _holding(r: asyncpg.Record) -> Holding:
+    return Holding(r["symbol"], r["qty"], r["blocked_qty"], r["avg_cost"], r["cost_basis"], r["realized_pnl"])
+
+
 async def holdings(pool: asyncpg.Pool, account_ids: Sequence[str]) -> dict[str, list[Holding]]:
     """Open positions (non-zero quantity) of the accounts, by account, in symbol order."""
     rows = await pool.fetch(
         """
-        SELECT account_id, symbol, qty, blocked_qty, avg_cost, realized_pnl FROM holdings
+        SELECT account_id, symbol, qty, blocked_qty, avg_cost, cost_basis, realized_pnl FROM holdings
         WHERE account_id = ANY($1::text[]) AND qty <> 0
         ORDER BY account_id, symbol
         """,
@@ -85,19 +89,17 @@ async def holdings(pool: asyncpg.Pool, account_ids: Sequence[str]) -> dict[str, 
     )
     out: dict[str, list[Holding]] = {a: [] for a in account_ids}
     for r in rows:
-        out[r["account_id"]].append(
-            Holding(r["symbol"], r["qty"], r["blocked_qty"], r["avg_cost"], r["realized_pnl"])
-        )
+        out[r["account_id"]].append(_holding(r))
     return out
 
 
 async def holding(pool: asyncpg.Pool, account_id: str, symbol: str) -> Holding | None:
     r = await pool.fetchrow(
-        "SELECT symbol, qty, blocked_qty, avg_cost, realized_pnl FROM holdings "
+        "SELECT symbol, qty, blocked_qty, avg_cost, cost_basis, realized_pnl FROM holdings "
         "WHERE account_id = $1 AND symbol = $2 AND qty <> 0",
         account_id, symbol,
     )
-    return Holding(r["symbol"], r["qty"], r["blocked_qty"], r["avg_cost"], r["realized_pnl"]) if r else None
+    return _holding(r) if r else None
 
 
 @dataclass(frozen=True, slots=True)

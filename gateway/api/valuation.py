@@ -35,6 +35,7 @@ class Holding:
     qty: Decimal  # signed: negative is a short (margin accounts only)
     blocked_qty: Decimal  # shares reserved by open sell orders
     avg_cost: Decimal
+    cost_basis: Decimal  # book value, >= 0 (the ledger's holdings.cost_basis); its sign follows qty
     realized_pnl: Decimal
 
 
@@ -45,7 +46,7 @@ class PositionValue:
     qty: Decimal
     qty_available: Decimal
     avg_entry_price: Decimal
-    cost_basis: Decimal
+    cost_basis: Decimal  # signed like qty, so market_value − cost_basis = unrealized_pl on both sides
     current_price: Decimal | None
     market_value: Decimal | None
     unrealized_pl: Decimal | None
@@ -55,12 +56,12 @@ class PositionValue:
 
 
 def value_position(holding: Holding, quote: Quote | None) -> PositionValue:
-    cost_basis = money(holding.qty * holding.avg_cost)
+    cost_basis = holding.cost_basis if holding.qty > 0 else -holding.cost_basis
     mark = quote.mark if quote is not None else None
     market_value = unrealized = unrealized_pc = None
     if mark is not None:
         market_value = money(holding.qty * mark)
-        unrealized = money((mark - holding.avg_cost) * holding.qty)
+        unrealized = market_value - cost_basis
         if cost_basis != ZERO:
             unrealized_pc = (unrealized / abs(cost_basis)).quantize(RATIO_STEP, rounding=ROUND_HALF_EVEN)
     as_of = None
@@ -108,7 +109,7 @@ def value_account(
     """Equity and buying power by the ledger's own rules (``ledger.buying_power``), the same figures
     pre-trade risk uses, with the positions marked at the quotes the API read."""
     ledger_positions = [
-        LedgerPosition(p.symbol, p.qty, abs(p.qty) * p.avg_entry_price, p.realized_pl, p.qty - p.qty_available)
+        LedgerPosition(p.symbol, p.qty, abs(p.cost_basis), p.realized_pl, p.qty - p.qty_available)
         for p in positions
     ]
     marks = {p.symbol: p.current_price for p in positions if p.current_price is not None}

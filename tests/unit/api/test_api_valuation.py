@@ -13,7 +13,7 @@ D = Decimal
 
 
 def holding(symbol: str = "AAPL", qty: str = "100", avg: str = "150", blocked: str = "0") -> Holding:
-    return Holding(symbol, D(qty), D(blocked), D(avg), D("0"))
+    return Holding(symbol, D(qty), D(blocked), D(avg), abs(D(qty)) * D(avg), D("0"))
 
 
 def test_long_position_marked_at_last() -> None:
@@ -90,7 +90,7 @@ def test_equity_is_cash_plus_market_values(qty: Decimal, avg: Decimal, mark: Dec
     positions = value_positions([holding("X", str(qty), str(avg))], {"X": Quote("X", last=mark)})
     p = positions[0]
     assert p.market_value is not None and p.unrealized_pl is not None
-    assert abs(p.market_value - p.cost_basis - p.unrealized_pl) <= D("0.0002")
+    assert p.market_value - p.cost_basis == p.unrealized_pl
     v = value_account("margin", cash, D("0"), positions, REG_T)
     assert v.equity == cash + v.long_market_value + v.short_market_value
     assert v.buying_power >= 0

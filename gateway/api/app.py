@@ -1,0 +1,56 @@
+"""The REST API application: ``create_app(settings)`` builds it; the lifespan opens the PostgreSQL pool and
+the Redis client and closes them on shutdown (nothing is connected at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from brokerage.settings import Settings
+from gateway.api.metrics import ApiMetrics, MetricsMiddleware
+from gateway.api.problems import install_problem_handlers
+from gateway.api.routes import accounts, cash, health, orders, positions, search
+
+DESCRIPTION = """Broker back-office API: accounts with balances and buying power, positions valued at live
+quotes, orders and fills, deposits and withdrawals.
+
+* Authenticate with `Authorization: Bearer <token>`. An account token sees only its accounts (others answer
+  404, as if absent); admin and compliance tokens see every account; compliance tokens cannot move cash.
+* Money, prices and quantities are decimal strings.
+* Errors are RFC 9457 `application/problem+json`; branch on `type`
+  (`https://brokerage.example/problems/<slug>`).
+* Lists are paginated newest first with an opaque `cursor`; pass `next_cursor` back until it is null.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(
+            settings.effective_database_url, min_size=1, max_size=settings.api_db_pool_size,
+            command_timeout=settings.api_db_command_timeout_seconds,
+        )
+        redis = Redis.from_url(settings.effective_redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        app.state.db_pool, app.state.redis = pool, redis
+        try:
+            yield
+        finally:
+            await redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
+            await pool.close()
+
+    app = FastAPI(
+        title="Brokerage REST API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+        docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+    )
+    app.state.settings, app.state.metrics = settings, metrics
+    install_problem_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for router in (health.router, accounts.router, positions.router, orders.router, cash.router, search.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,157 @@
+"""Deposits and withdrawals, each keyed by a required ``Idempotency-Key`` header.
+
+A retry with the same key and the same amount replays the first answer (same body, 201, header
+``Idempotent-Replayed: true``) and moves no money twice. Reusing a key with a different amount is
+refused with 422 ``idempotency-key-reused``, as the IETF Idempotency-Key draft prescribes
+(draft-ietf-httpapi-idempotency-key-header, section 2.7): the request is well formed but cannot be
+processed under that key.
+
+The body is parsed with ``parse_float=Decimal`` so a JSON number such as ``12345678901234.57`` is taken
+digit for digit, never through a binary float.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from gateway.api.deps import DbPool, Metrics, Principal
+from gateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, account_not_found
+from gateway.api.schemas import CashMovement, CashMovementRequest
+from ledger import errors
+from ledger.repository import CashMovement as LedgerCashMovement
+from ledger.repository import LedgerRepository
+
+router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["cash"])
+
+MAX_BODY_BYTES = 4096
+MAX_KEY_LENGTH = 128  # idempotency_keys.key is VARCHAR(128)
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")
+
+
+async def _movement_request(request: Request) -> CashMovementRequest:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise Problem(413, "payload-too-large", "Payload too large", f"The body must be under {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": f"the body is not valid JSON: {exc}", "type": "json_invalid"}]
+        ) from exc
+    try:
+        return CashMovementRequest.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)]
+        ) from exc
+
+
+def _idempotency_key(
+    key: Annotated[str | None, Header(alias="Idempotency-Key", description="Required; at most 128 printable "
+                                      "ASCII characters. A retry with the same key replays the first answer.")] = None,
+) -> str:
+    if key is None or not key.strip():
+        raise Problem(400, "idempotency-key-missing", "Idempotency-Key header required",
+                      "Send a unique 'Idempotency-Key' header with every deposit and withdrawal.")
+    key = key.strip()
+    if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise Problem(400, "idempotency-key-invalid", "Invalid Idempotency-Key header",
+                      f"The key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.")
+    return key
+
+
+def _cash_account(account_id: str, principal: Principal) -> str:
+    # Resolved before the key and the body: an unauthenticated or unauthorized caller learns nothing else.
+    principal.require_cash_authority(account_id)
+    return account_id
+
+
+CashAccountId = Annotated[str, Depends(_cash_account)]
+MovementBody = Annotated[CashMovementRequest, Depends(_movement_request)]
+IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": CashMovementRequest.model_json_schema()}},
+    }
+}
+_RESPONSES: dict[int | str, dict[str, object]] = {
+    201: {"description": "Done, or replayed (header `Idempotent-Replayed: true`)"},
+    400: {"description": "Missing or invalid Idempotency-Key", "content": {PROBLEM_MEDIA_TYPE: {}}},
+    404: {"description": "No such account, or not visible to this token", "content": {PROBLEM_MEDIA_TYPE: {}}},
+    409: {"description": "Account not active", "content": {PROBLEM_MEDIA_TYPE: {}}},
+    422: {"description": "Invalid amount, insufficient funds, or key reused with another amount",
+          "content": {PROBLEM_MEDIA_TYPE: {}}},
+}
+
+
+def _problem(exc: errors.LedgerError, account_id: str) -> Problem:
+    if isinstance(exc, errors.AccountNotFound):
+        return account_not_found(account_id)
+    if isinstance(exc, errors.InsufficientFunds):
+        return Problem(422, "insufficient-funds", "Insufficient funds",
+                       f"Available {exc.available} {exc.currency}, requested {exc.requested} {exc.currency}.",
+                       account_id=account_id, available=exc.available, requested=exc.requested,
+                       currency=exc.currency)
+    if isinstance(exc, errors.AccountNotActive):
+        return Problem(409, "account-not-active", "Account not active", f"Account {account_id!r} is {exc.status}.",
+                       account_id=account_id, account_status=exc.status)
+    if isinstance(exc, errors.IdempotencyConflict):
+        return Problem(422, "idempotency-key-reused", "Idempotency-Key reused",
+                       f"The key {exc.key!r} was already used for a different request.", idempotency_key=exc.key)
+    if isinstance(exc, errors.InvalidAmount):
+        return Problem(422, "validation-error", "Request validation failed", f"Invalid amount: {exc.reason}.",
+                       errors=[{"loc": ["body", "amount"], "msg": exc.reason, "type": "value_error"}])
+    if isinstance(exc, errors.LedgerInputError):
+        return Problem(422, "invalid-request", "Invalid request", str(exc))
+    raise exc  # a ledger invariant broke: our bug, answered as a 500 problem by the generic handler
+
+
+async def _move(
+    kind: Literal["deposit", "withdrawal"], account_id: str, body: CashMovementRequest, key: str,
+    principal: Principal, pool: DbPool, metrics: Metrics, response: Response,
+) -> CashMovement:
+    repository = LedgerRepository(pool)
+    move = repository.deposit if kind == "deposit" else repository.withdraw
+    try:
+        movement: LedgerCashMovement = await move(account_id, body.amount, idempotency_key=key, actor=principal.actor)
+    except errors.LedgerError as exc:
+        problem = _problem(exc, account_id)
+        metrics.cash_movements.labels(kind, problem.slug).inc()
+        raise problem from exc
+    metrics.cash_movements.labels(kind, "replayed" if movement.replayed else "created").inc()
+    if movement.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return CashMovement(
+        movement_id=movement.movement_id, account_id=movement.account_id, kind=kind, amount=movement.amount,
+        currency=movement.currency, cash=movement.cash, blocked=movement.blocked, available=movement.available,
+        created_at=movement.created_at,
+    )
+
+
+@router.post("/deposits", status_code=201, response_model=CashMovement, summary="Deposit cash",
+             openapi_extra=_BODY_DOC, responses=_RESPONSES)
+async def deposit(
+    principal: Principal, account_id: CashAccountId, key: IdempotencyKey, body: MovementBody, pool: DbPool,
+    metrics: Metrics, response: Response,
+) -> CashMovement:
+    return await _move("deposit", account_id, body, key, principal, pool, metrics, response)
+
+
+@router.post("/withdrawals", status_code=201, response_model=CashMovement, summary="Withdraw cash",
+             openapi_extra=_BODY_DOC, responses=_RESPONSES)
+async def withdraw(
+    principal: Principal, account_id: CashAccountId, key: IdempotencyKey, body: MovementBody, pool: DbPool,
+    metrics: Metrics, response: Response,
+) -> CashMovement:
+    return await _move("withdrawal", account_id, body, key, principal, pool, metrics, response)

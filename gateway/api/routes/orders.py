@@ -1,0 +1,104 @@
+"""Orders and fills of an account: filters by status, symbol and time; keyset cursor pagination on
+``(created_at, id)``, newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from gateway.api import queries
+from gateway.api.deps import DbPool, Principal, VisibleAccountId
+from gateway.api.pagination import DEFAULT_LIMIT, Cursor, InvalidCursor
+from gateway.api.problems import Problem
+from gateway.api.routes.accounts import CursorParam, Limit, invalid_cursor
+from gateway.api.schemas import OPEN_STATUSES, Fill, Order, OrderStatus, Page
+
+router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["orders"])
+
+StatusParam = Annotated[
+    list[Literal[OrderStatus, "open"]] | None,
+    Query(description="Repeatable. An order status, or `open` for every working status."),
+]
+SymbolParam = Annotated[str | None, Query(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9.\-]+$")]
+FromParam = Annotated[datetime | None, Query(alias="from", description="Created at or after (ISO 8601; UTC if "
+                                                                        "no offset).")]
+ToParam = Annotated[datetime | None, Query(alias="to", description="Created before (ISO 8601; UTC if no offset).")]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _statuses(requested: Sequence[str] | None) -> tuple[str, ...] | None:
+    if not requested:
+        return None
+    out: set[str] = set()
+    for status in requested:
+        out.update(OPEN_STATUSES if status == "open" else (status,))
+    return tuple(sorted(out))
+
+
+def _filter(symbol: str | None, start: datetime | None, end: datetime | None,
+            statuses: tuple[str, ...] | None = None) -> queries.RowFilter:
+    start, end = _utc(start), _utc(end)
+    if start is not None and end is not None and start >= end:
+        problem = Problem(422, "invalid-time-range", "Invalid time range", "`from` must be before `to`.")
+        problem.extensions.update({"from": start.isoformat(), "to": end.isoformat()})
+        raise problem
+    return queries.RowFilter(symbol.upper() if symbol else None, start, end, statuses)
+
+
+def _cursor(token: str | None) -> Cursor | None:
+    try:
+        return Cursor.decode(token) if token else None
+    except InvalidCursor as exc:
+        raise invalid_cursor(exc) from exc
+
+
+def _page(rows: list[Any], limit: int, id_column: str) -> tuple[list[Any], str | None]:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = Cursor(rows[-1]["created_at"], rows[-1][id_column]).encode() if more else None
+    return rows, next_cursor
+
+
+@router.get("/orders", response_model=Page[Order], summary="Orders, newest first")
+async def list_orders(
+    account_id: VisibleAccountId, pool: DbPool,
+    status: StatusParam = None, symbol: SymbolParam = None, start: FromParam = None, end: ToParam = None,
+    limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> Page[Order]:
+    where = _filter(symbol, start, end, _statuses(status))
+    after = _cursor(cursor)
+    rows, next_cursor = _page(await queries.orders_page(pool, account_id, where, after, limit), limit, "order_id")
+    return Page(data=[Order.model_validate(dict(r)) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/orders/{order_id}", response_model=Order, summary="One order")
+async def get_order(account_id: str, order_id: str, principal: Principal, pool: DbPool) -> Order:
+    principal.require_account(account_id)
+    row = await queries.order(pool, account_id, order_id)
+    if row is None:
+        raise Problem(404, "order-not-found", "Order not found", f"No order {order_id!r} in account {account_id!r}.",
+                      account_id=account_id, order_id=order_id)
+    return Order.model_validate(dict(row))
+
+
+@router.get("/fills", response_model=Page[Fill], summary="Fills (executions that traded), newest first")
+async def list_fills(
+    account_id: VisibleAccountId, pool: DbPool,
+    symbol: SymbolParam = None, start: FromParam = None, end: ToParam = None,
+    order_id: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> Page[Fill]:
+    where = _filter(symbol, start, end)
+    after = _cursor(cursor)
+    rows, next_cursor = _page(
+        await queries.fills_page(pool, account_id, where, after, limit, order_id), limit, "exec_id"
+    )
+    return Page(data=[Fill.model_validate(dict(r)) for r in rows], next_cursor=next_cursor)

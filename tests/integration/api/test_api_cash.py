@@ -1,0 +1,141 @@
+"""Deposits and withdrawals: Idempotency-Key replay, problem+json on bad input, over-withdrawal figures."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from tests.integration.api.conftest import Seed
+
+PROBLEMS = "https://brokerage.example/problems/"
+
+
+def headers(token: str, key: str | None) -> dict[str, str]:
+    out = {"Authorization": f"Bearer {token}"}
+    if key is not None:
+        out["Idempotency-Key"] = key
+    return out
+
+
+async def cash_of(pool: asyncpg.Pool, account_id: str) -> Decimal:
+    return await pool.fetchval("SELECT amount FROM cash_balances WHERE account_id = $1", account_id)  # type: ignore[no-any-return]
+
+
+async def test_deposit_then_withdraw(client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool) -> None:
+    await seed.account("A1", cash="100.00")
+    token = await seed.token("account", "A1")
+    response = await client.post("/v1/accounts/A1/deposits", json={"amount": "250.50"}, headers=headers(token, "d1"))
+    assert response.status_code == 201, response.text
+    assert "idempotent-replayed" not in response.headers
+    body = response.json()
+    assert body["kind"] == "deposit" and body["account_id"] == "A1" and body["currency"] == "USD"
+    assert Decimal(body["amount"]) == Decimal("250.50") and isinstance(body["amount"], str)
+    assert Decimal(body["cash"]) == Decimal("350.50")
+    response = await client.post("/v1/accounts/A1/withdrawals", json={"amount": 50}, headers=headers(token, "w1"))
+    assert response.status_code == 201, response.text
+    assert response.json()["kind"] == "withdrawal"
+    assert Decimal(response.json()["cash"]) == Decimal("300.50")
+    assert await cash_of(db_pool, "A1") == Decimal("300.50")
+
+
+async def test_replay_returns_the_same_body_and_moves_money_once(
+    client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool
+) -> None:
+    await seed.account("A1", cash="0")
+    token = await seed.token("account", "A1")
+    first = await client.post("/v1/accounts/A1/deposits", json={"amount": "75"}, headers=headers(token, "same"))
+    again = await client.post("/v1/accounts/A1/deposits", json={"amount": "75"}, headers=headers(token, "same"))
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert await cash_of(db_pool, "A1") == Decimal("75")
+
+    reused = await client.post("/v1/accounts/A1/deposits", json={"amount": "76"}, headers=headers(token, "same"))
+    assert reused.status_code == 422
+    assert reused.headers["content-type"] == "application/problem+json"
+    assert reused.json()["type"] == PROBLEMS + "idempotency-key-reused"
+    assert await cash_of(db_pool, "A1") == Decimal("75")
+
+
+async def test_missing_idempotency_key_is_400_problem(client: httpx.AsyncClient, seed: Seed) -> None:
+    await seed.account("A1")
+    token = await seed.token("account", "A1")
+    for path in ("/v1/accounts/A1/deposits", "/v1/accounts/A1/withdrawals"):
+        response = await client.post(path, json={"amount": "1"}, headers=headers(token, None))
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"] == PROBLEMS + "idempotency-key-missing"
+    too_long = await client.post("/v1/accounts/A1/deposits", json={"amount": "1"}, headers=headers(token, "k" * 129))
+    assert too_long.status_code == 400 and too_long.json()["type"] == PROBLEMS + "idempotency-key-invalid"
+
+
+@pytest.mark.parametrize("body", [
+    {"amount": "-5"}, {"amount": -5}, {"amount": "0"}, {"amount": "abc"}, {"amount": "12.34567"},
+    {"amount": "NaN"}, {"amount": "Infinity"}, {"amount": True}, {"amount": None}, {}, {"amount": "1", "x": 1},
+    {"amount": "1e20"}, [1], "10",
+])
+async def test_bad_amount_is_422_problem_and_moves_nothing(
+    client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool, body: Any
+) -> None:
+    await seed.account("A1", cash="10")
+    token = await seed.token("account", "A1")
+    response = await client.post("/v1/accounts/A1/deposits", json=body, headers=headers(token, "bad"))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == PROBLEMS + "validation-error" and problem["status"] == 422
+    assert problem["errors"] and problem["errors"][0]["loc"][0] == "body"
+    assert await cash_of(db_pool, "A1") == Decimal("10")
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b'{"amount": NaN}', b"\xff\xfe"])
+async def test_malformed_json_is_422_problem(client: httpx.AsyncClient, seed: Seed, raw: bytes) -> None:
+    await seed.account("A1")
+    token = await seed.token("account", "A1")
+    response = await client.post("/v1/accounts/A1/deposits", content=raw,
+                                 headers={**headers(token, "m"), "Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["type"] == PROBLEMS + "validation-error"
+
+
+async def test_json_number_amount_is_exact(client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool) -> None:
+    await seed.account("A1")
+    token = await seed.token("admin")
+    # 17 significant digits: a binary float would round this to ...1234.5677 or similar
+    response = await client.post("/v1/accounts/A1/deposits", content=b'{"amount": 123456789012.3457}',
+                                 headers={**headers(token, "exact"), "Content-Type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert Decimal(response.json()["amount"]) == Decimal("123456789012.3457")
+    assert await cash_of(db_pool, "A1") == Decimal("123456789012.3457")
+
+
+async def test_unknown_account_is_404_problem(client: httpx.AsyncClient, seed: Seed) -> None:
+    token = await seed.token("admin")
+    response = await client.post("/v1/accounts/NOPE/deposits", json={"amount": "1"}, headers=headers(token, "u"))
+    assert response.status_code == 404
+    assert response.json()["type"] == PROBLEMS + "account-not-found"
+    assert response.json()["account_id"] == "NOPE"
+
+
+async def test_over_withdrawal_is_refused_with_the_figures(
+    client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool
+) -> None:
+    await seed.account("A1", cash="100.00", blocked="30.00")
+    token = await seed.token("account", "A1")
+    response = await client.post("/v1/accounts/A1/withdrawals", json={"amount": "80.25"},
+                                 headers=headers(token, "over"))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == PROBLEMS + "insufficient-funds"
+    assert Decimal(problem["available"]) == Decimal("70.00") and isinstance(problem["available"], str)
+    assert Decimal(problem["requested"]) == Decimal("80.25")
+    assert problem["instance"] == "/v1/accounts/A1/withdrawals"
+    assert await cash_of(db_pool, "A1") == Decimal("100.00")
+    ok = await client.post("/v1/accounts/A1/withdrawals", json={"amount": "70"}, headers=headers(token, "ok"))
+    assert ok.status_code == 201 and Decimal(ok.json()["available"]) == 0
