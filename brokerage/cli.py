@@ -7,6 +7,7 @@ import typer
 from brokerage.commands import audit as audit_cmd
 from brokerage.commands import conformance as conformance_cmd
 from brokerage.commands import db as db_cmd
+from brokerage.commands import gateway as gateway_cmd
 from brokerage.commands import report as report_cmd
 from brokerage.commands import search as search_cmd
 from brokerage.commands import services as services_cmd
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.add_typer(services_cmd.app, name="services")
 app.add_typer(db_cmd.app, name="db")
 app.command(name="conformance-server")(conformance_cmd.conformance_server)
+app.command(name="gateway")(gateway_cmd.gateway)
 app.add_typer(search_cmd.app, name="search")
 app.add_typer(audit_cmd.app, name="audit")
 app.command(name="report")(report_cmd.report)

@@ -1,0 +1,40 @@
+"""`brokerage gateway`: the FIX gateway process (client acceptor, TLS port, exchange link)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from brokerage.logs import configure_logging
+from brokerage.settings import Settings, get_settings
+from gateway.fix.service import GatewayFix, NoSessionsProvisioned
+
+
+async def serve(settings: Settings, exchange_link: bool) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    fix_side = await GatewayFix.start(settings, exchange_link=exchange_link)
+    try:
+        await stop.wait()
+    finally:
+        await fix_side.stop()
+
+
+def gateway(
+    exchange_link: Annotated[bool, typer.Option(
+        help="connect to the exchange (GATEWAY → EXCHANGE at exchange_host:exchange_port)")] = True,
+) -> None:
+    """Run the FIX gateway: client sessions from the fix_sessions table on fix_port (TLS on
+    fix_tls_port when configured) and the initiator session toward the exchange."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(serve(settings, exchange_link))
+    except NoSessionsProvisioned as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
