@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     margin_initial_ratio: Decimal = Decimal("0.50")
     margin_maintenance_ratio: Decimal = Decimal("0.30")
     market_order_collar_pct: Decimal = Decimal("0.05")
+    # Pre-trade risk defaults (gateway.oms.config), order-entry throttle, circuit breaker, margin monitor
+    risk_max_order_qty: Decimal = Decimal(100_000)
+    risk_max_order_notional: Decimal = Decimal(1_000_000)
+    risk_price_collar_pct: Decimal = Decimal("0.10")  # a limit this far through last/mid is a fat finger
+    risk_max_position_qty: Decimal = Decimal(1_000_000)
+    risk_max_open_orders: int = 500
+    risk_allow_reducing_when_killed: bool = True
+    short_sale_requirement: Decimal = Decimal("1.5")  # Reg T: 150% of the short value
+    fix_rate_limit_per_second: int = 50  # application messages per FIX session
+    fix_rate_limit_burst: int = 100
+    circuit_breaker_index_symbol: str | None = None  # None: an equal-weight index of the universe's quotes
+    margin_monitor_interval_seconds: float = 60.0
+    margin_call_grace_seconds: int = 86_400
+    margin_liquidation_buffer: Decimal = Decimal("0.10")
 
     # Market data and search
     quote_stale_seconds: float = 5.0  # a quote older than this is reported stale
