@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from brokerage.commands import api as api_cmd
 from brokerage.commands import audit as audit_cmd
 from brokerage.commands import conformance as conformance_cmd
 from brokerage.commands import db as db_cmd
@@ -26,6 +27,7 @@ app.command(name="gateway")(gateway_cmd.gateway)
 app.add_typer(search_cmd.app, name="search")
 app.add_typer(audit_cmd.app, name="audit")
 app.command(name="report")(report_cmd.report)
+app.command(name="api")(api_cmd.api)
 
 
 if __name__ == "__main__":
