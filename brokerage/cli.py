@@ -8,10 +8,12 @@ from brokerage.commands import api as api_cmd
 from brokerage.commands import audit as audit_cmd
 from brokerage.commands import conformance as conformance_cmd
 from brokerage.commands import db as db_cmd
+from brokerage.commands import demo as demo_cmd
 from brokerage.commands import gateway as gateway_cmd
 from brokerage.commands import report as report_cmd
 from brokerage.commands import search as search_cmd
 from brokerage.commands import services as services_cmd
+from brokerage.commands import token as token_cmd
 
 app = typer.Typer(
     name="brokerage",
@@ -22,6 +24,8 @@ app = typer.Typer(
 
 app.add_typer(services_cmd.app, name="services")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(demo_cmd.app, name="demo")
+app.add_typer(token_cmd.app, name="token")
 app.command(name="conformance-server")(conformance_cmd.conformance_server)
 app.command(name="gateway")(gateway_cmd.gateway)
 app.add_typer(search_cmd.app, name="search")
