@@ -22,7 +22,7 @@ from audit.sink import INSERT_COLUMNS, QueryResult, SinkUnavailable, checked_ide
 
 _engine_lock = threading.Lock()
 _engine: tuple[Path, chdb.session.Session] | None = None
-_READ_SETTINGS = "output_format_json_quote_decimals=1, output_format_json_quote_64bit_integers=1"
+_READ_SETTINGS = "output_format_json_quote_decimals = 1, output_format_json_quote_64bit_integers = 1"
 
 
 def open_engine(path: Path) -> chdb.session.Session:
@@ -33,7 +33,9 @@ def open_engine(path: Path) -> chdb.session.Session:
         if _engine is None:
             path.mkdir(parents=True, exist_ok=True)
             try:
-                _engine = (path, chdb.session.Session(str(path)))
+                session = chdb.session.Session(str(path))
+                session.query(f"SET {_READ_SETTINGS}")  # exact decimals and 64-bit integers in JSON results
+                _engine = (path, session)
             except Exception as exc:  # chdb raises plain RuntimeError variants
                 raise SinkUnavailable(f"cannot open chdb at {path}: {exc}") from exc
         elif _engine[0] != path:
@@ -94,8 +96,7 @@ class ChdbSink:
                 raise SinkUnavailable(str(exc).strip()) from exc
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
-        text = f"{sql.rstrip().rstrip(';')}\nSETTINGS {_READ_SETTINGS}"
-        raw = self._run(text, params, "JSONCompact")
+        raw = self._run(sql, params, "JSONCompact")
         data = raw.bytes() if hasattr(raw, "bytes") else raw
         if not data or not str(data).strip():
             return QueryResult([], [])

@@ -103,6 +103,16 @@ async def run_report(sink: AuditSink, request: ReportRequest, names: PseudonymSt
     return QueryResult(result.columns, rows)
 
 
+class SinkRunner:
+    """Runs reports in this process (the shipper, or anything talking to a ClickHouse server)."""
+
+    def __init__(self, sink: AuditSink, names: PseudonymStore | None) -> None:
+        self.sink, self.names = sink, names
+
+    async def run(self, request: ReportRequest) -> QueryResult:
+        return await run_report(self.sink, request, self.names)
+
+
 def json_value(value: Any) -> Any:
     """A result value as JSON: decimals as strings (exact), timestamps ISO-8601 UTC."""
     if isinstance(value, Decimal):

@@ -3,6 +3,8 @@ database per test, and a helper that writes events straight into a sink (what th
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
@@ -17,7 +19,15 @@ from audit.events import AuditEvent
 from audit.retention import RetentionPolicy
 from audit.rows import build_row
 
-CHDB_DIR = Path(tempfile.gettempdir()) / f"brokerage-test-chdb-{uuid.uuid4().hex[:8]}"
+# <data dir>/audit/chdb, so that CLI tests can point BROKERAGE_DATA_DIR at the engine this process owns
+DATA_DIR = Path(tempfile.gettempdir()) / f"brokerage-test-audit-{os.getpid()}"
+CHDB_DIR = DATA_DIR / "audit" / "chdb"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_chdb_dir() -> Iterator[None]:
+    yield
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,189 @@
+"""The shipper on real PostgreSQL + chdb: exactly once (restart mid-batch included), ClickHouse outages,
+pseudonymisation and forgetting, malformed payloads, chain verification of the stored trail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+
+from audit import metrics
+from audit.chdb_sink import ChdbSink
+from audit.events import AuditEvent
+from audit.outbox import append_event, backlog
+from audit.pseudonyms import PseudonymStore
+from audit.reports import ReportRequest, run_report
+from audit.retention import RetentionPolicy
+from audit.service import verify_sink
+from audit.shipper import Shipper, ShipperConfig
+from audit.sink import QueryResult, SinkUnavailable
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+async def seed_accounts(pool: asyncpg.Pool, *accounts: str) -> None:
+    for account in accounts:
+        await pool.execute(
+            "INSERT INTO accounts (account_id, account_type, owner_name) VALUES ($1, 'cash', 'Jane Doe') "
+            "ON CONFLICT DO NOTHING", account)
+
+
+async def append(pool: asyncpg.Pool, n: int, start: int = 0, accounts: Sequence[str] = ("ACC1", "ACC2")) -> None:
+    await seed_accounts(pool, *accounts)
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(start, start + n):
+            await append_event(conn, AuditEvent(
+                "order.fill", account_id=accounts[i % len(accounts)], symbol="AAPL", side="buy",
+                last_qty=Decimal(1 + i), last_px=Decimal("50.25"), order_id=f"O{i}", exec_id=f"X{i}",
+                occurred_at=T0 + timedelta(seconds=i), actor="fix:CLIENT1"))
+
+
+async def drain(shipper: Shipper) -> None:
+    while await shipper.ship_once():
+        pass
+
+
+def count(sink: ChdbSink, where: str = "1") -> tuple[int, int]:
+    """(rows, distinct event ids) actually stored, without FINAL."""
+    n, distinct = sink.query(f"SELECT count(), uniqExact(event_id) FROM audit_events WHERE {where}").rows[0]
+    return int(n), int(distinct)
+
+
+class CrashAfterInsert:
+    """The real sink, but the process 'dies' right after the insert lands (before the outbox is marked)."""
+
+    def __init__(self, sink: ChdbSink) -> None:
+        self.sink = sink
+
+    def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.sink.insert(rows)
+        raise KeyboardInterrupt("killed between the ClickHouse insert and the outbox mark")
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        return self.sink.query(sql, params)
+
+    def ensure_schema(self, policy: RetentionPolicy) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Down(CrashAfterInsert):
+    def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        raise SinkUnavailable("Connection refused")
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        raise SinkUnavailable("Connection refused")
+
+
+async def test_ships_every_event_once_pseudonymised_and_chained(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
+    await append(db_pool, 25)
+    shipper = Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=10))
+    await drain(shipper)
+    assert count(chdb_sink) == (25, 25)
+    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
+    names = await PseudonymStore(db_pool).resolve(["ACC1", "ACC2"])
+    assert count(chdb_sink, "account IN ('ACC1', 'ACC2') OR position(extra, 'ACC') > 0") == (0, 0)
+    assert count(chdb_sink, f"account = '{names['ACC1']}'") == (13, 13)
+    stream_lengths = dict(chdb_sink.query("SELECT stream, max(stream_seq) FROM audit_events GROUP BY stream").rows)
+    assert stream_lengths == {names["ACC1"]: 13, names["ACC2"]: 12}
+    assert verify_sink(chdb_sink) == (25, None)
+
+
+@pytest.mark.parametrize("restart_batch", [10, 4])
+async def test_exactly_once_across_a_restart_mid_batch(
+    db_pool: asyncpg.Pool, chdb_sink: ChdbSink, restart_batch: int
+) -> None:
+    await append(db_pool, 15)
+    crashing = Shipper(db_pool, CrashAfterInsert(chdb_sink), ShipperConfig(batch_size=10))
+    with pytest.raises(KeyboardInterrupt):
+        await crashing.ship_once()
+    assert count(chdb_sink) == (10, 10)  # in ClickHouse...
+    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 15  # ...not marked
+    await append(db_pool, 5, start=15)  # traffic continues while the shipper is down
+
+    restarted = Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=restart_batch))
+    skipped_before = metrics.DUPLICATES_SKIPPED._value.get()
+    await drain(restarted)
+    assert count(chdb_sink) == (20, 20)
+    assert metrics.DUPLICATES_SKIPPED._value.get() - skipped_before == 10
+    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
+    assert verify_sink(chdb_sink) == (20, None)
+
+
+async def test_keeps_working_while_clickhouse_is_down(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
+    await append(db_pool, 5)
+    shipper = Shipper(db_pool, Down(chdb_sink), ShipperConfig(batch_size=100, flush_interval=0.02, max_backoff=0.05))
+    stop = asyncio.Event()
+    errors_before = metrics.SHIP_ERRORS._value.get()
+    task = asyncio.create_task(shipper.run(stop))
+    await asyncio.sleep(0.3)
+    await append(db_pool, 5, start=5)  # the outbox grows meanwhile
+    await asyncio.sleep(1.2)
+    assert not task.done()
+    assert metrics.SHIP_ERRORS._value.get() > errors_before
+    state = await backlog(db_pool)
+    assert state.pending == 10
+    assert metrics.OUTBOX_PENDING._value.get() >= 5 and metrics.OUTBOX_LAG._value.get() > 0
+
+    shipper.sink = chdb_sink  # ClickHouse is back
+    for _ in range(100):
+        if (await backlog(db_pool)).pending == 0:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert count(chdb_sink) == (10, 10)
+    assert verify_sink(chdb_sink) == (10, None)
+
+
+async def test_malformed_payload_is_shipped_not_lost(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
+    await db_pool.execute(
+        "INSERT INTO outbox (event_id, event_type, account_id, payload) VALUES "
+        "(gen_random_uuid(), 'Weird Type', NULL, '{\"qty\": \"ten\", \"symbol\": \"AAPL\"}'::jsonb),"
+        "(gen_random_uuid(), 'order.accepted', NULL, '[1, 2, 3]'::jsonb)")
+    await drain(Shipper(db_pool, chdb_sink))
+    rows = chdb_sink.query("SELECT event_type, symbol, extra FROM audit_events ORDER BY seq").rows
+    assert rows[0][:2] == ("unknown.event", "AAPL") and '"qty":"ten"' in rows[0][2] and "Weird Type" in rows[0][2]
+    assert rows[1][0] == "order.accepted" and '"_raw":[1,2,3]' in rows[1][2]
+
+
+async def test_verify_detects_a_modified_event(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
+    await append(db_pool, 6, accounts=("ACC1",))
+    await drain(Shipper(db_pool, chdb_sink))
+    target = chdb_sink.query("SELECT toString(event_id) FROM audit_events WHERE order_id = 'O3'").rows[0][0]
+    chdb_sink.query("ALTER TABLE audit_events UPDATE last_px = 49.25 WHERE order_id = 'O3' "
+                    "SETTINGS mutations_sync = 1")
+    checked, broken = verify_sink(chdb_sink)
+    assert checked == 3 and broken is not None
+    assert (broken.stream_seq, broken.event_id) == (4, target) and "modified" in broken.problem
+
+
+async def test_forget_removes_identification(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
+    await append(db_pool, 4)
+    await drain(Shipper(db_pool, chdb_sink))
+    store = PseudonymStore(db_pool)
+    pseudonym = await store.lookup("ACC1")
+    assert pseudonym is not None
+    request = ReportRequest.parse("blotter", "2026-01-01", "2027-01-01")
+    assert sorted({r["account"] for r in (await run_report(chdb_sink, request, store)).as_dicts()}) == ["ACC1", "ACC2"]
+
+    assert await store.forget("ACC1", requested_by="dpo") == pseudonym
+    assert await store.forget("ACC1") is None  # idempotent
+    assert await store.lookup("ACC1") is None
+    assert await db_pool.fetchval("SELECT requested_by FROM audit.erasures WHERE pseudonym = $1", pseudonym) == "dpo"
+    accounts = {r["account"] for r in (await run_report(chdb_sink, request, store)).as_dicts()}
+    assert accounts == {"ACC2", pseudonym}  # the trail stays, the person is no longer named
+    by_account = ReportRequest.parse("blotter", "2026-01-01", "2027-01-01", account="ACC1")
+    assert (await run_report(chdb_sink, by_account, store)).rows == []
+    assert verify_sink(chdb_sink) == (4, None)  # erasure leaves the chains intact
+
+    await append(db_pool, 1, start=4, accounts=("ACC1",))  # later activity gets a fresh, unlinked pseudonym
+    await drain(Shipper(db_pool, chdb_sink))
+    fresh = await store.lookup("ACC1")
+    assert fresh is not None and fresh != pseudonym
