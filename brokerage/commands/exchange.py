@@ -1,0 +1,57 @@
+"""`brokerage exchange`: the simulated venue (matching engine, market makers, FIX 4.4 acceptor)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import time
+from typing import Annotated
+
+import typer
+
+from brokerage.logs import configure_logging
+from brokerage.settings import get_settings
+
+
+def exchange(
+    seed: Annotated[int | None, typer.Option(help="random seed of prices and flow (default: settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="FIX acceptor port (default: settings exchange_port)")] = None,
+    symbols: Annotated[str | None, typer.Option(
+        help="comma-separated symbols to list (default: the whole universe)")] = None,
+    step: Annotated[float, typer.Option(help="seconds between simulation steps")] = 0.5,
+    time_scale: Annotated[float, typer.Option(help="simulated seconds per real second (price volatility)")] = 1.0,
+    taker_probability: Annotated[float, typer.Option(
+        help="chance per symbol per step of a small market order from the noise trader")] = 0.02,
+    end_of_day: Annotated[str | None, typer.Option(
+        help="UTC time HH:MM at which Day orders expire each day (default: never)")] = None,
+    reset_on_logon: Annotated[bool, typer.Option(help="reset sequence numbers at each logon (tests)")] = False,
+) -> None:
+    """Run the simulated exchange until Ctrl-C / SIGTERM."""
+    from exchange.server import ExchangeOptions, ExchangeServer
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        eod = time.fromisoformat(end_of_day) if end_of_day else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"--end-of-day must be HH:MM: {exc}") from exc
+    options = ExchangeOptions(
+        port=port or settings.exchange_port, data_dir=settings.data_dir,
+        seed=settings.exchange_seed if seed is None else seed,
+        symbols=tuple(s for s in symbols.split(",") if s.strip()) if symbols else None,
+        comp_id=settings.exchange_comp_id, order_comp_ids=(settings.gateway_exchange_comp_id,),
+        md_comp_ids=settings.exchange_md_comp_ids, step_seconds=step, time_scale=time_scale,
+        taker_probability=taker_probability, end_of_day=eod, reset_on_logon=reset_on_logon)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await ExchangeServer(options).run(stop)
+
+    try:
+        asyncio.run(serve())
+    except ValueError as exc:  # e.g. a symbol outside the universe
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc

@@ -1,0 +1,142 @@
+"""The exchange's FIX 4.4 application: order entry and market data for its acceptor sessions.
+
+In: NewOrderSingle (D), OrderCancelRequest (F), OrderCancelReplaceRequest (G), OrderStatusRequest (H)
+from order-entry sessions (the gateway); MarketDataRequest (V) from any session. Out:
+ExecutionReport (8), OrderCancelReject (9), MarketDataSnapshotFullRefresh (W), MarketDataIncremental-
+Refresh (X), MarketDataRequestReject (Y); a field that cannot be read gets a session Reject (3), a
+message type we do not serve or an order from a market-data-only session a BusinessMessageReject (j).
+
+QuickFIX callbacks only copy messages onto the event loop (``fixsession.SafeApplication``); every
+piece of exchange state is touched on the loop alone, so the simulation needs no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import quickfix as fix
+import structlog
+
+from exchange import fix_codec
+from exchange.client_orders import ClientOrders
+from exchange.events import Event
+from exchange.fix_codec import Malformed
+from exchange.market_data import MarketData, MdReject
+from exchange.reports import CancelReject, ExecIds, ExecReport, Outbound
+from exchange.simulation import Simulation, SymbolEvents
+from fixsession.application import SafeApplication
+from fixsession.messages import msg_type, printable, session_key
+from fixsession.rejects import (
+    APPLICATION_NOT_AVAILABLE,
+    NOT_AUTHORIZED,
+    VALUE_IS_INCORRECT,
+    business_reject,
+    session_reject,
+    unsupported_message_type,
+)
+
+log = structlog.get_logger(__name__)
+
+ORDER_TYPES = frozenset({"D", "F", "G", "H"})
+
+
+class ExchangeApplication(SafeApplication):
+    def __init__(self, sim: Simulation, run: int, md_only_comp_ids: Iterable[str] = (),
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__("exchange", loop)
+        self.sim = sim
+        self.orders = ClientOrders(sim, ExecIds(run))
+        self.market_data = MarketData(sim)
+        self.md_only = frozenset(md_only_comp_ids)
+        self.sessions: dict[str, fix.SessionID] = {}
+        self.changed: set[str] = set()  # symbols whose book or last trade moved since the last flush
+        self.loop = loop
+
+    # Engine thread -----------------------------------------------------------------------------
+    def on_logon(self, session_id: fix.SessionID) -> None:
+        log.info("exchange.session_logon", session=session_key(session_id))
+
+    def on_logout(self, session_id: fix.SessionID) -> None:
+        key = session_key(session_id)
+        log.info("exchange.session_logout", session=key)
+        if self.loop is not None:
+            # Subscriptions end with the session; a reconnecting client subscribes again.
+            self.loop.call_soon_threadsafe(self.market_data.drop_session, key)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().attach(loop)
+        self.loop = loop
+
+    # Event loop --------------------------------------------------------------------------------
+    async def handle_app_message(self, session_id: fix.SessionID, message: fix.Message) -> None:
+        key = session_key(session_id)
+        self.sessions[key] = session_id
+        kind = msg_type(message)
+        try:
+            if kind in ORDER_TYPES and session_id.getTargetCompID().getValue() in self.md_only:
+                self.send(session_id, business_reject(message, NOT_AUTHORIZED,
+                                                      "this session may only request market data"))
+            elif kind == "D":
+                request = fix_codec.order_request(message)
+                self.changed.add(request.symbol)
+                self.deliver(self.orders.new_order(key, request))
+            elif kind in ("F", "G"):
+                change = fix_codec.change_request(message, kind == "G")
+                self.changed.add(change.symbol)
+                handler = self.orders.replace if kind == "G" else self.orders.cancel
+                self.deliver(handler(key, change))
+            elif kind == "H":
+                self.deliver(self.orders.status(key, fix_codec.req_text(message, 11),
+                                                fix_codec.req_text(message, 55), fix_codec.req_text(message, 54)))
+            elif kind == "V":
+                self._market_data_request(key, session_id, message)
+            else:
+                self.send(session_id, unsupported_message_type(message))
+        except Malformed as exc:
+            log.info("exchange.malformed", session=key, tag=exc.tag, reason=exc.reason, message=printable(message))
+            self.send(session_id, session_reject(message, VALUE_IS_INCORRECT, exc.reason, exc.tag))
+        except Exception:
+            log.exception("exchange.message_failed", session=key, message=printable(message))
+            self.send(session_id, business_reject(message, APPLICATION_NOT_AVAILABLE,
+                                                  "the exchange could not process this message"))
+
+    def _market_data_request(self, key: str, session_id: fix.SessionID, message: fix.Message) -> None:
+        req_id, request_type, depth, types, symbols = fix_codec.md_request(message)
+        result = self.market_data.subscribe(key, req_id, request_type, depth, types, symbols)
+        if isinstance(result, MdReject):
+            log.info("exchange.md_reject", session=key, req_id=req_id, reason=result.text)
+            self.send(session_id, fix_codec.md_reject(result))
+            return
+        for symbol, entries in result:
+            self.send(session_id, fix_codec.snapshot(req_id, symbol, entries))
+
+    def on_market_events(self, events: SymbolEvents) -> None:
+        """The simulation's own activity (requotes, taker flow, end of day): report and mark changed."""
+        self.changed.update(events)
+        flat: list[Event] = [e for symbol_events in events.values() for e in symbol_events]
+        self.deliver(self.orders.reports(flat))
+
+    def flush_market_data(self) -> int:
+        """Send one 35=X per subscription with changes; returns how many were sent."""
+        if not self.changed:
+            return 0
+        sent = 0
+        for sub, entries in self.market_data.flush(self.changed):
+            session_id = self.sessions.get(sub.session)
+            if session_id is not None and self.send(session_id, fix_codec.incremental(sub.req_id, entries)):
+                sent += 1
+        self.changed.clear()
+        return sent
+
+    def deliver(self, outbound: list[Outbound]) -> None:
+        for item in outbound:
+            session_id = self.sessions.get(item.session)
+            if session_id is None:
+                session_id = fix.SessionID()  # the order's session, not seen since a restart
+                session_id.fromString(item.session)
+                self.sessions[item.session] = session_id
+            if isinstance(item, ExecReport):
+                self.send(session_id, fix_codec.execution_report(item))
+            elif isinstance(item, CancelReject):
+                self.send(session_id, fix_codec.cancel_reject(item))

@@ -1,0 +1,158 @@
+"""quickfix messages ⇄ the exchange's plain values. Decoding never raises: a field that cannot be read
+becomes a ``Malformed`` with the tag and a reason. Decimals go on the wire as text (never via float).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+import quickfix as fix
+import quickfix44 as fix44
+
+from exchange.client_orders import ChangeRequest, OrderRequest
+from exchange.market_data import MdEntry, MdReject
+from exchange.reports import CancelReject, ExecReport
+
+
+class Malformed(Exception):
+    def __init__(self, tag: int, reason: str) -> None:
+        super().__init__(f"tag {tag}: {reason}")
+        self.tag = tag
+        self.reason = reason
+
+
+def text(message: fix.FieldMap, tag: int, required: bool = True) -> str | None:
+    try:
+        if message.isSetField(tag):
+            return str(message.getField(tag))
+    except Exception as exc:  # quickfix raises its own types for odd fields
+        raise Malformed(tag, str(exc)) from exc
+    if required:
+        raise Malformed(tag, "required field missing")
+    return None
+
+
+def req_text(message: fix.FieldMap, tag: int) -> str:
+    value = text(message, tag)
+    assert value is not None
+    return value
+
+
+def decimal(message: fix.FieldMap, tag: int, required: bool = False) -> Decimal | None:
+    raw = text(message, tag, required)
+    if raw is None:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise Malformed(tag, f"not a number: {raw!r}") from exc
+    if not value.is_finite():
+        raise Malformed(tag, f"not a finite number: {raw!r}")
+    return value
+
+
+def wire(value: Decimal) -> str:
+    """Plain decimal text without exponent or trailing zeros."""
+    return format(value.normalize(), "f")
+
+
+def utc_timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+
+
+# Decoding -----------------------------------------------------------------------------------------
+def order_request(message: fix.Message) -> OrderRequest:
+    return OrderRequest(
+        cl_ord_id=req_text(message, 11), symbol=req_text(message, 55), side=req_text(message, 54),
+        ord_type=req_text(message, 40), time_in_force=text(message, 59, False) or "0",
+        qty=decimal(message, 38, True) or Decimal(0), price=decimal(message, 44), stop_px=decimal(message, 99),
+        account=text(message, 1, False))
+
+
+def change_request(message: fix.Message, is_replace: bool) -> ChangeRequest:
+    return ChangeRequest(
+        cl_ord_id=req_text(message, 11), orig_cl_ord_id=req_text(message, 41),
+        symbol=req_text(message, 55), side=req_text(message, 54),
+        qty=decimal(message, 38, is_replace), price=decimal(message, 44), stop_px=decimal(message, 99),
+        ord_type=text(message, 40, False), time_in_force=text(message, 59, False))
+
+
+def md_request(message: fix.Message) -> tuple[str, str, int, list[str], list[str]]:
+    """(MDReqID, SubscriptionRequestType, MarketDepth, entry types, symbols) of a 35=V."""
+    req_id, request_type = req_text(message, 262), req_text(message, 263)
+    depth_text = text(message, 264, False) or "0"
+    if not depth_text.isdigit():
+        raise Malformed(264, f"not a depth: {depth_text!r}")
+    types, symbols = [], []
+    group = fix44.MarketDataRequest.NoMDEntryTypes()
+    for i in range(1, int(text(message, 267, False) or "0") + 1):
+        message.getGroup(i, group)
+        types.append(req_text(group, 269))
+    related = fix44.MarketDataRequest.NoRelatedSym()
+    for i in range(1, int(text(message, 146, False) or "0") + 1):
+        message.getGroup(i, related)
+        symbols.append(req_text(related, 55))
+    return req_id, request_type, int(depth_text), types, symbols
+
+
+# Encoding -----------------------------------------------------------------------------------------
+def _set(fields: fix.FieldMap, tag: int, value: object) -> None:
+    if value is None:
+        return
+    fields.setField(tag, wire(value) if isinstance(value, Decimal) else str(value))
+
+
+def execution_report(r: ExecReport) -> fix.Message:
+    m = fix44.ExecutionReport()
+    for tag, value in (
+        (37, r.order_id), (11, r.cl_ord_id), (41, r.orig_cl_ord_id), (17, r.exec_id), (150, r.exec_type),
+        (39, r.ord_status), (103, r.ord_rej_reason), (1, r.account), (55, r.symbol), (54, r.side),
+        (38, r.order_qty), (40, r.ord_type), (44, r.price), (99, r.stop_px), (59, r.time_in_force),
+        (32, r.last_qty), (31, r.last_px), (151, r.leaves_qty), (14, r.cum_qty), (6, r.avg_px),
+        (60, utc_timestamp()), (851, r.last_liquidity_ind), (58, r.text),
+    ):
+        _set(m, tag, value)
+    return m
+
+
+def cancel_reject(r: CancelReject) -> fix.Message:
+    m = fix44.OrderCancelReject()
+    for tag, value in ((37, r.order_id), (11, r.cl_ord_id), (41, r.orig_cl_ord_id), (39, r.ord_status),
+                       (1, r.account), (60, utc_timestamp()), (434, r.response_to), (102, r.reason), (58, r.text)):
+        _set(m, tag, value)
+    return m
+
+
+def md_reject(r: MdReject) -> fix.Message:
+    m = fix44.MarketDataRequestReject()
+    _set(m, 262, r.req_id)
+    _set(m, 281, r.reason)
+    _set(m, 58, r.text)
+    return m
+
+
+def snapshot(req_id: str, symbol: str, entries: list[MdEntry]) -> fix.Message:
+    m = fix44.MarketDataSnapshotFullRefresh()
+    _set(m, 262, req_id)
+    _set(m, 55, symbol)
+    if not entries:
+        m.setField(268, "0")
+    for e in entries:
+        group = fix44.MarketDataSnapshotFullRefresh.NoMDEntries()
+        for tag, value in ((269, e.entry_type), (270, e.price), (271, e.size), (290, e.position)):
+            _set(group, tag, value)
+        m.addGroup(group)
+    return m
+
+
+def incremental(req_id: str, entries: list[MdEntry]) -> fix.Message:
+    m = fix44.MarketDataIncrementalRefresh()
+    _set(m, 262, req_id)
+    for e in entries:
+        group = fix44.MarketDataIncrementalRefresh.NoMDEntries()
+        for tag, value in ((279, e.action), (269, e.entry_type), (55, e.symbol), (270, e.price), (271, e.size),
+                           (290, e.position)):
+            _set(group, tag, value)
+        m.addGroup(group)
+    return m

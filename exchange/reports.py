@@ -1,0 +1,94 @@
+"""What the exchange tells a FIX session, as plain values (pure; ``exchange.fix_app`` encodes them).
+
+ExecType (150) / OrdStatus (39) follow FIX 4.4 Appendix D: a new order is acknowledged New (0/0);
+each fill is a Trade (F) with OrdStatus 1 or 2; cancels, IOC/FOK/market remainders are Canceled (4/4);
+a replace is Replaced (5) with the order's status after it; end of day is Expired (C/C); a stop that
+triggers is reported as Triggered (L); a status request is answered with ExecType I.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+class ExecType:
+    NEW = "0"
+    CANCELED = "4"
+    REPLACED = "5"
+    REJECTED = "8"
+    EXPIRED = "C"
+    TRADE = "F"
+    TRIGGERED = "L"
+    ORDER_STATUS = "I"
+
+
+class OrdStatus:
+    NEW = "0"
+    PARTIALLY_FILLED = "1"
+    FILLED = "2"
+    CANCELED = "4"
+    REJECTED = "8"
+    EXPIRED = "C"
+
+
+DONE = frozenset({OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED})
+
+# CxlRejResponseTo (434)
+CANCEL_REQUEST = "1"
+REPLACE_REQUEST = "2"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecReport:
+    session: str
+    order_id: str
+    cl_ord_id: str
+    exec_id: str
+    exec_type: str
+    ord_status: str
+    symbol: str
+    side: str
+    order_qty: Decimal
+    leaves_qty: Decimal
+    cum_qty: Decimal
+    avg_px: Decimal
+    ord_type: str | None = None
+    time_in_force: str | None = None
+    price: Decimal | None = None
+    stop_px: Decimal | None = None
+    orig_cl_ord_id: str | None = None
+    last_qty: Decimal | None = None
+    last_px: Decimal | None = None
+    last_liquidity_ind: str | None = None  # 851: 1 added liquidity (resting), 2 removed (aggressor)
+    ord_rej_reason: int | None = None
+    text: str | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReject:
+    session: str
+    order_id: str  # "NONE" when the order is unknown
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    ord_status: str
+    response_to: str
+    reason: int
+    text: str
+    account: str | None = None
+
+
+Outbound = ExecReport | CancelReject
+
+
+class ExecIds:
+    """Unique ExecIDs across restarts: a run epoch (persisted by the server) and a counter."""
+
+    def __init__(self, run: int) -> None:
+        self.prefix = f"{run}-"
+        self.count = 0
+
+    def next(self) -> str:
+        self.count += 1
+        return f"{self.prefix}{self.count}"
