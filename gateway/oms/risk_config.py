@@ -21,8 +21,13 @@ __all__ = ["Accepted", "Rejected", "RiskContext", "RiskDecision", "RiskLimits", 
 
 
 class RiskRule(Enum):
-    """Every rule with the OrdRejReason (103) it answers with; the rule's name leads the Text (58)."""
+    """Every pre-trade rule (order validation, then risk) with the OrdRejReason (103) it answers with;
+    the rule's label leads the Text (58)."""
 
+    UNKNOWN_SYMBOL = ("unknown symbol", OrdRejReason.UNKNOWN_SYMBOL)
+    LOT_SIZE = ("invalid quantity", OrdRejReason.INCORRECT_QUANTITY)
+    TICK_SIZE = ("invalid price", OrdRejReason.OTHER)
+    TIME_IN_FORCE = ("unsupported time in force", OrdRejReason.UNSUPPORTED_ORDER_CHARACTERISTIC)
     KILL_SWITCH = ("kill switch", OrdRejReason.BROKER_CREDIT)
     TRADING_HALT = ("trading halt", OrdRejReason.EXCHANGE_CLOSED)
     MARKET_HOURS = ("market closed", OrdRejReason.EXCHANGE_CLOSED)
