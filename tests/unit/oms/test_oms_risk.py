@@ -297,3 +297,31 @@ def test_a_sell_passes_exactly_when_unblocked_shares_cover_it(held: int, held_bl
     decision = check_new_order(order(side=Side.SELL, qty=str(qty)), ctx(held=str(held),
                                held_blocked=str(held_blocked)), BIG)
     assert isinstance(decision, Accepted) == (qty <= held - held_blocked)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cash=money, qty=st.integers(1, 2000), filled=st.integers(0, 2000), new_qty=st.integers(1, 2000), price=px,
+       account_type=st.sampled_from(list(AccountType)), side=st.sampled_from([Side.BUY, Side.SELL]))
+def test_a_replace_that_shrinks_the_order_never_needs_more_means(
+    cash: Decimal, qty: int, filled: int, new_qty: int, price: Decimal, account_type: AccountType, side: Side,
+) -> None:
+    filled, new_qty = min(filled, qty - 1), min(new_qty, qty)
+    new_qty = max(new_qty, filled)
+    original = order(side=side, qty=str(qty), price=str(price))
+    fresh = ctx(cash=str(cash), held=str(qty), account_type=account_type, quote=None)
+    first = check_new_order(original, fresh, BIG)
+    if not isinstance(first, Accepted):
+        return
+    live = apply(original, OrderAccepted())
+    held = first.reservation
+    if filled:
+        live = apply(live, OrderFilled("E1", D(filled), price))  # type: ignore[arg-type]
+        held, _ = held.on_fill(D(filled), D(filled) * price)
+    # the account now carries this order's block
+    blocked_cash, blocked_qty = held.cash, held.shares
+    after = ctx(cash=str(cash - filled * price if side is Side.BUY else cash), blocked=str(blocked_cash),
+                held=str(qty + filled if side is Side.BUY else qty - filled), held_blocked=str(blocked_qty),
+                account_type=account_type, quote=None, open_buy_qty=held.leaves_qty if side is Side.BUY else D(0))
+    decision = check_replace(live, D(new_qty), price, after, BIG, held)
+    assert isinstance(decision, Accepted), decision
+    assert decision.extra_cash <= 0 and decision.extra_shares <= 0
