@@ -8,13 +8,15 @@ exact and a bucket never drifts. A message over the limit is answered with a Bus
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway.oms.model import BusinessRejectReason
 
 __all__ = ["RateLimit", "Throttled", "TokenBucket", "take"]
 
 _MICRO = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ class TokenBucket:
 def _micros(at: datetime) -> int:
     if at.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware (UTC)")
-    return int(at.timestamp()) * _MICRO + at.microsecond
+    return (at - _EPOCH) // _ONE_US  # exact: no float timestamp
 
 
 def take(bucket: TokenBucket, at: datetime) -> tuple[TokenBucket, Throttled | None]:
