@@ -22,17 +22,19 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import Enum
 
-from gateway.oms.model import (
-    AccountID,
-    ClOrdID,
-    ExecID,
-    ExecType,
-    OrderID,
-    OrdRejReason,
-    OrdStatus,
-    OrdType,
-    Side,
-    TimeInForce,
+from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
+from gateway.oms.order_events import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderCancelRequested,
+    OrderEvent,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderReplaced,
+    OrderReplaceRejected,
+    OrderReplaceRequested,
 )
 
 __all__ = [
@@ -40,21 +42,9 @@ __all__ = [
     "InvalidOrder",
     "InvalidTransition",
     "Order",
-    "OrderAccepted",
-    "OrderCancelRejected",
-    "OrderCancelRequested",
-    "OrderCanceled",
-    "OrderEvent",
-    "OrderExpired",
-    "OrderFilled",
-    "OrderRejected",
-    "OrderReplaceRejected",
-    "OrderReplaceRequested",
-    "OrderReplaced",
     "PendingRequest",
     "Trigger",
     "apply",
-    "exec_type_for",
     "submit",
     "trigger_of",
 ]
@@ -136,74 +126,6 @@ class InvalidTransition(Exception):
         self.order_id, self.status, self.trigger = order_id, status, trigger
         message = f"order {order_id}: {trigger.value} is not allowed in status {status.ledger}"
         super().__init__(f"{message}: {detail}" if detail else message)
-
-
-# Events (past tense) -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OrderAccepted:
-    venue_order_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRejected:
-    reason: OrdRejReason
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class OrderFilled:
-    exec_id: ExecID
-    last_qty: Decimal
-    last_px: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class OrderCancelRequested:
-    cl_ord_id: ClOrdID  # the cancel request's own ClOrdID
-
-
-@dataclass(frozen=True, slots=True)
-class OrderCanceled:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class OrderCancelRejected:
-    text: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class OrderReplaceRequested:
-    cl_ord_id: ClOrdID
-    qty: Decimal
-    price: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderReplaced:
-    """The venue's confirmation, carrying the quantity and price now in force."""
-
-    cl_ord_id: ClOrdID
-    qty: Decimal
-    price: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderReplaceRejected:
-    text: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class OrderExpired:
-    pass
-
-
-OrderEvent = (
-    OrderAccepted | OrderRejected | OrderFilled | OrderCancelRequested | OrderCanceled | OrderCancelRejected
-    | OrderReplaceRequested | OrderReplaced | OrderReplaceRejected | OrderExpired
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,20 +301,3 @@ def _replaced(order: Order, event: OrderReplaced) -> Order:
     status = S.FILLED if leaves == 0 else order.working_status
     return replace(order, status=status, qty=qty, price=event.price, leaves_qty=leaves, pending=None,
                    cl_ord_id=event.cl_ord_id, orig_cl_ord_id=order.cl_ord_id)
-
-
-_EXEC_TYPE: dict[type, ExecType] = {
-    OrderAccepted: ExecType.NEW,
-    OrderRejected: ExecType.REJECTED,
-    OrderFilled: ExecType.TRADE,
-    OrderCancelRequested: ExecType.PENDING_CANCEL,
-    OrderCanceled: ExecType.CANCELED,
-    OrderReplaceRequested: ExecType.PENDING_REPLACE,
-    OrderReplaced: ExecType.REPLACED,
-    OrderExpired: ExecType.EXPIRED,
-}
-
-
-def exec_type_for(event: OrderEvent) -> ExecType | None:
-    """ExecType (150) of the ExecutionReport an event produces; None for cancel/replace rejects (35=9)."""
-    return _EXEC_TYPE.get(type(event))

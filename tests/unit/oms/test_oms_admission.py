@@ -27,15 +27,8 @@ from gateway.oms.model import (
     Side,
     TimeInForce,
 )
-from gateway.oms.order_fsm import (
-    Order,
-    OrderAccepted,
-    OrderCanceled,
-    OrderCancelRequested,
-    OrderFilled,
-    apply,
-    submit,
-)
+from gateway.oms.order_events import OrderAccepted, OrderCanceled, OrderCancelRequested, OrderFilled
+from gateway.oms.order_fsm import Order, apply, submit
 
 D = Decimal
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)

@@ -22,11 +22,7 @@ from gateway.oms.model import (
     Side,
     TimeInForce,
 )
-from gateway.oms.order_fsm import (
-    TRANSITIONS,
-    InvalidOrder,
-    InvalidTransition,
-    Order,
+from gateway.oms.order_events import (
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -38,11 +34,9 @@ from gateway.oms.order_fsm import (
     OrderReplaced,
     OrderReplaceRejected,
     OrderReplaceRequested,
-    Trigger,
-    apply,
     exec_type_for,
-    submit,
 )
+from gateway.oms.order_fsm import TRANSITIONS, InvalidOrder, InvalidTransition, Order, Trigger, apply, submit
 
 D = Decimal
 

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdRejReason, OrdType, Side, TimeInForce
-from gateway.oms.order_fsm import Order, OrderAccepted, OrderFilled, apply, submit
+from gateway.oms.order_events import OrderAccepted, OrderFilled
+from gateway.oms.order_fsm import Order, apply, submit
 from gateway.oms.risk import check_new_order, check_replace, valuation_price
 from gateway.oms.risk_config import Accepted, Rejected, RiskContext, RiskLimits, RiskRule
 from ledger.fills import AccountType, Position
