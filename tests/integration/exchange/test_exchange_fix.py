@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+import simplefix
 from conftest import ExchangeProcess, RawFixClient, start_exchange, stop_exchange, value
 
 from brokerage.services import free_port
@@ -43,7 +44,7 @@ def new_order(client: RawFixClient, cl_ord_id: str, symbol: str, side: str, qty:
     client.send("D", fields)
 
 
-def reports(client: RawFixClient, cl_ord_id: str, until_status: set[str]) -> list:
+def reports(client: RawFixClient, cl_ord_id: str, until_status: set[str]) -> list[simplefix.FixMessage]:
     out = []
     while True:
         er = client.expect(lambda m: m.get(35) == b"8" and m.get(11) == cl_ord_id.encode())

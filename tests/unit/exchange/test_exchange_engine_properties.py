@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -87,7 +88,7 @@ def check_priority(before: list[tuple[int, int]], events: list[Event], aggressor
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(commands)
-def test_book_stays_consistent_and_quantity_is_conserved(cmds: list[tuple]) -> None:
+def test_book_stays_consistent_and_quantity_is_conserved(cmds: list[tuple[Any, ...]]) -> None:
     engine = MatchingEngine(lot_size=50)
     ledger = Ledger()
     next_id = 0
@@ -125,7 +126,7 @@ def test_book_stays_consistent_and_quantity_is_conserved(cmds: list[tuple]) -> N
 
 @settings(max_examples=60, deadline=None)
 @given(commands)
-def test_same_commands_same_events(cmds: list[tuple]) -> None:
+def test_same_commands_same_events(cmds: list[tuple[Any, ...]]) -> None:
     def run() -> list[Event]:
         engine, out, next_id = MatchingEngine(lot_size=50), [], 0
         for cmd in cmds:

@@ -9,13 +9,13 @@ from exchange.market_makers import QuotingParams, ladder, level_size
 from exchange.price_process import PriceProcess
 from exchange.simulation import Simulation, SimulationConfig
 from exchange.venue import NewOrder
-from refdata import load_universe
+from refdata import Instrument, load_universe
 from refdata.instruments import universe_by_symbol
 
 PARAMS = QuotingParams()
 
 
-def instruments(*symbols: str) -> list:
+def instruments(*symbols: str) -> list[Instrument]:
     by_symbol = universe_by_symbol()
     return [by_symbol[s] for s in symbols]
 
@@ -53,7 +53,8 @@ def test_price_process_is_seeded() -> None:
     ref = [("AAA", Decimal("100.00"), Decimal("0.01")), ("BBB", Decimal("20.00"), Decimal("0.01"))]
     a, b, c = PriceProcess(ref, 1), PriceProcess(ref, 1), PriceProcess(ref, 2)
     for _ in range(50):
-        a.step(), b.step(), c.step()
+        for process in (a, b, c):
+            process.step()
     assert a["AAA"].ticks == b["AAA"].ticks != c["AAA"].ticks
     assert a["AAA"].ticks != 10_000.0
 
@@ -86,9 +87,9 @@ def test_market_makers_refill_after_being_hit_and_track_inventory() -> None:
 
 
 def test_same_seed_same_market() -> None:
-    def run(seed: int) -> list:
+    def run(seed: int) -> list[object]:
         sim = Simulation(instruments("AAPL", "F", "JPM"), SimulationConfig(seed=seed, taker_probability=0.2))
-        out = [sorted(sim.open().items())]
+        out: list[object] = [sorted(sim.open().items())]
         for i in range(30):
             out.append(sorted(sim.tick().items()))
             if i % 10 == 0:
