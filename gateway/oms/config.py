@@ -26,6 +26,7 @@ def risk_limits(settings: Settings, *, short_selling: bool = False) -> RiskLimit
         short_requirement=settings.short_sale_requirement,
         margin=MarginPolicy(settings.margin_initial_ratio, settings.margin_maintenance_ratio),
         allow_reducing_when_killed=settings.risk_allow_reducing_when_killed,
+        max_quote_age_seconds=settings.quote_stale_seconds,
     )
 
 

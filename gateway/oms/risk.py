@@ -27,8 +27,9 @@ from ledger.buying_power import buying_power
 from ledger.fills import AccountType
 from ledger.money import ZERO, ceil_cash
 from ledger.reservations import OrderReservation
+from marketdata.quotes import Quote
 
-__all__ = ["check_new_order", "check_replace", "reduces_position", "valuation_price"]
+__all__ = ["check_new_order", "check_replace", "live_quote", "reduces_position", "valuation_price"]
 
 EMPTY = OrderReservation(ZERO)
 
@@ -54,6 +55,14 @@ def _qty(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
+def live_quote(ctx: RiskContext, limits: RiskLimits) -> Quote | None:
+    """The context's quote if it is fresh enough to price against (a stale one is no reference)."""
+    quote = ctx.quote
+    if quote is None or ctx.now_us is None:
+        return quote
+    return None if quote.is_stale(limits.max_quote_age_seconds, ctx.now_us) else quote
+
+
 def valuation_price(
     side: Side, ord_type: OrdType, price: Decimal | None, stop_px: Decimal | None, ctx: RiskContext,
     limits: RiskLimits,
@@ -61,7 +70,7 @@ def valuation_price(
     """The price an order is valued at: its limit, else the market collar (None: nothing to value it at)."""
     if ord_type.has_limit_price:
         return price
-    quote = ctx.quote
+    quote = live_quote(ctx, limits)
     base = None if quote is None else (quote.ask if quote.ask is not None else quote.last)
     if base is None and quote is not None:
         base = quote.mark
@@ -112,7 +121,8 @@ def _fat_finger(p: _Proposal, ctx: RiskContext, limits: RiskLimits, price: Decim
     if p.qty > limits.max_order_qty:
         return Rejected(RiskRule.MAX_ORDER_QTY,
                         f"max order quantity: {_qty(p.qty)} exceeds {_qty(limits.max_order_qty)}")
-    reference = ctx.quote.mark if ctx.quote is not None else None
+    quote = live_quote(ctx, limits)
+    reference = quote.mark if quote is not None else None
     if p.ord_type is OrdType.LIMIT and reference is not None and reference > 0:
         through = (price - reference) / reference if p.side is Side.BUY else (reference - price) / reference
         if through > limits.price_collar_pct:
@@ -172,8 +182,9 @@ def _evaluate(p: _Proposal, ctx: RiskContext, limits: RiskLimits, held: OrderRes
         return rejected
     price = valuation_price(p.side, p.ord_type, p.price, p.stop_px, ctx, limits)
     if price is None:
+        why = "no fresh quote" if ctx.quote is not None else "no quote"
         return Rejected(RiskRule.NO_REFERENCE_PRICE,
-                        f"no reference price: no quote for {p.symbol} to value a {p.ord_type.ledger} order")
+                        f"no reference price: {why} for {p.symbol} to value a {p.ord_type.ledger} order")
     rejected = _fat_finger(p, ctx, limits, price)
     if rejected:
         return rejected

@@ -62,6 +62,7 @@ class RiskLimits:
     short_requirement: Decimal = Decimal("1.5")
     margin: MarginPolicy = REG_T
     allow_reducing_when_killed: bool = True
+    max_quote_age_seconds: float = 5.0  # an older quote is no reference (market valuation, price collar)
 
     def __post_init__(self) -> None:
         for name in ("max_order_qty", "max_order_notional", "max_position_qty"):
@@ -84,6 +85,7 @@ class RiskContext:
     cash: CashBalance  # cash and what open orders already block
     position: Position  # this symbol's holding (qty signed, blocked_qty by open sells)
     quote: Quote | None  # this symbol's live quote at arrival
+    now_us: int | None = None  # arrival time (µs since the epoch, UTC), to judge the quote's age; None: don't
     positions: tuple[Position, ...] = ()  # every holding, to value margin equity
     marks: Mapping[str, Decimal] = field(default_factory=dict)  # live marks of those holdings
     open_orders: int = 0  # the account's open orders

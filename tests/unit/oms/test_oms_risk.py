@@ -76,6 +76,18 @@ def test_market_order_without_quote_is_rejected() -> None:
     assert decision.reason is OrdRejReason.OTHER
 
 
+def test_stale_quote_is_no_reference() -> None:
+    quote = Quote("AAPL", ask=D("100"), last=D("100"), ingest_ts_us=1_000_000)
+    market = order(price=None, ord_type=OrdType.MARKET)
+    fresh = ctx(quote=quote, now_us=5_000_000)
+    assert accepted(check_new_order(market, fresh, LIMITS)).valuation_price == D("105.00")
+    stale = ctx(quote=quote, now_us=7_000_000)
+    decision = rejected(check_new_order(market, stale, LIMITS), RiskRule.NO_REFERENCE_PRICE)
+    assert decision.text == "no reference price: no fresh quote for AAPL to value a market order"
+    accepted(check_new_order(order(price="150"), stale, LIMITS))  # no collar without a fresh reference
+    rejected(check_new_order(order(price="150"), fresh, LIMITS), RiskRule.PRICE_COLLAR)
+
+
 def test_market_buy_falls_back_to_last_when_no_ask() -> None:
     quote = Quote("AAPL", last=D("50"))
     assert valuation_price(Side.BUY, OrdType.MARKET, None, None, ctx(quote=quote), LIMITS) == D("52.50")
