@@ -12,6 +12,7 @@ from ledger.errors import InsufficientFunds, InsufficientShares, ReservationErro
 from ledger.fills import Fill, Side
 from ledger.journal_store import lock_account
 from ledger.order_postings import block_reservation, post_fill, release_reservation
+from ledger.reconcile import Discrepancy, reconcile
 from ledger.repository import LedgerRepository
 from ledger.reservations import OrderReservation
 
@@ -87,6 +88,15 @@ async def test_buy_fills_sell_and_cancel_keep_balances_and_journal_in_step(db_po
     assert await _journal(db_pool, "securities:AAPL") == (holding["cost_basis"], holding["qty"])
     assert (await _journal(db_pool, "equity:realized_pnl"))[0] == -holding["realized_pnl"]
     assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'fill.booked'") == 3
+    assert await reconcile(db_pool) == []
+
+    # the replay notices a balance or a holding changed behind the journal's back
+    await db_pool.execute("UPDATE cash_balances SET amount = amount + 1 WHERE account_id = 'ACC-1'")
+    await db_pool.execute("UPDATE holdings SET qty = qty - 1 WHERE account_id = 'ACC-1'")
+    assert await reconcile(db_pool, "ACC-1") == [
+        Discrepancy("ACC-1", "cash:USD", cash + 1, cash),
+        Discrepancy("ACC-1", "holding:AAPL:qty", D(69), D(70)),
+    ]
 
 
 async def test_concurrent_orders_never_block_more_than_the_cash(db_pool: asyncpg.Pool) -> None:
@@ -119,3 +129,4 @@ async def test_margin_account_short_sale_and_cover(db_pool: asyncpg.Pool) -> Non
     holding = await _holding(db_pool, "TSLA")
     assert (holding["qty"], holding["realized_pnl"], holding["cost_basis"]) == (D(0), D(100), D(0))
     assert (await _journal(db_pool, "cash:USD"))[0] == balance.cash
+    assert await reconcile(db_pool) == []

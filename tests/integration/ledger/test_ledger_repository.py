@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import asyncpg
 import pytest
 
 from ledger.errors import AccountNotActive, AccountNotFound, IdempotencyConflict, InsufficientFunds, InvalidAmount
+from ledger.reconcile import reconcile
 from ledger.repository import LedgerRepository
 
 pytestmark = pytest.mark.integration
@@ -47,7 +49,7 @@ async def test_deposit_and_withdrawal_move_cash_through_the_journal_and_outbox(d
     deposit = await repo.deposit("ACC-1", D("1000.50"), idempotency_key="k1", actor="api:admin")
     assert (deposit.kind, deposit.amount, deposit.cash, deposit.available, deposit.replayed) == (
         "deposit", D("1000.5"), D("1000.5"), D("1000.5"), False)
-    assert deposit.created_at.utcoffset() is not None and deposit.created_at.utcoffset().total_seconds() == 0
+    assert deposit.created_at.utcoffset() == timedelta(0)  # UTC
     withdrawal = await repo.withdraw("ACC-1", D("0.5001"), idempotency_key="k2", actor="api:admin")
     assert withdrawal.cash == D("999.9999") and withdrawal.movement_id != deposit.movement_id
     assert (await repo.balance("ACC-1")).cash == D("999.9999")
@@ -111,6 +113,7 @@ async def test_concurrent_withdrawals_never_overdraw(db_pool: asyncpg.Pool) -> N
     assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'withdrawal.accepted'") == 33
     # each success saw a distinct balance after: the withdrawals were serialised
     assert sorted(m.cash for m in succeeded) == [D(1000 - 30 * n) for n in range(33, 0, -1)]
+    assert await reconcile(db_pool) == []
 
 
 async def test_concurrent_retries_of_one_key_move_money_once(db_pool: asyncpg.Pool) -> None:
