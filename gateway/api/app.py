@@ -10,7 +10,9 @@ import asyncpg
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from audit.http import build_compliance_router
 from brokerage.settings import Settings
+from gateway.api.deps import require_compliance
 from gateway.api.metrics import ApiMetrics, MetricsMiddleware
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import accounts, cash, health, orders, positions, search
@@ -53,4 +55,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (health.router, accounts.router, positions.router, orders.router, cash.router, search.router):
         app.include_router(router)
+    app.include_router(build_compliance_router(require_compliance))
     return app

@@ -15,7 +15,7 @@ from gateway.api import queries
 from gateway.api.auth import Principal as PrincipalModel
 from gateway.api.auth import authenticate
 from gateway.api.metrics import ApiMetrics
-from gateway.api.problems import account_not_found
+from gateway.api.problems import account_not_found, forbidden
 
 
 def _pool(request: Request) -> asyncpg.Pool:
@@ -50,6 +50,12 @@ async def _principal(
 
 
 Principal = Annotated[PrincipalModel, Depends(_principal)]
+
+
+async def require_compliance(principal: Principal) -> None:
+    """Compliance reports: compliance and admin tokens only."""
+    if principal.role not in ("compliance", "admin"):
+        raise forbidden("Compliance reports need a compliance or admin token.")
 
 
 async def _visible_account_id(account_id: str, principal: Principal, pool: DbPool) -> str:

@@ -12,6 +12,10 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from brokerage.logs import get_logger
+
+log = get_logger("gateway.api.http")
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -38,7 +42,9 @@ class ApiMetrics:
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streaming responses)."""
+    """Observes every request: latency histogram, counters and one structured log line.
+
+    Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streaming responses)."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
@@ -64,6 +70,9 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
+            elapsed = time.perf_counter() - started
             labels = (scope["method"], template, str(status))
-            self.metrics.request_seconds.labels(*labels).observe(time.perf_counter() - started)
+            self.metrics.request_seconds.labels(*labels).observe(elapsed)
             self.metrics.requests.labels(*labels).inc()
+            log.info("http_request", method=scope["method"], route=template, path=scope.get("path"),
+                     status=status, duration_ms=round(elapsed * 1000, 3))

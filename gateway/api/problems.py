@@ -105,7 +105,7 @@ def account_not_found(account_id: str) -> Problem:
 _HTTP_SLUGS = {
     400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
     406: "not-acceptable", 409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type",
-    429: "too-many-requests", 503: "unavailable",
+    422: "unprocessable-content", 429: "too-many-requests", 503: "unavailable",
 }
 
 

@@ -1,0 +1,50 @@
+"""Routers of other packages mounted on the API: compliance reports behind the compliance/admin role,
+ticker search; both answer errors as problem+json through the API's handlers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from tests.integration.api.conftest import Seed
+
+PROBLEMS = "https://brokerage.example/problems/"
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_compliance_reports_need_a_compliance_or_admin_token(client: httpx.AsyncClient, seed: Seed) -> None:
+    await seed.account("A1")
+    account_token = await seed.token("account", "A1")
+    compliance = await seed.token("compliance")
+    admin = await seed.token("admin")
+
+    assert (await client.get("/v1/compliance/reports")).status_code == 401
+    refused = await client.get("/v1/compliance/reports", headers=auth(account_token))
+    assert refused.status_code == 403 and refused.json()["type"] == PROBLEMS + "forbidden"
+    for token in (compliance, admin):
+        listed = await client.get("/v1/compliance/reports", headers=auth(token))
+        assert listed.status_code == 200
+        assert "wash-sales" in listed.json()["reports"]
+
+
+async def test_unknown_compliance_report_is_404_problem(client: httpx.AsyncClient, seed: Seed) -> None:
+    token = await seed.token("compliance")
+    response = await client.get("/v1/compliance/reports/no-such-report",
+                                params={"from": "2026-01-01", "to": "2026-02-01"}, headers=auth(token))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == PROBLEMS + "not-found"
+    assert "unknown report" in response.json()["detail"]
+
+
+async def test_search_is_mounted(client: httpx.AsyncClient) -> None:
+    # the fixture's data dir is empty: no ticker index was built there, so search says it is unavailable
+    response = await client.get("/v1/search", params={"q": "AAPL"})
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == PROBLEMS + "search-unavailable"
