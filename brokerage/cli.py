@@ -10,6 +10,7 @@ from brokerage.commands import conformance as conformance_cmd
 from brokerage.commands import db as db_cmd
 from brokerage.commands import demo as demo_cmd
 from brokerage.commands import exchange as exchange_cmd
+from brokerage.commands import fix_client as fix_client_cmd
 from brokerage.commands import gateway as gateway_cmd
 from brokerage.commands import report as report_cmd
 from brokerage.commands import search as search_cmd
@@ -34,6 +35,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.command(name="report")(report_cmd.report)
 app.command(name="api")(api_cmd.api)
 app.command(name="exchange")(exchange_cmd.exchange)
+app.command(name="fix-client")(fix_client_cmd.fix_client)
 
 
 if __name__ == "__main__":

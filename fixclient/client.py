@@ -133,6 +133,10 @@ class FixClient:
         with contextlib.suppress(Exception):
             await self._writer.wait_closed()
 
+    async def wait_closed(self) -> None:
+        """Return when the session has ended (see :attr:`closed_reason`)."""
+        await self._closed.wait()
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -165,6 +169,10 @@ class FixClient:
     @property
     def next_target_seq_num(self) -> int:
         return self.session.next_target_seq_num
+
+    def order_ticket(self, cl_ord_id: str) -> OrderTicket | None:
+        """The terms of an order (or replacement) this client sent, if it still remembers them."""
+        return self._orders.get(cl_ord_id)
 
     def new_cl_ord_id(self) -> str:
         self._id_counter += 1
