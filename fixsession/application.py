@@ -2,8 +2,15 @@
 
 QuickFIX calls back on its own threads. In the 1.15.1 Python bindings an exception escaping a
 callback -- including QuickFIX's own ``RejectLogon``/``UnsupportedMessageType``, which the C++
-engine would catch -- aborts the whole process. So every callback here is wrapped: exceptions are
-logged and swallowed; rejects are built and sent explicitly (``fixsession.rejects``).
+engine would catch -- aborts the whole process ("terminate called after throwing an instance of
+'FIX::RejectLogon'", verified). So every callback here is wrapped: exceptions are logged and
+swallowed; rejects are built and sent explicitly (``fixsession.rejects``).
+
+The same holds for C++ exceptions thrown by calls INTO QuickFIX: ``Session.sendToTarget`` to an
+unknown session, ``Message.getField`` of a missing field, ``Dictionary.getString`` of a missing
+key, an invalid setting, a port already in use -- each aborts instead of raising. ``send`` below
+looks the session up first, ``fixsession.messages`` checks ``isSetField`` before reading, and
+``fixsession.settings``/``fixsession.engine`` validate in Python before handing anything over.
 
 Subclasses override the ``on_*`` hooks (engine thread, keep them quick) and usually
 ``handle_app_message`` (event loop). Inbound application messages are copied and handed to the
@@ -94,11 +101,12 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
     def send(session_id: fix.SessionID, message: fix.Message) -> bool:
         """Send on a session; False if the session does not exist or the engine refused it.
         A message sent while the peer is disconnected is stored and goes out by resend."""
-        try:
-            return bool(fix.Session.sendToTarget(message, session_id))
-        except fix.SessionNotFound:
+        # Not Session.sendToTarget: its SessionNotFound (a C++ exception) would abort the process.
+        session = fix.Session.lookupSession(session_id)
+        if session is None:
             log.warning("fix.send_no_session", session=session_key(session_id), msg_type=msg_type(message))
             return False
+        return bool(session.send(message))
 
     # --- QuickFIX callbacks: each one guarded ---------------------------------------------------
     def _guard(self, callback: str, session_id: fix.SessionID, action: Callable[[], Any]) -> None:

@@ -9,6 +9,7 @@ quick: hand work to the event loop), or their SSL variants when the endpoint has
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 
 import quickfix as fix
@@ -17,6 +18,16 @@ import structlog
 from fixsession.settings import Endpoint, SessionSpec, build_settings
 
 log = structlog.get_logger(__name__)
+
+
+def ensure_port_free(port: int) -> None:
+    """Bind the port the way QuickFIX will (all interfaces, SO_REUSEADDR) and release it at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError as exc:
+            raise OSError(exc.errno, f"FIX port {port} is not available: {exc.strerror}") from exc
 
 
 class Engine:
@@ -48,7 +59,10 @@ class Engine:
         return [fix.SessionID(s.begin_string, s.sender_comp_id, s.target_comp_id) for s in self.sessions]
 
     def start(self) -> None:
-        """Open the listening port (acceptor) or begin connecting (initiator); returns at once."""
+        """Open the listening port (acceptor) or begin connecting (initiator); returns at once.
+        Raises OSError if an acceptor's port is taken (QuickFIX itself would abort the process)."""
+        if self.endpoint.role == "acceptor":
+            ensure_port_free(self.endpoint.port)
         self.connector.start()
         self.running = True
         log.info("fix.engine_started", endpoint=self.endpoint.name, role=self.endpoint.role,

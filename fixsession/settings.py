@@ -176,10 +176,39 @@ def _dictionary(values: dict[str, str]) -> fix.Dictionary:
     return dictionary
 
 
-def build_settings(endpoint: Endpoint, sessions: Sequence[SessionSpec]) -> fix.SessionSettings:
-    """QuickFIX settings for ``endpoint`` with one [SESSION] per spec; creates the store/log dirs."""
+BEGIN_STRINGS = frozenset({"FIX.4.0", "FIX.4.1", "FIX.4.2", "FIX.4.3", "FIX.4.4"})
+
+
+def validate(endpoint: Endpoint, sessions: Sequence[SessionSpec]) -> None:
+    """Refuse in Python what QuickFIX would refuse with a C++ exception (which aborts the process)."""
+    if endpoint.role not in ("acceptor", "initiator"):
+        raise ValueError(f"role must be 'acceptor' or 'initiator', not {endpoint.role!r}")
+    if not 0 < endpoint.port < 65536:
+        raise ValueError(f"port {endpoint.port} out of range")
+    if endpoint.heartbeat_seconds <= 0 or endpoint.reconnect_seconds <= 0:
+        raise ValueError("heartbeat and reconnect intervals must be positive")
+    if not endpoint.name or "/" in endpoint.name:
+        raise ValueError(f"bad endpoint name {endpoint.name!r}")
+    if not DATA_DICTIONARY.is_file():
+        raise FileNotFoundError(DATA_DICTIONARY)
     if not sessions:
         raise ValueError(f"endpoint {endpoint.name!r} has no sessions")
+    for session in sessions:
+        if session.begin_string not in BEGIN_STRINGS:
+            raise ValueError(f"unsupported BeginString {session.begin_string!r}")
+        for comp_id in (session.sender_comp_id, session.target_comp_id):
+            if not comp_id or any(ch in comp_id for ch in "\x01=:[]\n") or comp_id != comp_id.strip():
+                raise ValueError(f"bad CompID {comp_id!r}")
+    if endpoint.tls is not None:
+        for path in (endpoint.tls.certificate, endpoint.tls.private_key, endpoint.tls.ca_file):
+            if path is not None and not Path(path).is_file():
+                raise FileNotFoundError(path)
+
+
+def build_settings(endpoint: Endpoint, sessions: Sequence[SessionSpec]) -> fix.SessionSettings:
+    """QuickFIX settings for ``endpoint`` with one [SESSION] per spec; creates the store/log dirs.
+    Raises ValueError/FileNotFoundError for anything QuickFIX would reject."""
+    validate(endpoint, sessions)
     seen: set[tuple[str, str, str]] = set()
     settings = fix.SessionSettings()
     settings.set(_dictionary(_defaults(endpoint)))  # defaults first: set(session) merges them

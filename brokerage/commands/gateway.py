@@ -38,3 +38,7 @@ def gateway(
     except NoSessionsProvisioned as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+if __name__ == "__main__":  # `python -m brokerage.commands.gateway`: the same command without the CLI
+    typer.run(gateway)

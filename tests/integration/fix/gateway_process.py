@@ -18,7 +18,8 @@ import asyncpg
 from brokerage.services import free_port
 from ledger.credentials import hash_password
 
-BROKERAGE = Path(sys.executable).parent / "brokerage"
+# `brokerage gateway` without loading every other command of the CLI
+GATEWAY_COMMAND = [sys.executable, "-m", "brokerage.commands.gateway", "--no-exchange-link"]
 PASSWORDS = {"CLIENT1": "s3cret-one", "CLIENT2": "s3cret-two"}
 
 
@@ -68,7 +69,7 @@ class GatewayProcess:
                        BROKERAGE_FIX_TLS_PRIVATE_KEY=str(self.private_key))
         self.log_path = self.data_dir / f"gateway-{time.monotonic_ns()}.log"
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([str(BROKERAGE), "gateway", "--no-exchange-link"], env=env,
+            self.process = subprocess.Popen(GATEWAY_COMMAND, env=env,
                                             stdout=log, stderr=subprocess.STDOUT)
         self._wait_listening(self.tls_port or self.port)
 

@@ -1,0 +1,100 @@
+"""The quickfix-thread → asyncio hand-off: per-session order, sessions independent, errors contained."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+
+import quickfix as fix
+
+from fixsession.bridge import InboundBridge
+
+
+def news(number: int) -> fix.Message:
+    message = fix.Message()
+    message.getHeader().setField(fix.MsgType("B"))
+    message.getHeader().setField(fix.MsgSeqNum(number))
+    message.setField(fix.Headline(str(number)))
+    return message
+
+
+async def test_each_session_keeps_its_order_even_with_awaiting_handlers() -> None:
+    loop = asyncio.get_running_loop()
+    received: dict[str, list[int]] = {}
+    rng = random.Random(7)
+
+    async def handler(session_id: fix.SessionID, message: fix.Message) -> None:
+        await asyncio.sleep(rng.random() / 1000)  # interleave sessions at every step
+        received.setdefault(session_id.toString(), []).append(int(message.getField(148)))
+
+    bridge = InboundBridge(loop, handler)
+    sessions = [fix.SessionID("FIX.4.4", "BROKER", f"C{i}") for i in range(3)]
+
+    def engine_thread() -> None:  # the way QuickFIX calls: from its own thread, never waiting
+        for number in range(1, 151):
+            for session_id in sessions:
+                bridge.submit(session_id, news(number))
+
+    worker = threading.Thread(target=engine_thread)
+    worker.start()
+    await asyncio.to_thread(worker.join)
+    await asyncio.wait_for(bridge.join(), 10)
+    assert received == {s.toString(): list(range(1, 151)) for s in sessions}
+    assert bridge.delivered == 450 and bridge.failed == 0
+
+
+async def test_a_slow_session_does_not_hold_up_another() -> None:
+    loop = asyncio.get_running_loop()
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def handler(session_id: fix.SessionID, message: fix.Message) -> None:
+        if session_id.getTargetCompID().getValue() == "SLOW":
+            await release.wait()
+        seen.append(session_id.getTargetCompID().getValue())
+        if session_id.getTargetCompID().getValue() == "FAST":
+            release.set()
+
+    bridge = InboundBridge(loop, handler)
+    bridge.submit(fix.SessionID("FIX.4.4", "BROKER", "SLOW"), news(1))
+    bridge.submit(fix.SessionID("FIX.4.4", "BROKER", "FAST"), news(1))
+    await asyncio.wait_for(bridge.join(), 5)
+    assert seen == ["FAST", "SLOW"]
+
+
+async def test_a_failing_handler_loses_only_that_message() -> None:
+    loop = asyncio.get_running_loop()
+    handled: list[int] = []
+
+    def handler(session_id: fix.SessionID, message: fix.Message) -> None:  # plain functions work too
+        number = int(message.getField(148))
+        if number == 2:
+            raise RuntimeError("boom")
+        handled.append(number)
+
+    bridge = InboundBridge(loop, handler)
+    session_id = fix.SessionID("FIX.4.4", "BROKER", "C1")
+    for number in (1, 2, 3):
+        bridge.submit(session_id, news(number))
+    await asyncio.wait_for(bridge.join(), 5)
+    assert handled == [1, 3]
+    assert (bridge.delivered, bridge.failed) == (2, 1)
+
+
+async def test_messages_are_private_copies() -> None:
+    loop = asyncio.get_running_loop()
+    got: list[str] = []
+    bridge = InboundBridge(loop, lambda sid, message: got.append(message.getField(148)))
+    original = news(1)
+    bridge.submit(fix.SessionID("FIX.4.4", "BROKER", "C1"), original)
+    original.setField(fix.Headline("changed by the engine afterwards"))
+    await bridge.join()
+    assert got == ["1"]
+
+
+def test_submit_after_the_loop_closed_is_refused_quietly() -> None:
+    loop = asyncio.new_event_loop()
+    bridge = InboundBridge(loop, lambda sid, message: None)
+    loop.close()
+    assert bridge.submit(fix.SessionID("FIX.4.4", "BROKER", "C1"), news(1)) is False
