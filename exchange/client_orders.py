@@ -127,7 +127,7 @@ class ClientOrders:
             return [ExecReport(session, "NONE", cl_ord_id, self.exec_ids.next(), ExecType.ORDER_STATUS,
                                OrdStatus.REJECTED, symbol, side, Decimal(0), Decimal(0), Decimal(0), Decimal(0),
                                ord_rej_reason=5, text="unknown order")]
-        return [self._report(order, ExecType.ORDER_STATUS)]
+        return [self.report(order, ExecType.ORDER_STATUS)]
 
     def _change(self, session: str, req: ChangeRequest, response_to: str) -> list[Outbound]:
         order = self.by_clordid.get((session, req.orig_cl_ord_id))
@@ -171,12 +171,12 @@ class ClientOrders:
                 continue
             symbol = order.request.symbol
             if isinstance(e, OrderAccepted):
-                out.append(self._report(order, ExecType.NEW))
+                out.append(self.report(order, ExecType.NEW))
             elif isinstance(e, OrderFilled):
                 order.cum, order.leaves = Decimal(e.cum), Decimal(e.leaves)
                 order.avg_px = venue.avg_px(symbol, e.cum, e.cum_notional)
                 order.status = OrdStatus.FILLED if not e.leaves else OrdStatus.PARTIALLY_FILLED
-                out.append(self._report(order, ExecType.TRADE, last_qty=Decimal(e.last_qty),
+                out.append(self.report(order, ExecType.TRADE, last_qty=Decimal(e.last_qty),
                                         last_px=venue.price(symbol, e.last_px),
                                         last_liquidity_ind="2" if e.aggressor else "1"))
             elif isinstance(e, OrderCanceled | OrderExpired):
@@ -184,21 +184,21 @@ class ClientOrders:
                 order.leaves = Decimal(0)
                 order.status = OrdStatus.EXPIRED if expired else OrdStatus.CANCELED
                 text = None if expired else e.reason.value  # type: ignore[union-attr]
-                out.append(self._report(order, ExecType.EXPIRED if expired else ExecType.CANCELED, text=text))
+                out.append(self.report(order, ExecType.EXPIRED if expired else ExecType.CANCELED, text=text))
             elif isinstance(e, OrderReplaced):
                 order.qty, order.leaves = Decimal(e.qty), Decimal(e.leaves)
                 order.price = None if e.price is None else venue.price(symbol, e.price)
                 order.stop_px = None if e.stop_px is None else venue.price(symbol, e.stop_px)
-                out.append(self._report(order, ExecType.REPLACED))
+                out.append(self.report(order, ExecType.REPLACED))
             elif isinstance(e, StopTriggered):
-                out.append(self._report(order, ExecType.TRIGGERED))
+                out.append(self.report(order, ExecType.TRIGGERED))
             elif isinstance(e, OrderRejected):
                 order.leaves = Decimal(0)
                 order.status = OrdStatus.REJECTED
-                out.append(self._report(order, ExecType.REJECTED, ord_rej_reason=e.reason.code, text=e.reason.text))
+                out.append(self.report(order, ExecType.REJECTED, ord_rej_reason=e.reason.code, text=e.reason.text))
         return out
 
-    def _report(self, order: ClientOrder, exec_type: str, **extra: object) -> ExecReport:
+    def report(self, order: ClientOrder, exec_type: str, **extra: object) -> ExecReport:
         req = order.request
         report = ExecReport(
             order.session, str(order.order_id), order.cl_ord_id, self.exec_ids.next(), exec_type, order.status,

@@ -180,6 +180,24 @@ class MatchingEngine:
             events.append(OrderExpired(order.order_id, order.leaves, order.cum, order.notional))
         return events
 
+    def restore(self, order_id: int, side: int, ord_type: int, tif: int, qty: int, cum: int, notional: int,
+                price: int | None, stop_px: int | None) -> list[Event]:
+        """Re-enter an order carried over from a previous run (part filled already: ``cum``/``notional``).
+        It queues as if new and may trade at once; no OrderAccepted is emitted (it was acknowledged)."""
+        if qty <= cum or self.order(order_id) is not None:
+            return [OrderRejected(order_id, RejectReason.OTHER)]
+        self.seq += 1
+        order = Order(order_id, side, ord_type, tif, qty, price, stop_px, self.seq)
+        order.cum, order.notional, order.leaves = cum, notional, qty - cum
+        events: list[Event] = []
+        if ord_type >= _STOP:
+            self._park_or_trigger(order, events)
+        else:
+            self._execute(order, events)
+        if self._hi is not None:
+            self._run_stops(events)
+        return events
+
     # Queries -----------------------------------------------------------------------------------
     def order(self, order_id: int) -> Order | None:
         return self.book.orders.get(order_id) or self.stops.get(order_id)

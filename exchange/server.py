@@ -8,13 +8,15 @@ One loop task drives time: every ``md_interval`` it flushes market data incremen
 Persistent state: QuickFIX stores (sequence numbers, messages for resend) under
 ``<data_dir>/fix/exchange/`` (the layout of ``fixsession``), so a restarted exchange resumes its
 sessions; the run epoch in ``<data_dir>/exchange/run`` keeps ExecIDs unique across restarts. The
-books themselves are not persisted: a restarted exchange starts a fresh market (see README).
+market itself starts afresh at each run; the sessions' open orders survive a clean shutdown through
+``<data_dir>/exchange/open_orders.json`` (see ``exchange.carry_over``) but not a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import structlog
 
+from exchange import carry_over
 from exchange.fix_app import ExchangeApplication
 from exchange.simulation import Simulation, SimulationConfig
 from fixsession.engine import Engine
@@ -105,15 +108,45 @@ class ExchangeServer:
                             reset_on_logon=o.reset_on_logon)
         self.engine = engine = Engine(endpoint, o.session_specs(), app)
         engine.start()
-        log.info("exchange.started", port=o.port, symbols=len(instruments), seed=o.seed, run=run,
+        carry = self._restore_orders()
+        log.info("exchange.started", restored=carry, port=o.port, symbols=len(instruments), seed=o.seed, run=run,
                  sessions=[s.target_comp_id for s in o.session_specs()])
         if ready is not None:
             ready()
         try:
             await self._drive(stop)
         finally:
+            self._save_orders()
             await asyncio.to_thread(engine.stop)
             log.info("exchange.stopped")
+
+    @property
+    def carry_over_path(self) -> Path:
+        return self.options.data_dir.resolve() / "exchange" / "open_orders.json"
+
+    def _save_orders(self) -> None:
+        assert self.app is not None
+        data = carry_over.open_orders(self.app.orders)
+        scratch = self.carry_over_path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(data, indent=1))
+        os.replace(scratch, self.carry_over_path)
+        log.info("exchange.open_orders_saved", orders=len(data["orders"]))
+
+    def _restore_orders(self) -> int:
+        """Re-enter the open orders of the last clean shutdown, then consume the file."""
+        assert self.app is not None
+        path = self.carry_over_path
+        if not path.exists():
+            return 0
+        try:
+            data = json.loads(path.read_text())
+            self.app.deliver(carry_over.restore(self.app.orders, data))
+            count = len(data["orders"])
+        except (ValueError, KeyError, TypeError):
+            log.exception("exchange.open_orders_unreadable", path=str(path))
+            count = 0
+        os.replace(path, path.with_suffix(".restored"))  # never restore the same orders twice
+        return count
 
     async def _drive(self, stop: asyncio.Event) -> None:
         o, sim, app = self.options, self.sim, self.app

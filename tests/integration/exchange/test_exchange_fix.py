@@ -157,7 +157,7 @@ def test_market_data_session_may_not_send_orders(mdfeed: RawFixClient) -> None:
     assert value(reject, 380) == "6"
 
 
-def test_restart_resumes_sequence_numbers_and_keeps_exec_ids_unique(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_restart_resumes_sessions_orders_and_keeps_exec_ids_unique(tmp_path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     seen: set[str] = set()
     seq = 1
@@ -171,6 +171,14 @@ def test_restart_resumes_sequence_numbers_and_keeps_exec_ids_unique(tmp_path) ->
             new_order(client, f"r{round_}", "MSFT", "1", "100", price="1.00")
             [ack] = reports(client, f"r{round_}", {"0"})
             seen.add(value(ack, 17) or "")
+            if round_ == 0:
+                kept_order_id = value(ack, 37)
+            else:  # the order left resting at the clean shutdown is still there
+                client.send("F", [(41, "r0"), (11, "r0-cancel"), (55, "MSFT"), (54, "1"),
+                                  (60, "20260101-00:00:00")])
+                [canceled] = reports(client, "r0-cancel", {"4"})
+                assert value(canceled, 37) == kept_order_id and value(canceled, 41) == "r0"
+                seen.add(value(canceled, 17) or "")
             client.send("5", [])
             client.expect_type("5")
             seq = client.seq
@@ -178,4 +186,4 @@ def test_restart_resumes_sequence_numbers_and_keeps_exec_ids_unique(tmp_path) ->
         finally:
             stop_exchange(proc)
         time.sleep(0.2)
-    assert len(seen) == 2
+    assert len(seen) == 3

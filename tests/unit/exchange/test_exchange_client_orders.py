@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
+from exchange import carry_over
 from exchange.client_orders import ChangeRequest, ClientOrders, OrderRequest
 from exchange.events import BUY, SELL, OrderRejected, OrdType, RejectReason, TimeInForce
 from exchange.reports import CancelReject, ExecIds, ExecReport, Outbound
@@ -40,7 +42,8 @@ def test_new_fill_and_ioc_sweep(desk: ClientOrders) -> None:
     # a sell at the best bid trades against the maker's 1,000-share level: filled at once
     assert codes(out) == [("0", "0"), ("F", "2")]
     last = ers(out)[-1]
-    assert (last.last_qty, last.last_px, last.cum_qty, last.leaves_qty, last.avg_px) == (Decimal(300), bid, Decimal(300), Decimal(0), bid)
+    assert (last.last_qty, last.last_px, last.cum_qty, last.leaves_qty, last.avg_px) == \
+        (Decimal(300), bid, Decimal(300), Decimal(0), bid)
     assert last.last_liquidity_ind == "2" and last.order_qty == 300
     own_bid = bid - Decimal("5.00")
     out = desk.new_order(GW, OrderRequest("b1", "MSFT", "1", "2", "1", Decimal(200), own_bid))
@@ -76,7 +79,8 @@ def test_replace_reports_and_rejects(desk: ClientOrders) -> None:
     order_id = ers(out)[0].order_id
     [replaced] = ers(desk.replace(GW, ChangeRequest("r2", "r1", "AAPL", "1", Decimal(300), Decimal("1.00"),
                                                     ord_type="2", time_in_force="0")))
-    assert (replaced.exec_type, replaced.ord_status, replaced.order_qty, replaced.leaves_qty) == ("5", "0", Decimal(300), Decimal(300))
+    assert (replaced.exec_type, replaced.ord_status, replaced.order_qty, replaced.leaves_qty) == \
+        ("5", "0", Decimal(300), Decimal(300))
     assert (replaced.order_id, replaced.cl_ord_id, replaced.orig_cl_ord_id) == (order_id, "r2", "r1")
     bad_tick = desk.replace(GW, ChangeRequest("r3", "r2", "AAPL", "1", Decimal(300), Decimal("1.001")))
     assert isinstance(bad_tick[0], CancelReject) and bad_tick[0].response_to == "2" and bad_tick[0].reason == 99
@@ -137,3 +141,35 @@ def test_venue_checks_tick_and_lot_at_the_boundary() -> None:
     other = venue.submit(NewOrder("Y", SELL, OrdType.LIMIT, TimeInForce.DAY, Decimal(100), Decimal(1)))[0]
     assert isinstance(other, OrderRejected) and other.reason is RejectReason.UNKNOWN_SYMBOL
     assert venue.avg_px("X", 300, 100 * (201 + 202 + 203)) == Decimal("10.10")
+
+
+def test_open_orders_carry_over_a_clean_restart(desk: ClientOrders) -> None:
+    engine = desk.sim.venue.engines["AAPL"]
+    ask = desk.sim.venue.price("AAPL", engine.book.best_ask() or 0)
+    depth = engine.book.asks.depth(1)[0][1]
+    desk.new_order(GW, OrderRequest("part", "AAPL", "1", "2", "1", Decimal(depth + 300), ask))
+    desk.new_order(GW, OrderRequest("stop", "AAPL", "2", "3", "0", Decimal(100), stop_px=Decimal("1.00")))
+    desk.new_order(GW, OrderRequest("done", "AAPL", "1", "1", "0", Decimal(100)))
+    desk.replace(GW, ChangeRequest("part-2", "part", "AAPL", "1", Decimal(depth + 200), ask))
+    saved = json.loads(json.dumps(carry_over.open_orders(desk)))
+    assert sorted(r["cl_ord_id"] for r in saved["orders"]) == ["part-2", "stop"]
+
+    by_symbol = universe_by_symbol()
+    sim = Simulation([by_symbol["AAPL"], by_symbol["MSFT"]], SimulationConfig(seed=10, taker_probability=0.0))
+    sim.open()
+    fresh = ClientOrders(sim, ExecIds(8))
+    restored = ers(carry_over.restore(fresh, saved))
+    part = fresh.by_clordid[(GW, "part")]
+    assert fresh.by_clordid[(GW, "part-2")] is part and part.qty == depth + 200
+    # re-entered into the new market it may trade at once: reported, with CumQty counting the old fills
+    fills = [r for r in restored if r.cl_ord_id == "part-2"]
+    assert part.cum == depth + sum((r.last_qty or 0) for r in fills)
+    assert all(r.cum_qty > depth for r in fills)
+    assert sim.venue.engines["AAPL"].order(fresh.by_clordid[(GW, "stop")].order_id) is not None
+    assert sim.venue.next_order_id >= saved["next_order_id"]
+    [canceled] = ers(fresh.cancel(GW, ChangeRequest("stop-c", "stop", "AAPL", "2")))
+    stop_id = next(r["order_id"] for r in saved["orders"] if r["cl_ord_id"] == "stop")
+    assert (canceled.exec_type, canceled.cum_qty, canceled.order_id) == ("4", Decimal(0), str(stop_id))
+    sim.venue.engines["AAPL"].check_invariants()
+    with pytest.raises(ValueError, match="format"):
+        carry_over.restore(fresh, {"format": 99})
