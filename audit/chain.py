@@ -6,9 +6,10 @@ session logons of unknown users, market halts). Why per account rather than one 
 - forgetting an account (GDPR) leaves its chain intact, since the chain is over the pseudonym;
 - a sharded ClickHouse (by account pseudonym) keeps each chain inside one shard.
 
-``hash = sha256(canonical JSON of the row's hashed columns)``; the hashed columns include ``stream``,
-``stream_seq`` (1, 2, 3 ... without gaps) and ``prev_hash`` (the previous row's hash, or 64 zeros), so a
-modified, deleted, inserted or reordered row breaks the chain at that row.
+``hash = sha256(JSON array of prev_hash, stream, stream_seq, event_id, event_type, occurred_at, account,
+payload)``: ``stream_seq`` runs 1, 2, 3 ... without gaps and ``prev_hash`` is the previous row's hash (64
+zeros first), so a modified, deleted, inserted or reordered row breaks the chain at that row. The typed
+columns are derived from ``payload`` by ClickHouse; ``audit.sink.verify_trail`` checks those too.
 """
 
 from __future__ import annotations
@@ -43,9 +44,8 @@ class Break:
 
 
 def digest(row: Mapping[str, Any]) -> str:
-    """sha256 hex of the canonical JSON of the hashed columns (the row must already be canonical)."""
-    body = orjson.dumps({column: row[column] for column in HASHED_COLUMNS}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(body).hexdigest()
+    """sha256 hex over the hashed columns (the row must hold them in canonical form)."""
+    return hashlib.sha256(orjson.dumps([row[column] for column in HASHED_COLUMNS])).hexdigest()
 
 
 def link(rows: Iterable[dict[str, Any]], heads: Mapping[str, Head]) -> dict[str, Head]:

@@ -18,7 +18,8 @@ import chdb.session
 import orjson
 
 from audit.retention import RetentionPolicy
-from audit.sink import INSERT_COLUMNS, QueryResult, SinkUnavailable, checked_identifier, ddl_statements
+from audit.rows import INSERT_COLUMNS
+from audit.sink import QueryResult, SinkUnavailable, checked_identifier, ddl_statements
 
 _engine_lock = threading.Lock()
 _engine: tuple[Path, chdb.session.Session] | None = None
@@ -83,12 +84,12 @@ class ChdbSink:
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        body = b"".join(orjson.dumps({c: row[c] for c in INSERT_COLUMNS}) + b"\n" for row in rows)
+        body = b"\n".join(orjson.dumps([row[c] for c in INSERT_COLUMNS]) for row in rows)
         with _engine_lock:
             try:
                 self._session.query(f"USE {self.database}")
                 inserter = self._session.send_insert(
-                    f"INSERT INTO audit_events ({', '.join(INSERT_COLUMNS)})", "JSONEachRow"
+                    f"INSERT INTO audit_events ({', '.join(INSERT_COLUMNS)})", "JSONCompactEachRow"
                 )
                 inserter.append(body)
                 inserter.finish()

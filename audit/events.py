@@ -39,8 +39,9 @@ Event types the reports understand (others are stored and chained too):
 Never put personal data (names, addresses) in the payload: only ``account_id`` (the outbox column) identifies a
 person, and the shipper replaces it with a pseudonym before anything reaches ClickHouse.
 
-Malformed payload values never stop the pipeline: :func:`from_outbox` keeps what parses, moves the raw bad
-values to ``extra["_invalid"]`` with the error, and the event is shipped like any other.
+The shipper stores the payload as it is; ClickHouse derives the typed report columns from these keys
+(``audit/ddl.sql``). A malformed value (``"qty": "ten"``) never stops the pipeline: its column is NULL and
+the original text stays in the stored payload. Decimals may be JSON strings (preferred: exact) or numbers.
 """
 
 from __future__ import annotations
@@ -48,11 +49,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
-
-import orjson
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 HOPS = ("received", "risk_checked", "committed", "routed", "acknowledged", "filled")
@@ -61,9 +60,6 @@ STRING_KEYS = ("actor", "symbol", "side", "ord_type", "status", "cl_ord_id", "or
 QTY_KEYS = ("qty", "last_qty")
 PRICE_KEYS = ("price", "last_px")
 MONEY_KEYS = ("realized_pnl",)
-QTY_SCALE, PRICE_SCALE, MONEY_SCALE = 4, 6, 4
-MAX_STRING = 512
-MAX_MAGNITUDE = Decimal(10) ** 14  # fits every Decimal(20, s) column of the ClickHouse table
 
 
 class InvalidEvent(ValueError):
@@ -128,106 +124,7 @@ class AuditEvent:
         if quote:
             payload["quote"] = quote
         if self.hops:
-            payload["ts"] = {hop: ts.astimezone(UTC).isoformat() for hop, ts in self.hops.items()}
+            payload["ts"] = {
+                hop: ts.astimezone(UTC).isoformat(timespec="microseconds") for hop, ts in self.hops.items()
+            }
         return payload
-
-
-def parse_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise ValueError(f"not a number: {value!r}")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"not a number: {value!r}") from None
-    if not number.is_finite() or abs(number) >= MAX_MAGNITUDE:
-        raise ValueError(f"not a finite number within ±1e14: {value!r}")
-    return number
-
-
-def parse_timestamp(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        ts = value
-    elif isinstance(value, str):
-        try:
-            ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from None
-    else:
-        raise ValueError(f"not a timestamp: {value!r}")
-    if ts.tzinfo is None:
-        raise ValueError(f"timestamp without time zone: {value!r}")
-    return ts.astimezone(UTC)
-
-
-def from_outbox(
-    event_id: UUID | str, event_type: str, occurred_at: datetime, account_id: str | None, payload: Any
-) -> AuditEvent:
-    """Rebuild the event from an outbox row; bad values are kept in ``extra['_invalid']``, never raised."""
-    if isinstance(payload, str | bytes):
-        try:
-            payload = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            payload = {"_raw": payload if isinstance(payload, str) else payload.decode("utf-8", "replace")}
-    if not isinstance(payload, dict):
-        payload = {"_raw": payload}
-    rest = dict(payload)
-    invalid: dict[str, Any] = {}
-    values: dict[str, Any] = {}
-
-    for key in STRING_KEYS:
-        if key in rest:
-            raw = rest.pop(key)
-            if isinstance(raw, str) and len(raw) <= MAX_STRING:
-                values[key] = raw
-            elif raw is not None:
-                invalid[key] = raw
-    for key in (*QTY_KEYS, *PRICE_KEYS, *MONEY_KEYS, "avg_cost"):
-        if key in rest:
-            raw = rest.pop(key)
-            try:
-                values[key] = parse_decimal(raw)
-            except ValueError:
-                if raw is not None:
-                    invalid[key] = raw
-    quote = rest.pop("quote", None)
-    if isinstance(quote, dict):
-        for key in QUOTE_KEYS:
-            if quote.get(key) is not None:
-                try:
-                    values[key] = parse_decimal(quote[key])
-                except ValueError:
-                    invalid[f"quote.{key}"] = quote[key]
-    elif quote is not None:
-        invalid["quote"] = quote
-    hops: dict[str, datetime] = {}
-    stamps = rest.pop("ts", None)
-    if isinstance(stamps, dict):
-        for hop, raw in stamps.items():
-            try:
-                if hop not in HOPS:
-                    raise ValueError("unknown hop")
-                hops[hop] = parse_timestamp(raw)
-            except ValueError:
-                invalid[f"ts.{hop}"] = raw
-    elif stamps is not None:
-        invalid["ts"] = stamps
-
-    avg_cost = values.pop("avg_cost", None)
-    if "realized_pnl" not in values and avg_cost is not None and "last_px" in values and "last_qty" in values:
-        values["realized_pnl"] = (values["last_px"] - avg_cost) * values["last_qty"]
-    if avg_cost is not None:
-        rest["avg_cost"] = str(avg_cost)
-    if invalid:
-        rest["_invalid"] = invalid
-    if not EVENT_TYPE.match(event_type or ""):
-        rest["_invalid_event_type"] = event_type
-        event_type = "unknown.event"
-    return AuditEvent(
-        event_type=event_type,
-        account_id=account_id,
-        hops=hops,
-        extra=rest,
-        event_id=event_id if isinstance(event_id, UUID) else UUID(str(event_id)),
-        occurred_at=occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC),
-        **values,
-    )

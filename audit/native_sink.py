@@ -9,24 +9,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from clickhouse_driver import Client
 
 from audit.retention import RetentionPolicy
-from audit.rows import DECIMAL_COLUMNS, TIMESTAMP_COLUMNS
-from audit.sink import INSERT_COLUMNS, QueryResult, SinkUnavailable, ddl_statements
+from audit.rows import INSERT_COLUMNS
+from audit.sink import QueryResult, SinkUnavailable, ddl_statements
 
 
 def _typed(column: str, value: Any) -> Any:
-    """A canonical (text) value as the Python type clickhouse-driver expects for the column."""
-    if value is None:
-        return None
-    if column in DECIMAL_COLUMNS:
-        return Decimal(value)
-    if column in TIMESTAMP_COLUMNS:
+    """A shipped (text) value as the Python type clickhouse-driver expects for the column."""
+    if column == "occurred_at":
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     if column == "event_id":
         return UUID(value)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-from uuid import UUID
 
 import asyncpg
 import orjson
@@ -33,17 +31,19 @@ async def append_event(conn: asyncpg.Connection, event: AuditEvent) -> None:
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     seq: int
-    event_id: UUID
+    event_id: str
     event_type: str
     occurred_at: datetime
+    occurred_text: str  # UTC, 'YYYY-MM-DD HH:MM:SS.ffffff' (formatted by PostgreSQL, as ClickHouse reads it)
     account_id: str | None
-    payload: Any  # jsonb text
+    payload: str  # the jsonb as text
 
 
 async def fetch_unshipped(pool: asyncpg.Pool, limit: int) -> list[OutboxRow]:
     rows = await pool.fetch(
-        "SELECT seq, event_id, event_type, occurred_at, account_id, payload::text AS payload FROM outbox "
-        "WHERE shipped_at IS NULL ORDER BY seq LIMIT $1",
+        "SELECT seq, event_id::text, event_type, occurred_at, "
+        "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), account_id, payload::text "
+        "FROM outbox WHERE shipped_at IS NULL ORDER BY seq LIMIT $1",
         limit,
     )
     return [OutboxRow(*row) for row in rows]

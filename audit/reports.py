@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from audit.pseudonyms import PseudonymStore
-from audit.rows import canonical_timestamp
+from audit.rows import canonical
 from audit.sink import AuditSink, QueryResult
 
 REPORTS_DIR = Path(__file__).with_name("reports")
@@ -80,8 +80,8 @@ class ReportRequest:
 
     def params(self, account_ref: str) -> dict[str, str]:
         return {
-            "from_ts": str(canonical_timestamp(self.from_ts)),
-            "to_ts": str(canonical_timestamp(self.to_ts)),
+            "from_ts": canonical("occurred_at", self.from_ts),
+            "to_ts": canonical("occurred_at", self.to_ts),
             "account": account_ref,
             "symbol": self.symbol or "",
         }

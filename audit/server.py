@@ -10,10 +10,9 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from audit.chain import verify
 from audit.pseudonyms import PseudonymStore
 from audit.reports import ReportError, ReportRequest, report_names, result_to_json, run_report
-from audit.sink import AuditSink, SinkUnavailable, chain_rows
+from audit.sink import AuditSink, SinkUnavailable, verify_trail
 
 
 def create_shipper_app(sink: AuditSink, pool: asyncpg.Pool | None) -> FastAPI:
@@ -52,7 +51,7 @@ def create_shipper_app(sink: AuditSink, pool: asyncpg.Pool | None) -> FastAPI:
     @app.get("/verify")
     async def verify_chain() -> Any:
         try:
-            checked, broken = await asyncio.to_thread(lambda: verify(chain_rows(sink)))
+            checked, broken = await asyncio.to_thread(verify_trail, sink)
         except SinkUnavailable as exc:
             return JSONResponse({"detail": f"ClickHouse unavailable: {exc}"}, status_code=503)
         return {"checked": checked, "break": None if broken is None else {

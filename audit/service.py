@@ -15,11 +15,10 @@ import asyncpg
 import structlog
 import uvicorn
 
-from audit.chain import Break, verify
 from audit.retention import RetentionPolicy
 from audit.server import create_shipper_app
 from audit.shipper import Shipper, ShipperConfig
-from audit.sink import AuditSink, chain_rows
+from audit.sink import AuditSink
 from brokerage.settings import Settings
 
 log = structlog.get_logger("audit.service")
@@ -38,10 +37,6 @@ def open_sink(settings: Settings) -> AuditSink:
     from audit.chdb_sink import ChdbSink
 
     return ChdbSink(settings.resolved_data_dir / "audit" / "chdb", settings.audit_clickhouse_database)
-
-
-def verify_sink(sink: AuditSink) -> tuple[int, Break | None]:
-    return verify(chain_rows(sink))
 
 
 async def run(settings: Settings) -> None:

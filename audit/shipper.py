@@ -27,10 +27,9 @@ import structlog
 
 from audit import metrics
 from audit.chain import Head, link
-from audit.events import from_outbox
 from audit.outbox import OutboxRow, backlog, fetch_unshipped, mark_shipped, purge_shipped
 from audit.pseudonyms import PseudonymStore
-from audit.rows import build_row
+from audit.rows import ship_row
 from audit.sink import AuditSink, SinkUnavailable, chain_heads, event_ids_since
 
 log = structlog.get_logger("audit.shipper")
@@ -69,13 +68,11 @@ class Shipper:
             log.info("audit.recovered", already_in_clickhouse=len(self._in_sink), streams=len(self._heads))
 
     def _rows(self, fresh: list[OutboxRow], names: dict[str, str]) -> list[dict[str, Any]]:
-        rows = []
-        for r in fresh:
-            event = from_outbox(r.event_id, r.event_type, r.occurred_at, r.account_id, r.payload)
-            row = build_row(event, names.get(r.account_id, "") if r.account_id else "")
-            row["seq"] = r.seq
-            rows.append(row)
-        return rows
+        return [
+            ship_row(r.event_id, r.event_type, r.occurred_text, names.get(r.account_id, "") if r.account_id else "",
+                     r.payload)
+            for r in fresh
+        ]
 
     async def ship_once(self) -> int:
         """Ship one batch; returns how many outbox rows it settled (0: nothing to do)."""
@@ -89,11 +86,13 @@ class Shipper:
         if self._heads is None:
             await self._recover(batch[0].seq)
         assert self._heads is not None
-        fresh = [r for r in batch if str(r.event_id) not in self._in_sink]
+        fresh = [r for r in batch if r.event_id not in self._in_sink]
         skipped = len(batch) - len(fresh)
         names = await self.pseudonyms.resolve(r.account_id for r in fresh if r.account_id)
         rows = self._rows(fresh, names)
         heads = link(rows, self._heads)
+        for row, r in zip(rows, fresh, strict=True):
+            row["seq"] = r.seq  # after linking: the outbox position is not part of the hashed content
         try:
             await asyncio.to_thread(self.sink.insert, rows)
         except BaseException:
@@ -102,7 +101,7 @@ class Shipper:
         self._heads = heads
         shipped_at = datetime.now(UTC)
         self._unmarked = [r.seq for r in batch]
-        self._in_sink.difference_update(str(r.event_id) for r in batch)
+        self._in_sink.difference_update(r.event_id for r in batch)
         await mark_shipped(self.pool, self._unmarked)
         self._unmarked = []
         metrics.EVENTS_SHIPPED.inc(len(fresh))

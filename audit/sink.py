@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from audit.chain import Head
+from audit.chain import Break, Head, verify
 from audit.retention import RetentionPolicy, ttl_clause
-from audit.rows import HASHED_COLUMNS
+from audit.rows import HASHED_COLUMNS, INSERT_COLUMNS
 
 DDL_PATH = Path(__file__).with_name("ddl.sql")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-# Column order of an insert (every column but the `shipped_at` default).
-INSERT_COLUMNS = ("seq", "hash", *HASHED_COLUMNS)
+__all__ = ["INSERT_COLUMNS", "AuditSink", "QueryResult", "SinkUnavailable"]
 
 
 class SinkUnavailable(RuntimeError):
@@ -91,3 +90,33 @@ def chain_rows(sink: AuditSink, page: int = 100_000) -> Iterator[dict[str, Any]]
             return
         last = result.rows[-1]
         stream, seq = str(last[result.columns.index("stream")]), int(last[result.columns.index("stream_seq")])
+
+
+def derived_mismatch(sink: AuditSink) -> Break | None:
+    """The first row whose derived (MATERIALIZED) column no longer equals its expression over the payload.
+
+    The expressions are read from the table's own schema, so this check follows the DDL without a copy.
+    """
+    columns = sink.query(
+        "SELECT name, default_expression FROM system.columns WHERE database = currentDatabase() "
+        "AND table = 'audit_events' AND default_kind = 'MATERIALIZED' ORDER BY position"
+    ).rows
+    if not columns:
+        return None
+    tests = [(str(name), f"ifNull(toString({name}), '<null>') != ifNull(toString({expr}), '<null>')")
+             for name, expr in columns]
+    which = "multiIf(" + ", ".join(f"{test}, '{name}'" for name, test in tests) + ", '')"
+    result = sink.query(  # names and expressions come from system.columns of our own table, not from input
+        f"SELECT stream, stream_seq, toString(event_id), {which} FROM audit_events FINAL "
+        f"WHERE {' OR '.join(test for _, test in tests)} ORDER BY stream, stream_seq LIMIT 1"
+    )
+    if not result.rows:
+        return None
+    stream, seq, event_id, column = result.rows[0]
+    return Break(str(stream), int(seq), str(event_id), f"column {column} no longer matches the payload (modified)")
+
+
+def verify_trail(sink: AuditSink) -> tuple[int, Break | None]:
+    """Recompute every chain, then check the derived columns; (events checked, first break or None)."""
+    checked, broken = verify(chain_rows(sink))
+    return checked, broken or derived_mismatch(sink)

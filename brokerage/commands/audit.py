@@ -40,9 +40,10 @@ async def _verify() -> dict[str, Any]:
     client = ShipperClient.from_settings(settings)
     if await client.is_up():
         return await client.verify()
-    from audit.service import open_sink, verify_sink  # nobody owns the engine: open it here
+    from audit.service import open_sink  # nobody owns the engine: open it here
+    from audit.sink import verify_trail
 
-    checked, broken = await asyncio.to_thread(verify_sink, open_sink(settings))
+    checked, broken = await asyncio.to_thread(verify_trail, open_sink(settings))
     return {"checked": checked, "break": None if broken is None else {
         "stream": broken.stream, "stream_seq": broken.stream_seq, "event_id": broken.event_id,
         "problem": broken.problem}}

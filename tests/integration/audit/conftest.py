@@ -8,16 +8,18 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from audit.chain import Head, link
 from audit.chdb_sink import ChdbSink
 from audit.events import AuditEvent
 from audit.retention import RetentionPolicy
-from audit.rows import build_row
+from audit.rows import ship_row
 
 # <data dir>/audit/chdb, so that CLI tests can point BROKERAGE_DATA_DIR at the engine this process owns
 DATA_DIR = Path(tempfile.gettempdir()) / f"brokerage-test-audit-{os.getpid()}"
@@ -40,14 +42,17 @@ def chdb_sink() -> Iterator[ChdbSink]:
         sink._run(f"DROP DATABASE IF EXISTS {sink.database}")
 
 
+def shipped_row(event: AuditEvent, account_ref: str, seq: int) -> dict[str, Any]:
+    """The row the shipper makes of ``event`` once it went through the outbox."""
+    occurred = event.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    payload = orjson.dumps(event.to_payload()).decode()
+    return {**ship_row(str(event.event_id), event.event_type, occurred, account_ref, payload), "seq": seq}
+
+
 def write_events(sink: Any, events: Iterable[AuditEvent], heads: dict[str, Head] | None = None,
                  first_seq: int = 1) -> dict[str, Head]:
     """Insert ``events`` as shipped rows (account id used as its own pseudonym)."""
-    rows = []
-    for seq, event in enumerate(events, start=first_seq):
-        row = build_row(event, event.account_id or "")
-        row["seq"] = seq
-        rows.append(row)
+    rows = [shipped_row(event, event.account_id or "", seq) for seq, event in enumerate(events, start=first_seq)]
     new_heads = link(rows, heads or {})
     sink.insert(rows)
     return new_heads

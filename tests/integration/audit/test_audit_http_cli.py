@@ -124,7 +124,8 @@ def test_cli_report_verify_forget(cli_env: CliRunner, chdb_sink: ChdbSink, migra
     after = orjson.loads(cli_env.invoke(cli, ["report", "wash-sales", *period, "--format", "json"]).stdout)
     assert after[0]["account"] != "ACC1" and len(after[0]["account"]) == 32
 
-    chdb_sink.query("ALTER TABLE audit_events UPDATE last_px = 41 WHERE side = 'sell' SETTINGS mutations_sync = 1")
+    chdb_sink.query("ALTER TABLE audit_events UPDATE payload = replace(payload, '\"40\"', '\"41\"')"
+                    " WHERE side = 'sell' SETTINGS mutations_sync = 1")
     broken = cli_env.invoke(cli, ["audit", "verify"])
     assert broken.exit_code == 1 and "modified" in broken.stdout
 

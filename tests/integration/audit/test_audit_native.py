@@ -16,8 +16,7 @@ from audit.chain import Head
 from audit.native_sink import NativeSink
 from audit.reports import ReportRequest, report_sql
 from audit.retention import RetentionPolicy
-from audit.service import verify_sink
-from audit.sink import chain_heads, event_ids_since
+from audit.sink import chain_heads, event_ids_since, verify_trail
 from tests.integration.audit.conftest import write_events
 from tests.integration.audit.test_audit_reports import T0, wash_scenario
 
@@ -59,7 +58,8 @@ def test_same_ddl_same_sql_same_answers(native_sink: NativeSink) -> None:
 
 def test_verify_on_the_server_detects_a_modified_event(native_sink: NativeSink) -> None:
     write_events(native_sink, wash_scenario(timedelta(days=10)))
-    assert verify_sink(native_sink) == (3, None)
-    native_sink.query("ALTER TABLE audit_events UPDATE last_px = 41 WHERE side = 'sell' SETTINGS mutations_sync = 1")
-    checked, broken = verify_sink(native_sink)
+    assert verify_trail(native_sink) == (3, None)
+    native_sink.query("ALTER TABLE audit_events UPDATE payload = replace(payload, '\"40\"', '\"41\"')"
+                    " WHERE side = 'sell' SETTINGS mutations_sync = 1")
+    checked, broken = verify_trail(native_sink)
     assert checked == 1 and broken is not None and "modified" in broken.problem

@@ -19,9 +19,8 @@ from audit.outbox import append_event, backlog
 from audit.pseudonyms import PseudonymStore
 from audit.reports import ReportRequest, run_report
 from audit.retention import RetentionPolicy
-from audit.service import verify_sink
 from audit.shipper import Shipper, ShipperConfig
-from audit.sink import QueryResult, SinkUnavailable
+from audit.sink import QueryResult, SinkUnavailable, verify_trail
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -88,11 +87,11 @@ async def test_ships_every_event_once_pseudonymised_and_chained(db_pool: asyncpg
     assert count(chdb_sink) == (25, 25)
     assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
     names = await PseudonymStore(db_pool).resolve(["ACC1", "ACC2"])
-    assert count(chdb_sink, "account IN ('ACC1', 'ACC2') OR position(extra, 'ACC') > 0") == (0, 0)
+    assert count(chdb_sink, "account IN ('ACC1', 'ACC2') OR position(payload, 'ACC') > 0") == (0, 0)
     assert count(chdb_sink, f"account = '{names['ACC1']}'") == (13, 13)
     stream_lengths = dict(chdb_sink.query("SELECT stream, max(stream_seq) FROM audit_events GROUP BY stream").rows)
     assert stream_lengths == {names["ACC1"]: 13, names["ACC2"]: 12}
-    assert verify_sink(chdb_sink) == (25, None)
+    assert verify_trail(chdb_sink) == (25, None)
 
 
 @pytest.mark.parametrize("restart_batch", [10, 4])
@@ -113,7 +112,7 @@ async def test_exactly_once_across_a_restart_mid_batch(
     assert count(chdb_sink) == (20, 20)
     assert metrics.DUPLICATES_SKIPPED._value.get() - skipped_before == 10
     assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
-    assert verify_sink(chdb_sink) == (20, None)
+    assert verify_trail(chdb_sink) == (20, None)
 
 
 async def test_keeps_working_while_clickhouse_is_down(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
@@ -139,7 +138,7 @@ async def test_keeps_working_while_clickhouse_is_down(db_pool: asyncpg.Pool, chd
     stop.set()
     await asyncio.wait_for(task, 5)
     assert count(chdb_sink) == (10, 10)
-    assert verify_sink(chdb_sink) == (10, None)
+    assert verify_trail(chdb_sink) == (10, None)
 
 
 async def test_malformed_payload_is_shipped_not_lost(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
@@ -148,18 +147,21 @@ async def test_malformed_payload_is_shipped_not_lost(db_pool: asyncpg.Pool, chdb
         "(gen_random_uuid(), 'Weird Type', NULL, '{\"qty\": \"ten\", \"symbol\": \"AAPL\"}'::jsonb),"
         "(gen_random_uuid(), 'order.accepted', NULL, '[1, 2, 3]'::jsonb)")
     await drain(Shipper(db_pool, chdb_sink))
-    rows = chdb_sink.query("SELECT event_type, symbol, extra FROM audit_events ORDER BY seq").rows
-    assert rows[0][:2] == ("unknown.event", "AAPL") and '"qty":"ten"' in rows[0][2] and "Weird Type" in rows[0][2]
-    assert rows[1][0] == "order.accepted" and '"_raw":[1,2,3]' in rows[1][2]
+    rows = chdb_sink.query("SELECT event_type, symbol, qty, payload FROM audit_events ORDER BY seq").rows
+    assert rows[0][:3] == ("Weird Type", "AAPL", None) and '"qty": "ten"' in rows[0][3]  # NULL column, text kept
+    assert rows[1][:3] == ("order.accepted", "", None) and rows[1][3] == "[1, 2, 3]"
+    assert verify_trail(chdb_sink) == (2, None)
 
 
 async def test_verify_detects_a_modified_event(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
     await append(db_pool, 6, accounts=("ACC1",))
     await drain(Shipper(db_pool, chdb_sink))
     target = chdb_sink.query("SELECT toString(event_id) FROM audit_events WHERE order_id = 'O3'").rows[0][0]
-    chdb_sink.query("ALTER TABLE audit_events UPDATE last_px = 49.25 WHERE order_id = 'O3' "
-                    "SETTINGS mutations_sync = 1")
-    checked, broken = verify_sink(chdb_sink)
+    # typed columns are derived from the payload and cannot be UPDATEd, so the payload is what one would forge
+    chdb_sink.query("ALTER TABLE audit_events UPDATE payload = replace(payload, '50.25', '49.25') "
+                    "WHERE order_id = 'O3' SETTINGS mutations_sync = 1")
+    assert chdb_sink.query("SELECT last_px FROM audit_events WHERE order_id = 'O3'").rows == [(Decimal("49.25"),)]
+    checked, broken = verify_trail(chdb_sink)
     assert checked == 3 and broken is not None
     assert (broken.stream_seq, broken.event_id) == (4, target) and "modified" in broken.problem
 
@@ -181,7 +183,7 @@ async def test_forget_removes_identification(db_pool: asyncpg.Pool, chdb_sink: C
     assert accounts == {"ACC2", pseudonym}  # the trail stays, the person is no longer named
     by_account = ReportRequest.parse("blotter", "2026-01-01", "2027-01-01", account="ACC1")
     assert (await run_report(chdb_sink, by_account, store)).rows == []
-    assert verify_sink(chdb_sink) == (4, None)  # erasure leaves the chains intact
+    assert verify_trail(chdb_sink) == (4, None)  # erasure leaves the chains intact
 
     await append(db_pool, 1, start=4, accounts=("ACC1",))  # later activity gets a fresh, unlinked pseudonym
     await drain(Shipper(db_pool, chdb_sink))
