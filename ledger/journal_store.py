@@ -56,14 +56,15 @@ async def lock_account(conn: Conn, account_id: str) -> LockedAccount:
 
 async def lock_cash(conn: Conn, account: LockedAccount) -> CashBalance:
     """The account's cash balance row (created at zero if missing), locked."""
-    await conn.execute(
-        "INSERT INTO cash_balances (account_id, currency, account_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        account.account_id, account.currency, account.account_type.value,
-    )
-    row = one(await conn.fetchrow(
-        "SELECT amount, blocked FROM cash_balances WHERE account_id = $1 AND currency = $2 FOR UPDATE",
-        account.account_id, account.currency,
-    ))
+    query = "SELECT amount, blocked FROM cash_balances WHERE account_id = $1 AND currency = $2 FOR UPDATE"
+    row = await conn.fetchrow(query, account.account_id, account.currency)
+    if row is None:  # no race: the caller holds the account row lock
+        await conn.execute(
+            "INSERT INTO cash_balances (account_id, currency, account_type) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING",
+            account.account_id, account.currency, account.account_type.value,
+        )
+        row = one(await conn.fetchrow(query, account.account_id, account.currency))
     return CashBalance(row["amount"], row["blocked"], account.currency)
 
 

@@ -36,7 +36,7 @@ def _brokerage(url: str, data_dir: Path, *args: str) -> subprocess.CompletedProc
 
 def _scalar(url: str, sql: str, *params: object) -> object:
     with psycopg.connect(url) as conn:
-        row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(sql, params).fetchone()
     return row[0] if row else None
 
 
