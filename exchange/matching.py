@@ -351,6 +351,9 @@ class MatchingEngine:
         self._execute(order, events)
 
     def _run_stops(self, events: list[Event]) -> None:
+        if not self.stops:
+            self._hi = self._lo = None
+            return
         while self._hi is not None:
             hi, lo = self._hi, self._lo
             self._hi = self._lo = None

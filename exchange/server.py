@@ -34,6 +34,8 @@ from refdata import Instrument, load_universe
 
 log = structlog.get_logger(__name__)
 
+ORDER_IDS_PER_RUN = 1_000_000_000
+
 
 @dataclass(frozen=True)
 class ExchangeOptions:
@@ -102,6 +104,8 @@ class ExchangeServer:
         self.sim = sim = Simulation(instruments, SimulationConfig(
             seed=o.seed, step_seconds=o.step_seconds, time_scale=o.time_scale,
             taker_probability=o.taker_probability))
+        # OrderIDs unique across runs too (a crash loses the books but not the gateway's memory of ids)
+        sim.venue.next_order_id = run * ORDER_IDS_PER_RUN
         self.app = app = ExchangeApplication(sim, run, o.md_comp_ids, loop)
         app.on_market_events(sim.open())
         endpoint = Endpoint(name="exchange", role="acceptor", data_dir=o.data_dir, port=o.port,
