@@ -187,3 +187,16 @@ def test_restart_resumes_sessions_orders_and_keeps_exec_ids_unique(tmp_path) -> 
             stop_exchange(proc)
         time.sleep(0.2)
     assert len(seen) == 3
+
+
+def test_malformed_and_unsupported_messages_are_rejected_not_fatal(gateway: RawFixClient) -> None:
+    gateway.send("D", [(11, "junk-1"), (55, "MSFT"), (54, "1"), (60, "20260101-00:00:00"), (38, "abc"), (40, "2"),
+                       (44, "1.00")])
+    reject = gateway.expect_type("3")
+    assert value(reject, 371) == "38"
+    gateway.send("R", [(131, "quote-1"), (146, 1), (55, "MSFT")])
+    business = gateway.expect_type("j")
+    assert value(business, 380) == "3" and value(business, 372) == "R"
+    new_order(gateway, "after-junk", "MSFT", "1", "100", price="1.00")  # the session carries on
+    [ack] = reports(gateway, "after-junk", {"0"})
+    assert value(ack, 150) == "0"
