@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     exchange_port: int = 9877
     exchange_comp_id: str = "EXCHANGE"
     gateway_exchange_comp_id: str = "GATEWAY"
+    exchange_reconnect_seconds: int = 5  # gateway → exchange initiator retry interval
     exchange_seed: int = 42
     exchange_md_comp_ids: tuple[str, ...] = ("MDFEED",)  # market-data-only sessions the exchange accepts
 

@@ -37,7 +37,8 @@ def client_endpoint(settings: Settings) -> Endpoint:
 def exchange_endpoint(settings: Settings) -> Endpoint:
     return Endpoint(name="gateway-exchange", role="initiator", data_dir=settings.data_dir,
                     host=settings.exchange_host, port=settings.exchange_port,
-                    heartbeat_seconds=settings.fix_heartbeat_seconds)
+                    heartbeat_seconds=settings.fix_heartbeat_seconds,
+                    reconnect_seconds=settings.exchange_reconnect_seconds)
 
 
 def exchange_session(settings: Settings) -> SessionSpec:

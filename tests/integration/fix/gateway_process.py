@@ -54,6 +54,7 @@ class GatewayProcess:
     tls_port: int | None = None
     certificate: Path | None = None
     private_key: Path | None = None
+    exchange: tuple[int, str, str] | None = None  # (port, exchange CompID, our CompID toward it)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -67,9 +68,15 @@ class GatewayProcess:
             env.update(BROKERAGE_FIX_TLS_PORT=str(self.tls_port),
                        BROKERAGE_FIX_TLS_CERTIFICATE=str(self.certificate),
                        BROKERAGE_FIX_TLS_PRIVATE_KEY=str(self.private_key))
+        command = list(GATEWAY_COMMAND)
+        if self.exchange is not None:
+            command.remove("--no-exchange-link")
+            port, exchange_comp_id, our_comp_id = self.exchange
+            env.update(BROKERAGE_EXCHANGE_PORT=str(port), BROKERAGE_EXCHANGE_COMP_ID=exchange_comp_id,
+                       BROKERAGE_GATEWAY_EXCHANGE_COMP_ID=our_comp_id, BROKERAGE_EXCHANGE_RECONNECT_SECONDS="1")
         self.log_path = self.data_dir / f"gateway-{time.monotonic_ns()}.log"
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(GATEWAY_COMMAND, env=env,
+            self.process = subprocess.Popen(command, env=env,
                                             stdout=log, stderr=subprocess.STDOUT)
         self._wait_listening(self.tls_port or self.port)
 
