@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
@@ -14,7 +15,7 @@ from audit.http import build_compliance_router
 from brokerage.settings import Settings
 from gateway.api.deps import require_compliance
 from gateway.api.metrics import ApiMetrics, MetricsMiddleware
-from gateway.api.problems import install_problem_handlers
+from gateway.api.problems import ProblemDetails, install_problem_handlers, problem_responses
 from gateway.api.routes import accounts, cash, health, orders, positions, search
 
 DESCRIPTION = """Broker back-office API: accounts with balances and buying power, positions valued at live
@@ -27,6 +28,23 @@ quotes, orders and fills, deposits and withdrawals.
   (`https://brokerage.example/problems/<slug>`).
 * Lists are paginated newest first with an opaque `cursor`; pass `next_cursor` back until it is null.
 """
+
+
+# Every /v1 route may answer these; routes document their own additional problems.
+V1_PROBLEMS = problem_responses({
+    401: "Missing, unknown or revoked token (`unauthorized`; header `WWW-Authenticate: Bearer`)",
+    422: "Invalid parameters or body (`validation-error`, with `errors`)",
+    500: "Unexpected error (`internal-error`, with an `error_id` to quote)",
+})
+
+
+class BrokerageAPI(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        schema = super().openapi()  # cached by FastAPI after the first call
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+            "ProblemDetails", ProblemDetails.model_json_schema()
+        )
+        return schema
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -46,14 +64,15 @@ def create_app(settings: Settings) -> FastAPI:
             await redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
             await pool.close()
 
-    app = FastAPI(
+    app = BrokerageAPI(
         title="Brokerage REST API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
         docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
     )
     app.state.settings, app.state.metrics = settings, metrics
     install_problem_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for router in (health.router, accounts.router, positions.router, orders.router, cash.router, search.router):
-        app.include_router(router)
-    app.include_router(build_compliance_router(require_compliance))
+    app.include_router(health.router)
+    for router in (accounts.router, positions.router, orders.router, cash.router, search.router,
+                   build_compliance_router(require_compliance)):
+        app.include_router(router, responses=V1_PROBLEMS)
     return app

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 from redis.asyncio import Redis
@@ -60,10 +61,13 @@ async def valued_accounts(
     return [account_model(r, positions[r["account_id"]], policy) for r in rows]
 
 
-def position_model(account_id: str, p: PositionValue) -> schemas.Position:
+def position_model(account_id: str, p: PositionValue, stale_after_seconds: float, now: datetime) -> schemas.Position:
+    stale = None
+    if p.current_price is not None:
+        stale = p.price_as_of is None or (now - p.price_as_of).total_seconds() > stale_after_seconds
     return schemas.Position(
         account_id=account_id, symbol=p.symbol, side="short" if p.side == "short" else "long", qty=p.qty,
         qty_available=p.qty_available, avg_entry_price=p.avg_entry_price, cost_basis=p.cost_basis,
         current_price=p.current_price, market_value=p.market_value, unrealized_pl=p.unrealized_pl,
-        unrealized_plpc=p.unrealized_plpc, realized_pl=p.realized_pl, price_as_of=p.price_as_of,
+        unrealized_plpc=p.unrealized_plpc, realized_pl=p.realized_pl, price_as_of=p.price_as_of, price_stale=stale,
     )

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brokerage.logs import get_logger
@@ -24,6 +25,24 @@ PROBLEM_BASE = "https://brokerage.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 log = get_logger("gateway.api")
+
+
+class ProblemDetails(BaseModel):
+    """The problem document, for the OpenAPI description (responses are built by ``Problem.document``)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
+
+    type: str = Field(examples=[PROBLEM_BASE + "insufficient-funds"])
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+def problem_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries whose body is a ProblemDetails in application/problem+json."""
+    content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+    return {code: {"description": text, "content": content} for code, text in described.items()}
 
 
 def problem_type(slug: str) -> str:

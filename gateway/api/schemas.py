@@ -64,7 +64,9 @@ class Position(BaseModel):
     unrealized_pl: Decimal | None
     unrealized_plpc: Decimal | None = Field(description="Unrealized P&L over |cost basis|, as a fraction.")
     realized_pl: Decimal
-    price_as_of: datetime | None
+    price_as_of: datetime | None = Field(description="When the quote was ingested.")
+    price_stale: bool | None = Field(description="The quote is older than BROKERAGE_QUOTE_STALE_SECONDS (or has no "
+                                                 "timestamp); null without a quote.")
 
 
 class Order(BaseModel):

@@ -10,7 +10,7 @@ from gateway.api import queries
 from gateway.api.deps import AppSettings, DbPool, Principal, RedisClient
 from gateway.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, KeyCursor
 from gateway.api.portfolio import valued_accounts
-from gateway.api.problems import Problem, account_not_found
+from gateway.api.problems import Problem, account_not_found, problem_responses
 from gateway.api.schemas import Account, Page
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -41,7 +41,7 @@ async def list_accounts(
 
 
 @router.get("/{account_id}", response_model=Account, summary="One account",
-            responses={404: {"description": "No such account, or not visible to this token"}})
+            responses=problem_responses({404: "No such account, or not visible to this token"}))
 async def get_account(
     account_id: str, principal: Principal, pool: DbPool, redis: RedisClient, settings: AppSettings
 ) -> Account:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from gateway.api.deps import DbPool, Metrics, Principal
-from gateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, account_not_found
+from gateway.api.problems import Problem, account_not_found, problem_responses
 from gateway.api.schemas import CashMovement, CashMovementRequest
 from ledger import errors
 from ledger.repository import CashMovement as LedgerCashMovement
@@ -37,10 +37,21 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not a number")
 
 
+async def _bounded_body(request: Request) -> bytes:
+    """The body, refused as soon as it grows past MAX_BODY_BYTES (never buffered whole)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise Problem(413, "payload-too-large", "Payload too large",
+                          f"The body must be at most {MAX_BODY_BYTES} bytes.", limit=MAX_BODY_BYTES)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _movement_request(request: Request) -> CashMovementRequest:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise Problem(413, "payload-too-large", "Payload too large", f"The body must be under {MAX_BODY_BYTES} bytes.")
+    raw = await _bounded_body(request)
     try:
         data = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -85,13 +96,17 @@ _BODY_DOC = {
         "content": {"application/json": {"schema": CashMovementRequest.model_json_schema()}},
     }
 }
-_RESPONSES: dict[int | str, dict[str, object]] = {
+_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"description": "Done, or replayed (header `Idempotent-Replayed: true`)"},
-    400: {"description": "Missing or invalid Idempotency-Key", "content": {PROBLEM_MEDIA_TYPE: {}}},
-    404: {"description": "No such account, or not visible to this token", "content": {PROBLEM_MEDIA_TYPE: {}}},
-    409: {"description": "Account not active", "content": {PROBLEM_MEDIA_TYPE: {}}},
-    422: {"description": "Invalid amount, insufficient funds, or key reused with another amount",
-          "content": {PROBLEM_MEDIA_TYPE: {}}},
+    **problem_responses({
+        400: "Missing or invalid Idempotency-Key",
+        403: "A compliance token cannot move cash",
+        404: "No such account, or not visible to this token",
+        409: "Account not active",
+        413: "Body too large",
+        422: "Invalid amount (`validation-error`), insufficient funds (`insufficient-funds`, with `available` and "
+             "`requested`), or key reused with another amount (`idempotency-key-reused`)",
+    }),
 }
 
 

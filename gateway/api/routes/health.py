@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api import queries
 from gateway.api.deps import DbPool, Metrics, RedisClient
-from gateway.api.problems import PROBLEM_MEDIA_TYPE, Problem
+from gateway.api.problems import Problem, problem_responses
 from gateway.api.schemas import HealthStatus, ReadyStatus
 
 router = APIRouter(tags=["operations"])
@@ -36,7 +36,7 @@ async def _check(name: str, probe: Awaitable[object]) -> tuple[str, str]:
 
 @router.get(
     "/ready", response_model=ReadyStatus, summary="Readiness: PostgreSQL and Redis answer",
-    responses={503: {"description": "A dependency does not answer", "content": {PROBLEM_MEDIA_TYPE: {}}}},
+    responses=problem_responses({503: "A dependency does not answer (`not-ready`, with `checks`)"}),
 )
 async def ready(pool: DbPool, redis: RedisClient) -> ReadyStatus:
     results = await asyncio.gather(_check("postgresql", queries.ping(pool)), _check("redis", redis.ping()))

@@ -46,7 +46,7 @@ async def test_cash_account_with_quoted_position(client: httpx.AsyncClient, seed
     assert D(position["current_price"]) == D("160")
     assert position["market_value"] == "16000.0000"
     assert position["unrealized_pl"] == "1000.0000"
-    assert position["price_as_of"] is not None
+    assert position["price_as_of"] is not None and position["price_stale"] is False
 
     one = (await client.get("/v1/accounts/A1/positions/aapl", headers=auth(token))).json()
     assert one == position
@@ -60,6 +60,7 @@ async def test_position_without_quote_has_no_market_value(
     token = await seed.token("account", "A1")
     (position,) = (await client.get("/v1/accounts/A1/positions", headers=auth(token))).json()
     assert position["market_value"] is None and position["unrealized_pl"] is None
+    assert position["price_stale"] is None
     assert position["cost_basis"] == "4000.0000"
     account = (await client.get("/v1/accounts/A1", headers=auth(token))).json()
     assert account["unpriced_symbols"] == ["MSFT"]
@@ -83,6 +84,7 @@ async def test_margin_account_reg_t_buying_power(client: httpx.AsyncClient, seed
     positions = {p["symbol"]: p for p in (await client.get("/v1/accounts/M1/positions", headers=auth(token))).json()}
     assert positions["TSLA"]["side"] == "short"
     assert positions["TSLA"]["unrealized_pl"] == "500.0000"
+    assert positions["TSLA"]["price_stale"] is True  # the quote carries no ingest time
 
 
 async def test_unknown_position_is_404_problem(client: httpx.AsyncClient, seed: Seed) -> None:

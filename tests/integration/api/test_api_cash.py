@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -139,3 +140,45 @@ async def test_over_withdrawal_is_refused_with_the_figures(
     assert await cash_of(db_pool, "A1") == Decimal("100.00")
     ok = await client.post("/v1/accounts/A1/withdrawals", json={"amount": "70"}, headers=headers(token, "ok"))
     assert ok.status_code == 201 and Decimal(ok.json()["available"]) == 0
+
+
+async def test_concurrent_retries_with_one_key_move_money_once(
+    client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool
+) -> None:
+    await seed.account("A1", cash="0")
+    token = await seed.token("account", "A1")
+    responses = await asyncio.gather(*[
+        client.post("/v1/accounts/A1/deposits", json={"amount": "40"}, headers=headers(token, "retry"))
+        for _ in range(8)
+    ])
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.text for r in responses}) == 1
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 7
+    assert await cash_of(db_pool, "A1") == Decimal("40")
+
+
+async def test_concurrent_withdrawals_never_overdraw(
+    client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool
+) -> None:
+    await seed.account("A1", cash="100")
+    token = await seed.token("account", "A1")
+    responses = await asyncio.gather(*[
+        client.post("/v1/accounts/A1/withdrawals", json={"amount": "30"}, headers=headers(token, f"w{n}"))
+        for n in range(10)
+    ])
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] * 3 + [422] * 7
+    refused = [r.json() for r in responses if r.status_code == 422]
+    assert {p["type"] for p in refused} == {PROBLEMS + "insufficient-funds"}
+    assert {Decimal(p["available"]) for p in refused} == {Decimal("10")}
+    assert await cash_of(db_pool, "A1") == Decimal("10")
+
+
+async def test_oversized_body_is_413_problem(client: httpx.AsyncClient, seed: Seed) -> None:
+    await seed.account("A1")
+    token = await seed.token("account", "A1")
+    body = b'{"amount": "1", "pad": "' + b"x" * 10_000 + b'"}'
+    response = await client.post("/v1/accounts/A1/deposits", content=body,
+                                 headers={**headers(token, "big"), "Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["type"] == PROBLEMS + "payload-too-large"

@@ -72,6 +72,9 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     assert "amount" in deposit["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert any(p["name"] == "Idempotency-Key" for p in deposit["parameters"])
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert "ProblemDetails" in spec["components"]["schemas"]
+    unauthorized = spec["paths"]["/v1/accounts"]["get"]["responses"]["401"]["content"]
+    assert unauthorized["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/ProblemDetails"}
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger-ui" in docs.text.lower()
 
