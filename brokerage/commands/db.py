@@ -1,7 +1,10 @@
-"""`brokerage db upgrade|downgrade|current`: Alembic migrations of the ledger schema."""
+"""`brokerage db upgrade|downgrade|current|reconcile`: migrations of the ledger schema and its self-check."""
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
 import typer
 from alembic.util.exc import CommandError
 from rich.console import Console
@@ -9,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from brokerage.settings import get_settings
 from ledger import migrate
+from ledger.reconcile import Discrepancy, reconcile
 
 app = typer.Typer(help="Migrate the ledger schema (PostgreSQL at BROKERAGE_DATABASE_URL or the local server).",
                   no_args_is_help=True)
@@ -54,3 +58,27 @@ def current() -> None:
         console.print(f"current: {_show(migrate.current_revisions(url))}  head: {_show(migrate.head_revisions())}")
     except (OperationalError, CommandError, ValueError) as exc:
         raise _fail(exc) from exc
+
+
+async def _reconcile(url: str, account: str | None) -> list[Discrepancy]:
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    try:
+        return await reconcile(pool, account)
+    finally:
+        await pool.close()
+
+
+@app.command(name="reconcile")
+def reconcile_command(
+    account: str | None = typer.Option(None, "--account", help="Check one account only."),
+) -> None:
+    """Replay the journal and compare it with stored balances and holdings; exit 1 on any difference."""
+    try:
+        found = asyncio.run(_reconcile(get_settings().effective_database_url, account))
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise _fail(exc) from exc
+    for d in found:
+        console.print(f"[red]{d.account_id}[/red] {d.item}: stored {d.stored}, journal {d.replayed}")
+    if found:
+        raise typer.Exit(1)
+    console.print("ledger reconciles: every balance and holding matches the journal")

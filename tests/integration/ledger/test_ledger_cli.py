@@ -65,6 +65,13 @@ def test_operator_flow(empty_db_url: str, tmp_path: Path) -> None:
     refused = _brokerage(empty_db_url, tmp_path, "token", "create", "--role", "account", "--account", "ACC-NOPE")
     assert refused.returncode == 1 and "ACC-NOPE" in refused.stderr
 
+    assert _brokerage(empty_db_url, tmp_path, "db", "reconcile").returncode == 0
+    with psycopg.connect(empty_db_url) as conn:
+        conn.execute("UPDATE cash_balances SET amount = amount + 1 WHERE account_id = 'ACC-CLIENT2'")
+    broken = _brokerage(empty_db_url, tmp_path, "db", "reconcile")
+    assert broken.returncode == 1 and "ACC-CLIENT2" in broken.stdout
+    assert _brokerage(empty_db_url, tmp_path, "db", "reconcile", "--account", "ACC-CLIENT1").returncode == 0
+
     bad_revision = _brokerage(empty_db_url, tmp_path, "db", "downgrade", "nonsense")
     assert bad_revision.returncode == 1 and "nonsense" in bad_revision.stdout
     assert _brokerage(empty_db_url, tmp_path, "db", "downgrade", "base").returncode == 0
