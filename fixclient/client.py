@@ -68,6 +68,7 @@ class FixClient:
         self._writer = writer
         self._store = store
         self._frames = FrameReader()
+        self._outbox: list[bytes] = []
         self._loop = asyncio.get_running_loop()
         self.closed_reason: str | None = None
         self._closed = asyncio.Event()
@@ -411,10 +412,19 @@ class FixClient:
         raise TimeoutError(f"no {what} within {timeout}s")
 
     def _write(self, data: bytes) -> None:
-        if not self._writer.is_closing():
-            self._writer.write(data)
+        """Queue bytes for the socket; everything written in one loop iteration goes in one send()
+        (pipelined orders and reports otherwise cost a syscall each)."""
+        self._outbox.append(data)
+        if len(self._outbox) == 1:
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        if self._outbox and not self._writer.is_closing():
+            self._writer.write(b"".join(self._outbox))
+        self._outbox.clear()
 
     async def _drain(self) -> None:
+        """Wait only when the socket pushes back (the kernel buffer is full)."""
         try:
             await self._writer.drain()
         except (ConnectionError, OSError) as exc:
@@ -433,6 +443,7 @@ class FixClient:
         if self.is_closed:
             return
         self.closed_reason = reason
+        self._flush()  # a Logout or Reject decided just before closing still goes out
         self.session.on_disconnected()
         self._save_seq_nums()
         self._closed.set()

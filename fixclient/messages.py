@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 import simplefix
 
-from fixclient.codec import Frame, field, format_utc_timestamp
+from fixclient.codec import Frame, format_utc_timestamp
 
 __all__ = [
     "ExecutionReport",
@@ -60,17 +60,18 @@ class InboundMessage:
     msg_type: str
     seq_num: int
     poss_dup: bool
-    message: simplefix.FixMessage
-    raw: bytes
+    message: simplefix.FixMessage = dataclass_field(repr=False)
+    raw: bytes = dataclass_field(repr=False)
+    fields: dict[int, str] = dataclass_field(repr=False, default_factory=dict)  # first value of each tag
 
     @classmethod
     def from_frame(cls, frame: Frame) -> InboundMessage:
-        seq = field(frame.message, 34) or "0"
-        return cls(frame.msg_type, int(seq) if seq.isdigit() else 0, field(frame.message, 43) == "Y",
-                   frame.message, frame.raw)
+        seq = frame.get(34) or "0"
+        return cls(frame.msg_type, int(seq) if seq.isdigit() else 0, frame.get(43) == "Y",
+                   frame.message, frame.raw, frame.fields)
 
     def get(self, tag: int) -> str | None:
-        return field(self.message, tag)
+        return self.fields.get(tag)
 
     def get_all(self, tag: int) -> list[str]:
         """Every value of a repeating tag, in order (repeating groups)."""

@@ -23,7 +23,6 @@ from enum import StrEnum
 
 from fixclient import events as ev
 from fixclient.codec import BEGIN_STRING, Frame, GarbledFrame, encode_message, format_utc_timestamp
-from fixclient.codec import field as get
 
 __all__ = ["Output", "ResendMode", "Session", "SessionConfig", "SessionState", "SessionStateError"]
 
@@ -82,7 +81,7 @@ class Output:
 @dataclass(frozen=True, slots=True)
 class _Sent:
     msg_type: str
-    body: tuple[tuple[int, str], ...]
+    body: tuple[tuple[int, object], ...]
     sending_time: str
 
 
@@ -135,11 +134,11 @@ class Session:
             raise SessionStateError(f"cannot send {msg_type!r} in state {self.state}: not logged on")
         if msg_type in ADMIN_TYPES:
             raise SessionStateError(f"{msg_type!r} is a session message; the session sends those itself")
-        fields = tuple((tag, str(value)) for tag, value in body)
+        fields = tuple(body)
         seq = self.next_sender_seq_num
-        data = self._stamp(msg_type, fields, now)
-        if self.config.resend_mode is ResendMode.REPLAY:
-            sending_time = format_utc_timestamp(self._wall_clock())
+        sending_time = format_utc_timestamp(self._wall_clock())
+        data = self._stamp(msg_type, fields, now, sending_time)
+        if self.config.resend_mode is ResendMode.REPLAY:  # OrigSendingTime on replay = this SendingTime
             self._sent[seq] = _Sent(msg_type, fields, sending_time)
             if len(self._sent) > self.config.store_limit:
                 del self._sent[next(iter(self._sent))]
@@ -172,26 +171,25 @@ class Session:
             return out
         self._last_received = now
         self._test_req_pending = False
-        msg = frame.message
-        if get(msg, 8) != self.config.begin_string:
-            return self._fatal(out, now, f"BeginString {get(msg, 8)!r} is not {self.config.begin_string}")
-        seq_text = get(msg, 34)
+        if frame.get(8) != self.config.begin_string:
+            return self._fatal(out, now, f"BeginString {frame.get(8)!r} is not {self.config.begin_string}")
+        seq_text = frame.get(34)
         if seq_text is None or not seq_text.isdigit():
             return self._fatal(out, now, "MsgSeqNum(34) missing or not a number")
         seq = int(seq_text)
-        if get(msg, 49) != self.config.target_comp_id or get(msg, 56) != self.config.sender_comp_id:
+        if frame.get(49) != self.config.target_comp_id or frame.get(56) != self.config.sender_comp_id:
             self._reject(out, now, seq, frame.msg_type, COMP_ID_PROBLEM, "CompID problem")
             return self._fatal(out, now, "CompID problem")
         if self.state is SessionState.LOGON_SENT:
             return self._on_logon_reply(frame, seq, now, out)
         if frame.msg_type == "5":
             return self._on_logout(frame, seq, out, now)
-        if frame.msg_type == "4" and get(msg, 123) != "Y":
+        if frame.msg_type == "4" and frame.get(123) != "Y":
             return self._on_sequence_reset(frame, seq, out, now)
         if seq > self.next_target_seq_num:
             self._on_gap(frame, seq, out, now)
         elif seq < self.next_target_seq_num:
-            if get(msg, 43) == "Y":
+            if frame.get(43) == "Y":
                 out.events.append(ev.DuplicateIgnored(seq))
                 return out
             text = f"MsgSeqNum too low, expecting {self.next_target_seq_num} but received {seq}"
@@ -202,16 +200,15 @@ class Session:
         return out
 
     def _on_logon_reply(self, frame: Frame, seq: int, now: float, out: Output) -> Output:
-        msg = frame.message
         if frame.msg_type == "5":
-            text = get(msg, 58)
+            text = frame.get(58)
             out.events.append(ev.LoggedOut(text, initiated_by_peer=True))
             out.disconnect = f"logon refused: {text or 'no reason given'}"
             self.state = SessionState.CLOSED
             return out
         if frame.msg_type != "A":
             return self._fatal(out, now, f"first message is {frame.msg_type!r}, not Logon")
-        reset = get(msg, 141) == "Y"
+        reset = frame.get(141) == "Y"
         if reset:
             self.next_target_seq_num = 1
         if seq < self.next_target_seq_num:
@@ -228,7 +225,7 @@ class Session:
     def _on_logout(self, frame: Frame, seq: int, out: Output, now: float) -> Output:
         if seq == self.next_target_seq_num:
             self.next_target_seq_num += 1
-        text = get(frame.message, 58)
+        text = frame.get(58)
         by_peer = self.state is not SessionState.LOGOUT_SENT
         if by_peer:
             out.outgoing.append(self._stamp("5", [], now))
@@ -239,7 +236,7 @@ class Session:
 
     def _on_sequence_reset(self, frame: Frame, seq: int, out: Output, now: float) -> Output:
         """Reset mode (no GapFillFlag): MsgSeqNum is ignored; NewSeqNo may only move forwards."""
-        new_seq = _int(get(frame.message, 36))
+        new_seq = _int(frame.get(36))
         if new_seq is None:
             self._reject(out, now, seq, "4", REQUIRED_TAG_MISSING, "NewSeqNo(36) missing")
             return out
@@ -284,13 +281,12 @@ class Session:
 
     def _process(self, frame: Frame, seq: int, out: Output, now: float) -> None:
         """Handle the message carrying exactly the expected MsgSeqNum."""
-        msg = frame.message
         self.next_target_seq_num = seq + 1
         match frame.msg_type:
             case "0":
-                out.events.append(ev.HeartbeatReceived(get(msg, 112)))
+                out.events.append(ev.HeartbeatReceived(frame.get(112)))
             case "1":
-                test_req_id = get(msg, 112)
+                test_req_id = frame.get(112)
                 if test_req_id is None:
                     self._reject(out, now, seq, "1", REQUIRED_TAG_MISSING, "TestReqID(112) missing")
                 else:
@@ -302,9 +298,9 @@ class Session:
                 else:
                     self._answer_resend(frame, seq, out, now)
             case "4":
-                new_seq = _int(get(msg, 36))
+                new_seq = _int(frame.get(36))
                 if new_seq is None or new_seq <= seq:
-                    self._reject(out, now, seq, "4", VALUE_INCORRECT, f"bad NewSeqNo {get(msg, 36)!r} for gap fill")
+                    self._reject(out, now, seq, "4", VALUE_INCORRECT, f"bad NewSeqNo {frame.get(36)!r} for gap fill")
                 else:
                     self.next_target_seq_num = new_seq
                     out.events.append(ev.SequenceReset(new_seq, gap_fill=True))
@@ -314,8 +310,8 @@ class Session:
                 out.app.append(frame)  # application messages and session Rejects (35=3)
 
     def _answer_resend(self, frame: Frame, seq: int, out: Output, now: float) -> None:
-        begin = _int(get(frame.message, 7))
-        end = _int(get(frame.message, 16))
+        begin = _int(frame.get(7))
+        end = _int(frame.get(16))
         if begin is None or end is None or begin < 1:
             self._reject(out, now, seq, "2", REQUIRED_TAG_MISSING, "BeginSeqNo(7)/EndSeqNo(16) missing or bad")
             return
@@ -382,16 +378,18 @@ class Session:
         return out
 
     # -- encoding -------------------------------------------------------------------------------
-    def _header(self, seq: int, extra: Iterable[tuple[int, object]] = ()) -> list[tuple[int, object]]:
+    def _header(self, seq: int, extra: Iterable[tuple[int, object]] = (),
+                sending_time: str | None = None) -> list[tuple[int, object]]:
         cfg = self.config
         return [(49, cfg.sender_comp_id), (56, cfg.target_comp_id), (34, seq),
-                (52, format_utc_timestamp(self._wall_clock())), *extra]
+                (52, sending_time or format_utc_timestamp(self._wall_clock())), *extra]
 
-    def _stamp(self, msg_type: str, body: Iterable[tuple[int, object]], now: float) -> bytes:
+    def _stamp(self, msg_type: str, body: Iterable[tuple[int, object]], now: float,
+               sending_time: str | None = None) -> bytes:
         seq = self.next_sender_seq_num
         self.next_sender_seq_num += 1
         self._last_sent = now
-        return encode_message(msg_type, self._header(seq), body, self.config.begin_string)
+        return encode_message(msg_type, self._header(seq, (), sending_time), body, self.config.begin_string)
 
     def _gap_fill(self, seq: int, new_seq_no: int) -> bytes:
         orig = format_utc_timestamp(self._wall_clock())

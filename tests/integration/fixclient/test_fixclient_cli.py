@@ -20,7 +20,8 @@ pytestmark = pytest.mark.integration
 
 def run_cli(acceptor: EchoAcceptor, data_dir: Path, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BROKERAGE_DATA_DIR": str(data_dir)}
-    command = [sys.executable, "-m", "brokerage.commands.fix_client", "--port", str(acceptor.port), "--wait", "5", *args]
+    command = [sys.executable, "-m", "brokerage.commands.fix_client", "--port", str(acceptor.port), "--wait", "5",
+               *args]
     return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60, env=env, check=False)
 
 

@@ -155,3 +155,42 @@ def test_parse_utc_timestamp_precisions(text: str, micro: int) -> None:
 def test_parse_utc_timestamp_rejects_nonsense(text: str) -> None:
     with pytest.raises(ValueError):
         parse_utc_timestamp(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=1, max_value=9999).filter(lambda t: t not in (8, 9, 10, 35)),
+                          st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=12)),
+                max_size=15))
+def test_encoding_matches_simplefix_byte_for_byte(body: list[tuple[int, str]]) -> None:
+    import simplefix
+
+    reference = simplefix.FixMessage()
+    reference.append_pair(8, "FIX.4.4")
+    reference.append_pair(35, "D")
+    for tag, value in body:
+        reference.append_pair(tag, value)
+    assert encode_message("D", [], body) == reference.encode()
+
+
+def test_decimals_go_out_in_plain_notation_and_none_is_left_out() -> None:
+    from decimal import Decimal
+
+    data = encode_message("D", [], [(38, Decimal("1E+2")), (44, Decimal("0.000001")), (99, None)])
+    assert b"\x0138=100\x01" in data and b"\x0144=0.000001\x01" in data and b"\x0199=" not in data
+
+
+@pytest.mark.parametrize("value", ["", "a\x01b"])
+def test_values_that_would_break_framing_are_refused(value: str) -> None:
+    with pytest.raises(ValueError):
+        encode_message("D", [], [(58, value)])
+
+
+def test_raw_data_may_contain_soh() -> None:
+    blob = b"x\x01y=z"
+    body = b"35=B\x0134=2\x0195=" + str(len(blob)).encode() + b"\x0196=" + blob + b"\x0158=news\x01"
+    head = b"8=FIX.4.4\x019=" + str(len(body)).encode() + b"\x01" + body
+    data = head + f"10={checksum(head):03d}\x01".encode()
+    [frame] = FrameReader().feed(data)
+    assert isinstance(frame, Frame)
+    assert frame.message.get(96) == blob
+    assert frame.get(58) == "news" and frame.get(34) == "2"
