@@ -48,7 +48,9 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
     def __init__(self, name: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__()
         self.name = name
-        self._refusals: dict[str, str] = {}  # session key -> reason, while a refused Logon is handled
+        # session key -> (reason, next expected inbound MsgSeqNum before that Logon), while a refused
+        # Logon is being completed by the engine
+        self._refusals: dict[str, tuple[str, int]] = {}
         self._lock = threading.Lock()
         self.bridge: InboundBridge | None = None
         if loop is not None:
@@ -141,16 +143,19 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
     # --- logon gate -----------------------------------------------------------------------------
     def _refusal(self, session_id: fix.SessionID) -> str | None:
         with self._lock:
-            return self._refusals.get(session_key(session_id))
+            refusal = self._refusals.get(session_key(session_id))
+        return refusal[0] if refusal else None
 
     def _inbound_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         if msg_type(message) == "A":
             reason = self.check_logon(message, session_id)
+            session = fix.Session.lookupSession(session_id) if reason is not None else None
             with self._lock:
                 if reason is None:
                     self._refusals.pop(session_key(session_id), None)
                 else:
-                    self._refusals[session_key(session_id)] = reason
+                    expected = session.getExpectedTargetNum() if session is not None else 0
+                    self._refusals[session_key(session_id)] = (reason, expected)
             if reason is not None:
                 return
         self.on_admin_in(message, session_id)
@@ -172,14 +177,16 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         self.on_app_in(message, session_id)
 
     def _logged_on(self, session_id: fix.SessionID) -> None:
-        reason = self._refusal(session_id)
-        if reason is None:
+        with self._lock:
+            refusal = self._refusals.get(session_key(session_id))
+        if refusal is None:
             self.on_logon(session_id)
             return
+        reason, expected = refusal
         session = fix.Session.lookupSession(session_id)
         if session is not None:
-            # The refused Logon must not consume the client's sequence number.
-            session.setNextTargetMsgSeqNum(max(1, session.getExpectedTargetNum() - 1))
+            if expected > 0:  # the refused Logon must not consume the client's sequence number
+                session.setNextTargetMsgSeqNum(expected)
             session.disconnect()
         with self._lock:
             self._refusals.pop(session_key(session_id), None)
