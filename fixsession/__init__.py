@@ -1,12 +1,50 @@
 """FIX session layer shared by the gateway and the exchange (QuickFIX 1.15.1, ``quickfix-ssl``).
 
-* ``fixsession.settings`` -- typed endpoint/session values → ``quickfix.SessionSettings``
-* ``fixsession.engine`` -- ``Engine``: acceptor or initiator with file store/log, start/stop
-* ``fixsession.application`` -- ``SafeApplication``: callbacks that never raise, logon gate,
-  thread-safe ``send``, inbound application messages handed to asyncio in session order
-* ``fixsession.bridge`` -- ``InboundBridge``: the quickfix-thread → asyncio hand-off
-* ``fixsession.rejects`` -- BusinessMessageReject / Reject / Logout builders
-* ``fixsession.messages`` -- small accessors (``session_key``, ``msg_type``, ...)
+Public API::
+
+    # fixsession.settings -- typed values → quickfix.SessionSettings (no .cfg files)
+    Endpoint(name, role: "acceptor" | "initiator", data_dir, port, host="127.0.0.1", heartbeat_seconds=30,
+             reset_on_logon=False, reconnect_seconds=5, max_latency_seconds=120,
+             validate_user_defined_fields=True, allow_unknown_msg_fields=False,
+             logon_timeout_seconds=10, logout_timeout_seconds=2, tls: TlsOptions | None = None, file_log=True)
+    SessionSpec(sender_comp_id, target_comp_id, begin_string="FIX.4.4", validate_fields_have_values=True)
+    TlsOptions(certificate=None, private_key=None, protocol="all -SSLv2 -SSLv3 -TLSv1 -TLSv1_1",
+               ca_file=None, verify_peer=False)
+    build_settings(endpoint, sessions) -> quickfix.SessionSettings
+    session_directory(data_dir, name) -> Path          # store in ./store, logs in ./log
+    DATA_DICTIONARY                                     # fix_specs/FIX44.xml
+
+    # fixsession.engine
+    Engine(endpoint, sessions, application)             # FileStore + FileLog, (SSL)SocketAcceptor/Initiator
+        .start()            # OSError if an acceptor port is taken; returns at once
+        .stop(force=False)  # blocking (logout handshake): call via asyncio.to_thread
+        .is_logged_on(session_id) -> bool
+        .session_ids() -> list[quickfix.SessionID]
+
+    # fixsession.application
+    SafeApplication(name, loop=None)                    # subclass it; pass the asyncio loop
+        .attach(loop)
+        # engine-thread hooks (quick, may not block): check_logon(logon, sid) -> reason | None,
+        # on_create/on_logon/on_logout(sid), on_logon_refused(sid, reason),
+        # on_admin_in/on_admin_out/on_app_out(msg, sid), on_app_in(msg, sid) (default: to the loop)
+        async handle_app_message(sid, msg)              # event loop, per-session order, private copy
+        send(sid, msg) -> bool                          # thread-safe; False if no such session
+
+    # fixsession.bridge
+    InboundBridge(loop, handler, name="fix").submit(sid, msg) -> bool ; await .join()
+
+    # fixsession.rejects
+    business_reject(ref, reason, text, ref_id=None) ; unsupported_message_type(ref)
+    session_reject(ref, reason, text, ref_tag=None) ; logout(text=None)
+    # fixsession.messages
+    session_key(sid) -> "FIX.4.4:SENDER->TARGET" ; msg_type(msg) ; msg_seq_num(msg)
+    header_value(msg, tag) ; body_value(msg, tag) ; copy_session_id(sid) ; printable(msg)
+
+Rules of the 1.15.1 bindings (see ``fixsession.application``): a C++ exception anywhere --
+raised from a callback or thrown by a call into QuickFIX -- aborts the process. Use the helpers
+here (they check first) rather than ``sendToTarget``/``getField`` on possibly missing things.
+SessionIDs compare by identity: key dictionaries by ``session_key``. Session objects are
+process-global per SessionID: two engines in one process must not share a SessionID.
 """
 
 from fixsession.application import SafeApplication

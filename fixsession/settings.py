@@ -8,9 +8,11 @@ Public API (used by the gateway, the exchange and the conformance profile)::
              logon_timeout_seconds=10, logout_timeout_seconds=2, tls=None, file_log=True)
     SessionSpec(sender_comp_id, target_comp_id, begin_string="FIX.4.4",
                 validate_fields_have_values=True)
-    TlsOptions(certificate, private_key=None, protocol="-all +TLSv1_2", ca_file=None,
-               verify_peer=False)
-    build_settings(endpoint, sessions) -> quickfix.SessionSettings
+    TlsOptions(certificate=None, private_key=None, protocol="all -SSLv2 -SSLv3 -TLSv1 -TLSv1_1",
+               ca_file=None, verify_peer=False)
+    build_settings(endpoint, sessions) -> quickfix.SessionSettings   # validates, creates dirs
+    validate(endpoint, sessions) -> None           # ValueError/FileNotFoundError, never a C++ abort
+    settings_values(endpoint, session) -> dict[str, str]   # effective key/values, for logs/tests
     session_directory(data_dir, name) -> Path      # <data_dir>/fix/<name>/
     DATA_DICTIONARY: Path                           # fix_specs/FIX44.xml
 
