@@ -92,3 +92,20 @@ def buying_power(
     if account_type is AccountType.CASH:
         return max(ZERO, balance.available)
     return margin_buying_power(balance, positions, marks or {}, policy)
+
+
+def withdrawable(
+    account_type: AccountType,
+    balance: CashBalance,
+    positions: Iterable[Position] = (),
+    marks: Mapping[str, Decimal] | None = None,
+    policy: MarginPolicy = REG_T,
+) -> Decimal:
+    """Cash that may leave the account. Cash accounts: free cash. Margin accounts: free cash, but never so much
+    that equity falls below the initial requirement of the positions and open orders (short-sale proceeds
+    and borrowed money are not the customer's to withdraw)."""
+    if account_type is AccountType.CASH:
+        return max(ZERO, balance.available)
+    valuation = value_positions(balance.cash, positions, marks or {})
+    excess = valuation.equity - initial_requirement(valuation, policy) - balance.blocked * policy.initial_ratio
+    return max(ZERO, min(balance.available, floor_cash(excess)))

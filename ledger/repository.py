@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from ledger.buying_power import withdrawable
 from ledger.errors import (
     AccountNotActive,
     AccountNotFound,
@@ -24,8 +26,8 @@ from ledger.errors import (
     LedgerInputError,
 )
 from ledger.fills import AccountType
-from ledger.journal_store import append_outbox, insert_entry, lock_account, lock_cash, one
-from ledger.money import ZERO, parse_amount
+from ledger.journal_store import append_outbox, insert_entry, load_positions, lock_account, lock_cash, one
+from ledger.money import parse_amount
 from ledger.postings import deposit_entry, withdrawal_entry
 
 __all__ = ["AccountBalance", "CashMovement", "LedgerRepository"]
@@ -125,10 +127,18 @@ class LedgerRepository:
     async def deposit(self, account_id: str, amount: Decimal, *, idempotency_key: str, actor: str) -> CashMovement:
         return await self._move("deposit", account_id, amount, idempotency_key, actor)
 
-    async def withdraw(self, account_id: str, amount: Decimal, *, idempotency_key: str, actor: str) -> CashMovement:
-        return await self._move("withdrawal", account_id, amount, idempotency_key, actor)
+    async def withdraw(
+        self, account_id: str, amount: Decimal, *, idempotency_key: str, actor: str,
+        marks: Mapping[str, Decimal] | None = None,
+    ) -> CashMovement:
+        """Withdraw up to the free cash; on a margin account also no further than Reg T allows, with positions
+        valued at ``marks`` (symbol → price) or, for symbols without one, at their average cost."""
+        return await self._move("withdrawal", account_id, amount, idempotency_key, actor, marks)
 
-    async def _move(self, kind: str, account_id: str, raw_amount: object, key: str, actor: str) -> CashMovement:
+    async def _move(
+        self, kind: str, account_id: str, raw_amount: object, key: str, actor: str,
+        marks: Mapping[str, Decimal] | None = None,
+    ) -> CashMovement:
         amount = parse_amount(raw_amount)
         if not key or len(key) > MAX_KEY_LENGTH:
             raise LedgerInputError(f"idempotency key must be 1 to {MAX_KEY_LENGTH} characters")
@@ -147,9 +157,11 @@ class LedgerRepository:
             if account.status != "active":
                 raise AccountNotActive(account_id, account.status)
             balance = await lock_cash(conn, account)
-            if kind == "withdrawal" and amount > balance.available:
-                raise InsufficientFunds(available=max(balance.available, ZERO), requested=amount,
-                                        currency=account.currency)
+            if kind == "withdrawal":
+                positions = await load_positions(conn, account_id) if account.account_type is AccountType.MARGIN else []
+                limit = withdrawable(account.account_type, balance, positions, marks)
+                if amount > limit:
+                    raise InsufficientFunds(available=limit, requested=amount, currency=account.currency)
             entry = (deposit_entry if kind == "deposit" else withdrawal_entry)(amount, account.currency, key)
             entry_id, created_at = await insert_entry(conn, account_id, entry)
             signed = amount if kind == "deposit" else -amount

@@ -130,3 +130,23 @@ async def test_margin_account_short_sale_and_cover(db_pool: asyncpg.Pool) -> Non
     assert (holding["qty"], holding["realized_pnl"], holding["cost_basis"]) == (D(0), D(100), D(0))
     assert (await _journal(db_pool, "cash:USD"))[0] == balance.cash
     assert await reconcile(db_pool) == []
+
+
+async def test_margin_withdrawal_keeps_short_proceeds_in_the_account(db_pool: asyncpg.Pool) -> None:
+    repo = await _funded(db_pool, account_type="margin", cash="1000")
+    short = OrderReservation.for_buy(D(10), D(100))
+    async with db_pool.acquire() as conn, conn.transaction():
+        account = await lock_account(conn, "ACC-1")
+        await block_reservation(conn, account, "TSLA", short)
+        await post_fill(conn, account, "TSLA", short, Fill(Side.SELL_SHORT, D(10), D(100), "S1"))
+    assert (await repo.balance("ACC-1")).cash == 2000
+    # equity 1000 against a 500 requirement (50% of 1000 short): 500 may leave, not the 2000 of cash
+    with pytest.raises(InsufficientFunds) as err:
+        await repo.withdraw("ACC-1", D("500.0001"), idempotency_key="w1", actor="t")
+    assert err.value.available == 500
+    # at a higher mark the short costs more: equity 800, requirement 600 → 200
+    with pytest.raises(InsufficientFunds) as err:
+        await repo.withdraw("ACC-1", D(201), idempotency_key="w2", actor="t", marks={"TSLA": D(120)})
+    assert err.value.available == 200
+    assert (await repo.withdraw("ACC-1", D(500), idempotency_key="w3", actor="t")).cash == 1500
+    assert await reconcile(db_pool) == []

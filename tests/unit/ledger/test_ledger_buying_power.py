@@ -10,6 +10,7 @@ from ledger.buying_power import (
     margin_buying_power,
     margin_call_amount,
     value_positions,
+    withdrawable,
 )
 from ledger.errors import LedgerInputError
 from ledger.fills import AccountType, Position
@@ -62,3 +63,29 @@ def test_buying_power_is_never_negative_and_falls_with_blocked(cash: int, qty: i
     held = margin_buying_power(CashBalance(D(cash), D(blocked)), position, {"AAA": D(mark)})
     assert free >= held >= 0
     assert held == max(D(0), free - blocked) or free == 0
+
+
+def test_withdrawable_keeps_short_proceeds_and_margin_in_the_account() -> None:
+    assert withdrawable(AccountType.CASH, CashBalance(D(500), D(200))) == 300
+    flat = CashBalance(D(100_000))
+    assert withdrawable(AccountType.MARGIN, flat) == 100_000
+    # shorted 100k: cash 200k but equity 100k, requirement 50k → only 50k may leave
+    short = Position("BBB", qty=D(-1000), cost_basis=D(100_000))
+    assert withdrawable(AccountType.MARGIN, CashBalance(D(200_000)), [short], {"BBB": D(100)}) == 50_000
+    # open orders blocking 20k notional hold back 10k more of equity
+    assert withdrawable(AccountType.MARGIN, CashBalance(D(200_000), D(20_000)), [short], {"BBB": D(100)}) == 40_000
+    # long on margin (debit balance): nothing to withdraw
+    long = Position("AAA", qty=D(1000), cost_basis=D(100_000))
+    assert withdrawable(AccountType.MARGIN, CashBalance(D(-50_000)), [long], {"AAA": D(100)}) == 0
+
+
+@given(cash=st.integers(-10**6, 10**6), qty=st.integers(-10**4, 10**4), mark=st.integers(1, 10**4),
+       blocked=st.integers(0, 10**5), take=st.integers(1, 100))
+def test_withdrawing_what_is_withdrawable_keeps_reg_t(cash: int, qty: int, mark: int, blocked: int, take: int) -> None:
+    positions = [Position("AAA", qty=D(qty), cost_basis=abs(D(qty)) * mark)]
+    balance = CashBalance(D(cash), D(blocked))
+    amount = withdrawable(AccountType.MARGIN, balance, positions, {"AAA": D(mark)}) * take / 100
+    after = value_positions(D(cash) - amount, positions, {"AAA": D(mark)})
+    assert amount <= max(D(0), balance.available)
+    if amount > 0:
+        assert after.equity >= after.gross_market_value * D("0.5") + D(blocked) * D("0.5") - D("0.0001")
