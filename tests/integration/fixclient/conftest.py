@@ -1,12 +1,18 @@
-"""A QuickFIX echo acceptor per test on a free port (see quickfix_echo.py)."""
+"""Counterparties for the light client: a QuickFIX echo acceptor per test (see quickfix_echo.py) and the
+real exchange process per module."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from quickfix_echo import EchoAcceptor
+from quickfix_echo import REPO, EchoAcceptor
 
 from brokerage.services import free_port
 
@@ -20,3 +26,36 @@ def acceptor(tmp_path: Path) -> Iterator[EchoAcceptor]:
     finally:
         echo.stop()
         assert echo.app.seen.errors == [], echo.app.seen.errors
+
+
+@pytest.fixture(scope="module")
+def exchange_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """`brokerage exchange` as a real process (its command function, so no other CLI module is needed)."""
+    data_dir = tmp_path_factory.mktemp("exchange")
+    port = free_port()
+    env = {**os.environ, "BROKERAGE_DATA_DIR": str(data_dir), "BROKERAGE_LOG_FORMAT": "console"}
+    main = "import typer; from brokerage.commands.exchange import exchange; typer.run(exchange)"
+    log = data_dir / "exchange.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", main, "--port", str(port), "--symbols", "AAPL,MSFT", "--seed", "11",
+             "--reset-on-logon", "--step", "0.2"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "exchange did not open its port"
+                time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
