@@ -159,5 +159,28 @@ async def fills_page(
     ))
 
 
+async def cash_movements_page(
+    pool: asyncpg.Pool, account_id: str, kinds: Sequence[str], where: RowFilter,
+    after: tuple[datetime, int] | None, limit: int,
+) -> list[asyncpg.Record]:
+    """Deposits and withdrawals from the journal, newest first: the amount is the entry's cash line."""
+    return list(await pool.fetch(
+        """
+        SELECT e.entry_id AS movement_id, e.account_id, e.kind, e.reference AS idempotency_key, e.created_at,
+               l.debit + l.credit AS amount, substr(l.ledger_account, length('cash:') + 1) AS currency
+        FROM journal_entries e
+        JOIN journal_lines l ON l.entry_id = e.entry_id AND l.ledger_account LIKE 'cash:%'
+        WHERE e.account_id = $1 AND e.kind = ANY($2::text[])
+          AND ($3::timestamptz IS NULL OR e.created_at >= $3)
+          AND ($4::timestamptz IS NULL OR e.created_at < $4)
+          AND ($5::timestamptz IS NULL OR (e.created_at, e.entry_id) < ($5, $6::bigint))
+        ORDER BY e.created_at DESC, e.entry_id DESC
+        LIMIT $7
+        """,
+        account_id, list(kinds), where.start, where.end, after[0] if after else None, after[1] if after else None,
+        limit + 1,
+    ))
+
+
 async def ping(pool: asyncpg.Pool) -> None:
     await pool.fetchval("SELECT 1")

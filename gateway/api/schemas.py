@@ -131,6 +131,16 @@ class CashMovement(BaseModel):
     created_at: datetime
 
 
+class CashMovementRecord(BaseModel):
+    movement_id: int
+    account_id: str
+    kind: Literal["deposit", "withdrawal"]
+    amount: Decimal
+    currency: str
+    idempotency_key: str
+    created_at: datetime
+
+
 class HealthStatus(BaseModel):
     status: Literal["ok"]
 

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from gateway.api import queries
 from gateway.api.deps import AppSettings, DbPool, Principal, RedisClient
-from gateway.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, KeyCursor
+from gateway.api.listing import CursorParam, Limit, invalid_cursor
+from gateway.api.pagination import DEFAULT_LIMIT, InvalidCursor, KeyCursor
 from gateway.api.portfolio import valued_accounts
-from gateway.api.problems import Problem, account_not_found, problem_responses
+from gateway.api.problems import account_not_found, problem_responses
 from gateway.api.schemas import Account, Page
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, at most {MAX_LIMIT}.")]
-CursorParam = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
-
-
-def invalid_cursor(exc: InvalidCursor) -> Problem:
-    return Problem(400, "invalid-cursor", "Invalid cursor", str(exc))
-
 
 @router.get("", response_model=Page[Account], summary="Accounts this token may see, in id order")
 async def list_accounts(

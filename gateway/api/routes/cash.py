@@ -16,13 +16,16 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from gateway.api.deps import DbPool, Metrics, Principal
+from gateway.api import queries
+from gateway.api.deps import DbPool, Metrics, Principal, VisibleAccountId
+from gateway.api.listing import CursorParam, FromParam, Limit, ToParam, decode_cursor, invalid_cursor, page, time_range
+from gateway.api.pagination import DEFAULT_LIMIT, InvalidCursor
 from gateway.api.problems import Problem, account_not_found, problem_responses
-from gateway.api.schemas import CashMovement, CashMovementRequest
+from gateway.api.schemas import CashMovement, CashMovementRecord, CashMovementRequest, Page
 from ledger import errors
 from ledger.repository import CashMovement as LedgerCashMovement
 from ledger.repository import LedgerRepository
@@ -130,6 +133,24 @@ def _problem(exc: errors.LedgerError, account_id: str) -> Problem:
     if isinstance(exc, errors.LedgerInputError):
         return Problem(422, "invalid-request", "Invalid request", str(exc))
     raise exc  # a ledger invariant broke: our bug, answered as a 500 problem by the generic handler
+
+
+@router.get("/cash-movements", response_model=Page[CashMovementRecord],
+            summary="Deposits and withdrawals, newest first")
+async def list_cash_movements(
+    account_id: VisibleAccountId, pool: DbPool,
+    kind: Annotated[list[Literal["deposit", "withdrawal"]] | None, Query(description="Repeatable.")] = None,
+    start: FromParam = None, end: ToParam = None, limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> Page[CashMovementRecord]:
+    start, end = time_range(start, end)
+    after = decode_cursor(cursor)
+    if after is not None and not after.id.isdigit():
+        raise invalid_cursor(InvalidCursor("not a cursor of this list"))
+    rows, next_cursor = page(await queries.cash_movements_page(
+        pool, account_id, kind or ("deposit", "withdrawal"), queries.RowFilter(start=start, end=end),
+        (after.created_at, int(after.id)) if after else None, limit,
+    ), limit, "movement_id")
+    return Page(data=[CashMovementRecord.model_validate(dict(r)) for r in rows], next_cursor=next_cursor)
 
 
 async def _move(

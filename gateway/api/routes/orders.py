@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from gateway.api import queries
 from gateway.api.deps import DbPool, Principal, VisibleAccountId
-from gateway.api.pagination import DEFAULT_LIMIT, Cursor, InvalidCursor
+from gateway.api.listing import CursorParam, FromParam, Limit, SymbolParam, ToParam, decode_cursor, page, time_range
+from gateway.api.pagination import DEFAULT_LIMIT
 from gateway.api.problems import Problem
-from gateway.api.routes.accounts import CursorParam, Limit, invalid_cursor
 from gateway.api.schemas import OPEN_STATUSES, Fill, Order, OrderStatus, Page
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["orders"])
@@ -22,16 +22,6 @@ StatusParam = Annotated[
     list[Literal[OrderStatus, "open"]] | None,
     Query(description="Repeatable. An order status, or `open` for every working status."),
 ]
-SymbolParam = Annotated[str | None, Query(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9.\-]+$")]
-FromParam = Annotated[datetime | None, Query(alias="from", description="Created at or after (ISO 8601; UTC if "
-                                                                        "no offset).")]
-ToParam = Annotated[datetime | None, Query(alias="to", description="Created before (ISO 8601; UTC if no offset).")]
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _statuses(requested: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -45,26 +35,8 @@ def _statuses(requested: Sequence[str] | None) -> tuple[str, ...] | None:
 
 def _filter(symbol: str | None, start: datetime | None, end: datetime | None,
             statuses: tuple[str, ...] | None = None) -> queries.RowFilter:
-    start, end = _utc(start), _utc(end)
-    if start is not None and end is not None and start >= end:
-        problem = Problem(422, "invalid-time-range", "Invalid time range", "`from` must be before `to`.")
-        problem.extensions.update({"from": start.isoformat(), "to": end.isoformat()})
-        raise problem
+    start, end = time_range(start, end)
     return queries.RowFilter(symbol.upper() if symbol else None, start, end, statuses)
-
-
-def _cursor(token: str | None) -> Cursor | None:
-    try:
-        return Cursor.decode(token) if token else None
-    except InvalidCursor as exc:
-        raise invalid_cursor(exc) from exc
-
-
-def _page(rows: list[Any], limit: int, id_column: str) -> tuple[list[Any], str | None]:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = Cursor(rows[-1]["created_at"], rows[-1][id_column]).encode() if more else None
-    return rows, next_cursor
 
 
 @router.get("/orders", response_model=Page[Order], summary="Orders, newest first")
@@ -74,8 +46,8 @@ async def list_orders(
     limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> Page[Order]:
     where = _filter(symbol, start, end, _statuses(status))
-    after = _cursor(cursor)
-    rows, next_cursor = _page(await queries.orders_page(pool, account_id, where, after, limit), limit, "order_id")
+    after = decode_cursor(cursor)
+    rows, next_cursor = page(await queries.orders_page(pool, account_id, where, after, limit), limit, "order_id")
     return Page(data=[Order.model_validate(dict(r)) for r in rows], next_cursor=next_cursor)
 
 
@@ -97,8 +69,8 @@ async def list_fills(
     limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> Page[Fill]:
     where = _filter(symbol, start, end)
-    after = _cursor(cursor)
-    rows, next_cursor = _page(
+    after = decode_cursor(cursor)
+    rows, next_cursor = page(
         await queries.fills_page(pool, account_id, where, after, limit, order_id), limit, "exec_id"
     )
     return Page(data=[Fill.model_validate(dict(r)) for r in rows], next_cursor=next_cursor)

@@ -182,3 +182,39 @@ async def test_oversized_body_is_413_problem(client: httpx.AsyncClient, seed: Se
                                  headers={**headers(token, "big"), "Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["type"] == PROBLEMS + "payload-too-large"
+
+
+async def test_cash_movements_history_filters_and_pages(client: httpx.AsyncClient, seed: Seed) -> None:
+    await seed.account("A1", cash="0")
+    await seed.account("B1", cash="0")
+    token = await seed.token("account", "A1")
+    admin = await seed.token("admin")
+    amounts = ["10", "20.5", "30", "40", "50"]
+    for n, amount in enumerate(amounts):
+        r = await client.post("/v1/accounts/A1/deposits", json={"amount": amount}, headers=headers(token, f"d{n}"))
+        assert r.status_code == 201
+    await client.post("/v1/accounts/A1/withdrawals", json={"amount": "5"}, headers=headers(token, "w0"))
+    await client.post("/v1/accounts/B1/deposits", json={"amount": "999"}, headers=headers(admin, "b"))
+
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 4, **({"cursor": cursor} if cursor else {})}
+        body = (await client.get("/v1/accounts/A1/cash-movements", params=params, headers=headers(token, None))).json()
+        rows += body["data"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert [(r["kind"], Decimal(r["amount"]), r["idempotency_key"]) for r in rows] == [
+        ("withdrawal", Decimal("5"), "w0"),
+        *[("deposit", Decimal(a), f"d{n}") for n, a in reversed(list(enumerate(amounts)))],
+    ]
+    assert {r["currency"] for r in rows} == {"USD"} and {r["account_id"] for r in rows} == {"A1"}
+
+    withdrawals = (await client.get("/v1/accounts/A1/cash-movements", params={"kind": "withdrawal"},
+                                    headers=headers(token, None))).json()
+    assert [r["idempotency_key"] for r in withdrawals["data"]] == ["w0"]
+    other = await client.get("/v1/accounts/B1/cash-movements", headers=headers(token, None))
+    assert other.status_code == 404
+    bad = await client.get("/v1/accounts/A1/cash-movements", params={"kind": "bonus"}, headers=headers(token, None))
+    assert bad.status_code == 422

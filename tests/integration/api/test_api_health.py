@@ -66,6 +66,8 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     for path in ("/v1/accounts", "/v1/accounts/{account_id}", "/v1/accounts/{account_id}/positions",
                  "/v1/accounts/{account_id}/orders", "/v1/accounts/{account_id}/fills",
                  "/v1/accounts/{account_id}/deposits", "/v1/accounts/{account_id}/withdrawals",
+                 "/v1/accounts/{account_id}/cash-movements", "/v1/accounts/{account_id}/orders/{order_id}",
+                 "/v1/accounts/{account_id}/positions/{symbol}", "/v1/search", "/v1/compliance/reports",
                  "/health", "/ready", "/metrics"):
         assert path in spec["paths"], path
     deposit = spec["paths"]["/v1/accounts/{account_id}/deposits"]["post"]

@@ -1,0 +1,53 @@
+"""Query parameters and helpers shared by every paginated list (accounts, orders, fills, cash movements)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Query
+
+from gateway.api.pagination import MAX_LIMIT, Cursor, InvalidCursor
+from gateway.api.problems import Problem
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, at most {MAX_LIMIT}.")]
+CursorParam = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
+SymbolParam = Annotated[str | None, Query(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9.\-]+$")]
+FromParam = Annotated[datetime | None, Query(alias="from", description="Created at or after (ISO 8601; UTC if "
+                                                                        "no offset).")]
+ToParam = Annotated[datetime | None, Query(alias="to", description="Created before (ISO 8601; UTC if no offset).")]
+
+
+def invalid_cursor(exc: InvalidCursor) -> Problem:
+    return Problem(400, "invalid-cursor", "Invalid cursor", str(exc))
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """``from``/``to`` in UTC; an empty or inverted range is a 422 problem."""
+    start, end = utc(start), utc(end)
+    if start is not None and end is not None and start >= end:
+        problem = Problem(422, "invalid-time-range", "Invalid time range", "`from` must be before `to`.")
+        problem.extensions.update({"from": start.isoformat(), "to": end.isoformat()})
+        raise problem
+    return start, end
+
+
+def decode_cursor(token: str | None) -> Cursor | None:
+    try:
+        return Cursor.decode(token) if token else None
+    except InvalidCursor as exc:
+        raise invalid_cursor(exc) from exc
+
+
+def page(rows: list[Any], limit: int, id_column: str) -> tuple[list[Any], str | None]:
+    """The first ``limit`` of ``limit + 1`` fetched rows, and the cursor after the last one if more exist."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = Cursor(rows[-1]["created_at"], str(rows[-1][id_column])).encode() if more else None
+    return rows, next_cursor
