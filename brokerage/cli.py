@@ -12,6 +12,7 @@ from brokerage.commands import demo as demo_cmd
 from brokerage.commands import exchange as exchange_cmd
 from brokerage.commands import fix_client as fix_client_cmd
 from brokerage.commands import gateway as gateway_cmd
+from brokerage.commands import marketdata as marketdata_cmd
 from brokerage.commands import report as report_cmd
 from brokerage.commands import search as search_cmd
 from brokerage.commands import services as services_cmd
@@ -31,6 +32,7 @@ app.add_typer(token_cmd.app, name="token")
 app.command(name="conformance-server")(conformance_cmd.conformance_server)
 app.command(name="gateway")(gateway_cmd.gateway)
 app.add_typer(search_cmd.app, name="search")
+app.command(name="marketdata")(marketdata_cmd.marketdata)
 app.add_typer(audit_cmd.app, name="audit")
 app.command(name="report")(report_cmd.report)
 app.command(name="api")(api_cmd.api)

@@ -8,16 +8,41 @@ the epoch, UTC. A quote is stale when its ingest time is older than a reader's l
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 
 KEY_PREFIX = "quote:"
-CHANNEL_PREFIX = "quotes:"  # pub/sub channel per symbol
+CHANNEL_PREFIX = "quotes:"
+# Updates are published in batches on a few shard channels rather than one channel per symbol: a
+# PUBLISH per update cost more than the SET itself (ingest 3x slower, measured), while a batch
+# message per shard costs one command per shard per write. Subscribers (the WebSocket hubs)
+# subscribe to the shards of their symbols and pick their lines out of each batch.
+CHANNEL_SHARDS = 8
 
 
 def quote_key(symbol: str) -> str:
     return KEY_PREFIX + symbol
+
+
+def channel_for(symbol: str) -> str:
+    """The pub/sub channel carrying ``symbol``'s updates (stable across processes and runs)."""
+    return f"{CHANNEL_PREFIX}shard:{zlib.crc32(symbol.encode()) % CHANNEL_SHARDS}"
+
+
+def encode_batch(lines: list[tuple[str, str]]) -> str:
+    """A batch message: one ``SYMBOL<TAB>quote-json`` line per update (JSON holds no raw newline)."""
+    return "\n".join(f"{symbol}\t{payload}" for symbol, payload in lines)
+
+
+def decode_batch(message: str) -> list[tuple[str, str]]:
+    out = []
+    for line in message.split("\n"):
+        symbol, sep, payload = line.partition("\t")
+        if sep and symbol:
+            out.append((symbol, payload))
+    return out
 
 
 def now_us() -> int:
@@ -64,7 +89,15 @@ class Quote:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_mapping(), separators=(",", ":"))
+        # Hand-built (the ingestor encodes 100k quotes/s): same text as json.dumps(to_mapping()),
+        # safe because symbols are tickers and every other value is a number.
+        parts = [f'"symbol":{json.dumps(self.symbol)}']
+        for name in _DECIMAL_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f'"{name}":"{value}"')
+        parts.append(f'"exchange_ts_us":"{self.exchange_ts_us}","ingest_ts_us":"{self.ingest_ts_us}"')
+        return "{" + ",".join(parts) + "}"
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Quote:
@@ -91,3 +124,6 @@ class Quote:
             exchange_ts_us=int(data.get("exchange_ts_us") or 0),
             ingest_ts_us=int(data.get("ingest_ts_us") or 0),
         )
+
+
+_DECIMAL_FIELDS = ("bid", "ask", "bid_size", "ask_size", "last", "last_size", "volume", "prev_close")

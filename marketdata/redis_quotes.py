@@ -7,11 +7,11 @@ from collections.abc import Iterable, Sequence
 
 from redis.asyncio import Redis
 
-from marketdata.quotes import Quote, quote_key
+from marketdata.quotes import Quote, channel_for, encode_batch, quote_key
 
 
 class QuoteReader:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis) -> None:  # type: ignore[type-arg,unused-ignore]
         self._redis = redis
 
     async def get(self, symbol: str) -> Quote | None:
@@ -27,16 +27,32 @@ class QuoteReader:
 
 
 class QuoteWriter:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, publish: bool = False) -> None:  # type: ignore[type-arg,unused-ignore]
         self._redis = redis
+        self._publish = publish
 
     async def write(self, quotes: Iterable[Quote]) -> int:
-        """Write a batch of quotes in one pipeline; returns how many were written."""
-        count = 0
+        """Write a batch of quotes in one round trip; returns how many were written. With
+        ``publish`` each update also goes to its shard channel (see ``marketdata.quotes``)."""
+        return await self.write_encoded([(q.symbol, q.to_json()) for q in quotes])
+
+    async def write_encoded(self, batch: Sequence[tuple[str, str]]) -> int:
+        """(symbol, quote JSON) pairs: one MSET (one command however large the batch: far cheaper
+        than a SET each) plus, when publishing, one PUBLISH per shard, pipelined together."""
+        if not batch:
+            return 0
+        values: dict[str | bytes, str | bytes | int | float] = {
+            quote_key(symbol): payload for symbol, payload in batch
+        }
+        if not self._publish:
+            await self._redis.mset(values)
+            return len(batch)
+        shards: dict[str, list[tuple[str, str]]] = {}
+        for symbol, payload in batch:
+            shards.setdefault(channel_for(symbol), []).append((symbol, payload))
         async with self._redis.pipeline(transaction=False) as pipe:
-            for quote in quotes:
-                pipe.set(quote_key(quote.symbol), quote.to_json())
-                count += 1
-            if count:
-                await pipe.execute()
-        return count
+            pipe.mset(values)
+            for channel, lines in shards.items():
+                pipe.publish(channel, encode_batch(lines))
+            await pipe.execute()
+        return len(batch)

@@ -1,0 +1,153 @@
+"""Top-of-book quotes built from market data entries, coalesced per symbol (pure: no I/O).
+
+The exchange sends book levels keyed by price (New / Change / Delete), trades, the closing price
+and the cumulative volume. ``QuoteBook`` keeps each symbol's levels and trade state, applies
+snapshots (replace) and increments (in order), and remembers which symbols changed. ``drain`` hands
+out one ``Quote`` per changed symbol (many updates to a symbol between two writes become one write:
+conflation), stamped with the latest exchange time and the ingest time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from marketdata.fix_md import BID, CLOSE, DELETE, OFFER, TRADE, VOLUME, Increment, MdEntry, Snapshot
+from marketdata.quotes import Quote
+
+
+@dataclass(slots=True)
+class SymbolState:
+    bids: dict[Decimal, Decimal] = field(default_factory=dict)
+    asks: dict[Decimal, Decimal] = field(default_factory=dict)
+    last: Decimal | None = None
+    last_size: Decimal | None = None
+    volume: Decimal | None = None
+    prev_close: Decimal | None = None
+    exchange_ts_us: int = 0
+
+    def quote(self, symbol: str, ingest_ts_us: int) -> Quote:
+        bid = max(self.bids) if self.bids else None
+        ask = min(self.asks) if self.asks else None
+        return Quote(
+            symbol=symbol,
+            bid=bid,
+            ask=ask,
+            bid_size=self.bids[bid] if bid is not None else None,
+            ask_size=self.asks[ask] if ask is not None else None,
+            last=self.last,
+            last_size=self.last_size,
+            volume=self.volume,
+            prev_close=self.prev_close,
+            exchange_ts_us=self.exchange_ts_us,
+            ingest_ts_us=ingest_ts_us,
+        )
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    if text is None or text == "":
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() and value >= 0 else None
+
+
+class QuoteBook:
+    def __init__(self) -> None:
+        self.states: dict[str, SymbolState] = {}
+        self._dirty: dict[str, None] = {}  # insertion-ordered set
+        self.entries_applied = 0
+        self.entries_rejected = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty)
+
+    def apply_snapshot(self, message: Snapshot) -> None:
+        state = self.states.get(message.symbol)
+        if state is None:
+            state = self.states[message.symbol] = SymbolState()
+        state.bids.clear()
+        state.asks.clear()
+        for entry in message.entries:
+            self._apply(state, entry)
+        state.exchange_ts_us = max(state.exchange_ts_us, message.exchange_ts_us)
+        self._dirty[message.symbol] = None
+
+    def apply_increment(self, message: Increment) -> None:
+        states = self.states
+        dirty = self._dirty
+        ts = message.exchange_ts_us
+        for entry in message.entries:
+            state = states.get(entry.symbol)
+            if state is None:
+                state = states[entry.symbol] = SymbolState()
+            if self._apply(state, entry):
+                if ts > state.exchange_ts_us:
+                    state.exchange_ts_us = ts
+                dirty[entry.symbol] = None
+
+    def _apply(self, state: SymbolState, entry: MdEntry) -> bool:
+        kind = entry.entry_type
+        if kind in (BID, OFFER):
+            levels = state.bids if kind == BID else state.asks
+            price = _decimal(entry.price)
+            if price is None:
+                self.entries_rejected += 1
+                return False
+            if entry.action == DELETE:
+                levels.pop(price, None)
+            else:
+                size = _decimal(entry.size)
+                if size is None:
+                    self.entries_rejected += 1
+                    return False
+                if size:
+                    levels[price] = size
+                else:
+                    levels.pop(price, None)
+        elif kind == TRADE:
+            price, size = _decimal(entry.price), _decimal(entry.size)
+            if price is None:
+                self.entries_rejected += 1
+                return False
+            state.last, state.last_size = price, size
+        elif kind == CLOSE:
+            price = _decimal(entry.price)
+            if price is None:
+                self.entries_rejected += 1
+                return False
+            state.prev_close = price
+        elif kind == VOLUME:
+            size = _decimal(entry.size)
+            if size is None:
+                self.entries_rejected += 1
+                return False
+            state.volume = size
+        else:
+            return False  # an entry type we do not keep (opening price, ...): ignored, not an error
+        self.entries_applied += 1
+        return True
+
+    def mark_dirty(self, symbol: str) -> None:
+        """Write this symbol again at the next drain (its last write failed)."""
+        if symbol in self.states:
+            self._dirty[symbol] = None
+
+    def drain(self, ingest_ts_us: int, limit: int | None = None) -> list[Quote]:
+        """One quote per symbol changed since the last drain (oldest change first), at most ``limit``."""
+        if limit is None or limit >= len(self._dirty):
+            symbols = list(self._dirty)
+            self._dirty.clear()
+        else:
+            symbols = []
+            for symbol in self._dirty:
+                symbols.append(symbol)
+                if len(symbols) == limit:
+                    break
+            for symbol in symbols:
+                del self._dirty[symbol]
+        states = self.states
+        return [states[s].quote(s, ingest_ts_us) for s in symbols]

@@ -1,0 +1,150 @@
+"""The ingest loop: raw FIX market data text in, pipelined Redis writes and pub/sub batches out.
+
+Messages may be submitted from any thread (the QuickFIX engine thread calls ``submit``); the loop
+decodes them in arrival order, applies them to the ``QuoteBook`` and writes the changed symbols in
+batches of at most ``batch_max``. While a write is in flight new messages pile up in the inbox and
+are applied together before the next write, so a busy symbol costs one write per round trip however
+often it changes (conflation): throughput rises with load instead of latency growing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import structlog
+from redis.exceptions import RedisError
+
+from marketdata.book import QuoteBook
+from marketdata.fix_md import Increment, MalformedMarketData, RequestReject, Snapshot, decode
+from marketdata.quotes import now_us
+from marketdata.redis_quotes import QuoteWriter
+
+log = structlog.get_logger(__name__)
+
+APPLY_CHUNK = 256  # messages applied between two writes at most, so a backlog cannot starve writes
+
+
+@dataclass
+class IngestStats:
+    messages: int = 0
+    malformed: int = 0
+    rejects: int = 0
+    quotes_written: int = 0
+    writes: int = 0
+    write_errors: int = 0
+    latencies_us: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=200_000))
+
+
+class Ingestor:
+    def __init__(self, writer: QuoteWriter, batch_max: int = 2000) -> None:
+        self.writer = writer
+        self.batch_max = batch_max
+        self.book = QuoteBook()
+        self.stats = IngestStats()
+        self.rejects: list[RequestReject] = []
+        self._inbox: collections.deque[str] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._progress = asyncio.Event()  # set after each write and on going idle (for ``drained``)
+
+    # Any thread --------------------------------------------------------------------------------
+    def submit(self, raw: str) -> None:
+        """Queue one raw message; never blocks (deque appends are atomic)."""
+        self._inbox.append(raw)
+        loop = self._loop
+        if loop is not None and not self._wakeup.is_set():
+            with contextlib.suppress(RuntimeError):  # loop closed: shutting down
+                loop.call_soon_threadsafe(self._wakeup.set)
+
+    # Event loop --------------------------------------------------------------------------------
+    def apply(self, raw: str) -> None:
+        """Decode and apply one message (bad input is counted and logged, never raised)."""
+        self.stats.messages += 1
+        try:
+            message = decode(raw)
+        except MalformedMarketData as exc:
+            self.stats.malformed += 1
+            log.warning("marketdata.malformed", reason=str(exc))
+            return
+        if isinstance(message, Increment):
+            self.book.apply_increment(message)
+        elif isinstance(message, Snapshot):
+            self.book.apply_snapshot(message)
+        elif isinstance(message, RequestReject):
+            self.stats.rejects += 1
+            self.rejects.append(message)
+            log.error("marketdata.request_rejected", req_id=message.req_id, reason=message.reason,
+                      text=message.text)
+
+    async def flush(self) -> int:
+        """Write every pending quote; returns how many were written (stops at a failed write, the
+        quotes stay pending)."""
+        written = 0
+        while self.book.pending:
+            count = await self._write_batch()
+            if not count:
+                break
+            written += count
+        return written
+
+    async def _write_batch(self) -> int:
+        ingest_ts = now_us()
+        quotes = self.book.drain(ingest_ts, self.batch_max)
+        batch = [(q.symbol, q.to_json()) for q in quotes]
+        try:
+            await self.writer.write_encoded(batch)
+        except (RedisError, OSError) as exc:  # Redis away: keep the quotes for the next try
+            self.stats.write_errors += 1
+            for q in quotes:
+                self.book.mark_dirty(q.symbol)
+            log.warning("marketdata.write_failed", error=str(exc), pending=self.book.pending)
+            await asyncio.sleep(0.5)
+            return 0
+        self.stats.writes += 1
+        self.stats.quotes_written += len(batch)
+        self._progress.set()
+        lat = self.stats.latencies_us
+        lat.extend(ingest_ts - q.exchange_ts_us for q in quotes if q.exchange_ts_us)
+        return len(batch)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        inbox = self._inbox
+        last_log, last_written = time.monotonic(), 0
+        while not stop.is_set():
+            if not inbox and not self.book.pending:
+                self._idle.set()
+                self._progress.set()
+                self._wakeup.clear()
+                if inbox:  # raced with a submit between the check and the clear
+                    continue
+                waiter = asyncio.ensure_future(self._wakeup.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                continue
+            self._idle.clear()
+            for _ in range(min(len(inbox), APPLY_CHUNK)):
+                self.apply(inbox.popleft())
+            if self.book.pending:
+                await self._write_batch()
+            now = time.monotonic()
+            if now - last_log >= 10:
+                rate = (self.stats.quotes_written - last_written) / (now - last_log)
+                log.info("marketdata.progress", quotes_per_s=round(rate), symbols=len(self.book.states),
+                         messages=self.stats.messages, malformed=self.stats.malformed, backlog=len(inbox))
+                last_log, last_written = now, self.stats.quotes_written
+        await self.flush()
+
+    async def drained(self) -> None:
+        """Wait until everything submitted so far is written (tests, benchmarks)."""
+        while self._inbox or self.book.pending or not self._idle.is_set():
+            self._progress.clear()
+            await self._progress.wait()
