@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite: lint, types, unit + integration tests (the test setup starts
-# its own PostgreSQL and Redis on free loopback ports), then the FIX 4.4 conformance suite.
+# Set up and run the whole test suite: lint, the FIX 4.4 conformance suite (QuickFIX acceptance tests
+# against our acceptor), then unit + integration tests (the test setup starts its own PostgreSQL and
+# Redis on free loopback ports). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+
 echo "== ruff"
 .venv/bin/ruff check .
-echo "== pytest"
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+
 echo "== FIX 4.4 conformance (QuickFIX acceptance suite)"
 # CI clones the repository with shared/ beside it.
 shared=${BROKERAGE_SHARED_DIR:-$(cd .. && pwd)/shared}
@@ -16,7 +17,8 @@ port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0
 .venv/bin/brokerage conformance-server --port "$port" --data-dir "$conformance_dir" \
     > "$conformance_dir/server.log" 2>&1 &
 server_pid=$!
-trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$conformance_dir"' EXIT
+stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+trap 'stop_server; rm -rf "$conformance_dir"' EXIT
 fixat_status=0
 .venv/bin/python "$shared/conformance/fixat.py" --port "$port" --junit fixat.xml \
     "$shared/external/quickfix-acceptance/fix44" "$shared/external/quickfix-acceptance/validate" \
@@ -26,3 +28,7 @@ if [ "$fixat_status" -ne 0 ]; then
     tail -n 40 "$conformance_dir/server.log"
     exit "$fixat_status"
 fi
+stop_server
+
+echo "== pytest"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
