@@ -9,14 +9,18 @@ insufficient funds; money as decimal strings).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from brokerage.logs import get_logger
@@ -166,7 +170,31 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem, request.url.path)
 
 
+# A dependency that does not answer is the server's temporary state, not a bug: 503 with Retry-After, so
+# clients and load balancers back off instead of reporting an internal error.
+_UNAVAILABLE: tuple[tuple[type[BaseException], str, str], ...] = (
+    (asyncpg.PostgresConnectionError, "database-unavailable", "PostgreSQL"),
+    (asyncpg.exceptions.TooManyConnectionsError, "database-unavailable", "PostgreSQL"),
+    (RedisConnectionError, "redis-unavailable", "Redis"),
+    (RedisTimeoutError, "redis-unavailable", "Redis"),
+    (ConnectionError, "dependency-unavailable", "A dependency"),
+    (TimeoutError, "dependency-unavailable", "A dependency"),
+)
+
+
+def _unavailable_handler(slug: str, what: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency_unavailable", dependency=what, error=type(exc).__name__, path=request.url.path)
+        problem = Problem(503, slug, "Service unavailable", f"{what} did not answer; retry shortly.",
+                          headers={"Retry-After": "5"})
+        return problem_response(problem, request.url.path)
+
+    return handler
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    for exc_type, slug, what in _UNAVAILABLE:
+        app.add_exception_handler(exc_type, _unavailable_handler(slug, what))
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

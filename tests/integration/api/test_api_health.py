@@ -25,7 +25,12 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
     assert ready.json() == {"status": "ready", "checks": {"postgresql": "ok", "redis": "ok"}}
 
 
-async def test_ready_is_503_problem_when_redis_is_unreachable(migrated_db_url: str, tmp_path: Path) -> None:
+async def test_ready_is_503_problem_when_redis_is_unreachable(
+    migrated_db_url: str, tmp_path: Path, seed: Seed
+) -> None:
+    await seed.account("A1")
+    await seed.holding("A1", "AAPL", qty="1", avg_cost="100")  # valuing it needs a quote from Redis
+    token = await seed.token("account", "A1")
     settings = Settings(database_url=migrated_db_url, redis_url=f"redis://127.0.0.1:{free_port()}/0",
                         data_dir=tmp_path)
     app = create_app(settings)
@@ -34,6 +39,9 @@ async def test_ready_is_503_problem_when_redis_is_unreachable(migrated_db_url: s
     ) as http:
         assert (await http.get("/health")).status_code == 200  # alive, just not ready
         response = await http.get("/ready")
+        valuing = await http.get("/v1/accounts/A1", headers={"Authorization": f"Bearer {token}"})
+    assert valuing.status_code == 503 and valuing.headers["retry-after"] == "5"
+    assert valuing.json()["type"] == "https://brokerage.example/problems/redis-unavailable"
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
