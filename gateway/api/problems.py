@@ -172,7 +172,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 # A dependency that does not answer is the server's temporary state, not a bug: 503 with Retry-After, so
 # clients and load balancers back off instead of reporting an internal error.
-_UNAVAILABLE: tuple[tuple[type[BaseException], str, str], ...] = (
+_UNAVAILABLE: tuple[tuple[type[Exception], str, str], ...] = (
     (asyncpg.PostgresConnectionError, "database-unavailable", "PostgreSQL"),
     (asyncpg.exceptions.TooManyConnectionsError, "database-unavailable", "PostgreSQL"),
     (RedisConnectionError, "redis-unavailable", "Redis"),
