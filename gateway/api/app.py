@@ -27,6 +27,26 @@ quotes, orders and fills, deposits and withdrawals.
 * Errors are RFC 9457 `application/problem+json`; branch on `type`
   (`https://brokerage.example/problems/<slug>`).
 * Lists are paginated newest first with an opaque `cursor`; pass `next_cursor` back until it is null.
+* Deposits and withdrawals need an `Idempotency-Key` header: a retry with the same key and body replays the first
+  answer (201, `Idempotent-Replayed: true`) and moves money once; the same key with another body is 422.
+
+Problem types (`https://brokerage.example/problems/…`):
+
+| status | type | extension members |
+|---|---|---|
+| 400 | `idempotency-key-missing`, `idempotency-key-invalid`, `invalid-cursor` | |
+| 401 | `unauthorized` | (header `WWW-Authenticate: Bearer`) |
+| 403 | `forbidden` | |
+| 404 | `account-not-found` (also for an account the token may not see) | `account_id` |
+| 404 | `order-not-found`, `position-not-found`, `not-found` | `order_id`, `symbol` |
+| 409 | `account-not-active` | `account_status` |
+| 413 | `payload-too-large` | `limit` |
+| 422 | `validation-error` | `errors` (`loc`, `msg`, `type`) |
+| 422 | `insufficient-funds` | `available`, `requested`, `currency` |
+| 422 | `idempotency-key-reused`, `invalid-time-range`, `invalid-request` | `idempotency_key`, `from`, `to` |
+| 500 | `internal-error` | `error_id` (in the server log) |
+| 503 | `not-ready` | `checks` (header `Retry-After`) |
+| 503 | `database-unavailable`, `redis-unavailable`, `dependency-unavailable` | (header `Retry-After`) |
 """
 
 
