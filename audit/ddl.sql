@@ -1,10 +1,10 @@
 -- The audit trail in ClickHouse: one table, the same DDL for chdb (embedded) and a ClickHouse server.
 --
 -- The shipper stores each outbox event as it is (ids, type, time, account pseudonym, the JSON payload) plus
--- its place in the hash chain; ClickHouse derives the typed columns the reports use from the payload
--- (MATERIALIZED), in C++, at insert. So the payload is the record the chain protects, a malformed value
--- becomes NULL in its column (never a failed insert), and `audit verify` also checks that every derived
--- column still equals its expression.
+-- its place in the hash chain; ClickHouse derives the typed fields the reports use from the payload
+-- (MATERIALIZED, parsed once per row, in C++, at insert). So the payload is the record the chain protects, a
+-- malformed value becomes NULL in its field (never a failed insert), the derived fields cannot be UPDATEd,
+-- and `audit verify` also checks that they still equal their expression over the payload.
 --
 -- ReplacingMergeTree on (event_type, occurred_at, event_id): a batch re-inserted after a crash between the
 -- insert and the outbox mark collapses to one row per event; the shipper also skips ids already present,
@@ -24,36 +24,37 @@ CREATE TABLE IF NOT EXISTS audit_events
     hash            String,
     shipped_at      DateTime64(6, 'UTC') DEFAULT now64(6),
 
-    actor           String MATERIALIZED JSONExtractString(payload, 'actor'),
-    symbol          LowCardinality(String) MATERIALIZED JSONExtractString(payload, 'symbol'),
-    side            LowCardinality(String) MATERIALIZED JSONExtractString(payload, 'side'),
-    ord_type        LowCardinality(String) MATERIALIZED JSONExtractString(payload, 'ord_type'),
-    status          LowCardinality(String) MATERIALIZED JSONExtractString(payload, 'status'),
-    cl_ord_id       String MATERIALIZED JSONExtractString(payload, 'cl_ord_id'),
-    order_id        String MATERIALIZED JSONExtractString(payload, 'order_id'),
-    exec_id         String MATERIALIZED JSONExtractString(payload, 'exec_id'),
-    reason          String MATERIALIZED JSONExtractString(payload, 'reason'),
-    rule            LowCardinality(String) MATERIALIZED JSONExtractString(payload, 'rule'),
-    qty             Nullable(Decimal(38, 4)) MATERIALIZED toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'qty'), '"'), 4),
-    price           Nullable(Decimal(38, 6)) MATERIALIZED toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'price'), '"'), 6),
-    last_qty        Nullable(Decimal(38, 4)) MATERIALIZED toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'last_qty'), '"'), 4),
-    last_px         Nullable(Decimal(38, 6)) MATERIALIZED toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'last_px'), '"'), 6),
+    -- The payload's fields, parsed ONCE per row at insert (one JSONExtract into a named tuple; each element is
+    -- stored as its own column file), and read through the ALIAS columns below.
+    fields Tuple(actor String, symbol String, side String, ord_type String, status String, cl_ord_id String, order_id String, exec_id String, reason String, rule String, qty Nullable(Decimal(38, 4)), price Nullable(Decimal(38, 6)), last_qty Nullable(Decimal(38, 4)), last_px Nullable(Decimal(38, 6)), realized_pnl Nullable(Decimal(38, 4)), avg_cost Nullable(Decimal(38, 6)), quote Tuple(bid Nullable(Decimal(38, 6)), ask Nullable(Decimal(38, 6)), last Nullable(Decimal(38, 6))), ts Tuple(received Nullable(DateTime64(6, 'UTC')), risk_checked Nullable(DateTime64(6, 'UTC')), committed Nullable(DateTime64(6, 'UTC')), routed Nullable(DateTime64(6, 'UTC')), acknowledged Nullable(DateTime64(6, 'UTC')), filled Nullable(DateTime64(6, 'UTC'))))
+        MATERIALIZED JSONExtract(if(startsWith(payload, '{'), payload, '{}'), 'Tuple(actor String, symbol String, side String, ord_type String, status String, cl_ord_id String, order_id String, exec_id String, reason String, rule String, qty Nullable(Decimal(38, 4)), price Nullable(Decimal(38, 6)), last_qty Nullable(Decimal(38, 4)), last_px Nullable(Decimal(38, 6)), realized_pnl Nullable(Decimal(38, 4)), avg_cost Nullable(Decimal(38, 6)), quote Tuple(bid Nullable(Decimal(38, 6)), ask Nullable(Decimal(38, 6)), last Nullable(Decimal(38, 6))), ts Tuple(received Nullable(DateTime64(6, \'UTC\')), risk_checked Nullable(DateTime64(6, \'UTC\')), committed Nullable(DateTime64(6, \'UTC\')), routed Nullable(DateTime64(6, \'UTC\')), acknowledged Nullable(DateTime64(6, \'UTC\')), filled Nullable(DateTime64(6, \'UTC\'))))'),
+
+    actor           String ALIAS fields.actor,
+    symbol          String ALIAS fields.symbol,
+    side            String ALIAS fields.side,
+    ord_type        String ALIAS fields.ord_type,
+    status          String ALIAS fields.status,
+    cl_ord_id       String ALIAS fields.cl_ord_id,
+    order_id        String ALIAS fields.order_id,
+    exec_id         String ALIAS fields.exec_id,
+    reason          String ALIAS fields.reason,
+    rule            String ALIAS fields.rule,
+    qty             Nullable(Decimal(38, 4)) ALIAS fields.qty,
+    price           Nullable(Decimal(38, 6)) ALIAS fields.price,
+    last_qty        Nullable(Decimal(38, 4)) ALIAS fields.last_qty,
+    last_px         Nullable(Decimal(38, 6)) ALIAS fields.last_px,
     -- a sell fill's realised P&L, or (last_px - avg_cost) × last_qty when the producer sent avg_cost instead
-    realized_pnl    Nullable(Decimal(38, 4)) MATERIALIZED coalesce(
-                        toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'realized_pnl'), '"'), 4),
-                        toDecimal128OrNull(toString(
-                            (toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'last_px'), '"'), 6)
-                             - toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'avg_cost'), '"'), 6))
-                            * toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'last_qty'), '"'), 4)), 4)),
-    bid             Nullable(Decimal(38, 6)) MATERIALIZED toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'quote', 'bid'), '"'), 6),
-    ask             Nullable(Decimal(38, 6)) MATERIALIZED toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'quote', 'ask'), '"'), 6),
-    last            Nullable(Decimal(38, 6)) MATERIALIZED toDecimal128OrNull(trimBoth(JSONExtractRaw(payload, 'quote', 'last'), '"'), 6),
-    ts_received     Nullable(DateTime64(6, 'UTC')) MATERIALIZED parseDateTime64BestEffortOrNull(JSONExtractString(payload, 'ts', 'received'), 6, 'UTC'),
-    ts_risk_checked Nullable(DateTime64(6, 'UTC')) MATERIALIZED parseDateTime64BestEffortOrNull(JSONExtractString(payload, 'ts', 'risk_checked'), 6, 'UTC'),
-    ts_committed    Nullable(DateTime64(6, 'UTC')) MATERIALIZED parseDateTime64BestEffortOrNull(JSONExtractString(payload, 'ts', 'committed'), 6, 'UTC'),
-    ts_routed       Nullable(DateTime64(6, 'UTC')) MATERIALIZED parseDateTime64BestEffortOrNull(JSONExtractString(payload, 'ts', 'routed'), 6, 'UTC'),
-    ts_acknowledged Nullable(DateTime64(6, 'UTC')) MATERIALIZED parseDateTime64BestEffortOrNull(JSONExtractString(payload, 'ts', 'acknowledged'), 6, 'UTC'),
-    ts_filled       Nullable(DateTime64(6, 'UTC')) MATERIALIZED parseDateTime64BestEffortOrNull(JSONExtractString(payload, 'ts', 'filled'), 6, 'UTC'),
+    realized_pnl    Nullable(Decimal(38, 4)) ALIAS coalesce(fields.realized_pnl,
+                        toDecimal128((fields.last_px - fields.avg_cost) * fields.last_qty, 4)),
+    bid             Nullable(Decimal(38, 6)) ALIAS fields.quote.bid,
+    ask             Nullable(Decimal(38, 6)) ALIAS fields.quote.ask,
+    last            Nullable(Decimal(38, 6)) ALIAS fields.quote.last,
+    ts_received     Nullable(DateTime64(6, 'UTC')) ALIAS fields.ts.received,
+    ts_risk_checked Nullable(DateTime64(6, 'UTC')) ALIAS fields.ts.risk_checked,
+    ts_committed    Nullable(DateTime64(6, 'UTC')) ALIAS fields.ts.committed,
+    ts_routed       Nullable(DateTime64(6, 'UTC')) ALIAS fields.ts.routed,
+    ts_acknowledged Nullable(DateTime64(6, 'UTC')) ALIAS fields.ts.acknowledged,
+    ts_filled       Nullable(DateTime64(6, 'UTC')) ALIAS fields.ts.filled,
 
     INDEX ix_seq seq TYPE minmax GRANULARITY 1,
     INDEX ix_stream stream TYPE bloom_filter GRANULARITY 4

@@ -11,12 +11,14 @@ records the change (so the event exists if and only if the change committed)::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import orjson
 
 from audit.events import AuditEvent
+
+ZERO = timedelta(0)
 
 
 async def append_event(conn: asyncpg.Connection, event: AuditEvent) -> None:
@@ -34,17 +36,22 @@ class OutboxRow:
     event_id: str
     event_type: str
     occurred_at: datetime
-    occurred_text: str  # UTC, 'YYYY-MM-DD HH:MM:SS.ffffff' (formatted by PostgreSQL, as ClickHouse reads it)
     account_id: str | None
     payload: str  # the jsonb as text
 
+    @property
+    def occurred_text(self) -> str:
+        """UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``: how ClickHouse reads and prints DateTime64(6, 'UTC')."""
+        at = self.occurred_at if self.occurred_at.utcoffset() == ZERO else self.occurred_at.astimezone(UTC)
+        return at.isoformat(" ", "microseconds")[:26]
 
-async def fetch_unshipped(pool: asyncpg.Pool, limit: int) -> list[OutboxRow]:
+
+async def fetch_unshipped(pool: asyncpg.Pool, limit: int, after: int = 0) -> list[OutboxRow]:
+    """The oldest unshipped rows (with seq > ``after``), in seq order."""
     rows = await pool.fetch(
-        "SELECT seq, event_id::text, event_type, occurred_at, "
-        "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), account_id, payload::text "
-        "FROM outbox WHERE shipped_at IS NULL ORDER BY seq LIMIT $1",
-        limit,
+        "SELECT seq, event_id::text, event_type, occurred_at, account_id, payload::text "
+        "FROM outbox WHERE shipped_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1",
+        limit, after,
     )
     return [OutboxRow(*row) for row in rows]
 

@@ -59,7 +59,7 @@ class Shipper:
         self._on_shipped = on_shipped
         self._heads: dict[str, Head] | None = None  # None: recover from ClickHouse before the next insert
         self._in_sink: set[str] = set()  # found in ClickHouse by the last recovery, not yet marked
-        self._unmarked: list[int] = []  # inserted, mark failed: mark before anything else
+        self._unmarked: set[int] = set()  # seqs inserted but not yet marked shipped
 
     async def _recover(self, first_seq: int) -> None:
         self._heads = await asyncio.to_thread(chain_heads, self.sink)
@@ -74,36 +74,69 @@ class Shipper:
             for r in fresh
         ]
 
+    async def _mark(self, seqs: list[int]) -> None:
+        await mark_shipped(self.pool, seqs)
+        self._unmarked.difference_update(seqs)
+
     async def ship_once(self) -> int:
         """Ship one batch; returns how many outbox rows it settled (0: nothing to do)."""
+        return await self.ship_burst(max_batches=1)
+
+    async def ship_burst(self, max_batches: int = 20) -> int:
+        """Ship up to ``max_batches`` batches back to back; returns how many outbox rows were settled.
+
+        While batch N is inserted into ClickHouse (in a thread), batch N+1 is read (rows after N's last seq)
+        and batch N-1 is marked, so PostgreSQL and ClickHouse work at the same time. Rows committed late with
+        a lower seq are picked up by the next burst, which starts from the oldest unshipped row again.
+        """
         if self._unmarked:
-            await mark_shipped(self.pool, self._unmarked)
-            self._unmarked = []
-        batch = await fetch_unshipped(self.pool, self.config.batch_size)
+            await self._mark(sorted(self._unmarked))
+        size = self.config.batch_size
+        batch = await fetch_unshipped(self.pool, size)
         if not batch:
             return 0
-        started = time.perf_counter()
         if self._heads is None:
             await self._recover(batch[0].seq)
-        assert self._heads is not None
-        fresh = [r for r in batch if r.event_id not in self._in_sink]
-        skipped = len(batch) - len(fresh)
-        names = await self.pseudonyms.resolve(r.account_id for r in fresh if r.account_id)
-        rows = self._rows(fresh, names)
-        heads = link(rows, self._heads)
-        for row, r in zip(rows, fresh, strict=True):
-            row["seq"] = r.seq  # after linking: the outbox position is not part of the hashed content
+        settled = 0
+        marking: asyncio.Task[None] | None = None
         try:
-            await asyncio.to_thread(self.sink.insert, rows)
-        except BaseException:
-            self._heads = None  # the insert may or may not have landed: recover before retrying
-            raise
-        self._heads = heads
-        shipped_at = datetime.now(UTC)
-        self._unmarked = [r.seq for r in batch]
-        self._in_sink.difference_update(r.event_id for r in batch)
-        await mark_shipped(self.pool, self._unmarked)
-        self._unmarked = []
+            for burst in range(max_batches):
+                started = time.perf_counter()
+                assert self._heads is not None
+                fresh = [r for r in batch if r.event_id not in self._in_sink]
+                names = await self.pseudonyms.resolve(r.account_id for r in fresh if r.account_id)
+                rows = self._rows(fresh, names)
+                heads = link(rows, self._heads)
+                for row, r in zip(rows, fresh, strict=True):
+                    row["seq"] = r.seq  # after linking: the outbox position is not part of the hashed content
+                more = len(batch) == size and burst + 1 < max_batches
+                prefetch = asyncio.create_task(fetch_unshipped(self.pool, size, after=batch[-1].seq)) if more else None
+                try:
+                    await asyncio.to_thread(self.sink.insert, rows)
+                except BaseException:
+                    self._heads = None  # the insert may or may not have landed: recover before retrying
+                    if prefetch is not None:
+                        prefetch.cancel()
+                    raise
+                self._heads = heads
+                shipped_at = datetime.now(UTC)
+                seqs = [r.seq for r in batch]
+                self._unmarked.update(seqs)
+                self._in_sink.difference_update(r.event_id for r in batch)
+                if marking is not None:
+                    await marking
+                marking = asyncio.create_task(self._mark(seqs))
+                self._observe(fresh, len(batch) - len(fresh), shipped_at, started)
+                settled += len(batch)
+                batch = await prefetch if prefetch is not None else []
+                if not batch:
+                    break
+        finally:
+            if marking is not None:
+                await marking  # a failed mark leaves its seqs in _unmarked: marked first next time
+        return settled
+
+    def _observe(self, fresh: list[OutboxRow], skipped: int, shipped_at: datetime, started: float) -> None:
         metrics.EVENTS_SHIPPED.inc(len(fresh))
         metrics.DUPLICATES_SKIPPED.inc(skipped)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -111,7 +144,6 @@ class Shipper:
             metrics.SHIP_LAG.observe((shipped_at - r.occurred_at).total_seconds())
         if self._on_shipped is not None:
             self._on_shipped(fresh, shipped_at)
-        return len(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ship until ``stop`` is set, surviving ClickHouse and PostgreSQL outages."""
@@ -120,7 +152,7 @@ class Shipper:
         try:
             while not stop.is_set():
                 try:
-                    settled = await self.ship_once()
+                    settled = await self.ship_burst()
                     backoff = 0.1
                 except RETRYABLE as exc:
                     metrics.SHIP_ERRORS.inc()

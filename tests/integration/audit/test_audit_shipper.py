@@ -94,6 +94,19 @@ async def test_ships_every_event_once_pseudonymised_and_chained(db_pool: asyncpg
     assert verify_trail(chdb_sink) == (25, None)
 
 
+async def test_burst_pipelines_batches_and_crashes_safely(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
+    await append(db_pool, 25)
+    assert await Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=10)).ship_burst(max_batches=2) == 20
+    crashing = Shipper(db_pool, CrashAfterInsert(chdb_sink), ShipperConfig(batch_size=3))
+    await append(db_pool, 10, start=25)
+    with pytest.raises(KeyboardInterrupt):
+        await crashing.ship_burst()
+    await Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=4)).ship_burst(max_batches=100)
+    assert count(chdb_sink) == (35, 35)
+    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
+    assert verify_trail(chdb_sink) == (35, None)
+
+
 @pytest.mark.parametrize("restart_batch", [10, 4])
 async def test_exactly_once_across_a_restart_mid_batch(
     db_pool: asyncpg.Pool, chdb_sink: ChdbSink, restart_batch: int
