@@ -71,6 +71,7 @@ class FixClient:
         self._outbox: list[bytes] = []
         self._loop = asyncio.get_running_loop()
         self.closed_reason: str | None = None
+        self.last_app_seq_num: int | None = None  # MsgSeqNum of the last application message sent
         self._closed = asyncio.Event()
         self._logged_on = asyncio.Event()
         self.history: deque[InboundMessage] = deque(maxlen=HISTORY)
@@ -150,6 +151,7 @@ class FixClient:
         self._check_open()
         seq = self.session.next_sender_seq_num
         self._write(self.session.send_app(msg_type, body, self._loop.time()))
+        self.last_app_seq_num = seq
         await self._drain()
         return seq
 

@@ -202,7 +202,9 @@ def describe_message(msg: InboundMessage) -> str:
     if msg.msg_type == "3":
         return f"Reject of our MsgSeqNum {msg.get(45)}: {msg.get(58) or 'no text'} (reason {msg.get(373)})"
     if msg.msg_type == "j":
-        return f"BusinessMessageReject: {msg.get(58) or 'no text'} (reason {msg.get(380)})"
+        ref = f" of our {msg.get(372) or '?'} MsgSeqNum {msg.get(45) or '?'}"
+        ref += f" (ref {msg.get(379)})" if msg.get(379) else ""
+        return f"BusinessMessageReject{ref}: {msg.get(58) or 'no text'} (reason {msg.get(380)})"
     if msg.msg_type in ("W", "X"):
         prices = " ".join(f"{t}={p}" for t, p in zip(msg.get_all(269), msg.get_all(270), strict=False))
         return f"MarketData {msg.get(55) or ''} {prices}".rstrip()

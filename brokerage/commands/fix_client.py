@@ -114,9 +114,8 @@ async def run(options: Options) -> int:
     except (OSError, TimeoutError) as exc:
         console.print(f"[red]cannot connect to {options.host}:{options.port}:[/red] {escape(str(exc))}")
         return 2
-    awaiting: set[str] = set()  # ClOrdIDs of our requests with no answer yet
-    answered = asyncio.Event()
-    printers = [asyncio.create_task(_print_messages(client, awaiting, answered)),
+    awaiting = Outstanding()
+    printers = [asyncio.create_task(_print_messages(client, awaiting)),
                 asyncio.create_task(_print_events(client, options.show_heartbeats))]
     await asyncio.sleep(0)  # let the printers subscribe before anything arrives
     try:
@@ -141,7 +140,7 @@ async def run(options: Options) -> int:
             break
         line = line_task.result()
         if line is None:
-            await _wait_for_answers(awaiting, answered, options.wait)
+            await awaiting.wait_until_answered(options.wait)
             break
         try:
             command = parse_command(line)
@@ -172,7 +171,7 @@ async def run(options: Options) -> int:
     return code
 
 
-async def _execute(client: FixClient, command: Command, awaiting: set[str]) -> None:
+async def _execute(client: FixClient, command: Command, awaiting: Outstanding) -> None:
     match command:
         case Help():
             console.print(escape(HELP))
@@ -181,24 +180,24 @@ async def _execute(client: FixClient, command: Command, awaiting: set[str]) -> N
                 raise ValueError(f"ClOrdID {chosen_id!r} is already used in this run")
             cl_ord_id = await client.new_order_single(symbol, side, qty, ord_type, price, stop_px, tif, account,
                                                       cl_ord_id=chosen_id)
-            awaiting.add(cl_ord_id)
+            awaiting.add(cl_ord_id, client.last_app_seq_num)
             terms = f" stop {stop_px}" if stop_px is not None else ""
             terms += f" @ {price}" if price is not None else ""
             console.print(f"-> NewOrderSingle {cl_ord_id}: {side} {qty} {symbol} {ord_type}{terms} {tif}")
         case CancelOrder(orig):
             _known(client, orig)
             cl_ord_id = await client.cancel(orig)
-            awaiting.add(cl_ord_id)
+            awaiting.add(cl_ord_id, client.last_app_seq_num)
             console.print(f"-> OrderCancelRequest {cl_ord_id} for {orig}")
         case ReplaceOrder(orig, qty, price):
             _known(client, orig)
             cl_ord_id = await client.replace(orig, qty=qty, price=price)
-            awaiting.add(cl_ord_id)
+            awaiting.add(cl_ord_id, client.last_app_seq_num)
             console.print(f"-> OrderCancelReplaceRequest {cl_ord_id} for {orig}")
         case StatusRequest(cl_ord_id):
             _known(client, cl_ord_id)
             await client.order_status(cl_ord_id)
-            awaiting.add(cl_ord_id)
+            awaiting.add(cl_ord_id, client.last_app_seq_num)
             console.print(f"-> OrderStatusRequest {cl_ord_id}")
         case MarketData(symbols):
             md_req_id = await client.market_data_request(list(symbols))
@@ -210,17 +209,10 @@ def _known(client: FixClient, cl_ord_id: str) -> None:
         raise ValueError(f"unknown ClOrdID {cl_ord_id!r}: only orders placed in this run can be named")
 
 
-async def _print_messages(client: FixClient, awaiting: set[str], answered: asyncio.Event) -> None:
+async def _print_messages(client: FixClient, awaiting: Outstanding) -> None:
     async for msg in client.messages():
         console.print(f"<- {escape(describe_message(msg))}")
-        _mark_answered(msg, awaiting, answered)
-
-
-def _mark_answered(msg: InboundMessage, awaiting: set[str], answered: asyncio.Event) -> None:
-    cl_ord_id = msg.get(11)
-    if cl_ord_id in awaiting:
-        awaiting.discard(cl_ord_id)
-        answered.set()
+        awaiting.answer(msg)
 
 
 async def _print_events(client: FixClient, show_heartbeats: bool) -> None:
@@ -234,18 +226,37 @@ async def _print_events(client: FixClient, show_heartbeats: bool) -> None:
             console.print(f"[dim]   {escape(text)}[/dim]")
 
 
-async def _wait_for_answers(awaiting: set[str], answered: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
-    """After piped input ends, give outstanding requests up to ``timeout`` seconds to be answered."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while awaiting and loop.time() < deadline:
-        answered.clear()
-        try:
-            await asyncio.wait_for(answered.wait(), deadline - loop.time())
-        except TimeoutError:
-            break
-    if awaiting:
-        console.print(f"[yellow]no answer within {timeout}s for: {' '.join(sorted(awaiting))}[/yellow]")
+class Outstanding:
+    """Our requests still without an answer: by ClOrdID, and by MsgSeqNum for rejects that only
+    reference the message (session Reject 35=3, BusinessMessageReject 35=j)."""
+
+    def __init__(self) -> None:
+        self.by_cl_ord_id: dict[str, int | None] = {}
+        self.answered = asyncio.Event()
+
+    def add(self, cl_ord_id: str, seq_num: int | None) -> None:
+        self.by_cl_ord_id[cl_ord_id] = seq_num
+
+    def answer(self, msg: InboundMessage) -> None:
+        keys = {msg.get(11), msg.get(379)} - {None}
+        if msg.msg_type in ("3", "j") and msg.get(45):
+            keys |= {c for c, seq in self.by_cl_ord_id.items() if str(seq) == msg.get(45)}
+        for key in keys:
+            if self.by_cl_ord_id.pop(str(key), 0) != 0:
+                self.answered.set()
+
+    async def wait_until_answered(self, seconds: float) -> None:
+        """After piped input ends, give outstanding requests up to ``seconds`` to be answered."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while self.by_cl_ord_id and loop.time() < deadline:
+            self.answered.clear()
+            try:
+                await asyncio.wait_for(self.answered.wait(), deadline - loop.time())
+            except TimeoutError:
+                break
+        if self.by_cl_ord_id:
+            console.print(f"[yellow]no answer within {seconds}s for: {' '.join(sorted(self.by_cl_ord_id))}[/yellow]")
 
 
 if __name__ == "__main__":  # `python -m brokerage.commands.fix_client`, same as `brokerage fix-client`

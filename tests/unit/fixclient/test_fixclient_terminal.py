@@ -102,3 +102,22 @@ def test_events_worth_showing() -> None:
     assert describe_event(ev.GapDetected(4, 9, True)) == "sequence gap: expected 4, got 9; ResendRequest sent"
     assert describe_event(ev.LoggedOut("bye", True)) == "logged out by the peer: bye"
     assert describe_event(ev.LoggedOn(30, False)) is None
+
+
+def test_business_reject_names_the_message_it_refers_to() -> None:
+    reject = inbound("j", [(45, 10), (372, "D"), (379, "C9"), (380, 3), (58, "Unsupported Message Type")])
+    assert describe_message(reject) == ("BusinessMessageReject of our D MsgSeqNum 10 (ref C9): "
+                                        "Unsupported Message Type (reason 3)")
+
+
+def test_outstanding_requests_are_answered_by_cl_ord_id_or_by_seq_num() -> None:
+    from brokerage.commands.fix_client import Outstanding
+
+    waiting = Outstanding()
+    waiting.add("A", 5)
+    waiting.add("B", 6)
+    waiting.add("C", 7)
+    waiting.answer(inbound("8", [(11, "A"), (150, "0")]))
+    waiting.answer(inbound("j", [(45, 6), (372, "D"), (380, 3)]))
+    waiting.answer(inbound("3", [(45, 99), (373, 1)]))  # refers to something else
+    assert list(waiting.by_cl_ord_id) == ["C"] and waiting.answered.is_set()
