@@ -39,25 +39,33 @@ def open_sink(settings: Settings) -> AuditSink:
     return ChdbSink(settings.resolved_data_dir / "audit" / "chdb", settings.audit_clickhouse_database)
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Ship and serve until SIGINT/SIGTERM (handled by uvicorn) or until ``stop`` is set."""
     sink = open_sink(settings)
     await asyncio.to_thread(sink.ensure_schema, retention_policy(settings))
     pool = await asyncpg.create_pool(settings.effective_database_url, min_size=1, max_size=4)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     shipper = Shipper(
         pool, sink, ShipperConfig(settings.audit_batch_size, settings.audit_flush_interval_seconds)
     )
-    app = create_shipper_app(sink, pool)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.audit_host, port=settings.audit_port, log_config=None, lifespan="off")
-    )
+    server = uvicorn.Server(uvicorn.Config(
+        create_shipper_app(sink, pool), host=settings.audit_host, port=settings.audit_port, log_config=None,
+        lifespan="off",
+    ))
     log.info("audit.started", endpoint=f"http://{settings.audit_host}:{settings.audit_port}",
              clickhouse="native" if settings.clickhouse_url else "chdb")
     shipping = asyncio.create_task(shipper.run(stop))
+
+    async def _stop_server() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    stopper = asyncio.create_task(_stop_server())
     try:
-        await server.serve()  # returns on SIGINT/SIGTERM (uvicorn handles the signals)
+        await server.serve()
     finally:
         stop.set()
+        await stopper
         with contextlib.suppress(asyncio.CancelledError):
             await shipping
         await pool.close()
