@@ -209,3 +209,19 @@ async def test_run_report_maps_accounts_to_pseudonyms_and_back(chdb_sink: ChdbSi
     assert [r["last_qty"] for r in (await run_report(chdb_sink, only, names)).as_dicts()] == [D(1)]  # type: ignore[arg-type]
     unknown = ReportRequest.parse("blotter", "2026-01-01", "2027-01-01", account="ACC2")
     assert (await run_report(chdb_sink, unknown, names)).rows == []  # type: ignore[arg-type]
+
+
+def test_loss_derived_from_avg_cost_when_realized_pnl_is_absent(chdb_sink: ChdbSink) -> None:
+    sale = AuditEvent("order.fill", account_id="ACC1", symbol="AAPL", side="sell", last_qty=D(100), last_px=D(40),
+                      order_id="S1", exec_id="XS", occurred_at=T0 + timedelta(hours=1), extra={"avg_cost": "50"})
+    write_events(chdb_sink, [fill("buy", 100, "50", T0), sale, fill("buy", 100, "42", T0 + timedelta(days=10))])
+    [row] = report(chdb_sink, "wash-sales")
+    assert (row["loss"], row["disallowed_loss"]) == (D("1000"), D("1000"))
+
+
+def test_retention_ttl_is_applied_to_the_table(chdb_sink: ChdbSink) -> None:
+    from audit.retention import RetentionPolicy
+
+    chdb_sink.ensure_schema(RetentionPolicy(retention_days=400))
+    ddl = chdb_sink.query("SHOW CREATE TABLE audit_events").rows[0][0]
+    assert "TTL toDateTime(occurred_at) + toIntervalDay(400)" in ddl
