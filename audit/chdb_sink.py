@@ -22,11 +22,12 @@ from audit.rows import INSERT_COLUMNS
 from audit.sink import QueryResult, SinkUnavailable, checked_identifier, ddl_statements
 
 _engine_lock = threading.Lock()
-_engine: tuple[Path, chdb.session.Session] | None = None
+_engine: tuple[Path, Any] | None = None
+_Session: Any = chdb.session.Session  # chdb ships no type hints
 _READ_SETTINGS = "output_format_json_quote_decimals = 1, output_format_json_quote_64bit_integers = 1"
 
 
-def open_engine(path: Path) -> chdb.session.Session:
+def open_engine(path: Path) -> Any:
     """The process's chdb session on ``path`` (opened once; another path in the same process is refused)."""
     global _engine
     path = path.resolve()
@@ -34,7 +35,7 @@ def open_engine(path: Path) -> chdb.session.Session:
         if _engine is None:
             path.mkdir(parents=True, exist_ok=True)
             try:
-                session = chdb.session.Session(str(path))
+                session = _Session(str(path))
                 session.query(f"SET {_READ_SETTINGS}")  # exact decimals and 64-bit integers in JSON results
                 _engine = (path, session)
             except Exception as exc:  # chdb raises plain RuntimeError variants
@@ -62,7 +63,7 @@ class ChdbSink:
     def __init__(self, path: Path, database: str = "audit") -> None:
         self.path = path
         self.database = checked_identifier(database)
-        self._session = open_engine(path)
+        self._session: Any = open_engine(path)
 
     def _run(self, sql: str, params: Mapping[str, Any] | None = None, fmt: str = "CSV") -> Any:
         with _engine_lock:

@@ -50,7 +50,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def outbox_records(n: int, rnd: random.Random, now: datetime | None = None) -> list[tuple[object, ...]]:
     """``n`` realistic outbox rows (accepted orders and fills with quotes and hop timestamps)."""
-    records = []
+    records: list[tuple[object, ...]] = []
     for _ in range(n):
         at = now or datetime.now(UTC)
         px = f"{rnd.uniform(10, 500):.2f}"
