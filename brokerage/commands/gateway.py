@@ -11,6 +11,7 @@ import typer
 from brokerage.logs import configure_logging
 from brokerage.settings import Settings, get_settings
 from gateway.fix.service import GatewayFix, NoSessionsProvisioned
+from gateway.oms.bootstrap import OrderPath
 
 
 async def serve(settings: Settings, exchange_link: bool) -> None:
@@ -18,11 +19,17 @@ async def serve(settings: Settings, exchange_link: bool) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    fix_side = await GatewayFix.start(settings, exchange_link=exchange_link)
+    order_path = OrderPath(settings) if exchange_link else None
+    fix_side = await GatewayFix.start(settings, exchange_link=exchange_link,
+                                      configure=order_path.configure if order_path else None)
     try:
+        if order_path is not None:
+            await order_path.started(fix_side)
         await stop.wait()
     finally:
         await fix_side.stop()
+        if order_path is not None:
+            await order_path.stop()
 
 
 def gateway(

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -56,7 +57,9 @@ class GatewayFix:
     tls: TlsTerminator | None = None
 
     @classmethod
-    async def start(cls, settings: Settings, *, exchange_link: bool = True) -> GatewayFix:
+    async def start(cls, settings: Settings, *, exchange_link: bool = True,
+                    configure: Callable[[GatewayFix], Awaitable[None]] | None = None) -> GatewayFix:
+        """``configure`` (e.g. the order path) runs once the applications exist, before any engine starts."""
         loop = asyncio.get_running_loop()
         pool = await asyncpg.create_pool(settings.effective_database_url, min_size=1, max_size=4)
         try:
@@ -78,6 +81,8 @@ class GatewayFix:
                     raise ValueError("fix_tls_port needs fix_tls_certificate and fix_tls_private_key")
                 side.tls = TlsTerminator(settings.fix_host, settings.fix_tls_port, "127.0.0.1", settings.fix_port,
                                          server_context(settings.fix_tls_certificate, settings.fix_tls_private_key))
+            if configure is not None:
+                await configure(side)
             client_engine.start()
             if side.exchange_engine is not None:
                 side.exchange_engine.start()

@@ -1,0 +1,101 @@
+"""The order path's one assembly point: wires the OMS into the gateway's FIX side.
+
+    path = OrderPath(settings)
+    fix_side = await GatewayFix.start(settings, configure=path.configure)   # handlers before engines start
+    await path.started(fix_side)                                            # recovery, background tasks
+    ...
+    await path.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import asyncpg
+import structlog
+from redis.asyncio import Redis
+
+from brokerage.settings import Settings
+from gateway.oms.config import rate_limit, risk_limits
+from gateway.oms.context import RiskInputs
+from gateway.oms.links import ClientLink, VenueLink
+from gateway.oms.recovery import inbound_mark, reconcile_with_venue, resend_client_reports, rewind_inbound
+from gateway.oms.service import OrderService
+from gateway.oms.venue import VenueReports
+from marketdata.redis_quotes import QuoteReader
+from refdata.instruments import universe_by_symbol
+
+if TYPE_CHECKING:
+    from gateway.fix.service import GatewayFix
+
+log = structlog.get_logger(__name__)
+
+VENUE_LINK = "venue"
+
+
+async def load_session_accounts(pool: asyncpg.Pool) -> dict[str, tuple[str, frozenset[str]]]:
+    rows = await pool.fetch("SELECT sender_comp_id, account_id, is_default FROM fix_session_accounts "
+                            "ORDER BY sender_comp_id, is_default DESC, account_id")
+    out: dict[str, tuple[str, frozenset[str]]] = {}
+    for row in rows:
+        default, allowed = out.get(row["sender_comp_id"], (row["account_id"], frozenset()))
+        out[row["sender_comp_id"]] = (default, allowed | {row["account_id"]})
+    return out
+
+
+class OrderPath:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.redis: Redis | None = None  # type: ignore[type-arg,unused-ignore]
+        self.service: OrderService | None = None
+        self.venue_reports: VenueReports | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def configure(self, side: GatewayFix) -> None:
+        """Called by ``GatewayFix.start`` once the applications exist and before any engine runs."""
+        s = self.settings
+        self.pool = await asyncpg.create_pool(s.effective_database_url, min_size=2, max_size=16,
+                                              command_timeout=10)
+        self.redis = Redis.from_url(s.effective_redis_url, decode_responses=True, socket_timeout=1,
+                                    socket_connect_timeout=1)
+        clients = ClientLink(side.clients.send, s.fix_target_comp_id)
+        if side.exchange is None:
+            raise RuntimeError("the order path needs the exchange link")
+        venue = VenueLink(side.exchange.send_to_exchange)
+        inputs = RiskInputs(s, QuoteReader(self.redis))
+        self.service = OrderService(self.pool, inputs, clients, venue, universe_by_symbol(),
+                                    await load_session_accounts(self.pool), rate_limit(s))
+        self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), VENUE_LINK)
+        side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
+        side.exchange.handlers.update({"8": self.venue_reports.on_execution_report,
+                                       "9": self.venue_reports.on_cancel_reject})
+        mark = await inbound_mark(self.pool, VENUE_LINK)
+        if mark is not None:
+            rewind_inbound(s.data_dir, "gateway-exchange", "FIX.4.4", s.gateway_exchange_comp_id,
+                           s.exchange_comp_id, mark)
+
+    async def started(self, side: GatewayFix, link_timeout: float = 15.0) -> None:
+        assert self.pool is not None and self.service is not None and self.venue_reports is not None
+        clients = self.service.clients
+        self._tasks.append(asyncio.create_task(clients.run_marks(self.pool), name="oms-client-marks"))
+        await resend_client_reports(self.pool, clients)
+        if side.exchange is not None:
+            up = await asyncio.to_thread(side.exchange.connected.wait, link_timeout)
+            if not up:
+                log.warning("oms.recovery_link_down", waited=link_timeout)
+            await reconcile_with_venue(self.pool, self.service.venue, self.venue_reports)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        if self.pool is not None and self.service is not None:
+            with contextlib.suppress(Exception):
+                await self.service.clients.save_marks(self.pool)
+            await self.pool.close()
+        if self.redis is not None:
+            await self.redis.aclose()  # type: ignore[attr-defined,unused-ignore]

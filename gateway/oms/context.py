@@ -1,0 +1,85 @@
+"""Gathers what the pure risk check needs, inside the order-entry transaction (account row locked)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from brokerage.settings import Settings
+from gateway.oms.config import risk_limits
+from gateway.oms.market_hours import MarketStatus, load_calendar, market_status
+from gateway.oms.risk_config import RiskContext, RiskLimits
+from gateway.oms.store import Controls, load_controls, open_exposure
+from ledger.fills import AccountType, Position
+from ledger.journal_store import Conn, LockedAccount, load_positions, lock_cash
+from marketdata.quotes import Quote
+from marketdata.redis_quotes import QuoteReader
+
+__all__ = ["RiskInputs"]
+
+
+@dataclass
+class _Hours:
+    status: MarketStatus
+    until: float
+
+
+class RiskInputs:
+    def __init__(self, settings: Settings, quotes: QuoteReader | None) -> None:
+        self.settings = settings
+        self.quotes = quotes
+        self._limits = {flag: risk_limits(settings, short_selling=flag) for flag in (False, True)}
+        self._hours: _Hours | None = None
+
+    def limits(self, account: LockedAccount) -> RiskLimits:
+        return self._limits[account.short_selling_enabled]
+
+    async def quote(self, symbol: str) -> Quote | None:
+        if self.quotes is None:
+            return None
+        with contextlib.suppress(Exception):  # Redis down: no reference price, limit orders still pass
+            return await self.quotes.get(symbol)
+        return None
+
+    async def marks(self, symbols: list[str]) -> dict[str, Decimal]:
+        if self.quotes is None or not symbols:
+            return {}
+        try:
+            quotes = await self.quotes.get_many(symbols)
+        except Exception:
+            return {}
+        return {s: q.mark for s, q in quotes.items() if q.mark is not None}
+
+    def market(self) -> MarketStatus:
+        now = time.monotonic()
+        if self._hours is None or now >= self._hours.until:
+            if self.settings.trading_24h:
+                status = MarketStatus(True, "24-hour trading is enabled")
+            else:
+                status = market_status(load_calendar(), datetime.now(UTC))
+            self._hours = _Hours(status, now + 1.0)
+        return self._hours.status
+
+    async def context(self, conn: Conn, account: LockedAccount, symbol: str, quote: Quote | None,
+                      ) -> tuple[RiskContext, Controls]:
+        cash = await lock_cash(conn, account)
+        positions = await load_positions(conn, account.account_id)
+        position = next((p for p in positions if p.symbol == symbol), Position(symbol))
+        exposure = await open_exposure(conn, account.account_id, symbol)
+        controls = await load_controls(conn)
+        marks: dict[str, Decimal] = {}
+        if account.account_type is AccountType.MARGIN:
+            marks = await self.marks([p.symbol for p in positions if p.qty])
+        hours = self.market()
+        ctx = RiskContext(
+            account_type=account.account_type, cash=cash, position=position, quote=quote,
+            now_us=time.time_ns() // 1000, positions=tuple(positions), marks=marks,
+            open_orders=exposure.open_orders, open_buy_qty=exposure.open_buy_qty,
+            open_sell_qty=exposure.open_sell_qty, account_killed=account.kill_switch,
+            global_killed=controls.global_kill, halted=controls.halted, market_open=hours.open,
+            market_note=hours.reason,
+        )
+        return ctx, controls

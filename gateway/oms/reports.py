@@ -1,0 +1,93 @@
+"""The FIX messages the order path sends, as (tag, value) lists (pure: no quickfix, no I/O).
+
+A client ExecutionReport always carries our OrderID (37), the client's ClOrdID (11, the pending request's
+while a cancel/replace is pending, as FIX wants) and consistent CumQty (14) / LeavesQty (151) / AvgPx (6)
+from the order after the event.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from gateway.oms.admission import CancelRejected
+from gateway.oms.fix_codec import Fields, field_list, transact_time
+from gateway.oms.model import ExecType, OrdRejReason, OrdStatus, Side
+from gateway.oms.order_fsm import Order
+from ledger.money import quantize_price
+
+__all__ = ["cancel_reject", "execution_report", "order_reject", "venue_cancel", "venue_new_order", "venue_replace",
+           "venue_status"]
+
+ZERO = Decimal(0)
+
+
+def execution_report(order: Order, exec_id: str, exec_type: ExecType, *, last_qty: Decimal = ZERO,
+                     last_px: Decimal = ZERO, text: str | None = None) -> Fields:
+    pending = order.pending
+    if pending is not None and exec_type in (ExecType.PENDING_CANCEL, ExecType.PENDING_REPLACE):
+        cl_ord_id, orig = pending.cl_ord_id, order.cl_ord_id
+    else:
+        cl_ord_id, orig = order.cl_ord_id, order.orig_cl_ord_id
+    trade = exec_type is ExecType.TRADE
+    return field_list((
+        (37, order.order_id), (11, cl_ord_id), (41, orig), (17, exec_id), (150, exec_type.value),
+        (39, order.status.value), (103, order.reject_reason.value if order.reject_reason is not None
+                                   and order.status is OrdStatus.REJECTED else None),
+        (1, order.account_id), (55, order.symbol), (54, order.side.value), (38, order.qty),
+        (40, order.ord_type.value), (44, order.price), (99, order.stop_px), (59, order.time_in_force.value),
+        (32, last_qty if trade else ZERO), (31, last_px if trade else ZERO), (151, order.leaves_qty),
+        (14, order.cum_qty), (6, quantize_price(order.avg_px)), (60, transact_time()),
+        (58, text if text is not None else order.text),
+    ))
+
+
+def order_reject(*, cl_ord_id: str, exec_id: str, reason: OrdRejReason, text: str, account: str | None,
+                 symbol: str | None, side: str | None, qty: Decimal | None, order_id: str = "NONE",
+                 exec_type: ExecType = ExecType.REJECTED) -> Fields:
+    """ExecutionReport 39=8 for an order that was never accepted (no order row)."""
+    return field_list((
+        (37, order_id), (11, cl_ord_id), (17, exec_id), (150, exec_type.value), (39, OrdStatus.REJECTED.value),
+        (103, reason.value), (1, account), (55, symbol), (54, side), (38, qty), (151, ZERO), (14, ZERO),
+        (6, ZERO), (60, transact_time()), (58, text),
+    ))
+
+
+def cancel_reject(rejected: CancelRejected, *, cl_ord_id: str, orig_cl_ord_id: str,
+                  account: str | None = None) -> Fields:
+    return field_list((
+        (37, rejected.order_id), (11, cl_ord_id), (41, orig_cl_ord_id), (39, rejected.ord_status.value),
+        (1, account), (434, rejected.response_to.value), (102, rejected.reason.value), (60, transact_time()),
+        (58, rejected.text),
+    ))
+
+
+def _venue_side(side: Side) -> str:
+    return "2" if side.is_sell else "1"  # the venue knows buy and sell; a short sale is a sell there
+
+
+def venue_new_order(order: Order) -> Fields:
+    return field_list((
+        (11, order.order_id), (1, order.account_id), (55, order.symbol), (54, _venue_side(order.side)),
+        (38, order.qty), (40, order.ord_type.value), (44, order.price), (99, order.stop_px),
+        (59, order.time_in_force.value), (60, transact_time()),
+    ))
+
+
+def venue_cancel(order: Order, venue_cl_ord_id: str, orig_venue_cl_ord_id: str) -> Fields:
+    return field_list((
+        (11, venue_cl_ord_id), (41, orig_venue_cl_ord_id), (37, order.venue_order_id), (1, order.account_id),
+        (55, order.symbol), (54, _venue_side(order.side)), (38, order.qty), (60, transact_time()),
+    ))
+
+
+def venue_replace(order: Order, venue_cl_ord_id: str, orig_venue_cl_ord_id: str, qty: Decimal,
+                  price: Decimal | None) -> Fields:
+    return field_list((
+        (11, venue_cl_ord_id), (41, orig_venue_cl_ord_id), (37, order.venue_order_id), (1, order.account_id),
+        (55, order.symbol), (54, _venue_side(order.side)), (38, qty), (40, order.ord_type.value), (44, price),
+        (99, order.stop_px), (59, order.time_in_force.value), (60, transact_time()),
+    ))
+
+
+def venue_status(order: Order, venue_cl_ord_id: str) -> Fields:
+    return field_list(((11, venue_cl_ord_id), (55, order.symbol), (54, _venue_side(order.side))))

@@ -1,0 +1,359 @@
+"""Client order entry: NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest, OrderStatusRequest.
+
+Each request is decided and recorded in ONE PostgreSQL transaction (account row locked first): admission,
+validation and risk (pure cores), the block of buying power or shares, the order row, the ClOrdID claim,
+the client ExecutionReport (``executions``) and the outbox event. Only after the commit is the client
+answered and the venue asked: a crash before the commit leaves nothing, after it ``recovery`` finishes.
+A database that cannot be reached gets a clear reject: nothing is ever accepted unrecorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+import quickfix as fix
+import structlog
+
+from audit.events import AuditEvent
+from audit.outbox import append_event
+from fixsession.messages import session_key
+from fixsession.rejects import CONDITIONALLY_REQUIRED_FIELD_MISSING, business_reject
+from gateway.oms import fix_codec as codec
+from gateway.oms import reports
+from gateway.oms.admission import CancelRejected, DuplicateOrder, Proceed, ReportStatus, admit_cancel, admit_replace
+from gateway.oms.context import RiskInputs
+from gateway.oms.entry import decide_new_order
+from gateway.oms.links import ClientLink, VenueLink
+from gateway.oms.model import CxlRejReason, CxlRejResponseTo, ExecType, OrdRejReason, OrdStatus
+from gateway.oms.order_events import OrderCancelRequested, OrderReplaceRequested
+from gateway.oms.order_fsm import InvalidOrder, InvalidTransition, Order, apply, submit
+from gateway.oms.rate_limit import RateLimit, TokenBucket, take
+from gateway.oms.risk import check_replace
+from gateway.oms.risk_config import Accepted, Rejected
+from gateway.oms.store import (
+    StoredOrder,
+    claim_cl_ord_id,
+    find_by_cl_ord_id,
+    insert_execution,
+    insert_order,
+    lock_order,
+    new_id,
+    save_order,
+)
+from ledger.errors import LedgerError
+from ledger.journal_store import Conn, LockedAccount, lock_account
+from ledger.order_postings import block_reservation
+from ledger.reservations import OrderReservation
+from refdata.instruments import Instrument
+
+log = structlog.get_logger(__name__)
+
+UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError,
+               asyncpg.CannotConnectNowError)
+DB_DOWN_TEXT = "order entry unavailable: the ledger database cannot be reached; nothing was accepted"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def event(kind: str, order: Order, session_id: str, actor: str | None = None, **more: object) -> AuditEvent:
+    return AuditEvent(kind, account_id=order.account_id, actor=actor or f"fix:{session_id}", symbol=order.symbol,
+                      side=order.side.ledger, ord_type=order.ord_type.ledger, status=order.status.ledger,
+                      qty=order.qty, price=order.price, cl_ord_id=order.cl_ord_id, order_id=order.order_id,
+                      **more)  # type: ignore[arg-type]
+
+
+class OrderService:
+    def __init__(self, pool: asyncpg.Pool, inputs: RiskInputs, clients: ClientLink, venue: VenueLink,
+                 instruments: dict[str, Instrument], session_accounts: dict[str, tuple[str, frozenset[str]]],
+                 rate: RateLimit) -> None:
+        self.pool = pool
+        self.inputs = inputs
+        self.clients = clients
+        self.venue = venue
+        self.instruments = instruments
+        self.session_accounts = session_accounts  # SenderCompID -> (default account, allowed accounts)
+        self.rate = rate
+        self._buckets: dict[str, TokenBucket] = {}
+        self.acked: dict[str, datetime] = {}  # order id -> routed at (for the acknowledged event's hops)
+
+    # -- FIX entry points (registered on ClientAcceptorApplication.handlers) -------------------------
+    def handlers(self) -> dict[str, object]:
+        return {"D": self.on_new_order, "F": self.on_cancel, "G": self.on_replace, "H": self.on_status}
+
+    @staticmethod
+    def client_id(sid: fix.SessionID) -> str:
+        return session_key(sid).rsplit("->", 1)[-1]
+
+    def _throttled(self, sid: fix.SessionID, msg: fix.Message, session_id: str, ref_id: str | None) -> bool:
+        at = now()
+        bucket = self._buckets.get(session_id) or self.rate.full(at)
+        bucket, throttled = take(bucket, at)
+        self._buckets[session_id] = bucket
+        if throttled is None:
+            return False
+        self.clients.send(session_id, "j", _fields(business_reject(msg, throttled.reason.value, throttled.text,
+                                                                   ref_id)))
+        return True
+
+    def _bad_field(self, session_id: str, msg: fix.Message, error: codec.BadField) -> None:
+        self.clients.send(session_id, "j", _fields(business_reject(
+            msg, CONDITIONALLY_REQUIRED_FIELD_MISSING, f"invalid message: {error}", None)))
+
+    async def on_new_order(self, sid: fix.SessionID, msg: fix.Message) -> None:
+        received = now()
+        session_id = self.client_id(sid)
+        if self._throttled(sid, msg, session_id, codec.body_value(msg, 11)):
+            return
+        try:
+            cmd = codec.parse_new_order(msg)
+        except codec.BadField as error:
+            self._bad_field(session_id, msg, error)
+            return
+        await self.new_order(session_id, cmd, received)
+
+    async def on_cancel(self, sid: fix.SessionID, msg: fix.Message) -> None:
+        session_id = self.client_id(sid)
+        if self._throttled(sid, msg, session_id, codec.body_value(msg, 11)):
+            return
+        try:
+            cmd = codec.parse_cancel(msg)
+        except codec.BadField as error:
+            self._bad_field(session_id, msg, error)
+            return
+        await self.change(session_id, cmd)
+
+    async def on_replace(self, sid: fix.SessionID, msg: fix.Message) -> None:
+        session_id = self.client_id(sid)
+        if self._throttled(sid, msg, session_id, codec.body_value(msg, 11)):
+            return
+        try:
+            cmd = codec.parse_replace(msg)
+        except codec.BadField as error:
+            self._bad_field(session_id, msg, error)
+            return
+        await self.change(session_id, cmd)
+
+    async def on_status(self, sid: fix.SessionID, msg: fix.Message) -> None:
+        session_id = self.client_id(sid)
+        if self._throttled(sid, msg, session_id, codec.body_value(msg, 11)):
+            return
+        try:
+            cmd = codec.parse_status(msg)
+        except codec.BadField as error:
+            self._bad_field(session_id, msg, error)
+            return
+        found = await find_by_cl_ord_id(self.pool, session_id, cmd.cl_ord_id)
+        if found is None:
+            self.clients.send(session_id, "8", reports.order_reject(
+                cl_ord_id=cmd.cl_ord_id, exec_id=new_id("S"), reason=OrdRejReason.UNKNOWN_ORDER,
+                text=f"unknown order: no order with ClOrdID {cmd.cl_ord_id}", account=None, symbol=None,
+                side=None, qty=None, exec_type=ExecType.ORDER_STATUS))
+            return
+        self.clients.send(session_id, "8", reports.execution_report(found[0].order, new_id("S"),
+                                                                     ExecType.ORDER_STATUS))
+
+    # -- NewOrderSingle ----------------------------------------------------------------------------
+    def account_for(self, session_id: str, requested: str | None) -> str | None:
+        default, allowed = self.session_accounts.get(session_id, ("", frozenset()))
+        if requested is None:
+            return default or None
+        return requested if requested in allowed else None
+
+    def _reject_new(self, session_id: str, cmd: codec.NewOrderCommand, reason: OrdRejReason, text: str,
+                    account: str | None) -> None:
+        self.clients.send(session_id, "8", reports.order_reject(
+            cl_ord_id=cmd.cl_ord_id, exec_id=new_id("E"), reason=reason, text=text, account=account or cmd.account,
+            symbol=cmd.symbol, side=cmd.side.value, qty=cmd.qty))
+
+    async def new_order(self, session_id: str, cmd: codec.NewOrderCommand, received: datetime,
+                        actor: str | None = None) -> Order | None:
+        """Decide, record, answer and route one new order; the accepted order, or None."""
+        account_id = self.account_for(session_id, cmd.account)
+        if account_id is None:
+            self._reject_new(session_id, cmd, OrdRejReason.UNKNOWN_ACCOUNT,
+                             f"unknown account: {cmd.account or '(none)'} is not an account of this session", None)
+            return None
+        try:
+            order = submit(order_id=new_id("O"), cl_ord_id=cmd.cl_ord_id, account_id=account_id,  # type: ignore[arg-type]
+                           symbol=cmd.symbol, side=cmd.side, ord_type=cmd.ord_type, time_in_force=cmd.time_in_force,
+                           qty=cmd.qty, price=cmd.price, stop_px=cmd.stop_px)
+        except InvalidOrder as error:
+            self._reject_new(session_id, cmd, OrdRejReason.OTHER, f"invalid order: {error}", account_id)
+            return None
+        quote = await self.inputs.quote(cmd.symbol)
+        try:
+            outcome = await self._enter(session_id, order, cmd, quote, received, actor or f"fix:{session_id}")
+        except UNAVAILABLE as error:
+            log.warning("oms.db_unavailable", session=session_id, cl_ord_id=cmd.cl_ord_id, error=str(error))
+            self._reject_new(session_id, cmd, OrdRejReason.OTHER, DB_DOWN_TEXT, account_id)
+            return None
+        except LedgerError as error:  # a ledger refusal the risk check did not foresee (figures in the text)
+            self._reject_new(session_id, cmd, OrdRejReason.BROKER_CREDIT, str(error), account_id)
+            return None
+        kind, payload = outcome
+        if kind == "accepted":
+            stored, seq, fields = payload  # type: ignore[misc]
+            self.clients.send(session_id, "8", fields, seq)
+            self.route(stored.order)
+            return stored.order  # type: ignore[no-any-return]
+        if kind == "status":
+            self.clients.send(session_id, "8", payload)  # type: ignore[arg-type]
+        else:
+            reason, text = payload  # type: ignore[misc]
+            self._reject_new(session_id, cmd, reason, text, account_id)
+        return None
+
+    async def _enter(self, session_id: str, order: Order, cmd: codec.NewOrderCommand, quote: object,
+                     received: datetime, actor: str) -> tuple[str, object]:
+        async with self.pool.acquire(timeout=5) as conn, conn.transaction():
+            account = await lock_account(conn, order.account_id)
+            if account.status != "active":
+                return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, f"account {account.account_id} is {account.status}")
+            found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id)
+            ctx, _ = await self.inputs.context(conn, account, order.symbol, quote)  # type: ignore[arg-type]
+            decision = decide_new_order(order, existing=found[0].order if found else None,
+                                        poss_resend=cmd.poss_resend, instrument=self.instruments.get(order.symbol),
+                                        ctx=ctx, limits=self.inputs.limits(account))
+            checked = now()
+            bid, ask, last = (quote.bid, quote.ask, quote.last) if quote is not None else (None, None, None)  # type: ignore[attr-defined]
+            match decision:
+                case ReportStatus(order=current):
+                    return "status", reports.execution_report(current, new_id("S"), ExecType.ORDER_STATUS)
+                case DuplicateOrder(text=text):
+                    await append_event(conn, event("order.rejected", order, session_id, rule="duplicate_cl_ord_id",
+                                                   reason=text, actor=actor))
+                    return "rejected", (OrdRejReason.DUPLICATE_ORDER, text)
+                case Rejected(rule=rule, text=text):
+                    await append_event(conn, event("order.rejected", order, session_id, rule=rule.name.lower(),
+                                                   reason=text, bid=bid, ask=ask, last=last, actor=actor,
+                                                   hops={"received": received, "risk_checked": checked}))
+                    return "rejected", (rule.reason, text)
+                case Accepted(reservation=reservation):
+                    await block_reservation(conn, account, order.symbol, reservation)
+                    stored = StoredOrder(order, session_id, order.cl_ord_id, reservation)
+                    await insert_order(conn, stored)
+                    await claim_cl_ord_id(conn, session_id, order.cl_ord_id, order.order_id, "new")
+                    exec_id = new_id("E")
+                    fields = reports.execution_report(order, exec_id, ExecType.PENDING_NEW)
+                    seq = await insert_execution(conn, exec_id=exec_id, venue_exec_id=None, stored=stored,
+                                                 exec_type="pending_new", last_qty=Decimal(0), last_px=Decimal(0),
+                                                 fix_fields=fields)
+                    await append_event(conn, event("order.accepted", order, session_id, bid=bid, ask=ask, last=last,
+                                                   actor=actor, extra={"reserved_cash": str(reservation.cash),
+                                                                       "reserved_qty": str(reservation.shares)},
+                                                   hops={"received": received, "risk_checked": checked,
+                                                         "committed": now()}))
+                    return "accepted", (stored, seq, fields)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def route(self, order: Order) -> None:
+        self.acked[order.order_id] = now()
+        self.venue.send("D", reports.venue_new_order(order))
+
+    # -- Cancel / replace ----------------------------------------------------------------------------
+    async def change(self, session_id: str, cmd: codec.CancelCommand | codec.ReplaceCommand) -> None:
+        is_replace = isinstance(cmd, codec.ReplaceCommand)
+        response_to = (CxlRejResponseTo.ORDER_CANCEL_REPLACE_REQUEST if is_replace
+                       else CxlRejResponseTo.ORDER_CANCEL_REQUEST)
+        try:
+            outcome = await self._change(session_id, cmd)
+        except UNAVAILABLE:
+            outcome = CancelRejected(CxlRejReason.OTHER, response_to, OrdStatus.REJECTED, "NONE", DB_DOWN_TEXT)
+        except LedgerError as error:
+            outcome = CancelRejected(CxlRejReason.BROKER_CREDIT, response_to, OrdStatus.REJECTED, "NONE", str(error))
+        if isinstance(outcome, CancelRejected):
+            self.clients.send(session_id, "9", reports.cancel_reject(outcome, cl_ord_id=cmd.cl_ord_id,
+                                                                     orig_cl_ord_id=cmd.orig_cl_ord_id))
+            return
+        if isinstance(outcome, list):  # a status report (PossResend of a known request)
+            self.clients.send(session_id, "8", outcome)
+            return
+        _, seq, fields, venue_fields = outcome  # type: ignore[misc]
+        self.clients.send(session_id, "8", fields, seq)
+        self.venue.send("G" if is_replace else "F", venue_fields)
+
+    async def _change(self, session_id: str, cmd: codec.CancelCommand | codec.ReplaceCommand) -> object:
+        found = await find_by_cl_ord_id(self.pool, session_id, cmd.orig_cl_ord_id)
+        account_id = found[0].order.account_id if found else None
+        async with self.pool.acquire(timeout=5) as conn, conn.transaction():
+            account = await lock_account(conn, account_id) if account_id else None
+            stored = await lock_order(conn, found[0].order.order_id) if found else None
+            in_use = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id) is not None
+            orig = stored.order if stored else None
+            if isinstance(cmd, codec.ReplaceCommand):
+                admitted = admit_replace(orig, cmd.orig_cl_ord_id, cmd.cl_ord_id, qty=cmd.qty, price=cmd.price,
+                                         side=cmd.side, symbol=cmd.symbol, cl_ord_id_in_use=in_use,
+                                         poss_resend=cmd.poss_resend)
+            else:
+                admitted = admit_cancel(orig, cmd.orig_cl_ord_id, cmd.cl_ord_id, cl_ord_id_in_use=in_use,
+                                        poss_resend=cmd.poss_resend)
+            if isinstance(admitted, ReportStatus):
+                return reports.execution_report(admitted.order, new_id("S"), ExecType.ORDER_STATUS)
+            if not isinstance(admitted, Proceed):
+                return admitted
+            assert stored is not None and account is not None
+            if isinstance(cmd, codec.ReplaceCommand):
+                return await self._replace(conn, session_id, account, stored, cmd)
+            return await self._cancel(conn, session_id, stored, cmd)
+
+    async def _cancel(self, conn: Conn, session_id: str, stored: StoredOrder, cmd: codec.CancelCommand) -> object:
+        order = apply(stored.order, OrderCancelRequested(cmd.cl_ord_id))
+        return await self._request(conn, session_id, stored, order, cmd.cl_ord_id, "cancel", ExecType.PENDING_CANCEL,
+                                   lambda venue_id, orig: reports.venue_cancel(order, venue_id, orig))
+
+    async def _replace(self, conn: Conn, session_id: str, account: LockedAccount, stored: StoredOrder,
+                       cmd: codec.ReplaceCommand) -> object:
+        quote = await self.inputs.quote(stored.order.symbol)
+        ctx, _ = await self.inputs.context(conn, account, stored.order.symbol, quote)
+        decision = check_replace(stored.order, cmd.qty, cmd.price, ctx, self.inputs.limits(account),
+                                 stored.reservation)
+        if isinstance(decision, Rejected):
+            reason = CxlRejReason.BROKER_CREDIT if decision.reason is OrdRejReason.BROKER_CREDIT else CxlRejReason.OTHER
+            await append_event(conn, event("order.rejected", stored.order, session_id, rule=decision.rule.name.lower(),
+                                           reason=decision.text, extra={"request": "replace"}))
+            return CancelRejected(reason, CxlRejResponseTo.ORDER_CANCEL_REPLACE_REQUEST, stored.order.status,
+                                  stored.order.order_id, decision.text)
+        extra_cash, extra_qty = max(decision.extra_cash, Decimal(0)), max(decision.extra_shares, Decimal(0))
+        if extra_cash or extra_qty:  # a larger order blocks its extra now; a smaller one releases on confirmation
+            extra = OrderReservation(Decimal(0), extra_cash, extra_qty)
+            await block_reservation(conn, account, stored.order.symbol, extra)
+        try:
+            order = apply(stored.order, OrderReplaceRequested(cmd.cl_ord_id, cmd.qty, cmd.price))
+        except InvalidTransition as error:
+            raise LedgerError(str(error)) from error
+        reservation = replace(stored.reservation, cash=stored.reservation.cash + extra_cash,
+                              shares=stored.reservation.shares + extra_qty)
+        stored = replace(stored, reservation=reservation, pending_extra_cash=extra_cash, pending_extra_qty=extra_qty)
+        return await self._request(conn, session_id, stored, order, cmd.cl_ord_id, "replace", ExecType.PENDING_REPLACE,
+                                   lambda venue_id, orig: reports.venue_replace(order, venue_id, orig, cmd.qty,
+                                                                                cmd.price))
+
+    async def _request(self, conn: Conn, session_id: str, stored: StoredOrder, order: Order, cl_ord_id: str,
+                       kind: str, exec_type: ExecType, venue_fields: object) -> object:
+        orig_venue_id = stored.venue_cl_ord_id
+        stored = replace(stored, order=order, venue_requests=stored.venue_requests + 1)
+        await save_order(conn, stored)
+        await claim_cl_ord_id(conn, session_id, cl_ord_id, order.order_id, kind)
+        exec_id = new_id("E")
+        fields = reports.execution_report(order, exec_id, exec_type)
+        seq = await insert_execution(conn, exec_id=exec_id, venue_exec_id=None, stored=stored,
+                                     exec_type=exec_type.ledger, last_qty=Decimal(0), last_px=Decimal(0),
+                                     fix_fields=fields)
+        await append_event(conn, event(f"order.{kind}_requested", order, session_id,
+                                       extra={"request_cl_ord_id": cl_ord_id}))
+        return stored, seq, fields, venue_fields(stored.venue_cl_ord_id, orig_venue_id)  # type: ignore[operator]
+
+
+def _fields(message: fix.Message) -> list[tuple[int, str]]:
+    """A built quickfix message's body as (tag, value) pairs, for ClientLink."""
+    out: list[tuple[int, str]] = []
+    for part in str(message.toString()).split("\x01"):
+        tag, sep, value = part.partition("=")
+        if sep and tag.isdigit() and int(tag) not in (8, 9, 10, 35, 34, 49, 52, 56):
+            out.append((int(tag), value))
+    return out

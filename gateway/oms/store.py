@@ -1,0 +1,189 @@
+"""asyncpg order repository: orders, the ClOrdIDs a session used, client ExecutionReports, controls.
+
+Every function runs on a connection already inside the caller's transaction (the account row locked
+first, see ``ledger.journal_store.lock_account``) and never commits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
+from gateway.oms.order_fsm import Order, PendingRequest
+from ledger.journal_store import Conn
+from ledger.money import ZERO, quantize_price
+from ledger.reservations import OrderReservation
+
+__all__ = ["StoredOrder", "new_id"]
+
+_OPEN = ("pending_new", "new", "partially_filled", "pending_cancel", "pending_replace")
+
+
+def new_id(prefix: str) -> str:
+    """Sortable unique id: prefix + 12 hex digits of milliseconds + 8 random hex digits (21 characters)."""
+    return f"{prefix}{int(time.time() * 1000):012x}{os.urandom(4).hex()}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    order: Order
+    session_id: str
+    entry_cl_ord_id: ClOrdID  # the ClOrdID it was entered with (orders.cl_ord_id)
+    reservation: OrderReservation
+    pending_extra_cash: Decimal = ZERO  # blocked ahead for a pending replace that grows the order
+    pending_extra_qty: Decimal = ZERO
+    venue_requests: int = 0  # cancel/replace requests sent to the venue (their ClOrdIDs: <order_id>.<n>)
+
+    @property
+    def venue_cl_ord_id(self) -> str:
+        return self.order.order_id if self.venue_requests == 0 else f"{self.order.order_id}.{self.venue_requests}"
+
+
+_COLUMNS = (
+    "order_id, account_id, session_id, cl_ord_id, current_cl_ord_id, orig_cl_ord_id, symbol, side, ord_type, "
+    "time_in_force, qty, price, stop_px, status, cum_qty, leaves_qty, avg_px, reserved_cash, reserved_qty, "
+    "venue_order_id, reject_reason, text, pending_cl_ord_id, pending_qty, pending_price, pending_extra_cash, "
+    "pending_extra_qty, traded_notional, venue_requests"
+)
+
+
+def from_row(row: asyncpg.Record) -> StoredOrder:
+    pending = None
+    if row["pending_cl_ord_id"] is not None:
+        pending = PendingRequest(ClOrdID(row["pending_cl_ord_id"]), row["pending_qty"], row["pending_price"])
+    order = Order(
+        order_id=OrderID(row["order_id"]), cl_ord_id=ClOrdID(row["current_cl_ord_id"] or row["cl_ord_id"]),
+        account_id=AccountID(row["account_id"]), symbol=row["symbol"], side=Side.from_ledger(row["side"]),
+        ord_type=OrdType.from_ledger(row["ord_type"]), time_in_force=TimeInForce.from_ledger(row["time_in_force"]),
+        qty=row["qty"], price=row["price"], stop_px=row["stop_px"], status=OrdStatus.from_ledger(row["status"]),
+        cum_qty=row["cum_qty"], leaves_qty=row["leaves_qty"], avg_px=row["avg_px"],
+        traded_notional=row["traded_notional"],
+        orig_cl_ord_id=ClOrdID(row["orig_cl_ord_id"]) if row["orig_cl_ord_id"] else None,
+        venue_order_id=row["venue_order_id"], pending=pending,
+        reject_reason=OrdRejReason.from_fix(row["reject_reason"]) if row["reject_reason"] is not None else None,
+        text=row["text"],
+    )
+    reservation = OrderReservation(row["leaves_qty"], row["reserved_cash"], row["reserved_qty"])
+    return StoredOrder(order, row["session_id"], ClOrdID(row["cl_ord_id"]), reservation,
+                       row["pending_extra_cash"], row["pending_extra_qty"], row["venue_requests"])
+
+
+def _values(s: StoredOrder) -> tuple[Any, ...]:
+    o, p = s.order, s.order.pending
+    return (
+        o.order_id, o.account_id, s.session_id, s.entry_cl_ord_id, o.cl_ord_id, o.orig_cl_ord_id, o.symbol,
+        o.side.ledger, o.ord_type.ledger, o.time_in_force.ledger, o.qty, o.price, o.stop_px, o.status.ledger,
+        o.cum_qty, o.leaves_qty, quantize_price(o.avg_px), s.reservation.cash, s.reservation.shares,
+        o.venue_order_id, o.reject_reason.value if o.reject_reason is not None else None, o.text,
+        p.cl_ord_id if p else None, p.qty if p else None, p.price if p else None, s.pending_extra_cash,
+        s.pending_extra_qty, o.traded_notional, s.venue_requests,
+    )
+
+
+async def insert_order(conn: Conn, stored: StoredOrder) -> None:
+    placeholders = ", ".join(f"${i}" for i in range(1, 30))
+    await conn.execute(f"INSERT INTO orders ({_COLUMNS}) VALUES ({placeholders})", *_values(stored))
+
+
+async def save_order(conn: Conn, stored: StoredOrder) -> None:
+    names = [c.strip() for c in _COLUMNS.split(",")]
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=1) if i > 1)
+    await conn.execute(f"UPDATE orders SET {sets}, updated_at = now() WHERE order_id = $1", *_values(stored))
+
+
+async def lock_order(conn: Conn, order_id: str) -> StoredOrder | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+    return from_row(row) if row is not None else None
+
+
+async def load_order(conn: Conn | asyncpg.Pool, order_id: str) -> StoredOrder | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM orders WHERE order_id = $1", order_id)
+    return from_row(row) if row is not None else None
+
+
+async def find_by_cl_ord_id(conn: Conn | asyncpg.Pool, session_id: str, cl_ord_id: str,
+                            ) -> tuple[StoredOrder, str] | None:
+    """The session's order that ClOrdID names (entered with it, or a cancel/replace of it) and the kind."""
+    row = await conn.fetchrow(
+        f"SELECT k.kind, {', '.join('o.' + c.strip() for c in _COLUMNS.split(','))} "
+        "FROM order_cl_ord_ids k JOIN orders o USING (order_id) WHERE k.session_id = $1 AND k.cl_ord_id = $2",
+        session_id, cl_ord_id,
+    )
+    return (from_row(row), row["kind"]) if row is not None else None
+
+
+async def claim_cl_ord_id(conn: Conn, session_id: str, cl_ord_id: str, order_id: str, kind: str) -> bool:
+    """Record that the session used ``cl_ord_id``; False when it already had."""
+    done = await conn.fetchval(
+        "INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, order_id, kind) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING RETURNING true", session_id, cl_ord_id, order_id, kind)
+    return bool(done)
+
+
+async def insert_execution(conn: Conn, *, exec_id: str, venue_exec_id: str | None, stored: StoredOrder,
+                           exec_type: str, last_qty: Decimal, last_px: Decimal, fix_fields: list[tuple[int, str]],
+                           ) -> int | None:
+    """Record a client ExecutionReport; None when ``venue_exec_id`` was already applied (a redelivery)."""
+    o = stored.order
+    seq: int | None = await conn.fetchval(
+        "INSERT INTO executions (exec_id, venue_exec_id, order_id, account_id, exec_type, ord_status, symbol, "
+        "side, last_qty, last_px, cum_qty, leaves_qty, avg_px, transact_time, session_id, fix_fields) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now(), $14, $15::jsonb) "
+        "ON CONFLICT (venue_exec_id) DO NOTHING RETURNING seq",
+        exec_id, venue_exec_id, o.order_id, o.account_id, exec_type, o.status.ledger, o.symbol, o.side.ledger,
+        last_qty, last_px, o.cum_qty, o.leaves_qty, quantize_price(o.avg_px), stored.session_id,
+        json.dumps(fix_fields),
+    )
+    return seq
+
+
+async def venue_exec_seen(conn: Conn, venue_exec_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", venue_exec_id))
+
+
+@dataclass(frozen=True, slots=True)
+class OpenExposure:
+    open_orders: int
+    open_buy_qty: Decimal
+    open_sell_qty: Decimal
+
+
+async def open_exposure(conn: Conn, account_id: str, symbol: str) -> OpenExposure:
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, "
+        "coalesce(sum(leaves_qty) FILTER (WHERE symbol = $2 AND side = 'buy'), 0) AS buys, "
+        "coalesce(sum(leaves_qty) FILTER (WHERE symbol = $2 AND side <> 'buy'), 0) AS sells "
+        "FROM orders WHERE account_id = $1 AND status = ANY($3::text[])", account_id, symbol, list(_OPEN))
+    assert row is not None
+    return OpenExposure(int(row["n"]), row["buys"], row["sells"])
+
+
+async def working_orders(conn: Conn | asyncpg.Pool, account_id: str | None = None) -> list[StoredOrder]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM orders WHERE status = ANY($1::text[]) AND ($2::text IS NULL OR account_id = $2) "
+        "ORDER BY created_at", list(_OPEN), account_id)
+    return [from_row(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    global_kill: bool = False
+    halted: bool = False
+    halt_reason: str = ""
+
+
+async def load_controls(conn: Conn | asyncpg.Pool) -> Controls:
+    rows = {r["name"]: r for r in await conn.fetch("SELECT name, engaged, reason FROM trading_controls")}
+    kill, halt = rows.get("kill_switch"), rows.get("halt")
+    return Controls(bool(kill and kill["engaged"]), bool(halt and halt["engaged"]), halt["reason"] if halt else "")
+
+
+def with_order(stored: StoredOrder, order: Order, **changes: Any) -> StoredOrder:
+    return replace(stored, order=order, **changes)

@@ -1,0 +1,253 @@
+"""Exchange ExecutionReports and OrderCancelRejects applied to our orders, each in ONE transaction.
+
+The venue's ExecID is the exactly-once key (``executions.venue_exec_id`` UNIQUE, and the fill's journal
+reference): a report delivered twice (a resend after a crash) finds its row and changes nothing. The
+order moves through the Appendix D state machine, the ledger books the fill (cash, holding, average cost,
+realized P&L, proportional release of the block, journal, outbox) or releases what the order no longer
+needs, and the client gets the report with our OrderID and its own ClOrdID, after the commit.
+
+Venue ClOrdIDs are ours: ``<order_id>`` for the order, ``<order_id>.<n>`` for its n-th cancel/replace,
+so every report names its order without a lookup table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+import asyncpg
+import quickfix as fix
+import structlog
+
+from audit.outbox import append_event
+from fixsession.messages import msg_seq_num
+from gateway.oms import fix_codec as codec
+from gateway.oms import reports
+from gateway.oms.links import ClientLink
+from gateway.oms.model import ExecType, OrdRejReason, Side
+from gateway.oms.order_events import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderEvent,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderReplaced,
+    OrderReplaceRejected,
+)
+from gateway.oms.order_fsm import InvalidTransition, apply
+from gateway.oms.risk_config import RiskLimits
+from gateway.oms.service import event, now
+from gateway.oms.store import StoredOrder, insert_execution, load_order, lock_order, new_id, save_order
+from ledger.fills import Fill
+from ledger.fills import Side as FillSide
+from ledger.journal_store import Conn, LockedAccount, lock_account
+from ledger.money import ZERO, ceil_cash
+from ledger.order_postings import block_reservation, post_fill, release_reservation
+from ledger.reservations import OrderReservation, Release
+
+log = structlog.get_logger(__name__)
+
+_EVENT_TYPE = {ExecType.NEW: "order.acknowledged", ExecType.TRADE: "order.fill", ExecType.CANCELED: "order.canceled",
+               ExecType.REPLACED: "order.replaced", ExecType.REJECTED: "order.rejected",
+               ExecType.EXPIRED: "order.expired"}
+
+
+def order_id_of(venue_cl_ord_id: str) -> str:
+    return venue_cl_ord_id.split(".", 1)[0]
+
+
+def _event_for(stored: StoredOrder, r: codec.VenueReport) -> OrderEvent | None:
+    pending = stored.order.pending
+    match r.exec_type:
+        case "0":
+            return OrderAccepted(r.venue_order_id)
+        case "F":
+            return OrderFilled(r.exec_id, r.last_qty, r.last_px)  # type: ignore[arg-type]
+        case "4":
+            return OrderCanceled()
+        case "5":
+            if pending is None or pending.qty is None:
+                return None
+            return OrderReplaced(pending.cl_ord_id, r.qty if r.qty is not None else pending.qty, pending.price)
+        case "8":
+            try:
+                reason = OrdRejReason.from_fix(r.reject_reason if r.reject_reason is not None else 99)
+            except ValueError:
+                reason = OrdRejReason.OTHER
+            return OrderRejected(reason, f"rejected by the exchange: {r.text or 'no reason given'}")
+        case "C":
+            return OrderExpired()
+    return None  # L (stop triggered), I (status), pending states: nothing changes here
+
+
+class VenueReports:
+    def __init__(self, pool: asyncpg.Pool, clients: ClientLink, limits: RiskLimits,
+                 link_key: str = "venue") -> None:
+        self.pool = pool
+        self.clients = clients
+        self.limits = limits
+        self.link_key = link_key
+        self.applied = 0
+        self.duplicates = 0
+        self.status_answers: dict[str, codec.VenueReport] = {}  # recovery: venue ClOrdID -> status report
+
+    async def on_execution_report(self, sid: fix.SessionID, msg: fix.Message) -> None:
+        try:
+            report = codec.parse_venue_report(msg)
+        except codec.BadField as error:
+            log.error("oms.venue_report_unreadable", error=str(error))
+            return
+        if report.exec_type == "I":
+            self.status_answers[report.venue_cl_ord_id] = report
+            return
+        await self.apply_report(report, msg_seq_num(msg))
+
+    async def apply_report(self, r: codec.VenueReport, seq: int | None = None) -> bool:
+        order_id = order_id_of(r.venue_cl_ord_id)
+        known = await load_order(self.pool, order_id)
+        if known is None:
+            log.warning("oms.venue_report_unknown_order", venue_cl_ord_id=r.venue_cl_ord_id, exec_id=r.exec_id)
+            return False
+        async with self.pool.acquire() as conn, conn.transaction():
+            account = await lock_account(conn, known.order.account_id)
+            stored = await lock_order(conn, order_id)
+            assert stored is not None
+            if await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", r.exec_id):
+                self.duplicates += 1
+                await self._mark(conn, seq)
+                return False
+            change = _event_for(stored, r)
+            if change is None:
+                await self._mark(conn, seq)
+                return False
+            try:
+                order = apply(stored.order, change)
+            except InvalidTransition as error:
+                log.error("oms.venue_report_refused", order_id=order_id, exec_id=r.exec_id, error=str(error))
+                await self._mark(conn, seq)
+                return False
+            exec_type = ExecType.TRADE if isinstance(change, OrderFilled) else ExecType(r.exec_type)
+            extra: dict[str, object] = {}
+            if isinstance(change, OrderFilled):
+                fill = Fill(FillSide(order.side.ledger), r.last_qty, r.last_px, r.exec_id)
+                booked = await post_fill(conn, account, order.symbol, stored.reservation, fill)
+                if booked is None:  # the journal already holds this venue exec id
+                    self.duplicates += 1
+                    return False
+                reservation = booked.outcome.reservation
+                if order.is_terminal and not reservation.is_empty:
+                    await release_reservation(conn, account, order.symbol, Release(reservation.cash,
+                                                                                   reservation.shares))
+                    reservation = OrderReservation(ZERO)
+                stored = replace(stored, order=order, reservation=reservation)
+                extra = {"realized_pnl": booked.outcome.realized_pnl} if order.side is not Side.BUY else {}
+            elif order.is_terminal:
+                await release_reservation(conn, account, order.symbol, Release(stored.reservation.cash,
+                                                                               stored.reservation.shares))
+                stored = replace(stored, order=order, reservation=OrderReservation(ZERO),
+                                 pending_extra_cash=ZERO, pending_extra_qty=ZERO)
+            elif isinstance(change, OrderReplaced):
+                stored = await self._resize(conn, account, replace(stored, order=order))
+            else:
+                stored = replace(stored, order=order, reservation=replace(stored.reservation,
+                                                                          leaves_qty=order.leaves_qty))
+            exec_id = new_id("E")
+            fields = reports.execution_report(order, exec_id, exec_type, last_qty=r.last_qty, last_px=r.last_px)
+            seq_out = await insert_execution(conn, exec_id=exec_id, venue_exec_id=r.exec_id, stored=stored,
+                                             exec_type=exec_type.ledger, last_qty=r.last_qty if extra is not None
+                                             and exec_type is ExecType.TRADE else ZERO,
+                                             last_px=r.last_px if exec_type is ExecType.TRADE else ZERO,
+                                             fix_fields=fields)
+            await save_order(conn, stored)
+            hops = {"acknowledged": now()} if exec_type is ExecType.NEW else (
+                {"filled": now()} if exec_type is ExecType.TRADE else {})
+            await append_event(conn, event(
+                _EVENT_TYPE.get(exec_type, "order.updated"), order, stored.session_id, actor="system:gateway",
+                exec_id=exec_id, hops=hops,
+                last_qty=r.last_qty if exec_type is ExecType.TRADE else None,
+                last_px=r.last_px if exec_type is ExecType.TRADE else None,
+                reason=r.text, realized_pnl=extra.get("realized_pnl"),
+                extra={"venue_exec_id": r.exec_id, "cum_qty": str(order.cum_qty),
+                       "leaves_qty": str(order.leaves_qty)}))
+            await self._mark(conn, seq)
+        self.applied += 1
+        self.clients.send(stored.session_id, "8", fields, seq_out)
+        return True
+
+    async def _resize(self, conn: Conn, account: LockedAccount, stored: StoredOrder) -> StoredOrder:
+        """After a confirmed replace: the block follows the new leaves quantity and price."""
+        order, held = stored.order, stored.reservation
+        leaves = order.leaves_qty
+        if order.side is Side.SELL:
+            target_cash, target_shares = ZERO, leaves
+        elif order.price is not None:
+            factor = Decimal(1)
+            if order.side is Side.SELL_SHORT:
+                factor = (self.limits.short_requirement - 1) / self.limits.margin.initial_ratio
+            target_cash, target_shares = ceil_cash(leaves * order.price * factor), ZERO
+        else:
+            target_cash = ceil_cash(held.cash * leaves / held.leaves_qty) if held.leaves_qty else ZERO
+            target_shares = ZERO
+        more_cash, more_shares = max(target_cash - held.cash, ZERO), max(target_shares - held.shares, ZERO)
+        less_cash, less_shares = max(held.cash - target_cash, ZERO), max(held.shares - target_shares, ZERO)
+        if more_cash or more_shares:
+            try:
+                await block_reservation(conn, account, order.symbol, OrderReservation(ZERO, more_cash, more_shares))
+            except Exception as error:  # the venue already replaced it; keep what is held and say so
+                log.error("oms.replace_block_failed", order_id=order.order_id, error=str(error))
+                more_cash = more_shares = ZERO
+                target_cash, target_shares = held.cash - less_cash, held.shares - less_shares
+        if less_cash or less_shares:
+            await release_reservation(conn, account, order.symbol, Release(less_cash, less_shares))
+        return replace(stored, reservation=OrderReservation(leaves, held.cash + more_cash - less_cash,
+                                                            held.shares + more_shares - less_shares),
+                       pending_extra_cash=ZERO, pending_extra_qty=ZERO)
+
+    async def on_cancel_reject(self, sid: fix.SessionID, msg: fix.Message) -> None:
+        try:
+            r = codec.parse_venue_cancel_reject(msg)
+        except codec.BadField as error:
+            log.error("oms.venue_cancel_reject_unreadable", error=str(error))
+            return
+        order_id = order_id_of(r.venue_cl_ord_id)
+        known = await load_order(self.pool, order_id)
+        if known is None:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            account = await lock_account(conn, known.order.account_id)
+            stored = await lock_order(conn, order_id)
+            assert stored is not None
+            pending = stored.order.pending
+            if pending is None or r.venue_cl_ord_id != stored.venue_cl_ord_id:
+                await self._mark(conn, msg_seq_num(msg))
+                return  # a late or repeated answer to a request already settled
+            change = OrderReplaceRejected(r.text) if pending.is_replace else OrderCancelRejected(r.text)
+            order = apply(stored.order, change)
+            give_back = Release(min(stored.pending_extra_cash, stored.reservation.cash),
+                                min(stored.pending_extra_qty, stored.reservation.shares))
+            reservation = stored.reservation
+            if give_back.cash or give_back.shares:
+                await release_reservation(conn, account, order.symbol, give_back)
+                reservation = replace(reservation, cash=reservation.cash - give_back.cash,
+                                      shares=reservation.shares - give_back.shares)
+            stored = replace(stored, order=order, reservation=reservation, pending_extra_cash=ZERO,
+                             pending_extra_qty=ZERO)
+            await save_order(conn, stored)
+            await append_event(conn, event("order.cancel_rejected", order, stored.session_id, actor="system:gateway",
+                                           reason=r.text, extra={"request_cl_ord_id": pending.cl_ord_id}))
+            await self._mark(conn, msg_seq_num(msg))
+        fields = codec.field_list((
+            (37, order.order_id), (11, pending.cl_ord_id), (41, order.cl_ord_id), (39, order.status.value),
+            (1, order.account_id), (434, "2" if pending.is_replace else "1"), (102, r.reason if r.reason is not None
+                                                                                else 99),
+            (60, codec.transact_time()), (58, f"rejected by the exchange: {r.text}")))
+        self.clients.send(stored.session_id, "9", fields)
+
+    async def _mark(self, conn: Conn, seq: int | None) -> None:
+        if seq is None:
+            return
+        await conn.execute(
+            "INSERT INTO fix_inbound_marks (session_key, last_seq) VALUES ($1, $2) ON CONFLICT (session_key) "
+            "DO UPDATE SET last_seq = greatest(fix_inbound_marks.last_seq, EXCLUDED.last_seq)", self.link_key, seq)

@@ -1,0 +1,98 @@
+"""Orders through the whole path: FIX client → gateway (validation, risk, ledger) → exchange → back."""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+
+import asyncpg
+
+from marketdata.redis_quotes import QuoteReader
+from tests.integration.order_path.conftest import (
+    OrderPathEnv,
+    check_invariants,
+    dec,
+    until_final,
+)
+
+
+async def blocked(pool: asyncpg.Pool, account: str) -> Decimal:
+    value: Decimal = await pool.fetchval("SELECT blocked FROM cash_balances WHERE account_id = $1", account)
+    return value
+
+
+async def order_row(pool: asyncpg.Pool, cl_ord_id: str) -> asyncpg.Record:
+    row = await pool.fetchrow("SELECT * FROM orders WHERE cl_ord_id = $1", cl_ord_id)
+    assert row is not None
+    return row
+
+
+async def mid(quotes: QuoteReader, symbol: str) -> Decimal:
+    quote = await quotes.get(symbol)
+    assert quote is not None and quote.bid is not None and quote.ask is not None
+    return quote.bid, quote.ask  # type: ignore[return-value]
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+
+
+async def test_resting_buy_blocks_cash_and_cancel_releases_it(order_path_env: OrderPathEnv, pool: asyncpg.Pool,
+                                                              quotes: QuoteReader) -> None:
+    bid, _ = await mid(quotes, "AAPL")
+    price = cents(bid * Decimal("0.95"))
+    client = await order_path_env.client("CLIENT1")
+    try:
+        before = await blocked(pool, "ACC-CLIENT1")
+        cl = await client.new_order_single("AAPL", "buy", 10, "limit", price=price)
+        pending = await client.next_execution_report(cl)
+        assert (pending.exec_type, pending.ord_status) == ("A", "A")
+        assert pending.order_id and pending.order_id != "NONE"
+        new = await client.next_execution_report(cl)
+        assert (new.exec_type, new.ord_status) == ("0", "0")
+        assert new.leaves_qty == 10 and new.cum_qty == 0
+        assert await blocked(pool, "ACC-CLIENT1") == before + price * 10
+        cancel = await client.cancel(cl)
+        pending_cancel = await client.next_execution_report(cancel)
+        assert (pending_cancel.exec_type, pending_cancel.ord_status) == ("6", "6")
+        canceled = await client.next_execution_report(cancel)
+        assert (canceled.exec_type, canceled.ord_status) == ("4", "4")
+        assert canceled.orig_cl_ord_id == cl and canceled.leaves_qty == 0
+        assert await blocked(pool, "ACC-CLIENT1") == before
+        await check_invariants(pool)
+    finally:
+        await client.logout()
+
+
+async def test_marketable_buy_fills_and_books_the_ledger(order_path_env: OrderPathEnv, pool: asyncpg.Pool,
+                                                        quotes: QuoteReader) -> None:
+    _, ask = await mid(quotes, "MSFT")
+    price = cents(ask * Decimal("1.02"))
+    client = await order_path_env.client("CLIENT2")
+    try:
+        cl = await client.new_order_single("MSFT", "buy", 5, "limit", price=price)
+        final = await until_final(client, cl)
+        assert final.ord_status == "2" and final.cum_qty == 5 and final.leaves_qty == 0
+        assert dec(final.raw.get(6)) <= price
+        held = await pool.fetchrow("SELECT qty, avg_cost FROM holdings WHERE account_id = 'ACC-CLIENT2' "
+                                   "AND symbol = 'MSFT'")
+        assert held["qty"] == 5
+        assert await blocked(pool, "ACC-CLIENT2") == 0
+        row = await order_row(pool, cl)
+        assert row["status"] == "filled" and row["reserved_cash"] == 0
+        await check_invariants(pool)
+    finally:
+        await client.logout()
+
+
+async def test_insufficient_buying_power_is_rejected_with_figures(order_path_env: OrderPathEnv,
+                                                                  quotes: QuoteReader) -> None:
+    bid, _ = await mid(quotes, "AAPL")
+    client = await order_path_env.client("CLIENT3")
+    try:
+        cl = await client.new_order_single("AAPL", "buy", 90_000, "limit", price=cents(bid))
+        report = await client.next_execution_report(cl)
+        assert report.ord_status == "8" and report.exec_type == "8"
+        assert report.ord_rej_reason in (0, 3)
+        assert report.text and ("buying power" in report.text or "notional" in report.text)
+    finally:
+        await client.logout()
