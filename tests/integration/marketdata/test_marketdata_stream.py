@@ -1,0 +1,130 @@
+"""WebSocket /v1/stream on a real uvicorn server, fed through real Redis pub/sub."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import FastAPI
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from brokerage.services import free_port
+from gateway.api.routes.stream import close_stream_hub, router, stream_hub
+from marketdata.quotes import Quote, channel_for, encode_batch, now_us
+from marketdata.redis_quotes import QuoteWriter
+
+
+@pytest.fixture
+async def server(redis_client: aioredis.Redis) -> AsyncIterator[tuple[str, FastAPI]]:
+    app = FastAPI()
+    app.include_router(router)
+    app.state.redis = redis_client
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve())
+    while not uv.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
+        await asyncio.sleep(0.02)
+    try:
+        yield f"ws://127.0.0.1:{port}/v1/stream", app
+    finally:
+        await close_stream_hub(app)
+        uv.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), 5))  # type: ignore[no-any-return]
+
+
+async def receive_until(ws: ClientConnection, kind: str) -> dict[str, Any]:
+    while True:
+        message = await receive(ws)
+        if message["type"] == kind:
+            return message
+
+
+def quote(symbol: str, last: str) -> Quote:
+    now = now_us()
+    return Quote(symbol, bid=Decimal(last) - Decimal("0.01"), ask=Decimal(last) + Decimal("0.01"),
+                 last=Decimal(last), exchange_ts_us=now, ingest_ts_us=now)
+
+
+async def test_subscribe_snapshot_updates_and_unknown_symbols(
+    server: tuple[str, FastAPI], redis_client: aioredis.Redis
+) -> None:
+    url, _ = server
+    writer = QuoteWriter(redis_client, publish=True)
+    await writer.write([quote("AAPL", "190.00")])
+    async with connect(url) as ws:
+        await ws.send(json.dumps({"action": "subscribe", "symbols": ["aapl", "MSFT", "ZZZZ9"]}))
+        error = await receive(ws)
+        assert error == {"type": "error", "code": "unknown_symbols", "message": "not listed: ZZZZ9",
+                         "symbols": ["ZZZZ9"]}
+        subscribed = await receive(ws)
+        assert subscribed["type"] == "subscribed" and subscribed["subscriptions"] == ["AAPL", "MSFT"]
+        snapshot = await receive(ws)
+        assert snapshot["type"] == "quote" and snapshot["quote"]["symbol"] == "AAPL"
+        assert snapshot["quote"]["last"] == "190.00"
+
+        await writer.write([quote("F", "12.00"), quote("MSFT", "410.00")])  # F: nobody asked
+        update = await receive(ws)
+        assert update["quote"]["symbol"] == "MSFT" and update["quote"]["last"] == "410.00"
+
+        await ws.send(json.dumps({"action": "unsubscribe", "symbols": ["MSFT"]}))
+        assert (await receive_until(ws, "unsubscribed"))["subscriptions"] == ["AAPL"]
+        await writer.write([quote("MSFT", "411.00")])
+        await writer.write([quote("AAPL", "191.00")])
+        following = (await receive(ws))["quote"]
+        assert (following["symbol"], following["last"]) == ("AAPL", "191.00")  # not MSFT's 411
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.3)
+
+
+async def test_bad_messages_get_errors_and_the_connection_survives(server: tuple[str, FastAPI]) -> None:
+    url, _ = server
+    async with connect(url) as ws:
+        for bad in ("hello", '{"action":"subscribe","symbols":"AAPL"}', '{"action":"sell","symbols":["AAPL"]}'):
+            await ws.send(bad)
+            assert (await receive(ws))["code"] == "bad_request"
+        await ws.send(b"\x00\x01")
+        assert (await receive(ws))["message"] == "send JSON text frames, not binary"
+        await ws.send(json.dumps({"action": "subscribe", "symbols": ["F"]}))
+        assert (await receive_until(ws, "subscribed"))["subscriptions"] == ["F"]
+
+
+async def test_slow_consumer_is_conflated_then_dropped(
+    server: tuple[str, FastAPI], redis_client: aioredis.Redis
+) -> None:
+    url, app = server
+    symbols = ["AAPL", "MSFT", "F", "GM"]
+    hub = stream_hub(app)
+    hub.send_timeout = 0.5  # a client that takes no frame for 0.5 s is dropped
+    async with connect(url, max_size=None, compression=None, max_queue=1) as ws:  # no deflate: frames stay big
+        await ws.send(json.dumps({"action": "subscribe", "symbols": symbols}))
+        await receive_until(ws, "subscribed")
+        [client] = hub.clients.values()
+        fat = "x" * 20_000  # the hub forwards payloads as they are: big frames fill the socket buffers fast
+        peak = 0
+        for i in range(1500):  # ~30 MB offered, far more than the kernel buffers hold; we never read
+            for s in symbols:
+                await redis_client.publish(channel_for(s), encode_batch([(s, json.dumps({"n": i, "pad": fat}))]))
+            peak = max(peak, len(client.outbox.pending))
+            if client.id not in hub.clients:
+                break
+        assert peak <= len(symbols)  # never more than one pending update per symbol
+        for _ in range(100):
+            if client.id not in hub.clients:
+                break
+            await asyncio.sleep(0.05)
+        assert client.id not in hub.clients and client.outbox.conflated > 0
+        with pytest.raises(ConnectionClosed):  # what was in flight can still be read, then the end
+            while True:
+                await asyncio.wait_for(ws.recv(), 5)
