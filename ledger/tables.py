@@ -129,6 +129,15 @@ orders = Table(
     Column("text", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    # order path (migration 0003): the ClOrdID in force, the pending cancel/replace, venue request count
+    Column("current_cl_ord_id", String(64)),
+    Column("pending_cl_ord_id", String(64)),
+    Column("pending_qty", QTY),
+    Column("pending_price", PRICE),
+    Column("pending_extra_cash", MONEY, nullable=False, server_default="0"),
+    Column("pending_extra_qty", QTY, nullable=False, server_default="0"),
+    Column("traded_notional", Numeric, nullable=False, server_default="0"),
+    Column("venue_requests", Integer, nullable=False, server_default="0"),
     UniqueConstraint("session_id", "cl_ord_id", name="uq_orders_session_cl_ord_id"),
     CheckConstraint("side IN ('buy', 'sell', 'sell_short')", name="side"),
     CheckConstraint("ord_type IN ('market', 'limit', 'stop', 'stop_limit')", name="ord_type"),
@@ -138,6 +147,8 @@ orders = Table(
     CheckConstraint("reserved_cash >= 0 AND reserved_qty >= 0", name="reservations_non_negative"),
     Index("ix_orders_account_created", "account_id", "created_at"),
     Index("ix_orders_open", "account_id", postgresql_where=text(
+        "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')")),
+    Index("ix_orders_working", "order_id", postgresql_where=text(
         "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')")),
 )
 
@@ -159,6 +170,12 @@ executions = Table(
     Column("avg_px", PRICE, nullable=False),
     Column("transact_time", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    # the client ExecutionReport as sent (migration 0003): seq orders them for resend after a crash
+    Column("seq", BigInteger, Identity(), nullable=False),
+    Column("session_id", String(64)),
+    Column("fix_fields", JSONB),
+    UniqueConstraint("seq", name="uq_executions_seq"),
+    Index("ix_executions_session_seq", "session_id", "seq"),
     Index("ix_executions_account_created", "account_id", "created_at"),
     Index("ix_executions_order", "order_id"),
 )
@@ -253,4 +270,41 @@ api_token_accounts = Table(
     metadata,
     Column("token_id", String(32), ForeignKey("api_tokens.token_id", ondelete="CASCADE"), primary_key=True),
     Column("account_id", String(32), ForeignKey("accounts.account_id"), primary_key=True),
+)
+
+
+# Order path (migration 0003) ------------------------------------------------------------------------
+
+client_report_marks = Table(
+    "client_report_marks",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),  # every report up to it reached the FIX store
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+order_cl_ord_ids = Table(
+    "order_cl_ord_ids",  # every ClOrdID a session used (new, cancel, replace) and the order it names
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("cl_ord_id", String(64), primary_key=True),
+    Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    CheckConstraint("kind IN ('new', 'cancel', 'replace')", name="kind"),
+)
+
+trading_controls = Table(
+    "trading_controls",  # 'kill_switch' (global), 'halt' (market-wide)
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("engaged", Boolean, nullable=False, server_default=text("false")),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+fix_inbound_marks = Table(
+    "fix_inbound_marks",  # last inbound MsgSeqNum of a FIX session whose message is committed
+    metadata,
+    Column("session_key", String(128), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
 )

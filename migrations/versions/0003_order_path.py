@@ -37,9 +37,6 @@ def upgrade() -> None:
     op.add_column("orders", sa.Column("pending_extra_qty", QTY, nullable=False, server_default="0"))
     op.add_column("orders", sa.Column("traded_notional", sa.Numeric, nullable=False, server_default="0"))
     op.add_column("orders", sa.Column("venue_requests", sa.Integer, nullable=False, server_default="0"))
-    op.add_column("orders", sa.Column("routed_at", sa.DateTime(timezone=True)))
-    op.create_index("ix_orders_unrouted", "orders", ["created_at"],
-                    postgresql_where=sa.text("routed_at IS NULL AND status = 'pending_new'"))
     op.create_index("ix_orders_working", "orders", ["order_id"], postgresql_where=sa.text(
         "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')"))
 
@@ -63,7 +60,7 @@ def upgrade() -> None:
         sa.Column("cl_ord_id", sa.String(64), primary_key=True),
         sa.Column("order_id", sa.String(32), sa.ForeignKey("orders.order_id"), nullable=False),
         sa.Column("kind", sa.String(8), nullable=False),  # new, cancel, replace
-        sa.CheckConstraint("kind IN ('new', 'cancel', 'replace')", name="kind"),
+        sa.CheckConstraint("kind IN ('new', 'cancel', 'replace')", name="ck_order_cl_ord_ids_kind"),
     )
     op.create_table(
         "trading_controls",
@@ -92,7 +89,6 @@ def downgrade() -> None:
     for column in ("fix_fields", "session_id", "seq"):
         op.drop_column("executions", column)
     op.drop_index("ix_orders_working", "orders")
-    op.drop_index("ix_orders_unrouted", "orders")
-    for column in ("routed_at", "venue_requests", "traded_notional", "pending_extra_qty", "pending_extra_cash",
+    for column in ("venue_requests", "traded_notional", "pending_extra_qty", "pending_extra_cash",
                    "pending_price", "pending_qty", "pending_cl_ord_id", "current_cl_ord_id"):
         op.drop_column("orders", column)
