@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 import threading
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class Options:
     store: Path | None
     wait: float
     show_heartbeats: bool
+    ssl_context: ssl.SSLContext | None = None
 
 
 def fix_client(
@@ -68,6 +70,9 @@ def fix_client(
     store: Annotated[Path | None, typer.Option(
         help="JSON file keeping sequence numbers between runs [default: <data_dir>/fix-client/SENDER-TARGET.json]",
     )] = None,
+    tls: Annotated[bool, typer.Option("--tls", help="Connect with TLS (the gateway's fix_tls_port)")] = False,
+    cafile: Annotated[Path | None, typer.Option(
+        help="With --tls: trust this CA/certificate file instead of the system store")] = None,
     wait: Annotated[float, typer.Option(help="When input ends, seconds to wait for answers to requests")] = 5.0,
     show_heartbeats: Annotated[bool, typer.Option(help="Print heartbeats as they come and go")] = True,
 ) -> None:
@@ -80,8 +85,12 @@ def fix_client(
     target = target or settings.fix_target_comp_id
     # Like any FIX engine, keep sequence numbers between runs: the gateway remembers them for the day.
     store = store or settings.resolved_data_dir / "fix-client" / f"{sender}-{target}.json"
-    options = Options(host or settings.fix_host, port or settings.fix_port, sender, target, password, username,
-                      heartbeat or settings.fix_heartbeat_seconds, reset, store, wait, show_heartbeats)
+    if cafile is not None and not tls:
+        raise typer.BadParameter("--cafile needs --tls")
+    ssl_context = ssl.create_default_context(cafile=str(cafile) if cafile else None) if tls else None
+    default_port = (settings.fix_tls_port or settings.fix_port) if tls else settings.fix_port
+    options = Options(host or settings.fix_host, port or default_port, sender, target, password, username,
+                      heartbeat or settings.fix_heartbeat_seconds, reset, store, wait, show_heartbeats, ssl_context)
     raise typer.Exit(asyncio.run(run(options)))
 
 
@@ -107,11 +116,11 @@ async def run(options: Options) -> int:
         client = await FixClient.connect(options.host, options.port, options.sender, options.target,
                                          password=options.password, username=options.username,
                                          heartbeat=options.heartbeat, reset_seq_num=options.reset,
-                                         store_path=options.store)
+                                         store_path=options.store, ssl_context=options.ssl_context)
     except StoreError as exc:
         console.print(f"[red]{escape(str(exc))}[/red] (delete it or pass --reset)")
         return 2
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError) as exc:  # ssl.SSLError (bad certificate) is an OSError
         console.print(f"[red]cannot connect to {options.host}:{options.port}:[/red] {escape(str(exc))}")
         return 2
     awaiting = Outstanding()

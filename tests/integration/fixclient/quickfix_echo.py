@@ -8,6 +8,7 @@ QuickFIX calls back on its own threads. An exception escaping a callback aborts 
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import threading
 import time
@@ -32,6 +33,7 @@ class Seen:
 
     admin: list[str] = field(default_factory=list)
     app: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)  # application messages the acceptor sent
     errors: list[str] = field(default_factory=list)
     logons: int = 0
     logouts: int = 0
@@ -84,7 +86,7 @@ class EchoApplication(fix.Application):  # type: ignore[misc]
         fix.Session.lookupSession(session_id).disconnect()
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        pass
+        self._guard("toApp", lambda: self.seen.sent.append(_text(message)))
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         self._guard("fromApp", lambda: self._answer(message, session_id))
@@ -152,7 +154,15 @@ class EchoAcceptor:
         self._acceptor.start()
 
     def stop(self) -> None:
+        """Stop and destroy the acceptor. QuickFIX keeps a process-wide registry of sessions by
+        SessionID, and a stopped acceptor's sessions stay registered until the acceptor is destroyed:
+        the next acceptor's ``sendToTarget`` would then reach the dead session."""
         self._acceptor.stop(True)
+        del self._acceptor
+        gc.collect()
+        session_id = self.app.session_id
+        if session_id is not None and fix.Session.doesSessionExist(session_id):
+            self.app.seen.errors.append("session still registered after the acceptor stopped")
 
     @property
     def session(self) -> fix.Session:
