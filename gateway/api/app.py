@@ -16,7 +16,7 @@ from brokerage.settings import Settings
 from gateway.api.deps import require_compliance
 from gateway.api.metrics import ApiMetrics, MetricsMiddleware
 from gateway.api.problems import ProblemDetails, install_problem_handlers, problem_responses
-from gateway.api.routes import accounts, cash, health, orders, positions, search
+from gateway.api.routes import accounts, cash, health, orders, positions, search, stream
 
 DESCRIPTION = """Broker back-office API: accounts with balances and buying power, positions valued at live
 quotes, orders and fills, deposits and withdrawals.
@@ -81,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await stream.close_stream_hub(app)  # opened on first WebSocket; it uses the Redis client below
             await redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
             await pool.close()
 
@@ -95,4 +96,5 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (accounts.router, positions.router, orders.router, cash.router, search.router,
                    build_compliance_router(require_compliance)):
         app.include_router(router, responses=V1_PROBLEMS)
+    app.include_router(stream.router)  # WebSocket /v1/stream: quote updates
     return app
