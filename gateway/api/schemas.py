@@ -73,7 +73,8 @@ class Order(BaseModel):
     order_id: str
     account_id: str
     session_id: str
-    cl_ord_id: str
+    cl_ord_id: str = Field(description="The ClOrdID the order was entered with.")
+    current_cl_ord_id: str | None = Field(default=None, description="The ClOrdID in force after cancel/replace.")
     orig_cl_ord_id: str | None
     symbol: str
     side: str

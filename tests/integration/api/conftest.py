@@ -85,17 +85,17 @@ class Seed:
         )
 
     async def order(self, account_id: str, symbol: str, status: str, created_at: datetime, qty: str = "100",
-                    side: str = "buy", price: str | None = "10") -> str:
+                    side: str = "buy", price: str | None = "10", current_cl_ord_id: str | None = None) -> str:
         n = next(self._ids)
         order_id = f"O{n:06d}"
         await self.pool.execute(
             """
             INSERT INTO orders (order_id, account_id, session_id, cl_ord_id, symbol, side, ord_type, time_in_force,
-                                qty, price, status, leaves_qty, created_at, updated_at)
-            VALUES ($1, $2, 'CLIENT1', $3, $4, $5, $6, 'day', $7, $8, $9, $7, $10, $10)
+                                qty, price, status, leaves_qty, created_at, updated_at, current_cl_ord_id)
+            VALUES ($1, $2, 'CLIENT1', $3, $4, $5, $6, 'day', $7, $8, $9, $7, $10, $10, $11)
             """,
             order_id, account_id, f"C{n}", symbol, side, "limit" if price else "market", Decimal(qty),
-            Decimal(price) if price else None, status, created_at,
+            Decimal(price) if price else None, status, created_at, current_cl_ord_id,
         )
         return order_id
 

@@ -84,9 +84,11 @@ async def test_orders_filters(client: httpx.AsyncClient, seed: Seed) -> None:
 async def test_order_by_id_and_its_decimal_fields(client: httpx.AsyncClient, seed: Seed) -> None:
     await seed.account("A1")
     token = await seed.token("account", "A1")
-    order_id = await seed.order("A1", "AAPL", "new", seed.at(0), qty="12.5", price="187.25")
+    order_id = await seed.order("A1", "AAPL", "new", seed.at(0), qty="12.5", price="187.25",
+                                current_cl_ord_id="REPLACED-1")
     body = (await client.get(f"/v1/accounts/A1/orders/{order_id}", headers=auth(token))).json()
     assert body["qty"] == "12.5000" and body["price"] == "187.250000" and body["leaves_qty"] == "12.5000"
+    assert body["current_cl_ord_id"] == "REPLACED-1" and body["cl_ord_id"] != "REPLACED-1"
     missing = await client.get("/v1/accounts/A1/orders/NOPE", headers=auth(token))
     assert missing.status_code == 404 and missing.json()["type"] == PROBLEMS + "order-not-found"
 
