@@ -7,7 +7,9 @@ Layers, inner to outer (asyncpg's split: the protocol state machine never touche
   decisions, gap detection and ResendRequest, answering the peer's ResendRequest, SequenceReset (pure)
 * ``messages`` -- typed ExecutionReport / OrderCancelReject views, order bodies (pure)
 * ``store``    -- sequence numbers in a small JSON file, so a reconnecting client resumes
-* ``client``   -- :class:`FixClient`, the asyncio API
+* ``inbox``    -- inbound messages waiting for readers: reports by ClOrdID, predicates, iterators
+* ``errors``   -- FixError (peer-caused root), LogonRejected, SessionClosed
+* ``client``   -- :class:`FixClient`, the asyncio API (socket, timers, order entry)
 * ``terminal`` -- the command language and report lines of `brokerage fix-client` (pure)
 
 Example::
@@ -19,7 +21,8 @@ Example::
     await client.logout()
 """
 
-from fixclient.client import FixClient, FixError, LogonRejected, SessionClosed
+from fixclient.client import FixClient
+from fixclient.errors import FixError, LogonRejected, SessionClosed
 from fixclient.messages import ExecutionReport, InboundMessage, OrderCancelReject
 from fixclient.session import ResendMode, SessionState
 

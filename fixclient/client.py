@@ -11,7 +11,6 @@ import contextlib
 import logging
 import ssl
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +19,8 @@ from typing import Self
 
 from fixclient import events as ev
 from fixclient.codec import Frame, FrameReader, GarbledFrame
+from fixclient.errors import FixError, LogonRejected, SessionClosed
+from fixclient.inbox import Inbox
 from fixclient.messages import (
     ExecutionReport,
     InboundMessage,
@@ -41,23 +42,7 @@ log = logging.getLogger(__name__)
 # The public waits take `timeout=` (like asyncpg's API) rather than asking callers for asyncio.timeout
 # blocks: a test reads `await client.next_execution_report(id, timeout=2)`. Hence the ASYNC109 waivers.
 
-HISTORY = 10_000  # inbound application messages kept for wait_for
-TRACKED_ORDERS = 100_000  # ClOrdIDs whose unread reports are kept
-
-
-class FixError(Exception):
-    """Root of the errors the peer causes (refusals, closed sessions)."""
-
-
-class LogonRejected(FixError):
-    """The acceptor answered our Logon with a Logout (bad password, unknown CompID...)."""
-
-
-class SessionClosed(FixError, ConnectionError):
-    """The session ended (Logout, protocol error, heartbeat timeout, connection lost)."""
-
-
-Key = tuple[str, str]  # (MsgType, ClOrdID)
+TRACKED_ORDERS = 100_000  # orders whose terms are remembered for cancel/replace/status
 
 
 class FixClient:
@@ -70,16 +55,12 @@ class FixClient:
         self._frames = FrameReader()
         self._outbox: list[bytes] = []
         self._loop = asyncio.get_running_loop()
-        self.closed_reason: str | None = None
         self.last_app_seq_num: int | None = None  # MsgSeqNum of the last application message sent
+        self.inbox = Inbox()
+        self.history = self.inbox.history  # inbound application messages, oldest first (bounded)
+        self.events = self.inbox.events  # session events, oldest first (bounded)
         self._closed = asyncio.Event()
         self._logged_on = asyncio.Event()
-        self.history: deque[InboundMessage] = deque(maxlen=HISTORY)
-        self.events: deque[ev.SessionEvent] = deque(maxlen=HISTORY)
-        self._reports: dict[Key, deque[ExecutionReport | OrderCancelReject]] = {}
-        self._waiters: dict[Key, asyncio.Future[None]] = {}
-        self._subscribers: list[tuple[asyncio.Queue[InboundMessage | None], bool]] = []
-        self._event_subscribers: list[asyncio.Queue[ev.SessionEvent | None]] = []
         self._orders: dict[str, OrderTicket] = {}
         self._id_prefix = _base36(int(time.time() * 1000)).upper()
         self._id_counter = 0
@@ -237,13 +218,13 @@ class FixClient:
     # -- receiving --------------------------------------------------------------------------------
     async def next_execution_report(self, cl_ord_id: str, timeout: float = 10.0) -> ExecutionReport:  # noqa: ASYNC109
         """The next unread ExecutionReport whose ClOrdID(11) is ``cl_ord_id`` (waits for it)."""
-        report = await self._next(("8", cl_ord_id), timeout)
+        report = await self.inbox.next_report(("8", cl_ord_id), timeout)
         assert isinstance(report, ExecutionReport)
         return report
 
     async def next_cancel_reject(self, cl_ord_id: str, timeout: float = 10.0) -> OrderCancelReject:  # noqa: ASYNC109
         """The next unread OrderCancelReject for our cancel/replace request ``cl_ord_id``."""
-        reject = await self._next(("9", cl_ord_id), timeout)
+        reject = await self.inbox.next_report(("9", cl_ord_id), timeout)
         assert isinstance(reject, OrderCancelReject)
         return reject
 
@@ -252,57 +233,19 @@ class FixClient:
                        include_admin: bool = False) -> InboundMessage:
         """The first inbound message satisfying ``predicate``: already received (within the kept
         history, application messages only) unless ``include_history`` is False, or arriving later."""
-        queue: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
-        entry = (queue, include_admin)
-        self._subscribers.append(entry)
-        try:
-            if include_history:
-                for seen in self.history:
-                    if predicate(seen):
-                        return seen
-            deadline = self._loop.time() + timeout
-            while True:
-                remaining = deadline - self._loop.time()
-                if remaining <= 0:
-                    raise TimeoutError(f"no matching message within {timeout}s")
-                msg: InboundMessage | None
-                try:
-                    msg = await asyncio.wait_for(queue.get(), remaining)
-                except TimeoutError:
-                    raise TimeoutError(f"no matching message within {timeout}s") from None
-                if msg is None:
-                    raise SessionClosed(self.closed_reason or "closed")
-                if predicate(msg):
-                    return msg
-        finally:
-            self._subscribers.remove(entry)
+        return await self.inbox.wait_for(predicate, timeout, include_history, include_admin)
 
-    async def messages(self, include_admin: bool = False) -> AsyncIterator[InboundMessage]:
+    def messages(self, include_admin: bool = False) -> AsyncIterator[InboundMessage]:
         """Inbound messages from now on, in order; ends when the session closes."""
-        queue: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
-        entry = (queue, include_admin)
-        self._subscribers.append(entry)
-        try:
-            while not (self.is_closed and queue.empty()):
-                msg = await queue.get()
-                if msg is None:
-                    return
-                yield msg
-        finally:
-            self._subscribers.remove(entry)
+        return self.inbox.messages(include_admin)
 
-    async def session_events(self) -> AsyncIterator[ev.SessionEvent]:
+    def session_events(self) -> AsyncIterator[ev.SessionEvent]:
         """Session events from now on (heartbeats, gaps, logout...); ends when the session closes."""
-        queue: asyncio.Queue[ev.SessionEvent | None] = asyncio.Queue()
-        self._event_subscribers.append(queue)
-        try:
-            while not (self.is_closed and queue.empty()):
-                event = await queue.get()
-                if event is None:
-                    return
-                yield event
-        finally:
-            self._event_subscribers.remove(queue)
+        return self.inbox.session_events()
+
+    @property
+    def closed_reason(self) -> str | None:
+        return self.inbox.closed_reason
 
     # -- internals --------------------------------------------------------------------------------
     async def _read_loop(self) -> None:
@@ -326,10 +269,7 @@ class FixClient:
 
     def _on_frame(self, frame: Frame, now: float) -> None:
         if frame.msg_type in ADMIN_TYPES and frame.msg_type != "3":
-            admin = InboundMessage.from_frame(frame)
-            for queue, include_admin in self._subscribers:
-                if include_admin:
-                    queue.put_nowait(admin)
+            self.inbox.admin(InboundMessage.from_frame(frame))
         self._apply(self.session.on_frame(frame, now))
 
     async def _timer_loop(self) -> None:
@@ -344,57 +284,14 @@ class FixClient:
         if out.outgoing:
             self._write(b"".join(out.outgoing))
         for event in out.events:
-            self.events.append(event)
-            for q in self._event_subscribers:
-                q.put_nowait(event)
+            self.inbox.event(event)
             if isinstance(event, ev.LoggedOn):
                 self._logged_on.set()
         for frame in out.app:
-            self._deliver(InboundMessage.from_frame(frame))
+            self.inbox.deliver(InboundMessage.from_frame(frame))
         self._save_seq_nums()
         if out.disconnect is not None:
             self._shutdown(out.disconnect)
-
-    def _deliver(self, msg: InboundMessage) -> None:
-        self.history.append(msg)
-        for queue, _ in self._subscribers:
-            queue.put_nowait(msg)
-        cl_ord_id = msg.get(11)
-        if msg.msg_type not in ("8", "9") or cl_ord_id is None:
-            return
-        try:
-            typed = ExecutionReport.from_message(msg) if msg.msg_type == "8" else OrderCancelReject.from_message(msg)
-        except ValueError as exc:
-            log.warning("unreadable %s for ClOrdID %s kept raw only: %s", msg.msg_type, cl_ord_id, exc)
-            return
-        key = (msg.msg_type, cl_ord_id)
-        self._reports.setdefault(key, deque()).append(typed)
-        if len(self._reports) > TRACKED_ORDERS:
-            del self._reports[next(iter(self._reports))]
-        waiter = self._waiters.pop(key, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _next(self, key: Key, timeout: float) -> ExecutionReport | OrderCancelReject:  # noqa: ASYNC109
-        deadline = self._loop.time() + timeout
-        while True:
-            queue = self._reports.get(key)
-            if queue:
-                item = queue.popleft()
-                if not queue:
-                    del self._reports[key]
-                return item
-            if self.is_closed:
-                raise SessionClosed(self.closed_reason or "closed")
-            remaining = deadline - self._loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"no {'ExecutionReport' if key[0] == '8' else 'OrderCancelReject'} "
-                                   f"for ClOrdID {key[1]} within {timeout}s")
-            waiter = self._waiters.get(key)
-            if waiter is None or waiter.done():
-                waiter = self._waiters[key] = self._loop.create_future()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(waiter), remaining)
 
     async def _until(self, flag: asyncio.Event, timeout: float, what: str) -> None:  # noqa: ASYNC109
         closed = asyncio.ensure_future(self._closed.wait())
@@ -444,20 +341,12 @@ class FixClient:
     def _shutdown(self, reason: str) -> None:
         if self.is_closed:
             return
-        self.closed_reason = reason
         self._flush()  # a Logout or Reject decided just before closing still goes out
         self.session.on_disconnected()
         self._save_seq_nums()
+        self.inbox.close(reason)
         self._closed.set()
         self._writer.close()
-        for queue, _ in self._subscribers:
-            queue.put_nowait(None)
-        for q in self._event_subscribers:
-            q.put_nowait(None)
-        for waiter in self._waiters.values():
-            if not waiter.done():
-                waiter.set_result(None)
-        self._waiters.clear()
 
     def _remember(self, cl_ord_id: str, t: OrderTicket) -> None:
         self._orders[cl_ord_id] = t
