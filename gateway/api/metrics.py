@@ -8,7 +8,9 @@ number of series stays bounded whatever clients send.
 from __future__ import annotations
 
 import time
+import uuid
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,8 +43,19 @@ class ApiMetrics:
         )
 
 
+def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
+    """The caller's X-Request-ID when it is sane (1–128 printable ASCII), else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            text = value.decode("latin-1").strip()
+            if 0 < len(text) <= 128 and text.isascii() and text.isprintable():
+                return text
+    return uuid.uuid4().hex
+
+
 class MetricsMiddleware:
-    """Observes every request: latency histogram, counters and one structured log line.
+    """Observes every request: latency histogram, counters and one structured log line, all tied to a
+    request id (``X-Request-ID``, echoed on the response and bound to every log line of the request).
 
     Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streaming responses)."""
 
@@ -56,6 +69,7 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        request_id = request_id_of(scope.get("headers", []))
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
@@ -63,10 +77,12 @@ class MetricsMiddleware:
                 status = int(message["status"])
                 if status == 401:
                     self.metrics.auth_failures.inc()
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_status)
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                await self.app(scope, receive, send_with_status)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
@@ -75,4 +91,4 @@ class MetricsMiddleware:
             self.metrics.request_seconds.labels(*labels).observe(elapsed)
             self.metrics.requests.labels(*labels).inc()
             log.info("http_request", method=scope["method"], route=template, path=scope.get("path"),
-                     status=status, duration_ms=round(elapsed * 1000, 3))
+                     status=status, duration_ms=round(elapsed * 1000, 3), request_id=request_id)

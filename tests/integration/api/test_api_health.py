@@ -113,3 +113,14 @@ async def test_unexpected_error_is_500_problem_without_internals(api_app: FastAP
     assert body["type"] == "https://brokerage.example/problems/internal-error"
     assert "secret" not in response.text and "RuntimeError" not in response.text
     assert len(body["error_id"]) == 32
+
+
+async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
+    given = await client.get("/health", headers={"X-Request-ID": "trace-123"})
+    assert given.headers["x-request-id"] == "trace-123"
+    made = await client.get("/health")
+    assert len(made.headers["x-request-id"]) == 32
+    insane = await client.get("/health", headers={"X-Request-ID": "x" * 500})
+    assert insane.headers["x-request-id"] != "x" * 500
+    problem = await client.get("/v1/accounts", headers={"X-Request-ID": "trace-401"})
+    assert problem.status_code == 401 and problem.headers["x-request-id"] == "trace-401"
