@@ -131,6 +131,9 @@ async def run(options: Options) -> int:
         await client.logon()
     except (LogonRejected, SessionClosed, TimeoutError) as exc:
         console.print(f"[red]logon failed:[/red] {escape(str(exc))}")
+        if "MsgSeqNum too low" in str(exc):
+            console.print(f"sequence numbers are out of step with the gateway (kept in {options.store}); "
+                          "--reset starts both sides at 1")
         await client.close()
         return 3
     console.print(f"logged on as {options.sender} -> {options.target} at {options.host}:{options.port} "

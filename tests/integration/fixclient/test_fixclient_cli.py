@@ -72,3 +72,14 @@ def test_nothing_listening_exits_2(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "brokerage.commands.fix_client", "--port", str(free_port())],
                             input="", capture_output=True, text=True, timeout=60, env=env, check=False)
     assert result.returncode == 2 and "cannot connect" in result.stdout
+
+
+def test_out_of_step_seq_nums_suggest_reset(acceptor: EchoAcceptor, tmp_path: Path) -> None:
+    store = tmp_path / "fix-client" / "CLIENT1-BROKER.json"
+    store.parent.mkdir(parents=True)
+    store.write_text('{"next_sender_seq_num": 1, "next_target_seq_num": 50}')  # we think the peer is further on
+    result = run_cli(acceptor, tmp_path, "buy 1 AAPL\n")
+    assert result.returncode == 3
+    assert "MsgSeqNum too low" in result.stdout and "--reset" in result.stdout
+    again = run_cli(acceptor, tmp_path, "buy 1 AAPL\n", "--reset")
+    assert again.returncode == 0 and "<- ExecutionReport" in again.stdout
