@@ -39,7 +39,7 @@ RETRYABLE = (SinkUnavailable, asyncpg.PostgresError, OSError, asyncpg.InterfaceE
 @dataclass(frozen=True, slots=True)
 class ShipperConfig:
     batch_size: int = 10_000
-    flush_interval: float = 0.2  # seconds between polls when the outbox has less than a batch
+    flush_interval: float = 0.1  # seconds between polls when the outbox has less than a batch
     max_backoff: float = 5.0
     purge_after_hours: float = 24.0
 

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     audit_port: int = 9880
     audit_clickhouse_database: str = "audit"
     audit_batch_size: int = 10_000
-    audit_flush_interval_seconds: float = 0.2
+    audit_flush_interval_seconds: float = 0.1
     audit_retention_days: int = 2555  # 7 years
     audit_hot_days: int | None = None  # with audit_cold_volume: move to that volume after this many days
     audit_cold_volume: str | None = None

@@ -6,6 +6,18 @@
 -- disallowed loss (the loss is added to the basis of the replacement shares).
 -- The loss comes from the sell fill's realized_pnl (the ledger's average-cost basis).
 WITH
+loss_pairs AS  -- only (account, symbol) pairs with a loss sale in the period need their fills windowed
+(
+    SELECT DISTINCT account, symbol
+    FROM audit_events FINAL
+    WHERE event_type = 'order.fill'
+      AND side = 'sell'
+      AND realized_pnl < 0
+      AND occurred_at >= {from_ts:DateTime64(6, 'UTC')}
+      AND occurred_at < {to_ts:DateTime64(6, 'UTC')}
+      AND ({account:String} = '' OR account = {account:String})
+      AND ({symbol:String} = '' OR symbol = {symbol:String})
+),
 fills AS
 (
     SELECT
@@ -17,8 +29,7 @@ fills AS
     WHERE event_type = 'order.fill'
       AND last_qty > 0
       AND occurred_at < {to_ts:DateTime64(6, 'UTC')} + INTERVAL 30 DAY
-      AND ({account:String} = '' OR account = {account:String})
-      AND ({symbol:String} = '' OR symbol = {symbol:String})
+      AND (account, symbol) IN loss_pairs
 ),
 windows AS
 (
