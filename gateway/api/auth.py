@@ -55,10 +55,10 @@ async def authenticate(pool: asyncpg.Pool, token: str | None) -> Principal:
     if not token:
         raise unauthorized("Send 'Authorization: Bearer <token>'.")
     if len(token) > MAX_TOKEN_LENGTH:
-        raise unauthorized("Invalid or revoked token.")
+        raise unauthorized("Invalid or revoked token.", invalid_token=True)
     grant = await queries.token_grant(pool, hash_api_token(token))
     if grant is None:
-        raise unauthorized("Invalid or revoked token.")
+        raise unauthorized("Invalid or revoked token.", invalid_token=True)
     if grant.role not in ROLES:
-        raise unauthorized("Invalid or revoked token.")
+        raise unauthorized("Invalid or revoked token.", invalid_token=True)
     return Principal(grant.token_id, cast(Role, grant.role), grant.account_ids)

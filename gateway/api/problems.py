@@ -107,9 +107,10 @@ def problem_response(problem: Problem, instance: str | None) -> JSONResponse:
 
 # Problems raised in more than one place -------------------------------------------------------------
 
-def unauthorized(detail: str) -> Problem:
-    return Problem(401, "unauthorized", "Authentication required", detail,
-                   headers={"WWW-Authenticate": 'Bearer realm="brokerage"'})
+def unauthorized(detail: str, *, invalid_token: bool = False) -> Problem:
+    # RFC 6750 §3: a presented but unusable token is error="invalid_token"; a missing one carries no error
+    challenge = 'Bearer realm="brokerage"' + (', error="invalid_token"' if invalid_token else "")
+    return Problem(401, "unauthorized", "Authentication required", detail, headers={"WWW-Authenticate": challenge})
 
 
 def forbidden(detail: str) -> Problem:

@@ -25,6 +25,8 @@ async def test_missing_or_unknown_token_is_401_problem(client: httpx.AsyncClient
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["www-authenticate"].startswith("Bearer")
+    presented = headers.get("Authorization", "").startswith("Bearer ")
+    assert ('error="invalid_token"' in response.headers["www-authenticate"]) == presented
     body = response.json()
     assert body["type"] == PROBLEMS + "unauthorized"
     assert body["status"] == 401 and body["instance"] == "/v1/accounts"
