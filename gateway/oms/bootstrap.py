@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -18,9 +19,12 @@ import structlog
 from redis.asyncio import Redis
 
 from brokerage.settings import Settings
-from gateway.oms.config import rate_limit, risk_limits
+from gateway.oms.config import maintenance_policy, rate_limit, risk_limits
 from gateway.oms.context import RiskInputs
+from gateway.oms.controls import KillSwitchWatcher
+from gateway.oms.halts import HaltMonitor
 from gateway.oms.links import ClientLink, VenueLink
+from gateway.oms.margin_monitor import MarginMonitor
 from gateway.oms.recovery import inbound_mark, reconcile_with_venue, resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
 from gateway.oms.venue import VenueReports
@@ -33,6 +37,16 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 VENUE_LINK = "venue"
+
+
+async def every(name: str, interval: float, check: Callable[[], Awaitable[object]]) -> None:
+    """Run ``check`` every ``interval`` seconds; a failure is logged and tried again next time."""
+    while True:
+        try:
+            await check()
+        except Exception:
+            log.exception("oms.periodic_failed", task=name)
+        await asyncio.sleep(interval)
 
 
 async def load_session_accounts(pool: asyncpg.Pool) -> dict[str, tuple[str, frozenset[str]]]:
@@ -79,8 +93,16 @@ class OrderPath:
 
     async def started(self, side: GatewayFix, link_timeout: float = 15.0) -> None:
         assert self.pool is not None and self.service is not None and self.venue_reports is not None
-        clients = self.service.clients
+        s, clients = self.settings, self.service.clients
         self._tasks.append(asyncio.create_task(clients.run_marks(self.pool), name="oms-client-marks"))
+        assert self.redis is not None
+        quotes = QuoteReader(self.redis)
+        watcher = KillSwitchWatcher(self.pool, self.service)
+        halts = HaltMonitor(self.pool, quotes, list(self.service.instruments), s.circuit_breaker_index_symbol)
+        margin = MarginMonitor(self.pool, self.service, maintenance_policy(s))
+        for name, interval, check in (("kill-switch", 0.25, watcher.check), ("circuit-breaker", 1.0, halts.check),
+                                      ("margin", s.margin_monitor_interval_seconds, margin.check)):
+            self._tasks.append(asyncio.create_task(every(name, interval, check), name=f"oms-{name}"))
         await resend_client_reports(self.pool, clients)
         if side.exchange is not None:
             up = await asyncio.to_thread(side.exchange.connected.wait, link_timeout)

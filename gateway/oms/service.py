@@ -27,7 +27,7 @@ from gateway.oms.admission import CancelRejected, DuplicateOrder, Proceed, Repor
 from gateway.oms.context import RiskInputs
 from gateway.oms.entry import decide_new_order
 from gateway.oms.links import ClientLink, VenueLink
-from gateway.oms.model import CxlRejReason, CxlRejResponseTo, ExecType, OrdRejReason, OrdStatus
+from gateway.oms.model import ClOrdID, CxlRejReason, CxlRejResponseTo, ExecType, OrdRejReason, OrdStatus
 from gateway.oms.order_events import OrderCancelRequested, OrderReplaceRequested
 from gateway.oms.order_fsm import InvalidOrder, InvalidTransition, Order, apply, submit
 from gateway.oms.rate_limit import RateLimit, TokenBucket, take
@@ -254,6 +254,14 @@ class OrderService:
     def route(self, order: Order) -> None:
         self.acked[order.order_id] = now()
         self.venue.send("D", reports.venue_new_order(order))
+
+    async def system_cancel(self, stored: StoredOrder, why: str) -> None:
+        """Cancel an order on the system's behalf (kill switch, liquidation): the same path as a client's
+        OrderCancelRequest, under a ClOrdID of ours; the client sees PendingCancel then Canceled."""
+        order = stored.order
+        cmd = codec.CancelCommand(ClOrdID(f"SYS-{new_id('C')}"), order.cl_ord_id, order.symbol, order.side, False)
+        log.info("oms.system_cancel", order_id=order.order_id, session=stored.session_id, reason=why)
+        await self.change(stored.session_id, cmd)
 
     # -- Cancel / replace ----------------------------------------------------------------------------
     async def change(self, session_id: str, cmd: codec.CancelCommand | codec.ReplaceCommand) -> None:

@@ -170,7 +170,8 @@ class VenueReports:
                 last_px=r.last_px if exec_type is ExecType.TRADE else None,
                 reason=r.text, realized_pnl=extra.get("realized_pnl"),
                 extra={"venue_exec_id": r.exec_id, "cum_qty": str(order.cum_qty),
-                       "leaves_qty": str(order.leaves_qty)}))
+                       "leaves_qty": str(order.leaves_qty), "reserved_cash": str(stored.reservation.cash),
+                       "reserved_qty": str(stored.reservation.shares)}))
             await self._mark(conn, seq)
         self.applied += 1
         self.clients.send(stored.session_id, "8", fields, seq_out)
