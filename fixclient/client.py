@@ -266,6 +266,9 @@ class FixClient:
                         return
         except (ConnectionError, OSError) as exc:
             self._shutdown(f"connection lost: {exc}")
+        except Exception as exc:  # our own bug: end the session loudly rather than leave waiters hanging
+            log.exception("fixclient reader failed")
+            self._shutdown(f"fixclient internal error: {exc!r}")
 
     def _on_frame(self, frame: Frame, now: float) -> None:
         if frame.msg_type in ADMIN_TYPES and frame.msg_type != "3":
@@ -278,7 +281,11 @@ class FixClient:
             now = self._loop.time()
             await asyncio.sleep(0.2 if deadline is None else min(max(deadline - now, 0.0), 0.5))
             if deadline is not None and self._loop.time() >= deadline and not self.is_closed:
-                self._apply(self.session.on_timer(self._loop.time()))
+                try:
+                    self._apply(self.session.on_timer(self._loop.time()))
+                except Exception as exc:  # our own bug, as in the reader
+                    log.exception("fixclient timer failed")
+                    self._shutdown(f"fixclient internal error: {exc!r}")
 
     def _apply(self, out: Output) -> None:
         if out.outgoing:

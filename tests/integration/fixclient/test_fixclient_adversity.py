@@ -127,3 +127,16 @@ async def test_logon_timeout_when_nobody_answers() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_bug_in_message_handling_ends_the_session_instead_of_hanging(acceptor: EchoAcceptor) -> None:
+    client = await logged_on(acceptor)
+
+    def broken(frame: Frame, now: float) -> None:
+        raise RuntimeError("boom")
+
+    client.session.on_frame = broken  # type: ignore[method-assign,assignment]
+    cl_ord_id = await client.new_order_single("AAPL", "buy", 1, "market")
+    with pytest.raises(SessionClosed, match="internal error"):
+        await client.next_execution_report(cl_ord_id, timeout=5)
+    await client.close()
