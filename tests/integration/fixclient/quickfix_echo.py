@@ -148,17 +148,21 @@ class EchoAcceptor:
             f"SenderCompID={sender}\nTargetCompID={target}\n"
         )
         settings = fix.SessionSettings(str(cfg))
-        self._acceptor = fix.SocketAcceptor(self.app, fix.FileStoreFactory(settings), settings)
+        self._acceptor: fix.SocketAcceptor | None = fix.SocketAcceptor(self.app, fix.FileStoreFactory(settings),
+                                                                        settings)
 
     def start(self) -> None:
+        assert self._acceptor is not None, "stopped acceptors cannot restart; make a new one"
         self._acceptor.start()
 
     def stop(self) -> None:
         """Stop and destroy the acceptor. QuickFIX keeps a process-wide registry of sessions by
         SessionID, and a stopped acceptor's sessions stay registered until the acceptor is destroyed:
         the next acceptor's ``sendToTarget`` would then reach the dead session."""
+        if self._acceptor is None:
+            return
         self._acceptor.stop(True)
-        del self._acceptor
+        self._acceptor = None
         gc.collect()
         session_id = self.app.session_id
         if session_id is not None and fix.Session.doesSessionExist(session_id):

@@ -197,3 +197,31 @@ async def test_messages_iterator_yields_reports_in_order(acceptor: EchoAcceptor)
     await asyncio.wait_for(collector, 5)
     assert received == ids
     await client.logout()
+
+
+async def test_acceptor_restart_resends_what_the_client_missed(acceptor: EchoAcceptor, tmp_path: Path) -> None:
+    """The gateway-restart case: reports stored while the client was away survive the acceptor's
+    restart (QuickFIX FileStore) and are resent when the client resumes with its saved numbers."""
+    store = tmp_path / "client1-seq.json"
+    client = await connect(acceptor, store_path=store)
+    await client.logon()
+    first = await client.new_order_single("AAPL", "buy", 5, "market")
+    await client.next_execution_report(first, timeout=5)
+    await client.close("simulated crash")
+    assert await acceptor.wait_until(lambda: acceptor.app.seen.logouts == 1)
+    acceptor.send("8", [(37, "O-R"), (11, first), (17, "E-RESTART"), (150, "F"), (39, "2"), (55, "AAPL"),
+                        (54, "1"), (32, "5"), (31, "190.25"), (151, "0"), (14, "5"), (6, "190.25")])
+    acceptor.stop()
+    restarted = EchoAcceptor(tmp_path / "acceptor", acceptor.port)  # same store directory, same port
+    restarted.start()
+    try:
+        again = await connect(restarted, store_path=store)
+        await again.logon()
+        fill = await again.next_execution_report(first, timeout=5)
+        assert (fill.exec_id, fill.last_qty, fill.last_px, fill.raw.poss_dup) == (
+            "E-RESTART", Decimal(5), Decimal("190.25"), True)
+        assert any(isinstance(e, ev.GapDetected) for e in again.events)
+        await again.logout()
+    finally:
+        restarted.stop()
+    assert restarted.app.seen.errors == []
