@@ -4,7 +4,7 @@ the Redis client and closes them on shutdown (nothing is connected at import tim
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -58,6 +58,12 @@ V1_PROBLEMS = problem_responses({
 })
 
 
+async def _close_search_index(app: FastAPI) -> None:
+    service = getattr(app.state, "search_service", None)
+    if service is not None:
+        await service.index.close()
+
+
 class BrokerageAPI(FastAPI):
     def openapi(self) -> dict[str, Any]:
         schema = super().openapi()  # cached by FastAPI after the first call
@@ -72,18 +78,20 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(
-            settings.effective_database_url, min_size=1, max_size=settings.api_db_pool_size,
-            command_timeout=settings.api_db_command_timeout_seconds,
-        )
-        redis = Redis.from_url(settings.effective_redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        app.state.db_pool, app.state.redis = pool, redis
-        try:
+        # Closed in reverse order, each even if an earlier close fails: the WebSocket hub and the search
+        # index (both opened on first use) before the Redis client they use, the pool last.
+        async with AsyncExitStack() as resources:
+            pool = await asyncpg.create_pool(
+                settings.effective_database_url, min_size=1, max_size=settings.api_db_pool_size,
+                command_timeout=settings.api_db_command_timeout_seconds,
+            )
+            resources.push_async_callback(pool.close)
+            redis = Redis.from_url(settings.effective_redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            resources.push_async_callback(redis.aclose)  # type: ignore[attr-defined]  # types-redis predates it
+            resources.push_async_callback(_close_search_index, app)
+            resources.push_async_callback(stream.close_stream_hub, app)
+            app.state.db_pool, app.state.redis = pool, redis
             yield
-        finally:
-            await stream.close_stream_hub(app)  # opened on first WebSocket; it uses the Redis client below
-            await redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
-            await pool.close()
 
     app = BrokerageAPI(
         title="Brokerage REST API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,

@@ -3,9 +3,18 @@ ticker search; both answer errors as problem+json through the API's handlers."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import httpx
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from brokerage.settings import Settings
+from marketdata.quotes import Quote, now_us
+from marketdata.redis_quotes import QuoteWriter
+from search.index import open_ticker_index
+from search.universe import universe_listings
 
 if TYPE_CHECKING:
     from tests.integration.api.conftest import Seed
@@ -48,3 +57,19 @@ async def test_search_is_mounted(client: httpx.AsyncClient) -> None:
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == PROBLEMS + "search-unavailable"
+
+
+async def test_search_answers_from_an_index_built_in_the_data_dir(
+    api_app: FastAPI, api_settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    index = open_ticker_index(api_settings, create=True)
+    await index.replace_all(universe_listings())
+    await index.close()
+    await QuoteWriter(redis_client).write([Quote("AAPL", last=Decimal("190.01"), ingest_ts_us=now_us())])
+    async with api_app.router.lifespan_context(api_app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api_app), base_url="http://api.test"
+    ) as http:
+        response = await http.get("/v1/search", params={"q": "AAPL", "limit": 3})
+    assert response.status_code == 200
+    first = response.json()["results"][0]
+    assert first["symbol"] == "AAPL" and Decimal(first["quote"]["last"]) == Decimal("190.01")
