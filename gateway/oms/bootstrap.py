@@ -41,11 +41,17 @@ VENUE_LINK = "venue"
 
 async def every(name: str, interval: float, check: Callable[[], Awaitable[object]]) -> None:
     """Run ``check`` every ``interval`` seconds; a failure is logged and tried again next time."""
+    failures = 0
     while True:
         try:
             await check()
-        except Exception:
-            log.exception("oms.periodic_failed", task=name)
+            failures = 0
+        except Exception as error:
+            failures += 1
+            if failures == 1:
+                log.exception("oms.periodic_failed", task=name)
+            elif failures % 60 == 0:  # a dependency that stays down: a reminder, not a flood
+                log.warning("oms.periodic_still_failing", task=name, failures=failures, error=str(error))
         await asyncio.sleep(interval)
 
 

@@ -97,7 +97,7 @@ class VenueReports:
         try:
             report = codec.parse_venue_report(msg)
         except codec.BadField as error:
-            log.error("oms.venue_report_unreadable", error=str(error))
+            log.warning("fix.exchange_message_unhandled", reason=f"unreadable ExecutionReport: {error}")
             return
         if report.exec_type == "I":
             self.status_answers[report.venue_cl_ord_id] = report
@@ -108,7 +108,9 @@ class VenueReports:
         order_id = order_id_of(r.venue_cl_ord_id)
         known = await load_order(self.pool, order_id)
         if known is None:
-            log.warning("oms.venue_report_unknown_order", venue_cl_ord_id=r.venue_cl_ord_id, exec_id=r.exec_id)
+            # the link's event for a message nothing handles, with the reason
+            log.warning("fix.exchange_message_unhandled", reason="unknown order", venue_cl_ord_id=r.venue_cl_ord_id,
+                        exec_id=r.exec_id)
             return False
         async with self.pool.acquire() as conn, conn.transaction():
             account = await lock_account(conn, known.order.account_id)
@@ -210,7 +212,7 @@ class VenueReports:
         try:
             r = codec.parse_venue_cancel_reject(msg)
         except codec.BadField as error:
-            log.error("oms.venue_cancel_reject_unreadable", error=str(error))
+            log.warning("fix.exchange_message_unhandled", reason=f"unreadable OrderCancelReject: {error}")
             return
         order_id = order_id_of(r.venue_cl_ord_id)
         known = await load_order(self.pool, order_id)
