@@ -96,14 +96,15 @@ def echo_acceptor() -> Iterator[tuple[int, int | None]]:
     from quickfix_echo import EchoAcceptor
 
     port = free_port()
-    acceptor = EchoAcceptor(Path(tempfile.mkdtemp(prefix="bench-echo-")), port, password=None,
-                            sender="EXCHANGE", target="GATEWAY")
+    base = Path(tempfile.mkdtemp(prefix="bench-echo-"))
+    acceptor = EchoAcceptor(base, port, password=None, sender="EXCHANGE", target="GATEWAY")
     acceptor.start()
     print(f"QuickFIX echo acceptor on 127.0.0.1:{port} (not the exchange: client + QuickFIX floor)")
     try:
         yield port, None  # in-process: its CPU is counted with the client's
     finally:
         acceptor.stop()
+        shutil.rmtree(base, ignore_errors=True)
         if acceptor.app.seen.errors:
             print("acceptor errors:", acceptor.app.seen.errors[:3])
 
