@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from decimal import ROUND_DOWN, Decimal
 
 import asyncpg
@@ -12,6 +14,7 @@ from tests.integration.order_path.conftest import (
     check_invariants,
     dec,
     until_final,
+    until_status,
 )
 
 
@@ -94,5 +97,71 @@ async def test_insufficient_buying_power_is_rejected_with_figures(order_path_env
         assert report.ord_status == "8" and report.exec_type == "8"
         assert report.ord_rej_reason in (0, 3)
         assert report.text and ("buying power" in report.text or "notional" in report.text)
+    finally:
+        await client.logout()
+
+
+async def fill_events(pool: asyncpg.Pool, order_id: str) -> list[dict[str, str]]:
+    rows = await pool.fetch("SELECT payload FROM outbox WHERE event_type = 'order.fill' "
+                            "AND payload->>'order_id' = $1 ORDER BY seq", order_id)
+    return [json.loads(r["payload"]) for r in rows]
+
+
+async def test_partial_fills_release_the_block_proportionally(order_path_env: OrderPathEnv, pool: asyncpg.Pool,
+                                                              quotes: QuoteReader) -> None:
+    client = await order_path_env.client("CLIENT1")
+    try:
+        for _attempt in range(5):  # the touch may move between reading the quote and arriving: try again
+            _, ask = await mid(quotes, "AAPL")
+            cl = await client.new_order_single("AAPL", "buy", 2500, "limit", price=ask)
+            assert (await until_status(client, cl, {"1", "2", "0", "8"})).ord_status != "8"
+            await asyncio.sleep(0.5)  # let the market maker's next quote trade with what rests
+            row = await order_row(pool, cl)
+            cancel = await client.cancel(cl) if row["status"] in ("new", "partially_filled") else None
+            if cancel:
+                await until_status(client, cancel, {"4", "2"})
+            events = await fill_events(pool, row["order_id"])
+            if events and Decimal(events[0]["last_qty"]) < 2500:
+                break
+        else:
+            raise AssertionError("no partial fill in five attempts")
+        # replay the release rule on the order's fills: each fill's block is what the rule leaves
+        held, leaves = ask * 2500, Decimal(2500)
+        for fill in events:
+            qty, px = Decimal(fill["last_qty"]), Decimal(fill["last_px"])
+            notional = (qty * px).quantize(Decimal("0.0001"), rounding=ROUND_DOWN)
+            if qty == leaves:
+                held = Decimal(0)
+            else:
+                pro_rata = (held * qty / leaves).quantize(Decimal("0.0001"), rounding=ROUND_DOWN)
+                held -= min(held, max(notional, pro_rata))
+            leaves -= qty
+            assert Decimal(fill["reserved_cash"]) == held, fill
+            assert Decimal(fill["leaves_qty"]) == leaves
+        final = await order_row(pool, cl)
+        assert final["reserved_cash"] == 0 and final["status"] in ("canceled", "filled")
+        await check_invariants(pool)
+    finally:
+        await client.logout()
+
+
+async def test_ioc_partial_fill_then_cancel(order_path_env: OrderPathEnv, pool: asyncpg.Pool,
+                                            quotes: QuoteReader) -> None:
+    client = await order_path_env.client("CLIENT2")
+    try:
+        for _attempt in range(5):
+            _, ask = await mid(quotes, "MSFT")
+            cl = await client.new_order_single("MSFT", "buy", 4000, "limit", price=ask, tif="ioc")
+            final = await until_final(client, cl)
+            if final.ord_status == "4" and final.cum_qty and final.cum_qty > 0:
+                break
+        else:
+            raise AssertionError("no IOC partial fill in five attempts")
+        assert final.exec_type == "4" and final.leaves_qty == 0 and final.cum_qty < 4000
+        row = await order_row(pool, cl)
+        assert (row["status"], row["cum_qty"], row["reserved_cash"]) == ("canceled", final.cum_qty, 0)
+        assert await pool.fetchval("SELECT qty FROM holdings WHERE account_id = 'ACC-CLIENT2' AND symbol = 'MSFT'") \
+            >= final.cum_qty
+        await check_invariants(pool)
     finally:
         await client.logout()
