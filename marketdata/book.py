@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from marketdata.fix_md import BID, CLOSE, DELETE, OFFER, TRADE, VOLUME, Increment, MdEntry, Snapshot
 from marketdata.quotes import Quote
 
+MAX_LEVELS = 10  # we subscribe to the top of book (the exchange serves up to 5 levels)
+
 
 @dataclass(slots=True)
 class SymbolState:
@@ -43,15 +45,50 @@ class SymbolState:
             ingest_ts_us=ingest_ts_us,
         )
 
+    def quote_json(self, symbol: str, ingest_ts_us: int) -> str:
+        """``self.quote(...).to_json()`` without building the Quote (the ingestor's hot path)."""
+        parts = [f'{{"symbol":"{symbol}"']
+        if self.bids:
+            bid = max(self.bids)
+            parts.append(f'"bid":"{bid}"')
+        if self.asks:
+            ask = min(self.asks)
+            parts.append(f'"ask":"{ask}"')
+        if self.bids:
+            parts.append(f'"bid_size":"{self.bids[bid]}"')
+        if self.asks:
+            parts.append(f'"ask_size":"{self.asks[ask]}"')
+        for name, value in (("last", self.last), ("last_size", self.last_size), ("volume", self.volume),
+                            ("prev_close", self.prev_close)):
+            if value is not None:
+                parts.append(f'"{name}":"{value}"')
+        parts.append(f'"exchange_ts_us":"{self.exchange_ts_us}","ingest_ts_us":"{ingest_ts_us}"}}')
+        return ",".join(parts)
+
+
+_PARSED: dict[str, Decimal | None] = {}  # prices and sizes repeat a lot: parse each text once
+
 
 def _decimal(text: str | None) -> Decimal | None:
-    if text is None or text == "":
+    """A finite, non-negative decimal, or None for a missing or unreadable value."""
+    if not text:
         return None
+    value = _PARSED.get(text, _MISSING)
+    if value is not _MISSING:
+        return value  # type: ignore[return-value]
     try:
-        value = Decimal(text)
+        parsed: Decimal | None = Decimal(text)
     except InvalidOperation:
-        return None
-    return value if value.is_finite() and value >= 0 else None
+        parsed = None
+    if parsed is not None and not (parsed.is_finite() and parsed >= 0):
+        parsed = None
+    if len(_PARSED) >= 200_000:
+        _PARSED.clear()
+    _PARSED[text] = parsed
+    return parsed
+
+
+_MISSING = object()
 
 
 class QuoteBook:
@@ -80,14 +117,39 @@ class QuoteBook:
         states = self.states
         dirty = self._dirty
         ts = message.exchange_ts_us
+        apply = self._apply
         for entry in message.entries:
-            state = states.get(entry.symbol)
+            symbol = entry[2]
+            state = states.get(symbol)
             if state is None:
-                state = states[entry.symbol] = SymbolState()
-            if self._apply(state, entry):
-                if ts > state.exchange_ts_us:
-                    state.exchange_ts_us = ts
-                dirty[entry.symbol] = None
+                state = states[symbol] = SymbolState()
+            kind = entry[1]
+            # Book levels are nearly all of the traffic: handled inline, the rest by _apply.
+            if kind in (BID, OFFER):
+                price = _decimal(entry[3])
+                if price is None:
+                    self.entries_rejected += 1
+                    continue
+                levels = state.bids if kind == BID else state.asks
+                if entry[0] == DELETE:
+                    levels.pop(price, None)
+                else:
+                    size = _decimal(entry[4])
+                    if size is None:
+                        self.entries_rejected += 1
+                        continue
+                    if size:
+                        levels[price] = size
+                        if len(levels) > MAX_LEVELS:  # a feed that never deletes must not grow us
+                            del levels[min(levels) if kind == BID else max(levels)]
+                    else:
+                        levels.pop(price, None)
+                self.entries_applied += 1
+            elif not apply(state, entry):
+                continue
+            if ts > state.exchange_ts_us:
+                state.exchange_ts_us = ts
+            dirty[symbol] = None
 
     def _apply(self, state: SymbolState, entry: MdEntry) -> bool:
         kind = entry.entry_type
@@ -106,6 +168,8 @@ class QuoteBook:
                     return False
                 if size:
                     levels[price] = size
+                    if len(levels) > MAX_LEVELS:  # a feed that never deletes must not grow us without bound
+                        del levels[min(levels) if kind == BID else max(levels)]
                 else:
                     levels.pop(price, None)
         elif kind == TRADE:
@@ -136,18 +200,30 @@ class QuoteBook:
         if symbol in self.states:
             self._dirty[symbol] = None
 
-    def drain(self, ingest_ts_us: int, limit: int | None = None) -> list[Quote]:
-        """One quote per symbol changed since the last drain (oldest change first), at most ``limit``."""
+    def _take(self, limit: int | None) -> list[str]:
         if limit is None or limit >= len(self._dirty):
             symbols = list(self._dirty)
             self._dirty.clear()
-        else:
-            symbols = []
-            for symbol in self._dirty:
-                symbols.append(symbol)
-                if len(symbols) == limit:
-                    break
-            for symbol in symbols:
-                del self._dirty[symbol]
+            return symbols
+        symbols = []
+        for symbol in self._dirty:
+            symbols.append(symbol)
+            if len(symbols) == limit:
+                break
+        for symbol in symbols:
+            del self._dirty[symbol]
+        return symbols
+
+    def drain(self, ingest_ts_us: int, limit: int | None = None) -> list[Quote]:
+        """One quote per symbol changed since the last drain (oldest change first), at most ``limit``."""
         states = self.states
-        return [states[s].quote(s, ingest_ts_us) for s in symbols]
+        return [states[s].quote(s, ingest_ts_us) for s in self._take(limit)]
+
+    def drain_encoded(self, ingest_ts_us: int, limit: int | None = None) -> list[tuple[str, str, int]]:
+        """Like ``drain`` but as (symbol, quote JSON, exchange time µs), ready for the writer."""
+        states = self.states
+        out = []
+        for s in self._take(limit):
+            state = states[s]
+            out.append((s, state.quote_json(s, ingest_ts_us), state.exchange_ts_us))
+        return out

@@ -12,8 +12,10 @@ that cannot be read makes the decoder raise ``MalformedMarketData`` for that mes
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 SOH = "\x01"
 NEW, CHANGE, DELETE = "0", "1", "2"
@@ -24,13 +26,12 @@ class MalformedMarketData(ValueError):
     """A market data message that cannot be decoded; the message text says which field and why."""
 
 
-@dataclass(frozen=True, slots=True)
-class MdEntry:
+class MdEntry(NamedTuple):
     action: str  # MDUpdateAction (279); NEW for snapshot entries
     entry_type: str  # MDEntryType (269)
     symbol: str
-    price: str | None  # MDEntryPx (270)
-    size: str | None  # MDEntrySize (271)
+    price: str | None  # MDEntryPx (270); None when absent
+    size: str | None  # MDEntrySize (271); None when absent
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +101,39 @@ def _fields(raw: str) -> list[tuple[str, str]]:
     return out
 
 
+# Fast path for increments in the exchange's canonical layout (QuickFIX writes group fields in the
+# dictionary's order): one C-level regex pass extracts every entry. It is taken only when the entries
+# cover the whole group section and their count equals NoMDEntries; anything else (another field,
+# another order) goes through the general parser below.
+_INC_ENTRY = re.compile(
+    "279=([^\x01]*)\x01269=([^\x01]*)\x0155=([^\x01]*)\x01(?:270=([^\x01]*)\x01)?(?:271=([^\x01]*)\x01)?"
+    "(?:290=[0-9]*\x01)?"
+)
+_HEADER = {tag: re.compile(f"\x01{tag}=([^\x01]*)\x01") for tag in ("52", "262")}
+_COUNT = re.compile("\x01268=([0-9]+)\x01")
+
+
+def _fast_increment(raw: str) -> Increment | None:
+    count = _COUNT.search(raw)
+    sending = _HEADER["52"].search(raw)
+    if count is None or sending is None:
+        return None
+    end = raw.rfind(SOH + "10=")
+    section = raw[count.end():end + 1 if end >= 0 else len(raw)]
+    found = _INC_ENTRY.findall(section)
+    if len(found) != int(count.group(1)) or _INC_ENTRY.sub("", section):
+        return None
+    req_id = _HEADER["262"].search(raw)
+    entries = tuple([MdEntry(a, t, sym, px or None, size or None) for a, t, sym, px, size in found])
+    return Increment(req_id.group(1) if req_id else "", entries, _sending_time_us(sending.group(1)))
+
+
 def decode(raw: str) -> MarketDataMessage | None:
     """Decode a 35=W, 35=X or 35=Y message; None for any other message type."""
+    if SOH + "35=X" + SOH in raw[:64]:
+        fast = _fast_increment(raw)
+        if fast is not None:
+            return fast
     fields = _fields(raw)
     kind = next((v for t, v in fields if t == "35"), None)
     if kind not in ("W", "X", "Y"):
@@ -150,4 +182,4 @@ def _entry(group: dict[str, str], symbol: str | None) -> MdEntry:
     entry_symbol = group.get("55") or symbol
     if not entry_type or not entry_symbol:
         raise MalformedMarketData(f"an entry lacks MDEntryType (269) or Symbol (55): {group}")
-    return MdEntry(group.get("279", NEW), entry_type, entry_symbol, group.get("270"), group.get("271"))
+    return MdEntry(group.get("279", NEW), entry_type, entry_symbol, group.get("270") or None, group.get("271") or None)

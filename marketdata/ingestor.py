@@ -25,7 +25,7 @@ from marketdata.redis_quotes import QuoteWriter
 
 log = structlog.get_logger(__name__)
 
-APPLY_CHUNK = 256  # messages applied between two writes at most, so a backlog cannot starve writes
+APPLY_CHUNK = 16  # messages applied between two flushes at most, so a backlog cannot delay writes
 
 
 @dataclass
@@ -95,22 +95,21 @@ class Ingestor:
 
     async def _write_batch(self) -> int:
         ingest_ts = now_us()
-        quotes = self.book.drain(ingest_ts, self.batch_max)
-        batch = [(q.symbol, q.to_json()) for q in quotes]
+        drained = self.book.drain_encoded(ingest_ts, self.batch_max)
+        batch = [(symbol, payload) for symbol, payload, _ in drained]
         try:
             await self.writer.write_encoded(batch)
         except (RedisError, OSError) as exc:  # Redis away: keep the quotes for the next try
             self.stats.write_errors += 1
-            for q in quotes:
-                self.book.mark_dirty(q.symbol)
+            for symbol, _ in batch:
+                self.book.mark_dirty(symbol)
             log.warning("marketdata.write_failed", error=str(exc), pending=self.book.pending)
             await asyncio.sleep(0.5)
             return 0
         self.stats.writes += 1
         self.stats.quotes_written += len(batch)
+        self.stats.latencies_us.extend(ingest_ts - ts for _, _, ts in drained if ts)
         self._progress.set()
-        lat = self.stats.latencies_us
-        lat.extend(ingest_ts - q.exchange_ts_us for q in quotes if q.exchange_ts_us)
         return len(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -133,8 +132,7 @@ class Ingestor:
             self._idle.clear()
             for _ in range(min(len(inbox), APPLY_CHUNK)):
                 self.apply(inbox.popleft())
-            if self.book.pending:
-                await self._write_batch()
+            await self.flush()
             now = time.monotonic()
             if now - last_log >= 10:
                 rate = (self.stats.quotes_written - last_written) / (now - last_log)

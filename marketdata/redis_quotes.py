@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from redis.asyncio import Redis
 
-from marketdata.quotes import Quote, channel_for, encode_batch, quote_key
+from marketdata.quotes import KEY_PREFIX, Quote, channel_for, encode_batch, quote_key
 
 
 class QuoteReader:
@@ -38,11 +38,12 @@ class QuoteWriter:
 
     async def write_encoded(self, batch: Sequence[tuple[str, str]]) -> int:
         """(symbol, quote JSON) pairs: one MSET (one command however large the batch: far cheaper
-        than a SET each) plus, when publishing, one PUBLISH per shard, pipelined together."""
+        than a SET each) plus, when publishing, one PUBLISH per shard, pipelined together. Arguments
+        go as bytes: redis-py's per-argument encoding was a third of the ingest cost."""
         if not batch:
             return 0
         values: dict[str | bytes, str | bytes | int | float] = {
-            quote_key(symbol): payload for symbol, payload in batch
+            (KEY_PREFIX + symbol).encode(): payload.encode() for symbol, payload in batch
         }
         if not self._publish:
             await self._redis.mset(values)
@@ -53,6 +54,6 @@ class QuoteWriter:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.mset(values)
             for channel, lines in shards.items():
-                pipe.publish(channel, encode_batch(lines))
+                pipe.publish(channel, encode_batch(lines).encode())
             await pipe.execute()
         return len(batch)
