@@ -134,6 +134,11 @@ def decode(raw: str) -> MarketDataMessage | None:
         fast = _fast_increment(raw)
         if fast is not None:
             return fast
+    return decode_fields(raw)
+
+
+def decode_fields(raw: str) -> MarketDataMessage | None:
+    """The general decoder (any field order, any extra field): what ``decode`` falls back to."""
     fields = _fields(raw)
     kind = next((v for t, v in fields if t == "35"), None)
     if kind not in ("W", "X", "Y"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import quickfix as fix
@@ -101,3 +102,31 @@ def test_malformed_messages_raise_a_clear_error(raw: str, why: str) -> None:
 def test_garbage_never_raises_anything_but_malformed(raw: str) -> None:
     with contextlib.suppress(MalformedMarketData):
         decode(raw)
+
+
+_entry_strategy = st.tuples(
+    st.sampled_from(["0", "1", "2"]), st.sampled_from(["0", "1", "2", "B"]), st.sampled_from(["AAPL", "BRK-B", "F"]),
+    st.one_of(st.none(), st.sampled_from(["10.5", "0.0001", "600", "x"])),
+    st.one_of(st.none(), st.sampled_from(["100", "0", "7"])),
+    st.booleans(),
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(_entry_strategy, max_size=12), st.booleans())
+def test_fast_path_agrees_with_the_general_decoder(entries: list[tuple[Any, ...]], extra_field: bool) -> None:
+    from marketdata.fix_md import _fast_increment, decode_fields
+
+    groups = []
+    for action, kind, symbol, price, size, position in entries:
+        fields = [f"279={action}", f"269={kind}", f"55={symbol}"]
+        if extra_field:
+            fields.append("336=1")  # TradingSessionID: not in the canonical layout → general decoder
+        fields += [f"270={price}"] if price is not None else []
+        fields += [f"271={size}"] if size is not None else []
+        fields += ["290=1"] if position else []
+        groups += fields
+    raw = "\x01".join(["8=FIX.4.4", "9=100", "35=X", f"52={SENT}", "262=md7", f"268={len(entries)}", *groups,
+                       "10=000"]) + "\x01"
+    assert decode(raw) == decode_fields(raw)
+    assert (_fast_increment(raw) is None) == extra_field  # the fast path did run on the canonical layout
