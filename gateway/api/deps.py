@@ -14,6 +14,7 @@ from brokerage.settings import Settings
 from gateway.api import queries
 from gateway.api.auth import Principal as PrincipalModel
 from gateway.api.auth import authenticate
+from gateway.api.listing import AccountIdPath
 from gateway.api.metrics import ApiMetrics
 from gateway.api.problems import account_not_found, forbidden
 
@@ -58,7 +59,7 @@ async def require_compliance(principal: Principal) -> None:
         raise forbidden("Compliance reports need a compliance or admin token.")
 
 
-async def _visible_account_id(account_id: str, principal: Principal, pool: DbPool) -> str:
+async def _visible_account_id(account_id: AccountIdPath, principal: Principal, pool: DbPool) -> str:
     """The path's account, when it exists and this token may see it; 404 alike otherwise."""
     principal.require_account(account_id)
     if not await queries.account_exists(pool, account_id):

@@ -1,18 +1,28 @@
-"""Query parameters and helpers shared by every paginated list (accounts, orders, fills, cash movements)."""
+"""Path and query parameters, and helpers shared by every paginated list (accounts, orders, fills, cash
+movements). Identifiers are checked at the edge (length of their column, no control characters) so that
+malformed input is a 422 problem, never a database error."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Path, Query
 
 from gateway.api.pagination import MAX_LIMIT, Cursor, InvalidCursor
 from gateway.api.problems import Problem
 
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]+$"
+SYMBOL_PATTERN = r"^[A-Za-z0-9.\-]+$"
+
+AccountIdPath = Annotated[str, Path(min_length=1, max_length=32, pattern=NO_CONTROL_CHARS)]
+OrderIdPath = Annotated[str, Path(min_length=1, max_length=32, pattern=NO_CONTROL_CHARS)]
+SymbolPath = Annotated[str, Path(min_length=1, max_length=16, pattern=SYMBOL_PATTERN)]
+OrderIdParam = Annotated[str | None, Query(min_length=1, max_length=32, pattern=NO_CONTROL_CHARS)]
+
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, at most {MAX_LIMIT}.")]
 CursorParam = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
-SymbolParam = Annotated[str | None, Query(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9.\-]+$")]
+SymbolParam = Annotated[str | None, Query(min_length=1, max_length=16, pattern=SYMBOL_PATTERN)]
 FromParam = Annotated[datetime | None, Query(alias="from", description="Created at or after (ISO 8601; UTC if "
                                                                         "no offset).")]
 ToParam = Annotated[datetime | None, Query(alias="to", description="Created before (ISO 8601; UTC if no offset).")]

@@ -20,6 +20,11 @@ class InvalidCursor(ValueError):
     pass
 
 
+def _plain_id(value: object) -> bool:
+    """What the ledger's id columns can hold: short text without control characters."""
+    return isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable()
+
+
 @dataclass(frozen=True, slots=True)
 class Cursor:
     created_at: datetime
@@ -38,7 +43,7 @@ class Cursor:
             row_id = data["id"]
         except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error) as exc:
             raise InvalidCursor(f"not a cursor issued by this API: {token[:40]!r}") from exc
-        if created_at.tzinfo is None or not isinstance(row_id, str):
+        if created_at.tzinfo is None or not _plain_id(row_id):
             raise InvalidCursor(f"not a cursor issued by this API: {token[:40]!r}")
         return cls(created_at, row_id)
 
@@ -59,6 +64,6 @@ class KeyCursor:
             key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["k"]
         except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error) as exc:
             raise InvalidCursor(f"not a cursor issued by this API: {token[:40]!r}") from exc
-        if not isinstance(key, str):
+        if not _plain_id(key):
             raise InvalidCursor(f"not a cursor issued by this API: {token[:40]!r}")
         return cls(key)

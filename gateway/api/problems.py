@@ -193,9 +193,18 @@ def _unavailable_handler(slug: str, what: str) -> Callable[[Request, Exception],
     return handler
 
 
+async def _on_data_error(request: Request, exc: Exception) -> JSONResponse:
+    # Backstop behind the edge validation: PostgreSQL refused a value as data (bad encoding, out of range).
+    log.warning("data_error", error=type(exc).__name__, path=request.url.path)
+    problem = Problem(422, "invalid-request", "Invalid request", "A value in the request cannot be stored or "
+                      "compared (bad characters or out of range).")
+    return problem_response(problem, request.url.path)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     for exc_type, slug, what in _UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable_handler(slug, what))
+    app.add_exception_handler(asyncpg.DataError, _on_data_error)
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

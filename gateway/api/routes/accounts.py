@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from gateway.api import queries
 from gateway.api.deps import AppSettings, DbPool, Principal, RedisClient
-from gateway.api.listing import CursorParam, Limit, invalid_cursor
+from gateway.api.listing import AccountIdPath, CursorParam, Limit, invalid_cursor
 from gateway.api.pagination import DEFAULT_LIMIT, InvalidCursor, KeyCursor
 from gateway.api.portfolio import valued_accounts
 from gateway.api.problems import account_not_found, problem_responses
@@ -34,7 +34,7 @@ async def list_accounts(
 @router.get("/{account_id}", response_model=Account, summary="One account",
             responses=problem_responses({404: "No such account, or not visible to this token"}))
 async def get_account(
-    account_id: str, principal: Principal, pool: DbPool, redis: RedisClient, settings: AppSettings
+    account_id: AccountIdPath, principal: Principal, pool: DbPool, redis: RedisClient, settings: AppSettings
 ) -> Account:
     principal.require_account(account_id)
     row = await queries.account(pool, account_id)

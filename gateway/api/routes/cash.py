@@ -22,7 +22,17 @@ from pydantic import ValidationError
 
 from gateway.api import queries
 from gateway.api.deps import DbPool, Metrics, Principal, VisibleAccountId
-from gateway.api.listing import CursorParam, FromParam, Limit, ToParam, decode_cursor, invalid_cursor, page, time_range
+from gateway.api.listing import (
+    AccountIdPath,
+    CursorParam,
+    FromParam,
+    Limit,
+    ToParam,
+    decode_cursor,
+    invalid_cursor,
+    page,
+    time_range,
+)
 from gateway.api.pagination import DEFAULT_LIMIT, InvalidCursor
 from gateway.api.problems import Problem, account_not_found, problem_responses
 from gateway.api.schemas import CashMovement, CashMovementRecord, CashMovementRequest, Page
@@ -83,7 +93,7 @@ def _idempotency_key(
     return key
 
 
-def _cash_account(account_id: str, principal: Principal) -> str:
+def _cash_account(account_id: AccountIdPath, principal: Principal) -> str:
     # Resolved before the key and the body: an unauthenticated or unauthorized caller learns nothing else.
     principal.require_cash_authority(account_id)
     return account_id

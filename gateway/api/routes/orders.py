@@ -11,7 +11,19 @@ from fastapi import APIRouter, Query
 
 from gateway.api import queries
 from gateway.api.deps import DbPool, Principal, VisibleAccountId
-from gateway.api.listing import CursorParam, FromParam, Limit, SymbolParam, ToParam, decode_cursor, page, time_range
+from gateway.api.listing import (
+    AccountIdPath,
+    CursorParam,
+    FromParam,
+    Limit,
+    OrderIdParam,
+    OrderIdPath,
+    SymbolParam,
+    ToParam,
+    decode_cursor,
+    page,
+    time_range,
+)
 from gateway.api.pagination import DEFAULT_LIMIT
 from gateway.api.problems import Problem
 from gateway.api.schemas import OPEN_STATUSES, Fill, Order, OrderStatus, Page
@@ -52,7 +64,7 @@ async def list_orders(
 
 
 @router.get("/orders/{order_id}", response_model=Order, summary="One order")
-async def get_order(account_id: str, order_id: str, principal: Principal, pool: DbPool) -> Order:
+async def get_order(account_id: AccountIdPath, order_id: OrderIdPath, principal: Principal, pool: DbPool) -> Order:
     principal.require_account(account_id)
     row = await queries.order(pool, account_id, order_id)
     if row is None:
@@ -65,7 +77,7 @@ async def get_order(account_id: str, order_id: str, principal: Principal, pool: 
 async def list_fills(
     account_id: VisibleAccountId, pool: DbPool,
     symbol: SymbolParam = None, start: FromParam = None, end: ToParam = None,
-    order_id: Annotated[str | None, Query(max_length=32)] = None,
+    order_id: OrderIdParam = None,
     limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> Page[Fill]:
     where = _filter(symbol, start, end)

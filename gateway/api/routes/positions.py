@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from gateway.api import queries
 from gateway.api.deps import AppSettings, DbPool, RedisClient, VisibleAccountId
+from gateway.api.listing import SymbolPath
 from gateway.api.portfolio import position_model, valued_positions
 from gateway.api.problems import Problem
 from gateway.api.schemas import Position
@@ -27,7 +28,7 @@ async def list_positions(
 
 @router.get("/{symbol}", response_model=Position, summary="One open position")
 async def get_position(
-    account_id: VisibleAccountId, symbol: str, pool: DbPool, redis: RedisClient, settings: AppSettings
+    account_id: VisibleAccountId, symbol: SymbolPath, pool: DbPool, redis: RedisClient, settings: AppSettings
 ) -> Position:
     symbol = symbol.upper()
     holding = await queries.holding(pool, account_id, symbol)

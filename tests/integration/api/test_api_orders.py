@@ -130,3 +130,24 @@ async def test_bad_list_parameters_are_problems(client: httpx.AsyncClient, seed:
         assert response.status_code == status, (params, response.text)
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["type"] == PROBLEMS + slug
+
+
+async def test_malformed_identifiers_are_problems_not_crashes(client: httpx.AsyncClient, seed: Seed) -> None:
+    await seed.account("A1")
+    token = await seed.token("admin")
+    cases = [
+        ("GET", "/v1/accounts/A%00B", 422),
+        ("GET", "/v1/accounts/" + "A" * 33, 422),
+        ("GET", "/v1/accounts/A%00B/orders", 422),
+        ("GET", "/v1/accounts/A1/orders/O%00", 422),
+        ("GET", "/v1/accounts/A1/fills?order_id=O%00", 422),
+        ("GET", "/v1/accounts/A1/positions/A%00", 422),
+        ("GET", "/v1/accounts/A1/cash-movements?cursor=eyJ0IjoiMjAyNi0wMS0wMVQwMDowMDowMCswMDowMCIsImlkIjoiXHUwMDAwIn0",
+         400),
+        ("POST", "/v1/accounts/A%00B/deposits", 422),
+    ]
+    for method, path, status in cases:
+        response = await client.request(method, path, json={"amount": "1"},
+                                        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k"})
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
