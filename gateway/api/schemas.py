@@ -20,9 +20,18 @@ OrderStatus = Literal[
 ]
 OPEN_STATUSES: tuple[str, ...] = ("pending_new", "new", "partially_filled", "pending_cancel", "pending_replace")
 
+
+
+def _ledger_amount(value: object) -> Decimal:
+    try:
+        return parse_amount(value)
+    except ArithmeticError as exc:  # decimal.InvalidOperation: beyond the 28-digit context, e.g. "1e400"
+        raise ValueError(f"invalid amount {str(value)[:40]!r}: out of range") from exc
+
+
 # A cash movement amount, checked by the ledger's own rule (positive, finite, at most 4 decimals, below
 # 1e15; floats refused) so the API and the ledger can never disagree on what an amount is.
-CashAmount = Annotated[Decimal, BeforeValidator(parse_amount), Field(examples=["1000.00"])]
+CashAmount = Annotated[Decimal, BeforeValidator(_ledger_amount), Field(examples=["1000.00"])]
 
 
 class Page(BaseModel, Generic[T]):

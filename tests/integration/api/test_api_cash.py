@@ -78,7 +78,7 @@ async def test_missing_idempotency_key_is_400_problem(client: httpx.AsyncClient,
 @pytest.mark.parametrize("body", [
     {"amount": "-5"}, {"amount": -5}, {"amount": "0"}, {"amount": "abc"}, {"amount": "12.34567"},
     {"amount": "NaN"}, {"amount": "Infinity"}, {"amount": True}, {"amount": None}, {}, {"amount": "1", "x": 1},
-    {"amount": "1e20"}, [1], "10",
+    {"amount": "1e20"}, {"amount": "1e400"}, {"amount": "9" * 30}, [1], "10",
 ])
 async def test_bad_amount_is_422_problem_and_moves_nothing(
     client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool, body: Any
