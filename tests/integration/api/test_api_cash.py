@@ -61,6 +61,10 @@ async def test_replay_returns_the_same_body_and_moves_money_once(
     assert reused.headers["content-type"] == "application/problem+json"
     assert reused.json()["type"] == PROBLEMS + "idempotency-key-reused"
     assert await cash_of(db_pool, "A1") == Decimal("75")
+    metrics = (await client.get("/metrics")).text
+    for outcome, count in (("created", 1), ("replayed", 1), ("idempotency-key-reused", 1)):
+        line = f'brokerage_api_cash_movements_total{{kind="deposit",outcome="{outcome}"}} {count:.1f}'
+        assert line in metrics, line
 
 
 async def test_missing_idempotency_key_is_400_problem(client: httpx.AsyncClient, seed: Seed) -> None:
