@@ -8,7 +8,7 @@ database per test). A lock serialises statements, since ``USE <db>`` is session 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -45,18 +45,20 @@ def open_engine(path: Path) -> Any:
         return _engine[1]
 
 
-def _convert(value: Any, ch_type: str) -> Any:
-    """A JSONCompact value (decimals and 64-bit integers quoted) as a Python value of its ClickHouse type."""
-    if value is None:
-        return None
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _converter(ch_type: str) -> Callable[[str], Any] | None:
+    """How to turn a JSONCompact value (decimals and 64-bit integers quoted) of this type into Python."""
     base = ch_type.removeprefix("Nullable(").removeprefix("LowCardinality(")
     if base.startswith("Decimal"):
-        return Decimal(value)
+        return Decimal
     if base.startswith(("Int", "UInt")):
-        return int(value)
+        return int
     if base.startswith("DateTime"):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value
+        return _utc
+    return None
 
 
 class ChdbSink:
@@ -104,9 +106,12 @@ class ChdbSink:
             return QueryResult([], [])
         parsed = orjson.loads(data)
         meta = parsed["meta"]
-        types = [m["type"] for m in meta]
-        rows = [tuple(_convert(v, t) for v, t in zip(row, types, strict=True)) for row in parsed["data"]]
-        return QueryResult([m["name"] for m in meta], rows)
+        columns: list[list[Any]] = [list(c) for c in zip(*parsed["data"], strict=True)] or [[] for _ in meta]
+        for i, m in enumerate(meta):
+            convert = _converter(m["type"])
+            if convert is not None:
+                columns[i] = [None if v is None else convert(v) for v in columns[i]]
+        return QueryResult([m["name"] for m in meta], list(zip(*columns, strict=True)))
 
     def close(self) -> None:
         """The engine stays open for the life of the process (chdb cannot reopen another path anyway)."""
