@@ -150,7 +150,7 @@ def generate_report_data(sink: ChdbSink, events: int) -> None:
                        toString(received + toIntervalMicrosecond(900)), '","acknowledged":"', toString(at), '"}}}}'),
                      concat('{{"symbol":"', symbol, '","side":"', side, '","order_id":"', order_id, '","last_qty":"',
                        toString(qty), '","last_px":"', toString(px), '","status":"filled","realized_pnl":"',
-                       if(side = 'sell', toString(toInt64(cityHash64(o, 8) % 1001) - 100), ''),  -- 1 sale in 10 at a loss
+                       if(side = 'sell', toString(toInt64(cityHash64(o, 8) % 1001) - 100), ''),  -- 1 in 10 a loss
                        '","ts":{{"filled":"', toString(at), '"}}}}')) AS payload
             FROM numbers({int(events)})
         )""")
