@@ -5,65 +5,63 @@
 -- disallowed_loss = loss × replacement_qty / sold_qty; adjusted_basis = cost of the replacement shares +
 -- disallowed loss (the loss is added to the basis of the replacement shares).
 -- The loss comes from the sell fill's realized_pnl (the ledger's average-cost basis).
+-- Each (account, symbol) history is gathered into one time-ordered array (a hash aggregation, no global
+-- sort), and each loss sale is compared with the fills of its own history only.
 WITH
-loss_pairs AS  -- only (account, symbol) pairs with a loss sale in the period need their fills windowed
-(
-    SELECT DISTINCT account, symbol
-    FROM audit_events FINAL
-    WHERE event_type = 'order.fill'
-      AND side = 'sell'
-      AND realized_pnl < 0
-      AND occurred_at >= {from_ts:DateTime64(6, 'UTC')}
-      AND occurred_at < {to_ts:DateTime64(6, 'UTC')}
-      AND ({account:String} = '' OR account = {account:String})
-      AND ({symbol:String} = '' OR symbol = {symbol:String})
-),
-fills AS
+histories AS
 (
     SELECT
-        occurred_at, account, symbol, side, exec_id, order_id, realized_pnl,
-        toDecimal128(assumeNotNull(last_qty), 4) AS qty,
-        toDecimal128(assumeNotNull(last_px), 6) AS px,
-        intDiv(toUnixTimestamp64Milli(occurred_at), 10) AS t  -- centiseconds: RANGE offsets must fit Int32
+        account,
+        symbol,
+        arraySort(x -> (x.1, x.6), groupArray((
+            toUnixTimestamp64Micro(occurred_at), side = 'buy', toDecimal128(assumeNotNull(last_qty), 4),
+            toDecimal128(assumeNotNull(last_px), 6), realized_pnl, exec_id, occurred_at))) AS fills
     FROM audit_events FINAL
     WHERE event_type = 'order.fill'
       AND last_qty > 0
       AND occurred_at < {to_ts:DateTime64(6, 'UTC')} + INTERVAL 30 DAY
-      AND (account, symbol) IN loss_pairs
-),
-windows AS
-(
-    SELECT
-        *,
-        sum(if(side = 'buy', qty, toDecimal128(0, 4))) OVER after_sale AS bought_after,
-        sum(if(side = 'buy', qty * px, toDecimal128(0, 10))) OVER after_sale AS cost_after,
-        sum(if(side = 'buy', qty, toDecimal128(0, 4))) OVER before_sale AS bought_before,
-        sum(if(side = 'buy', qty * px, toDecimal128(0, 10))) OVER before_sale AS cost_before,
-        sum(if(side = 'buy', qty, -qty)) OVER position AS position_after
-    FROM fills
-    WINDOW
-        after_sale AS (PARTITION BY account, symbol ORDER BY t RANGE BETWEEN 1 FOLLOWING AND 259200000 FOLLOWING),
-        before_sale AS (PARTITION BY account, symbol ORDER BY t RANGE BETWEEN 259200000 PRECEDING AND 1 PRECEDING),
-        position AS (PARTITION BY account, symbol ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+      AND ({account:String} = '' OR account = {account:String})
+      AND ({symbol:String} = '' OR symbol = {symbol:String})
+    GROUP BY account, symbol
+    HAVING arrayExists(x -> NOT x.2 AND x.5 < 0 AND x.7 >= {from_ts:DateTime64(6, 'UTC')}
+                            AND x.7 < {to_ts:DateTime64(6, 'UTC')}, fills)
 ),
 sales AS
 (
     SELECT
+        account,
+        symbol,
+        sale.7 AS sale_at,
+        sale.6 AS sale_exec_id,
+        sale.3 AS qty,
+        sale.4 AS px,
+        -toDecimal128(assumeNotNull(sale.5), 4) AS loss,
+        arraySum(x -> if(x.2 AND x.1 > sale.1 AND x.1 <= sale.1 + 2592000000000, x.3, 0), fills) AS bought_after,
+        arraySum(x -> if(x.2 AND x.1 > sale.1 AND x.1 <= sale.1 + 2592000000000, x.3 * x.4, 0), fills) AS cost_after,
+        arraySum(x -> if(x.2 AND x.1 < sale.1 AND x.1 >= sale.1 - 2592000000000, x.3, 0), fills) AS bought_before,
+        arraySum(x -> if(x.2 AND x.1 < sale.1 AND x.1 >= sale.1 - 2592000000000, x.3 * x.4, 0), fills) AS cost_before,
+        -- position after the sale: every fill up to and including it (ties ordered by exec id)
+        arraySum(x -> if((x.1, x.6) <= (sale.1, sale.6), if(x.2, x.3, -x.3), 0), fills) AS position_after
+    FROM histories
+    ARRAY JOIN fills AS sale
+    WHERE NOT sale.2
+      AND sale.5 < 0
+      AND sale.7 >= {from_ts:DateTime64(6, 'UTC')}
+      AND sale.7 < {to_ts:DateTime64(6, 'UTC')}
+),
+matched AS
+(
+    SELECT
         *,
         least(qty, bought_after) AS from_after,
-        least(qty - least(qty, bought_after), greatest(position_after, toDecimal128(0, 4)), bought_before) AS from_before,
-        -toDecimal128(assumeNotNull(realized_pnl), 4) AS loss
-    FROM windows
-    WHERE side = 'sell'
-      AND realized_pnl < 0
-      AND occurred_at >= {from_ts:DateTime64(6, 'UTC')}
-      AND occurred_at < {to_ts:DateTime64(6, 'UTC')}
+        least(qty - least(qty, bought_after), greatest(position_after, toDecimal128(0, 4)), bought_before) AS from_before
+    FROM sales
 )
 SELECT
-    occurred_at AS sale_at,
+    sale_at,
     account,
     symbol,
-    exec_id AS sale_exec_id,
+    sale_exec_id,
     qty AS sold_qty,
     px AS sale_px,
     loss,
@@ -75,6 +73,6 @@ SELECT
         + divideDecimal(loss * (from_after + from_before), qty, 2),
         2
     ) AS adjusted_basis
-FROM sales
+FROM matched
 WHERE from_after + from_before > 0
 ORDER BY sale_at, account, symbol
