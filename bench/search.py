@@ -8,7 +8,11 @@ so the Redis cache of hot queries is exercised). Prints end-to-end and server-si
 in-process latency of the search service alone (no HTTP).
 
     .venv/bin/python bench/search.py [--symbols 100000] [--requests 20000] [--concurrency 16]
-                                     [--redis-url redis://...]   (default: a throwaway local Redis)
+                                     [--rate 200 0] [--redis-url redis://...]
+
+``--rate R``: open loop, R requests/s spread over the connections (latency counts queueing from the
+scheduled time); ``--rate 0``: closed loop, back to back (throughput). Without ``--redis-url`` a
+throwaway local Redis is started.
 """
 
 from __future__ import annotations
@@ -89,11 +93,23 @@ def serve(port: int) -> None:
 
 
 # Load generator: minimal keep-alive HTTP/1.1 client (httpx would cost more CPU than the server) ------
-async def worker(port: int, queries: list[str], e2e: list[float], server: list[float], errors: list[int]) -> None:
+async def worker(port: int, queries: list[str], e2e: list[float], server: list[float], errors: list[int],
+                 interval: float = 0.0, offset: float = 0.0) -> None:
+    """Back-to-back requests (closed loop), or one every ``interval`` seconds (open loop: latency is
+    then measured from the scheduled send time, so queueing behind a slow server counts)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    loop = asyncio.get_running_loop()
+    next_at = loop.time() + offset  # connections staggered: an even stream, not bursts
     for q in queries:
         request = f"GET /v1/search?q={urlquote(q)}&limit=10 HTTP/1.1\r\nhost: bench\r\n\r\n".encode()
-        started = time.perf_counter()
+        if interval:
+            next_at += interval
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            started = time.perf_counter() + min(0.0, delay)
+        else:
+            started = time.perf_counter()
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
         headers = dict(
@@ -107,13 +123,17 @@ async def worker(port: int, queries: list[str], e2e: list[float], server: list[f
     writer.close()
 
 
-async def load(port: int, queries: list[str], concurrency: int) -> tuple[list[float], list[float], int, float]:
+async def load(port: int, queries: list[str], concurrency: int, rate: float = 0.0) -> tuple[
+    list[float], list[float], int, float
+]:
     e2e: list[float] = []
     server: list[float] = []
     errors: list[int] = []
     shares = [queries[i::concurrency] for i in range(concurrency)]
+    interval = concurrency / rate if rate else 0.0
     started = time.perf_counter()
-    await asyncio.gather(*(worker(port, share, e2e, server, errors) for share in shares))
+    await asyncio.gather(*(worker(port, share, e2e, server, errors, interval, i * interval / concurrency)
+                           for i, share in enumerate(shares)))
     return e2e, server, len(errors), time.perf_counter() - started
 
 
@@ -158,6 +178,8 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rate", type=float, nargs="+", default=[200.0, 0.0],
+                        help="offered req/s over all connections (0: back to back, the server's capacity)")
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -197,12 +219,15 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         asyncio.run(load(port, queries[:500], 4))  # warm caches and code paths
-        e2e, server, errors, elapsed = asyncio.run(load(port, queries, args.concurrency))
-        print(f"REST GET /v1/search, {len(listings):,} symbols, {len(queries):,} requests, "
-              f"{args.concurrency} connections: {len(queries) / elapsed:,.0f} req/s, {errors} non-200")
-        print(f"  end to end   p50 {percentile(e2e, 50):.2f} ms  p99 {percentile(e2e, 99):.2f} ms  "
-              f"max {max(e2e):.2f} ms")
-        print(f"  in server    p50 {percentile(server, 50):.2f} ms  p99 {percentile(server, 99):.2f} ms")
+        for rate in args.rate:
+            e2e, server, errors, elapsed = asyncio.run(load(port, queries, args.concurrency, rate))
+            offered = f"open loop at {rate:,.0f} req/s" if rate else "closed loop (back to back)"
+            print(f"REST GET /v1/search, {len(listings):,} symbols, {len(queries):,} requests, "
+                  f"{args.concurrency} connections, {offered}: {len(queries) / elapsed:,.0f} req/s, "
+                  f"{errors} non-200")
+            print(f"  end to end   p50 {percentile(e2e, 50):.2f} ms  p99 {percentile(e2e, 99):.2f} ms  "
+                  f"max {max(e2e):.2f} ms")
+            print(f"  in server    p50 {percentile(server, 50):.2f} ms  p99 {percentile(server, 99):.2f} ms")
         solo = asyncio.run(in_process(redis_url, index_path, queries[: min(5000, len(queries))]))
         print(f"  service only p50 {percentile(solo, 50):.2f} ms  p99 {percentile(solo, 99):.2f} ms  "
               "(one caller, no HTTP: parse + cache/index + MGET)")
