@@ -70,3 +70,5 @@ SELECT
 FROM scored
 GROUP BY symbol, ord_type, size_bucket, bucket_no
 ORDER BY symbol, ord_type, bucket_no
+-- a re-inserted event has the same occurred_at, hence the same monthly partition: FINAL need not merge across them
+SETTINGS do_not_merge_across_partitions_select_final = 1

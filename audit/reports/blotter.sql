@@ -29,3 +29,5 @@ WHERE startsWith(event_type, 'order.')
   AND ({account:String} = '' OR account = {account:String})
   AND ({symbol:String} = '' OR symbol = {symbol:String})
 ORDER BY occurred_at, event_id
+-- a re-inserted event has the same occurred_at, hence the same monthly partition: FINAL need not merge across them
+SETTINGS do_not_merge_across_partitions_select_final = 1

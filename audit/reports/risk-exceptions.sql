@@ -16,3 +16,5 @@ WHERE (event_type = 'order.rejected' OR startsWith(event_type, 'risk.'))
   AND ({symbol:String} = '' OR symbol = {symbol:String})
 GROUP BY event_type, rule
 ORDER BY event_type, events DESC, rule
+-- a re-inserted event has the same occurred_at, hence the same monthly partition: FINAL need not merge across them
+SETTINGS do_not_merge_across_partitions_select_final = 1
