@@ -12,7 +12,10 @@ QuickFIX's own parse of the socket bytes is not in the loop (C++, per message ra
     .venv/bin/python bench/quotes.py [--symbols 10000 100000] [--rate 100000] [--seconds 10]
                                      [--entries 100] [--redis-url redis://...]
 
-``--rate 0`` offers as fast as the producer can (capacity).
+``--exchange`` measures the real path instead: the exchange process (the whole universe, at its own
+simulated pace) → FIX → QuickFIX initiator → ingestor → Redis.
+
+``--rate 0`` measures capacity: the producer keeps at most 32 messages queued (closed loop).
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from brokerage.services import LocalRedis, free_port
 from marketdata.ingestor import Ingestor
 
+REPO = Path(__file__).resolve().parent.parent
 SOH = "\x01"
 STAMP = "@@SENDINGTIME@@"
 
@@ -81,6 +85,9 @@ def producer(ingestor: Ingestor, messages: list[str], rate: float, entries: int,
             if sent >= due:
                 time.sleep(0.0005)
                 continue
+        elif ingestor.backlog >= 32:  # capacity run: keep the ingestor fed, never flooded
+            time.sleep(0.0002)
+            continue
         now = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
         ingestor.submit(messages[sent % len(messages)].replace(STAMP, now, 1))
         sent += 1
@@ -113,14 +120,14 @@ async def run_case(redis_url: str, n_symbols: int, rate: float, seconds: float, 
     elapsed = time.perf_counter() - wall0
     applied = ingestor.book.entries_applied - applied0
     written = ingestor.stats.quotes_written - written0
-    backlog = len(ingestor._inbox)
+    backlog = ingestor.backlog
     cpu = time.process_time() - cpu0
     latencies = list(ingestor.stats.latencies_us)
-    ingestor._inbox.clear()  # the backlog (if the offer exceeded capacity) is not waited for
+    ingestor.discard_backlog()  # what the offer left queued beyond capacity is not waited for
     stop_ingest.set()
     await task
     keys = await redis.dbsize()
-    await redis.aclose()
+    await redis.aclose()  # type: ignore[attr-defined,unused-ignore]
 
     print(f"{n_symbols:>7,} symbols, offered {'max' if not rate else f'{rate:,.0f}/s'}, {entries} entries/msg, "
           f"batches <= {batch}:")
@@ -134,6 +141,56 @@ async def run_case(redis_url: str, n_symbols: int, rate: float, seconds: float, 
     print(f"  process CPU {cpu / elapsed:.2f} cores (producer + ingestor; Redis is another process)")
 
 
+async def run_exchange(redis_url: str, seconds: float, step: float, taker_probability: float) -> None:
+    """The real thing at the exchange's own pace: ``brokerage exchange`` (whole universe) as a child
+    process, the QuickFIX feed and the ingestor here, as ``brokerage marketdata`` runs them."""
+    import subprocess
+
+    from redis.asyncio import Redis
+
+    from marketdata.fix_feed import MarketDataFeed, feed_engine
+    from marketdata.redis_quotes import QuoteWriter
+    from refdata.instruments import load_universe
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-quotes-exchange-"))
+    port = free_port()
+    env = {**os.environ, "BROKERAGE_DATA_DIR": str(data_dir), "BROKERAGE_LOG_LEVEL": "WARNING"}
+    exchange = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(port), "--step", str(step),
+        "--taker-probability", str(taker_probability), "--reset-on-logon",
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = Redis.from_url(redis_url)
+    try:
+        await asyncio.sleep(3)
+        symbols = [i.symbol for i in load_universe()]
+        ingestor = Ingestor(QuoteWriter(redis, publish=True))
+        feed = MarketDataFeed(ingestor, symbols, asyncio.get_running_loop())
+        engine = feed_engine(feed, data_dir, "127.0.0.1", port, "MDFEED", "EXCHANGE", heartbeat=5)
+        stop = asyncio.Event()
+        task = asyncio.create_task(ingestor.run(stop))
+        engine.start()
+        await asyncio.wait_for(feed.logged_on.wait(), 60)
+        await asyncio.sleep(3)  # snapshots in
+        ingestor.stats.latencies_us.clear()
+        applied0, written0, t0 = ingestor.book.entries_applied, ingestor.stats.quotes_written, time.perf_counter()
+        await asyncio.sleep(seconds)
+        elapsed = time.perf_counter() - t0
+        latencies = list(ingestor.stats.latencies_us)
+        print(f"real exchange, {len(symbols):,} symbols, step {step}s, taker probability {taker_probability}:")
+        print(f"  updates applied {(ingestor.book.entries_applied - applied0) / elapsed:,.0f}/s, quotes written "
+              f"{(ingestor.stats.quotes_written - written0) / elapsed:,.0f}/s")
+        print(f"  ingest - exchange p50 {percentile(latencies, 50) / 1000:.2f} ms  p99 "
+              f"{percentile(latencies, 99) / 1000:.2f} ms  (SendingTime has millisecond precision)")
+        await asyncio.to_thread(engine.stop, True)
+        stop.set()
+        await task
+    finally:
+        exchange.terminate()
+        await asyncio.wait_for(exchange.wait(), 20)
+        await redis.aclose()  # type: ignore[attr-defined,unused-ignore]
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbols", type=int, nargs="+", default=[10_000, 100_000])
@@ -142,6 +199,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--exchange", action="store_true",
+                        help="instead: ingest from a real `brokerage exchange` over FIX for --seconds")
+    parser.add_argument("--step", type=float, default=0.1, help="exchange simulation step (with --exchange)")
     args = parser.parse_args()
 
     import uvloop
@@ -152,6 +212,9 @@ def main() -> None:
         if redis_server is not None:
             redis_server.start()
         url = args.redis_url or redis_server.url  # type: ignore[union-attr]
+        if args.exchange:
+            uvloop.run(run_exchange(url, args.seconds, args.step, 0.3))
+            return
         for n in args.symbols:
             for rate in args.rate:
                 uvloop.run(run_case(url, n, rate, args.seconds, args.entries, args.batch))

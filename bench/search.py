@@ -150,7 +150,7 @@ async def in_process(redis_url: str, index_path: Path, queries: list[str]) -> li
         started = time.perf_counter()
         await service.search(q, 10)
         out.append((time.perf_counter() - started) * 1000)
-    await redis.aclose()
+    await redis.aclose()  # type: ignore[attr-defined,unused-ignore]
     return out
 
 
@@ -170,7 +170,7 @@ async def write_quotes(redis_url: str, symbols: list[str]) -> None:
             Quote(s, bid=Decimal("99.99"), ask=Decimal("100.01"), last=Decimal("100.00"), exchange_ts_us=now,
                   ingest_ts_us=now) for s in symbols[i:i + 5000]
         )
-    await redis.aclose()
+    await redis.aclose()  # type: ignore[attr-defined,unused-ignore]
 
 
 def main() -> None:
