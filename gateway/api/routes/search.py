@@ -1,6 +1,7 @@
 """GET /v1/search: tickers by symbol or company name, with live quotes.
 
-The search service (index + Redis) is opened on first use and kept on ``app.state.search_service``;
+The search service (index + Redis) is opened on first use and kept on ``app.state.search_service``
+(building the embedded index if there is none yet);
 it reuses ``app.state.redis`` and ``app.state.settings`` when the app's lifespan provides them. Tests
 and other wiring may override the ``search_service`` dependency.
 """
@@ -19,9 +20,10 @@ from redis.asyncio import Redis
 from brokerage.settings import Settings, get_settings
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
 from marketdata.quotes import Quote, now_us
-from search.index import IndexUnavailable, open_ticker_index
+from search.index import IndexUnavailable, TickerIndex, open_ticker_index
 from search.query import MAX_QUERY_CHARS, InvalidQuery
 from search.service import MAX_LIMIT, SearchHit, SearchService, parse_limit
+from search.universe import universe_listings
 
 router = APIRouter(tags=["search"])
 _open_lock = asyncio.Lock()
@@ -71,12 +73,33 @@ async def search_service(request: Request) -> SearchService:
             settings = _settings(request)
             redis = getattr(state, "redis", None) or Redis.from_url(settings.effective_redis_url)
             try:
-                index = open_ticker_index(settings)
+                index = await _open_index(settings)
             except IndexUnavailable as exc:
                 raise Problem(503, "search-unavailable", "Search index unavailable", str(exc)) from exc
             service = SearchService(index, redis, settings.search_cache_ttl_seconds)
             state.search_service = service
     return service
+
+
+async def _open_index(settings: Settings) -> TickerIndex:
+    """The configured index. A missing embedded index is built from the reference data on the spot
+    (a second for the real universe), so a fresh install answers without a manual reindex; a missing
+    Elasticsearch index stays an error (building it is an operator's `brokerage search reindex`)."""
+    try:
+        return open_ticker_index(settings)
+    except IndexUnavailable:
+        if settings.elasticsearch_url:
+            raise
+
+    def build() -> TickerIndex:
+        try:
+            index = open_ticker_index(settings, create=True)
+            asyncio.run(index.replace_all(universe_listings()))
+            return index
+        except (OSError, ValueError) as exc:  # e.g. another process holds the writer lock: it builds it
+            raise IndexUnavailable(f"the search index is being built, retry shortly ({exc})") from exc
+
+    return await asyncio.to_thread(build)
 
 
 def _quote_out(quote: Quote, stale_after: float, at_us: int) -> QuoteOut:

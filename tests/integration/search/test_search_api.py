@@ -109,7 +109,7 @@ async def test_no_match_is_an_empty_list(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200 and response.json()["results"] == []
 
 
-async def test_missing_index_is_a_503_problem(redis_client: aioredis.Redis, tmp_path: Path) -> None:
+async def test_missing_embedded_index_is_built_on_first_use(redis_client: aioredis.Redis, tmp_path: Path) -> None:
     from brokerage.settings import Settings
 
     app = FastAPI()
@@ -118,7 +118,21 @@ async def test_missing_index_is_a_503_problem(redis_client: aioredis.Redis, tmp_
     app.state.settings = Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0")
     app.state.redis = redis_client
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        response = await c.get("/v1/search", params={"q": "AAPL"})
+    assert response.status_code == 200 and response.json()["results"][0]["symbol"] == "AAPL"
+    assert (tmp_path / "search" / "tantivy" / "meta.json").exists()
+
+
+async def test_unreachable_elasticsearch_is_a_503_problem(redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    from brokerage.settings import Settings
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(router)
+    app.state.settings = Settings(data_dir=tmp_path, elasticsearch_url="http://127.0.0.1:1")
+    app.state.redis = redis_client
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         response = await c.get("/v1/search", params={"q": "AP"})
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
-    assert "reindex" in response.json()["detail"]
+    assert response.json()["type"].endswith("search-unavailable")
