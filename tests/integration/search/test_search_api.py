@@ -133,6 +133,7 @@ async def test_unreachable_elasticsearch_is_a_503_problem(redis_client: aioredis
     app.state.redis = redis_client
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         response = await c.get("/v1/search", params={"q": "AP"})
+    await app.state.search_service.index.close()
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"].endswith("search-unavailable")
