@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     search_cache_ttl_seconds: float = 2.0  # hot search results cached in Redis this long
     marketdata_batch_max: int = 2000  # quotes per pipelined Redis write
     ws_max_symbols: int = 500  # symbols one WebSocket client may subscribe to
+    marketdata_metrics_port: int = 0  # Prometheus metrics of `brokerage marketdata` (0: not served)
 
     # Audit trail (ClickHouse: chdb under <data_dir>/audit/chdb, or clickhouse_url)
     audit_host: str = "127.0.0.1"  # the shipper's local endpoint (reports, verify, /metrics)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 from redis.exceptions import RedisError
 
+from marketdata import metrics
 from marketdata.book import QuoteBook
 from marketdata.fix_md import Increment, MalformedMarketData, RequestReject, Snapshot, decode
 from marketdata.quotes import now_us
@@ -51,6 +52,7 @@ class Ingestor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._reported = (0, 0)  # entries applied / rejected already counted in the metrics
         self._progress = asyncio.Event()  # set after each write and on going idle (for ``drained``)
 
     # Any thread --------------------------------------------------------------------------------
@@ -62,6 +64,16 @@ class Ingestor:
             with contextlib.suppress(RuntimeError):  # loop closed: shutting down
                 loop.call_soon_threadsafe(self._wakeup.set)
 
+    @property
+    def backlog(self) -> int:
+        """Messages received but not applied yet."""
+        return len(self._inbox)
+
+    def discard_backlog(self) -> int:
+        dropped = len(self._inbox)
+        self._inbox.clear()
+        return dropped
+
     # Event loop --------------------------------------------------------------------------------
     def apply(self, raw: str) -> None:
         """Decode and apply one message (bad input is counted and logged, never raised)."""
@@ -70,6 +82,7 @@ class Ingestor:
             message = decode(raw)
         except MalformedMarketData as exc:
             self.stats.malformed += 1
+            metrics.MALFORMED.inc()
             log.warning("marketdata.malformed", reason=str(exc))
             return
         if isinstance(message, Increment):
@@ -101,6 +114,7 @@ class Ingestor:
             await self.writer.write_encoded(batch)
         except (RedisError, OSError) as exc:  # Redis away: keep the quotes for the next try
             self.stats.write_errors += 1
+            metrics.WRITE_ERRORS.inc()
             for symbol, _ in batch:
                 self.book.mark_dirty(symbol)
             log.warning("marketdata.write_failed", error=str(exc), pending=self.book.pending)
@@ -108,9 +122,21 @@ class Ingestor:
             return 0
         self.stats.writes += 1
         self.stats.quotes_written += len(batch)
-        self.stats.latencies_us.extend(ingest_ts - ts for _, _, ts in drained if ts)
+        stamps = [ts for _, _, ts in drained if ts]
+        self.stats.latencies_us.extend(ingest_ts - ts for ts in stamps)
+        self._observe(len(batch), ingest_ts - min(stamps) if stamps else None)
         self._progress.set()
         return len(batch)
+
+    def _observe(self, written: int, oldest_lag_us: int | None) -> None:
+        applied, rejected = self.book.entries_applied, self.book.entries_rejected
+        metrics.UPDATES.inc(applied - self._reported[0])
+        metrics.REJECTED.inc(rejected - self._reported[1])
+        self._reported = (applied, rejected)
+        metrics.QUOTES.inc(written)
+        metrics.BACKLOG.set(len(self._inbox))
+        if oldest_lag_us is not None:
+            metrics.BATCH_LAG.observe(oldest_lag_us / 1_000_000)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()

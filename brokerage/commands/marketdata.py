@@ -17,6 +17,8 @@ def marketdata(
         help="comma-separated symbols to subscribe to (default: the exchange's whole universe)")] = None,
     batch_max: Annotated[int | None, typer.Option(
         help="quotes per pipelined Redis write (default: settings marketdata_batch_max)")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="serve Prometheus metrics on this port (default: settings marketdata_metrics_port; 0 = off)")] = None,
 ) -> None:
     """Subscribe to the exchange's market data over FIX and keep quote:SYMBOL current in Redis."""
     import structlog
@@ -34,6 +36,12 @@ def marketdata(
         i.symbol for i in load_universe()]
     if not wanted:
         raise typer.BadParameter("no symbols to subscribe to")
+
+    port = settings.marketdata_metrics_port if metrics_port is None else metrics_port
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(port, addr=settings.api_host)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ import asyncio
 from decimal import Decimal
 
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 
 from marketdata.fix_md import SOH
 from marketdata.ingestor import Ingestor
@@ -33,6 +34,8 @@ async def test_updates_reach_redis_and_subscribers(redis_client: aioredis.Redis)
     await pubsub.subscribe(channel_for("AAPL"))
     await pubsub.get_message(timeout=1)  # the subscribe confirmation
     ingestor = Ingestor(QuoteWriter(redis_client, publish=True), batch_max=3)
+    written_before = REGISTRY.get_sample_value("marketdata_quotes_written_total") or 0.0
+    malformed_before = REGISTRY.get_sample_value("marketdata_malformed_messages_total") or 0.0
     stop = asyncio.Event()
     task = asyncio.create_task(ingestor.run(stop))
     sent = now_us()
@@ -49,6 +52,8 @@ async def test_updates_reach_redis_and_subscribers(redis_client: aioredis.Redis)
     assert aapl.exchange_ts_us // 1000 == (sent + 10) // 1000  # SendingTime is in milliseconds
     assert aapl.ingest_ts_us >= aapl.exchange_ts_us and not aapl.is_stale(5)
     assert ingestor.stats.malformed == 1 and ingestor.stats.writes >= 4  # batches of at most 3
+    assert REGISTRY.get_sample_value("marketdata_quotes_written_total") == written_before + len(symbols)
+    assert REGISTRY.get_sample_value("marketdata_malformed_messages_total") == malformed_before + 1
 
     published: list[tuple[str, str]] = []
     while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)) is not None:
