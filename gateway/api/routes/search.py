@@ -26,7 +26,6 @@ from search.service import MAX_LIMIT, SearchHit, SearchService, parse_limit
 from search.universe import universe_listings
 
 router = APIRouter(tags=["search"])
-_open_lock = asyncio.Lock()
 
 
 class QuoteOut(BaseModel):
@@ -67,7 +66,10 @@ async def search_service(request: Request) -> SearchService:
     service: SearchService | None = getattr(state, "search_service", None)
     if service is not None:
         return service
-    async with _open_lock:
+    lock: asyncio.Lock | None = getattr(state, "search_open_lock", None)
+    if lock is None:  # per app (and so per event loop); no await between the check and the set
+        lock = state.search_open_lock = asyncio.Lock()
+    async with lock:
         service = getattr(state, "search_service", None)
         if service is None:
             settings = _settings(request)
