@@ -94,13 +94,21 @@ class OrderPath:
                                        "9": self.venue_reports.on_cancel_reject})
         mark = await inbound_mark(self.pool, VENUE_LINK)
         if mark is not None:
-            rewind_inbound(s.data_dir, "gateway-exchange", "FIX.4.4", s.gateway_exchange_comp_id,
-                           s.exchange_comp_id, mark)
+            rewind_inbound("FIX.4.4", s.gateway_exchange_comp_id, s.exchange_comp_id, mark)
+        for key, last in await self.pool.fetch("SELECT session_key, last_seq FROM fix_inbound_marks "
+                                               "WHERE session_key LIKE 'client:%'"):
+            comp_id = key.removeprefix("client:")
+            self.service.handled[comp_id] = self.service._handled_saved[comp_id] = last
+            rewind_inbound("FIX.4.4", s.fix_target_comp_id, comp_id, last)
 
     async def started(self, side: GatewayFix, link_timeout: float = 15.0) -> None:
         assert self.pool is not None and self.service is not None and self.venue_reports is not None
         s, clients = self.settings, self.service.clients
         self._tasks.append(asyncio.create_task(clients.run_marks(self.pool), name="oms-client-marks"))
+        self._tasks.append(asyncio.create_task(every("client-inbound-marks", 0.2, self.service.save_handled),
+                                               name="oms-client-inbound-marks"))
+        self._tasks.append(asyncio.create_task(every("venue-inbound-mark", 0.2, self.venue_reports.save_mark),
+                                               name="oms-venue-inbound-mark"))
         assert self.redis is not None
         quotes = QuoteReader(self.redis)
         watcher = KillSwitchWatcher(self.pool, self.service)
@@ -122,8 +130,14 @@ class OrderPath:
             with contextlib.suppress(BaseException):
                 await task
         if self.pool is not None and self.service is not None:
+            if self.venue_reports is not None:
+                await self.venue_reports.drain()
+                await self.venue_reports.stop()
             with contextlib.suppress(Exception):
                 await self.service.clients.save_marks(self.pool)
+                await self.service.save_handled()
+                if self.venue_reports is not None:
+                    await self.venue_reports.save_mark()
             await self.pool.close()
         if self.redis is not None:
             await self.redis.aclose()  # type: ignore[attr-defined,unused-ignore]

@@ -1,8 +1,9 @@
 """Start-up recovery: nothing lost, nothing doubled, whatever moment the gateway was killed at.
 
-1. Exchange reports that reached the gateway but were never committed: before the exchange link starts,
-   its expected inbound MsgSeqNum is set back to the last one committed + 1 (``fix_inbound_marks``), so
-   QuickFIX asks the exchange to resend the rest; ExecIDs already applied are no-ops.
+1. Messages that reached the gateway but were never handled: before the engines start, each session's
+   expected inbound MsgSeqNum is set back to the last one handled + 1 (``fix_inbound_marks``), so QuickFIX
+   asks the peer to resend the rest: exchange ExecIDs already applied are no-ops, a client's resent
+   (PossDup) requests already handled are answered with the order's status.
 2. Client ExecutionReports committed but perhaps never handed to QuickFIX: sent again (``ClientLink``).
 3. Orders committed but perhaps never routed (PENDING_NEW) and working orders: an OrderStatusRequest each;
    an order the exchange does not know is routed now (PENDING_NEW) or canceled with its block released
@@ -12,15 +13,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 
 import asyncpg
+import quickfix as fix
 import structlog
 
-from fixsession.settings import session_directory
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.links import ClientLink, VenueLink
@@ -30,23 +29,19 @@ from gateway.oms.venue import VenueReports
 
 log = structlog.get_logger(__name__)
 
-_SEQNUMS = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 
-
-def rewind_inbound(data_dir: Path, endpoint: str, begin: str, sender: str, target: str, last_applied: int) -> bool:
-    """Set the stored next inbound MsgSeqNum back to ``last_applied + 1`` (QuickFIX FileStore format
-    ``<next sender> : <next target>``); False when there was nothing to rewind."""
-    path = session_directory(data_dir, endpoint) / "store" / f"{begin}-{sender}-{target}.seqnums"
-    if not path.exists():
+def rewind_inbound(begin: str, sender: str, target: str, last_applied: int) -> bool:
+    """Set a (created, not yet started) session's next expected inbound MsgSeqNum back to ``last_applied + 1``
+    so the peer resends what followed; False when there was nothing to rewind."""
+    session = fix.Session.lookupSession(fix.SessionID(begin, sender, target))
+    if session is None:
         return False
-    match = _SEQNUMS.match(path.read_text())
-    if match is None:
+    expected = session.getExpectedTargetNum()
+    if expected <= last_applied + 1:
         return False
-    sender_next, target_next = int(match.group(1)), int(match.group(2))
-    if target_next <= last_applied + 1:
-        return False
-    path.write_text(f"{sender_next:010d} : {last_applied + 1:010d}")
-    log.info("oms.recovery_rewind_inbound", endpoint=endpoint, was=target_next, now=last_applied + 1)
+    session.setNextTargetMsgSeqNum(last_applied + 1)
+    log.info("oms.recovery_rewind_inbound", session=f"{begin}:{sender}->{target}", was=expected,
+             now=last_applied + 1)
     return True
 
 

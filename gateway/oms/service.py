@@ -9,6 +9,7 @@ A database that cannot be reached gets a clear reject: nothing is ever accepted 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,7 +20,7 @@ import structlog
 
 from audit.events import AuditEvent
 from audit.outbox import append_event
-from fixsession.messages import session_key
+from fixsession.messages import msg_seq_num, session_key
 from fixsession.rejects import CONDITIONALLY_REQUIRED_FIELD_MISSING, business_reject
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
@@ -51,6 +52,8 @@ from refdata.instruments import Instrument
 
 log = structlog.get_logger(__name__)
 
+Handler = Callable[[fix.SessionID, fix.Message], Awaitable[None]]
+
 UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError,
                asyncpg.CannotConnectNowError)
 DB_DOWN_TEXT = "order entry unavailable: the ledger database cannot be reached; nothing was accepted"
@@ -80,10 +83,35 @@ class OrderService:
         self.rate = rate
         self._buckets: dict[str, TokenBucket] = {}
         self.acked: dict[str, datetime] = {}  # order id -> routed at (for the acknowledged event's hops)
+        self.handled: dict[str, int] = {}  # session -> last inbound MsgSeqNum handled
+        self._handled_saved: dict[str, int] = {}
 
     # -- FIX entry points (registered on ClientAcceptorApplication.handlers) -------------------------
     def handlers(self) -> dict[str, object]:
-        return {"D": self.on_new_order, "F": self.on_cancel, "G": self.on_replace, "H": self.on_status}
+        return {msg_type: self._tracked(handler) for msg_type, handler in (
+            ("D", self.on_new_order), ("F", self.on_cancel), ("G", self.on_replace), ("H", self.on_status))}
+
+    def _tracked(self, handler: Handler) -> Handler:
+        """Remember each session's last inbound MsgSeqNum fully handled (see ``recovery``)."""
+        async def run(sid: fix.SessionID, msg: fix.Message) -> None:
+            try:
+                await handler(sid, msg)
+            finally:
+                seq = msg_seq_num(msg)
+                session_id = self.client_id(sid)
+                if seq is not None and seq > self.handled.get(session_id, 0):
+                    self.handled[session_id] = seq
+        return run
+
+    async def save_handled(self) -> None:
+        """Persist the handled marks (``fix_inbound_marks``, key ``client:<CompID>``)."""
+        changed = [(f"client:{s}", q) for s, q in self.handled.items() if self._handled_saved.get(s) != q]
+        if not changed:
+            return
+        await self.pool.executemany(
+            "INSERT INTO fix_inbound_marks (session_key, last_seq) VALUES ($1, $2) ON CONFLICT (session_key) "
+            "DO UPDATE SET last_seq = greatest(fix_inbound_marks.last_seq, EXCLUDED.last_seq)", changed)
+        self._handled_saved.update({k.removeprefix("client:"): v for k, v in changed})
 
     @staticmethod
     def client_id(sid: fix.SessionID) -> str:

@@ -12,6 +12,9 @@ so every report names its order without a lookup table.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import zlib
 from dataclasses import replace
 from decimal import Decimal
 
@@ -84,7 +87,7 @@ def _event_for(stored: StoredOrder, r: codec.VenueReport) -> OrderEvent | None:
 
 class VenueReports:
     def __init__(self, pool: asyncpg.Pool, clients: ClientLink, limits: RiskLimits,
-                 link_key: str = "venue") -> None:
+                 link_key: str = "venue", lanes: int = 8) -> None:
         self.pool = pool
         self.clients = clients
         self.limits = limits
@@ -92,19 +95,79 @@ class VenueReports:
         self.applied = 0
         self.duplicates = 0
         self.status_answers: dict[str, codec.VenueReport] = {}  # recovery: venue ClOrdID -> status report
+        # Reports are applied on a few lanes keyed by order, so one order's reports keep their order while
+        # different orders commit in parallel (their accounts' row locks serialise what must be).
+        self._lanes: list[asyncio.Queue[tuple[object, int | None]]] = [asyncio.Queue() for _ in range(lanes)]
+        self._workers: list[asyncio.Task[None]] = []
+        self._inflight: set[int] = set()
+        self._max_seen = 0
+        self._saved_mark = 0
+
+    @property
+    def handled_mark(self) -> int:
+        """Every inbound MsgSeqNum up to this one is applied (or was nothing to apply)."""
+        return min(self._inflight) - 1 if self._inflight else self._max_seen
+
+    def _dispatch(self, venue_cl_ord_id: str, item: object, seq: int | None) -> None:
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._work(q), name=f"oms-venue-lane-{i}")
+                             for i, q in enumerate(self._lanes)]
+        if seq is not None:
+            self._inflight.add(seq)
+            self._max_seen = max(self._max_seen, seq)
+        lane = zlib.crc32(order_id_of(venue_cl_ord_id).encode()) % len(self._lanes)
+        self._lanes[lane].put_nowait((item, seq))
+
+    async def _work(self, queue: asyncio.Queue[tuple[object, int | None]]) -> None:
+        while True:
+            item, seq = await queue.get()
+            try:
+                if isinstance(item, codec.VenueReport):
+                    await self.apply_report(item)
+                elif isinstance(item, codec.VenueCancelReject):
+                    await self.apply_cancel_reject(item)
+            except Exception:
+                log.exception("oms.venue_report_failed", item=repr(item)[:300])
+            finally:
+                if seq is not None:
+                    self._inflight.discard(seq)
+                queue.task_done()
+
+    async def drain(self) -> None:
+        for queue in self._lanes:
+            await queue.join()
+
+    async def save_mark(self) -> None:
+        mark = self.handled_mark
+        if mark <= self._saved_mark:
+            return
+        await self.pool.execute(
+            "INSERT INTO fix_inbound_marks (session_key, last_seq) VALUES ($1, $2) ON CONFLICT (session_key) "
+            "DO UPDATE SET last_seq = greatest(fix_inbound_marks.last_seq, EXCLUDED.last_seq)", self.link_key, mark)
+        self._saved_mark = mark
+
+    async def stop(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(BaseException):
+                await worker
 
     async def on_execution_report(self, sid: fix.SessionID, msg: fix.Message) -> None:
+        seq = msg_seq_num(msg)
         try:
             report = codec.parse_venue_report(msg)
         except codec.BadField as error:
             log.warning("fix.exchange_message_unhandled", reason=f"unreadable ExecutionReport: {error}")
+            self._max_seen = max(self._max_seen, seq or 0)
             return
         if report.exec_type == "I":
             self.status_answers[report.venue_cl_ord_id] = report
+            self._max_seen = max(self._max_seen, seq or 0)
             return
-        await self.apply_report(report, msg_seq_num(msg))
+        self._dispatch(report.venue_cl_ord_id, report, seq)
 
-    async def apply_report(self, r: codec.VenueReport, seq: int | None = None) -> bool:
+    async def apply_report(self, r: codec.VenueReport) -> bool:
         order_id = order_id_of(r.venue_cl_ord_id)
         known = await load_order(self.pool, order_id)
         if known is None:
@@ -118,17 +181,14 @@ class VenueReports:
             assert stored is not None
             if await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", r.exec_id):
                 self.duplicates += 1
-                await self._mark(conn, seq)
                 return False
             change = _event_for(stored, r)
             if change is None:
-                await self._mark(conn, seq)
                 return False
             try:
                 order = apply(stored.order, change)
             except InvalidTransition as error:
                 log.error("oms.venue_report_refused", order_id=order_id, exec_id=r.exec_id, error=str(error))
-                await self._mark(conn, seq)
                 return False
             exec_type = ExecType.TRADE if isinstance(change, OrderFilled) else ExecType(r.exec_type)
             extra: dict[str, object] = {}
@@ -174,7 +234,6 @@ class VenueReports:
                 extra={"venue_exec_id": r.exec_id, "cum_qty": str(order.cum_qty),
                        "leaves_qty": str(order.leaves_qty), "reserved_cash": str(stored.reservation.cash),
                        "reserved_qty": str(stored.reservation.shares)}))
-            await self._mark(conn, seq)
         self.applied += 1
         self.clients.send(stored.session_id, "8", fields, seq_out)
         return True
@@ -209,11 +268,16 @@ class VenueReports:
                        pending_extra_cash=ZERO, pending_extra_qty=ZERO)
 
     async def on_cancel_reject(self, sid: fix.SessionID, msg: fix.Message) -> None:
+        seq = msg_seq_num(msg)
         try:
             r = codec.parse_venue_cancel_reject(msg)
         except codec.BadField as error:
             log.warning("fix.exchange_message_unhandled", reason=f"unreadable OrderCancelReject: {error}")
+            self._max_seen = max(self._max_seen, seq or 0)
             return
+        self._dispatch(r.venue_cl_ord_id, r, seq)
+
+    async def apply_cancel_reject(self, r: codec.VenueCancelReject) -> None:
         order_id = order_id_of(r.venue_cl_ord_id)
         known = await load_order(self.pool, order_id)
         if known is None:
@@ -224,7 +288,6 @@ class VenueReports:
             assert stored is not None
             pending = stored.order.pending
             if pending is None or r.venue_cl_ord_id != stored.venue_cl_ord_id:
-                await self._mark(conn, msg_seq_num(msg))
                 return  # a late or repeated answer to a request already settled
             change = OrderReplaceRejected(r.text) if pending.is_replace else OrderCancelRejected(r.text)
             order = apply(stored.order, change)
@@ -240,17 +303,9 @@ class VenueReports:
             await save_order(conn, stored)
             await append_event(conn, event("order.cancel_rejected", order, stored.session_id, actor="system:gateway",
                                            reason=r.text, extra={"request_cl_ord_id": pending.cl_ord_id}))
-            await self._mark(conn, msg_seq_num(msg))
         fields = codec.field_list((
             (37, order.order_id), (11, pending.cl_ord_id), (41, order.cl_ord_id), (39, order.status.value),
             (1, order.account_id), (434, "2" if pending.is_replace else "1"), (102, r.reason if r.reason is not None
                                                                                 else 99),
             (60, codec.transact_time()), (58, f"rejected by the exchange: {r.text}")))
         self.clients.send(stored.session_id, "9", fields)
-
-    async def _mark(self, conn: Conn, seq: int | None) -> None:
-        if seq is None:
-            return
-        await conn.execute(
-            "INSERT INTO fix_inbound_marks (session_key, last_seq) VALUES ($1, $2) ON CONFLICT (session_key) "
-            "DO UPDATE SET last_seq = greatest(fix_inbound_marks.last_seq, EXCLUDED.last_seq)", self.link_key, seq)

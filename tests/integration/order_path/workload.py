@@ -55,7 +55,7 @@ class Trader:
             if message.msg_type == "9":
                 self.busy.discard(entry)
                 continue
-            if message.msg_type != "8" or message.get(150) == "I":
+            if message.msg_type != "8":
                 continue
             self.last_status[entry] = message.get(39) or ""
             if message.get(150) in ("5", "4", "8", "C", "2", "F") or message.get(39) in TERMINAL:
@@ -106,6 +106,13 @@ class Trader:
             await self.client.replace(self.current[entry], qty=self.rng.randint(1, 60), price=price, cl_ord_id=cl)
         self.sent += 1
 
+    async def ask_status(self) -> None:
+        """After a reconnect: an OrderStatusRequest for every order not known to be finished."""
+        assert self.client is not None
+        for entry in self.unfinished():
+            with contextlib.suppress(Exception):
+                await self.client.order_status(self.current.get(entry, entry), symbol=self.symbols[0], side="buy")
+
     def unfinished(self) -> list[str]:
         return [e for e, s in self.last_status.items() if s not in TERMINAL]
 
@@ -136,7 +143,8 @@ async def cancel_everything(pool: asyncpg.Pool, traders: list[Trader], timeout: 
     deadline = asyncio.get_running_loop().time() + timeout
     by_comp = {t.comp_id: t for t in traders}
     while asyncio.get_running_loop().time() < deadline:
-        rows = await pool.fetch("SELECT session_id, coalesce(current_cl_ord_id, cl_ord_id) AS cl, status "
+        rows = await pool.fetch("SELECT session_id, coalesce(current_cl_ord_id, cl_ord_id) AS cl, status, symbol, "
+                                "CASE side WHEN 'buy' THEN '1' ELSE '2' END AS side "
                                 "FROM orders WHERE status IN ('pending_new', 'new', 'partially_filled', "
                                 "'pending_cancel', 'pending_replace')")
         if not rows:
@@ -148,9 +156,12 @@ async def cancel_everything(pool: asyncpg.Pool, traders: list[Trader], timeout: 
                 with contextlib.suppress(Exception):
                     cl = trader._next_id()
                     trader.root[cl] = trader.root.get(row["cl"], row["cl"])
-                    await trader.client.cancel(row["cl"], cl_ord_id=cl)
+                    await trader.client.cancel(row["cl"], cl_ord_id=cl, symbol=row["symbol"], side=row["side"])
         await asyncio.sleep(1.0)
-    raise AssertionError("orders still working after cancel_everything")
+    rows = await pool.fetch("SELECT order_id, session_id, cl_ord_id, current_cl_ord_id, status, qty, cum_qty, "
+                            "pending_cl_ord_id, venue_requests FROM orders WHERE status IN ('pending_new', 'new', "
+                            "'partially_filled', 'pending_cancel', 'pending_replace')")
+    raise AssertionError(f"orders still working after cancel_everything: {[dict(r) for r in rows]}")
 
 
 async def wait_all_final(traders: list[Trader], timeout: float = 20) -> None:  # noqa: ASYNC109
