@@ -115,7 +115,14 @@ def test_cli_report_verify_forget(cli_env: CliRunner, chdb_sink: ChdbSink, migra
     table = cli_env.invoke(cli, ["report", "blotter", *period, "--symbol", "aapl"])
     assert table.exit_code == 0 and "3 rows" in table.stdout
 
+    export = DATA_DIR / "blotter.csv"
+    written = cli_env.invoke(cli, ["report", "blotter", *period, "--format", "csv", "--output", str(export)])
+    assert written.exit_code == 0 and "3 rows written" in written.output
+    lines = export.read_text().splitlines()
+    assert lines[0].startswith("occurred_at,event_type,account") and len(lines) == 4
+
     assert cli_env.invoke(cli, ["report", "nope", *period]).exit_code == 2
+    assert cli_env.invoke(cli, ["report", "blotter", "--from", "yesterday", "--to", "2027-01-01"]).exit_code == 2
     verify = cli_env.invoke(cli, ["audit", "verify"])
     assert verify.exit_code == 0 and "3 events" in verify.stdout
 
