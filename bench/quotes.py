@@ -15,7 +15,7 @@ QuickFIX's own parse of the socket bytes is not in the loop (C++, per message ra
 ``--exchange`` measures the real path instead: the exchange process (the whole universe, at its own
 simulated pace) → FIX → QuickFIX initiator → ingestor → Redis.
 
-``--rate 0`` measures capacity: the producer keeps at most 32 messages queued (closed loop).
+``--rate 0`` measures capacity: the producer keeps at most 4 messages queued (closed loop).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def producer(ingestor: Ingestor, messages: list[str], rate: float, entries: int,
             if sent >= due:
                 time.sleep(0.0005)
                 continue
-        elif ingestor.backlog >= 32:  # capacity run: keep the ingestor fed, never flooded
+        elif ingestor.backlog >= 4:  # capacity run: keep the ingestor fed, never flooded
             time.sleep(0.0002)
             continue
         now = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")

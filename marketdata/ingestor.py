@@ -26,7 +26,9 @@ from marketdata.redis_quotes import QuoteWriter
 
 log = structlog.get_logger(__name__)
 
-APPLY_CHUNK = 16  # messages applied between two flushes at most, so a backlog cannot delay writes
+# Time spent applying messages before the changed quotes are written: short enough that a backlog
+# never delays writes for long (latency), long enough that many updates per symbol conflate.
+APPLY_BUDGET_SECONDS = 0.002
 
 
 @dataclass
@@ -156,8 +158,11 @@ class Ingestor:
                 stopper.cancel()
                 continue
             self._idle.clear()
-            for _ in range(min(len(inbox), APPLY_CHUNK)):
+            budget_end = time.perf_counter() + APPLY_BUDGET_SECONDS
+            while inbox:
                 self.apply(inbox.popleft())
+                if time.perf_counter() >= budget_end:
+                    break
             await self.flush()
             now = time.monotonic()
             if now - last_log >= 10:
