@@ -169,7 +169,7 @@ def reports(sink: ChdbSink, events: int) -> None:
             rows = len(sink.query(report_sql(name), params).rows)
             timings.append(time.perf_counter() - started)
         started = time.perf_counter()
-        sink.query(f"SELECT count() FROM ({report_sql(name)})", params)  # the engine's share, rows not fetched
+        sink._run(report_sql(name), params, "Null")  # the engine's share: every row computed, none fetched
         engine = time.perf_counter() - started
         print(f"report {name} over {events:,} events: {min(timings):.2f} s (first run {timings[0]:.2f} s, "
               f"{rows:,} rows; in the engine alone {engine:.2f} s; target ≤ 2 s)")
