@@ -2,13 +2,16 @@
 with live quotes in one MGET.
 
 The cache holds the ranked listings of a query (never the quotes, which must be live) for a short
-TTL, so a hot query costs one GET plus one MGET. On a miss the MGET and the cache SET travel in the
-same pipeline: still one round trip after the index lookup.
+TTL: in Redis (shared by every API process) and, for the hottest queries, in a small process-local
+front with the same TTL. A hot query costs one MGET; one cached in Redis only, a GET plus the MGET;
+on a miss the MGET and the cache SET travel in the same pipeline after the index lookup.
 """
 
 from __future__ import annotations
 
+import collections
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -44,11 +47,37 @@ def parse_limit(raw: str | None, default: int = 10) -> int:
     return value
 
 
+class RecentResults:
+    """Process-local front of the Redis cache for the hottest queries (bounded, same short TTL), so
+    a hot query costs one round trip (the quotes' MGET) instead of two."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 4096) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._entries: collections.OrderedDict[str, tuple[float, list[Listing]]] = collections.OrderedDict()
+
+    def get(self, key: str, now: float) -> list[Listing] | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= now:
+            return None
+        return entry[1]
+
+    def put(self, key: str, listings: list[Listing], now: float) -> None:
+        self._entries[key] = (now + self._ttl, listings)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class SearchService:
     def __init__(self, index: TickerIndex, redis: Redis, cache_ttl_seconds: float) -> None:  # type: ignore[type-arg,unused-ignore]
         self._index = index
         self._redis = redis
         self._ttl_ms = max(1, int(cache_ttl_seconds * 1000))
+        self.recent = RecentResults(cache_ttl_seconds)
 
     @property
     def index(self) -> TickerIndex:
@@ -58,12 +87,18 @@ class SearchService:
         """Raises InvalidQuery for empty/too long/garbage input, IndexUnavailable if the index is down."""
         query = parse_query(raw_query)
         key = cache_key(query.text, limit)
-        cached = await self._redis.get(key)
-        if cached is not None:
-            listings = [Listing.from_mapping(m) for m in json.loads(cached)]
+        now = time.monotonic()
+        listings = self.recent.get(key, now)
+        if listings is None:
+            cached = await self._redis.get(key)
+            if cached is not None:
+                listings = [Listing.from_mapping(m) for m in json.loads(cached)]
+                self.recent.put(key, listings, now)
+        if listings is not None:
             rows = await self._redis.mget([quote_key(lst.symbol) for lst in listings]) if listings else []
         else:
             listings = await self._index.search(query, limit)
+            self.recent.put(key, listings, now)
             payload = json.dumps([lst.to_mapping() for lst in listings], separators=(",", ":"))
             async with self._redis.pipeline(transaction=False) as pipe:
                 if listings:
@@ -77,7 +112,8 @@ class SearchService:
         ]
 
     async def clear_cache(self) -> int:
-        """Forget every cached result (after a reindex); returns how many entries were dropped."""
+        """Forget every cached result (after a reindex); returns how many Redis entries were dropped."""
+        self.recent.clear()
         dropped = 0
         async for batch in _scan_batches(self._redis, CACHE_PREFIX + "*"):
             dropped += await self._redis.unlink(*batch)

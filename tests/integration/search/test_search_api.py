@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,11 +29,16 @@ async def tantivy_index(tmp_path_factory: pytest.TempPathFactory) -> TantivyTick
 
 
 @pytest.fixture
-async def client(tantivy_index: TantivyTickerIndex, redis_client: aioredis.Redis) -> AsyncIterator[httpx.AsyncClient]:
+def service(tantivy_index: TantivyTickerIndex, redis_client: aioredis.Redis) -> SearchService:
+    return SearchService(tantivy_index, redis_client, cache_ttl_seconds=30)
+
+
+@pytest.fixture
+async def client(service: SearchService) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(router)
-    app.state.search_service = SearchService(tantivy_index, redis_client, cache_ttl_seconds=30)
+    app.state.search_service = service
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c
 
@@ -62,7 +68,7 @@ async def test_stale_quotes_are_flagged(client: httpx.AsyncClient, redis_client:
 
 
 async def test_hot_query_is_cached_but_quotes_stay_live(
-    client: httpx.AsyncClient, redis_client: aioredis.Redis, tantivy_index: TantivyTickerIndex
+    client: httpx.AsyncClient, redis_client: aioredis.Redis, service: SearchService
 ) -> None:
     await client.get("/v1/search", params={"q": "Micro", "limit": 3})
     keys = [k async for k in redis_client.scan_iter(match=CACHE_PREFIX + "*")]
@@ -71,11 +77,11 @@ async def test_hot_query_is_cached_but_quotes_stay_live(
     # A cached answer is served even if the index changed meanwhile, with the quote read now.
     await redis_client.set(keys[0], '[{"symbol":"ZZZ","name":"Cached Co","exchange":"NYSE","sector":"X",'
                                     '"market_cap":"1"}]')
+    service.recent.clear()  # another API process would not have it in its local front
     await QuoteWriter(redis_client).write([Quote("ZZZ", last=Decimal("1.23"), ingest_ts_us=now_us())])
     body = (await client.get("/v1/search", params={"q": "  MICRO ", "limit": 3})).json()
     assert [r["symbol"] for r in body["results"]] == ["ZZZ"]
     assert body["results"][0]["quote"]["last"] == "1.23"
-    service: SearchService = SearchService(tantivy_index, redis_client, 30)
     assert await service.clear_cache() == 1
 
 
@@ -137,3 +143,29 @@ async def test_unreachable_elasticsearch_is_a_503_problem(redis_client: aioredis
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"].endswith("search-unavailable")
+
+
+async def test_hot_results_are_served_from_the_process_front_then_expire(
+    tantivy_index: TantivyTickerIndex, redis_client: aioredis.Redis
+) -> None:
+    service = SearchService(tantivy_index, redis_client, cache_ttl_seconds=0.3)
+    first = await service.search("micro", 3)
+    await redis_client.flushdb()  # Redis cache gone: the local front still answers
+    await QuoteWriter(redis_client).write([Quote("MSFT", last=Decimal("410"), ingest_ts_us=now_us())])
+    again = await service.search("micro", 3)
+    assert [h.listing for h in again] == [h.listing for h in first]
+    assert again[0].quote is not None and again[0].quote.last == Decimal("410")  # quotes stay live
+    assert await redis_client.get(CACHE_PREFIX + "3:micro") is None
+    await asyncio.sleep(0.35)
+    await service.search("micro", 3)  # expired locally: looked up again and re-cached in Redis
+    assert await redis_client.get(CACHE_PREFIX + "3:micro") is not None
+
+
+def test_recent_results_front_is_bounded() -> None:
+    from search.service import RecentResults
+
+    front = RecentResults(ttl_seconds=10, max_entries=3)
+    for i in range(10):
+        front.put(f"k{i}", [], now=0.0)
+    assert front.get("k9", 1.0) == [] and front.get("k0", 1.0) is None
+    assert front.get("k9", 11.0) is None  # expired
