@@ -7,7 +7,8 @@
 2. Client ExecutionReports committed but perhaps never handed to QuickFIX: sent again (``ClientLink``).
 3. Orders committed but perhaps never routed (PENDING_NEW) and working orders: an OrderStatusRequest each;
    an order the exchange does not know is routed now (PENDING_NEW) or canceled with its block released
-   (it died with a crashed exchange). Every repair is logged.
+   (it died with a crashed exchange); a pending cancel/replace the exchange never saw (its ClOrdID there
+   is still the previous one) is sent again. Every repair is logged.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.model import OrdStatus
-from gateway.oms.store import new_id, working_orders
+from gateway.oms.store import load_order, new_id, working_orders
 from gateway.oms.venue import VenueReports
 
 log = structlog.get_logger(__name__)
@@ -55,6 +56,7 @@ class RecoveryReport:
     client_reports_resent: int = 0
     routed: list[str] = field(default_factory=list)
     canceled_unknown: list[str] = field(default_factory=list)
+    resent_requests: list[str] = field(default_factory=list)
     checked: int = 0
 
 
@@ -72,7 +74,23 @@ async def reconcile_with_venue(pool: asyncpg.Pool, venue: VenueLink, reports_in:
         await asyncio.sleep(0.05)
     for stored in orders:
         answer = reports_in.status_answers.get(stored.order.order_id)
-        unknown = answer is not None and (answer.venue_order_id in (None, "NONE"))
+        if answer is None:
+            log.warning("oms.recovery_no_status", order_id=stored.order.order_id)
+            continue
+        unknown = answer.venue_order_id in (None, "NONE")
+        pending = stored.order.pending
+        if not unknown and pending is not None and answer.venue_cl_ord_id != stored.venue_cl_ord_id:
+            # the cancel/replace was committed but never reached the exchange: send it now
+            current = await load_order(pool, stored.order.order_id)
+            if current is not None and current.order.pending == pending:
+                if pending.qty is not None:
+                    venue.send("G", reports.venue_replace(stored.order, stored.venue_cl_ord_id,
+                                                          answer.venue_cl_ord_id, pending.qty, pending.price))
+                else:
+                    venue.send("F", reports.venue_cancel(stored.order, stored.venue_cl_ord_id,
+                                                         answer.venue_cl_ord_id))
+                report.resent_requests.append(stored.order.order_id)
+            continue
         if not unknown:
             continue
         current = await pool.fetchval("SELECT status FROM orders WHERE order_id = $1", stored.order.order_id)
@@ -86,7 +104,7 @@ async def reconcile_with_venue(pool: asyncpg.Pool, venue: VenueLink, reports_in:
             if await reports_in.apply_report(gone):
                 report.canceled_unknown.append(stored.order.order_id)
     log.info("oms.recovery_reconciled", checked=report.checked, routed=report.routed,
-             canceled_unknown=report.canceled_unknown)
+             canceled_unknown=report.canceled_unknown, resent_requests=report.resent_requests)
     return report
 
 

@@ -162,7 +162,7 @@ class VenueReports:
             self._max_seen = max(self._max_seen, seq or 0)
             return
         if report.exec_type == "I":
-            self.status_answers[report.venue_cl_ord_id] = report
+            self.status_answers[order_id_of(report.venue_cl_ord_id)] = report
             self._max_seen = max(self._max_seen, seq or 0)
             return
         self._dispatch(report.venue_cl_ord_id, report, seq)
