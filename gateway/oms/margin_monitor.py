@@ -88,7 +88,7 @@ class MarginMonitor:
                                    status="started", reason=f"margin call unmet since {change.since.isoformat()}",
                                    extra={**figures, "deficit": str(change.deficit)})
             await append_event(conn, event)
-        log.warning("oms.margin", account=account_id, event=type(change).__name__)
+        log.warning("oms.margin", account=account_id, change=type(change).__name__)
 
     async def _liquidate(self, account_id: str, cash: object, positions: list[Position], marks: dict) -> None:  # type: ignore[type-arg]
         working = await working_orders(self.pool, account_id)
