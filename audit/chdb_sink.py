@@ -7,6 +7,7 @@ database per test). A lock serialises statements, since ``USE <db>`` is session 
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -38,11 +39,23 @@ def open_engine(path: Path) -> Any:
                 session = _Session(str(path))
                 session.query(f"SET {_READ_SETTINGS}")  # exact decimals and 64-bit integers in JSON results
                 _engine = (path, session)
+                # Close before interpreter teardown: chdb's own global shutdown crashes (SIGSEGV,
+                # "ShutdownTablesThreadPool is not initialized") when the session is still open then.
+                atexit.register(close_engine)
             except Exception as exc:  # chdb raises plain RuntimeError variants
                 raise SinkUnavailable(f"cannot open chdb at {path}: {exc}") from exc
         elif _engine[0] != path:
             raise SinkUnavailable(f"this process already owns chdb at {_engine[0]}; cannot also open {path}")
         return _engine[1]
+
+
+def close_engine() -> None:
+    """Close the process's chdb session, if open (idempotent)."""
+    global _engine
+    with _engine_lock:
+        if _engine is not None:
+            _engine[1].close()
+            _engine = None
 
 
 def _utc(text: str) -> datetime:
