@@ -175,7 +175,11 @@ class OrderService:
         except codec.BadField as error:
             self._bad_field(session_id, msg, error)
             return
-        found = await find_by_cl_ord_id(self.pool, session_id, cmd.cl_ord_id)
+        try:
+            found = await find_by_cl_ord_id(self.pool, session_id, cmd.cl_ord_id)
+        except UNAVAILABLE:
+            self.clients.send(session_id, "j", _fields(business_reject(msg, 4, DB_DOWN_TEXT, cmd.cl_ord_id)))
+            return
         if found is None:
             self.clients.send(session_id, "8", reports.order_reject(
                 cl_ord_id=cmd.cl_ord_id, exec_id=new_id("S"), reason=OrdRejReason.UNKNOWN_ORDER,

@@ -41,7 +41,7 @@ from gateway.oms.order_events import (
 )
 from gateway.oms.order_fsm import InvalidTransition, apply
 from gateway.oms.risk_config import RiskLimits
-from gateway.oms.service import event, now
+from gateway.oms.service import UNAVAILABLE, event, now
 from gateway.oms.store import StoredOrder, insert_execution, load_order, lock_order, new_id, save_order
 from ledger.fills import Fill
 from ledger.fills import Side as FillSide
@@ -122,16 +122,30 @@ class VenueReports:
         while True:
             item, seq = await queue.get()
             try:
-                if isinstance(item, codec.VenueReport):
-                    await self.apply_report(item)
-                elif isinstance(item, codec.VenueCancelReject):
-                    await self.apply_cancel_reject(item)
-            except Exception:
-                log.exception("oms.venue_report_failed", item=repr(item)[:300])
+                await self._apply_until_done(item)
             finally:
                 if seq is not None:
                     self._inflight.discard(seq)
                 queue.task_done()
+
+    async def _apply_until_done(self, item: object) -> None:
+        """Apply one report; while the database is unreachable, wait and try again (the lane waits with
+        it, so the order's later reports stay behind it and the inbound mark does not pass it)."""
+        delay = 0.2
+        while True:
+            try:
+                if isinstance(item, codec.VenueReport):
+                    await self.apply_report(item)
+                elif isinstance(item, codec.VenueCancelReject):
+                    await self.apply_cancel_reject(item)
+                return
+            except UNAVAILABLE as error:
+                log.warning("oms.venue_report_waiting_for_database", error=str(error))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except Exception:
+                log.exception("oms.venue_report_failed", item=repr(item)[:300])
+                return
 
     async def drain(self) -> None:
         for queue in self._lanes:
