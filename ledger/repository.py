@@ -181,6 +181,6 @@ class LedgerRepository:
                 "VALUES ($1, $2, $3, 201, $4::jsonb)",
                 scope, key, digest, json.dumps(body),
             )
-            await append_outbox(conn, f"{kind}.accepted", account_id,
+            await append_outbox(conn, f"cash.{kind}", account_id,
                                 {**body, "idempotency_key": key, "actor": actor}, created_at)
             return movement

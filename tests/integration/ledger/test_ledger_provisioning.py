@@ -33,7 +33,7 @@ async def test_seed_twice_keeps_five_funded_accounts_and_the_token(db_pool: asyn
     assert (second.accounts_created, second.deposits_made, second.admin_token_source) == (0, 0, "existing")
     assert second.admin_token == first.admin_token
     assert await db_pool.fetchval("SELECT count(*) FROM journal_entries WHERE kind = 'deposit'") == 5
-    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'deposit.accepted'") == 5
+    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'cash.deposit'") == 5
 
     sessions = await db_pool.fetch(
         "SELECT s.sender_comp_id, s.target_comp_id, s.begin_string, s.password_hash, l.account_id, l.is_default "

@@ -55,7 +55,7 @@ async def test_deposit_and_withdrawal_move_cash_through_the_journal_and_outbox(d
     assert (await repo.balance("ACC-1")).cash == D("999.9999")
     assert await _journal_cash(db_pool, "ACC-1") == D("999.9999")
     events = await db_pool.fetch("SELECT event_type, account_id, payload, occurred_at FROM outbox ORDER BY seq")
-    assert [e["event_type"] for e in events] == ["deposit.accepted", "withdrawal.accepted"]
+    assert [e["event_type"] for e in events] == ["cash.deposit", "cash.withdrawal"]
     payload = json.loads(events[1]["payload"])
     assert payload["amount"] == "0.5001" and payload["cash"] == "999.9999" and payload["actor"] == "api:admin"
     assert events[1]["account_id"] == "ACC-1"
@@ -110,7 +110,7 @@ async def test_concurrent_withdrawals_never_overdraw(db_pool: asyncpg.Pool) -> N
     assert balance.cash == D(10)
     assert await _journal_cash(db_pool, "ACC-1") == balance.cash
     assert await db_pool.fetchval("SELECT count(*) FROM journal_entries WHERE kind = 'withdrawal'") == 33
-    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'withdrawal.accepted'") == 33
+    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'cash.withdrawal'") == 33
     # each success saw a distinct balance after: the withdrawals were serialised
     assert sorted(m.cash for m in succeeded) == [D(1000 - 30 * n) for n in range(33, 0, -1)]
     assert await reconcile(db_pool) == []
