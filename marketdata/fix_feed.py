@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +34,19 @@ log = structlog.get_logger(__name__)
 ENTRY_TYPES = ("0", "1", "2", "5", "B")
 UNKNOWN_SYMBOL = "0"  # MDReqRejReason  # bid, offer, trade, closing price, trade volume
 _req_ids = itertools.count(1)
+
+
+def shard_of(symbol: str, shards: int) -> int:
+    """Which of ``shards`` ingestors owns ``symbol`` (stable across processes and runs)."""
+    return zlib.crc32(symbol.encode()) % shards
+
+
+def symbols_for_shard(symbols: Sequence[str], shard: int, shards: int) -> list[str]:
+    """The symbols ingestor ``shard`` of ``shards`` subscribes to: the shards partition the universe,
+    so several ingestors (each with its own FIX session) write disjoint keys side by side."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
+    return [s for s in symbols if shard_of(s, shards) == shard]
 
 
 def market_data_request(req_id: str, symbols: Sequence[str], depth: int = 1) -> fix.Message:

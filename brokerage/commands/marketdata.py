@@ -17,6 +17,9 @@ def marketdata(
         help="comma-separated symbols to subscribe to (default: the exchange's whole universe)")] = None,
     batch_max: Annotated[int | None, typer.Option(
         help="quotes per pipelined Redis write (default: settings marketdata_batch_max)")] = None,
+    shard: Annotated[str | None, typer.Option(
+        help="K/N: run as ingestor K of N (symbols split by hash; session K's SenderCompID is the K-th of "
+             "BROKERAGE_EXCHANGE_MD_COMP_IDS)")] = None,
     metrics_port: Annotated[int | None, typer.Option(
         help="serve Prometheus metrics on this port (default: settings marketdata_metrics_port; 0 = off)")] = None,
 ) -> None:
@@ -24,7 +27,7 @@ def marketdata(
     import structlog
     from redis.asyncio import Redis
 
-    from marketdata.fix_feed import MarketDataFeed, feed_engine
+    from marketdata.fix_feed import MarketDataFeed, feed_engine, symbols_for_shard
     from marketdata.ingestor import Ingestor
     from marketdata.redis_quotes import QuoteWriter
     from refdata.instruments import load_universe
@@ -34,6 +37,15 @@ def marketdata(
     log = structlog.get_logger("marketdata")
     wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else [
         i.symbol for i in load_universe()]
+    index, count = 0, 1
+    if shard:
+        try:
+            index, count = (int(part) for part in shard.split("/", 1))
+            wanted = symbols_for_shard(wanted, index, count)
+        except ValueError as exc:
+            raise typer.BadParameter(f"--shard must be K/N with 0 <= K < N: {exc}") from exc
+        if index >= len(settings.exchange_md_comp_ids):
+            raise typer.BadParameter(f"shard {index} needs a {index + 1}th entry in BROKERAGE_EXCHANGE_MD_COMP_IDS")
     if not wanted:
         raise typer.BadParameter("no symbols to subscribe to")
 
@@ -51,7 +63,7 @@ def marketdata(
         redis = Redis.from_url(settings.effective_redis_url)
         ingestor = Ingestor(QuoteWriter(redis, publish=True), batch_max or settings.marketdata_batch_max)
         feed = MarketDataFeed(ingestor, wanted, loop)
-        sender = settings.exchange_md_comp_ids[0]
+        sender = settings.exchange_md_comp_ids[index]
         engine = feed_engine(feed, settings.data_dir, settings.exchange_host, settings.exchange_port, sender,
                              settings.exchange_comp_id)
         engine.start()

@@ -141,3 +141,4 @@ def test_batch_lines_round_trip_and_channels_are_stable() -> None:
     assert decode_batch(encode_batch(lines)) == lines
     assert decode_batch("garbage\n\n") == []
     assert channel_for("AAPL") == channel_for("AAPL") and channel_for("AAPL").startswith("quotes:shard:")
+
