@@ -86,7 +86,9 @@ class Settings(BaseSettings):
     margin_liquidation_buffer: Decimal = Decimal("0.10")
 
     # Market data and search
-    quote_stale_seconds: float = 5.0  # a quote older than this is reported stale
+    # A quote older than this is stale: not used to value market orders, flagged in positions/search.
+    # The venue publishes on change only, so a quiet symbol's quote legitimately ages for many seconds.
+    quote_stale_seconds: float = 60.0
     search_cache_ttl_seconds: float = 2.0  # hot search results cached in Redis this long
     marketdata_batch_max: int = 2000  # quotes per pipelined Redis write
     ws_max_symbols: int = 500  # symbols one WebSocket client may subscribe to
