@@ -238,6 +238,10 @@ async def _print_events(client: FixClient, show_heartbeats: bool) -> None:
             console.print(f"[dim]   {escape(text)}[/dim]")
 
 
+PENDING_ORD_STATUSES = frozenset({"A", "6", "E"})
+SETTLE_SECONDS = 0.5
+
+
 class Outstanding:
     """Our requests still without an answer: by ClOrdID, and by MsgSeqNum for rejects that only
     reference the message (session Reject 35=3, BusinessMessageReject 35=j)."""
@@ -250,6 +254,8 @@ class Outstanding:
         self.by_cl_ord_id[cl_ord_id] = seq_num
 
     def answer(self, msg: InboundMessage) -> None:
+        if msg.msg_type == "8" and msg.get(39) in PENDING_ORD_STATUSES:
+            return  # PendingNew/PendingCancel/PendingReplace: the venue's answer is still to come
         keys = {msg.get(11), msg.get(379)} - {None}
         if msg.msg_type in ("3", "j") and msg.get(45):
             keys |= {c for c, seq in self.by_cl_ord_id.items() if str(seq) == msg.get(45)}
@@ -267,6 +273,9 @@ class Outstanding:
                 await asyncio.wait_for(self.answered.wait(), deadline - loop.time())
             except TimeoutError:
                 break
+        if not self.by_cl_ord_id:
+            # a market order's fills follow its New within milliseconds: show them before logging out
+            await asyncio.sleep(max(0.0, min(SETTLE_SECONDS, deadline - loop.time())))
         if self.by_cl_ord_id:
             console.print(f"[yellow]no answer within {seconds}s for: {' '.join(sorted(self.by_cl_ord_id))}[/yellow]")
 
