@@ -1,8 +1,9 @@
 """The whole order path as real processes: exchange, market data ingestor and gateway on free ports,
 a PostgreSQL database cloned from the migrated template and seeded with the demo accounts, Redis quotes.
 
-One environment per test module (starting the processes costs a few seconds); tests use distinct
-accounts or check invariants that hold whatever ran before them.
+One environment for the package (starting the processes costs seconds; modules that need other settings
+build their own): tests check invariants that hold whatever ran before them, and read the figures they
+compare against from the ledger rather than assuming a fresh account.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def _redis_db(url: str, db: int) -> str:
     return f"{base}/{db}" if last.isdigit() else f"{url.rstrip('/')}/{db}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def order_path_env(test_servers: TestServers, ledger_template_db: str,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderPathEnv]:
     name = f"orders_{uuid.uuid4().hex[:10]}"

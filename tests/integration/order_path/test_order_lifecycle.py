@@ -71,15 +71,24 @@ async def test_marketable_buy_fills_and_books_the_ledger(order_path_env: OrderPa
     _, ask = await mid(quotes, "MSFT")
     price = cents(ask * Decimal("1.02"))
     client = await order_path_env.client("CLIENT2")
+    holding = "SELECT coalesce(sum(qty), 0) FROM holdings WHERE account_id = 'ACC-CLIENT2' AND symbol = 'MSFT'"
+    cash = "SELECT amount FROM cash_balances WHERE account_id = 'ACC-CLIENT2'"
     try:
+        qty_before, cash_before = await pool.fetchval(holding), await pool.fetchval(cash)
+        blocked_before = await blocked(pool, "ACC-CLIENT2")
         cl = await client.new_order_single("MSFT", "buy", 5, "limit", price=price)
         final = await until_final(client, cl)
         assert final.ord_status == "2" and final.cum_qty == 5 and final.leaves_qty == 0
-        assert dec(final.raw.get(6)) <= price
-        held = await pool.fetchrow("SELECT qty, avg_cost FROM holdings WHERE account_id = 'ACC-CLIENT2' "
-                                   "AND symbol = 'MSFT'")
-        assert held["qty"] == 5
-        assert await blocked(pool, "ACC-CLIENT2") == 0
+        avg_px = dec(final.raw.get(6))
+        assert avg_px <= price
+        assert await pool.fetchval(holding) == qty_before + 5
+        row = await order_row(pool, cl)
+        fills = await pool.fetch("SELECT last_qty, last_px FROM executions WHERE order_id = $1 "
+                                 "AND exec_type = 'trade'", row["order_id"])
+        paid = sum(((f["last_qty"] * f["last_px"]).quantize(Decimal("0.0001"), ROUND_DOWN) for f in fills),
+                   Decimal(0))
+        assert await pool.fetchval(cash) == cash_before - paid
+        assert await blocked(pool, "ACC-CLIENT2") == blocked_before
         row = await order_row(pool, cl)
         assert row["status"] == "filled" and row["reserved_cash"] == 0
         await check_invariants(pool)

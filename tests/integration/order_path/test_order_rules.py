@@ -27,14 +27,18 @@ async def touch(quotes: QuoteReader, symbol: str) -> tuple[Decimal, Decimal]:
     return quote.bid, quote.ask
 
 
-async def test_sell_more_than_held_is_rejected(order_path_env: OrderPathEnv, quotes: QuoteReader) -> None:
+async def test_sell_more_than_held_is_rejected(order_path_env: OrderPathEnv, pool: asyncpg.Pool,
+                                               quotes: QuoteReader) -> None:
     bid, _ = await touch(quotes, "F")
     client = await order_path_env.client("CLIENT1")
     try:
-        cl = await client.new_order_single("F", "sell", 10, "limit", price=cents(bid))
+        held = await pool.fetchrow("SELECT qty, blocked_qty FROM holdings WHERE account_id = 'ACC-CLIENT1' "
+                                   "AND symbol = 'F'")
+        free = int(held["qty"] - held["blocked_qty"]) if held else 0
+        cl = await client.new_order_single("F", "sell", free + 10, "limit", price=cents(bid))
         report = await client.next_execution_report(cl)
         assert (report.exec_type, report.ord_status, report.ord_rej_reason) == ("8", "8", 0)
-        assert report.text == "insufficient shares: sell 10 F, available 0"
+        assert report.text == f"insufficient shares: sell {free + 10} F, available {free}"
     finally:
         await client.logout()
 
