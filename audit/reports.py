@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,14 +42,33 @@ def report_sql(name: str) -> str:
     return (REPORTS_DIR / f"{name}.sql").read_text()
 
 
-def parse_time(value: str | datetime, what: str) -> datetime:
+RELATIVE_DAYS = re.compile(r"^(\d{1,4})d$")
+
+
+def parse_time(value: str | datetime, what: str, now: datetime | None = None) -> datetime:
+    """ISO-8601 date or timestamp (UTC unless it says otherwise), or a word people type at a terminal:
+    ``now``, ``today`` / ``yesterday`` (midnight UTC), ``30d`` (30 days before now)."""
     if isinstance(value, datetime):
         ts = value
     else:
+        text = value.strip().lower()
+        at = (now or datetime.now(UTC)).astimezone(UTC)
+        midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        relative = RELATIVE_DAYS.match(text)
+        if text == "now":
+            return at
+        if text == "today":
+            return midnight
+        if text == "yesterday":
+            return midnight - timedelta(days=1)
+        if relative:
+            return at - timedelta(days=int(relative.group(1)))
         try:
             ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ReportError(f"{what}: expected an ISO-8601 date or timestamp, got {value!r}") from None
+            raise ReportError(
+                f"{what}: expected an ISO-8601 date or timestamp, now, today, yesterday or Nd, got {value!r}"
+            ) from None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 

@@ -70,11 +70,32 @@ def _write(result: QueryResult, fmt: Format, out: IO[str], progress: bool) -> No
         out.write("]\n")
 
 
+def _print_table(title: str, result: QueryResult) -> None:
+    """A table when it fits the terminal; otherwise one block of `column  value` lines per row, which stays
+    readable where a 20-column table would be squeezed to ellipses."""
+    cells = [["" if v is None else str(json_value(v)) for v in row] for row in result.rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(result.columns)]
+    if sum(widths) + 3 * len(widths) + 1 <= console.width:
+        table = Table(*result.columns, title=title)
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
+    else:
+        console.print(f"[bold]{title}[/bold]")
+        label = max((len(c) for c in result.columns), default=0)
+        for number, row in enumerate(cells, start=1):
+            console.rule(f"row {number}", align="left")
+            for column, value in zip(result.columns, row, strict=True):
+                console.print(f"[dim]{column:<{label}}[/dim]  {value}", highlight=False)
+    console.print(f"{len(result.rows)} rows")
+
+
 def report(
     name: str = typer.Argument(..., help="Report name: blotter, lifecycle-latency, wash-sales, best-execution, "
                                          "risk-exceptions."),
-    from_: str = typer.Option(..., "--from", help="Start of the period (ISO-8601 date or timestamp, UTC)."),
-    to: str = typer.Option(..., "--to", help="End of the period, excluded."),
+    from_: str = typer.Option("30d", "--from", help="Start of the period: ISO-8601 date or timestamp (UTC), "
+                                                   "now, today, yesterday, or Nd (N days ago)."),
+    to: str = typer.Option("now", "--to", help="End of the period, excluded (same forms as --from)."),
     account: str | None = typer.Option(None, help="Only this account."),
     symbol: str | None = typer.Option(None, help="Only this symbol."),
     format: Format = typer.Option(Format.table, "--format", help="table, csv or json."),  # noqa: B008
@@ -92,11 +113,7 @@ def report(
         raise typer.Exit(1) from exc
     if format is Format.table:
         period = f"{request.from_ts:%Y-%m-%d %H:%M} → {request.to_ts:%Y-%m-%d %H:%M}"
-        table = Table(*result.columns, title=f"{name}  {period}")
-        for row in result.rows:
-            table.add_row(*("" if v is None else str(json_value(v)) for v in row))
-        console.print(table)
-        console.print(f"{len(result.rows)} rows")
+        _print_table(f"{name}  {period}", result)
         return
     if output is None:
         _write(result, format, sys.stdout, progress=False)

@@ -122,7 +122,7 @@ def test_cli_report_verify_forget(cli_env: CliRunner, chdb_sink: ChdbSink, migra
     assert lines[0].startswith("occurred_at,event_type,account") and len(lines) == 4
 
     assert cli_env.invoke(cli, ["report", "nope", *period]).exit_code == 2
-    assert cli_env.invoke(cli, ["report", "blotter", "--from", "yesterday", "--to", "2027-01-01"]).exit_code == 2
+    assert cli_env.invoke(cli, ["report", "blotter", "--from", "last week", "--to", "2027-01-01"]).exit_code == 2
     verify = cli_env.invoke(cli, ["audit", "verify"])
     assert verify.exit_code == 0 and "3 events" in verify.stdout
 
