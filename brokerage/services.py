@@ -120,20 +120,23 @@ class LocalPostgres:
     def url(self) -> str:
         return f"postgresql://{PG_ROLE}@127.0.0.1:{self.port}/{PG_DATABASE}"
 
-    def _run_as(self) -> dict[str, int]:
+    def _run_as(self) -> tuple[int | None, int | None]:
+        """(uid, gid) to run PostgreSQL programs as: the dedicated user when we are root, else ourselves."""
         if not _is_root():
-            return {}
+            return None, None
         account = _ensure_system_user(PG_SYSTEM_USER)
-        return {"user": account.pw_uid, "group": account.pw_gid}
+        return account.pw_uid, account.pw_gid
 
     def _pg(self, exe: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        uid, gid = self._run_as()
         return subprocess.run(
             [str(self.bin_dir / exe), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
             cwd=str(self.root),
-            **self._run_as(),  # type: ignore[arg-type]
+            user=uid,
+            group=gid,
         )
 
     def pid(self) -> int | None:

@@ -72,7 +72,8 @@ def _listing(stock: dict[str, object]) -> tuple[str, str] | None:
     for entry in entries:
         google = str(entry.get("google", ""))
         if entry.get("currency") == "USD" and google and ":" not in google and google == entry.get("yahoo"):
-            traded_as = str((stock.get("metadata") or {}).get("traded_as", ""))  # type: ignore[union-attr]
+            metadata = stock.get("metadata")
+            traded_as = str(metadata.get("traded_as", "")) if isinstance(metadata, dict) else ""
             venue = "NASDAQ" if "nasdaq" in traded_as.lower() else "NYSE"
             return google.replace(".", "-"), venue
     return None
