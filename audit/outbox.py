@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 from audit.events import AuditEvent
 
 ZERO = timedelta(0)
 
 
-async def append_event(conn: asyncpg.Connection, event: AuditEvent) -> None:
+async def append_event(conn: asyncpg.Connection | PoolConnectionProxy, event: AuditEvent) -> None:
     await conn.execute(
         "INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
         "VALUES ($1, $2, $3, $4, $5::jsonb)",

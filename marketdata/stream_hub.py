@@ -153,7 +153,7 @@ class StreamHub:
             finally:
                 self._listening.clear()
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[attr-defined,unused-ignore]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         self.clients.clear()

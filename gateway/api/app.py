@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
             resources.push_async_callback(pool.close)
             redis = Redis.from_url(settings.effective_redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-            resources.push_async_callback(redis.aclose)  # type: ignore[attr-defined]  # types-redis predates it
+            resources.push_async_callback(redis.aclose)
             resources.push_async_callback(_close_search_index, app)
             resources.push_async_callback(stream.close_stream_hub, app)
             app.state.db_pool, app.state.redis = pool, redis

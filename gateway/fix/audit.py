@@ -41,7 +41,7 @@ class SessionAudit:
             return
         try:
             async with self.pool.acquire() as conn:
-                await append_event(conn, event)  # type: ignore[arg-type]  # a pooled Connection proxy
+                await append_event(conn, event)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             log.exception("fix.session_event_not_stored", event_type=event.event_type, actor=event.actor)
 

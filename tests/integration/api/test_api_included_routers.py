@@ -52,11 +52,13 @@ async def test_unknown_compliance_report_is_404_problem(client: httpx.AsyncClien
 
 
 async def test_search_is_mounted(client: httpx.AsyncClient) -> None:
-    # the fixture's data dir is empty: no ticker index was built there, so search says it is unavailable
+    # the fixture's data dir is empty: the ticker index is built there on first use
     response = await client.get("/v1/search", params={"q": "AAPL"})
-    assert response.status_code == 503
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == PROBLEMS + "search-unavailable"
+    assert response.status_code == 200
+    assert response.json()["results"][0]["symbol"] == "AAPL"
+    bad = await client.get("/v1/search", params={"q": ""})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
 
 
 async def test_search_answers_from_an_index_built_in_the_data_dir(
