@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     search_cache_ttl_seconds: float = 2.0  # hot search results cached in Redis this long
     marketdata_batch_max: int = 2000  # quotes per pipelined Redis write
     ws_max_symbols: int = 500  # symbols one WebSocket client may subscribe to
+    fix_md_max_symbols: int = 500  # symbols one FIX client session may subscribe to (35=V)
+    fix_md_flush_seconds: float = 0.05  # FIX market data conflation window: at most one 35=X per subscription
     marketdata_metrics_port: int = 0  # Prometheus metrics of `brokerage marketdata` (0: not served)
 
     # Audit trail (ClickHouse: chdb under <data_dir>/audit/chdb, or clickhouse_url)

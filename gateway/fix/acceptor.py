@@ -45,6 +45,8 @@ class ClientAcceptorApplication(SafeApplication):
         self.audit = audit
         self.handlers: dict[str, AppHandler] = dict(handlers or {})
         self.credentials = CredentialCache()
+        # engine-thread hooks run when a session ends (e.g. market data drops its subscriptions)
+        self.logout_listeners: list[Callable[[fix.SessionID], None]] = []
 
     def _client(self, session_id: fix.SessionID) -> ClientSession | None:
         return self.sessions.get(session_key(session_id))
@@ -62,6 +64,8 @@ class ClientAcceptorApplication(SafeApplication):
     def on_logout(self, session_id: fix.SessionID) -> None:
         log.info("fix.session_logout", session=session_key(session_id))
         self._record("session.logout", session_id)
+        for listener in self.logout_listeners:
+            listener(session_id)
 
     def on_logon_refused(self, session_id: fix.SessionID, reason: str) -> None:
         self._record("session.logon_failed", session_id, reason)

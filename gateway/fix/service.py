@@ -22,6 +22,7 @@ from gateway.fix.audit import SessionAudit
 from gateway.fix.exchange_link import ExchangeLinkApplication
 from gateway.fix.sessions import load_client_sessions
 from gateway.fix.tls import TlsTerminator, server_context
+from gateway.md import fanout
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +56,7 @@ class GatewayFix:
     exchange: ExchangeLinkApplication | None = None
     exchange_engine: Engine | None = None
     tls: TlsTerminator | None = None
+    market_data: fanout.ClientMarketData | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, exchange_link: bool = True,
@@ -72,6 +74,7 @@ class GatewayFix:
             clients = ClientAcceptorApplication(loop, sessions, audit)
             client_engine = Engine(client_endpoint(settings), [s.spec() for s in sessions], clients)
             side = cls(pool, audit, clients, client_engine)
+            side.market_data = fanout.attach(clients, settings)  # 35=V: quotes from Redis
             if exchange_link:
                 spec = exchange_session(settings)
                 side.exchange = ExchangeLinkApplication(loop, spec)
@@ -104,4 +107,6 @@ class GatewayFix:
         if self.clients.bridge is not None:
             await self.clients.bridge.join()
         await self.audit.flush()
+        if self.market_data is not None:
+            await self.market_data.close()
         await self.pool.close()
