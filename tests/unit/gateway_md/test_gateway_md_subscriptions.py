@@ -43,7 +43,8 @@ def reason(result: object) -> str | None:
 def test_accepted_request_gets_its_supported_entry_types() -> None:
     assert check_request(request(types=("0", "1", "7")), LISTED, None, 10) == frozenset({"0", "1"})
     assert check_request(request(types=()), LISTED, None, 10) == frozenset({"0", "1", "2"})
-    assert check_request(request(request_type="0", depth=0, update_type=None), LISTED, None, 10) == {"0", "1"}
+    snapshot_only = request(request_type="0", depth=0, update_type=None)
+    assert check_request(snapshot_only, LISTED, None, 10) == frozenset({"0", "1"})
 
 
 def test_unknown_symbols_reject_the_whole_request_and_are_named() -> None:
@@ -65,10 +66,11 @@ def test_duplicate_id_and_symbol_cap_per_session() -> None:
     session.add(Subscription("R1", ("AAPL", "MSFT"), frozenset({"0"})))
     assert reason(check_request(request("R1"), LISTED, session, 10)) == DUPLICATE_MDREQID
     # symbols already watched do not count twice against the cap
-    assert check_request(request("R2", symbols=("AAPL", "IBM")), LISTED, session, 3) == {"0", "1"}
+    assert check_request(request("R2", symbols=("AAPL", "IBM")), LISTED, session, 3) == frozenset({"0", "1"})
     assert reason(check_request(request("R2", symbols=("IBM", "GE")), LISTED, session, 3)) == INSUFFICIENT_BANDWIDTH
     # a snapshot registers nothing, so it is not capped
-    assert check_request(request("R3", request_type="0", symbols=("IBM", "GE")), LISTED, session, 3) == {"0", "1"}
+    snapshot_only = request("R3", request_type="0", symbols=("IBM", "GE"))
+    assert check_request(snapshot_only, LISTED, session, 3) == frozenset({"0", "1"})
 
 
 def quote(symbol: str, bid: str, ts: int) -> str:
