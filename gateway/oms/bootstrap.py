@@ -89,6 +89,7 @@ class OrderPath:
         self.service = OrderService(self.pool, inputs, clients, venue, universe_by_symbol(),
                                     await load_session_accounts(self.pool), rate_limit(s))
         self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), VENUE_LINK)
+        self.service.known_accounts = self.venue_reports.accounts
         side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
         side.exchange.handlers.update({"8": self.venue_reports.on_execution_report,
                                        "9": self.venue_reports.on_cancel_reject})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,13 +13,32 @@ from brokerage.settings import Settings
 from gateway.oms.config import risk_limits
 from gateway.oms.market_hours import MarketStatus, load_calendar, market_status
 from gateway.oms.risk_config import RiskContext, RiskLimits
-from gateway.oms.store import Controls, load_controls, open_exposure
+from gateway.oms.store import Controls, OpenExposure, load_controls, open_exposure
 from ledger.fills import AccountType, Position
 from ledger.journal_store import Conn, LockedAccount, load_positions, lock_cash
+from ledger.reservations import CashBalance
 from marketdata.quotes import Quote
 from marketdata.redis_quotes import QuoteReader
 
 __all__ = ["RiskInputs"]
+
+_OPEN = "('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')"
+# Everything risk reads, in one round trip: the cash row (locked), holdings, open exposure, controls.
+_CONTEXT = f"""
+SELECT c.amount, c.blocked,
+       (SELECT json_agg(json_build_object('symbol', h.symbol, 'qty', h.qty::text, 'cost_basis', h.cost_basis::text,
+                                          'realized_pnl', h.realized_pnl::text, 'blocked_qty', h.blocked_qty::text))
+        FROM holdings h WHERE h.account_id = $1)::text AS holdings,
+       (SELECT count(*) FROM orders o WHERE o.account_id = $1 AND o.status IN {_OPEN})::int AS open_orders,
+       (SELECT coalesce(sum(leaves_qty), 0) FROM orders o WHERE o.account_id = $1 AND o.symbol = $3
+          AND o.side = 'buy' AND o.status IN {_OPEN}) AS open_buys,
+       (SELECT coalesce(sum(leaves_qty), 0) FROM orders o WHERE o.account_id = $1 AND o.symbol = $3
+          AND o.side <> 'buy' AND o.status IN {_OPEN}) AS open_sells,
+       coalesce((SELECT engaged FROM trading_controls WHERE name = 'kill_switch'), false) AS global_kill,
+       coalesce((SELECT engaged FROM trading_controls WHERE name = 'halt'), false) AS halted,
+       (SELECT reason FROM trading_controls WHERE name = 'halt') AS halt_reason
+FROM cash_balances c WHERE c.account_id = $1 AND c.currency = $2 FOR UPDATE OF c
+"""
 
 
 @dataclass
@@ -65,11 +85,20 @@ class RiskInputs:
 
     async def context(self, conn: Conn, account: LockedAccount, symbol: str, quote: Quote | None,
                       ) -> tuple[RiskContext, Controls]:
-        cash = await lock_cash(conn, account)
-        positions = await load_positions(conn, account.account_id)
+        row = await conn.fetchrow(_CONTEXT, account.account_id, account.currency, symbol)
+        if row is None:  # no cash row yet: the ledger's own path creates it
+            cash = await lock_cash(conn, account)
+            positions = await load_positions(conn, account.account_id)
+            exposure = await open_exposure(conn, account.account_id, symbol)
+            controls = await load_controls(conn)
+        else:
+            cash = CashBalance(row["amount"], row["blocked"], account.currency)
+            positions = [Position(h["symbol"], Decimal(h["qty"]), Decimal(h["cost_basis"]),
+                                  Decimal(h["realized_pnl"]), Decimal(h["blocked_qty"]))
+                         for h in json.loads(row["holdings"] or "[]")]
+            exposure = OpenExposure(row["open_orders"], row["open_buys"], row["open_sells"])
+            controls = Controls(row["global_kill"], row["halted"], row["halt_reason"] or "")
         position = next((p for p in positions if p.symbol == symbol), Position(symbol))
-        exposure = await open_exposure(conn, account.account_id, symbol)
-        controls = await load_controls(conn)
         marks: dict[str, Decimal] = {}
         if account.account_type is AccountType.MARGIN:
             marks = await self.marks([p.symbol for p in positions if p.qty])

@@ -82,7 +82,7 @@ class OrderService:
         self.session_accounts = session_accounts  # SenderCompID -> (default account, allowed accounts)
         self.rate = rate
         self._buckets: dict[str, TokenBucket] = {}
-        self.acked: dict[str, datetime] = {}  # order id -> routed at (for the acknowledged event's hops)
+        self.known_accounts: dict[str, str] | None = None  # shared with VenueReports: order id -> account
         self.handled: dict[str, int] = {}  # session -> last inbound MsgSeqNum handled
         self._handled_saved: dict[str, int] = {}
 
@@ -284,7 +284,8 @@ class OrderService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def route(self, order: Order) -> None:
-        self.acked[order.order_id] = now()
+        if self.known_accounts is not None:
+            self.known_accounts[order.order_id] = order.account_id
         self.venue.send("D", reports.venue_new_order(order))
 
     async def system_cancel(self, stored: StoredOrder, why: str) -> None:

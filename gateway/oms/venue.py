@@ -42,7 +42,7 @@ from gateway.oms.order_events import (
 from gateway.oms.order_fsm import InvalidTransition, apply
 from gateway.oms.risk_config import RiskLimits
 from gateway.oms.service import UNAVAILABLE, event, now
-from gateway.oms.store import StoredOrder, insert_execution, load_order, lock_order, new_id, save_order
+from gateway.oms.store import StoredOrder, insert_execution, lock_order, new_id, save_order
 from ledger.fills import Fill
 from ledger.fills import Side as FillSide
 from ledger.journal_store import Conn, LockedAccount, lock_account
@@ -95,6 +95,7 @@ class VenueReports:
         self.applied = 0
         self.duplicates = 0
         self.status_answers: dict[str, codec.VenueReport] = {}  # recovery: venue ClOrdID -> status report
+        self.accounts: dict[str, str] = {}  # order id -> account id (the service fills it as it routes)
         # Reports are applied on a few lanes keyed by order, so one order's reports keep their order while
         # different orders commit in parallel (their accounts' row locks serialise what must be).
         self._lanes: list[asyncio.Queue[tuple[object, int | None]]] = [asyncio.Queue() for _ in range(lanes)]
@@ -181,16 +182,27 @@ class VenueReports:
             return
         self._dispatch(report.venue_cl_ord_id, report, seq)
 
+    async def account_of(self, order_id: str) -> str | None:
+        """The order's account (an order never changes account): remembered, else read once."""
+        account = self.accounts.get(order_id)
+        if account is None:
+            account = await self.pool.fetchval("SELECT account_id FROM orders WHERE order_id = $1", order_id)
+            if account is not None:
+                if len(self.accounts) > 200_000:
+                    self.accounts.clear()
+                self.accounts[order_id] = account
+        return account
+
     async def apply_report(self, r: codec.VenueReport) -> bool:
         order_id = order_id_of(r.venue_cl_ord_id)
-        known = await load_order(self.pool, order_id)
-        if known is None:
+        account_id = await self.account_of(order_id)
+        if account_id is None:
             # the link's event for a message nothing handles, with the reason
             log.warning("fix.exchange_message_unhandled", reason="unknown order", venue_cl_ord_id=r.venue_cl_ord_id,
                         exec_id=r.exec_id)
             return False
         async with self.pool.acquire() as conn, conn.transaction():
-            account = await lock_account(conn, known.order.account_id)
+            account = await lock_account(conn, account_id)
             stored = await lock_order(conn, order_id)
             assert stored is not None
             if await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", r.exec_id):
@@ -293,11 +305,11 @@ class VenueReports:
 
     async def apply_cancel_reject(self, r: codec.VenueCancelReject) -> None:
         order_id = order_id_of(r.venue_cl_ord_id)
-        known = await load_order(self.pool, order_id)
-        if known is None:
+        account_id = await self.account_of(order_id)
+        if account_id is None:
             return
         async with self.pool.acquire() as conn, conn.transaction():
-            account = await lock_account(conn, known.order.account_id)
+            account = await lock_account(conn, account_id)
             stored = await lock_order(conn, order_id)
             assert stored is not None
             pending = stored.order.pending
