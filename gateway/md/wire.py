@@ -12,6 +12,8 @@ from decimal import Decimal
 import quickfix as fix
 import quickfix44 as fix44
 
+from fixsession.messages import SOH
+from fixsession.settings import DATA_DICTIONARY
 from gateway.md.entries import MdEntry
 from gateway.md.subscriptions import UNSUPPORTED_MARKET_DEPTH, MdReject, MdRequest
 
@@ -88,27 +90,42 @@ def reject(r: MdReject) -> fix.Message:
     return m
 
 
+# 35=W and 35=X are written as FIX text and parsed once by QuickFIX (C++): building their groups
+# field by field through the Python bindings cost ~9 µs per entry, the text ~1 µs (measured).
+# Every value is ours (decimals, entry codes, listed symbols) but the client's MDReqID, which a
+# parsed message cannot carry SOH in; SOH is still stripped, as a malformed text could abort.
+_dictionary: fix.DataDictionary | None = None
+
+
+def _from_text(msg_type: str, body: list[str]) -> fix.Message:
+    global _dictionary
+    if _dictionary is None:
+        _dictionary = fix.DataDictionary(str(DATA_DICTIONARY))
+    message = fix.Message()
+    message.setString(f"8=FIX.4.4{SOH}9=0{SOH}35={msg_type}{SOH}{''.join(body)}10=000{SOH}", False, _dictionary)
+    return message
+
+
+def _field(tag: int, value: object) -> str:
+    return f"{tag}={_wire(value).replace(SOH, '')}{SOH}"
+
+
+def _entry(e: MdEntry, tags: tuple[tuple[int, str], ...]) -> str:
+    return "".join([_field(tag, value) for tag, name in tags if (value := getattr(e, name)) is not None])
+
+
+_SNAPSHOT_ENTRY = ((269, "entry_type"), (270, "price"), (271, "size"), (290, "position"))
+_INCREMENT_ENTRY = ((279, "action"), (269, "entry_type"), (55, "symbol"), (270, "price"), (271, "size"),
+                    (290, "position"))
+
+
 def snapshot(req_id: str, symbol: str, entries: list[MdEntry]) -> fix.Message:
-    m = fix44.MarketDataSnapshotFullRefresh()
-    _set(m, 262, req_id)
-    _set(m, 55, symbol)
-    if not entries:
-        m.setField(268, "0")
-    for e in entries:
-        group = fix44.MarketDataSnapshotFullRefresh.NoMDEntries()
-        for tag, value in ((269, e.entry_type), (270, e.price), (271, e.size), (290, e.position)):
-            _set(group, tag, value)
-        m.addGroup(group)
-    return m
+    body = [_field(55, symbol), _field(262, req_id), _field(268, len(entries))]
+    body += [_entry(e, _SNAPSHOT_ENTRY) for e in entries]
+    return _from_text("W", body)
 
 
 def incremental(req_id: str, entries: list[MdEntry]) -> fix.Message:
-    m = fix44.MarketDataIncrementalRefresh()
-    _set(m, 262, req_id)
-    for e in entries:
-        group = fix44.MarketDataIncrementalRefresh.NoMDEntries()
-        for tag, value in ((279, e.action), (269, e.entry_type), (55, e.symbol), (270, e.price), (271, e.size),
-                           (290, e.position)):
-            _set(group, tag, value)
-        m.addGroup(group)
-    return m
+    body = [_field(262, req_id), _field(268, len(entries))]
+    body += [_entry(e, _INCREMENT_ENTRY) for e in entries]
+    return _from_text("X", body)
