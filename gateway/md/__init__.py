@@ -1,5 +1,19 @@
 """FIX market data for the gateway's clients: MarketDataRequest (35=V) in, 35=W/35=X/35=Y out.
 
 ``subscriptions`` and ``entries`` are pure (who wants what; what changed), ``wire`` turns them into
-quickfix messages and back, ``fanout`` is the per-process service listening to the quote channels.
+quickfix messages and back, ``fanout`` is the per-process service listening to the quote channels
+(``fanout.attach`` registers it on the client acceptor; ``GatewayFix`` does so at start).
+
+What a client gets (top of book from the Redis quotes, the layout of the exchange's own feed):
+
+* 263=1 snapshot + updates: one 35=W per symbol at once (268=0 for a symbol without a quote yet),
+  then at most one 35=X per subscription per ``fix_md_flush_seconds`` with every change since the
+  last one (bid/offer 279=0/1/2 at 290=1, trades 279=0, closing price and volume 279=1);
+  265=0 asks for a 35=W per changed symbol instead of 35=X.
+* 263=0 snapshot only; 263=2 with the MDReqID of a subscription ends it; logout ends them all.
+* Entry types 0 bid, 1 offer, 2 trade, 5 closing price, B volume (none given: 0, 1, 2); depth 0 or 1.
+* 35=Y with 262 and Text: 281=0 unknown symbol (the whole request is refused, the unknown ones named),
+  1 duplicate MDReqID, 2 more than ``fix_md_max_symbols`` symbols per session, 5 depth above 1,
+  6 unsupported MDUpdateType, 8 no supported entry type; no 281 for unsubscribing an unknown MDReqID,
+  a group that does not match its count, or Redis unavailable. A 35=V without MDReqID gets a 35=j.
 """
