@@ -77,7 +77,7 @@ class OrderPath:
     async def configure(self, side: GatewayFix) -> None:
         """Called by ``GatewayFix.start`` once the applications exist and before any engine runs."""
         s = self.settings
-        self.pool = await asyncpg.create_pool(s.effective_database_url, min_size=2, max_size=16,
+        self.pool = await asyncpg.create_pool(s.effective_database_url, min_size=2, max_size=40,
                                               command_timeout=10)
         self.redis = Redis.from_url(s.effective_redis_url, decode_responses=True, socket_timeout=1,
                                     socket_connect_timeout=1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 
@@ -87,7 +88,7 @@ def _event_for(stored: StoredOrder, r: codec.VenueReport) -> OrderEvent | None:
 
 class VenueReports:
     def __init__(self, pool: asyncpg.Pool, clients: ClientLink, limits: RiskLimits,
-                 link_key: str = "venue", lanes: int = 8) -> None:
+                 link_key: str = "venue", lanes: int = 32) -> None:
         self.pool = pool
         self.clients = clients
         self.limits = limits
@@ -96,9 +97,11 @@ class VenueReports:
         self.duplicates = 0
         self.status_answers: dict[str, codec.VenueReport] = {}  # recovery: venue ClOrdID -> status report
         self.accounts: dict[str, str] = {}  # order id -> account id (the service fills it as it routes)
-        # Reports are applied on a few lanes keyed by order, so one order's reports keep their order while
-        # different orders commit in parallel (their accounts' row locks serialise what must be).
-        self._lanes: list[asyncio.Queue[tuple[object, int | None]]] = [asyncio.Queue() for _ in range(lanes)]
+        # Reports are applied on a few lanes keyed by account, so one order's reports keep their order while
+        # other accounts commit in parallel; a lane applies what has queued up in one transaction (group
+        # commit: one WAL flush for many reports, each report still all or nothing).
+        self._lanes: list[asyncio.Queue[tuple[str, object, int | None]]] = [asyncio.Queue() for _ in range(lanes)]
+        self.batch_max = 16  # bounds how long a batch holds its accounts locked
         self._workers: list[asyncio.Task[None]] = []
         self._inflight: set[int] = set()
         self._max_seen = 0
@@ -109,44 +112,46 @@ class VenueReports:
         """Every inbound MsgSeqNum up to this one is applied (or was nothing to apply)."""
         return min(self._inflight) - 1 if self._inflight else self._max_seen
 
-    def _dispatch(self, venue_cl_ord_id: str, item: object, seq: int | None) -> None:
+    async def _dispatch(self, venue_cl_ord_id: str, item: object, seq: int | None) -> None:
         if not self._workers:
             self._workers = [asyncio.create_task(self._work(q), name=f"oms-venue-lane-{i}")
                              for i, q in enumerate(self._lanes)]
         if seq is not None:
-            self._inflight.add(seq)
             self._max_seen = max(self._max_seen, seq)
-        lane = zlib.crc32(order_id_of(venue_cl_ord_id).encode()) % len(self._lanes)
-        self._lanes[lane].put_nowait((item, seq))
+        account_id = await self.account_of(order_id_of(venue_cl_ord_id))
+        if account_id is None:
+            log.warning("fix.exchange_message_unhandled", reason="unknown order", venue_cl_ord_id=venue_cl_ord_id)
+            return
+        if seq is not None:
+            self._inflight.add(seq)
+        lane = zlib.crc32(account_id.encode()) % len(self._lanes)
+        self._lanes[lane].put_nowait((account_id, item, seq))
 
-    async def _work(self, queue: asyncio.Queue[tuple[object, int | None]]) -> None:
+    async def _work(self, queue: asyncio.Queue[tuple[str, object, int | None]]) -> None:
         while True:
-            item, seq = await queue.get()
+            batch = [await queue.get()]
+            while len(batch) < self.batch_max and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
-                await self._apply_until_done(item)
+                await self._apply_until_done([(account_id, item) for account_id, item, _ in batch])
             finally:
-                if seq is not None:
-                    self._inflight.discard(seq)
-                queue.task_done()
+                for _, _, seq in batch:
+                    if seq is not None:
+                        self._inflight.discard(seq)
+                    queue.task_done()
 
-    async def _apply_until_done(self, item: object) -> None:
-        """Apply one report; while the database is unreachable, wait and try again (the lane waits with
-        it, so the order's later reports stay behind it and the inbound mark does not pass it)."""
+    async def _apply_until_done(self, items: list[tuple[str, object]]) -> None:
+        """Apply a batch; while the database is unreachable, wait and try again (the lane waits with it,
+        so later reports stay behind it and the inbound mark does not pass it)."""
         delay = 0.2
         while True:
             try:
-                if isinstance(item, codec.VenueReport):
-                    await self.apply_report(item)
-                elif isinstance(item, codec.VenueCancelReject):
-                    await self.apply_cancel_reject(item)
+                await self.apply_batch(items)
                 return
             except UNAVAILABLE as error:
                 log.warning("oms.venue_report_waiting_for_database", error=str(error))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-            except Exception:
-                log.exception("oms.venue_report_failed", item=repr(item)[:300])
-                return
 
     async def drain(self) -> None:
         for queue in self._lanes:
@@ -180,7 +185,7 @@ class VenueReports:
             self.status_answers[order_id_of(report.venue_cl_ord_id)] = report
             self._max_seen = max(self._max_seen, seq or 0)
             return
-        self._dispatch(report.venue_cl_ord_id, report, seq)
+        await self._dispatch(report.venue_cl_ord_id, report, seq)
 
     async def account_of(self, order_id: str) -> str | None:
         """The order's account (an order never changes account): remembered, else read once."""
@@ -194,75 +199,105 @@ class VenueReports:
         return account
 
     async def apply_report(self, r: codec.VenueReport) -> bool:
-        order_id = order_id_of(r.venue_cl_ord_id)
-        account_id = await self.account_of(order_id)
+        """Apply one report in its own transaction; True when it changed the order."""
+        account_id = await self.account_of(order_id_of(r.venue_cl_ord_id))
         if account_id is None:
             # the link's event for a message nothing handles, with the reason
             log.warning("fix.exchange_message_unhandled", reason="unknown order", venue_cl_ord_id=r.venue_cl_ord_id,
                         exec_id=r.exec_id)
             return False
-        async with self.pool.acquire() as conn, conn.transaction():
-            account = await lock_account(conn, account_id)
-            stored = await lock_order(conn, order_id)
-            assert stored is not None
-            if await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", r.exec_id):
+        return await self.apply_batch([(account_id, r)]) == 1
+
+    async def apply_batch(self, items: list[tuple[str, object]]) -> int:
+        """Apply several reports in ONE transaction (one commit, one WAL flush), each report all or nothing
+        (a failing one sends the batch round again one report per transaction); clients are answered after
+        the commit. Accounts are locked in ascending order, so two batches never deadlock."""
+        items = sorted(items, key=lambda item: item[0])  # stable: one order's reports keep their order
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                sends = [await self._unit(conn, account_id, item) for account_id, item in items]
+        except UNAVAILABLE:
+            raise
+        except Exception:
+            if len(items) == 1:
+                log.exception("oms.venue_report_failed", item=repr(items[0][1])[:300])
+                return 0
+            return sum([await self.apply_batch([item]) for item in items])
+        for send in sends:
+            if send is not None:
+                send()
+        return sum(send is not None for send in sends)
+
+    async def _unit(self, conn: Conn, account_id: str, item: object) -> Callable[[], object] | None:
+        if isinstance(item, codec.VenueReport):
+            return await self._report_unit(conn, account_id, item)
+        if isinstance(item, codec.VenueCancelReject):
+            return await self._cancel_reject_unit(conn, account_id, item)
+        return None
+
+    async def _report_unit(self, conn: Conn, account_id: str, r: codec.VenueReport) -> Callable[[], object] | None:
+        order_id = order_id_of(r.venue_cl_ord_id)
+        account = await lock_account(conn, account_id)
+        stored = await lock_order(conn, order_id)
+        assert stored is not None
+        if await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", r.exec_id):
+            self.duplicates += 1
+            return None
+        change = _event_for(stored, r)
+        if change is None:
+            return None
+        try:
+            order = apply(stored.order, change)
+        except InvalidTransition as error:
+            log.error("oms.venue_report_refused", order_id=order_id, exec_id=r.exec_id, error=str(error))
+            return None
+        exec_type = ExecType.TRADE if isinstance(change, OrderFilled) else ExecType(r.exec_type)
+        extra: dict[str, object] = {}
+        if isinstance(change, OrderFilled):
+            fill = Fill(FillSide(order.side.ledger), r.last_qty, r.last_px, r.exec_id)
+            booked = await post_fill(conn, account, order.symbol, stored.reservation, fill)
+            if booked is None:  # the journal already holds this venue exec id
                 self.duplicates += 1
-                return False
-            change = _event_for(stored, r)
-            if change is None:
-                return False
-            try:
-                order = apply(stored.order, change)
-            except InvalidTransition as error:
-                log.error("oms.venue_report_refused", order_id=order_id, exec_id=r.exec_id, error=str(error))
-                return False
-            exec_type = ExecType.TRADE if isinstance(change, OrderFilled) else ExecType(r.exec_type)
-            extra: dict[str, object] = {}
-            if isinstance(change, OrderFilled):
-                fill = Fill(FillSide(order.side.ledger), r.last_qty, r.last_px, r.exec_id)
-                booked = await post_fill(conn, account, order.symbol, stored.reservation, fill)
-                if booked is None:  # the journal already holds this venue exec id
-                    self.duplicates += 1
-                    return False
-                reservation = booked.outcome.reservation
-                if order.is_terminal and not reservation.is_empty:
-                    await release_reservation(conn, account, order.symbol, Release(reservation.cash,
-                                                                                   reservation.shares))
-                    reservation = OrderReservation(ZERO)
-                stored = replace(stored, order=order, reservation=reservation)
-                extra = {"realized_pnl": booked.outcome.realized_pnl} if order.side is not Side.BUY else {}
-            elif order.is_terminal:
-                await release_reservation(conn, account, order.symbol, Release(stored.reservation.cash,
-                                                                               stored.reservation.shares))
-                stored = replace(stored, order=order, reservation=OrderReservation(ZERO),
-                                 pending_extra_cash=ZERO, pending_extra_qty=ZERO)
-            elif isinstance(change, OrderReplaced):
-                stored = await self._resize(conn, account, replace(stored, order=order))
-            else:
-                stored = replace(stored, order=order, reservation=replace(stored.reservation,
-                                                                          leaves_qty=order.leaves_qty))
-            exec_id = new_id("E")
-            fields = reports.execution_report(order, exec_id, exec_type, last_qty=r.last_qty, last_px=r.last_px)
-            seq_out = await insert_execution(conn, exec_id=exec_id, venue_exec_id=r.exec_id, stored=stored,
-                                             exec_type=exec_type.ledger, last_qty=r.last_qty if extra is not None
-                                             and exec_type is ExecType.TRADE else ZERO,
-                                             last_px=r.last_px if exec_type is ExecType.TRADE else ZERO,
-                                             fix_fields=fields)
-            await save_order(conn, stored)
-            hops = {"acknowledged": now()} if exec_type is ExecType.NEW else (
-                {"filled": now()} if exec_type is ExecType.TRADE else {})
-            await append_event(conn, event(
-                _EVENT_TYPE.get(exec_type, "order.updated"), order, stored.session_id, actor="system:gateway",
-                exec_id=exec_id, hops=hops,
-                last_qty=r.last_qty if exec_type is ExecType.TRADE else None,
-                last_px=r.last_px if exec_type is ExecType.TRADE else None,
-                reason=r.text, realized_pnl=extra.get("realized_pnl"),
-                extra={"venue_exec_id": r.exec_id, "cum_qty": str(order.cum_qty),
-                       "leaves_qty": str(order.leaves_qty), "reserved_cash": str(stored.reservation.cash),
-                       "reserved_qty": str(stored.reservation.shares)}))
+                return None
+            reservation = booked.outcome.reservation
+            if order.is_terminal and not reservation.is_empty:
+                await release_reservation(conn, account, order.symbol, Release(reservation.cash,
+                                                                               reservation.shares))
+                reservation = OrderReservation(ZERO)
+            stored = replace(stored, order=order, reservation=reservation)
+            extra = {"realized_pnl": booked.outcome.realized_pnl} if order.side is not Side.BUY else {}
+        elif order.is_terminal:
+            await release_reservation(conn, account, order.symbol, Release(stored.reservation.cash,
+                                                                           stored.reservation.shares))
+            stored = replace(stored, order=order, reservation=OrderReservation(ZERO),
+                             pending_extra_cash=ZERO, pending_extra_qty=ZERO)
+        elif isinstance(change, OrderReplaced):
+            stored = await self._resize(conn, account, replace(stored, order=order))
+        else:
+            stored = replace(stored, order=order, reservation=replace(stored.reservation,
+                                                                      leaves_qty=order.leaves_qty))
+        exec_id = new_id("E")
+        fields = reports.execution_report(order, exec_id, exec_type, last_qty=r.last_qty, last_px=r.last_px)
+        seq_out = await insert_execution(conn, exec_id=exec_id, venue_exec_id=r.exec_id, stored=stored,
+                                         exec_type=exec_type.ledger, last_qty=r.last_qty if extra is not None
+                                         and exec_type is ExecType.TRADE else ZERO,
+                                         last_px=r.last_px if exec_type is ExecType.TRADE else ZERO,
+                                         fix_fields=fields)
+        await save_order(conn, stored)
+        hops = {"acknowledged": now()} if exec_type is ExecType.NEW else (
+            {"filled": now()} if exec_type is ExecType.TRADE else {})
+        await append_event(conn, event(
+            _EVENT_TYPE.get(exec_type, "order.updated"), order, stored.session_id, actor="system:gateway",
+            exec_id=exec_id, hops=hops,
+            last_qty=r.last_qty if exec_type is ExecType.TRADE else None,
+            last_px=r.last_px if exec_type is ExecType.TRADE else None,
+            reason=r.text, realized_pnl=extra.get("realized_pnl"),
+            extra={"venue_exec_id": r.exec_id, "cum_qty": str(order.cum_qty),
+                   "leaves_qty": str(order.leaves_qty), "reserved_cash": str(stored.reservation.cash),
+                   "reserved_qty": str(stored.reservation.shares)}))
         self.applied += 1
-        self.clients.send(stored.session_id, "8", fields, seq_out)
-        return True
+        session_id = stored.session_id
+        return lambda: self.clients.send(session_id, "8", fields, seq_out)
 
     async def _resize(self, conn: Conn, account: LockedAccount, stored: StoredOrder) -> StoredOrder:
         """After a confirmed replace: the block follows the new leaves quantity and price."""
@@ -301,37 +336,35 @@ class VenueReports:
             log.warning("fix.exchange_message_unhandled", reason=f"unreadable OrderCancelReject: {error}")
             self._max_seen = max(self._max_seen, seq or 0)
             return
-        self._dispatch(r.venue_cl_ord_id, r, seq)
+        await self._dispatch(r.venue_cl_ord_id, r, seq)
 
-    async def apply_cancel_reject(self, r: codec.VenueCancelReject) -> None:
+    async def _cancel_reject_unit(self, conn: Conn, account_id: str, r: codec.VenueCancelReject,
+                                  ) -> Callable[[], object] | None:
         order_id = order_id_of(r.venue_cl_ord_id)
-        account_id = await self.account_of(order_id)
-        if account_id is None:
-            return
-        async with self.pool.acquire() as conn, conn.transaction():
-            account = await lock_account(conn, account_id)
-            stored = await lock_order(conn, order_id)
-            assert stored is not None
-            pending = stored.order.pending
-            if pending is None or r.venue_cl_ord_id != stored.venue_cl_ord_id:
-                return  # a late or repeated answer to a request already settled
-            change = OrderReplaceRejected(r.text) if pending.is_replace else OrderCancelRejected(r.text)
-            order = apply(stored.order, change)
-            give_back = Release(min(stored.pending_extra_cash, stored.reservation.cash),
-                                min(stored.pending_extra_qty, stored.reservation.shares))
-            reservation = stored.reservation
-            if give_back.cash or give_back.shares:
-                await release_reservation(conn, account, order.symbol, give_back)
-                reservation = replace(reservation, cash=reservation.cash - give_back.cash,
-                                      shares=reservation.shares - give_back.shares)
-            stored = replace(stored, order=order, reservation=reservation, pending_extra_cash=ZERO,
-                             pending_extra_qty=ZERO)
-            await save_order(conn, stored)
-            await append_event(conn, event("order.cancel_rejected", order, stored.session_id, actor="system:gateway",
-                                           reason=r.text, extra={"request_cl_ord_id": pending.cl_ord_id}))
+        account = await lock_account(conn, account_id)
+        stored = await lock_order(conn, order_id)
+        assert stored is not None
+        pending = stored.order.pending
+        if pending is None or r.venue_cl_ord_id != stored.venue_cl_ord_id:
+            return None  # a late or repeated answer to a request already settled
+        change = OrderReplaceRejected(r.text) if pending.is_replace else OrderCancelRejected(r.text)
+        order = apply(stored.order, change)
+        give_back = Release(min(stored.pending_extra_cash, stored.reservation.cash),
+                            min(stored.pending_extra_qty, stored.reservation.shares))
+        reservation = stored.reservation
+        if give_back.cash or give_back.shares:
+            await release_reservation(conn, account, order.symbol, give_back)
+            reservation = replace(reservation, cash=reservation.cash - give_back.cash,
+                                  shares=reservation.shares - give_back.shares)
+        stored = replace(stored, order=order, reservation=reservation, pending_extra_cash=ZERO,
+                         pending_extra_qty=ZERO)
+        await save_order(conn, stored)
+        await append_event(conn, event("order.cancel_rejected", order, stored.session_id, actor="system:gateway",
+                                       reason=r.text, extra={"request_cl_ord_id": pending.cl_ord_id}))
         fields = codec.field_list((
             (37, order.order_id), (11, pending.cl_ord_id), (41, order.cl_ord_id), (39, order.status.value),
             (1, order.account_id), (434, "2" if pending.is_replace else "1"), (102, r.reason if r.reason is not None
                                                                                 else 99),
             (60, codec.transact_time()), (58, f"rejected by the exchange: {r.text}")))
-        self.clients.send(stored.session_id, "9", fields)
+        session_id = stored.session_id
+        return lambda: self.clients.send(session_id, "9", fields)
