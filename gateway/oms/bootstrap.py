@@ -131,6 +131,8 @@ class OrderPath:
             with contextlib.suppress(BaseException):
                 await task
         if self.pool is not None and self.service is not None:
+            await self.service.lanes.join()
+            await self.service.lanes.stop()
             if self.venue_reports is not None:
                 await self.venue_reports.drain()
                 await self.venue_reports.stop()

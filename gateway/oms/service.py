@@ -34,6 +34,7 @@ from gateway.oms.order_fsm import InvalidOrder, InvalidTransition, Order, apply,
 from gateway.oms.rate_limit import RateLimit, TokenBucket, take
 from gateway.oms.risk import check_replace
 from gateway.oms.risk_config import Accepted, Rejected
+from gateway.oms.session_lanes import SessionLanes
 from gateway.oms.store import (
     StoredOrder,
     claim_cl_ord_id,
@@ -84,24 +85,24 @@ class OrderService:
         self._buckets: dict[str, TokenBucket] = {}
         self.known_accounts: dict[str, str] | None = None  # shared with VenueReports: order id -> account
         self.handled: dict[str, int] = {}  # session -> last inbound MsgSeqNum handled
+        self.lanes = SessionLanes(self.new_orders, self.mark_handled)
         self._handled_saved: dict[str, int] = {}
 
     # -- FIX entry points (registered on ClientAcceptorApplication.handlers) -------------------------
     def handlers(self) -> dict[str, object]:
-        return {msg_type: self._tracked(handler) for msg_type, handler in (
-            ("D", self.on_new_order), ("F", self.on_cancel), ("G", self.on_replace), ("H", self.on_status))}
+        return {"D": self.on_new_order, "F": self._queued(self.on_cancel), "G": self._queued(self.on_replace),
+                "H": self._queued(self.on_status)}
 
-    def _tracked(self, handler: Handler) -> Handler:
+    def _queued(self, handler: Handler) -> Handler:
+        """Run ``handler`` on the session's lane, after the requests that came before it."""
+        async def enqueue(sid: fix.SessionID, msg: fix.Message) -> None:
+            self.lanes.submit(self.client_id(sid), lambda: handler(sid, msg), msg_seq_num(msg))
+        return enqueue
+
+    def mark_handled(self, session_id: str, seq: int) -> None:
         """Remember each session's last inbound MsgSeqNum fully handled (see ``recovery``)."""
-        async def run(sid: fix.SessionID, msg: fix.Message) -> None:
-            try:
-                await handler(sid, msg)
-            finally:
-                seq = msg_seq_num(msg)
-                session_id = self.client_id(sid)
-                if seq is not None and seq > self.handled.get(session_id, 0):
-                    self.handled[session_id] = seq
-        return run
+        if seq > self.handled.get(session_id, 0):
+            self.handled[session_id] = seq
 
     async def save_handled(self) -> None:
         """Persist the handled marks (``fix_inbound_marks``, key ``client:<CompID>``)."""
@@ -142,7 +143,7 @@ class OrderService:
         except codec.BadField as error:
             self._bad_field(session_id, msg, error)
             return
-        await self.new_order(session_id, cmd, received)
+        self.lanes.submit(session_id, (cmd, received), msg_seq_num(msg))
 
     async def on_cancel(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)
@@ -205,6 +206,9 @@ class OrderService:
     async def new_order(self, session_id: str, cmd: codec.NewOrderCommand, received: datetime,
                         actor: str | None = None) -> Order | None:
         """Decide, record, answer and route one new order; the accepted order, or None."""
+        return (await self.new_orders(session_id, [(cmd, received)], actor))[0]
+
+    def _prepare(self, session_id: str, cmd: codec.NewOrderCommand) -> tuple[str, Order] | None:
         account_id = self.account_for(session_id, cmd.account)
         if account_id is None:
             self._reject_new(session_id, cmd, OrdRejReason.UNKNOWN_ACCOUNT,
@@ -217,15 +221,51 @@ class OrderService:
         except InvalidOrder as error:
             self._reject_new(session_id, cmd, OrdRejReason.OTHER, f"invalid order: {error}", account_id)
             return None
-        quote = await self.inputs.quote(cmd.symbol)
+        return account_id, order
+
+    async def new_orders(self, session_id: str, items: list[tuple[codec.NewOrderCommand, datetime]],
+                         actor: str | None = None) -> list[Order | None]:
+        """Several of a session's NewOrderSingles in ONE transaction (group commit), each order still all or
+        nothing: should anything fail, the batch is rolled back and every order goes again on its own."""
+        actor = actor or f"fix:{session_id}"
+        results: list[Order | None] = [None] * len(items)
+        ready = []
+        for index, (cmd, received) in enumerate(items):
+            prepared = self._prepare(session_id, cmd)
+            if prepared is not None:
+                ready.append((index, cmd, received, prepared[0], prepared[1], await self.inputs.quote(cmd.symbol)))
+        if not ready:
+            return results
+        outcomes: list[tuple[str, object] | BaseException] = []
         try:
-            outcome = await self._enter(session_id, order, cmd, quote, received, actor or f"fix:{session_id}")
+            async with self.pool.acquire(timeout=5) as conn, conn.transaction():
+                for _, cmd, received, _, order, quote in ready:
+                    outcomes.append(await self._enter_unit(conn, session_id, order, cmd, quote, received, actor))
         except UNAVAILABLE as error:
-            log.warning("oms.db_unavailable", session=session_id, cl_ord_id=cmd.cl_ord_id, error=str(error))
+            log.warning("oms.db_unavailable", session=session_id, error=str(error))
+            outcomes = [error] * len(ready)
+        except Exception as error:
+            if len(ready) == 1:
+                outcomes = [error]
+            else:  # one order spoiled the batch: each on its own, so only that one is refused
+                for index, cmd, received, *_ in ready:
+                    results[index] = (await self.new_orders(session_id, [(cmd, received)], actor))[0]
+                return results
+        for (index, cmd, _, account_id, _, _), outcome in zip(ready, outcomes, strict=True):
+            results[index] = self._finish_new(session_id, cmd, account_id, outcome)
+        return results
+
+    def _finish_new(self, session_id: str, cmd: codec.NewOrderCommand, account_id: str,
+                    outcome: tuple[str, object] | BaseException) -> Order | None:
+        if isinstance(outcome, UNAVAILABLE):
             self._reject_new(session_id, cmd, OrdRejReason.OTHER, DB_DOWN_TEXT, account_id)
             return None
-        except LedgerError as error:  # a ledger refusal the risk check did not foresee (figures in the text)
-            self._reject_new(session_id, cmd, OrdRejReason.BROKER_CREDIT, str(error), account_id)
+        if isinstance(outcome, LedgerError):  # a ledger refusal the risk check did not foresee (figures in the text)
+            self._reject_new(session_id, cmd, OrdRejReason.BROKER_CREDIT, str(outcome), account_id)
+            return None
+        if isinstance(outcome, BaseException):
+            log.error("oms.new_order_failed", session=session_id, cl_ord_id=cmd.cl_ord_id, error=repr(outcome))
+            self._reject_new(session_id, cmd, OrdRejReason.OTHER, "order could not be processed", account_id)
             return None
         kind, payload = outcome
         if kind == "accepted":
@@ -240,47 +280,46 @@ class OrderService:
             self._reject_new(session_id, cmd, reason, text, account_id)
         return None
 
-    async def _enter(self, session_id: str, order: Order, cmd: codec.NewOrderCommand, quote: object,
-                     received: datetime, actor: str) -> tuple[str, object]:
-        async with self.pool.acquire(timeout=5) as conn, conn.transaction():
-            account = await lock_account(conn, order.account_id)
-            if account.status != "active":
-                return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, f"account {account.account_id} is {account.status}")
-            found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id)
-            ctx, _ = await self.inputs.context(conn, account, order.symbol, quote)  # type: ignore[arg-type]
-            decision = decide_new_order(order, existing=found[0].order if found else None,
-                                        poss_resend=cmd.poss_resend, instrument=self.instruments.get(order.symbol),
-                                        ctx=ctx, limits=self.inputs.limits(account))
-            checked = now()
-            bid, ask, last = (quote.bid, quote.ask, quote.last) if quote is not None else (None, None, None)  # type: ignore[attr-defined]
-            match decision:
-                case ReportStatus(order=current):
-                    return "status", reports.execution_report(current, new_id("S"), ExecType.ORDER_STATUS)
-                case DuplicateOrder(text=text):
-                    await append_event(conn, event("order.rejected", order, session_id, rule="duplicate_cl_ord_id",
-                                                   reason=text, actor=actor))
-                    return "rejected", (OrdRejReason.DUPLICATE_ORDER, text)
-                case Rejected(rule=rule, text=text):
-                    await append_event(conn, event("order.rejected", order, session_id, rule=rule.name.lower(),
-                                                   reason=text, bid=bid, ask=ask, last=last, actor=actor,
-                                                   hops={"received": received, "risk_checked": checked}))
-                    return "rejected", (rule.reason, text)
-                case Accepted(reservation=reservation):
-                    await block_reservation(conn, account, order.symbol, reservation)
-                    stored = StoredOrder(order, session_id, order.cl_ord_id, reservation)
-                    await insert_order(conn, stored)
-                    await claim_cl_ord_id(conn, session_id, order.cl_ord_id, order.order_id, "new")
-                    exec_id = new_id("E")
-                    fields = reports.execution_report(order, exec_id, ExecType.PENDING_NEW)
-                    seq = await insert_execution(conn, exec_id=exec_id, venue_exec_id=None, stored=stored,
-                                                 exec_type="pending_new", last_qty=Decimal(0), last_px=Decimal(0),
-                                                 fix_fields=fields)
-                    await append_event(conn, event("order.accepted", order, session_id, bid=bid, ask=ask, last=last,
-                                                   actor=actor, extra={"reserved_cash": str(reservation.cash),
-                                                                       "reserved_qty": str(reservation.shares)},
-                                                   hops={"received": received, "risk_checked": checked,
-                                                         "committed": now()}))
-                    return "accepted", (stored, seq, fields)
+    async def _enter_unit(self, conn: Conn, session_id: str, order: Order, cmd: codec.NewOrderCommand,
+                          quote: object, received: datetime, actor: str) -> tuple[str, object]:
+        account = await lock_account(conn, order.account_id)
+        if account.status != "active":
+            return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, f"account {account.account_id} is {account.status}")
+        found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id)
+        ctx, _ = await self.inputs.context(conn, account, order.symbol, quote)  # type: ignore[arg-type]
+        decision = decide_new_order(order, existing=found[0].order if found else None,
+                                    poss_resend=cmd.poss_resend, instrument=self.instruments.get(order.symbol),
+                                    ctx=ctx, limits=self.inputs.limits(account))
+        checked = now()
+        bid, ask, last = (quote.bid, quote.ask, quote.last) if quote is not None else (None, None, None)  # type: ignore[attr-defined]
+        match decision:
+            case ReportStatus(order=current):
+                return "status", reports.execution_report(current, new_id("S"), ExecType.ORDER_STATUS)
+            case DuplicateOrder(text=text):
+                await append_event(conn, event("order.rejected", order, session_id, rule="duplicate_cl_ord_id",
+                                               reason=text, actor=actor))
+                return "rejected", (OrdRejReason.DUPLICATE_ORDER, text)
+            case Rejected(rule=rule, text=text):
+                await append_event(conn, event("order.rejected", order, session_id, rule=rule.name.lower(),
+                                               reason=text, bid=bid, ask=ask, last=last, actor=actor,
+                                               hops={"received": received, "risk_checked": checked}))
+                return "rejected", (rule.reason, text)
+            case Accepted(reservation=reservation):
+                await block_reservation(conn, account, order.symbol, reservation)
+                stored = StoredOrder(order, session_id, order.cl_ord_id, reservation)
+                await insert_order(conn, stored)
+                await claim_cl_ord_id(conn, session_id, order.cl_ord_id, order.order_id, "new")
+                exec_id = new_id("E")
+                fields = reports.execution_report(order, exec_id, ExecType.PENDING_NEW)
+                seq = await insert_execution(conn, exec_id=exec_id, venue_exec_id=None, stored=stored,
+                                             exec_type="pending_new", last_qty=Decimal(0), last_px=Decimal(0),
+                                             fix_fields=fields)
+                await append_event(conn, event("order.accepted", order, session_id, bid=bid, ask=ask, last=last,
+                                               actor=actor, extra={"reserved_cash": str(reservation.cash),
+                                                                   "reserved_qty": str(reservation.shares)},
+                                               hops={"received": received, "risk_checked": checked,
+                                                     "committed": now()}))
+                return "accepted", (stored, seq, fields)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def route(self, order: Order) -> None:

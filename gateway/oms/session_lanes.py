@@ -1,0 +1,85 @@
+"""Each client session's requests, in arrival order, on one worker: consecutive NewOrderSingles that have
+queued up are entered together (one transaction, one commit: group commit), everything else one by one.
+
+The FIX bridge already keeps a session's order but awaits each handler; handing requests to this lane
+returns at once, so a burst of orders can gather while the previous commit is under way. The session's
+"handled" inbound MsgSeqNum (recovery) moves only once a request is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from gateway.oms.fix_codec import NewOrderCommand
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["SessionLanes"]
+
+NewBatch = Callable[[str, list[tuple[NewOrderCommand, datetime]]], Awaitable[object]]
+
+
+@dataclass
+class _Lane:
+    queue: asyncio.Queue[tuple[object, int | None]] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+
+class SessionLanes:
+    def __init__(self, new_orders: NewBatch, handled: Callable[[str, int], None], batch_max: int = 32) -> None:
+        self._new_orders = new_orders
+        self._handled = handled
+        self.batch_max = batch_max
+        self._lanes: dict[str, _Lane] = {}
+
+    def submit(self, session_id: str, request: object, seq: int | None) -> None:
+        """``request``: a (NewOrderCommand, received) pair, or a coroutine function to run in turn."""
+        lane = self._lanes.get(session_id)
+        if lane is None:
+            lane = self._lanes[session_id] = _Lane()
+        lane.queue.put_nowait((request, seq))
+        if lane.task is None or lane.task.done():
+            lane.task = asyncio.create_task(self._run(session_id, lane), name=f"oms-session:{session_id}")
+
+    async def _run(self, session_id: str, lane: _Lane) -> None:
+        while not lane.queue.empty():
+            request, seq = lane.queue.get_nowait()
+            batch: list[tuple[NewOrderCommand, datetime]] = []
+            last = seq
+            if isinstance(request, tuple):
+                batch.append(request)
+                while len(batch) < self.batch_max and not lane.queue.empty():
+                    peek = lane.queue._queue[0]  # type: ignore[attr-defined]  # asyncio.Queue keeps a deque
+                    if not isinstance(peek[0], tuple):
+                        break
+                    more, last = lane.queue.get_nowait()
+                    batch.append(more)  # type: ignore[arg-type]
+            try:
+                if batch:
+                    await self._new_orders(session_id, batch)
+                else:
+                    await request()  # type: ignore[operator]
+            except Exception:
+                log.exception("oms.session_request_failed", session=session_id)
+            finally:
+                for _ in range(max(1, len(batch))):
+                    lane.queue.task_done()
+                if last is not None:
+                    self._handled(session_id, last)
+
+    async def join(self) -> None:
+        for lane in list(self._lanes.values()):
+            await lane.queue.join()
+
+    async def stop(self) -> None:
+        for lane in self._lanes.values():
+            if lane.task is not None:
+                lane.task.cancel()
+                with contextlib.suppress(BaseException):
+                    await lane.task
