@@ -41,7 +41,7 @@ async def set_kill_switch(pool: asyncpg.Pool, engaged: bool, account: str | None
                 "UPDATE accounts SET kill_switch = $1 WHERE account_id = $2 AND kill_switch <> $1 RETURNING true",
                 engaged, account)
         if changed:
-            await append_event(conn, AuditEvent(  # type: ignore[arg-type]
+            await append_event(conn, AuditEvent(
                 "risk.kill_switch", account_id=account, actor=actor, status="engaged" if engaged else "released",
                 reason=reason or ("engaged" if engaged else "released"),
                 extra={"scope": "account" if account else "global"}))

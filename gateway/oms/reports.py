@@ -24,6 +24,8 @@ ZERO = Decimal(0)
 def execution_report(order: Order, exec_id: str, exec_type: ExecType, *, last_qty: Decimal = ZERO,
                      last_px: Decimal = ZERO, text: str | None = None) -> Fields:
     pending = order.pending
+    cl_ord_id: str | None
+    orig: str | None
     if pending is not None and exec_type in (ExecType.PENDING_CANCEL, ExecType.PENDING_REPLACE):
         cl_ord_id, orig = pending.cl_ord_id, order.cl_ord_id
     else:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import cast
 
 import asyncpg
 import quickfix as fix
@@ -20,13 +21,14 @@ import structlog
 
 from audit.events import AuditEvent
 from audit.outbox import append_event
-from fixsession.messages import msg_seq_num, session_key
+from fixsession.messages import body_value, msg_seq_num, session_key
 from fixsession.rejects import CONDITIONALLY_REQUIRED_FIELD_MISSING, business_reject
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.admission import CancelRejected, DuplicateOrder, Proceed, ReportStatus, admit_cancel, admit_replace
 from gateway.oms.context import RiskInputs
 from gateway.oms.entry import decide_new_order
+from gateway.oms.fix_codec import Fields
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.model import ClOrdID, CxlRejReason, CxlRejResponseTo, ExecType, OrdRejReason, OrdStatus
 from gateway.oms.order_events import OrderCancelRequested, OrderReplaceRequested
@@ -136,7 +138,7 @@ class OrderService:
     async def on_new_order(self, sid: fix.SessionID, msg: fix.Message) -> None:
         received = now()
         session_id = self.client_id(sid)
-        if self._throttled(sid, msg, session_id, codec.body_value(msg, 11)):
+        if self._throttled(sid, msg, session_id, body_value(msg, 11)):
             return
         try:
             cmd = codec.parse_new_order(msg)
@@ -147,7 +149,7 @@ class OrderService:
 
     async def on_cancel(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)
-        if self._throttled(sid, msg, session_id, codec.body_value(msg, 11)):
+        if self._throttled(sid, msg, session_id, body_value(msg, 11)):
             return
         try:
             cmd = codec.parse_cancel(msg)
@@ -158,7 +160,7 @@ class OrderService:
 
     async def on_replace(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)
-        if self._throttled(sid, msg, session_id, codec.body_value(msg, 11)):
+        if self._throttled(sid, msg, session_id, body_value(msg, 11)):
             return
         try:
             cmd = codec.parse_replace(msg)
@@ -169,7 +171,7 @@ class OrderService:
 
     async def on_status(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)
-        if self._throttled(sid, msg, session_id, codec.body_value(msg, 11)):
+        if self._throttled(sid, msg, session_id, body_value(msg, 11)):
             return
         try:
             cmd = codec.parse_status(msg)
@@ -269,14 +271,14 @@ class OrderService:
             return None
         kind, payload = outcome
         if kind == "accepted":
-            stored, seq, fields = payload  # type: ignore[misc]
+            stored, seq, fields = cast(tuple[StoredOrder, int | None, Fields], payload)
             self.clients.send(session_id, "8", fields, seq)
             self.route(stored.order)
-            return stored.order  # type: ignore[no-any-return]
+            return stored.order
         if kind == "status":
             self.clients.send(session_id, "8", payload)  # type: ignore[arg-type]
         else:
-            reason, text = payload  # type: ignore[misc]
+            reason, text = cast(tuple[OrdRejReason, str], payload)
             self._reject_new(session_id, cmd, reason, text, account_id)
         return None
 
@@ -353,7 +355,7 @@ class OrderService:
         if isinstance(outcome, list):  # a status report (PossResend of a known request)
             self.clients.send(session_id, "8", outcome)
             return
-        _, seq, fields, venue_fields = outcome  # type: ignore[misc]
+        _, seq, fields, venue_fields = cast(tuple[StoredOrder, int | None, Fields, Fields], outcome)
         self.clients.send(session_id, "8", fields, seq)
         self.venue.send("G" if is_replace else "F", venue_fields)
 
