@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -147,12 +148,13 @@ async def run_window(sessions: list[Session], window: int, seconds: float) -> No
                 await s.order(SYMBOLS[n % len(SYMBOLS)], "buy" if n % 2 == 0 else "sell", 1)
                 n += 1
             s.changed.clear()
-            await s.changed.wait()
+            with contextlib.suppress(TimeoutError):  # a report may have landed before clear()
+                await asyncio.wait_for(s.changed.wait(), 0.05)
 
     await asyncio.gather(*(drive(s, i) for i, s in enumerate(sessions)))
 
 
-async def settle(sessions: list[Session], seconds: float = 30) -> None:
+async def settle(sessions: list[Session], seconds: float = 180) -> None:
     """Until every order sent has finished (or ``seconds`` pass)."""
     deadline = time.perf_counter() + seconds
     while any(s.outstanding > 0 for s in sessions) and time.perf_counter() < deadline:  # noqa: ASYNC110
@@ -164,12 +166,13 @@ def report(name: str, sessions: list[Session]) -> float:
     fills = [f for s in sessions for f in s.stats.fills]
     done = sum(s.stats.done for s in sessions)
     rejects = sum(s.stats.rejects for s in sessions)
-    first = min(s.stats.first_sent for s in sessions if s.stats.first_sent)
+    first = min((s.stats.first_sent for s in sessions if s.stats.first_sent), default=0.0)
     last = max(s.stats.last_done for s in sessions)
     rate = len(fills) / (last - first) if last > first else 0.0
+    unfinished = sum(s.outstanding for s in sessions)
     ms = 1000.0
     print(f"{name}: {done} orders finished ({len(fills)} filled, {rejects} not filled) in {last - first:.1f} s "
-          f"→ {rate:.0f} full-lifecycle orders/s")
+          f"→ {rate:.0f} full-lifecycle orders/s" + (f" ({unfinished} still unfinished)" if unfinished else ""))
     print(f"  ack  latency ms p50 {percentile(acks, .5) * ms:.2f}  p99 {percentile(acks, .99) * ms:.2f}  "
           f"p99.9 {percentile(acks, .999) * ms:.2f}")
     print(f"  fill latency ms p50 {percentile(fills, .5) * ms:.2f}  p99 {percentile(fills, .99) * ms:.2f}  "
