@@ -12,12 +12,13 @@ from brokerage.commands import demo as demo_cmd
 from brokerage.commands import exchange as exchange_cmd
 from brokerage.commands import fix_client as fix_client_cmd
 from brokerage.commands import gateway as gateway_cmd
+from brokerage.commands import kill_switch as kill_switch_cmd
 from brokerage.commands import marketdata as marketdata_cmd
 from brokerage.commands import report as report_cmd
 from brokerage.commands import search as search_cmd
 from brokerage.commands import services as services_cmd
-from brokerage.commands import kill_switch as kill_switch_cmd
 from brokerage.commands import token as token_cmd
+from brokerage.commands import up as up_cmd
 
 app = typer.Typer(
     name="brokerage",
@@ -31,12 +32,13 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(demo_cmd.app, name="demo")
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(kill_switch_cmd.app, name="kill-switch")
-app.command(name="conformance-server")(conformance_cmd.conformance_server)
-app.command(name="gateway")(gateway_cmd.gateway)
 app.add_typer(search_cmd.app, name="search")
 app.command(name="marketdata")(marketdata_cmd.marketdata)
+app.command(name="up")(up_cmd.up)
 app.add_typer(audit_cmd.app, name="audit")
 app.command(name="report")(report_cmd.report)
+app.command(name="conformance-server")(conformance_cmd.conformance_server)
+app.command(name="gateway")(gateway_cmd.gateway)
 app.command(name="api")(api_cmd.api)
 app.command(name="exchange")(exchange_cmd.exchange)
 app.command(name="fix-client")(fix_client_cmd.fix_client)
