@@ -27,22 +27,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# Listed in --help in this order: run the system, operate it, then the individual processes and tools.
+app.command(name="up")(up_cmd.up)
 app.add_typer(services_cmd.app, name="services")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(demo_cmd.app, name="demo")
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(kill_switch_cmd.app, name="kill-switch")
-app.add_typer(search_cmd.app, name="search")
-app.command(name="marketdata")(marketdata_cmd.marketdata)
-app.command(name="up")(up_cmd.up)
-app.add_typer(audit_cmd.app, name="audit")
-app.command(name="report")(report_cmd.report)
-app.command(name="conformance-server")(conformance_cmd.conformance_server)
-app.command(name="gateway")(gateway_cmd.gateway)
-app.command(name="api")(api_cmd.api)
 app.command(name="exchange")(exchange_cmd.exchange)
+app.command(name="gateway")(gateway_cmd.gateway)
+app.command(name="marketdata")(marketdata_cmd.marketdata)
+app.add_typer(audit_cmd.app, name="audit")
+app.command(name="api")(api_cmd.api)
+app.command(name="report")(report_cmd.report)
+app.add_typer(search_cmd.app, name="search")
 app.command(name="fix-client")(fix_client_cmd.fix_client)
-
+app.command(name="conformance-server")(conformance_cmd.conformance_server)
 
 if __name__ == "__main__":
     app()
