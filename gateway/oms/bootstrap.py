@@ -28,6 +28,7 @@ from gateway.oms.margin_monitor import MarginMonitor
 from gateway.oms.recovery import inbound_mark, reconcile_with_venue, resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
 from gateway.oms.venue import VenueReports
+from marketdata.quotes import CHANNEL_PREFIX
 from marketdata.redis_quotes import QuoteReader
 from refdata.instruments import universe_by_symbol
 
@@ -63,6 +64,26 @@ async def load_session_accounts(pool: asyncpg.Pool) -> dict[str, tuple[str, froz
         default, allowed = out.get(row["sender_comp_id"], (row["account_id"], frozenset()))
         out[row["sender_comp_id"]] = (default, allowed | {row["account_id"]})
     return out
+
+
+async def on_quote_moves(redis: Redis, check: Callable[[], Awaitable[object]],  # type: ignore[type-arg,unused-ignore]
+                         min_interval: float = 0.5) -> None:
+    """Run ``check`` when quotes move (the ingestor's pub/sub batches), at most every ``min_interval`` s."""
+    last = 0.0
+    while True:
+        try:
+            pubsub = redis.pubsub()
+            await pubsub.psubscribe(f"{CHANNEL_PREFIX}shard:*")
+            async for message in pubsub.listen():
+                now = asyncio.get_running_loop().time()
+                if message.get("type") == "pmessage" and now - last >= min_interval:
+                    last = now
+                    await check()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # Redis away: try again shortly; the periodic check still runs
+            log.warning("oms.quote_moves_unavailable", error=str(error))
+            await asyncio.sleep(5)
 
 
 class OrderPath:
@@ -118,6 +139,7 @@ class OrderPath:
         for name, interval, check in (("kill-switch", 0.25, watcher.check), ("circuit-breaker", 1.0, halts.check),
                                       ("margin", s.margin_monitor_interval_seconds, margin.check)):
             self._tasks.append(asyncio.create_task(every(name, interval, check), name=f"oms-{name}"))
+        self._tasks.append(asyncio.create_task(on_quote_moves(self.redis, margin.check), name="oms-margin-quotes"))
         await resend_client_reports(self.pool, clients)
         if side.exchange is not None:
             up = await asyncio.to_thread(side.exchange.connected.wait, link_timeout)

@@ -1,5 +1,5 @@
-"""Margin monitor: values every margin account at live marks, raises and clears margin calls
-(``accounts.margin_call_since``, ``risk.margin_call`` events) and, once the grace period has run out,
+"""Margin monitor: periodically and when quotes move, values every margin account at live marks, raises and
+clears margin calls (``accounts.margin_call_since``, ``risk.margin_call`` events) and, once the grace period is over,
 liquidates with market orders through the ordinary order path (``risk.liquidation`` event; the orders
 carry ClOrdIDs ``LIQ-…`` on the account's FIX session, so the client sees them).
 """
@@ -42,9 +42,15 @@ class MarginMonitor:
         self.service = service
         self.policy = policy
         self.interval = interval
+        self._busy = asyncio.Lock()
 
     async def check(self, at: datetime | None = None) -> list[object]:
-        at = at or datetime.now(UTC)
+        if self._busy.locked():
+            return []  # the periodic and the quote-driven checks never overlap
+        async with self._busy:
+            return await self._check(at or datetime.now(UTC))
+
+    async def _check(self, at: datetime) -> list[object]:
         events: list[object] = []
         accounts = await self.pool.fetch(
             "SELECT a.account_id, a.margin_call_since, c.amount FROM accounts a JOIN cash_balances c "

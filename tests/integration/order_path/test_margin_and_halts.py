@@ -56,7 +56,8 @@ def controlled(test_servers: TestServers, ledger_template_db: str,
         env.start_marketdata()  # the true market, into db 9
         asyncio.run(wait_for_quotes(market_url))
         env.redis_url = _redis_db(test_servers.redis_url, 8)  # what the gateway sees
-        env.extra_env = {"BROKERAGE_MARGIN_MONITOR_INTERVAL_SECONDS": "0.5",
+        # a long period: within the test only quote moves (pub/sub) can wake the margin monitor
+        env.extra_env = {"BROKERAGE_MARGIN_MONITOR_INTERVAL_SECONDS": "600",
                          "BROKERAGE_MARGIN_CALL_GRACE_SECONDS": "2"}
         env.start_gateway()
         yield env, market_url
@@ -90,7 +91,7 @@ class Feed:
 async def feed(controlled: tuple[OrderPathEnv, str]) -> AsyncIterator[Feed]:
     env, market_url = controlled
     market, gateway_side = Redis.from_url(market_url, decode_responses=True), Redis.from_url(env.redis_url)
-    feed = Feed(QuoteReader(market), QuoteWriter(gateway_side))
+    feed = Feed(QuoteReader(market), QuoteWriter(gateway_side, publish=True))
     await feed.publish()
     feed.task = asyncio.create_task(feed.run())
     try:
