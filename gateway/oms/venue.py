@@ -27,6 +27,7 @@ from audit.outbox import append_event
 from fixsession.messages import msg_seq_num
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
+from gateway.oms.audit_trail import UNAVAILABLE, event, now
 from gateway.oms.links import ClientLink
 from gateway.oms.model import ExecType, OrdRejReason, Side
 from gateway.oms.order_events import (
@@ -42,7 +43,6 @@ from gateway.oms.order_events import (
 )
 from gateway.oms.order_fsm import InvalidTransition, apply
 from gateway.oms.risk_config import RiskLimits
-from gateway.oms.service import UNAVAILABLE, event, now
 from gateway.oms.store import StoredOrder, insert_execution, lock_order, new_id, save_order
 from ledger.fills import Fill
 from ledger.fills import Side as FillSide
