@@ -111,6 +111,7 @@ class OrderPath:
                                     await load_session_accounts(self.pool), rate_limit(s))
         self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), VENUE_LINK)
         self.service.known_accounts = self.venue_reports.accounts
+        self.service.routed_at = self.venue_reports.routed_at
         side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
         side.exchange.handlers.update({"8": self.venue_reports.on_execution_report,
                                        "9": self.venue_reports.on_cancel_reject})

@@ -66,6 +66,7 @@ class OrderService(ChangeRequests):
         self.rate = rate
         self._buckets: dict[str, TokenBucket] = {}
         self.known_accounts: dict[str, str] | None = None  # shared with VenueReports: order id -> account
+        self.routed_at: dict[str, datetime] | None = None  # shared with VenueReports: order id -> routed at
         self.handled: dict[str, int] = {}  # session -> last inbound MsgSeqNum handled
         self.lanes = SessionLanes(self.new_orders, self.mark_handled)
         self._handled_saved: dict[str, int] = {}
@@ -308,6 +309,10 @@ class OrderService(ChangeRequests):
         if self.known_accounts is not None:
             self.known_accounts[order.order_id] = order.account_id
         self.venue.send("D", reports.venue_new_order(order))
+        if self.routed_at is not None:
+            if len(self.routed_at) > 100_000:  # orders the exchange never acknowledged: forget the oldest
+                self.routed_at.clear()
+            self.routed_at[order.order_id] = now()
 
 
 def _fields(message: fix.Message) -> list[tuple[int, str]]:

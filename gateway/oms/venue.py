@@ -17,6 +17,7 @@ import contextlib
 import zlib
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
@@ -97,6 +98,7 @@ class VenueReports:
         self.duplicates = 0
         self.status_answers: dict[str, codec.VenueReport] = {}  # recovery: venue ClOrdID -> status report
         self.accounts: dict[str, str] = {}  # order id -> account id (the service fills it as it routes)
+        self.routed_at: dict[str, datetime] = {}  # order id -> when it was sent to the exchange (audit hop)
         # Reports are applied on a few lanes keyed by account, so one order's reports keep their order while
         # other accounts commit in parallel; a lane applies what has queued up in one transaction (group
         # commit: one WAL flush for many reports, each report still all or nothing).
@@ -286,6 +288,9 @@ class VenueReports:
         await save_order(conn, stored)
         hops = {"acknowledged": now()} if exec_type is ExecType.NEW else (
             {"filled": now()} if exec_type is ExecType.TRADE else {})
+        routed = self.routed_at.pop(order_id, None) if exec_type is ExecType.NEW else None
+        if routed is not None:  # known when this process routed it (not across a restart)
+            hops["routed"] = routed
         await append_event(conn, event(
             _EVENT_TYPE.get(exec_type, "order.updated"), order, stored.session_id, actor="system:gateway",
             exec_id=exec_id, hops=hops,

@@ -54,6 +54,13 @@ async def test_resting_buy_blocks_cash_and_cancel_releases_it(order_path_env: Or
         assert (new.exec_type, new.ord_status) == ("0", "0")
         assert new.leaves_qty == 10 and new.cum_qty == 0
         assert await blocked(pool, "ACC-CLIENT1") == before + price * 10
+        # the audit trail: arrival quote and per-hop timestamps (audit.events contract)
+        events = {r["event_type"]: json.loads(r["payload"]) for r in await pool.fetch(
+            "SELECT event_type, payload FROM outbox WHERE payload->>'order_id' = $1", new.order_id)}
+        accepted, acknowledged = events["order.accepted"], events["order.acknowledged"]
+        assert set(accepted["ts"]) == {"received", "risk_checked", "committed"} and accepted["quote"]["bid"]
+        assert accepted["actor"] == "fix:CLIENT1" and accepted["cl_ord_id"] == cl and accepted["qty"] == "10"
+        assert set(acknowledged["ts"]) == {"routed", "acknowledged"} and acknowledged["status"] == "new"
         cancel = await client.cancel(cl)
         pending_cancel = await client.next_execution_report(cancel)
         assert (pending_cancel.exec_type, pending_cancel.ord_status) == ("6", "6")
