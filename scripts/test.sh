@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite: lint, the FIX 4.4 conformance suite (QuickFIX acceptance tests
+# Set up and run the whole test suite: lint, types, the FIX 4.4 conformance suite (QuickFIX acceptance tests
 # against our acceptor), then unit + integration tests (the test setup starts its own PostgreSQL and
 # Redis on free loopback ports). Extra arguments go to pytest.
 set -euo pipefail
@@ -8,6 +8,9 @@ bash scripts/bootstrap.sh
 
 echo "== ruff"
 .venv/bin/ruff check .
+
+echo "== mypy (strict, every package)"
+.venv/bin/mypy brokerage gateway ledger marketdata search audit exchange refdata fixsession fixclient migrations
 
 echo "== FIX 4.4 conformance (QuickFIX acceptance suite)"
 # CI clones the repository with shared/ beside it.
