@@ -2,9 +2,10 @@
 
 * NewOrderSingle with a ClOrdID already used in the session: a PossResend (97=Y) gets the order's current
   status (ExecutionReport 150=I), never a second order; otherwise ExecutionReport 39=8 with 103=6.
-* OrderCancelRequest / OrderCancelReplaceRequest for an unknown, finished or busy order: OrderCancelReject
-  (35=9) with CxlRejReason (102), CxlRejResponseTo (434) and the order's OrdStatus (39); FIX wants 39=8
-  and OrderID "NONE" when the order is unknown.
+* OrderCancelRequest / OrderCancelReplaceRequest for an unknown, finished or busy order, or a replace whose
+  terms are off the instrument's lot or tick or the ledger's 4 decimals: OrderCancelReject (35=9) with
+  CxlRejReason (102), CxlRejResponseTo (434) and the order's OrdStatus (39); FIX wants 39=8 and OrderID
+  "NONE" when the order is unknown.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from decimal import Decimal
 
 from gateway.oms.model import ClOrdID, CxlRejReason, CxlRejResponseTo, OrdRejReason, OrdStatus, Side
 from gateway.oms.order_fsm import Order
+from gateway.oms.validation import validate_terms
+from refdata.instruments import Instrument
 
 __all__ = [
     "CancelRejected",
@@ -99,8 +102,10 @@ def admit_cancel(orig: Order | None, orig_cl_ord_id: ClOrdID, cl_ord_id: ClOrdID
 
 def admit_replace(orig: Order | None, orig_cl_ord_id: ClOrdID, cl_ord_id: ClOrdID, *, qty: Decimal,
                   price: Decimal | None, side: Side | None = None, symbol: str | None = None,
-                  cl_ord_id_in_use: bool = False, poss_resend: bool = False,
+                  cl_ord_id_in_use: bool = False, poss_resend: bool = False, instrument: Instrument | None = None,
                   ) -> Proceed | ReportStatus | CancelRejected:
+    """``instrument``: the order's instrument; the new terms meet its lot, tick and the ledger's 4 decimals
+    exactly as a new order must."""
     response_to = CxlRejResponseTo.ORDER_CANCEL_REPLACE_REQUEST
     answer = _common(orig, orig_cl_ord_id, cl_ord_id, response_to, cl_ord_id_in_use, poss_resend)
     if answer is not None:
@@ -120,4 +125,8 @@ def admit_replace(orig: Order | None, orig_cl_ord_id: ClOrdID, cl_ord_id: ClOrdI
         return other(f"a {orig.ord_type.ledger} order needs a positive price")
     if not orig.ord_type.has_limit_price and price is not None:
         return other(f"a {orig.ord_type.ledger} order takes no price")
+    if instrument is not None:
+        invalid = validate_terms(instrument, orig.ord_type, orig.time_in_force, qty, price, orig.stop_px)
+        if invalid is not None:
+            return other(invalid.text)
     return Proceed()

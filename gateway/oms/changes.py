@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from gateway.oms.context import RiskInputs
     from gateway.oms.links import ClientLink, VenueLink
+    from refdata.instruments import Instrument
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +56,7 @@ class ChangeRequests:
 
     pool: asyncpg.Pool
     inputs: RiskInputs
+    instruments: dict[str, Instrument]
     clients: ClientLink
     venue: VenueLink
 
@@ -99,7 +101,8 @@ class ChangeRequests:
             if isinstance(cmd, codec.ReplaceCommand):
                 admitted = admit_replace(orig, cmd.orig_cl_ord_id, cmd.cl_ord_id, qty=cmd.qty, price=cmd.price,
                                          side=cmd.side, symbol=cmd.symbol, cl_ord_id_in_use=in_use,
-                                         poss_resend=cmd.poss_resend)
+                                         poss_resend=cmd.poss_resend,
+                                         instrument=self.instruments.get(orig.symbol) if orig else None)
             else:
                 admitted = admit_cancel(orig, cmd.orig_cl_ord_id, cmd.cl_ord_id, cl_ord_id_in_use=in_use,
                                         poss_resend=cmd.poss_resend)

@@ -122,6 +122,31 @@ async def test_replace_up_and_down_adjusts_the_block(order_path_env: OrderPathEn
         await client.logout()
 
 
+async def test_replace_off_the_lot_tick_or_4_decimals_is_rejected(order_path_env: OrderPathEnv, pool: asyncpg.Pool,
+                                                                   quotes: QuoteReader) -> None:
+    bid, _ = await touch(quotes, "MSFT")
+    low = cents(bid * Decimal("0.93"))
+    client = await order_path_env.client("CLIENT2")
+    try:
+        cl = await client.new_order_single("MSFT", "buy", 10, "limit", price=low)
+        await until_status(client, cl, {"0"})
+        blocked = await pool.fetchval("SELECT blocked FROM cash_balances WHERE account_id = 'ACC-CLIENT2'")
+        for qty, price, why in (("10.00005", low, "invalid quantity: 10.00005"),
+                                (10, low + Decimal("0.005"), f"invalid price: price {low + Decimal('0.005')}")):
+            bad = await client.replace(cl, qty=qty, price=price)
+            reject = await client.next_cancel_reject(bad)
+            assert reject.raw.get(102) == "99" and reject.raw.get(434) == "2" and reject.raw.get(39) == "0"
+            assert (reject.raw.get(58) or "").startswith(why), reject.raw.get(58)
+        row = await pool.fetchrow("SELECT qty, price, status FROM orders WHERE cl_ord_id = $1", cl)
+        assert (row["qty"], row["price"], row["status"]) == (10, low, "new")
+        assert await pool.fetchval("SELECT blocked FROM cash_balances WHERE account_id = 'ACC-CLIENT2'") == blocked
+        cancel = await client.cancel(cl)
+        await until_status(client, cancel, {"4"})
+        await check_invariants(pool)
+    finally:
+        await client.logout()
+
+
 async def test_market_orders_need_a_reference_price(order_path_env: OrderPathEnv) -> None:
     client = await order_path_env.client("CLIENT2")
     try:

@@ -131,3 +131,29 @@ def test_kill_switches_engage_release_and_pick_orders_to_cancel() -> None:
     released, freed = release(released, NOW, a1)
     assert freed is not None and released == KillSwitches()
     assert release(released, NOW, a1) == (released, None)
+
+
+def test_replace_is_checked_against_the_instrument_lot_tick_and_4_decimals() -> None:
+    from refdata.instruments import Instrument
+
+    aapl = Instrument("AAPL", "Apple Inc.", "NASDAQ", "Technology", "USD", D("100"), D("0.01"), 1, D(10**12))
+    round_lot = Instrument("AAPL", "Apple Inc.", "NASDAQ", "Technology", "USD", D("100"), D("0.01"), 100,
+                           D(10**12))
+    working = live()
+    assert admit_replace(working, C1, C2, qty=D(150), price=D("10.25"), instrument=aapl) == Proceed()
+
+    def text(instrument: Instrument, **kw: object) -> str:
+        answer = admit_replace(working, C1, C2, instrument=instrument, **kw)  # type: ignore[arg-type]
+        assert isinstance(answer, CancelRejected) and answer.reason is CxlRejReason.OTHER
+        assert answer.response_to is CxlRejResponseTo.ORDER_CANCEL_REPLACE_REQUEST
+        assert answer.ord_status is OrdStatus.NEW and answer.order_id == "O1"
+        return answer.text
+
+    assert text(aapl, qty=D("100.00005"), price=D(10)).startswith("invalid quantity: 100.00005")
+    assert text(aapl, qty=D(100), price=D("10.005")).startswith("invalid price: price 10.005 is not on the tick")
+    assert "lot size 100" in text(round_lot, qty=D(150), price=D(10))
+    assert "tick" in text(aapl, qty=D(100), price=D("1E+40"))
+    market = live(ord_type=OrdType.MARKET)
+    assert admit_replace(market, C1, C2, qty=D(150), price=None, instrument=aapl) == Proceed()
+    answer = admit_replace(market, C1, C2, qty=D("1.5"), price=None, instrument=aapl)
+    assert isinstance(answer, CancelRejected) and "lot size" in answer.text
