@@ -107,29 +107,32 @@ async def save_position(conn: Conn, account: LockedAccount, position: Position) 
 
 
 async def insert_entry(conn: Conn, account_id: str, entry: JournalEntry) -> tuple[int, datetime]:
-    """Append a (balanced, by construction) journal entry and its lines; returns (entry id, created_at)."""
+    """Append a (balanced, by construction) journal entry and its lines, in one round trip; returns
+    (entry id, created_at). The lines keep their order (``unnest WITH ORDINALITY``)."""
+    lines = entry.lines
     row = one(await conn.fetchrow(
-        "INSERT INTO journal_entries (account_id, kind, reference) VALUES ($1, $2, $3) RETURNING entry_id, created_at",
-        account_id, entry.kind, entry.reference,
+        "WITH e AS (INSERT INTO journal_entries (account_id, kind, reference) VALUES ($1, $2, $3) "
+        "RETURNING entry_id, created_at), "
+        "l AS (INSERT INTO journal_lines (entry_id, account_id, ledger_account, debit, credit, quantity) "
+        "SELECT e.entry_id, $1, u.a, u.d, u.c, u.q FROM e, "
+        "unnest($4::text[], $5::numeric[], $6::numeric[], $7::numeric[]) WITH ORDINALITY AS u(a, d, c, q, n) "
+        "ORDER BY u.n) "
+        "SELECT entry_id, created_at FROM e",
+        account_id, entry.kind, entry.reference, [line.ledger_account for line in lines],
+        [line.debit for line in lines], [line.credit for line in lines], [line.quantity for line in lines],
     ))
-    entry_id: int = row["entry_id"]
-    await conn.executemany(
-        "INSERT INTO journal_lines (entry_id, account_id, ledger_account, debit, credit, quantity) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        [(entry_id, account_id, line.ledger_account, line.debit, line.credit, line.quantity) for line in entry.lines],
-    )
-    return entry_id, row["created_at"]
+    return row["entry_id"], row["created_at"]
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)  # amounts travel as strings: no float ever touches them
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
@@ -141,6 +144,6 @@ async def append_outbox(
     await conn.execute(
         "INSERT INTO outbox (event_id, event_type, account_id, payload, occurred_at) "
         "VALUES ($1, $2, $3, $4::jsonb, coalesce($5, now()))",
-        event_id, event_type, account_id, json.dumps(_jsonable(payload)), occurred_at,
+        event_id, event_type, account_id, json.dumps(jsonable(payload)), occurred_at,
     )
     return event_id

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from decimal import Decimal
 from typing import cast
 
 import asyncpg
 import quickfix as fix
 import structlog
 
-from audit.outbox import append_event
 from fixsession.messages import body_value, msg_seq_num, session_key
 from fixsession.rejects import CONDITIONALLY_REQUIRED_FIELD_MISSING, business_reject
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.admission import DuplicateOrder, ReportStatus
 from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, event, now
+from gateway.oms.batch import Batch
 from gateway.oms.changes import ChangeRequests
 from gateway.oms.context import RiskInputs
 from gateway.oms.entry import decide_new_order
@@ -35,16 +34,8 @@ from gateway.oms.order_fsm import InvalidOrder, Order, submit
 from gateway.oms.rate_limit import RateLimit, TokenBucket, take
 from gateway.oms.risk_config import Accepted, Rejected
 from gateway.oms.session_lanes import SessionLanes
-from gateway.oms.store import (
-    StoredOrder,
-    claim_cl_ord_id,
-    find_by_cl_ord_id,
-    insert_execution,
-    insert_order,
-    new_id,
-)
+from gateway.oms.store import StoredOrder, enter_order, find_by_cl_ord_id, new_id
 from ledger.errors import LedgerError
-from ledger.journal_store import Conn, lock_account
 from ledger.order_postings import block_reservation
 from refdata.instruments import Instrument
 
@@ -222,8 +213,10 @@ class OrderService(ChangeRequests):
         outcomes: list[tuple[str, object] | BaseException] = []
         try:
             async with self.pool.acquire(timeout=5) as conn, conn.transaction():
+                batch = Batch(conn)
                 for _, cmd, received, _, order, quote in ready:
-                    outcomes.append(await self._enter_unit(conn, session_id, order, cmd, quote, received, actor))
+                    outcomes.append(await self._enter_unit(batch, session_id, order, cmd, quote, received, actor))
+                await batch.flush()
         except UNAVAILABLE as error:
             log.warning("oms.db_unavailable", session=session_id, error=str(error))
             outcomes = [error] * len(ready)
@@ -263,9 +256,10 @@ class OrderService(ChangeRequests):
             self._reject_new(session_id, cmd, reason, text, account_id)
         return None
 
-    async def _enter_unit(self, conn: Conn, session_id: str, order: Order, cmd: codec.NewOrderCommand,
+    async def _enter_unit(self, batch: Batch, session_id: str, order: Order, cmd: codec.NewOrderCommand,
                           quote: object, received: datetime, actor: str) -> tuple[str, object]:
-        account = await lock_account(conn, order.account_id)
+        conn = batch.conn
+        account = await batch.account(order.account_id)
         if account.status != "active":
             return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, f"account {account.account_id} is {account.status}")
         found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id)
@@ -279,25 +273,21 @@ class OrderService(ChangeRequests):
             case ReportStatus(order=current):
                 return "status", reports.execution_report(current, new_id("S"), ExecType.ORDER_STATUS)
             case DuplicateOrder(text=text):
-                await append_event(conn, event("order.rejected", order, session_id, rule="duplicate_cl_ord_id",
+                batch.append_event(event("order.rejected", order, session_id, rule="duplicate_cl_ord_id",
                                                reason=text, actor=actor))
                 return "rejected", (OrdRejReason.DUPLICATE_ORDER, text)
             case Rejected(rule=rule, text=text):
-                await append_event(conn, event("order.rejected", order, session_id, rule=rule.name.lower(),
+                batch.append_event(event("order.rejected", order, session_id, rule=rule.name.lower(),
                                                reason=text, bid=bid, ask=ask, last=last, actor=actor,
                                                hops={"received": received, "risk_checked": checked}))
                 return "rejected", (rule.reason, text)
             case Accepted(reservation=reservation):
-                await block_reservation(conn, account, order.symbol, reservation)
+                await block_reservation(conn, account, order.symbol, reservation, balance=ctx.cash)
                 stored = StoredOrder(order, session_id, order.cl_ord_id, reservation)
-                await insert_order(conn, stored)
-                await claim_cl_ord_id(conn, session_id, order.cl_ord_id, order.order_id, "new")
                 exec_id = new_id("E")
                 fields = reports.execution_report(order, exec_id, ExecType.PENDING_NEW)
-                seq = await insert_execution(conn, exec_id=exec_id, venue_exec_id=None, stored=stored,
-                                             exec_type="pending_new", last_qty=Decimal(0), last_px=Decimal(0),
-                                             fix_fields=fields)
-                await append_event(conn, event("order.accepted", order, session_id, bid=bid, ask=ask, last=last,
+                seq = await enter_order(conn, stored, exec_id, fields)
+                batch.append_event(event("order.accepted", order, session_id, bid=bid, ask=ask, last=last,
                                                actor=actor, extra={"reserved_cash": str(reservation.cash),
                                                                    "reserved_qty": str(reservation.shares)},
                                                hops={"received": received, "risk_checked": checked,

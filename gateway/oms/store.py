@@ -92,10 +92,45 @@ async def insert_order(conn: Conn, stored: StoredOrder) -> None:
     await conn.execute(f"INSERT INTO orders ({_COLUMNS}) VALUES ({placeholders})", *_values(stored))
 
 
+_NAMES = [c.strip() for c in _COLUMNS.split(",")]
+_SAVE = ("UPDATE orders SET " + ", ".join(f"{name} = ${i}" for i, name in enumerate(_NAMES, start=1) if i > 1)
+         + ", updated_at = now() WHERE order_id = $1")
+
+
+_ENTER = (
+    f"WITH o AS (INSERT INTO orders ({_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 30))}) "
+    "RETURNING order_id), "
+    "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, order_id, kind) SELECT $3, $4, o.order_id, 'new' "
+    "FROM o ON CONFLICT DO NOTHING) "
+    "INSERT INTO executions (exec_id, venue_exec_id, order_id, account_id, exec_type, ord_status, symbol, side, "
+    "last_qty, last_px, cum_qty, leaves_qty, avg_px, transact_time, session_id, fix_fields) "
+    "SELECT $30::text, NULL, o.order_id, $2, 'pending_new', $14, $7, $8, 0, 0, $15, $16, $17, now(), $3, "
+    "$31::jsonb FROM o RETURNING seq"
+)
+
+
+async def enter_order(conn: Conn, stored: StoredOrder, exec_id: str, fix_fields: list[tuple[int, str]]) -> int:
+    """A new order in one round trip: its row, its ClOrdID claim ('new') and its PendingNew client report
+    (``executions``); returns the report's ``seq``."""
+    seq: int = await conn.fetchval(_ENTER, *_values(stored), exec_id, json.dumps(fix_fields))
+    return seq
+
+
 async def save_order(conn: Conn, stored: StoredOrder) -> None:
-    names = [c.strip() for c in _COLUMNS.split(",")]
-    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=1) if i > 1)
-    await conn.execute(f"UPDATE orders SET {sets}, updated_at = now() WHERE order_id = $1", *_values(stored))
+    await conn.execute(_SAVE, *_values(stored))
+
+
+async def save_orders(conn: Conn, stored: list[StoredOrder]) -> None:
+    """Several order rows (already locked by this transaction) in one pipelined round trip."""
+    await conn.executemany(_SAVE, [_values(s) for s in stored])
+
+
+async def lock_order_seen(conn: Conn, order_id: str, venue_exec_id: str | None) -> tuple[StoredOrder | None, bool]:
+    """Lock the order and, in the same round trip, whether the venue ExecID was already applied."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM executions WHERE venue_exec_id = $2) AS seen "
+        "FROM orders WHERE order_id = $1 FOR UPDATE OF orders", order_id, venue_exec_id)
+    return (from_row(row), bool(row["seen"]) and venue_exec_id is not None) if row is not None else (None, False)
 
 
 async def lock_order(conn: Conn, order_id: str) -> StoredOrder | None:

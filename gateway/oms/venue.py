@@ -24,11 +24,11 @@ import asyncpg
 import quickfix as fix
 import structlog
 
-from audit.outbox import append_event
 from fixsession.messages import msg_seq_num
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.audit_trail import UNAVAILABLE, event, now
+from gateway.oms.batch import Batch
 from gateway.oms.links import ClientLink
 from gateway.oms.model import ExecType, OrdRejReason, Side
 from gateway.oms.order_events import (
@@ -44,10 +44,10 @@ from gateway.oms.order_events import (
 )
 from gateway.oms.order_fsm import InvalidTransition, apply
 from gateway.oms.risk_config import RiskLimits
-from gateway.oms.store import StoredOrder, insert_execution, lock_order, new_id, save_order
+from gateway.oms.store import StoredOrder, insert_execution, new_id
 from ledger.fills import Fill
 from ledger.fills import Side as FillSide
-from ledger.journal_store import Conn, LockedAccount, lock_account
+from ledger.journal_store import Conn, LockedAccount
 from ledger.money import ZERO, ceil_cash
 from ledger.order_postings import block_reservation, post_fill, release_reservation
 from ledger.reservations import OrderReservation, Release
@@ -217,7 +217,9 @@ class VenueReports:
         items = sorted(items, key=lambda item: item[0])  # stable: one order's reports keep their order
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                sends = [await self._unit(conn, account_id, item) for account_id, item in items]
+                batch = Batch(conn)
+                sends = [await self._unit(batch, account_id, item) for account_id, item in items]
+                await batch.flush()
         except UNAVAILABLE:
             raise
         except Exception:
@@ -230,19 +232,20 @@ class VenueReports:
                 send()
         return sum(send is not None for send in sends)
 
-    async def _unit(self, conn: Conn, account_id: str, item: object) -> Callable[[], object] | None:
+    async def _unit(self, batch: Batch, account_id: str, item: object) -> Callable[[], object] | None:
         if isinstance(item, codec.VenueReport):
-            return await self._report_unit(conn, account_id, item)
+            return await self._report_unit(batch, account_id, item)
         if isinstance(item, codec.VenueCancelReject):
-            return await self._cancel_reject_unit(conn, account_id, item)
+            return await self._cancel_reject_unit(batch, account_id, item)
         return None
 
-    async def _report_unit(self, conn: Conn, account_id: str, r: codec.VenueReport) -> Callable[[], object] | None:
+    async def _report_unit(self, batch: Batch, account_id: str, r: codec.VenueReport) -> Callable[[], object] | None:
         order_id = order_id_of(r.venue_cl_ord_id)
-        account = await lock_account(conn, account_id)
-        stored = await lock_order(conn, order_id)
+        conn = batch.conn
+        account = await batch.account(account_id)
+        stored, seen = await batch.order_for_report(order_id, r.exec_id)
         assert stored is not None
-        if await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", r.exec_id):
+        if seen:
             self.duplicates += 1
             return None
         change = _event_for(stored, r)
@@ -285,13 +288,13 @@ class VenueReports:
                                          and exec_type is ExecType.TRADE else ZERO,
                                          last_px=r.last_px if exec_type is ExecType.TRADE else ZERO,
                                          fix_fields=fields)
-        await save_order(conn, stored)
+        batch.save_order(stored)
         hops = {"acknowledged": now()} if exec_type is ExecType.NEW else (
             {"filled": now()} if exec_type is ExecType.TRADE else {})
         routed = self.routed_at.pop(order_id, None) if exec_type is ExecType.NEW else None
         if routed is not None:  # known when this process routed it (not across a restart)
             hops["routed"] = routed
-        await append_event(conn, event(
+        batch.append_event(event(
             _EVENT_TYPE.get(exec_type, "order.updated"), order, stored.session_id, actor="system:gateway",
             exec_id=exec_id, hops=hops,
             last_qty=r.last_qty if exec_type is ExecType.TRADE else None,
@@ -343,11 +346,12 @@ class VenueReports:
             return
         await self._dispatch(r.venue_cl_ord_id, r, seq)
 
-    async def _cancel_reject_unit(self, conn: Conn, account_id: str, r: codec.VenueCancelReject,
+    async def _cancel_reject_unit(self, batch: Batch, account_id: str, r: codec.VenueCancelReject,
                                   ) -> Callable[[], object] | None:
         order_id = order_id_of(r.venue_cl_ord_id)
-        account = await lock_account(conn, account_id)
-        stored = await lock_order(conn, order_id)
+        conn = batch.conn
+        account = await batch.account(account_id)
+        stored, _ = await batch.order_for_report(order_id, None)
         assert stored is not None
         pending = stored.order.pending
         if pending is None or r.venue_cl_ord_id != stored.venue_cl_ord_id:
@@ -363,8 +367,8 @@ class VenueReports:
                                   shares=reservation.shares - give_back.shares)
         stored = replace(stored, order=order, reservation=reservation, pending_extra_cash=ZERO,
                          pending_extra_qty=ZERO)
-        await save_order(conn, stored)
-        await append_event(conn, event("order.cancel_rejected", order, stored.session_id, actor="system:gateway",
+        batch.save_order(stored)
+        batch.append_event(event("order.cancel_rejected", order, stored.session_id, actor="system:gateway",
                                        reason=r.text, extra={"request_cl_ord_id": pending.cl_ord_id}))
         fields = codec.field_list((
             (37, order.order_id), (11, pending.cl_ord_id), (41, order.cl_ord_id), (39, order.status.value),

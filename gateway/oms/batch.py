@@ -1,0 +1,70 @@
+"""What one group-commit transaction keeps in memory so its decisions cost fewer round trips.
+
+A batch (several NewOrderSingles of a session, or several exchange reports of a lane) runs in ONE
+transaction. Inside it an account row locked once stays locked, an order row locked once stays ours, so:
+
+* each account is locked (and read) once per batch, not once per decision;
+* each order row is read once; later reports of the same order in the batch see the in-memory row, and
+  the changed rows are written back together just before the commit (one ``executemany``);
+* outbox events are written together just before the commit.
+
+Nothing here commits: the caller's transaction still makes the whole batch (or, on the per-item
+fallback, each item) all or nothing.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from audit.events import AuditEvent
+from gateway.oms.store import StoredOrder, lock_order_seen, save_orders, venue_exec_seen
+from ledger.journal_store import Conn, LockedAccount, lock_account
+
+__all__ = ["Batch"]
+
+_OUTBOX = ("INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
+           "VALUES ($1, $2, $3, $4, $5::jsonb)")
+
+
+class Batch:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self._accounts: dict[str, LockedAccount] = {}
+        self._orders: dict[str, StoredOrder] = {}
+        self._dirty: dict[str, StoredOrder] = {}
+        self._events: list[AuditEvent] = []
+
+    async def account(self, account_id: str) -> LockedAccount:
+        """The account row, locked (FOR UPDATE) the first time the batch asks for it."""
+        account = self._accounts.get(account_id)
+        if account is None:
+            account = self._accounts[account_id] = await lock_account(self.conn, account_id)
+        return account
+
+    async def order_for_report(self, order_id: str, venue_exec_id: str | None) -> tuple[StoredOrder | None, bool]:
+        """The order (locked; as this batch left it) and whether ``venue_exec_id`` was already applied."""
+        stored = self._orders.get(order_id)
+        if stored is None:
+            stored, seen = await lock_order_seen(self.conn, order_id, venue_exec_id)
+            if stored is not None:
+                self._orders[order_id] = stored
+            return stored, seen
+        return stored, bool(venue_exec_id) and await venue_exec_seen(self.conn, venue_exec_id or "")
+
+    def save_order(self, stored: StoredOrder) -> None:
+        """The order's new row, written with the batch's other changed rows by ``flush``."""
+        self._orders[stored.order.order_id] = self._dirty[stored.order.order_id] = stored
+
+    def append_event(self, event: AuditEvent) -> None:
+        self._events.append(event)
+
+    async def flush(self) -> None:
+        """Write what the batch kept back; call inside the transaction, before the commit."""
+        if self._dirty:
+            await save_orders(self.conn, list(self._dirty.values()))
+            self._dirty.clear()
+        if self._events:
+            await self.conn.executemany(_OUTBOX, [
+                (e.event_id, e.event_type, e.occurred_at, e.account_id,
+                 orjson.dumps(e.to_payload(), default=str).decode()) for e in self._events])
+            self._events.clear()
