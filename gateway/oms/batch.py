@@ -6,7 +6,8 @@ transaction. Inside it an account row locked once stays locked, an order row loc
 * each account is locked (and read) once per batch, not once per decision;
 * each order row is read once; later reports of the same order in the batch see the in-memory row, and
   the changed rows are written back together just before the commit (one ``executemany``);
-* outbox events are written together just before the commit.
+* client ExecutionReports of exchange reports and outbox events are written together just before the commit
+  (a venue ExecID seen earlier in the batch counts as applied).
 
 Nothing here commits: the caller's transaction still makes the whole batch (or, on the per-item
 fallback, each item) all or nothing.
@@ -14,10 +15,12 @@ fallback, each item) all or nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from audit.events import AuditEvent
-from gateway.oms.store import StoredOrder, lock_order_seen, save_orders, venue_exec_seen
+from gateway.oms.store import StoredOrder, insert_executions, lock_order_seen, save_orders, venue_exec_seen
 from ledger.journal_store import Conn, LockedAccount, lock_account
 
 __all__ = ["Batch"]
@@ -33,6 +36,9 @@ class Batch:
         self._orders: dict[str, StoredOrder] = {}
         self._dirty: dict[str, StoredOrder] = {}
         self._events: list[AuditEvent] = []
+        self._executions: list[tuple[Any, ...]] = []
+        self._venue_exec_ids: set[str] = set()
+        self.seqs: dict[str, int] = {}  # exec id -> executions.seq, once flushed
 
     async def account(self, account_id: str) -> LockedAccount:
         """The account row, locked (FOR UPDATE) the first time the batch asks for it."""
@@ -49,7 +55,16 @@ class Batch:
             if stored is not None:
                 self._orders[order_id] = stored
             return stored, seen
-        return stored, bool(venue_exec_id) and await venue_exec_seen(self.conn, venue_exec_id or "")
+        if venue_exec_id is None:
+            return stored, False
+        return stored, venue_exec_id in self._venue_exec_ids or await venue_exec_seen(self.conn, venue_exec_id)
+
+    def add_execution(self, row: tuple[Any, ...]) -> None:
+        """A client ExecutionReport row (``store.execution_row``), written by ``flush``; its seq then in
+        ``seqs``. Its venue ExecID counts as applied for the rest of the batch."""
+        self._executions.append(row)
+        if row[1] is not None:
+            self._venue_exec_ids.add(row[1])
 
     def save_order(self, stored: StoredOrder) -> None:
         """The order's new row, written with the batch's other changed rows by ``flush``."""
@@ -60,6 +75,9 @@ class Batch:
 
     async def flush(self) -> None:
         """Write what the batch kept back; call inside the transaction, before the commit."""
+        if self._executions:
+            self.seqs.update(await insert_executions(self.conn, self._executions))
+            self._executions.clear()
         if self._dirty:
             await save_orders(self.conn, list(self._dirty.values()))
             self._dirty.clear()

@@ -23,7 +23,8 @@ from marketdata.redis_quotes import QuoteReader
 __all__ = ["RiskInputs"]
 
 _OPEN = "('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')"
-# Everything risk reads, in one round trip: the cash row (locked), holdings, open exposure, controls.
+# Everything risk reads, in one round trip: the cash row (locked), holdings, open exposure, controls; and
+# whether the session already used the new order's ClOrdID (so the duplicate lookup runs only then).
 _CONTEXT = f"""
 SELECT c.amount, c.blocked,
        (SELECT json_agg(json_build_object('symbol', h.symbol, 'qty', h.qty::text, 'cost_basis', h.cost_basis::text,
@@ -36,7 +37,8 @@ SELECT c.amount, c.blocked,
           AND o.side <> 'buy' AND o.status IN {_OPEN}) AS open_sells,
        coalesce((SELECT engaged FROM trading_controls WHERE name = 'kill_switch'), false) AS global_kill,
        coalesce((SELECT engaged FROM trading_controls WHERE name = 'halt'), false) AS halted,
-       (SELECT reason FROM trading_controls WHERE name = 'halt') AS halt_reason
+       (SELECT reason FROM trading_controls WHERE name = 'halt') AS halt_reason,
+       EXISTS (SELECT 1 FROM order_cl_ord_ids k WHERE k.session_id = $4 AND k.cl_ord_id = $5) AS cl_ord_id_used
 FROM cash_balances c WHERE c.account_id = $1 AND c.currency = $2 FOR UPDATE OF c
 """
 
@@ -85,7 +87,14 @@ class RiskInputs:
 
     async def context(self, conn: Conn, account: LockedAccount, symbol: str, quote: Quote | None,
                       ) -> tuple[RiskContext, Controls]:
-        row = await conn.fetchrow(_CONTEXT, account.account_id, account.currency, symbol)
+        ctx, controls, _ = await self.context_for_new(conn, account, symbol, quote, None, None)
+        return ctx, controls
+
+    async def context_for_new(self, conn: Conn, account: LockedAccount, symbol: str, quote: Quote | None,
+                              session_id: str | None, cl_ord_id: str | None) -> tuple[RiskContext, Controls, bool]:
+        """``context``, and whether ``session_id`` already used ``cl_ord_id`` (True when unsure)."""
+        row = await conn.fetchrow(_CONTEXT, account.account_id, account.currency, symbol, session_id, cl_ord_id)
+        used = True
         if row is None:  # no cash row yet: the ledger's own path creates it
             cash = await lock_cash(conn, account)
             positions = await load_positions(conn, account.account_id)
@@ -98,6 +107,7 @@ class RiskInputs:
                          for h in json.loads(row["holdings"] or "[]")]
             exposure = OpenExposure(row["open_orders"], row["open_buys"], row["open_sells"])
             controls = Controls(row["global_kill"], row["halted"], row["halt_reason"] or "")
+            used = bool(row["cl_ord_id_used"])
         position = next((p for p in positions if p.symbol == symbol), Position(symbol))
         marks: dict[str, Decimal] = {}
         if account.account_type is AccountType.MARGIN:
@@ -111,4 +121,4 @@ class RiskInputs:
             global_killed=controls.global_kill, halted=controls.halted, market_open=hours.open,
             market_note=hours.reason,
         )
-        return ctx, controls
+        return ctx, controls, used

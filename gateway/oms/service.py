@@ -262,8 +262,9 @@ class OrderService(ChangeRequests):
         account = await batch.account(order.account_id)
         if account.status != "active":
             return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, f"account {account.account_id} is {account.status}")
-        found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id)
-        ctx, _ = await self.inputs.context(conn, account, order.symbol, quote)  # type: ignore[arg-type]
+        ctx, _, used = await self.inputs.context_for_new(conn, account, order.symbol, quote,  # type: ignore[arg-type]
+                                                         session_id, cmd.cl_ord_id)
+        found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id) if used else None
         decision = decide_new_order(order, existing=found[0].order if found else None,
                                     poss_resend=cmd.poss_resend, instrument=self.instruments.get(order.symbol),
                                     ctx=ctx, limits=self.inputs.limits(account))

@@ -179,6 +179,31 @@ async def insert_execution(conn: Conn, *, exec_id: str, venue_exec_id: str | Non
     return seq
 
 
+def execution_row(*, exec_id: str, venue_exec_id: str | None, stored: StoredOrder, exec_type: str,
+                  last_qty: Decimal, last_px: Decimal, fix_fields: list[tuple[int, str]]) -> tuple[Any, ...]:
+    """A client ExecutionReport's ``executions`` row, for ``insert_executions``."""
+    o = stored.order
+    return (exec_id, venue_exec_id, o.order_id, o.account_id, exec_type, o.status.ledger, o.symbol, o.side.ledger,
+            last_qty, last_px, o.cum_qty, o.leaves_qty, quantize_price(o.avg_px), stored.session_id,
+            json.dumps(fix_fields))
+
+
+async def insert_executions(conn: Conn, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+    """Several client ExecutionReports in one round trip, in the given order; exec id -> seq. A row whose
+    ``venue_exec_id`` was already applied is left out (and has no seq)."""
+    columns = list(zip(*rows, strict=True))
+    result = await conn.fetch(
+        "INSERT INTO executions (exec_id, venue_exec_id, order_id, account_id, exec_type, ord_status, symbol, "
+        "side, last_qty, last_px, cum_qty, leaves_qty, avg_px, transact_time, session_id, fix_fields) "
+        "SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, u.m, now(), u.n, u.o::jsonb "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+        "$8::text[], $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::text[], "
+        "$15::text[]) WITH ORDINALITY AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, ord) ORDER BY u.ord "
+        "ON CONFLICT (venue_exec_id) DO NOTHING RETURNING exec_id, seq",
+        *(list(c) for c in columns))
+    return {r["exec_id"]: r["seq"] for r in result}
+
+
 async def venue_exec_seen(conn: Conn, venue_exec_id: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", venue_exec_id))
 

@@ -44,7 +44,7 @@ from gateway.oms.order_events import (
 )
 from gateway.oms.order_fsm import InvalidTransition, apply
 from gateway.oms.risk_config import RiskLimits
-from gateway.oms.store import StoredOrder, insert_execution, new_id
+from gateway.oms.store import StoredOrder, execution_row, new_id
 from ledger.fills import Fill
 from ledger.fills import Side as FillSide
 from ledger.journal_store import Conn, LockedAccount
@@ -283,11 +283,11 @@ class VenueReports:
                                                                       leaves_qty=order.leaves_qty))
         exec_id = new_id("E")
         fields = reports.execution_report(order, exec_id, exec_type, last_qty=r.last_qty, last_px=r.last_px)
-        seq_out = await insert_execution(conn, exec_id=exec_id, venue_exec_id=r.exec_id, stored=stored,
+        batch.add_execution(execution_row(exec_id=exec_id, venue_exec_id=r.exec_id, stored=stored,
                                          exec_type=exec_type.ledger, last_qty=r.last_qty if extra is not None
                                          and exec_type is ExecType.TRADE else ZERO,
                                          last_px=r.last_px if exec_type is ExecType.TRADE else ZERO,
-                                         fix_fields=fields)
+                                         fix_fields=fields))
         batch.save_order(stored)
         hops = {"acknowledged": now()} if exec_type is ExecType.NEW else (
             {"filled": now()} if exec_type is ExecType.TRADE else {})
@@ -305,7 +305,7 @@ class VenueReports:
                    "reserved_qty": str(stored.reservation.shares)}))
         self.applied += 1
         session_id = stored.session_id
-        return lambda: self.clients.send(session_id, "8", fields, seq_out)
+        return lambda: self.clients.send(session_id, "8", fields, batch.seqs.get(exec_id))
 
     async def _resize(self, conn: Conn, account: LockedAccount, stored: StoredOrder) -> StoredOrder:
         """After a confirmed replace: the block follows the new leaves quantity and price."""
