@@ -140,8 +140,7 @@ class ChangeRequests:
             order = apply(stored.order, OrderReplaceRequested(cmd.cl_ord_id, cmd.qty, cmd.price))
         except InvalidTransition as error:
             raise LedgerError(str(error)) from error
-        reservation = replace(stored.reservation, cash=stored.reservation.cash + extra_cash,
-                              shares=stored.reservation.shares + extra_qty)
+        reservation = stored.reservation.with_pending(extra_cash, extra_qty)  # kept out of fills' pro rata
         stored = replace(stored, reservation=reservation, pending_extra_cash=extra_cash, pending_extra_qty=extra_qty)
         return await self._request(conn, session_id, stored, order, cmd.cl_ord_id, "replace", ExecType.PENDING_REPLACE,
                                    lambda venue_id, orig: reports.venue_replace(order, venue_id, orig, cmd.qty,

@@ -87,3 +87,46 @@ def test_share_reservation_releases_fill_quantity() -> None:
     with pytest.raises(ReservationError):
         reservation.on_fill(Decimal(7), Decimal(0))
     assert notional_to_block(Decimal("3"), Decimal("0.333333")) == Decimal("1.0000")
+
+
+def test_pending_replace_extra_stays_out_of_the_pro_rata_release_and_goes_back_on_reject() -> None:
+    # buy 100 @ 10 (1000 held); a replace to 200 blocks 1000 more ahead of the exchange's answer
+    held = OrderReservation.for_buy(Decimal(100), Decimal(10)).with_pending(Decimal(1000))
+    assert (held.cash, held.pending_cash, held.confirmed_cash) == (Decimal(2000), Decimal(1000), Decimal(1000))
+    # 50 @ 10 fills while the replace is pending: half of the confirmed 1000, never of the inflated 2000
+    after_fill, release = held.on_fill(Decimal(50), Decimal(500))
+    assert release.cash == Decimal(500)
+    assert (after_fill.leaves_qty, after_fill.cash, after_fill.pending_cash) == (Decimal(50), Decimal(1500),
+                                                                                 Decimal(1000))
+    # the exchange refuses the replace: exactly the pending extra goes back; 50 × 10 stays for the leaves
+    after_reject, give_back = after_fill.on_replace_rejected(exposure_cash=Decimal(500))
+    assert give_back.cash == Decimal(1000)
+    assert after_reject == OrderReservation(Decimal(50), Decimal(500))
+
+
+def test_replace_reject_trims_a_reservation_inflated_above_the_exposure() -> None:
+    # an order row saved before the pending extra was tracked: 1000 held for 50 left at 10, no pending part
+    inflated = OrderReservation(Decimal(50), Decimal(1000), pending_cash=Decimal(0))
+    trimmed, give_back = inflated.on_replace_rejected(exposure_cash=Decimal(500))
+    assert (trimmed.cash, give_back.cash) == (Decimal(500), Decimal(500))
+    # never below what was already confirmed short of the exposure (no block in a pure function)
+    short, nothing = OrderReservation(Decimal(50), Decimal(400)).on_replace_rejected(exposure_cash=Decimal(500))
+    assert (short.cash, nothing.cash) == (Decimal(400), Decimal(0))
+    sell = OrderReservation(Decimal(30), shares=Decimal(30)).with_pending(shares=Decimal(20))
+    kept, back = sell.on_replace_rejected()
+    assert (kept.shares, back.shares) == (Decimal(30), Decimal(20))
+
+
+@given(qty=quantities, limit=prices, extra=amounts, cuts=st.lists(st.integers(1, 100), max_size=6))
+def test_fills_never_touch_the_pending_extra(qty: Decimal, limit: Decimal, extra: Decimal, cuts: list[int]) -> None:
+    held = OrderReservation.for_buy(qty, limit).with_pending(extra)
+    released = Decimal(0)
+    for cut in cuts:
+        fill_qty = (held.leaves_qty * cut / 100).quantize(Decimal("0.0001"))
+        if fill_qty <= 0 or fill_qty >= held.leaves_qty:
+            continue
+        held, release = held.on_fill(fill_qty, notional_to_block(fill_qty, limit))
+        released += release.cash
+        assert held.pending_cash == extra and held.cash >= extra
+        assert held.confirmed_cash >= 0
+    assert released + held.confirmed_cash == notional_to_block(qty, limit)
