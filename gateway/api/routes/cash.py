@@ -8,6 +8,10 @@ processed under that key.
 
 The body is parsed with ``parse_float=Decimal`` so a JSON number such as ``12345678901234.57`` is taken
 digit for digit, never through a binary float.
+
+A withdrawal from a margin account values its positions at live quotes (Reg T: what may leave depends on
+today's equity, never on average cost); a held symbol without a quote younger than
+``quote_stale_seconds`` refuses the withdrawal with 409 ``price-unavailable`` naming the symbols.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from gateway.api import queries
-from gateway.api.deps import DbPool, Metrics, Principal, VisibleAccountId
+from gateway.api.deps import AppSettings, DbPool, Metrics, Principal, RedisClient, VisibleAccountId
 from gateway.api.listing import (
     AccountIdPath,
     CursorParam,
@@ -39,6 +43,8 @@ from gateway.api.schemas import CashMovement, CashMovementRecord, CashMovementRe
 from ledger import errors
 from ledger.repository import CashMovement as LedgerCashMovement
 from ledger.repository import LedgerRepository
+from marketdata.quotes import now_us
+from marketdata.redis_quotes import QuoteReader
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["cash"])
 
@@ -115,7 +121,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         400: "Missing or invalid Idempotency-Key",
         403: "A compliance token cannot move cash",
         404: "No such account, or not visible to this token",
-        409: "Account not active",
+        409: "Account not active (`account-not-active`), or a held symbol of a margin account has no fresh quote "
+             "(`price-unavailable`, with `symbols`)",
         413: "Body too large",
         422: "Invalid amount (`validation-error`), insufficient funds (`insufficient-funds`, with `available` and "
              "`requested`), or key reused with another amount (`idempotency-key-reused`)",
@@ -163,14 +170,40 @@ async def list_cash_movements(
     return Page(data=[CashMovementRecord.model_validate(dict(r)) for r in rows], next_cursor=next_cursor)
 
 
+async def _withdrawal_marks(pool: DbPool, redis: RedisClient, account_id: str,
+                            stale_seconds: float) -> dict[str, Decimal] | None:
+    """Marks for a margin account's held symbols from fresh quotes (None: a cash account, or no such account:
+    the ledger answers that one)."""
+    account_type = await pool.fetchval("SELECT account_type FROM accounts WHERE account_id = $1", account_id)
+    if account_type != "margin":
+        return None
+    symbols = [h.symbol for h in (await queries.holdings(pool, [account_id]))[account_id]]
+    quotes = await QuoteReader(redis).get_many(symbols) if symbols else {}
+    at = now_us()
+    marks = {s: q.mark for s in symbols if (q := quotes.get(s)) is not None and q.mark is not None
+             and q.age_seconds(at) <= stale_seconds}
+    missing = [s for s in symbols if s not in marks]
+    if missing:
+        raise Problem(409, "price-unavailable", "Price unavailable",
+                      f"No quote younger than {stale_seconds:g}s for {', '.join(missing)}: a margin account's "
+                      f"withdrawal needs its positions at market prices; try again when quotes are flowing.",
+                      symbols=missing)
+    return {s: mark for s, mark in marks.items() if mark is not None}
+
+
 async def _move(
     kind: Literal["deposit", "withdrawal"], account_id: str, body: CashMovementRequest, key: str,
     principal: Principal, pool: DbPool, metrics: Metrics, response: Response,
+    marks: dict[str, Decimal] | None = None,
 ) -> CashMovement:
     repository = LedgerRepository(pool)
-    move = repository.deposit if kind == "deposit" else repository.withdraw
     try:
-        movement: LedgerCashMovement = await move(account_id, body.amount, idempotency_key=key, actor=principal.actor)
+        if kind == "deposit":
+            movement: LedgerCashMovement = await repository.deposit(account_id, body.amount, idempotency_key=key,
+                                                                    actor=principal.actor)
+        else:
+            movement = await repository.withdraw(account_id, body.amount, idempotency_key=key,
+                                                 actor=principal.actor, marks=marks)
     except errors.LedgerError as exc:
         problem = _problem(exc, account_id)
         metrics.cash_movements.labels(kind, problem.slug).inc()
@@ -198,6 +231,11 @@ async def deposit(
              openapi_extra=_BODY_DOC, responses=_RESPONSES)
 async def withdraw(
     principal: Principal, account_id: CashAccountId, key: IdempotencyKey, body: MovementBody, pool: DbPool,
-    metrics: Metrics, response: Response,
+    metrics: Metrics, response: Response, redis: RedisClient, settings: AppSettings,
 ) -> CashMovement:
-    return await _move("withdrawal", account_id, body, key, principal, pool, metrics, response)
+    try:
+        marks = await _withdrawal_marks(pool, redis, account_id, settings.quote_stale_seconds)
+    except Problem as problem:
+        metrics.cash_movements.labels("withdrawal", problem.slug).inc()
+        raise
+    return await _move("withdrawal", account_id, body, key, principal, pool, metrics, response, marks)

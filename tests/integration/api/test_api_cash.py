@@ -222,3 +222,42 @@ async def test_cash_movements_history_filters_and_pages(client: httpx.AsyncClien
     assert other.status_code == 404
     bad = await client.get("/v1/accounts/A1/cash-movements", params={"kind": "bonus"}, headers=headers(token, None))
     assert bad.status_code == 422
+
+
+async def test_margin_withdrawal_values_positions_at_fresh_quotes(
+    client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool, redis_client: Any
+) -> None:
+    from marketdata.quotes import Quote, now_us
+    from marketdata.redis_quotes import QuoteWriter
+
+    # short 100 XYZ at 100 (20 000 cash, 10 000 of it short proceeds); at average cost 5 000 would look free
+    await seed.account("M1", account_type="margin", cash="20000")
+    await seed.holding("M1", "XYZ", "-100", "100", account_type="margin")
+    token = await seed.token("account", "M1")
+    response = await client.post("/v1/accounts/M1/withdrawals", json={"amount": "1000"},
+                                 headers=headers(token, "no-quote"))
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == PROBLEMS + "price-unavailable" and problem["symbols"] == ["XYZ"]
+    assert "XYZ" in problem["detail"]
+    stale = now_us() - 3_600 * 1_000_000
+    await QuoteWriter(redis_client).write([Quote("XYZ", last=Decimal("180"), ingest_ts_us=stale)])
+    response = await client.post("/v1/accounts/M1/withdrawals", json={"amount": "1000"},
+                                 headers=headers(token, "stale-quote"))
+    assert response.status_code == 409 and response.json()["symbols"] == ["XYZ"]
+    assert await cash_of(db_pool, "M1") == Decimal("20000")
+    # the stock is now at 180: equity 2 000 against a 9 000 requirement, nothing may leave
+    await QuoteWriter(redis_client).write([Quote("XYZ", last=Decimal("180"), ingest_ts_us=now_us())])
+    response = await client.post("/v1/accounts/M1/withdrawals", json={"amount": "1000"},
+                                 headers=headers(token, "marked"))
+    assert response.status_code == 422, response.text
+    assert response.json()["type"] == PROBLEMS + "insufficient-funds" and Decimal(response.json()["available"]) == 0
+    assert await cash_of(db_pool, "M1") == Decimal("20000")
+    # a cash account needs no marks: free cash is what may leave
+    await seed.account("C1", cash="500")
+    await seed.holding("C1", "NOQ", "10", "5")
+    cash_token = await seed.token("account", "C1")
+    response = await client.post("/v1/accounts/C1/withdrawals", json={"amount": "500"},
+                                 headers=headers(cash_token, "cash"))
+    assert response.status_code == 201, response.text
