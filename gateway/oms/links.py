@@ -1,9 +1,11 @@
 """Where the order path's messages go: client sessions (by SenderCompID) and the exchange link.
 
-``ClientLink`` remembers, per session, the highest ``executions.seq`` whose report QuickFIX took (it is in
-the session's FileStore from then on, so the client gets it by resend if it missed it) and writes those
-marks to ``client_report_marks`` in the background; after a crash the reports above the mark are sent again
-(same ExecID: a client recognises a report it already has).
+``ClientLink`` remembers, per session, which ``executions.seq`` reports QuickFIX took (each is in the
+session's FileStore from then on, so the client gets it by resend if it missed it) and writes a mark per
+session to ``client_report_marks`` in the background; after a crash the reports above the mark are sent again
+(same ExecID: a client recognises a report it already has). Reports leave out of seq order (several lanes),
+so the mark is the session's contiguous watermark: the highest seq with no unsent report of the session
+below it. Seqs sent above it are kept in memory until the gap below them is sent.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ class ClientLink:
         self._send = send
         self._our = our_comp_id
         self._begin = begin_string
-        self._sent: dict[str, int] = {}
-        self._saved: dict[str, int] = {}
+        self._sent: dict[str, set[int]] = {}  # per session: seqs sent above its watermark
+        self._watermark: dict[str, int] = {}  # per session: every report up to it was sent
         self.sent_count = 0
 
     def session(self, session_id: str) -> fix.SessionID:
@@ -40,21 +42,38 @@ class ClientLink:
         ok = self._send(self.session(session_id), build_message(msg_type, fields))
         if ok:
             self.sent_count += 1
-            if seq is not None and seq > self._sent.get(session_id, 0):
-                self._sent[session_id] = seq
+            if seq is not None and seq > self._watermark.get(session_id, 0):
+                self._sent.setdefault(session_id, set()).add(seq)
         else:
             log.warning("oms.client_send_failed", session=session_id, msg_type=msg_type)
         return ok
 
     async def save_marks(self, pool: asyncpg.Pool) -> None:
-        changed = [(s, q) for s, q in self._sent.items() if self._saved.get(s) != q]
-        if not changed:
-            return
-        await pool.executemany(
-            "INSERT INTO client_report_marks (session_id, last_seq) VALUES ($1, $2) ON CONFLICT (session_id) "
-            "DO UPDATE SET last_seq = greatest(client_report_marks.last_seq, EXCLUDED.last_seq), updated_at = now()",
-            changed)
-        self._saved.update(changed)
+        """Move each session's watermark through its stored reports, in seq order, while they were sent, and
+        persist it (only ever upwards)."""
+        changed: list[tuple[str, int]] = []
+        for session_id, sent in list(self._sent.items()):
+            if not sent:
+                continue
+            rows = await pool.fetch(
+                "SELECT seq FROM executions WHERE session_id = $1 AND fix_fields IS NOT NULL AND seq <= $2 "
+                "AND seq > greatest($3::bigint, coalesce((SELECT last_seq FROM client_report_marks "
+                "WHERE session_id = $1), 0)) ORDER BY seq", session_id, max(sent), self._watermark.get(session_id, 0))
+            mark = None
+            for row in rows:
+                if row["seq"] not in sent:
+                    break  # a report of the session not sent yet: the mark stays below it
+                mark = row["seq"]
+            if mark is None:
+                continue
+            self._watermark[session_id] = mark
+            self._sent[session_id] = {seq for seq in sent if seq > mark}
+            changed.append((session_id, mark))
+        if changed:
+            await pool.executemany(
+                "INSERT INTO client_report_marks (session_id, last_seq) VALUES ($1, $2) ON CONFLICT (session_id) "
+                "DO UPDATE SET last_seq = greatest(client_report_marks.last_seq, EXCLUDED.last_seq), "
+                "updated_at = now()", changed)
 
     async def run_marks(self, pool: asyncpg.Pool, interval: float = 0.2) -> None:
         while True:
