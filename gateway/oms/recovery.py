@@ -24,6 +24,7 @@ import structlog
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.links import ClientLink, VenueLink
+from gateway.oms.market_protection import protection_price
 from gateway.oms.model import OrdStatus
 from gateway.oms.store import load_order, new_id, working_orders
 from gateway.oms.venue import VenueReports
@@ -95,7 +96,7 @@ async def reconcile_with_venue(pool: asyncpg.Pool, venue: VenueLink, reports_in:
             continue
         current = await pool.fetchval("SELECT status FROM orders WHERE order_id = $1", stored.order.order_id)
         if current == OrdStatus.PENDING_NEW.ledger:
-            venue.send("D", reports.venue_new_order(stored.order))
+            venue.send("D", reports.venue_new_order(stored.order, protection_price(stored.order, stored.reservation)))
             report.routed.append(stored.order.order_id)
         elif current in ("new", "partially_filled", "pending_cancel", "pending_replace"):
             gone = codec.VenueReport(stored.order.order_id, None, new_id("R"), "4", "4", None, None,

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from gateway.oms.admission import CancelRejected
 from gateway.oms.fix_codec import Fields, field_list, transact_time
-from gateway.oms.model import ExecType, OrdRejReason, OrdStatus, Side
+from gateway.oms.model import ExecType, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from gateway.oms.order_fsm import Order
 from ledger.money import quantize_price
 
@@ -67,11 +67,16 @@ def _venue_side(side: Side) -> str:
     return "2" if side.is_sell else "1"  # the venue knows buy and sell; a short sale is a sell there
 
 
-def venue_new_order(order: Order) -> Fields:
+def venue_new_order(order: Order, protect_at: Decimal | None = None) -> Fields:
+    """``protect_at``: market-order protection (``market_protection``): the order goes as a limit at that
+    price, IOC unless FOK, so it never rests, like the market order it is."""
+    ord_type, price, tif = order.ord_type.value, order.price, order.time_in_force
+    if protect_at is not None:
+        ord_type, price = OrdType.LIMIT.value, protect_at
+        tif = tif if tif in (TimeInForce.IOC, TimeInForce.FOK) else TimeInForce.IOC
     return field_list((
         (11, order.order_id), (1, order.account_id), (55, order.symbol), (54, _venue_side(order.side)),
-        (38, order.qty), (40, order.ord_type.value), (44, order.price), (99, order.stop_px),
-        (59, order.time_in_force.value), (60, transact_time()),
+        (38, order.qty), (40, ord_type), (44, price), (99, order.stop_px), (59, tif.value), (60, transact_time()),
     ))
 
 
