@@ -20,7 +20,15 @@ from typing import Any
 import orjson
 
 from audit.events import AuditEvent
-from gateway.oms.store import StoredOrder, insert_executions, lock_order_seen, save_orders, venue_exec_seen
+from gateway.oms.store import (
+    StoredOrder,
+    insert_executions,
+    lock_order_seen,
+    lock_orders_seen,
+    save_orders,
+    venue_exec_seen,
+)
+from ledger.fills import AccountType
 from ledger.journal_store import Conn, LockedAccount, lock_account
 
 __all__ = ["Batch"]
@@ -39,6 +47,24 @@ class Batch:
         self._executions: list[tuple[Any, ...]] = []
         self._venue_exec_ids: set[str] = set()
         self.seqs: dict[str, int] = {}  # exec id -> executions.seq, once flushed
+        self._checked: set[str] = set()  # venue ExecIDs whose applied-or-not is known (prefetch)
+
+    async def prefetch(self, account_ids: list[str], order_ids: list[str], venue_exec_ids: list[str]) -> None:
+        """Lock the batch's accounts (ascending: no deadlock between batches), then its orders, and learn
+        which venue ExecIDs were already applied: three round trips for the whole batch. An account that
+        does not exist is left for ``account`` to report."""
+        rows = await self.conn.fetch(
+            "SELECT account_id, account_type, currency, status, short_selling_enabled, kill_switch FROM accounts "
+            "WHERE account_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE", sorted(set(account_ids)))
+        for r in rows:
+            self._accounts[r["account_id"]] = LockedAccount(
+                r["account_id"], AccountType(r["account_type"]), r["currency"], r["status"],
+                r["short_selling_enabled"], r["kill_switch"])
+        # with the accounts locked nobody else changes these orders or applies reports to them
+        orders, seen = await lock_orders_seen(self.conn, sorted(set(order_ids)), list(set(venue_exec_ids)))
+        self._orders.update(orders)
+        self._venue_exec_ids |= seen
+        self._checked.update(venue_exec_ids)
 
     async def account(self, account_id: str) -> LockedAccount:
         """The account row, locked (FOR UPDATE) the first time the batch asks for it."""
@@ -57,7 +83,9 @@ class Batch:
             return stored, seen
         if venue_exec_id is None:
             return stored, False
-        return stored, venue_exec_id in self._venue_exec_ids or await venue_exec_seen(self.conn, venue_exec_id)
+        if venue_exec_id in self._venue_exec_ids:
+            return stored, True
+        return stored, venue_exec_id not in self._checked and await venue_exec_seen(self.conn, venue_exec_id)
 
     def add_execution(self, row: tuple[Any, ...]) -> None:
         """A client ExecutionReport row (``store.execution_row``), written by ``flush``; its seq then in

@@ -66,6 +66,14 @@ class RiskInputs:
             return await self.quotes.get(symbol)
         return None
 
+    async def quotes_of(self, symbols: list[str]) -> dict[str, Quote]:
+        """Several symbols' quotes in one round trip (a batch of orders); Redis down: none."""
+        if self.quotes is None or not symbols:
+            return {}
+        with contextlib.suppress(Exception):
+            return await self.quotes.get_many(sorted(set(symbols)))
+        return {}
+
     async def marks(self, symbols: list[str]) -> dict[str, Decimal]:
         if self.quotes is None or not symbols:
             return {}

@@ -203,11 +203,11 @@ class OrderService(ChangeRequests):
         nothing: should anything fail, the batch is rolled back and every order goes again on its own."""
         actor = actor or f"fix:{session_id}"
         results: list[Order | None] = [None] * len(items)
-        ready = []
-        for index, (cmd, received) in enumerate(items):
-            prepared = self._prepare(session_id, cmd)
-            if prepared is not None:
-                ready.append((index, cmd, received, prepared[0], prepared[1], await self.inputs.quote(cmd.symbol)))
+        prepared = [(index, cmd, received, self._prepare(session_id, cmd))
+                    for index, (cmd, received) in enumerate(items)]
+        quotes = await self.inputs.quotes_of([cmd.symbol for _, cmd, _, p in prepared if p is not None])
+        ready = [(index, cmd, received, p[0], p[1], quotes.get(cmd.symbol))
+                 for index, cmd, received, p in prepared if p is not None]
         if not ready:
             return results
         outcomes: list[tuple[str, object] | BaseException] = []
