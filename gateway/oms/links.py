@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable, Sequence
 
 import asyncpg
@@ -27,12 +28,15 @@ Sender = Callable[[fix.SessionID, fix.Message], bool]
 
 
 class ClientLink:
-    def __init__(self, send: Sender, our_comp_id: str, begin_string: str = "FIX.4.4") -> None:
+    def __init__(self, send: Sender, our_comp_id: str, begin_string: str = "FIX.4.4",
+                 gap_grace_seconds: float = 30.0) -> None:
         self._send = send
         self._our = our_comp_id
         self._begin = begin_string
         self._sent: dict[str, set[int]] = {}  # per session: seqs sent above its watermark
         self._watermark: dict[str, int] = {}  # per session: every report up to it was sent
+        self._gaps: dict[int, float] = {}  # seq missing from executions -> when first seen missing
+        self._gap_grace = gap_grace_seconds
         self.sent_count = 0
 
     def session(self, session_id: str) -> fix.SessionID:
@@ -49,31 +53,47 @@ class ClientLink:
         return ok
 
     async def save_marks(self, pool: asyncpg.Pool) -> None:
-        """Move each session's watermark through its stored reports, in seq order, while they were sent, and
-        persist it (only ever upwards)."""
+        """Move each session's watermark up through ``executions`` in seq order while every report of the
+        session was sent, and persist it (only ever upwards). A seq missing from the table may be a report
+        still being committed (its seq was drawn before a later one's): the watermark waits at such a gap
+        until it has stayed empty for ``gap_grace_seconds`` (then it was rolled back)."""
         changed: list[tuple[str, int]] = []
         for session_id, sent in list(self._sent.items()):
             if not sent:
                 continue
+            saved = await pool.fetchval("SELECT last_seq FROM client_report_marks WHERE session_id = $1",
+                                        session_id)
+            low = max(self._watermark.get(session_id, 0), saved or 0)
             rows = await pool.fetch(
-                "SELECT seq FROM executions WHERE session_id = $1 AND fix_fields IS NOT NULL AND seq <= $2 "
-                "AND seq > greatest($3::bigint, coalesce((SELECT last_seq FROM client_report_marks "
-                "WHERE session_id = $1), 0)) ORDER BY seq", session_id, max(sent), self._watermark.get(session_id, 0))
-            mark = None
+                "SELECT seq, coalesce(session_id = $1 AND fix_fields IS NOT NULL, false) AS ours FROM executions "
+                "WHERE seq > $2 AND seq <= $3 ORDER BY seq", session_id, low, max(sent))
+            mark, at = low, time.monotonic()
             for row in rows:
-                if row["seq"] not in sent:
+                if row["seq"] > mark + 1 and not self._gap_settled(mark + 1, row["seq"], at):
+                    break  # maybe a report still being committed: the mark waits below it
+                if row["ours"] and row["seq"] not in sent:
                     break  # a report of the session not sent yet: the mark stays below it
                 mark = row["seq"]
-            if mark is None:
-                continue
-            self._watermark[session_id] = mark
             self._sent[session_id] = {seq for seq in sent if seq > mark}
-            changed.append((session_id, mark))
+            if mark > self._watermark.get(session_id, 0):
+                self._watermark[session_id] = mark
+            if mark > (saved or 0):
+                changed.append((session_id, mark))
         if changed:
             await pool.executemany(
                 "INSERT INTO client_report_marks (session_id, last_seq) VALUES ($1, $2) ON CONFLICT (session_id) "
                 "DO UPDATE SET last_seq = greatest(client_report_marks.last_seq, EXCLUDED.last_seq), "
                 "updated_at = now()", changed)
+        if len(self._gaps) > 10_000:  # gaps long settled (rolled back) need no remembering
+            self._gaps = {seq: t for seq, t in self._gaps.items() if time.monotonic() - t < 10 * self._gap_grace}
+
+    def _gap_settled(self, first: int, end: int, at: float) -> bool:
+        """Seqs ``first`` .. ``end - 1`` absent from executions: settled once seen absent for the grace."""
+        settled = True
+        for seq in range(first, end):
+            if at - self._gaps.setdefault(seq, at) < self._gap_grace:
+                settled = False
+        return settled
 
     async def run_marks(self, pool: asyncpg.Pool, interval: float = 0.2) -> None:
         while True:

@@ -7,6 +7,7 @@ swallowed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -61,5 +62,30 @@ async def test_mark_stops_below_a_report_not_yet_sent_and_the_resend_covers_it(d
     assert await db_pool.fetchval("SELECT last_seq FROM client_report_marks WHERE session_id = 'S1'") == third
     # once the second is sent too, the mark moves past all three
     link.send("S1", "8", [[37, "O1"], [17, "E2"], [150, "0"]], second)
+    await link.save_marks(db_pool)
+    assert await db_pool.fetchval("SELECT last_seq FROM client_report_marks WHERE session_id = 'S1'") == third
+
+
+async def test_mark_waits_below_a_report_still_being_committed(db_pool: asyncpg.Pool) -> None:
+    await _seed(db_pool)
+    first = await _report(db_pool, 1, "S1")
+    link = ClientLink(lambda session, msg: True, "BROKER", gap_grace_seconds=0.3)
+    link.send("S1", "8", [[17, "E1"]], first)
+    async with db_pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        # a lane drew the next seq and has not committed yet; a faster lane commits and sends the one after
+        await conn.execute(
+            "INSERT INTO executions (exec_id, order_id, account_id, exec_type, ord_status, symbol, side, cum_qty, "
+            "leaves_qty, avg_px, transact_time, session_id, fix_fields) VALUES ('E2', 'O1', 'A1', 'new', 'new', "
+            "'AAPL', 'buy', 0, 10, 0, now(), 'S1', '[]'::jsonb)")
+        third = await _report(db_pool, 3, "S1")
+        link.send("S1", "8", [[17, "E3"]], third)
+        await link.save_marks(db_pool)
+        assert await db_pool.fetchval("SELECT last_seq FROM client_report_marks WHERE session_id = 'S1'") == first
+        await tx.rollback()  # it never commits: once the gap has stayed empty for the grace, the mark passes it
+    await link.save_marks(db_pool)
+    assert await db_pool.fetchval("SELECT last_seq FROM client_report_marks WHERE session_id = 'S1'") == first
+    await asyncio.sleep(0.35)
     await link.save_marks(db_pool)
     assert await db_pool.fetchval("SELECT last_seq FROM client_report_marks WHERE session_id = 'S1'") == third
