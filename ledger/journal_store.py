@@ -109,19 +109,26 @@ async def save_position(conn: Conn, account: LockedAccount, position: Position) 
 async def insert_entry(conn: Conn, account_id: str, entry: JournalEntry) -> tuple[int, datetime]:
     """Append a (balanced, by construction) journal entry and its lines, in one round trip; returns
     (entry id, created_at). The lines keep their order (``unnest WITH ORDINALITY``)."""
-    lines = entry.lines
-    row = one(await conn.fetchrow(
-        "WITH e AS (INSERT INTO journal_entries (account_id, kind, reference) VALUES ($1, $2, $3) "
-        "RETURNING entry_id, created_at), "
-        "l AS (INSERT INTO journal_lines (entry_id, account_id, ledger_account, debit, credit, quantity) "
-        "SELECT e.entry_id, $1, u.a, u.d, u.c, u.q FROM e, "
-        "unnest($4::text[], $5::numeric[], $6::numeric[], $7::numeric[]) WITH ORDINALITY AS u(a, d, c, q, n) "
-        "ORDER BY u.n) "
-        "SELECT entry_id, created_at FROM e",
-        account_id, entry.kind, entry.reference, [line.ledger_account for line in lines],
-        [line.debit for line in lines], [line.credit for line in lines], [line.quantity for line in lines],
-    ))
+    row = one(await conn.fetchrow(ENTRY_CTE + " SELECT entry_id, created_at FROM e", *entry_args(account_id, entry)))
     return row["entry_id"], row["created_at"]
+
+
+# A journal entry (CTE ``e``: entry_id, created_at) and its lines, for a statement that does more with it;
+# parameters $1..$7 are ``entry_args``.
+ENTRY_CTE = (
+    "WITH e AS (INSERT INTO journal_entries (account_id, kind, reference) VALUES ($1, $2, $3) "
+    "RETURNING entry_id, created_at), "
+    "l AS (INSERT INTO journal_lines (entry_id, account_id, ledger_account, debit, credit, quantity) "
+    "SELECT e.entry_id, $1, u.a, u.d, u.c, u.q FROM e, "
+    "unnest($4::text[], $5::numeric[], $6::numeric[], $7::numeric[]) WITH ORDINALITY AS u(a, d, c, q, n) "
+    "ORDER BY u.n)"
+)
+
+
+def entry_args(account_id: str, entry: JournalEntry) -> tuple[Any, ...]:
+    lines = entry.lines
+    return (account_id, entry.kind, entry.reference, [line.ledger_account for line in lines],
+            [line.debit for line in lines], [line.credit for line in lines], [line.quantity for line in lines])
 
 
 def jsonable(value: Any) -> Any:

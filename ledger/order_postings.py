@@ -21,12 +21,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from ledger.fills import AccountType, Fill, FillOutcome, Position, apply_fill
 from ledger.journal_store import (
+    ENTRY_CTE,
     Conn,
     LockedAccount,
-    insert_entry,
+    entry_args,
     jsonable,
     lock_cash,
     lock_position,
@@ -44,13 +46,20 @@ from ledger.reservations import (
     release_shares,
 )
 
-__all__ = ["BookedFill", "block_reservation", "post_fill", "release_reservation"]
+__all__ = ["BookedFill", "block_reservation", "cash_after_block", "post_fill", "release_reservation"]
 
 
 @dataclass(frozen=True, slots=True)
 class BookedFill:
     entry_id: int
     outcome: FillOutcome
+
+
+def cash_after_block(account: LockedAccount, balance: CashBalance, amount: Decimal) -> CashBalance:
+    """The cash row once ``amount`` is blocked (pure; for a caller that writes the row in its own statement).
+    Cash accounts: refused beyond free cash (InsufficientFunds); margin accounts: risk has decided."""
+    unlimited = account.account_type is AccountType.MARGIN
+    return block_cash(balance, amount, buying_power=amount if unlimited else None)
 
 
 async def block_reservation(
@@ -64,8 +73,7 @@ async def block_reservation(
     if balance is None:
         balance = await lock_cash(conn, account)
     if reservation.cash:
-        unlimited = account.account_type is AccountType.MARGIN
-        balance = block_cash(balance, reservation.cash, buying_power=reservation.cash if unlimited else None)
+        balance = cash_after_block(account, balance, reservation.cash)
         await save_cash(conn, account.account_id, balance)
     if reservation.shares:
         position = await lock_position(conn, account, symbol)
@@ -120,24 +128,27 @@ async def post_fill(
             symbol, row["qty"], row["cost_basis"], row["realized_pnl"], row["blocked_qty"])
     outcome = apply_fill(cash=cash, position=position, reservation=reservation, fill=fill,
                          account_type=account.account_type)
-    entry_id, created_at = await insert_entry(conn, account.account_id, outcome.entry)
-    # the cash row, the holding and the outbox event in one round trip
+    # the journal entry and its lines, the cash row, the holding and the outbox event: one round trip
     p, c = outcome.position, outcome.cash
-    await conn.execute(
-        "WITH c AS (UPDATE cash_balances SET amount = $3, blocked = $4, updated_at = now() "
-        "WHERE account_id = $1 AND currency = $2), "
+    entry_id = await conn.fetchval(
+        ENTRY_CTE + ", "
+        "c AS (UPDATE cash_balances SET amount = $9, blocked = $10, updated_at = now() "
+        "WHERE account_id = $1 AND currency = $8), "
         "h AS (INSERT INTO holdings (account_id, symbol, account_type, qty, blocked_qty, avg_cost, cost_basis, "
-        "realized_pnl) VALUES ($1, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (account_id, symbol) DO UPDATE SET "
-        "qty = EXCLUDED.qty, blocked_qty = EXCLUDED.blocked_qty, avg_cost = EXCLUDED.avg_cost, "
-        "cost_basis = EXCLUDED.cost_basis, realized_pnl = EXCLUDED.realized_pnl, updated_at = now()) "
-        "INSERT INTO outbox (event_id, event_type, account_id, payload, occurred_at) "
-        "VALUES ($12, 'fill.booked', $1, $13::jsonb, $14)",
-        account.account_id, c.currency, c.cash, c.blocked, symbol, account.account_type.value, p.qty,
-        p.blocked_qty, p.avg_cost, p.cost_basis, p.realized_pnl, uuid.uuid4(), json.dumps(jsonable({
-            "entry_id": entry_id, "exec_id": fill.reference, "symbol": symbol, "side": fill.side.value,
+        "realized_pnl) VALUES ($1, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (account_id, symbol) DO UPDATE "
+        "SET qty = EXCLUDED.qty, blocked_qty = EXCLUDED.blocked_qty, avg_cost = EXCLUDED.avg_cost, "
+        "cost_basis = EXCLUDED.cost_basis, realized_pnl = EXCLUDED.realized_pnl, updated_at = now()), "
+        "o AS (INSERT INTO outbox (event_id, event_type, account_id, payload, occurred_at) "
+        "SELECT $18, 'fill.booked', $1, jsonb_set($19::jsonb, '{entry_id}', to_jsonb(e.entry_id)), e.created_at "
+        "FROM e) "
+        "SELECT entry_id FROM e",
+        *entry_args(account.account_id, outcome.entry), c.currency, c.cash, c.blocked, symbol,
+        account.account_type.value, p.qty, p.blocked_qty, p.avg_cost, p.cost_basis, p.realized_pnl, uuid.uuid4(),
+        json.dumps(jsonable({
+            "entry_id": None, "exec_id": fill.reference, "symbol": symbol, "side": fill.side.value,
             "last_qty": fill.qty, "last_px": fill.price, "notional": fill.notional,
             "realized_pnl": outcome.realized_pnl, "cash": c.cash, "blocked": c.blocked,
             "position_qty": p.qty, "avg_cost": p.avg_cost,
-        })), created_at,
+        })),
     )
     return BookedFill(entry_id, outcome)

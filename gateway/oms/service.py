@@ -36,7 +36,7 @@ from gateway.oms.risk_config import Accepted, Rejected
 from gateway.oms.session_lanes import SessionLanes
 from gateway.oms.store import StoredOrder, enter_order, find_by_cl_ord_id, new_id
 from ledger.errors import LedgerError
-from ledger.order_postings import block_reservation
+from ledger.order_postings import block_reservation, cash_after_block
 from refdata.instruments import Instrument
 
 log = structlog.get_logger(__name__)
@@ -283,11 +283,15 @@ class OrderService(ChangeRequests):
                                                hops={"received": received, "risk_checked": checked}))
                 return "rejected", (rule.reason, text)
             case Accepted(reservation=reservation):
-                await block_reservation(conn, account, order.symbol, reservation, balance=ctx.cash)
+                cash = None
+                if reservation.shares:
+                    await block_reservation(conn, account, order.symbol, reservation, balance=ctx.cash)
+                elif reservation.cash:  # the cash row is written by the order's own statement
+                    cash = cash_after_block(account, ctx.cash, reservation.cash)
                 stored = StoredOrder(order, session_id, order.cl_ord_id, reservation)
                 exec_id = new_id("E")
                 fields = reports.execution_report(order, exec_id, ExecType.PENDING_NEW)
-                seq = await enter_order(conn, stored, exec_id, fields)
+                seq = await enter_order(conn, stored, exec_id, fields, cash)
                 batch.append_event(event("order.accepted", order, session_id, bid=bid, ask=ask, last=last,
                                                actor=actor, extra={"reserved_cash": str(reservation.cash),
                                                                    "reserved_qty": str(reservation.shares)},

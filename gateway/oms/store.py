@@ -19,7 +19,7 @@ from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdRejReason, OrdStat
 from gateway.oms.order_fsm import Order, PendingRequest
 from ledger.journal_store import Conn
 from ledger.money import ZERO, quantize_price
-from ledger.reservations import OrderReservation
+from ledger.reservations import CashBalance, OrderReservation
 
 __all__ = ["StoredOrder", "new_id"]
 
@@ -100,6 +100,8 @@ _SAVE = ("UPDATE orders SET " + ", ".join(f"{name} = ${i}" for i, name in enumer
 _ENTER = (
     f"WITH o AS (INSERT INTO orders ({_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 30))}) "
     "RETURNING order_id), "
+    "c AS (UPDATE cash_balances SET amount = $33, blocked = $34, updated_at = now() "
+    "WHERE $32::text IS NOT NULL AND account_id = $2 AND currency = $32), "
     "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, order_id, kind) SELECT $3, $4, o.order_id, 'new' "
     "FROM o ON CONFLICT DO NOTHING) "
     "INSERT INTO executions (exec_id, venue_exec_id, order_id, account_id, exec_type, ord_status, symbol, side, "
@@ -109,10 +111,14 @@ _ENTER = (
 )
 
 
-async def enter_order(conn: Conn, stored: StoredOrder, exec_id: str, fix_fields: list[tuple[int, str]]) -> int:
-    """A new order in one round trip: its row, its ClOrdID claim ('new') and its PendingNew client report
-    (``executions``); returns the report's ``seq``."""
-    seq: int = await conn.fetchval(_ENTER, *_values(stored), exec_id, json.dumps(fix_fields))
+async def enter_order(conn: Conn, stored: StoredOrder, exec_id: str, fix_fields: list[tuple[int, str]],
+                      cash: CashBalance | None = None) -> int:
+    """A new order in one round trip: its row, its ClOrdID claim ('new'), its PendingNew client report
+    (``executions``) and, if given, the account's cash row with the order's block (``cash_after_block``);
+    returns the report's ``seq``."""
+    seq: int = await conn.fetchval(_ENTER, *_values(stored), exec_id, json.dumps(fix_fields),
+                                   cash.currency if cash else None, cash.cash if cash else None,
+                                   cash.blocked if cash else None)
     return seq
 
 
