@@ -29,6 +29,7 @@ from gateway.oms.context import RiskInputs
 from gateway.oms.entry import decide_new_order
 from gateway.oms.fix_codec import Fields
 from gateway.oms.links import ClientLink, VenueLink
+from gateway.oms.market_protection import protection_price
 from gateway.oms.model import ExecType, OrdRejReason
 from gateway.oms.order_fsm import InvalidOrder, Order, submit
 from gateway.oms.rate_limit import RateLimit, TokenBucket, take
@@ -37,6 +38,7 @@ from gateway.oms.session_lanes import SessionLanes
 from gateway.oms.store import StoredOrder, enter_order, find_by_cl_ord_id, new_id
 from ledger.errors import LedgerError
 from ledger.order_postings import block_reservation, cash_after_block
+from ledger.reservations import OrderReservation
 from refdata.instruments import Instrument
 
 log = structlog.get_logger(__name__)
@@ -247,7 +249,7 @@ class OrderService(ChangeRequests):
         if kind == "accepted":
             stored, seq, fields = cast(tuple[StoredOrder, int | None, Fields], payload)
             self.clients.send(session_id, "8", fields, seq)
-            self.route(stored.order)
+            self.route(stored.order, stored.reservation)
             return stored.order
         if kind == "status":
             self.clients.send(session_id, "8", payload)  # type: ignore[arg-type]
@@ -300,10 +302,12 @@ class OrderService(ChangeRequests):
                 return "accepted", (stored, seq, fields)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def route(self, order: Order) -> None:
+    def route(self, order: Order, reservation: OrderReservation) -> None:
+        """Send an accepted order to the exchange; a market buy goes with market-order protection (a limit
+        at the collar its reservation was computed with: no fill can cost more than the cash blocked)."""
         if self.known_accounts is not None:
             self.known_accounts[order.order_id] = order.account_id
-        self.venue.send("D", reports.venue_new_order(order))
+        self.venue.send("D", reports.venue_new_order(order, protection_price(order, reservation)))
         if self.routed_at is not None:
             if len(self.routed_at) > 100_000:  # orders the exchange never acknowledged: forget the oldest
                 self.routed_at.clear()

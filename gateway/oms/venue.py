@@ -24,6 +24,8 @@ import asyncpg
 import quickfix as fix
 import structlog
 
+from audit.events import AuditEvent
+from audit.outbox import append_event
 from fixsession.messages import msg_seq_num
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
@@ -42,7 +44,7 @@ from gateway.oms.order_events import (
     OrderReplaced,
     OrderReplaceRejected,
 )
-from gateway.oms.order_fsm import InvalidTransition, apply
+from gateway.oms.order_fsm import InvalidTransition, Order, apply
 from gateway.oms.risk_config import RiskLimits
 from gateway.oms.store import StoredOrder, execution_row, new_id
 from ledger.fills import Fill
@@ -57,6 +59,14 @@ log = structlog.get_logger(__name__)
 _EVENT_TYPE = {ExecType.NEW: "order.acknowledged", ExecType.TRADE: "order.fill", ExecType.CANCELED: "order.canceled",
                ExecType.REPLACED: "order.replaced", ExecType.REJECTED: "order.rejected",
                ExecType.EXPIRED: "order.expired"}
+
+
+def _held(stored: StoredOrder) -> OrderReservation:
+    """The order's reservation with the part blocked ahead for a pending replace marked as pending (fills
+    release from the confirmed part only)."""
+    held = stored.reservation
+    return replace(held, pending_cash=min(stored.pending_extra_cash, held.cash),
+                   pending_shares=min(stored.pending_extra_qty, held.shares))
 
 
 def order_id_of(venue_cl_ord_id: str) -> str:
@@ -118,14 +128,15 @@ class VenueReports:
         if not self._workers:
             self._workers = [asyncio.create_task(self._work(q), name=f"oms-venue-lane-{i}")
                              for i, q in enumerate(self._lanes)]
-        if seq is not None:
+        if seq is not None:  # before any await: the mark must never pass a report not on its lane yet
             self._max_seen = max(self._max_seen, seq)
+            self._inflight.add(seq)
         account_id = await self.account_of(order_id_of(venue_cl_ord_id))
         if account_id is None:
             log.warning("fix.exchange_message_unhandled", reason="unknown order", venue_cl_ord_id=venue_cl_ord_id)
+            if seq is not None:
+                self._inflight.discard(seq)  # nothing to apply
             return
-        if seq is not None:
-            self._inflight.add(seq)
         lane = zlib.crc32(account_id.encode()) % len(self._lanes)
         self._lanes[lane].put_nowait((account_id, item, seq))
 
@@ -134,21 +145,26 @@ class VenueReports:
             batch = [await queue.get()]
             while len(batch) < self.batch_max and not queue.empty():
                 batch.append(queue.get_nowait())
+            failed: list[object] = []
             try:
-                await self._apply_until_done([(account_id, item) for account_id, item, _ in batch])
+                await self._apply_until_done([(account_id, item) for account_id, item, _ in batch], failed)
             finally:
-                for _, _, seq in batch:
-                    if seq is not None:
+                # a report that failed to apply stays in flight: the mark never passes it, so the exchange
+                # resends it after a restart (and the reports after it come again as no-op duplicates)
+                pinned = {id(item) for item in failed}
+                for _, item, seq in batch:
+                    if seq is not None and id(item) not in pinned:
                         self._inflight.discard(seq)
                     queue.task_done()
 
-    async def _apply_until_done(self, items: list[tuple[str, object]]) -> None:
+    async def _apply_until_done(self, items: list[tuple[str, object]], failed: list[object]) -> None:
         """Apply a batch; while the database is unreachable, wait and try again (the lane waits with it,
         so later reports stay behind it and the inbound mark does not pass it)."""
         delay = 0.2
         while True:
+            failed.clear()
             try:
-                await self.apply_batch(items)
+                await self.apply_batch(items, failed)
                 return
             except UNAVAILABLE as error:
                 log.warning("oms.venue_report_waiting_for_database", error=str(error))
@@ -210,7 +226,7 @@ class VenueReports:
             return False
         return await self.apply_batch([(account_id, r)]) == 1
 
-    async def apply_batch(self, items: list[tuple[str, object]]) -> int:
+    async def apply_batch(self, items: list[tuple[str, object]], failed: list[object] | None = None) -> int:
         """Apply several reports in ONE transaction (one commit, one WAL flush), each report all or nothing
         (a failing one sends the batch round again one report per transaction); clients are answered after
         the commit. Accounts are locked in ascending order, so two batches never deadlock."""
@@ -226,15 +242,35 @@ class VenueReports:
                 await batch.flush()
         except UNAVAILABLE:
             raise
-        except Exception:
+        except Exception as error:
             if len(items) == 1:
-                log.exception("oms.venue_report_failed", item=repr(items[0][1])[:300])
+                await self._refused(*items[0], error)
+                if failed is not None:
+                    failed.append(items[0][1])
                 return 0
-            return sum([await self.apply_batch([item]) for item in items])
+            return sum([await self.apply_batch([item], failed) for item in items])
         for send in sends:
             if send is not None:
                 send()
         return sum(send is not None for send in sends)
+
+    async def _refused(self, account_id: str, item: object, error: Exception) -> None:
+        """A report the ledger refused: logged as an error and, for a fill (the exchange traded, we booked
+        nothing), an ``order.fill_unbooked`` event in its own transaction for operations to settle."""
+        log.error("oms.venue_report_failed", item=repr(item)[:300], error=str(error), exc_info=error)
+        if not isinstance(item, codec.VenueReport) or item.exec_type != "F":
+            return
+        unbooked = AuditEvent("order.fill_unbooked", account_id=account_id, actor="system:gateway",
+                              order_id=order_id_of(item.venue_cl_ord_id), last_qty=item.last_qty,
+                              last_px=item.last_px, reason=f"the ledger refused the fill: {error}",
+                              extra={"venue_exec_id": item.exec_id, "venue_order_id": item.venue_order_id,
+                                     "venue_cl_ord_id": item.venue_cl_ord_id,
+                                     "error": f"{type(error).__name__}: {error}"})
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await append_event(conn, unbooked)
+        except Exception:  # the log line above still says it; the mark stays pinned either way
+            log.exception("oms.fill_unbooked_event_failed", exec_id=item.exec_id)
 
     async def _unit(self, batch: Batch, account_id: str, item: object) -> Callable[[], object] | None:
         if isinstance(item, codec.VenueReport):
@@ -264,7 +300,7 @@ class VenueReports:
         extra: dict[str, object] = {}
         if isinstance(change, OrderFilled):
             fill = Fill(FillSide(order.side.ledger), r.last_qty, r.last_px, r.exec_id)
-            booked = await post_fill(conn, account, order.symbol, stored.reservation, fill)
+            booked = await post_fill(conn, account, order.symbol, _held(stored), fill)
             if booked is None:  # the journal already holds this venue exec id
                 self.duplicates += 1
                 return None
@@ -310,6 +346,15 @@ class VenueReports:
         self.applied += 1
         session_id = stored.session_id
         return lambda: self.clients.send(session_id, "8", fields, batch.seqs.get(exec_id))
+
+    def _exposure_cash(self, order: Order) -> Decimal | None:
+        """Cash a limit buy or short sale needs for its leaves (None: a sell, or no limit to value it at)."""
+        if order.side is Side.SELL or order.price is None:
+            return None
+        factor = Decimal(1)
+        if order.side is Side.SELL_SHORT:
+            factor = (self.limits.short_requirement - 1) / self.limits.margin.initial_ratio
+        return ceil_cash(order.leaves_qty * order.price * factor)
 
     async def _resize(self, conn: Conn, account: LockedAccount, stored: StoredOrder) -> StoredOrder:
         """After a confirmed replace: the block follows the new leaves quantity and price."""
@@ -362,13 +407,12 @@ class VenueReports:
             return None  # a late or repeated answer to a request already settled
         change = OrderReplaceRejected(r.text) if pending.is_replace else OrderCancelRejected(r.text)
         order = apply(stored.order, change)
-        give_back = Release(min(stored.pending_extra_cash, stored.reservation.cash),
-                            min(stored.pending_extra_qty, stored.reservation.shares))
-        reservation = stored.reservation
+        # the extra blocked for the refused replace goes back, and anything above the unchanged order's
+        # exposure (leaves × limit, as ``_resize`` computes it)
+        reservation, give_back = _held(stored).on_replace_rejected(
+            self._exposure_cash(order) if pending.is_replace else None)
         if give_back.cash or give_back.shares:
             await release_reservation(conn, account, order.symbol, give_back)
-            reservation = replace(reservation, cash=reservation.cash - give_back.cash,
-                                  shares=reservation.shares - give_back.shares)
         stored = replace(stored, order=order, reservation=reservation, pending_extra_cash=ZERO,
                          pending_extra_qty=ZERO)
         batch.save_order(stored)
