@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import psutil
 
-from brokerage.services import free_port
+from brokerage.services import free_port, wait_until_listening
 from fixclient.client import FixClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,17 +65,7 @@ def exchange_process(symbol: str) -> Iterator[tuple[int, int | None]]:
          "--reset-on-logon", "--taker-probability", "0"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"exchange exited: {(data_dir / 'exchange.log').read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("exchange did not open its port within 60s") from None
-                time.sleep(0.2)
+        wait_until_listening(port, process, "exchange", log=data_dir / "exchange.log")
         print(f"exchange pid {process.pid} on 127.0.0.1:{port}, data {data_dir}")
         yield port, process.pid
     finally:

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import asyncpg
 
-from brokerage.services import LocalServices, free_port
+from brokerage.services import LocalServices, free_port, wait_until_listening
 from fixclient import FixClient
 from ledger import migrate
 from ledger.provisioning import ensure_fix_session
@@ -43,16 +42,7 @@ WARMUP_QTY = 3000
 
 
 def wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{what} not listening on {port}")
+    wait_until_listening(port, process, what, timeout=timeout)
 
 
 @dataclass

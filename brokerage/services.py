@@ -57,6 +57,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_listening(
+    port: int, process: subprocess.Popen[bytes], what: str, *, timeout: float = 60.0, log: Path | None = None
+) -> None:
+    """Wait until a child process accepts TCP connections on 127.0.0.1:port; fail at once if it exits.
+    Tests and benchmarks start our processes this way."""
+
+    def tail() -> str:
+        return "\n" + log.read_text(errors="replace")[-4000:] if log is not None and log.exists() else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError(f"{what} exited with {process.returncode}{tail()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise ServiceError(f"{what} not listening on 127.0.0.1:{port} within {timeout:.0f}s{tail()}")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import simplefix
 
-from brokerage.services import free_port
+from brokerage.services import ServiceError, free_port, wait_until_listening
 
 REPO = Path(__file__).resolve().parents[3]
 SYMBOLS = "AAPL,MSFT,F"
@@ -38,17 +38,12 @@ def start_exchange(data_dir: Path, port: int, seed: int = 5) -> ExchangeProcess:
             [sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(port), "--seed", str(seed),
              "--symbols", SYMBOLS, "--step", "0.2", "--taker-probability", "0.3"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exchange exited: {log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return ExchangeProcess(port, data_dir, process, log)
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("exchange did not open its port")
+    try:
+        wait_until_listening(port, process, "exchange", log=log)
+    except ServiceError:
+        process.kill()
+        raise
+    return ExchangeProcess(port, data_dir, process, log)
 
 
 def stop_exchange(exchange: ExchangeProcess) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from brokerage.services import free_port
+from brokerage.services import free_port, wait_until_listening
 from ledger.credentials import hash_password
 
 # `brokerage gateway` without loading every other command of the CLI
@@ -81,17 +80,8 @@ class GatewayProcess:
         self._wait_listening(self.tls_port or self.port)
 
     def _wait_listening(self, port: int) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"gateway not listening on {port}:\n{self.log()}")
+        assert self.process is not None
+        wait_until_listening(port, self.process, "gateway", timeout=30, log=self.log_path)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

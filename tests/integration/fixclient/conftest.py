@@ -4,17 +4,15 @@ real exchange process per module."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from quickfix_echo import REPO, EchoAcceptor
 
-from brokerage.services import free_port
+from brokerage.services import free_port, wait_until_listening
 
 
 @pytest.fixture
@@ -41,15 +39,7 @@ def exchange_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
             [sys.executable, "-c", main, "--port", str(port), "--symbols", "AAPL,MSFT", "--seed", "11",
              "--reset-on-logon", "--step", "0.2"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "exchange did not open its port"
-                time.sleep(0.2)
+        wait_until_listening(port, process, "exchange", log=log)
         yield port
     finally:
         process.terminate()

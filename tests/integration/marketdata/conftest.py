@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from brokerage.services import free_port
+from brokerage.services import free_port, wait_until_listening
 
 REPO = Path(__file__).resolve().parents[3]
 EXCHANGE_SYMBOLS = ("AAPL", "MSFT", "F", "GM")
@@ -39,17 +37,7 @@ def running_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
              ",".join(EXCHANGE_SYMBOLS), "--step", "0.1", "--taker-probability", "0.5", "--reset-on-logon"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"exchange exited: {log.read_text()[-3000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_until_listening(port, process, "exchange", log=log)
         yield RunningExchange(port, data_dir, log)
     finally:
         process.terminate()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from brokerage.services import free_port
+from brokerage.services import free_port, wait_until_listening
 from fixclient import FixClient
 from fixclient.messages import ExecutionReport
 from ledger.provisioning import seed_demo
@@ -45,16 +44,7 @@ OPEN = "'pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_rep
 
 
 def _wait_port(process: subprocess.Popen[bytes], port: int, log: Path, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{what} not listening on {port}")
+    wait_until_listening(port, process, what, timeout=timeout, log=log)
 
 
 def _stop(process: subprocess.Popen[bytes] | None) -> None:
