@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     admin_token: SecretStr | None = Field(default=None, description="Fixed admin token (otherwise generated)")
 
+    # h3-services: local services and secrets (ADR 008)
+    # Migrations (`brokerage db upgrade|downgrade|current`) connect as the schema owner; every process
+    # connects with database_url (the application role). Unset: database_url (external) or the local
+    # owner role `brokerage` with its generated password (var/secrets/postgres-owner-password).
+    database_owner_url: str | None = None
+    database_app_role: str = "brokerage_app"  # `db upgrade` grants it DML on the ledger (if it exists)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -133,15 +140,34 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
+        """The application role's URL (carries a password: show it only through hide_password)."""
         if self.database_url:
             return self.database_url
-        return f"postgresql://brokerage@127.0.0.1:{self.local_postgres_port}/brokerage"
+        from brokerage.credentials import PG_APP_ROLE, POSTGRES_APP_SECRET, postgres_url, read_secret
+
+        password = read_secret(self.resolved_data_dir, POSTGRES_APP_SECRET)
+        return postgres_url(PG_APP_ROLE, password, self.local_postgres_port)
+
+    @property
+    def migration_database_url(self) -> str:
+        """The schema owner's URL, for migrations (carries a password)."""
+        if self.database_owner_url:
+            return self.database_owner_url
+        if self.database_url:
+            return self.database_url
+        from brokerage.credentials import PG_OWNER_ROLE, POSTGRES_OWNER_SECRET, postgres_url, read_secret
+
+        password = read_secret(self.resolved_data_dir, POSTGRES_OWNER_SECRET)
+        return postgres_url(PG_OWNER_ROLE, password, self.local_postgres_port)
 
     @property
     def effective_redis_url(self) -> str:
+        """Carries the local server's password when we run it (show it only through hide_password)."""
         if self.redis_url:
             return self.redis_url
-        return f"redis://127.0.0.1:{self.local_redis_port}/0"
+        from brokerage.credentials import REDIS_SECRET, read_secret, redis_url
+
+        return redis_url(read_secret(self.resolved_data_dir, REDIS_SECRET), self.local_redis_port)
 
     @property
     def uses_local_postgres(self) -> bool:

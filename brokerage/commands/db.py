@@ -14,7 +14,8 @@ from brokerage.settings import get_settings
 from ledger import migrate
 from ledger.reconcile import Discrepancy, reconcile
 
-app = typer.Typer(help="Migrate the ledger schema (PostgreSQL at BROKERAGE_DATABASE_URL or the local server).",
+app = typer.Typer(help="Migrate the ledger schema as its owner role (BROKERAGE_DATABASE_OWNER_URL, "
+                       "BROKERAGE_DATABASE_URL or the local server's owner role).",
                   no_args_is_help=True)
 console = Console()
 
@@ -30,11 +31,14 @@ def _show(revisions: set[str]) -> str:
 
 @app.command()
 def upgrade(revision: str = typer.Argument("heads", help="Target revision (default: every head).")) -> None:
-    """Apply migrations up to REVISION."""
-    url = get_settings().effective_database_url
+    """Apply migrations up to REVISION (as the owner role), then grant the application role its DML."""
+    settings = get_settings()
+    url = settings.migration_database_url
     try:
         migrate.upgrade(url, revision)
         console.print(f"ledger schema at revision {_show(migrate.current_revisions(url))}")
+        if migrate.grant_app_role(url, settings.database_app_role):
+            console.print(f"application role {settings.database_app_role}: DML on the ledger tables granted")
     except (OperationalError, CommandError, ValueError) as exc:
         raise _fail(exc) from exc
 
@@ -42,7 +46,7 @@ def upgrade(revision: str = typer.Argument("heads", help="Target revision (defau
 @app.command()
 def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. 'base' or '-1'.")) -> None:
     """Revert migrations down to REVISION ('base' drops every ledger table)."""
-    url = get_settings().effective_database_url
+    url = get_settings().migration_database_url
     try:
         migrate.downgrade(url, revision)
         console.print(f"ledger schema at revision {_show(migrate.current_revisions(url))}")
@@ -53,7 +57,7 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. 'b
 @app.command()
 def current() -> None:
     """Print the revision the database is at, and the newest one available."""
-    url = get_settings().effective_database_url
+    url = get_settings().migration_database_url
     try:
         console.print(f"current: {_show(migrate.current_revisions(url))}  head: {_show(migrate.head_revisions())}")
     except (OperationalError, CommandError, ValueError) as exc:

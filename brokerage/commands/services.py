@@ -9,7 +9,8 @@ from rich.table import Table
 from brokerage.services import LocalServices, ServiceError
 from brokerage.settings import get_settings
 
-app = typer.Typer(help="Start, stop and check the local PostgreSQL and Redis servers (data under ./var/).",
+app = typer.Typer(help="Start, stop and check the local PostgreSQL and Redis servers (passwords in "
+                       "./var/secrets/, see ADR 008).",
                   no_args_is_help=True)
 console = Console()
 
@@ -27,10 +28,13 @@ def _services() -> LocalServices:
 def start() -> None:
     """Start the local servers (idempotent) and wait until they answer."""
     try:
-        _services().start()
+        services = _services()
+        services.start()
     except ServiceError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
+    for note in services.notes():
+        console.print(f"[yellow]note:[/yellow] {note}")
     status()
 
 

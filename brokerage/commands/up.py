@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from brokerage.credentials import hide_password
 from brokerage.logs import configure_logging
 from brokerage.services import LocalServices, ServiceError
 from brokerage.settings import Settings, get_settings
@@ -44,8 +45,10 @@ def _endpoints(settings: Settings, demo: bool) -> Table:
         table.add_row("FIX 4.4 clients over TLS", f"{settings.fix_host}:{settings.fix_tls_port}")
     table.add_row("exchange FIX (simulated venue)", f"{settings.exchange_host}:{settings.exchange_port}")
     table.add_row("REST API", f"http://{settings.api_host}:{settings.api_port}  (docs: /docs)")
-    table.add_row("PostgreSQL", settings.effective_database_url)
-    table.add_row("Redis", settings.effective_redis_url)
+    table.add_row("PostgreSQL", hide_password(settings.effective_database_url))
+    table.add_row("Redis", hide_password(settings.effective_redis_url))
+    if settings.uses_local_postgres or settings.uses_local_redis:
+        table.add_row("local service passwords", str(settings.resolved_data_dir / "secrets") + "/  (0600)")
     if demo:
         token_file = settings.resolved_data_dir / "admin-token"
         table.add_row("admin token", str(token_file))
@@ -65,6 +68,8 @@ def up(
         if services.members:
             console.print("[bold]·[/bold] starting local PostgreSQL and Redis")
             services.start()
+            for note in services.notes():
+                console.print(f"[yellow]note:[/yellow] {note}")
     except ServiceError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
