@@ -443,6 +443,7 @@ class LocalPostgres:
             "\\gexec",
             f"ALTER DATABASE {db} OWNER TO {owner};",
             "REVOKE ALL ON DATABASE postgres FROM PUBLIC;",
+            f"GRANT CONNECT ON DATABASE postgres TO {owner};",  # to CREATE/DROP DATABASE from there
             f"REVOKE ALL ON DATABASE {db} FROM PUBLIC;",
             f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {app};",
             f"\\connect {db}",

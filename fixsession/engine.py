@@ -5,6 +5,11 @@ initiator, exchange acceptor, conformance profile), so they all share store/log 
 timestamps and threading. The Python bindings expose only the single-threaded socket classes (one
 engine thread per connector runs every session's I/O, timers and callbacks, so callbacks must be
 quick: hand work to the event loop), or their SSL variants when the endpoint has TLS options.
+
+Secrets (ADR 008): the process's umask becomes private (stores and logs 0600 in 0700 directories,
+files QuickFIX creates later included); QuickFIX's own log carries session events only (standard
+output), the message log is written by :mod:`fixsession.message_log` with passwords (554/925) masked,
+and passwords in the FileStore's stored Logons are masked after each Logon exchange.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from collections.abc import Sequence
 import quickfix as fix
 import structlog
 
-from fixsession.settings import Endpoint, SessionSpec, build_settings
+from fixsession.message_log import LoggingApplication, MessageLog, StoreScrubber, private_umask, tighten
+from fixsession.settings import Endpoint, SessionSpec, build_settings, session_directory
 
 log = structlog.get_logger(__name__)
 
@@ -37,10 +43,20 @@ class Engine:
         self.endpoint = endpoint
         self.sessions = tuple(sessions)
         self.application = application
+        private_umask()
         self.settings = build_settings(endpoint, self.sessions)
+        base = session_directory(endpoint.data_dir, endpoint.name)
+        for directory in (base, base / "store", base / "log"):
+            tighten(directory)
+        self.scrubber = StoreScrubber(base / "store")
+        self.scrubber.scrub_all()  # a crash may have left a stored Logon unscrubbed
+        self.message_log = MessageLog(base / "log") if endpoint.file_log else None
+        # What QuickFIX calls: the application, with our message log and store scrubbing around it.
+        self.callbacks = LoggingApplication(application, self.message_log, self.scrubber)
         # The factories must outlive the connector (it keeps raw pointers to them).
         self.store_factory = fix.FileStoreFactory(self.settings)
-        self.log_factory = fix.FileLogFactory(self.settings) if endpoint.file_log else None
+        # QuickFIX's own log: session events only (its FileLog would write raw messages, passwords too)
+        self.log_factory = fix.ScreenLogFactory(False, False, True) if endpoint.file_log else None
         self.connector = self._connector()
         self.running = False
 
@@ -52,8 +68,8 @@ class Engine:
         else:
             cls = fix.SSLSocketInitiator if tls else fix.SocketInitiator
         if self.log_factory is not None:
-            return cls(self.application, self.store_factory, self.settings, self.log_factory)
-        return cls(self.application, self.store_factory, self.settings)
+            return cls(self.callbacks, self.store_factory, self.settings, self.log_factory)
+        return cls(self.callbacks, self.store_factory, self.settings)
 
     def session_ids(self) -> list[fix.SessionID]:
         return [fix.SessionID(s.begin_string, s.sender_comp_id, s.target_comp_id) for s in self.sessions]
@@ -74,6 +90,9 @@ class Engine:
             return
         self.running = False
         self.connector.stop(force)
+        self.scrubber.scrub_all()
+        if self.message_log is not None:
+            self.message_log.close()
         log.info("fix.engine_stopped", endpoint=self.endpoint.name)
 
     def is_logged_on(self, session_id: fix.SessionID) -> bool:

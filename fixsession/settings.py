@@ -17,7 +17,8 @@ Public API (used by the gateway, the exchange and the conformance profile)::
     DATA_DICTIONARY: Path                           # fix_specs/FIX44.xml
 
 Every endpoint keeps its QuickFIX message store (sequence numbers, sent messages for resend) in
-``<data_dir>/fix/<name>/store`` and its message/event logs in ``<data_dir>/fix/<name>/log``. An
+``<data_dir>/fix/<name>/store`` and its message log in ``<data_dir>/fix/<name>/log`` (both 0700,
+files 0600, passwords masked: :mod:`fixsession.message_log`). An
 acceptor's sessions all listen on ``port`` (QuickFIX 1.15.1 binds every interface: it has no
 accept-host setting, so ``host`` only matters to initiators). Timestamps carry milliseconds.
 
@@ -222,6 +223,6 @@ def build_settings(endpoint: Endpoint, sessions: Sequence[SessionSpec]) -> fix.S
         session_id = fix.SessionID(*key)
         settings.set(session_id, _dictionary(_session_values(session)))
     base = session_directory(endpoint.data_dir, endpoint.name)
-    (base / "store").mkdir(parents=True, exist_ok=True)
-    (base / "log").mkdir(parents=True, exist_ok=True)
+    (base / "store").mkdir(mode=0o700, parents=True, exist_ok=True)
+    (base / "log").mkdir(mode=0o700, parents=True, exist_ok=True)
     return settings

@@ -29,6 +29,7 @@ def test_start_is_idempotent_status_is_healthy_and_stop_is_clean(base_dir: Path)
         services.stop()
     assert not any(s.running for s in services.status())
     services.stop()  # stopping again is a no-op
+    services.remove_data()  # as root the data lives under /var/lib/brokerage-* (ADR 008)
 
 
 def test_redis_keeps_data_across_restart(base_dir: Path) -> None:
@@ -42,7 +43,7 @@ def test_redis_keeps_data_across_restart(base_dir: Path) -> None:
         redis.start()
         assert redis_lib.Redis.from_url(redis.url).get("k") == b"v"
     finally:
-        redis.stop()
+        redis.remove_data()
 
 
 @pytest.mark.parametrize("service_cls", [LocalPostgres, LocalRedis])
