@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,10 +25,11 @@ from brokerage.services import LocalServices, free_port
 
 @dataclass(frozen=True)
 class TestServers:
-    database_url: str  # the owner role on the server's `brokerage` database: may CREATE DATABASE
-    redis_url: str
+    # URLs carry passwords: kept out of repr (test failure output)
+    database_url: str = field(repr=False)  # the owner role on the `brokerage` database: may CREATE DATABASE
+    redis_url: str = field(repr=False)
     data_dir: Path
-    app_database_url: str | None = None  # the application role (None with an external test server)
+    app_database_url: str | None = field(default=None, repr=False)  # the application role (None: external)
 
 
 @pytest.fixture(scope="session")

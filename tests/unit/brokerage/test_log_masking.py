@@ -1,0 +1,47 @@
+"""Every structured log event goes through the secret mask (ADR 008)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from brokerage.credentials import hide_password, scram_sha256_verifier
+from brokerage.logs import configure_logging, get_logger, mask_secrets
+
+
+def test_secret_keys_fix_passwords_and_url_passwords_are_masked() -> None:
+    event = mask_secrets(None, "info", {
+        "event": "logon 8=FIX.4.4\x0135=A\x01554=hunter2\x01925=new-one\x0110=000\x01",
+        "password": "hunter2", "admin_token": "t0k3nv4lue", "Authorization": "Bearer abc", "554": "x",
+        "url": "postgresql://brokerage_app:s3cr3t@127.0.0.1:55432/brokerage",
+        "redis": "redis://:r3d1s@127.0.0.1:56379/0",
+        "nested": {"api_key": "k", "fields": ["554=hunter2"]},
+        "token_count": 3, "symbol": "AAPL",
+    })
+    text = json.dumps(event)
+    for secret in ("hunter2", "new-one", "t0k3nv4lue", "Bearer abc", "s3cr3t", "r3d1s", '"k"'):
+        assert secret not in text
+    assert event["token_count"] == 3 and event["symbol"] == "AAPL"  # not secrets: untouched
+    assert "554=***" in event["event"] and event["redis"] == "redis://:***@127.0.0.1:56379/0"
+
+
+def test_every_log_path_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    get_logger("t").info("fix.logon", raw="35=A|554=hunter2|10=1", password="hunter2")
+    logging.getLogger("stdlib").warning("connect redis://:hunter2@127.0.0.1:1/0")
+    try:
+        raise RuntimeError("refused 554=hunter2")
+    except RuntimeError:
+        get_logger("t").exception("failed")
+    err = capsys.readouterr().err
+    assert "hunter2" not in err
+    assert err.count("***") >= 4
+
+
+def test_hide_password_and_scram_verifier() -> None:
+    assert hide_password("postgresql://u:p%40ss@h:5/db") == "postgresql://u:***@h:5/db"
+    assert hide_password("redis://127.0.0.1:1/0") == "redis://127.0.0.1:1/0"
+    verifier = scram_sha256_verifier("pw")
+    assert verifier.startswith("SCRAM-SHA-256$4096:") and "pw" not in verifier.split("$", 1)[1]
