@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 
 import typer
@@ -61,6 +62,7 @@ def up(
     keep_services: bool = typer.Option(False, help="Leave local PostgreSQL/Redis running after shutdown."),
 ) -> None:
     """Start local services, apply migrations, seed the demo, then run and supervise every process."""
+    os.umask(0o077)  # every file the system writes under var/ is private; the children inherit it
     settings = get_settings()
     configure_logging(settings.log_level, "console")
     services = LocalServices.from_settings(settings)
