@@ -15,7 +15,7 @@ Public API::
     DATA_DICTIONARY                                     # fix_specs/FIX44.xml
 
     # fixsession.engine
-    Engine(endpoint, sessions, application)             # FileStore + FileLog, (SSL)SocketAcceptor/Initiator
+    Engine(endpoint, sessions, application)             # FileStore + masked message log (0600), (SSL)Socket*
         .start()            # OSError if an acceptor port is taken; returns at once
         .stop(force=False)  # blocking (logout handshake): call via asyncio.to_thread
         .is_logged_on(session_id) -> bool
