@@ -173,7 +173,7 @@ def report(name: str, sessions: list[Session]) -> float:
 def pgbench(services: LocalServices, seconds: int) -> float:
     pg = services.postgres
     assert pg is not None
-    env = {**os.environ, "PGPASSWORD": ""}
+    env = {**os.environ, "PGPASSWORD": pg.owner_password or ""}  # the owner role (ADR 008)
     base = ["-h", "127.0.0.1", "-p", str(pg.port), "-U", "brokerage"]
     subprocess.run([str(pg.bin_dir / "createdb"), *base, "pgbench"], env=env, capture_output=True)
     subprocess.run([str(pg.bin_dir / "pgbench"), *base, "-i", "-q", "-s", "10", "pgbench"], env=env,

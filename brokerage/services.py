@@ -308,6 +308,11 @@ class LocalPostgres:
         return read_secret(self.data_dir, secret)
 
     @property
+    def owner_password(self) -> str | None:
+        """For tools that take libpq's PGPASSWORD (pgbench in bench/); None before the first start."""
+        return self._password(POSTGRES_OWNER_SECRET)
+
+    @property
     def url(self) -> str:
         """The owner role (``brokerage``): owns the database, runs migrations, may CREATE DATABASE."""
         return postgres_url(PG_OWNER_ROLE, self._password(POSTGRES_OWNER_SECRET), self.port)
