@@ -18,6 +18,8 @@ import structlog
 MASK = "***"
 _SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|authorization|api[_-]?key|credential|^554$|^925$)",
                          re.IGNORECASE)
+# identifiers and counts about a secret are not the secret (token_id, password_changed_at, ...)
+_NOT_SECRET_SUFFIX = re.compile(r"_(id|ids|count|at|name|kind|role|type|expires|ttl|length)$", re.IGNORECASE)
 _FIX_SECRET = re.compile(r"(?:(?<=[\x01|^ ])|^)(554|925)=[^\x01|^ ]*")
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@",
                            re.IGNORECASE)
@@ -32,7 +34,7 @@ def _mask_text(value: str) -> str:
 
 
 def _mask_value(key: str, value: Any, depth: int = 0) -> Any:
-    if isinstance(value, (str, bytes)) and _SECRET_KEY.search(key):
+    if isinstance(value, (str, bytes)) and _SECRET_KEY.search(key) and not _NOT_SECRET_SUFFIX.search(key):
         return MASK
     if isinstance(value, str):
         return _mask_text(value)

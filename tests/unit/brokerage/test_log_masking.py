@@ -18,12 +18,13 @@ def test_secret_keys_fix_passwords_and_url_passwords_are_masked() -> None:
         "url": "postgresql://brokerage_app:s3cr3t@127.0.0.1:55432/brokerage",
         "redis": "redis://:r3d1s@127.0.0.1:56379/0",
         "nested": {"api_key": "k", "fields": ["554=hunter2"]},
-        "token_count": 3, "symbol": "AAPL",
+        "token_count": 3, "symbol": "AAPL", "token_id": "tok-17",
     })
     text = json.dumps(event)
     for secret in ("hunter2", "new-one", "t0k3nv4lue", "Bearer abc", "s3cr3t", "r3d1s", '"k"'):
         assert secret not in text
-    assert event["token_count"] == 3 and event["symbol"] == "AAPL"  # not secrets: untouched
+    # not secrets: untouched
+    assert event["token_count"] == 3 and event["symbol"] == "AAPL" and event["token_id"] == "tok-17"
     assert "554=***" in event["event"] and event["redis"] == "redis://:***@127.0.0.1:56379/0"
 
 
