@@ -126,7 +126,8 @@ class RiskInputs:
             now_us=time.time_ns() // 1000, positions=tuple(positions), marks=marks,
             open_orders=exposure.open_orders, open_buy_qty=exposure.open_buy_qty,
             open_sell_qty=exposure.open_sell_qty, account_killed=account.kill_switch,
-            global_killed=controls.global_kill, halted=controls.halted, market_open=hours.open,
+            global_killed=controls.global_kill, halted=controls.halted, halt_reason=controls.halt_reason,
+            market_open=hours.open,
             market_note=hours.reason,
         )
         return ctx, controls, used

@@ -105,7 +105,8 @@ def _kill_switch(p: _Proposal, ctx: RiskContext, limits: RiskLimits, held: Order
 
 def _session(p: _Proposal, ctx: RiskContext, limits: RiskLimits) -> Rejected | None:
     if ctx.halted:
-        return Rejected(RiskRule.TRADING_HALT, "trading halt: market-wide circuit breaker, no new orders")
+        return Rejected(RiskRule.TRADING_HALT,
+                        f"trading halt: {ctx.halt_reason or 'market-wide circuit breaker'}; no new orders")
     if not ctx.market_open:
         note = ctx.market_note or "orders are accepted during regular hours only"
         return Rejected(RiskRule.MARKET_HOURS, f"market closed: {note}")
