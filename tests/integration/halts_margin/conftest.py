@@ -14,32 +14,23 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from gateway.oms.circuit_breaker import ET
 from ledger.provisioning import seed_demo
 from marketdata.redis_quotes import QuoteReader, QuoteWriter
 from tests.integration.conftest import create_database, drop_database
 from tests.integration.order_path.conftest import REPO, OrderPathEnv, _redis_db, wait_for_quotes
-from tests.integration.order_path.test_margin_and_halts import Feed
+from tests.integration.order_path.test_margin_and_halts import Feed, breaker_offset
 
 if TYPE_CHECKING:
     from tests.conftest import TestServers
 
 HALT_WINDOW = 4.0
 RETRY = 8.0
-
-
-def breaker_offset() -> float:
-    """Seconds to add to now for the breaker's clock to read 10:00 ET today."""
-    now = datetime.now(UTC)
-    target = datetime.combine(now.astimezone(ET).date(), time(10, 0), ET)
-    return (target - now).total_seconds()
 
 
 @pytest.fixture(scope="package")
