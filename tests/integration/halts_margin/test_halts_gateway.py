@@ -14,7 +14,7 @@ from tests.integration.order_path.conftest import SYMBOLS, OrderPathEnv, until_s
 from tests.integration.order_path.test_margin_and_halts import Feed, eventually
 
 
-async def buy_one(client: FixClient, feed: Feed) -> tuple[str, str | None]:
+async def buy_one(client: FixClient, feed: Feed) -> tuple[str | None, str | None]:
     """A 1-share AAPL limit buy at the bid: (its OrdStatus, its Text) once answered."""
     quote = await feed.market.get("AAPL")
     assert quote is not None and quote.bid is not None
