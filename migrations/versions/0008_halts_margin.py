@@ -75,7 +75,7 @@ def upgrade() -> None:
     op.add_column("orders", sa.Column("origin", sa.String(8), nullable=False, server_default="client"))
     op.add_column("orders", sa.Column("origin_reason", sa.Text))
     op.add_column("orders", sa.Column("margin_call_id", sa.String(32)))
-    op.create_check_constraint("ck_orders_origin", "orders", "origin IN ('client', 'system')")
+    op.create_check_constraint(op.f("ck_orders_origin"), "orders", "origin IN ('client', 'system')")
     op.create_index("ix_orders_system_working", "orders", ["account_id"], postgresql_where=sa.text(
         "origin = 'system' AND status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', "
         "'pending_replace')"))
@@ -83,7 +83,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_orders_system_working", "orders")
-    op.drop_constraint("ck_orders_origin", "orders")
+    op.drop_constraint(op.f("ck_orders_origin"), "orders")
     for column in ("margin_call_id", "origin_reason", "origin"):
         op.drop_column("orders", column)
     op.drop_index("uq_margin_calls_open", "margin_calls")
