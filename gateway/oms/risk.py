@@ -168,6 +168,8 @@ def _means(p: _Proposal, ctx: RiskContext, limits: RiskLimits, held: OrderReserv
                             f"insufficient shares: sell {_qty(wanted.shares)} {p.symbol}, "
                             f"available {_qty(max(available, ZERO))}")
         return None
+    if ctx.valuation_problem and ctx.account_type is AccountType.MARGIN and wanted.cash > held.cash:
+        return Rejected(RiskRule.NO_REFERENCE_PRICE, f"no reference price: margin {ctx.valuation_problem}")
     power = buying_power(ctx.account_type, ctx.cash, ctx.positions, ctx.marks, limits.margin) + held.cash
     if wanted.cash > power:
         what = " for short sale" if p.side is Side.SELL_SHORT else ""

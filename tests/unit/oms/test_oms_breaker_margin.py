@@ -28,8 +28,11 @@ from gateway.oms.market_protection import protection_price
 from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdType, Side, TimeInForce
 from gateway.oms.order_fsm import Order, submit
 from gateway.oms.reports import venue_new_order
+from gateway.oms.risk import check_new_order
+from gateway.oms.risk_config import Accepted, Rejected, RiskContext, RiskLimits, RiskRule
+from ledger.fills import AccountType, Position
 from ledger.money import floor_cash
-from ledger.reservations import OrderReservation
+from ledger.reservations import CashBalance, OrderReservation
 from marketdata.quotes import Quote
 
 D = Decimal
@@ -168,3 +171,19 @@ def test_a_stop_buy_goes_as_a_stop_limit_at_its_reserved_collar() -> None:
                   side=Side.SELL, ord_type=OrdType.STOP, time_in_force=TimeInForce.DAY, qty=D(10), price=None,
                   stop_px=D(90))
     assert protection_price(sell, OrderReservation.for_sell(D(10))) is None
+
+
+def test_margin_buying_power_refused_on_a_stale_valuation_sells_still_pass() -> None:
+    position = Position("AAPL", qty=D(50), cost_basis=D(4500))
+    problem = "valuation unavailable: stale quote for AAPL (45s old, max 30s)"
+    ctx = RiskContext(account_type=AccountType.MARGIN, cash=CashBalance(D(100000), D(0)), position=position,
+                      quote=Quote("AAPL", bid=D(99), ask=D(101), last=D(100)), positions=(position,), marks={},
+                      valuation_problem=problem)
+    buy = submit(order_id=OrderID("O1"), cl_ord_id=ClOrdID("C1"), account_id=AccountID("A1"), symbol="AAPL",
+                 side=Side.BUY, ord_type=OrdType.LIMIT, time_in_force=TimeInForce.DAY, qty=D(1), price=D(100))
+    decision = check_new_order(buy, ctx, RiskLimits())
+    assert isinstance(decision, Rejected) and decision.rule is RiskRule.NO_REFERENCE_PRICE
+    assert decision.text == f"no reference price: margin {problem}"
+    sell = submit(order_id=OrderID("O2"), cl_ord_id=ClOrdID("C2"), account_id=AccountID("A1"), symbol="AAPL",
+                  side=Side.SELL, ord_type=OrdType.LIMIT, time_in_force=TimeInForce.DAY, qty=D(10), price=D(100))
+    assert isinstance(check_new_order(sell, ctx, RiskLimits()), Accepted)
