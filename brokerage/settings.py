@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # owner role `brokerage` with its generated password (var/secrets/postgres-owner-password).
     database_owner_url: str | None = None
     database_app_role: str = "brokerage_app"  # `db upgrade` grants it DML on the ledger (if it exists)
+    # h7-breaker-margin: persisted halts, circuit breaker clock, margin valuation and liquidation pacing
+    circuit_breaker_halt_seconds: float = 900.0  # a level 1/2 halt's window (15 minutes by the rules)
+    circuit_breaker_clock_offset_seconds: float = 0.0  # drills/tests only: shifts the breaker's clock
+    margin_quote_max_age_seconds: float = 30.0  # older quotes: margin valuation unavailable, no action
+    margin_liquidation_retry_seconds: float = 60.0  # per margin call: at most one liquidation attempt per window
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -27,7 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -138,6 +140,14 @@ orders = Table(
     Column("pending_extra_qty", QTY, nullable=False, server_default="0"),
     Column("traded_notional", Numeric, nullable=False, server_default="0"),
     Column("venue_requests", Integer, nullable=False, server_default="0"),
+    # h7 halts/margin (migration 0008): who entered the order (a column, never a ClOrdID prefix)
+    Column("origin", String(8), nullable=False, server_default="client"),  # client | system
+    Column("origin_reason", Text),
+    Column("margin_call_id", String(32)),  # a liquidation order: the margin call it was sent for
+    CheckConstraint("origin IN ('client', 'system')", name="origin"),
+    Index("ix_orders_system_working", "account_id", postgresql_where=text(
+        "origin = 'system' AND status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', "
+        "'pending_replace')")),
     UniqueConstraint("session_id", "cl_ord_id", name="uq_orders_session_cl_ord_id"),
     CheckConstraint("side IN ('buy', 'sell', 'sell_short')", name="side"),
     CheckConstraint("ord_type IN ('market', 'limit', 'stop', 'stop_limit')", name="ord_type"),
@@ -307,4 +317,52 @@ fix_inbound_marks = Table(
     metadata,
     Column("session_key", String(128), primary_key=True),
     Column("last_seq", BigInteger, nullable=False),
+)
+
+# h7 halts/margin (migration 0008) -------------------------------------------------------------------
+
+market_halts = Table(
+    "market_halts",  # one row per halt: circuit breaker level or operator; active while ended_at IS NULL
+    metadata,
+    Column("halt_id", BigInteger, Identity(), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("level", SmallInteger),
+    Column("reason", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("trading_day", Date, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("ends_at", DateTime(timezone=True)),  # automatic resume; NULL: until lifted / end of day
+    Column("ended_at", DateTime(timezone=True)),
+    Column("ended_by", Text),
+    Column("end_reason", Text),
+    CheckConstraint("kind IN ('circuit_breaker', 'operator')", name="kind"),
+    CheckConstraint("kind = 'operator' OR level BETWEEN 1 AND 3", name="level"),
+    Index("ix_market_halts_active", "halt_id", postgresql_where=text("ended_at IS NULL")),
+)
+
+circuit_breaker_days = Table(
+    "circuit_breaker_days",  # the breaker's state per trading day (ET date): reference close, levels used
+    metadata,
+    Column("trading_day", Date, primary_key=True),
+    Column("prev_close", Numeric(20, 6), nullable=False),
+    Column("triggered", ARRAY(SmallInteger), nullable=False, server_default="{}"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+margin_calls = Table(
+    "margin_calls",  # a margin call has an id; liquidation attempts are counted and spaced per call
+    metadata,
+    Column("call_id", String(32), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.account_id"), nullable=False),
+    Column("status", String(16), nullable=False),  # open | liquidating | met
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("equity", MONEY),
+    Column("requirement", MONEY),
+    Column("valuation", Text, nullable=False, server_default="ok"),  # or "valuation unavailable: ..."
+    Column("valued_at", DateTime(timezone=True)),
+    Column("liquidation_attempts", Integer, nullable=False, server_default="0"),
+    Column("last_liquidation_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('open', 'liquidating', 'met')", name="status"),
+    Index("uq_margin_calls_open", "account_id", unique=True, postgresql_where=text("status <> 'met'")),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -19,10 +20,10 @@ import structlog
 from redis.asyncio import Redis
 
 from brokerage.settings import Settings
-from gateway.oms.config import maintenance_policy, rate_limit, risk_limits
+from gateway.oms.config import breaker_rules, maintenance_policy, rate_limit, risk_limits
 from gateway.oms.context import RiskInputs
 from gateway.oms.controls import KillSwitchWatcher
-from gateway.oms.halts import HaltMonitor
+from gateway.oms.halts import HaltMonitor, calendar_close
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.margin_monitor import MarginMonitor
 from gateway.oms.recovery import inbound_mark, reconcile_with_venue, resend_client_reports, rewind_inbound
@@ -135,8 +136,13 @@ class OrderPath:
         assert self.redis is not None
         quotes = QuoteReader(self.redis)
         watcher = KillSwitchWatcher(self.pool, self.service)
-        halts = HaltMonitor(self.pool, quotes, list(self.service.instruments), s.circuit_breaker_index_symbol)
-        margin = MarginMonitor(self.pool, self.service, maintenance_policy(s))
+        offset = timedelta(seconds=s.circuit_breaker_clock_offset_seconds)
+        halts = HaltMonitor(self.pool, quotes, list(self.service.instruments), s.circuit_breaker_index_symbol,
+                            rules=breaker_rules(s), close_of=calendar_close(s.trading_24h),
+                            clock=lambda: datetime.now(UTC) + offset)
+        margin = MarginMonitor(self.pool, self.service, maintenance_policy(s),
+                               quote_max_age=s.margin_quote_max_age_seconds,
+                               retry_after=s.margin_liquidation_retry_seconds)
         for name, interval, check in (("kill-switch", 0.25, watcher.check), ("circuit-breaker", 1.0, halts.check),
                                       ("margin", s.margin_monitor_interval_seconds, margin.check)):
             self._tasks.append(asyncio.create_task(every(name, interval, check), name=f"oms-{name}"))

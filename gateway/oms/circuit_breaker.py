@@ -5,6 +5,11 @@ Real rules, the defaults here: the reference is the index's previous close; a de
 close: the window moves with early closes), and not at all after; each of them halts at most once a day.
 A 20% decline (Level 3) halts for the rest of the day at any time. Halts and resumptions are events.
 
+``step`` is the whole machine for the running gateway: (state, time, index reading, today's close) → new
+state and events. It applies the daily reset: a state of an earlier trading day (the ET date) is replaced
+by a fresh one measured against the reading's previous close, and a halt still engaged from that day
+resumes. The shell (``halts``) persists the state and the halts in PostgreSQL and applies them.
+
 The index is either a configured symbol's quote (``index_from_quote``) or computed from the universe's
 quotes (``index_from_quotes``): the (optionally weighted) average of last/previous close, times 100, so
 the previous close of that index is 100 by construction.
@@ -14,15 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from marketdata.quotes import Quote
 
 __all__ = [
+    "ET",
+    "BreakerEvent",
     "BreakerLevel",
     "BreakerRules",
     "BreakerState",
+    "DayStarted",
     "IndexReading",
     "TradingHalted",
     "TradingResumed",
@@ -31,8 +40,14 @@ __all__ = [
     "is_halted",
     "on_index",
     "on_time",
+    "regular_close",
     "start_session",
+    "step",
+    "trading_day_of",
+    "with_halt_window",
 ]
+
+ET = ZoneInfo("America/New_York")
 
 HUNDRED = Decimal(100)
 
@@ -87,7 +102,15 @@ class TradingResumed:
     at: datetime
 
 
-BreakerEvent = TradingHalted | TradingResumed
+@dataclass(frozen=True, slots=True)
+class DayStarted:
+    """The daily reset: a new trading day, thresholds measured against ``prev_close``."""
+
+    trading_day: date
+    prev_close: Decimal
+
+
+BreakerEvent = TradingHalted | TradingResumed | DayStarted
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +120,60 @@ class BreakerState:
     triggered: frozenset[int] = frozenset()
     halted_level: int | None = None
     halted_until: datetime | None = None  # with halted_level set and this None: halted for the day
+    trading_day: date | None = None  # the ET date this state is for (None: not tied to a day)
 
 
-def start_session(prev_close: Decimal, session_close: datetime) -> BreakerState:
+def start_session(prev_close: Decimal, session_close: datetime, trading_day: date | None = None) -> BreakerState:
     """A fresh trading day: nothing triggered, nothing halted."""
     if not prev_close.is_finite() or prev_close <= 0:
         raise ValueError(f"previous close must be positive, got {prev_close}")
     if session_close.tzinfo is None:
         raise ValueError("session close must be timezone-aware")
-    return BreakerState(prev_close, session_close)
+    return BreakerState(prev_close, session_close, trading_day=trading_day)
+
+
+def trading_day_of(at: datetime) -> date:
+    """The trading day an instant belongs to: its date in New York."""
+    return at.astimezone(ET).date()
+
+
+def regular_close(day: date) -> datetime:
+    """16:00 ET on ``day`` (the close used when no exchange calendar applies, e.g. 24-hour trading)."""
+    return datetime.combine(day, time(16, 0), ET)
+
+
+def with_halt_window(rules: BreakerRules, window: timedelta) -> BreakerRules:
+    """The same levels with every timed halt lasting ``window`` (drills and tests use a short one)."""
+    return replace(rules, levels=tuple(lvl if lvl.halt is None else replace(lvl, halt=window)
+                                       for lvl in rules.levels))
+
+
+def step(state: BreakerState | None, at: datetime, reading: IndexReading | None, session_close: datetime,
+         rules: BreakerRules | None = None) -> tuple[BreakerState | None, tuple[BreakerEvent, ...]]:
+    """One look at the market at ``at`` (timezone-aware): the daily reset, timed resumptions, then the index.
+
+    ``session_close`` is today's close (early closes included): timed halts start only before it minus
+    ``rules.no_timed_halt_before_close`` (15:25 ET on a 16:00 close). Without a reading, time still passes.
+    """
+    if at.tzinfo is None:
+        raise ValueError("the circuit breaker needs a timezone-aware time")
+    day = trading_day_of(at)
+    events: tuple[BreakerEvent, ...] = ()
+    if state is not None and state.trading_day is not None and state.trading_day != day:
+        if state.halted_level is not None:  # the day is over: even a level 3 halt ends with it
+            events = (TradingResumed(state.halted_level, at),)
+        state = None
+    if state is None:
+        if reading is None or not reading.prev_close.is_finite() or reading.prev_close <= 0:
+            return None, events
+        state = start_session(reading.prev_close, session_close, day)
+        events = (*events, DayStarted(day, reading.prev_close))
+    state = replace(state, session_close=session_close)
+    if reading is None:
+        state, more = on_time(state, at)
+    else:
+        state, more = on_index(state, at, reading.level, rules)
+    return state, (*events, *more)
 
 
 def is_halted(state: BreakerState, at: datetime) -> bool:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from brokerage.settings import Settings
+from gateway.oms.circuit_breaker import BreakerRules, with_halt_window
 from gateway.oms.margin import MaintenancePolicy
 from gateway.oms.rate_limit import RateLimit
 from gateway.oms.risk_config import RiskLimits
 from ledger.buying_power import MarginPolicy
 
-__all__ = ["maintenance_policy", "rate_limit", "risk_limits"]
+__all__ = ["breaker_rules", "maintenance_policy", "rate_limit", "risk_limits"]
 
 
 def risk_limits(settings: Settings, *, short_selling: bool = False) -> RiskLimits:
@@ -39,3 +40,7 @@ def maintenance_policy(settings: Settings) -> MaintenancePolicy:
     return MaintenancePolicy(long_ratio=ratio, short_ratio=ratio,
                              grace_period=timedelta(seconds=settings.margin_call_grace_seconds),
                              liquidation_buffer=settings.margin_liquidation_buffer)
+
+
+def breaker_rules(settings: Settings) -> BreakerRules:
+    return with_halt_window(BreakerRules(), timedelta(seconds=settings.circuit_breaker_halt_seconds))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from brokerage.settings import Settings
 from gateway.oms.config import risk_limits
+from gateway.oms.margin import Valuation, fresh_marks
 from gateway.oms.market_hours import MarketStatus, load_calendar, market_status
 from gateway.oms.risk_config import RiskContext, RiskLimits
 from gateway.oms.store import Controls, OpenExposure, load_controls, open_exposure
@@ -83,6 +85,16 @@ class RiskInputs:
             return {}
         return {s: q.mark for s, q in quotes.items() if q.mark is not None}
 
+    async def fresh_marks(self, symbols: list[str]) -> Valuation:
+        """Marks no older than ``margin_quote_max_age_seconds``, or why the holdings cannot be valued."""
+        quotes: dict[str, Quote] | None = {}
+        if symbols:
+            try:
+                quotes = await self.quotes.get_many(symbols) if self.quotes is not None else None
+            except Exception:
+                quotes = None
+        return fresh_marks(symbols, quotes, time.time_ns() // 1000, self.settings.margin_quote_max_age_seconds)
+
     def market(self) -> MarketStatus:
         now = time.monotonic()
         if self._hours is None or now >= self._hours.until:
@@ -117,16 +129,19 @@ class RiskInputs:
             controls = Controls(row["global_kill"], row["halted"], row["halt_reason"] or "")
             used = bool(row["cl_ord_id_used"])
         position = next((p for p in positions if p.symbol == symbol), Position(symbol))
-        marks: dict[str, Decimal] = {}
-        if account.account_type is AccountType.MARGIN:
-            marks = await self.marks([p.symbol for p in positions if p.qty])
+        marks: Mapping[str, Decimal] = {}
+        valuation_problem = ""
+        if account.account_type is AccountType.MARGIN:  # margin buying power: fresh marks only (ADR 012)
+            valuation = await self.fresh_marks([p.symbol for p in positions if p.qty])
+            marks, valuation_problem = valuation.marks, "" if valuation.available else valuation.text
         hours = self.market()
         ctx = RiskContext(
             account_type=account.account_type, cash=cash, position=position, quote=quote,
             now_us=time.time_ns() // 1000, positions=tuple(positions), marks=marks,
             open_orders=exposure.open_orders, open_buy_qty=exposure.open_buy_qty,
             open_sell_qty=exposure.open_sell_qty, account_killed=account.kill_switch,
-            global_killed=controls.global_kill, halted=controls.halted, market_open=hours.open,
-            market_note=hours.reason,
+            global_killed=controls.global_kill, halted=controls.halted, halt_reason=controls.halt_reason,
+            market_open=hours.open,
+            market_note=hours.reason, valuation_problem=valuation_problem,
         )
         return ctx, controls, used

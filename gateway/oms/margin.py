@@ -10,11 +10,16 @@ the account is liquidated with market orders, largest positions first (sells for
 shorts), just enough for equity to cover the requirement plus a buffer. Trading at the mark leaves equity
 unchanged and lowers the requirement by ratio × value traded; the buffer absorbs the spread paid by
 market orders. Working orders must be canceled first (their blocked shares are part of the plan).
+
+Valuation refuses what it cannot trust (``fresh_marks``): a held symbol whose quote is missing or older than
+the configured age (or no quotes at all, Redis down) makes the account's valuation unavailable, and the
+monitor neither raises, clears nor liquidates on it (average cost is never used to liquidate). A margin call
+is liquidated at most once per attempt window (``liquidation_due``), however often the account is looked at.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
@@ -23,6 +28,7 @@ from gateway.oms.model import OrdType, Side
 from ledger.buying_power import value_positions
 from ledger.fills import Position
 from ledger.money import ZERO, quantize_cash
+from marketdata.quotes import Quote
 
 __all__ = [
     "LiquidationOrder",
@@ -32,7 +38,10 @@ __all__ = [
     "MarginCallIssued",
     "MarginCallMet",
     "MarginWatch",
+    "Valuation",
     "assess",
+    "fresh_marks",
+    "liquidation_due",
     "liquidation_plan",
     "monitor",
 ]
@@ -81,6 +90,48 @@ def assess(cash: Decimal, positions: Iterable[Position], marks: Mapping[str, Dec
                                 + valuation.short_market_value * policy.short_ratio)
     return MarginAssessment(valuation.equity, valuation.long_market_value, valuation.short_market_value,
                             requirement)
+
+
+@dataclass(frozen=True, slots=True)
+class Valuation:
+    """Marks for every held symbol, or why the account cannot be valued now."""
+
+    marks: Mapping[str, Decimal]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def available(self) -> bool:
+        return not self.problems
+
+    @property
+    def text(self) -> str:
+        return "ok" if self.available else "valuation unavailable: " + "; ".join(self.problems)
+
+
+def fresh_marks(symbols: Sequence[str], quotes: Mapping[str, Quote] | None, now_us: int,
+                max_age_seconds: float) -> Valuation:
+    """Marks of ``symbols`` from quotes no older than ``max_age_seconds``; ``quotes`` None: none could be read."""
+    if not symbols:
+        return Valuation({})
+    if quotes is None:
+        return Valuation({}, ("quotes unavailable (quote store down)",))
+    marks: dict[str, Decimal] = {}
+    problems: list[str] = []
+    for symbol in sorted(set(symbols)):
+        quote = quotes.get(symbol)
+        if quote is None or quote.mark is None:
+            problems.append(f"no quote for {symbol}")
+        elif quote.is_stale(max_age_seconds, now_us):
+            problems.append(f"stale quote for {symbol} ({quote.age_seconds(now_us):.0f}s old, max "
+                            f"{max_age_seconds:g}s)" if quote.ingest_ts_us else f"stale quote for {symbol}")
+        else:
+            marks[symbol] = quote.mark
+    return Valuation(marks, tuple(problems))
+
+
+def liquidation_due(last_attempt: datetime | None, now: datetime, retry_after: timedelta) -> bool:
+    """One liquidation attempt per margin call per window: the first at once, the next after ``retry_after``."""
+    return last_attempt is None or now >= last_attempt + retry_after
 
 
 # Events -------------------------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 (or FOK) limit order at the price its reservation was computed with (the collar over the ask), rounded
 down to the tick, so no fill can cost more than the cash blocked for it and nothing rests on the book.
 
+A stop buy gets the same protection (ADR 012): it goes as a stop-limit with its stop price and a limit at
+its reservation's collar price (``max(ask, stop) × (1 + collar)``, see ``risk.valuation_price``), so a gap
+beyond the block leaves it waiting as a limit instead of becoming a fill the ledger cannot book.
+
 The price comes from the reservation itself (blocked cash / leaves), so an order re-routed after a restart
 is protected at the same price without the quote it was checked against.
 """
@@ -19,9 +23,9 @@ __all__ = ["protection_price"]
 
 
 def protection_price(order: Order, reservation: OrderReservation) -> Decimal | None:
-    """The limit to route a market buy at; None for anything else (limits carry their own price, sells
-    bring cash in) or when nothing is blocked to derive it from."""
-    if order.ord_type is not OrdType.MARKET or order.side is not Side.BUY:
+    """The limit to route a market or stop buy at; None for anything else (limits carry their own price,
+    sells bring cash in) or when nothing is blocked to derive it from."""
+    if order.ord_type not in (OrdType.MARKET, OrdType.STOP) or order.side is not Side.BUY:
         return None
     cash, leaves = reservation.confirmed_cash, reservation.leaves_qty
     if cash <= 0 or leaves <= 0:

@@ -68,10 +68,14 @@ def _venue_side(side: Side) -> str:
 
 
 def venue_new_order(order: Order, protect_at: Decimal | None = None) -> Fields:
-    """``protect_at``: market-order protection (``market_protection``): the order goes as a limit at that
-    price, IOC unless FOK, so it never rests, like the market order it is."""
+    """``protect_at``: market-order protection (``market_protection``): a market order goes as a limit at that
+    price, IOC unless FOK, so it never rests, like the market order it is; a stop order goes as a stop-limit
+    at that price with its own time in force (triggered beyond it, it waits as a limit instead of filling
+    above what is blocked)."""
     ord_type, price, tif = order.ord_type.value, order.price, order.time_in_force
-    if protect_at is not None:
+    if protect_at is not None and order.ord_type is OrdType.STOP:
+        ord_type, price = OrdType.STOP_LIMIT.value, protect_at
+    elif protect_at is not None:
         ord_type, price = OrdType.LIMIT.value, protect_at
         tif = tif if tif in (TimeInForce.IOC, TimeInForce.FOK) else TimeInForce.IOC
     return field_list((

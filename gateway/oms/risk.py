@@ -105,7 +105,8 @@ def _kill_switch(p: _Proposal, ctx: RiskContext, limits: RiskLimits, held: Order
 
 def _session(p: _Proposal, ctx: RiskContext, limits: RiskLimits) -> Rejected | None:
     if ctx.halted:
-        return Rejected(RiskRule.TRADING_HALT, "trading halt: market-wide circuit breaker, no new orders")
+        return Rejected(RiskRule.TRADING_HALT,
+                        f"trading halt: {ctx.halt_reason or 'market-wide circuit breaker'}; no new orders")
     if not ctx.market_open:
         note = ctx.market_note or "orders are accepted during regular hours only"
         return Rejected(RiskRule.MARKET_HOURS, f"market closed: {note}")
@@ -167,6 +168,8 @@ def _means(p: _Proposal, ctx: RiskContext, limits: RiskLimits, held: OrderReserv
                             f"insufficient shares: sell {_qty(wanted.shares)} {p.symbol}, "
                             f"available {_qty(max(available, ZERO))}")
         return None
+    if ctx.valuation_problem and ctx.account_type is AccountType.MARGIN and wanted.cash > held.cash:
+        return Rejected(RiskRule.NO_REFERENCE_PRICE, f"no reference price: margin {ctx.valuation_problem}")
     power = buying_power(ctx.account_type, ctx.cash, ctx.positions, ctx.marks, limits.margin) + held.cash
     if wanted.cash > power:
         what = " for short sale" if p.side is Side.SELL_SHORT else ""

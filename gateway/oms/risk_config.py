@@ -94,8 +94,10 @@ class RiskContext:
     account_killed: bool = False
     global_killed: bool = False
     halted: bool = False  # market-wide circuit breaker (or a halt of this symbol)
+    halt_reason: str = ""  # the active halts' reasons (trading_controls 'halt'), for the reject's Text
     market_open: bool = True
     market_note: str = ""  # why it is closed (``market_hours.MarketStatus.reason``), for the reject text
+    valuation_problem: str = ""  # margin: "valuation unavailable: stale quote for X" (no buying power then)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.market_protection import protection_price
 from gateway.oms.model import ExecType, OrdRejReason
 from gateway.oms.order_fsm import InvalidOrder, Order, submit
+from gateway.oms.origin import SystemOrigin, mark_system_order
 from gateway.oms.rate_limit import RateLimit, TokenBucket, take
 from gateway.oms.risk_config import Accepted, Rejected
 from gateway.oms.session_lanes import SessionLanes
@@ -180,9 +181,10 @@ class OrderService(ChangeRequests):
             symbol=cmd.symbol, side=cmd.side.value, qty=cmd.qty))
 
     async def new_order(self, session_id: str, cmd: codec.NewOrderCommand, received: datetime,
-                        actor: str | None = None) -> Order | None:
-        """Decide, record, answer and route one new order; the accepted order, or None."""
-        return (await self.new_orders(session_id, [(cmd, received)], actor))[0]
+                        actor: str | None = None, origin: SystemOrigin | None = None) -> Order | None:
+        """Decide, record, answer and route one new order; the accepted order, or None. ``origin``: a system
+        order (``orders.origin``), recorded in the order's own transaction."""
+        return (await self.new_orders(session_id, [(cmd, received)], actor, origin))[0]
 
     def _prepare(self, session_id: str, cmd: codec.NewOrderCommand) -> tuple[str, Order] | None:
         account_id = self.account_for(session_id, cmd.account)
@@ -200,7 +202,7 @@ class OrderService(ChangeRequests):
         return account_id, order
 
     async def new_orders(self, session_id: str, items: list[tuple[codec.NewOrderCommand, datetime]],
-                         actor: str | None = None) -> list[Order | None]:
+                         actor: str | None = None, origin: SystemOrigin | None = None) -> list[Order | None]:
         """Several of a session's NewOrderSingles in ONE transaction (group commit), each order still all or
         nothing: should anything fail, the batch is rolled back and every order goes again on its own."""
         actor = actor or f"fix:{session_id}"
@@ -217,7 +219,8 @@ class OrderService(ChangeRequests):
             async with self.pool.acquire(timeout=5) as conn, conn.transaction():
                 batch = Batch(conn)
                 for _, cmd, received, _, order, quote in ready:
-                    outcomes.append(await self._enter_unit(batch, session_id, order, cmd, quote, received, actor))
+                    outcomes.append(await self._enter_unit(batch, session_id, order, cmd, quote, received, actor,
+                                                           origin))
                 await batch.flush()
         except UNAVAILABLE as error:
             log.warning("oms.db_unavailable", session=session_id, error=str(error))
@@ -227,7 +230,7 @@ class OrderService(ChangeRequests):
                 outcomes = [error]
             else:  # one order spoiled the batch: each on its own, so only that one is refused
                 for index, cmd, received, *_ in ready:
-                    results[index] = (await self.new_orders(session_id, [(cmd, received)], actor))[0]
+                    results[index] = (await self.new_orders(session_id, [(cmd, received)], actor, origin))[0]
                 return results
         for (index, cmd, _, account_id, _, _), outcome in zip(ready, outcomes, strict=True):
             results[index] = self._finish_new(session_id, cmd, account_id, outcome)
@@ -259,7 +262,8 @@ class OrderService(ChangeRequests):
         return None
 
     async def _enter_unit(self, batch: Batch, session_id: str, order: Order, cmd: codec.NewOrderCommand,
-                          quote: object, received: datetime, actor: str) -> tuple[str, object]:
+                          quote: object, received: datetime, actor: str, origin: SystemOrigin | None = None,
+                          ) -> tuple[str, object]:
         conn = batch.conn
         account = await batch.account(order.account_id)
         if account.status != "active":
@@ -294,6 +298,8 @@ class OrderService(ChangeRequests):
                 exec_id = new_id("E")
                 fields = reports.execution_report(order, exec_id, ExecType.PENDING_NEW)
                 seq = await enter_order(conn, stored, exec_id, fields, cash)
+                if origin is not None:
+                    await mark_system_order(conn, order.order_id, origin)
                 batch.append_event(event("order.accepted", order, session_id, bid=bid, ask=ask, last=last,
                                                actor=actor, extra={"reserved_cash": str(reservation.cash),
                                                                    "reserved_qty": str(reservation.shares)},

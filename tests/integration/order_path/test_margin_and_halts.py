@@ -12,6 +12,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
+from datetime import time as dt_time
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from gateway.oms.circuit_breaker import ET
 from ledger.provisioning import seed_demo
 from marketdata.quotes import Quote, now_us
 from marketdata.redis_quotes import QuoteReader, QuoteWriter
@@ -27,6 +30,12 @@ from tests.integration.order_path.conftest import SYMBOLS, OrderPathEnv, _redis_
 
 if TYPE_CHECKING:
     from tests.conftest import TestServers
+
+
+def breaker_offset() -> float:
+    """Seconds to add to now for the circuit breaker's clock to read 10:00 ET today."""
+    now = datetime.now(UTC)
+    return (datetime.combine(now.astimezone(ET).date(), dt_time(10, 0), ET) - now).total_seconds()
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +67,9 @@ def controlled(test_servers: TestServers, ledger_template_db: str,
         env.redis_url = _redis_db(test_servers.redis_url, 8)  # what the gateway sees
         # a long period: within the test only quote moves (pub/sub) can wake the margin monitor
         env.extra_env = {"BROKERAGE_MARGIN_MONITOR_INTERVAL_SECONDS": "600",
-                         "BROKERAGE_MARGIN_CALL_GRACE_SECONDS": "2"}
+                         "BROKERAGE_MARGIN_CALL_GRACE_SECONDS": "2",
+                         # the breaker's clock at 10:00 ET today: the 15:25 ET rule never decides the test
+                         "BROKERAGE_CIRCUIT_BREAKER_CLOCK_OFFSET_SECONDS": str(breaker_offset())}
         env.start_gateway()
         yield env, market_url
     finally:

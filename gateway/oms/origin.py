@@ -1,0 +1,33 @@
+"""Who entered an order: a client, or the system (forced liquidation, ...). Recorded in ``orders.origin``
+inside the order's own transaction; never inferred from a ClOrdID, which a client chooses freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from ledger.journal_store import Conn
+
+__all__ = ["SystemOrigin", "mark_system_order", "system_working_orders"]
+
+_OPEN = ["pending_new", "new", "partially_filled", "pending_cancel", "pending_replace"]
+
+
+@dataclass(frozen=True, slots=True)
+class SystemOrigin:
+    reason: str  # e.g. "margin call liquidation"
+    margin_call_id: str | None = None
+
+
+async def mark_system_order(conn: Conn, order_id: str, origin: SystemOrigin) -> None:
+    await conn.execute("UPDATE orders SET origin = 'system', origin_reason = $2, margin_call_id = $3 "
+                       "WHERE order_id = $1", order_id, origin.reason, origin.margin_call_id)
+
+
+async def system_working_orders(conn: Conn | asyncpg.Pool, account_id: str) -> list[str]:
+    """The account's working system orders (order ids): a liquidation under way."""
+    rows = await conn.fetch("SELECT order_id FROM orders WHERE account_id = $1 AND origin = 'system' "
+                            "AND status = ANY($2::text[])", account_id, _OPEN)
+    return [r["order_id"] for r in rows]
