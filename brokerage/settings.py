@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     fix_backend_port: int | None = None  # the internal QuickFIX acceptor port (None: a free one at start)
     fix_max_connections: int = 4096
     fix_max_connections_per_ip: int = 64
-    fix_first_byte_timeout_seconds: float = 5.0  # idle timeout before logon
+    fix_first_byte_timeout_seconds: float = 3.0  # idle timeout before logon (no byte at all)
     fix_logon_timeout_seconds: float = 5.0  # a complete Logon within this
     fix_max_logon_bytes: int = 8192
     fix_max_message_bytes: int = 65536  # any message after logon

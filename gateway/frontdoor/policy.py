@@ -21,7 +21,7 @@ class Limits:
     max_connections_per_ip: int = 64
     max_logon_bytes: int = 8192  # the first message
     max_message_bytes: int = 65536  # any message after logon (BodyLength + header + trailer)
-    first_byte_timeout: float = 5.0  # idle timeout before logon: nothing sent at all
+    first_byte_timeout: float = 3.0  # idle timeout before logon: nothing sent at all
     logon_timeout: float = 5.0  # from accept to a complete Logon
     check_timeout: float = 10.0  # the credential check (database) for one Logon
     heartbeat_min: int = 1  # HeartBtInt (108) bounds, seconds

@@ -106,6 +106,8 @@ class FrontDoor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.fd_floor = 0
+        self._refused_logged_at = 0.0
+        self._refused_since_log = 0
 
     # --- listening ------------------------------------------------------------------------------
     async def listen(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> int:
@@ -145,7 +147,7 @@ class FrontDoor:
             refusal = self.gate.open(ip)
             if refusal is not None:
                 sock.close()
-                log.info("fix.frontdoor_connection_refused", peer=ip, reason=refusal)
+                self._log_refused_connection(ip, refusal)
                 continue
             try:
                 sock = _lift(sock, self.fd_floor)
@@ -156,6 +158,15 @@ class FrontDoor:
                 sock.close()
                 continue
             self._spawn(self._start_connection(sock, ip, ssl_context))
+
+    def _log_refused_connection(self, ip: str, reason: str) -> None:
+        """At most one log line per second for refused connections (a flood must not flood the logs)."""
+        self._refused_since_log += 1
+        now = time.monotonic()
+        if now - self._refused_logged_at >= 1.0:
+            log.warning("fix.frontdoor_connection_refused", peer=ip, reason=reason,
+                        refused_since_last_line=self._refused_since_log)
+            self._refused_logged_at, self._refused_since_log = now, 0
 
     def _resume_accept(self, listener: socket.socket, ssl_context: ssl.SSLContext | None) -> None:
         if self._loop is not None and listener in self._listeners:
