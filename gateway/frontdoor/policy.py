@@ -24,6 +24,7 @@ class Limits:
     first_byte_timeout: float = 3.0  # idle timeout before logon: nothing sent at all
     logon_timeout: float = 5.0  # from accept to a complete Logon
     check_timeout: float = 10.0  # the credential check (database) for one Logon
+    max_pending_checks: int = 64  # Logons being checked at once (database + scrypt); more: refused
     heartbeat_min: int = 1  # HeartBtInt (108) bounds, seconds
     heartbeat_max: int = 300
     failures_free_per_comp_id: int = 3  # failed logons before back-off starts

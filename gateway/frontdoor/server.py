@@ -107,6 +107,7 @@ class FrontDoor:
         self._tasks: set[asyncio.Task[None]] = set()
         self.fd_floor = 0
         self._refused_logged_at = 0.0
+        self.pending_checks = 0
         self._refused_since_log = 0
 
     # --- listening ------------------------------------------------------------------------------
@@ -372,6 +373,11 @@ class ClientConnection(asyncio.Protocol):
             self._refuse(Refusal(LOCKED_OUT, parsed.sender_comp_id, parsed.target_comp_id, parsed.begin_string),
                          audit=False, count=False)
             return
+        if door.pending_checks >= self.limits.max_pending_checks:  # a logon flood: no queue of scrypts
+            self._refuse(Refusal(UNAVAILABLE, parsed.sender_comp_id, parsed.target_comp_id, parsed.begin_string),
+                         audit=False, count=False)
+            return
+        door.pending_checks += 1
         try:
             verdict = await door.check(parsed)
         except Exception as exc:  # the credential store is down or slow
@@ -380,6 +386,8 @@ class ClientConnection(asyncio.Protocol):
             self._refuse(Refusal(UNAVAILABLE, parsed.sender_comp_id, parsed.target_comp_id, parsed.begin_string),
                          audit=False, count=False)
             return
+        finally:
+            door.pending_checks -= 1
         if isinstance(verdict, Refusal):
             self._refuse(verdict, audit=True)
             return
