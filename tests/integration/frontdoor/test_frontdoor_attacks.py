@@ -8,11 +8,11 @@ import resource
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
-from conftest import StartGateway
 from gateway_process import PASSWORDS, GatewayProcess, outbox_events
 from gateway_wire import WireClient, value
 
@@ -20,6 +20,8 @@ from brokerage.services import free_port
 from ledger.credentials import hash_password
 
 pytestmark = pytest.mark.integration
+
+StartGateway = Callable[..., GatewayProcess]  # the start_gateway fixture (conftest.py)
 
 
 def connect_from(port: int, source: str = "127.0.0.1", timeout: float = 10.0) -> socket.socket:
