@@ -122,6 +122,19 @@ class Settings(BaseSettings):
     circuit_breaker_clock_offset_seconds: float = 0.0  # drills/tests only: shifts the breaker's clock
     margin_quote_max_age_seconds: float = 30.0  # older quotes: margin valuation unavailable, no action
     margin_liquidation_retry_seconds: float = 60.0  # per margin call: at most one liquidation attempt per window
+    # h1-frontdoor: the FIX front door (gateway.frontdoor) serves fix_port and fix_tls_port; QuickFIX
+    # listens on fix_backend_port, reachable from 127.0.0.1 only (fixsession.loopback_guard)
+    fix_plain_enabled: bool = True  # False: TLS only (fix_tls_port), the plain port stays closed
+    fix_backend_port: int | None = None  # the internal QuickFIX acceptor port (None: a free one at start)
+    fix_max_connections: int = 4096
+    fix_max_connections_per_ip: int = 64
+    fix_first_byte_timeout_seconds: float = 3.0  # idle timeout before logon (no byte at all)
+    fix_logon_timeout_seconds: float = 5.0  # a complete Logon within this
+    fix_max_logon_bytes: int = 8192
+    fix_max_message_bytes: int = 65536  # any message after logon
+    fix_heartbeat_max_seconds: int = 300  # HeartBtInt (108) accepted: 1..this
+    fix_logon_failures_per_comp_id: int = 3  # failed logons before exponential back-off (per CompID)
+    fix_logon_failures_per_ip: int = 10  # ... and per source address
 
     @classmethod
     def settings_customise_sources(

@@ -29,6 +29,7 @@ from exchange import carry_over
 from exchange.fix_app import ExchangeApplication
 from exchange.simulation import Simulation, SimulationConfig
 from fixsession.engine import Engine
+from fixsession.loopback_guard import guard_acceptor, is_loopback_host
 from fixsession.settings import Endpoint, SessionSpec
 from refdata import Instrument, load_universe
 
@@ -52,6 +53,7 @@ class ExchangeOptions:
     taker_probability: float = 0.02
     end_of_day: time | None = None  # UTC
     reset_on_logon: bool = False
+    host: str = "127.0.0.1"  # loopback: the acceptor is filtered to 127.0.0.1 sources (QuickFIX binds all)
 
     def session_specs(self) -> list[SessionSpec]:
         peers = dict.fromkeys((*self.order_comp_ids, *self.md_comp_ids))
@@ -112,6 +114,8 @@ class ExchangeServer:
                             reset_on_logon=o.reset_on_logon)
         self.engine = engine = Engine(endpoint, o.session_specs(), app)
         engine.start()
+        if is_loopback_host(o.host):
+            guard_acceptor(o.port)  # QuickFIX has no bind address: drop every non-127.0.0.1 source
         carry = self._restore_orders()
         log.info("exchange.started", restored=carry, port=o.port, symbols=len(instruments), seed=o.seed, run=run,
                  sessions=[s.target_comp_id for s in o.session_specs()])

@@ -13,6 +13,8 @@ echo "== mypy (strict, every package)"
 .venv/bin/mypy brokerage gateway ledger marketdata search audit exchange refdata fixsession fixclient migrations
 
 echo "== FIX 4.4 conformance (QuickFIX acceptance suite)"
+# The suite connects to the conformance server's FIX front door on $port (what clients reach); QuickFIX
+# listens behind it on an internal loopback-only port.
 # CI clones the repository with shared/ beside it.
 shared=${BROKERAGE_SHARED_DIR:-$(cd .. && pwd)/shared}
 conformance_dir=$(mktemp -d)

@@ -36,7 +36,7 @@ def exchange(
     except ValueError as exc:
         raise typer.BadParameter(f"--end-of-day must be HH:MM: {exc}") from exc
     options = ExchangeOptions(
-        port=port or settings.exchange_port, data_dir=settings.data_dir,
+        port=port or settings.exchange_port, host=settings.exchange_host, data_dir=settings.data_dir,
         seed=settings.exchange_seed if seed is None else seed,
         symbols=tuple(s for s in symbols.split(",") if s.strip()) if symbols else None,
         comp_id=settings.exchange_comp_id, order_comp_ids=(settings.gateway_exchange_comp_id,),

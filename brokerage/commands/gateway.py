@@ -1,4 +1,5 @@
-"""`brokerage gateway`: the FIX gateway process (client acceptor, TLS port, exchange link)."""
+"""`brokerage gateway`: the FIX gateway process (front door on the plain/TLS ports, client acceptor
+behind it, exchange link)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ def gateway(
     exchange_link: Annotated[bool, typer.Option(
         help="connect to the exchange (GATEWAY → EXCHANGE at exchange_host:exchange_port)")] = True,
 ) -> None:
-    """Run the FIX gateway: client sessions from the fix_sessions table on fix_port (TLS on
-    fix_tls_port when configured) and the initiator session toward the exchange."""
+    """Run the FIX gateway: client sessions from the fix_sessions table through the FIX front door on
+    fix_port (TLS on fix_tls_port when configured; fix_plain_enabled=false closes the plain port) and
+    the initiator session toward the exchange."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     try:

@@ -1,4 +1,5 @@
-"""Wires the gateway's FIX side: client acceptor (+ optional TLS port) and the exchange link.
+"""Wires the gateway's FIX side: the front door (plain and/or TLS port), the client acceptor behind
+it on an internal loopback-only port, and the exchange link.
 
     fix_side = await GatewayFix.start(settings)      # reads fix_sessions with asyncpg
     ...
@@ -14,14 +15,21 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
+from brokerage.services import free_port
 from brokerage.settings import Settings
 from fixsession.engine import Engine
+from fixsession.loopback_guard import guard_acceptor
 from fixsession.settings import Endpoint, SessionSpec
 from gateway.fix.acceptor import ClientAcceptorApplication
 from gateway.fix.audit import SessionAudit
 from gateway.fix.exchange_link import ExchangeLinkApplication
-from gateway.fix.sessions import load_client_sessions
-from gateway.fix.tls import TlsTerminator, server_context
+from gateway.fix.sessions import ClientSession, load_client_sessions
+from gateway.fix.tls import server_context
+from gateway.frontdoor.credentials import PostgresCredentials
+from gateway.frontdoor.logon import LogonRequest
+from gateway.frontdoor.policy import Limits
+from gateway.frontdoor.router import single_shard
+from gateway.frontdoor.server import FrontDoor, FrontDoorConfig
 from gateway.md import fanout
 
 log = structlog.get_logger(__name__)
@@ -31,9 +39,20 @@ class NoSessionsProvisioned(RuntimeError):
     """fix_sessions holds no session toward our CompID."""
 
 
-def client_endpoint(settings: Settings) -> Endpoint:
-    return Endpoint(name="gateway", role="acceptor", data_dir=settings.data_dir, port=settings.fix_port,
-                    host=settings.fix_host, heartbeat_seconds=settings.fix_heartbeat_seconds)
+def client_endpoint(settings: Settings, backend_port: int) -> Endpoint:
+    """The QuickFIX acceptor behind the front door: loopback only, on ``backend_port``."""
+    return Endpoint(name="gateway", role="acceptor", data_dir=settings.data_dir, port=backend_port,
+                    host="127.0.0.1", heartbeat_seconds=settings.fix_heartbeat_seconds)
+
+
+def front_door_limits(settings: Settings) -> Limits:
+    return Limits(
+        max_connections=settings.fix_max_connections, max_connections_per_ip=settings.fix_max_connections_per_ip,
+        max_logon_bytes=settings.fix_max_logon_bytes, max_message_bytes=settings.fix_max_message_bytes,
+        first_byte_timeout=settings.fix_first_byte_timeout_seconds, logon_timeout=settings.fix_logon_timeout_seconds,
+        heartbeat_max=settings.fix_heartbeat_max_seconds,
+        failures_free_per_comp_id=settings.fix_logon_failures_per_comp_id,
+        failures_free_per_ip=settings.fix_logon_failures_per_ip)
 
 
 def exchange_endpoint(settings: Settings) -> Endpoint:
@@ -55,7 +74,7 @@ class GatewayFix:
     client_engine: Engine
     exchange: ExchangeLinkApplication | None = None
     exchange_engine: Engine | None = None
-    tls: TlsTerminator | None = None
+    front_door: FrontDoor | None = None
     market_data: fanout.ClientMarketData | None = None
 
     @classmethod
@@ -64,43 +83,66 @@ class GatewayFix:
         """``configure`` (e.g. the order path) runs once the applications exist, before any engine starts."""
         loop = asyncio.get_running_loop()
         pool = await asyncpg.create_pool(settings.effective_database_url, min_size=1, max_size=4)
+        side: GatewayFix | None = None
         try:
             sessions = await load_client_sessions(pool, settings.fix_target_comp_id)
             if not sessions:
                 raise NoSessionsProvisioned(
                     f"no FIX session toward {settings.fix_target_comp_id} in fix_sessions "
                     "(provision clients first, e.g. `brokerage demo seed`)")
+            if not settings.fix_plain_enabled and settings.fix_tls_port is None:
+                raise ValueError("fix_plain_enabled is off and no fix_tls_port: no way in for FIX clients")
+            tls_context = None
+            if settings.fix_tls_port is not None:
+                if settings.fix_tls_certificate is None or settings.fix_tls_private_key is None:
+                    raise ValueError("fix_tls_port needs fix_tls_certificate and fix_tls_private_key")
+                tls_context = server_context(settings.fix_tls_certificate, settings.fix_tls_private_key)
             audit = SessionAudit(loop, pool)
             clients = ClientAcceptorApplication(loop, sessions, audit)
-            client_engine = Engine(client_endpoint(settings), [s.spec() for s in sessions], clients)
+            backend_port = settings.fix_backend_port or free_port()
+            client_engine = Engine(client_endpoint(settings, backend_port), [s.spec() for s in sessions], clients)
             side = cls(pool, audit, clients, client_engine)
             side.market_data = fanout.attach(clients, settings)  # 35=V: quotes from Redis
             if exchange_link:
                 spec = exchange_session(settings)
                 side.exchange = ExchangeLinkApplication(loop, spec)
                 side.exchange_engine = Engine(exchange_endpoint(settings), [spec], side.exchange)
-            if settings.fix_tls_port is not None:
-                if settings.fix_tls_certificate is None or settings.fix_tls_private_key is None:
-                    raise ValueError("fix_tls_port needs fix_tls_certificate and fix_tls_private_key")
-                side.tls = TlsTerminator(settings.fix_host, settings.fix_tls_port, "127.0.0.1", settings.fix_port,
-                                         server_context(settings.fix_tls_certificate, settings.fix_tls_private_key))
+            side.front_door = FrontDoor(
+                FrontDoorConfig(settings.fix_target_comp_id, front_door_limits(settings)),
+                PostgresCredentials(pool), single_shard("127.0.0.1", backend_port), audit,
+                on_accepted=side._logon_passed_front_door)
             if configure is not None:
                 await configure(side)
             client_engine.start()
+            guard_acceptor(backend_port)  # QuickFIX binds every interface: only 127.0.0.1 gets through
             if side.exchange_engine is not None:
                 side.exchange_engine.start()
-            if side.tls is not None:
-                await side.tls.start()
+            if settings.fix_plain_enabled:
+                await side.front_door.listen(settings.fix_host, settings.fix_port)
+            if settings.fix_tls_port is not None:
+                await side.front_door.listen(settings.fix_host, settings.fix_tls_port, tls_context)
         except BaseException:
-            await pool.close()
+            if side is not None:
+                await side.stop()  # closes the pool too
+            else:
+                await pool.close()
             raise
-        log.info("fix.gateway_ready", sessions=len(sessions), port=settings.fix_port,
-                 tls_port=settings.fix_tls_port, exchange_link=exchange_link)
+        log.info("fix.gateway_ready", sessions=len(sessions), port=settings.fix_port if settings.fix_plain_enabled
+                 else None, tls_port=settings.fix_tls_port, backend_port=backend_port, exchange_link=exchange_link)
         return side
 
+    def _logon_passed_front_door(self, session: ClientSession | None, request: LogonRequest) -> None:
+        """The front door read this session's row afresh and verified the password: the acceptor's
+        own check (engine thread) then sees the same row and needs no second scrypt."""
+        if session is None:
+            return
+        self.clients.sessions[session.key] = session
+        if request.password:
+            self.clients.credentials.remember(session, request.password)
+
     async def stop(self) -> None:
-        if self.tls is not None:
-            await self.tls.stop()
+        if self.front_door is not None:
+            await self.front_door.close()
         for engine in (self.exchange_engine, self.client_engine):
             if engine is not None:
                 await asyncio.to_thread(engine.stop)

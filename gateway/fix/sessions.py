@@ -76,9 +76,13 @@ class CredentialCache:
                 return None
         refusal = logon_refusal(session, username, password)
         if refusal is None and password:
-            with self._lock:
-                self._accepted[session.key] = self._digest(session, password)
+            self.remember(session, password)
         return refusal
+
+    def remember(self, session: ClientSession, password: str) -> None:
+        """A password already verified (by the front door) against ``session``'s current hash."""
+        with self._lock:
+            self._accepted[session.key] = self._digest(session, password)
 
 
 async def load_client_sessions(conn: asyncpg.Connection | asyncpg.Pool, our_comp_id: str) -> list[ClientSession]:
@@ -90,3 +94,14 @@ async def load_client_sessions(conn: asyncpg.Connection | asyncpg.Pool, our_comp
         our_comp_id,
     )
     return [ClientSession(**dict(row)) for row in rows]
+
+
+async def load_client_session(conn: asyncpg.Connection | asyncpg.Pool, sender_comp_id: str,
+                              our_comp_id: str) -> ClientSession | None:
+    """One provisioned session, read afresh (the front door calls it for every Logon)."""
+    row = await conn.fetchrow(
+        "SELECT sender_comp_id, target_comp_id, begin_string, username, password_hash, enabled "
+        "FROM fix_sessions WHERE sender_comp_id = $1 AND target_comp_id = $2",
+        sender_comp_id, our_comp_id,
+    )
+    return ClientSession(**dict(row)) if row is not None else None

@@ -45,10 +45,11 @@ def test_bad_logon_gets_logout_with_reason_and_no_session(
         ("session.logon_failed", "fix:CLIENT1", reason)
     ]
 
-    # The refused Logon consumed no sequence number: the right password works with 34=1 again.
+    # The refused Logon never reached the engine (the front door answered it): the right password
+    # works with 34=1 again and the engine's own sequence starts at 1 too.
     retry = WireClient(gateway.port)
     retry.logon(PASSWORDS["CLIENT1"])
-    assert value(retry.expect("A"), 34) == "2"  # our refusal Logout used 1
+    assert value(retry.expect("A"), 34) == "1"
     retry.close()
     assert gateway.alive()
 
@@ -61,11 +62,11 @@ def test_disabled_session_is_refused(gateway: GatewayProcess) -> None:
     client.close()
 
 
-def test_unknown_comp_id_is_dropped_silently(gateway: GatewayProcess) -> None:
+def test_unknown_comp_id_is_refused_like_a_bad_password(gateway: GatewayProcess) -> None:
     client = WireClient(gateway.port, sender="NOBODY")
     client.logon("x")
+    assert value(client.expect("5"), 58) == "Invalid username or password"  # no oracle for CompIDs
     assert client.wait_closed()
-    assert client.receive(timeout=1) is None
     client.close()
     assert gateway.alive()
 
