@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -288,6 +289,7 @@ order_cl_ord_ids = Table(
     metadata,
     Column("session_id", String(64), primary_key=True),
     Column("cl_ord_id", String(64), primary_key=True),
+    Column("trading_day", Date, primary_key=True),  # h5 (0006): unique per session and trading day
     Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
     Column("kind", String(8), nullable=False),
     CheckConstraint("kind IN ('new', 'cancel', 'replace')", name="kind"),
@@ -307,4 +309,31 @@ fix_inbound_marks = Table(
     metadata,
     Column("session_key", String(128), primary_key=True),
     Column("last_seq", BigInteger, nullable=False),
+    # h5 (0006): the QuickFIX store's creation time (a new one each session day and on 141=Y)
+    Column("session_start", DateTime(timezone=True), primary_key=True,
+           server_default=text("'1970-01-01 00:00:00+00'")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+
+# h5 session days (migration 0006) -------------------------------------------------------------------
+
+unbooked_fills = Table(
+    "unbooked_fills",  # exchange fills the ledger refused, until booked or written off by an operator
+    metadata,
+    Column("venue_exec_id", String(64), primary_key=True),
+    Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(12), nullable=False),
+    Column("last_qty", QTY, nullable=False),
+    Column("last_px", PRICE, nullable=False),
+    Column("venue_order_id", String(64)),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("state", String(12), nullable=False, server_default="open"),
+    Column("settled_reason", Text),
+    Column("settled_by", String(64)),
+    Column("settled_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    CheckConstraint("state IN ('open', 'booked', 'written_off')", name="state"),
 )

@@ -23,10 +23,12 @@ from gateway.oms.config import maintenance_policy, rate_limit, risk_limits
 from gateway.oms.context import RiskInputs
 from gateway.oms.controls import KillSwitchWatcher
 from gateway.oms.halts import HaltMonitor
+from gateway.oms.inbound_marks import load_inbound_marks
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.margin_monitor import MarginMonitor
-from gateway.oms.recovery import inbound_mark, reconcile_with_venue, resend_client_reports, rewind_inbound
+from gateway.oms.recovery import reconcile_with_venue, resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
+from gateway.oms.session_days import stamp_session_start
 from gateway.oms.venue import VenueReports
 from marketdata.quotes import CHANNEL_PREFIX
 from marketdata.redis_quotes import QuoteReader
@@ -115,14 +117,18 @@ class OrderPath:
         side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
         side.exchange.handlers.update({"8": self.venue_reports.on_execution_report,
                                        "9": self.venue_reports.on_cancel_reject})
-        mark = await inbound_mark(self.pool, VENUE_LINK)
-        if mark is not None:
-            rewind_inbound("FIX.4.4", s.gateway_exchange_comp_id, s.exchange_comp_id, mark)
-        for key, last in await self.pool.fetch("SELECT session_key, last_seq FROM fix_inbound_marks "
-                                               "WHERE session_key LIKE 'client:%'"):
-            comp_id = key.removeprefix("client:")
-            self.service.handled[comp_id] = self.service._handled_saved[comp_id] = last
-            rewind_inbound("FIX.4.4", s.fix_target_comp_id, comp_id, last)
+        # every inbound message carries the start of the store (session day) that accepted it
+        stamp_session_start(side.clients)
+        stamp_session_start(side.exchange)
+        marks = await load_inbound_marks(self.pool)
+        rewind_inbound("FIX.4.4", s.gateway_exchange_comp_id, s.exchange_comp_id, marks.get(VENUE_LINK, {}))
+        for sid in side.client_engine.session_ids():
+            comp_id = str(sid.getTargetCompID().getValue())
+            days = marks.get(f"client:{comp_id}", {})
+            for start, last in days.items():
+                self.service.handled[(comp_id, start)] = self.service._handled_saved[(comp_id, start)] = last
+            if days:  # a session that never had an order handled (market data only) is left alone
+                rewind_inbound("FIX.4.4", s.fix_target_comp_id, comp_id, days)
 
     async def started(self, side: GatewayFix, link_timeout: float = 15.0) -> None:
         assert self.pool is not None and self.service is not None and self.venue_reports is not None

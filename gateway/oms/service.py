@@ -28,12 +28,14 @@ from gateway.oms.changes import ChangeRequests
 from gateway.oms.context import RiskInputs
 from gateway.oms.entry import decide_new_order
 from gateway.oms.fix_codec import Fields
+from gateway.oms.inbound_marks import upsert_marks
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.market_protection import protection_price
 from gateway.oms.model import ExecType, OrdRejReason
 from gateway.oms.order_fsm import InvalidOrder, Order, submit
 from gateway.oms.rate_limit import RateLimit, TokenBucket, take
 from gateway.oms.risk_config import Accepted, Rejected
+from gateway.oms.session_days import NO_SESSION_START, message_session_start
 from gateway.oms.session_lanes import SessionLanes
 from gateway.oms.store import StoredOrder, enter_order, find_by_cl_ord_id, new_id
 from ledger.errors import LedgerError
@@ -60,9 +62,11 @@ class OrderService(ChangeRequests):
         self._buckets: dict[str, TokenBucket] = {}
         self.known_accounts: dict[str, str] | None = None  # shared with VenueReports: order id -> account
         self.routed_at: dict[str, datetime] | None = None  # shared with VenueReports: order id -> routed at
-        self.handled: dict[str, int] = {}  # session -> last inbound MsgSeqNum handled
+        # (session, session start) -> last inbound MsgSeqNum handled; the session start is the QuickFIX
+        # store's creation time (a new store each session day and on 141=Y: numbers start again at 1)
+        self.handled: dict[tuple[str, datetime], int] = {}
         self.lanes = SessionLanes(self.new_orders, self.mark_handled)
-        self._handled_saved: dict[str, int] = {}
+        self._handled_saved: dict[tuple[str, datetime], int] = {}
 
     # -- FIX entry points (registered on ClientAcceptorApplication.handlers) -------------------------
     def handlers(self) -> dict[str, object]:
@@ -72,23 +76,28 @@ class OrderService(ChangeRequests):
     def _queued(self, handler: Handler) -> Handler:
         """Run ``handler`` on the session's lane, after the requests that came before it."""
         async def enqueue(sid: fix.SessionID, msg: fix.Message) -> None:
-            self.lanes.submit(self.client_id(sid), lambda: handler(sid, msg), msg_seq_num(msg))
+            self.lanes.submit(self.client_id(sid), lambda: handler(sid, msg), msg_seq_num(msg),
+                              message_session_start(msg))
         return enqueue
 
-    def mark_handled(self, session_id: str, seq: int) -> None:
-        """Remember each session's last inbound MsgSeqNum fully handled (see ``recovery``)."""
-        if seq > self.handled.get(session_id, 0):
-            self.handled[session_id] = seq
+    def mark_handled(self, session_id: str, seq: int, start: datetime = NO_SESSION_START) -> None:
+        """Remember each session's last inbound MsgSeqNum fully handled, per session day (see ``recovery``)."""
+        if seq > self.handled.get((session_id, start), 0):
+            self.handled[(session_id, start)] = seq
 
     async def save_handled(self) -> None:
-        """Persist the handled marks (``fix_inbound_marks``, key ``client:<CompID>``)."""
-        changed = [(f"client:{s}", q) for s, q in self.handled.items() if self._handled_saved.get(s) != q]
+        """Persist the handled marks (``fix_inbound_marks``, key ``client:<CompID>`` and the session start)."""
+        changed = [(key, q) for key, q in self.handled.items() if self._handled_saved.get(key) != q]
         if not changed:
             return
-        await self.pool.executemany(
-            "INSERT INTO fix_inbound_marks (session_key, last_seq) VALUES ($1, $2) ON CONFLICT (session_key) "
-            "DO UPDATE SET last_seq = greatest(fix_inbound_marks.last_seq, EXCLUDED.last_seq)", changed)
-        self._handled_saved.update({k.removeprefix("client:"): v for k, v in changed})
+        await upsert_marks(self.pool, [(f"client:{s}", start, q) for (s, start), q in changed])
+        self._handled_saved.update(changed)
+        newest: dict[str, datetime] = {}
+        for s, start in self.handled:
+            newest[s] = max(start, newest.get(s, start))
+        for key in [k for k in self.handled if k[1] < newest[k[0]] and self._handled_saved.get(k) == self.handled[k]]:
+            del self.handled[key]  # an earlier session day, saved: forget it
+            self._handled_saved.pop(key, None)
 
     @staticmethod
     def client_id(sid: fix.SessionID) -> str:
@@ -119,7 +128,7 @@ class OrderService(ChangeRequests):
         except codec.BadField as error:
             self._bad_field(session_id, msg, error)
             return
-        self.lanes.submit(session_id, (cmd, received), msg_seq_num(msg))
+        self.lanes.submit(session_id, (cmd, received), msg_seq_num(msg), message_session_start(msg))
 
     async def on_cancel(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)
