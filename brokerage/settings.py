@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     admin_token: SecretStr | None = Field(default=None, description="Fixed admin token (otherwise generated)")
 
+    # h5-exactly-once: ClOrdID uniqueness (FIX 4.4: per session and trading day, the UTC session day)
+    cl_ord_id_unique_within: Literal["trading_day", "forever"] = "trading_day"
+
     @classmethod
     def settings_customise_sources(
         cls,

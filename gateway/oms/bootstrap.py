@@ -28,7 +28,7 @@ from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.margin_monitor import MarginMonitor
 from gateway.oms.recovery import reconcile_with_venue, resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
-from gateway.oms.session_days import stamp_session_start
+from gateway.oms.session_days import StoreClock, stamp_session_start, store_directory
 from gateway.oms.venue import VenueReports
 from marketdata.quotes import CHANNEL_PREFIX
 from marketdata.redis_quotes import QuoteReader
@@ -112,23 +112,27 @@ class OrderPath:
         self.service = OrderService(self.pool, inputs, clients, venue, universe_by_symbol(),
                                     await load_session_accounts(self.pool), rate_limit(s))
         self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), VENUE_LINK)
+        self.service.cl_ord_id_scope = s.cl_ord_id_unique_within
         self.service.known_accounts = self.venue_reports.accounts
         self.service.routed_at = self.venue_reports.routed_at
         side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
         side.exchange.handlers.update({"8": self.venue_reports.on_execution_report,
                                        "9": self.venue_reports.on_cancel_reject})
         # every inbound message carries the start of the store (session day) that accepted it
-        stamp_session_start(side.clients)
-        stamp_session_start(side.exchange)
+        client_store, link_store = StoreClock(store_directory(side.client_engine)), StoreClock(
+            store_directory(side.exchange_engine) if side.exchange_engine is not None else s.data_dir)
+        stamp_session_start(side.clients, client_store)
+        stamp_session_start(side.exchange, link_store)
         marks = await load_inbound_marks(self.pool)
-        rewind_inbound("FIX.4.4", s.gateway_exchange_comp_id, s.exchange_comp_id, marks.get(VENUE_LINK, {}))
+        rewind_inbound("FIX.4.4", s.gateway_exchange_comp_id, s.exchange_comp_id, marks.get(VENUE_LINK, {}),
+                       link_store)
         for sid in side.client_engine.session_ids():
             comp_id = str(sid.getTargetCompID().getValue())
             days = marks.get(f"client:{comp_id}", {})
             for start, last in days.items():
                 self.service.handled[(comp_id, start)] = self.service._handled_saved[(comp_id, start)] = last
             if days:  # a session that never had an order handled (market data only) is left alone
-                rewind_inbound("FIX.4.4", s.fix_target_comp_id, comp_id, days)
+                rewind_inbound("FIX.4.4", s.fix_target_comp_id, comp_id, days, client_store)
 
     async def started(self, side: GatewayFix, link_timeout: float = 15.0) -> None:
         assert self.pool is not None and self.service is not None and self.venue_reports is not None

@@ -8,7 +8,9 @@ and the outbox event commit in one transaction; the request goes to the exchange
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
@@ -25,6 +27,7 @@ from gateway.oms.order_events import OrderCancelRequested, OrderReplaceRequested
 from gateway.oms.order_fsm import InvalidTransition, Order, apply
 from gateway.oms.risk import check_replace
 from gateway.oms.risk_config import Rejected
+from gateway.oms.session_days import ClOrdIdScope, cl_ord_id_since, trading_day
 from gateway.oms.store import (
     StoredOrder,
     claim_cl_ord_id,
@@ -59,6 +62,18 @@ class ChangeRequests:
     instruments: dict[str, Instrument]
     clients: ClientLink
     venue: VenueLink
+    clock: Callable[[], datetime]
+    cl_ord_id_scope: ClOrdIdScope
+
+    def trading_day(self) -> date:
+        return trading_day(self.clock())
+
+    def cl_ord_id_since(self, poss_resend: bool = False) -> date:
+        """The first trading day whose ClOrdIDs a request's new ClOrdID is checked against. A PossResend looks
+        one day further back: a resend just after the day's turn is still answered from the ledger."""
+        since = cl_ord_id_since(self.cl_ord_id_scope, self.clock())
+        return since - timedelta(days=1) if poss_resend and since > date.min else since
+
 
     async def system_cancel(self, stored: StoredOrder, why: str) -> None:
         """Cancel an order on the system's behalf (kill switch, liquidation): the same path as a client's
@@ -96,7 +111,8 @@ class ChangeRequests:
         async with self.pool.acquire(timeout=5) as conn, conn.transaction():
             account = await lock_account(conn, account_id) if account_id else None
             stored = await lock_order(conn, found[0].order.order_id) if found else None
-            in_use = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id) is not None
+            in_use = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id,
+                                             self.cl_ord_id_since(cmd.poss_resend)) is not None
             orig = stored.order if stored else None
             if isinstance(cmd, codec.ReplaceCommand):
                 admitted = admit_replace(orig, cmd.orig_cl_ord_id, cmd.cl_ord_id, qty=cmd.qty, price=cmd.price,
@@ -151,7 +167,7 @@ class ChangeRequests:
         orig_venue_id = stored.venue_cl_ord_id
         stored = replace(stored, order=order, venue_requests=stored.venue_requests + 1)
         await save_order(conn, stored)
-        await claim_cl_ord_id(conn, session_id, cl_ord_id, order.order_id, kind)
+        await claim_cl_ord_id(conn, session_id, cl_ord_id, order.order_id, kind, self.trading_day())
         exec_id = new_id("E")
         fields = reports.execution_report(order, exec_id, exec_type)
         seq = await insert_execution(conn, exec_id=exec_id, venue_exec_id=None, stored=stored,

@@ -29,20 +29,20 @@ from gateway.oms import reports
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.market_protection import protection_price
 from gateway.oms.model import OrdStatus
-from gateway.oms.session_days import rewind_to, store_session_start
+from gateway.oms.session_days import StoreClock, rewind_to
 from gateway.oms.store import load_order, new_id, working_orders
 from gateway.oms.venue import VenueReports
 
 log = structlog.get_logger(__name__)
 
 
-def rewind_inbound(begin: str, sender: str, target: str, marks: Mapping[datetime, int]) -> bool:
+def rewind_inbound(begin: str, sender: str, target: str, marks: Mapping[datetime, int], clock: StoreClock) -> bool:
     """Set a (created, not yet started) session's next expected inbound MsgSeqNum back to the mark of its
     current store + 1 (``session_days.rewind_to``: only the mark of the same session day counts), so the peer
     resends what followed; False when there was nothing to rewind."""
     sid = fix.SessionID(begin, sender, target)
     session = fix.Session.lookupSession(sid)
-    start = store_session_start(sid)
+    start = clock.session_start(sid)
     if session is None or start is None:
         return False
     expected = session.getExpectedTargetNum()

@@ -35,7 +35,7 @@ from gateway.oms.model import ExecType, OrdRejReason
 from gateway.oms.order_fsm import InvalidOrder, Order, submit
 from gateway.oms.rate_limit import RateLimit, TokenBucket, take
 from gateway.oms.risk_config import Accepted, Rejected
-from gateway.oms.session_days import NO_SESSION_START, message_session_start
+from gateway.oms.session_days import NO_SESSION_START, ClOrdIdScope, message_session_start
 from gateway.oms.session_lanes import SessionLanes
 from gateway.oms.store import StoredOrder, enter_order, find_by_cl_ord_id, new_id
 from ledger.errors import LedgerError
@@ -60,6 +60,8 @@ class OrderService(ChangeRequests):
         self.session_accounts = session_accounts  # SenderCompID -> (default account, allowed accounts)
         self.rate = rate
         self._buckets: dict[str, TokenBucket] = {}
+        self.clock: Callable[[], datetime] = now  # the trading day of a ClOrdID (tests move it)
+        self.cl_ord_id_scope: ClOrdIdScope = "trading_day"  # FIX 4.4: unique per session and trading day
         self.known_accounts: dict[str, str] | None = None  # shared with VenueReports: order id -> account
         self.routed_at: dict[str, datetime] | None = None  # shared with VenueReports: order id -> routed at
         # (session, session start) -> last inbound MsgSeqNum handled; the session start is the QuickFIX
@@ -273,9 +275,10 @@ class OrderService(ChangeRequests):
         account = await batch.account(order.account_id)
         if account.status != "active":
             return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, f"account {account.account_id} is {account.status}")
+        since = self.cl_ord_id_since(cmd.poss_resend)
         ctx, _, used = await self.inputs.context_for_new(conn, account, order.symbol, quote,  # type: ignore[arg-type]
-                                                         session_id, cmd.cl_ord_id)
-        found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id) if used else None
+                                                         session_id, cmd.cl_ord_id, since)
+        found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id, since) if used else None
         decision = decide_new_order(order, existing=found[0].order if found else None,
                                     poss_resend=cmd.poss_resend, instrument=self.instruments.get(order.symbol),
                                     ctx=ctx, limits=self.inputs.limits(account))
@@ -302,7 +305,7 @@ class OrderService(ChangeRequests):
                 stored = StoredOrder(order, session_id, order.cl_ord_id, reservation)
                 exec_id = new_id("E")
                 fields = reports.execution_report(order, exec_id, ExecType.PENDING_NEW)
-                seq = await enter_order(conn, stored, exec_id, fields, cash)
+                seq = await enter_order(conn, stored, exec_id, fields, cash, self.trading_day())
                 batch.append_event(event("order.accepted", order, session_id, bid=bid, ask=ask, last=last,
                                                actor=actor, extra={"reserved_cash": str(reservation.cash),
                                                                    "reserved_qty": str(reservation.shares)},

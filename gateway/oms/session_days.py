@@ -14,20 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Literal
 
 import quickfix as fix
+
+from fixsession.settings import session_directory
 
 __all__ = [
     "NO_SESSION_START",
     "SESSION_START_TAG",
     "ClOrdIdScope",
+    "StoreClock",
     "cl_ord_id_since",
     "rewind_to",
     "session_start_of",
     "session_start_tag_value",
     "stamp_session_start",
-    "store_session_start",
     "trading_day",
 ]
 
@@ -84,14 +87,35 @@ def parse_session_start(value: str | None) -> datetime:
 
 # -- QuickFIX shell -------------------------------------------------------------------------------------
 
-def store_session_start(session_id: fix.SessionID) -> datetime | None:
-    """The creation time of the session's message store (None: no such session)."""
-    session = fix.Session.lookupSession(session_id)
-    if session is None:
-        return None
-    created = session.getStore().getCreationTime()
-    return session_start_of(created.getYear(), created.getMonth(), created.getDay(), created.getHour(),
-                            created.getMinute(), created.getSecond())
+class StoreClock:
+    """Reads the creation time of a session's QuickFIX FileStore (``<store_dir>/<Begin>-<Sender>-<Target>.session``,
+    written when the store is created or reset; the Python binding does not expose ``getCreationTime``). A read
+    is one ``stat`` while the file is unchanged."""
+
+    def __init__(self, store_dir: Path) -> None:
+        self.store_dir = store_dir
+        self._cache: dict[str, tuple[int, datetime]] = {}
+
+    def path(self, session_id: fix.SessionID) -> Path:
+        return self.store_dir / (f"{session_id.getBeginString().getValue()}-{session_id.getSenderCompID().getValue()}"
+                                 f"-{session_id.getTargetCompID().getValue()}.session")
+
+    def session_start(self, session_id: fix.SessionID) -> datetime | None:
+        """The store's creation time (None: no store file yet)."""
+        path = self.path(session_id)
+        try:
+            changed = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        cached = self._cache.get(str(path))
+        if cached is not None and cached[0] == changed:
+            return cached[1]
+        text = path.read_text().strip()
+        if not text:
+            return None
+        start = parse_session_start(text[:17])
+        self._cache[str(path)] = (changed, start)
+        return start
 
 
 def message_session_start(message: fix.Message) -> datetime:
@@ -102,15 +126,21 @@ def message_session_start(message: fix.Message) -> datetime:
     return parse_session_start(header.getField(SESSION_START_TAG))
 
 
-def stamp_session_start(app: object) -> None:
+def stamp_session_start(app: object, clock: StoreClock) -> None:
     """Wrap ``app.on_app_in`` (a ``fixsession.SafeApplication``; engine thread) so every inbound application
     message carries, before it is handed to the event loop, the start of the store that accepted it."""
     inner: Callable[[fix.Message, fix.SessionID], None] = app.on_app_in  # type: ignore[attr-defined]
 
     def on_app_in(message: fix.Message, session_id: fix.SessionID) -> None:
-        start = store_session_start(session_id)
+        start = clock.session_start(session_id)
         if start is not None:
             message.getHeader().setField(fix.StringField(SESSION_START_TAG, session_start_tag_value(start)))
         inner(message, session_id)
 
     app.on_app_in = on_app_in  # type: ignore[attr-defined]
+
+
+def store_directory(engine: object) -> Path:
+    """Where a ``fixsession.Engine`` keeps its FileStore (``<data_dir>/fix/<name>/store``)."""
+    endpoint = engine.endpoint  # type: ignore[attr-defined]
+    return session_directory(endpoint.data_dir, endpoint.name) / "store"

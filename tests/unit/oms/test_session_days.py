@@ -37,7 +37,7 @@ def test_a_session_day_starting_in_the_evening_belongs_to_the_next_date() -> Non
 
 def test_a_naive_time_has_no_trading_day() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        trading_day(datetime(2026, 12, 1, 12, 0))  # noqa: DTZ001
+        trading_day(datetime(2026, 12, 1, 12, 0))
 
 
 def test_cl_ord_id_scope() -> None:
