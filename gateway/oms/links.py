@@ -65,14 +65,19 @@ class ClientLink:
                                         session_id)
             low = max(self._watermark.get(session_id, 0), saved or 0)
             rows = await pool.fetch(
-                "SELECT seq, coalesce(session_id = $1 AND fix_fields IS NOT NULL, false) AS ours FROM executions "
+                "SELECT seq, coalesce(session_id = $1 AND fix_fields IS NOT NULL, false) AS ours, "
+                "CASE WHEN session_id = $1 THEN fix_fields::text END AS fields FROM executions "
                 "WHERE seq > $2 AND seq <= $3 ORDER BY seq", session_id, low, max(sent))
             mark, at = low, time.monotonic()
             for row in rows:
                 if row["seq"] > mark + 1 and not self._gap_settled(mark + 1, row["seq"], at):
                     break  # maybe a report still being committed: the mark waits below it
-                if row["ours"] and row["seq"] not in sent:
-                    break  # a report of the session not sent yet: the mark stays below it
+                # a report of the session not sent yet: the mark stays below it. One still unsent after the
+                # grace was committed by another process (``brokerage orders settle``): it is sent now.
+                if row["ours"] and row["seq"] not in sent and (
+                        not self._gap_settled(row["seq"], row["seq"] + 1, at)
+                        or not self.send(session_id, "8", json.loads(row["fields"]))):
+                    break
                 mark = row["seq"]
             self._sent[session_id] = {seq for seq in sent if seq > mark}
             if mark > self._watermark.get(session_id, 0):

@@ -49,6 +49,7 @@ from gateway.oms.order_fsm import InvalidTransition, Order, apply
 from gateway.oms.risk_config import RiskLimits
 from gateway.oms.session_days import NO_SESSION_START, message_session_start
 from gateway.oms.store import StoredOrder, execution_row, new_id
+from gateway.oms.unbooked import record_unbooked, unbooked_state
 from ledger.fills import Fill
 from ledger.fills import Side as FillSide
 from ledger.journal_store import Conn, LockedAccount
@@ -247,8 +248,8 @@ class VenueReports:
             raise
         except Exception as error:
             if len(items) == 1:
-                await self._refused(*items[0], error)
-                if failed is not None:
+                settled = await self._refused(*items[0], error)
+                if failed is not None and not settled:
                     failed.append(items[0][1])
                 return 0
             return sum([await self.apply_batch([item], failed) for item in items])
@@ -257,23 +258,30 @@ class VenueReports:
                 send()
         return sum(send is not None for send in sends)
 
-    async def _refused(self, account_id: str, item: object, error: Exception) -> None:
+    async def _refused(self, account_id: str, item: object, error: Exception) -> bool:
         """A report the ledger refused: logged as an error and, for a fill (the exchange traded, we booked
-        nothing), an ``order.fill_unbooked`` event in its own transaction for operations to settle."""
+        nothing), an ``unbooked_fills`` row and an ``order.fill_unbooked`` event in their own transaction for
+        operations to settle (``brokerage orders settle``), once per venue ExecID. True when an operator
+        already settled it (written off): the inbound mark may pass it."""
         log.error("oms.venue_report_failed", item=repr(item)[:300], error=str(error), exc_info=error)
         if not isinstance(item, codec.VenueReport) or item.exec_type != "F":
-            return
+            return False
+        order_id = order_id_of(item.venue_cl_ord_id)
+        text = f"{type(error).__name__}: {error}"
         unbooked = AuditEvent("order.fill_unbooked", account_id=account_id, actor="system:gateway",
-                              order_id=order_id_of(item.venue_cl_ord_id), last_qty=item.last_qty,
+                              order_id=order_id, last_qty=item.last_qty,
                               last_px=item.last_px, reason=f"the ledger refused the fill: {error}",
                               extra={"venue_exec_id": item.exec_id, "venue_order_id": item.venue_order_id,
-                                     "venue_cl_ord_id": item.venue_cl_ord_id,
-                                     "error": f"{type(error).__name__}: {error}"})
+                                     "venue_cl_ord_id": item.venue_cl_ord_id, "error": text})
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                await append_event(conn, unbooked)
+                if await record_unbooked(conn, item, order_id, account_id, text):
+                    await append_event(conn, unbooked)
+                    return False
+                return await unbooked_state(conn, item.exec_id) not in (None, "open")
         except Exception:  # the log line above still says it; the mark stays pinned either way
             log.exception("oms.fill_unbooked_event_failed", exec_id=item.exec_id)
+            return False
 
     async def _unit(self, batch: Batch, account_id: str, item: object) -> Callable[[], object] | None:
         if isinstance(item, codec.VenueReport):
