@@ -139,7 +139,6 @@ orders = Table(
     Column("pending_extra_qty", QTY, nullable=False, server_default="0"),
     Column("traded_notional", Numeric, nullable=False, server_default="0"),
     Column("venue_requests", Integer, nullable=False, server_default="0"),
-    UniqueConstraint("session_id", "cl_ord_id", name="uq_orders_session_cl_ord_id"),
     CheckConstraint("side IN ('buy', 'sell', 'sell_short')", name="side"),
     CheckConstraint("ord_type IN ('market', 'limit', 'stop', 'stop_limit')", name="ord_type"),
     CheckConstraint("time_in_force IN ('day', 'gtc', 'ioc', 'fok')", name="time_in_force"),
@@ -317,6 +316,9 @@ fix_inbound_marks = Table(
 
 
 # h5 session days (migration 0006) -------------------------------------------------------------------
+
+# a ClOrdID is unique per session and trading day (order_cl_ord_ids), no longer per session for ever
+Index("ix_orders_session_cl_ord_id", orders.c.session_id, orders.c.cl_ord_id)
 
 unbooked_fills = Table(
     "unbooked_fills",  # exchange fills the ledger refused, until booked or written off by an operator

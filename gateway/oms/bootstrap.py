@@ -19,6 +19,7 @@ import structlog
 from redis.asyncio import Redis
 
 from brokerage.settings import Settings
+from gateway.oms.audit_spool import AuditSpool, watch_rejects
 from gateway.oms.config import maintenance_policy, rate_limit, risk_limits
 from gateway.oms.context import RiskInputs
 from gateway.oms.controls import KillSwitchWatcher
@@ -95,6 +96,7 @@ class OrderPath:
         self.redis: Redis | None = None  # type: ignore[type-arg,unused-ignore]
         self.service: OrderService | None = None
         self.venue_reports: VenueReports | None = None
+        self.spool = AuditSpool(settings.resolved_data_dir / "audit-spool")
         self._tasks: list[asyncio.Task[None]] = []
 
     async def configure(self, side: GatewayFix) -> None:
@@ -113,6 +115,10 @@ class OrderPath:
                                     await load_session_accounts(self.pool), rate_limit(s))
         self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), VENUE_LINK)
         self.service.cl_ord_id_scope = s.cl_ord_id_unique_within
+        # events with no transaction to carry them: rejects before the order transaction, 35=3/35=j, logons
+        self.service.audit = self.spool.append
+        side.audit.spool = self.spool.append
+        watch_rejects(side.clients, self.spool.append)
         self.service.known_accounts = self.venue_reports.accounts
         self.service.routed_at = self.venue_reports.routed_at
         side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
@@ -138,6 +144,7 @@ class OrderPath:
         assert self.pool is not None and self.service is not None and self.venue_reports is not None
         s, clients = self.settings, self.service.clients
         self._tasks.append(asyncio.create_task(clients.run_marks(self.pool), name="oms-client-marks"))
+        self._tasks.append(asyncio.create_task(self.spool.run(self.pool), name="oms-audit-spool"))
         self._tasks.append(asyncio.create_task(every("client-inbound-marks", 0.2, self.service.save_handled),
                                                name="oms-client-inbound-marks"))
         self._tasks.append(asyncio.create_task(every("venue-inbound-mark", 0.2, self.venue_reports.save_mark),
@@ -174,6 +181,8 @@ class OrderPath:
                 await self.service.save_handled()
                 if self.venue_reports is not None:
                     await self.venue_reports.save_mark()
+            with contextlib.suppress(Exception):
+                await self.spool.replay(self.pool)
             await self.pool.close()
         if self.redis is not None:
             await self.redis.aclose()  # type: ignore[attr-defined,unused-ignore]

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, cast
 
 import structlog
 
+from audit.events import AuditEvent
 from audit.outbox import append_event
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.admission import CancelRejected, Proceed, ReportStatus, admit_cancel, admit_replace
-from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, event
+from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, event, request_event
 from gateway.oms.fix_codec import Fields
 from gateway.oms.model import ClOrdID, CxlRejReason, CxlRejResponseTo, ExecType, OrdRejReason, OrdStatus
 from gateway.oms.order_events import OrderCancelRequested, OrderReplaceRequested
@@ -65,6 +66,9 @@ class ChangeRequests:
     clock: Callable[[], datetime]
     cl_ord_id_scope: ClOrdIdScope
 
+    def record(self, event: AuditEvent) -> None:
+        raise NotImplementedError  # OrderService.record
+
     def trading_day(self) -> date:
         return trading_day(self.clock())
 
@@ -95,6 +99,12 @@ class ChangeRequests:
         except LedgerError as error:
             outcome = CancelRejected(CxlRejReason.BROKER_CREDIT, response_to, OrdStatus.REJECTED, "NONE", str(error))
         if isinstance(outcome, CancelRejected):
+            self.record(request_event(
+                "order.cancel_rejected", session_id, cl_ord_id=cmd.cl_ord_id, account_id=None,
+                symbol=cmd.symbol or "", rule="cancel_reject", reason=outcome.text,
+                actor=None if session_id else "system:gateway", orig_cl_ord_id=cmd.orig_cl_ord_id,
+                order_id=outcome.order_id, request="replace" if is_replace else "cancel",
+                cxl_rej_reason=int(outcome.reason.value)))
             self.clients.send(session_id, "9", reports.cancel_reject(outcome, cl_ord_id=cmd.cl_ord_id,
                                                                      orig_cl_ord_id=cmd.orig_cl_ord_id))
             return

@@ -17,12 +17,13 @@ import asyncpg
 import quickfix as fix
 import structlog
 
+from audit.events import AuditEvent
 from fixsession.messages import body_value, msg_seq_num, session_key
 from fixsession.rejects import CONDITIONALLY_REQUIRED_FIELD_MISSING, business_reject
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.admission import DuplicateOrder, ReportStatus
-from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, event, now
+from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, AuditSink, event, no_audit, now, request_event
 from gateway.oms.batch import Batch
 from gateway.oms.changes import ChangeRequests
 from gateway.oms.context import RiskInputs
@@ -62,6 +63,7 @@ class OrderService(ChangeRequests):
         self._buckets: dict[str, TokenBucket] = {}
         self.clock: Callable[[], datetime] = now  # the trading day of a ClOrdID (tests move it)
         self.cl_ord_id_scope: ClOrdIdScope = "trading_day"  # FIX 4.4: unique per session and trading day
+        self.audit: AuditSink = no_audit  # events decided outside a transaction (the audit spool)
         self.known_accounts: dict[str, str] | None = None  # shared with VenueReports: order id -> account
         self.routed_at: dict[str, datetime] | None = None  # shared with VenueReports: order id -> routed at
         # (session, session start) -> last inbound MsgSeqNum handled; the session start is the QuickFIX
@@ -184,6 +186,20 @@ class OrderService(ChangeRequests):
             return default or None
         return requested if requested in allowed else None
 
+    def record(self, event: AuditEvent) -> None:
+        """An audit event with no transaction to carry it: into the durable spool (never raises)."""
+        try:
+            self.audit(event)
+        except Exception:
+            log.exception("oms.audit_spool_failed", event_type=event.event_type, event_id=str(event.event_id))
+
+    def _audit_new(self, session_id: str, cmd: codec.NewOrderCommand, account_id: str | None, rule: str,
+                   text: str) -> None:
+        self.record(request_event("order.rejected", session_id, cl_ord_id=cmd.cl_ord_id,
+                                  account_id=account_id or cmd.account, symbol=cmd.symbol, side=cmd.side.ledger,
+                                  ord_type=cmd.ord_type.ledger, qty=cmd.qty, price=cmd.price, rule=rule,
+                                  reason=text))
+
     def _reject_new(self, session_id: str, cmd: codec.NewOrderCommand, reason: OrdRejReason, text: str,
                     account: str | None) -> None:
         self.clients.send(session_id, "8", reports.order_reject(
@@ -198,14 +214,16 @@ class OrderService(ChangeRequests):
     def _prepare(self, session_id: str, cmd: codec.NewOrderCommand) -> tuple[str, Order] | None:
         account_id = self.account_for(session_id, cmd.account)
         if account_id is None:
-            self._reject_new(session_id, cmd, OrdRejReason.UNKNOWN_ACCOUNT,
-                             f"unknown account: {cmd.account or '(none)'} is not an account of this session", None)
+            text = f"unknown account: {cmd.account or '(none)'} is not an account of this session"
+            self._audit_new(session_id, cmd, None, "unknown_account", text)
+            self._reject_new(session_id, cmd, OrdRejReason.UNKNOWN_ACCOUNT, text, None)
             return None
         try:
             order = submit(order_id=new_id("O"), cl_ord_id=cmd.cl_ord_id, account_id=account_id,  # type: ignore[arg-type]
                            symbol=cmd.symbol, side=cmd.side, ord_type=cmd.ord_type, time_in_force=cmd.time_in_force,
                            qty=cmd.qty, price=cmd.price, stop_px=cmd.stop_px)
         except InvalidOrder as error:
+            self._audit_new(session_id, cmd, account_id, "invalid_order", f"invalid order: {error}")
             self._reject_new(session_id, cmd, OrdRejReason.OTHER, f"invalid order: {error}", account_id)
             return None
         return account_id, order
@@ -247,13 +265,17 @@ class OrderService(ChangeRequests):
     def _finish_new(self, session_id: str, cmd: codec.NewOrderCommand, account_id: str,
                     outcome: tuple[str, object] | BaseException) -> Order | None:
         if isinstance(outcome, UNAVAILABLE):
+            self._audit_new(session_id, cmd, account_id, "database_unavailable", DB_DOWN_TEXT)
             self._reject_new(session_id, cmd, OrdRejReason.OTHER, DB_DOWN_TEXT, account_id)
             return None
         if isinstance(outcome, LedgerError):  # a ledger refusal the risk check did not foresee (figures in the text)
+            self._audit_new(session_id, cmd, account_id, "ledger_refused", str(outcome))
             self._reject_new(session_id, cmd, OrdRejReason.BROKER_CREDIT, str(outcome), account_id)
             return None
         if isinstance(outcome, BaseException):
             log.error("oms.new_order_failed", session=session_id, cl_ord_id=cmd.cl_ord_id, error=repr(outcome))
+            self._audit_new(session_id, cmd, account_id, "internal_error", f"order could not be processed: "
+                            f"{type(outcome).__name__}")
             self._reject_new(session_id, cmd, OrdRejReason.OTHER, "order could not be processed", account_id)
             return None
         kind, payload = outcome
@@ -274,7 +296,10 @@ class OrderService(ChangeRequests):
         conn = batch.conn
         account = await batch.account(order.account_id)
         if account.status != "active":
-            return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, f"account {account.account_id} is {account.status}")
+            text = f"account {account.account_id} is {account.status}"
+            batch.append_event(event("order.rejected", order, session_id, rule="account_inactive", reason=text,
+                                     actor=actor))
+            return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, text)
         since = self.cl_ord_id_since(cmd.poss_resend)
         ctx, _, used = await self.inputs.context_for_new(conn, account, order.symbol, quote,  # type: ignore[arg-type]
                                                          session_id, cmd.cl_ord_id, since)

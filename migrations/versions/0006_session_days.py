@@ -50,6 +50,9 @@ def upgrade() -> None:
     op.alter_column("order_cl_ord_ids", "trading_day", nullable=False)
     _drop_primary_key("order_cl_ord_ids")
     op.create_primary_key("pk_order_cl_ord_ids", "order_cl_ord_ids", ["session_id", "cl_ord_id", "trading_day"])
+    # the same ClOrdID may enter another order on another trading day
+    op.drop_constraint("uq_orders_session_cl_ord_id", "orders", type_="unique")
+    op.create_index("ix_orders_session_cl_ord_id", "orders", ["session_id", "cl_ord_id"])
 
     op.create_table(
         "unbooked_fills",
@@ -73,6 +76,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("unbooked_fills")
+    op.drop_index("ix_orders_session_cl_ord_id", "orders")
+    op.execute("DELETE FROM order_cl_ord_ids k USING orders o WHERE k.order_id = o.order_id AND EXISTS "
+               "(SELECT 1 FROM orders p WHERE p.session_id = o.session_id AND p.cl_ord_id = o.cl_ord_id "
+               "AND p.created_at > o.created_at)")
+    op.execute("UPDATE orders o SET cl_ord_id = o.cl_ord_id || '~' || o.order_id WHERE EXISTS "
+               "(SELECT 1 FROM orders p WHERE p.session_id = o.session_id AND p.cl_ord_id = o.cl_ord_id "
+               "AND p.created_at > o.created_at)")
+    op.create_unique_constraint("uq_orders_session_cl_ord_id", "orders", ["session_id", "cl_ord_id"])
     _drop_primary_key("order_cl_ord_ids")
     op.execute("DELETE FROM order_cl_ord_ids a USING order_cl_ord_ids b WHERE a.session_id = b.session_id "
                "AND a.cl_ord_id = b.cl_ord_id AND a.trading_day < b.trading_day")
