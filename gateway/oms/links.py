@@ -15,6 +15,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 import asyncpg
 import quickfix as fix
@@ -100,11 +101,35 @@ class ClientLink:
                 settled = False
         return settled
 
-    async def run_marks(self, pool: asyncpg.Pool, interval: float = 0.2) -> None:
+    async def run_marks(self, pool: asyncpg.Pool, interval: float = 0.2, overdue_every: int = 25) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(interval)
+            rounds += 1
             with contextlib.suppress(Exception):
+                if rounds % overdue_every == 0:
+                    await self.send_overdue(pool)
                 await self.save_marks(pool)
+
+    async def send_overdue(self, pool: asyncpg.Pool) -> int:
+        """Send the committed reports above a session's mark that this process never sent and that are older
+        than the grace: committed by another process (``brokerage orders settle``) or whose send failed. One
+        query over the sessions with a mark (``client_report_marks``), by the (session, seq) index."""
+        rows = await pool.fetch(
+            "SELECT m.session_id, e.seq, e.fix_fields::text AS fields FROM client_report_marks m "
+            "CROSS JOIN LATERAL (SELECT seq, fix_fields FROM executions x WHERE x.session_id = m.session_id "
+            "AND x.seq > m.last_seq AND x.fix_fields IS NOT NULL AND x.transact_time < now() - $1::interval "
+            "ORDER BY seq LIMIT 100) e ORDER BY e.seq", timedelta(seconds=self._gap_grace))
+        count = 0
+        for row in rows:
+            session_id, seq = row["session_id"], row["seq"]
+            if seq <= self._watermark.get(session_id, 0) or seq in self._sent.get(session_id, set()):
+                continue
+            if self.send(session_id, "8", json.loads(row["fields"]), seq):
+                count += 1
+        if count:
+            log.info("oms.client_reports_overdue_sent", count=count)
+        return count
 
     async def resend_unconfirmed(self, pool: asyncpg.Pool) -> int:
         """Send again every stored report above its session's mark (what a crash may have swallowed)."""

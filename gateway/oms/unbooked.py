@@ -144,7 +144,7 @@ async def settle(pool: asyncpg.Pool, venue_exec_id: str, action: Action, reason:
 
 class _Recorded:
     """Clients of a settlement outside the gateway: the client's ExecutionReport is committed with the fill
-    (``executions``) and a running gateway sends it (``ClientLink``: a committed report not sent by it)."""
+    (``executions``) and a running gateway sends it (``ClientLink.send_overdue``, after the grace)."""
 
     def send(self, *args: object) -> bool:
         return True

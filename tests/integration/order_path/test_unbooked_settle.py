@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from gateway.oms import fix_codec as codec
+from gateway.oms.links import ClientLink
 from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdType, Side, TimeInForce
 from gateway.oms.order_fsm import submit
 from gateway.oms.risk_config import RiskLimits
@@ -96,6 +97,13 @@ async def test_refused_fills_are_kept_once_and_settled_once(db_pool: asyncpg.Poo
         assert (row["status"], row["cum_qty"], row["reserved_cash"]) == ("filled", 10, 0)
         with pytest.raises(AlreadySettled, match="already settled"):
             await settle(pool, "X1", "write_off", "again", "ops:bob")
+        # a running gateway sends the client the report the settlement committed (after the grace)
+        await pool.execute("INSERT INTO client_report_marks (session_id, last_seq) VALUES ('CLIENT1', 0)")
+        sent: list[str] = []
+        link = ClientLink(lambda session, msg: sent.append(f"{msg.getField(37)}/{msg.getField(150)}") or True,
+                          "BROKER", gap_grace_seconds=0)
+        assert await link.send_overdue(pool) == 1 and sent == ["O1/F"]
+        assert await link.send_overdue(pool) == 0  # once
 
         # written off: recorded with its reason; the exchange's resend is then let through
         await settle(pool, "X2", "write_off", "venue busted the trade", "ops:bob")
