@@ -15,6 +15,7 @@ from brokerage.commands import gateway as gateway_cmd
 from brokerage.commands import halt as halt_cmd
 from brokerage.commands import kill_switch as kill_switch_cmd
 from brokerage.commands import marketdata as marketdata_cmd
+from brokerage.commands import orders as orders_cmd
 from brokerage.commands import report as report_cmd
 from brokerage.commands import search as search_cmd
 from brokerage.commands import services as services_cmd
@@ -36,6 +37,7 @@ app.add_typer(demo_cmd.app, name="demo")
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(kill_switch_cmd.app, name="kill-switch")
 app.add_typer(halt_cmd.app, name="halt")
+app.add_typer(orders_cmd.app, name="orders")
 app.command(name="exchange")(exchange_cmd.exchange)
 app.command(name="gateway")(gateway_cmd.gateway)
 app.command(name="marketdata")(marketdata_cmd.marketdata)

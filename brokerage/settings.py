@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     fix_heartbeat_max_seconds: int = 300  # HeartBtInt (108) accepted: 1..this
     fix_logon_failures_per_comp_id: int = 3  # failed logons before exponential back-off (per CompID)
     fix_logon_failures_per_ip: int = 10  # ... and per source address
+    # h5-exactly-once: ClOrdID uniqueness (FIX 4.4: per session and trading day, the UTC session day)
+    cl_ord_id_unique_within: Literal["trading_day", "forever"] = "trading_day"
 
     @classmethod
     def settings_customise_sources(

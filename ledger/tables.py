@@ -148,7 +148,6 @@ orders = Table(
     Index("ix_orders_system_working", "account_id", postgresql_where=text(
         "origin = 'system' AND status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', "
         "'pending_replace')")),
-    UniqueConstraint("session_id", "cl_ord_id", name="uq_orders_session_cl_ord_id"),
     CheckConstraint("side IN ('buy', 'sell', 'sell_short')", name="side"),
     CheckConstraint("ord_type IN ('market', 'limit', 'stop', 'stop_limit')", name="ord_type"),
     CheckConstraint("time_in_force IN ('day', 'gtc', 'ioc', 'fok')", name="time_in_force"),
@@ -298,6 +297,7 @@ order_cl_ord_ids = Table(
     metadata,
     Column("session_id", String(64), primary_key=True),
     Column("cl_ord_id", String(64), primary_key=True),
+    Column("trading_day", Date, primary_key=True),  # h5 (0006): unique per session and trading day
     Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
     Column("kind", String(8), nullable=False),
     CheckConstraint("kind IN ('new', 'cancel', 'replace')", name="kind"),
@@ -317,6 +317,36 @@ fix_inbound_marks = Table(
     metadata,
     Column("session_key", String(128), primary_key=True),
     Column("last_seq", BigInteger, nullable=False),
+    # h5 (0006): the QuickFIX store's creation time (a new one each session day and on 141=Y)
+    Column("session_start", DateTime(timezone=True), primary_key=True,
+           server_default=text("'1970-01-01 00:00:00+00'")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+
+# h5 session days (migration 0006) -------------------------------------------------------------------
+
+# a ClOrdID is unique per session and trading day (order_cl_ord_ids), no longer per session for ever
+Index("ix_orders_session_cl_ord_id", orders.c.session_id, orders.c.cl_ord_id)
+
+unbooked_fills = Table(
+    "unbooked_fills",  # exchange fills the ledger refused, until booked or written off by an operator
+    metadata,
+    Column("venue_exec_id", String(64), primary_key=True),
+    Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(12), nullable=False),
+    Column("last_qty", QTY, nullable=False),
+    Column("last_px", PRICE, nullable=False),
+    Column("venue_order_id", String(64)),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("state", String(12), nullable=False, server_default="open"),
+    Column("settled_reason", Text),
+    Column("settled_by", String(64)),
+    Column("settled_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    CheckConstraint("state IN ('open', 'booked', 'written_off')", name="state"),
 )
 
 # h7 halts/margin (migration 0008) -------------------------------------------------------------------

@@ -20,14 +20,17 @@ import structlog
 from redis.asyncio import Redis
 
 from brokerage.settings import Settings
+from gateway.oms.audit_spool import AuditSpool, watch_rejects
 from gateway.oms.config import breaker_rules, maintenance_policy, rate_limit, risk_limits
 from gateway.oms.context import RiskInputs
 from gateway.oms.controls import KillSwitchWatcher
 from gateway.oms.halts import HaltMonitor, calendar_close
+from gateway.oms.inbound_marks import load_inbound_marks
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.margin_monitor import MarginMonitor
-from gateway.oms.recovery import inbound_mark, reconcile_with_venue, resend_client_reports, rewind_inbound
+from gateway.oms.recovery import reconcile_with_venue, resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
+from gateway.oms.session_days import StoreClock, stamp_session_start, store_directory
 from gateway.oms.venue import VenueReports
 from marketdata.quotes import CHANNEL_PREFIX
 from marketdata.redis_quotes import QuoteReader
@@ -94,6 +97,7 @@ class OrderPath:
         self.redis: Redis | None = None  # type: ignore[type-arg,unused-ignore]
         self.service: OrderService | None = None
         self.venue_reports: VenueReports | None = None
+        self.spool = AuditSpool(settings.resolved_data_dir / "audit-spool")
         self._tasks: list[asyncio.Task[None]] = []
 
     async def configure(self, side: GatewayFix) -> None:
@@ -111,24 +115,37 @@ class OrderPath:
         self.service = OrderService(self.pool, inputs, clients, venue, universe_by_symbol(),
                                     await load_session_accounts(self.pool), rate_limit(s))
         self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), VENUE_LINK)
+        self.service.cl_ord_id_scope = s.cl_ord_id_unique_within
+        # events with no transaction to carry them: rejects before the order transaction, 35=3/35=j, logons
+        self.service.audit = self.spool.append
+        side.audit.spool = self.spool.append
+        watch_rejects(side.clients, self.spool.append)
         self.service.known_accounts = self.venue_reports.accounts
         self.service.routed_at = self.venue_reports.routed_at
         side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
         side.exchange.handlers.update({"8": self.venue_reports.on_execution_report,
                                        "9": self.venue_reports.on_cancel_reject})
-        mark = await inbound_mark(self.pool, VENUE_LINK)
-        if mark is not None:
-            rewind_inbound("FIX.4.4", s.gateway_exchange_comp_id, s.exchange_comp_id, mark)
-        for key, last in await self.pool.fetch("SELECT session_key, last_seq FROM fix_inbound_marks "
-                                               "WHERE session_key LIKE 'client:%'"):
-            comp_id = key.removeprefix("client:")
-            self.service.handled[comp_id] = self.service._handled_saved[comp_id] = last
-            rewind_inbound("FIX.4.4", s.fix_target_comp_id, comp_id, last)
+        # every inbound message carries the start of the store (session day) that accepted it
+        client_store, link_store = StoreClock(store_directory(side.client_engine)), StoreClock(
+            store_directory(side.exchange_engine) if side.exchange_engine is not None else s.data_dir)
+        stamp_session_start(side.clients, client_store)
+        stamp_session_start(side.exchange, link_store)
+        marks = await load_inbound_marks(self.pool)
+        rewind_inbound("FIX.4.4", s.gateway_exchange_comp_id, s.exchange_comp_id, marks.get(VENUE_LINK, {}),
+                       link_store)
+        for sid in side.client_engine.session_ids():
+            comp_id = str(sid.getTargetCompID().getValue())
+            days = marks.get(f"client:{comp_id}", {})
+            for start, last in days.items():
+                self.service.handled[(comp_id, start)] = self.service._handled_saved[(comp_id, start)] = last
+            if days:  # a session that never had an order handled (market data only) is left alone
+                rewind_inbound("FIX.4.4", s.fix_target_comp_id, comp_id, days, client_store)
 
     async def started(self, side: GatewayFix, link_timeout: float = 15.0) -> None:
         assert self.pool is not None and self.service is not None and self.venue_reports is not None
         s, clients = self.settings, self.service.clients
         self._tasks.append(asyncio.create_task(clients.run_marks(self.pool), name="oms-client-marks"))
+        self._tasks.append(asyncio.create_task(self.spool.run(self.pool), name="oms-audit-spool"))
         self._tasks.append(asyncio.create_task(every("client-inbound-marks", 0.2, self.service.save_handled),
                                                name="oms-client-inbound-marks"))
         self._tasks.append(asyncio.create_task(every("venue-inbound-mark", 0.2, self.venue_reports.save_mark),
@@ -170,6 +187,8 @@ class OrderPath:
                 await self.service.save_handled()
                 if self.venue_reports is not None:
                     await self.venue_reports.save_mark()
+            with contextlib.suppress(Exception):
+                await self.spool.replay(self.pool)
             await self.pool.close()
         if self.redis is not None:
             await self.redis.aclose()  # type: ignore[attr-defined,unused-ignore]

@@ -8,23 +8,27 @@ and the outbox event commit in one transaction; the request goes to the exchange
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
 import structlog
 
+from audit.events import AuditEvent
 from audit.outbox import append_event
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.admission import CancelRejected, Proceed, ReportStatus, admit_cancel, admit_replace
-from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, event
+from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, event, request_event
 from gateway.oms.fix_codec import Fields
 from gateway.oms.model import ClOrdID, CxlRejReason, CxlRejResponseTo, ExecType, OrdRejReason, OrdStatus
 from gateway.oms.order_events import OrderCancelRequested, OrderReplaceRequested
 from gateway.oms.order_fsm import InvalidTransition, Order, apply
 from gateway.oms.risk import check_replace
 from gateway.oms.risk_config import Rejected
+from gateway.oms.session_days import ClOrdIdScope, cl_ord_id_since, trading_day
 from gateway.oms.store import (
     StoredOrder,
     claim_cl_ord_id,
@@ -59,6 +63,21 @@ class ChangeRequests:
     instruments: dict[str, Instrument]
     clients: ClientLink
     venue: VenueLink
+    clock: Callable[[], datetime]
+    cl_ord_id_scope: ClOrdIdScope
+
+    def record(self, event: AuditEvent) -> None:
+        raise NotImplementedError  # OrderService.record
+
+    def trading_day(self) -> date:
+        return trading_day(self.clock())
+
+    def cl_ord_id_since(self, poss_resend: bool = False) -> date:
+        """The first trading day whose ClOrdIDs a request's new ClOrdID is checked against. A PossResend looks
+        one day further back: a resend just after the day's turn is still answered from the ledger."""
+        since = cl_ord_id_since(self.cl_ord_id_scope, self.clock())
+        return since - timedelta(days=1) if poss_resend and since > date.min else since
+
 
     async def system_cancel(self, stored: StoredOrder, why: str) -> None:
         """Cancel an order on the system's behalf (kill switch, liquidation): the same path as a client's
@@ -80,6 +99,12 @@ class ChangeRequests:
         except LedgerError as error:
             outcome = CancelRejected(CxlRejReason.BROKER_CREDIT, response_to, OrdStatus.REJECTED, "NONE", str(error))
         if isinstance(outcome, CancelRejected):
+            self.record(request_event(
+                "order.cancel_rejected", session_id, cl_ord_id=cmd.cl_ord_id, account_id=None,
+                symbol=cmd.symbol or "", rule="cancel_reject", reason=outcome.text,
+                actor=None if session_id else "system:gateway", orig_cl_ord_id=cmd.orig_cl_ord_id,
+                order_id=outcome.order_id, request="replace" if is_replace else "cancel",
+                cxl_rej_reason=int(outcome.reason.value)))
             self.clients.send(session_id, "9", reports.cancel_reject(outcome, cl_ord_id=cmd.cl_ord_id,
                                                                      orig_cl_ord_id=cmd.orig_cl_ord_id))
             return
@@ -96,7 +121,8 @@ class ChangeRequests:
         async with self.pool.acquire(timeout=5) as conn, conn.transaction():
             account = await lock_account(conn, account_id) if account_id else None
             stored = await lock_order(conn, found[0].order.order_id) if found else None
-            in_use = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id) is not None
+            in_use = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id,
+                                             self.cl_ord_id_since(cmd.poss_resend)) is not None
             orig = stored.order if stored else None
             if isinstance(cmd, codec.ReplaceCommand):
                 admitted = admit_replace(orig, cmd.orig_cl_ord_id, cmd.cl_ord_id, qty=cmd.qty, price=cmd.price,
@@ -151,7 +177,7 @@ class ChangeRequests:
         orig_venue_id = stored.venue_cl_ord_id
         stored = replace(stored, order=order, venue_requests=stored.venue_requests + 1)
         await save_order(conn, stored)
-        await claim_cl_ord_id(conn, session_id, cl_ord_id, order.order_id, kind)
+        await claim_cl_ord_id(conn, session_id, cl_ord_id, order.order_id, kind, self.trading_day())
         exec_id = new_id("E")
         fields = reports.execution_report(order, exec_id, exec_type)
         seq = await insert_execution(conn, exec_id=exec_id, venue_exec_id=None, stored=stored,

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from brokerage.settings import Settings
@@ -40,7 +40,8 @@ SELECT c.amount, c.blocked,
        coalesce((SELECT engaged FROM trading_controls WHERE name = 'kill_switch'), false) AS global_kill,
        coalesce((SELECT engaged FROM trading_controls WHERE name = 'halt'), false) AS halted,
        (SELECT reason FROM trading_controls WHERE name = 'halt') AS halt_reason,
-       EXISTS (SELECT 1 FROM order_cl_ord_ids k WHERE k.session_id = $4 AND k.cl_ord_id = $5) AS cl_ord_id_used
+       EXISTS (SELECT 1 FROM order_cl_ord_ids k WHERE k.session_id = $4 AND k.cl_ord_id = $5
+               AND k.trading_day >= $6) AS cl_ord_id_used
 FROM cash_balances c WHERE c.account_id = $1 AND c.currency = $2 FOR UPDATE OF c
 """
 
@@ -111,9 +112,12 @@ class RiskInputs:
         return ctx, controls
 
     async def context_for_new(self, conn: Conn, account: LockedAccount, symbol: str, quote: Quote | None,
-                              session_id: str | None, cl_ord_id: str | None) -> tuple[RiskContext, Controls, bool]:
-        """``context``, and whether ``session_id`` already used ``cl_ord_id`` (True when unsure)."""
-        row = await conn.fetchrow(_CONTEXT, account.account_id, account.currency, symbol, session_id, cl_ord_id)
+                              session_id: str | None, cl_ord_id: str | None, since: date = date.min,
+                              ) -> tuple[RiskContext, Controls, bool]:
+        """``context``, and whether ``session_id`` already used ``cl_ord_id`` on trading day ``since`` or later
+        (True when unsure)."""
+        row = await conn.fetchrow(_CONTEXT, account.account_id, account.currency, symbol, session_id, cl_ord_id,
+                                  since)
         used = True
         if row is None:  # no cash row yet: the ledger's own path creates it
             cash = await lock_cash(conn, account)

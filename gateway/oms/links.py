@@ -15,6 +15,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 import asyncpg
 import quickfix as fix
@@ -65,14 +66,19 @@ class ClientLink:
                                         session_id)
             low = max(self._watermark.get(session_id, 0), saved or 0)
             rows = await pool.fetch(
-                "SELECT seq, coalesce(session_id = $1 AND fix_fields IS NOT NULL, false) AS ours FROM executions "
+                "SELECT seq, coalesce(session_id = $1 AND fix_fields IS NOT NULL, false) AS ours, "
+                "CASE WHEN session_id = $1 THEN fix_fields::text END AS fields FROM executions "
                 "WHERE seq > $2 AND seq <= $3 ORDER BY seq", session_id, low, max(sent))
             mark, at = low, time.monotonic()
             for row in rows:
                 if row["seq"] > mark + 1 and not self._gap_settled(mark + 1, row["seq"], at):
                     break  # maybe a report still being committed: the mark waits below it
-                if row["ours"] and row["seq"] not in sent:
-                    break  # a report of the session not sent yet: the mark stays below it
+                # a report of the session not sent yet: the mark stays below it. One still unsent after the
+                # grace was committed by another process (``brokerage orders settle``): it is sent now.
+                if row["ours"] and row["seq"] not in sent and (
+                        not self._gap_settled(row["seq"], row["seq"] + 1, at)
+                        or not self.send(session_id, "8", json.loads(row["fields"]))):
+                    break
                 mark = row["seq"]
             self._sent[session_id] = {seq for seq in sent if seq > mark}
             if mark > self._watermark.get(session_id, 0):
@@ -95,11 +101,35 @@ class ClientLink:
                 settled = False
         return settled
 
-    async def run_marks(self, pool: asyncpg.Pool, interval: float = 0.2) -> None:
+    async def run_marks(self, pool: asyncpg.Pool, interval: float = 0.2, overdue_every: int = 25) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(interval)
+            rounds += 1
             with contextlib.suppress(Exception):
+                if rounds % overdue_every == 0:
+                    await self.send_overdue(pool)
                 await self.save_marks(pool)
+
+    async def send_overdue(self, pool: asyncpg.Pool) -> int:
+        """Send the committed reports above a session's mark that this process never sent and that are older
+        than the grace: committed by another process (``brokerage orders settle``) or whose send failed. One
+        query over the sessions with a mark (``client_report_marks``), by the (session, seq) index."""
+        rows = await pool.fetch(
+            "SELECT m.session_id, e.seq, e.fix_fields::text AS fields FROM client_report_marks m "
+            "CROSS JOIN LATERAL (SELECT seq, fix_fields FROM executions x WHERE x.session_id = m.session_id "
+            "AND x.seq > m.last_seq AND x.fix_fields IS NOT NULL AND x.transact_time < now() - $1::interval "
+            "ORDER BY seq LIMIT 100) e ORDER BY e.seq", timedelta(seconds=self._gap_grace))
+        count = 0
+        for row in rows:
+            session_id, seq = row["session_id"], row["seq"]
+            if seq <= self._watermark.get(session_id, 0) or seq in self._sent.get(session_id, set()):
+                continue
+            if self.send(session_id, "8", json.loads(row["fields"]), seq):
+                count += 1
+        if count:
+            log.info("oms.client_reports_overdue_sent", count=count)
+        return count
 
     async def resend_unconfirmed(self, pool: asyncpg.Pool) -> int:
         """Send again every stored report above its session's mark (what a crash may have swallowed)."""

@@ -1,8 +1,9 @@
 """Start-up recovery: nothing lost, nothing doubled, whatever moment the gateway was killed at.
 
 1. Messages that reached the gateway but were never handled: before the engines start, each session's
-   expected inbound MsgSeqNum is set back to the last one handled + 1 (``fix_inbound_marks``), so QuickFIX
-   asks the peer to resend the rest: exchange ExecIDs already applied are no-ops, a client's resent
+   expected inbound MsgSeqNum is set back to the last one handled + 1 (``fix_inbound_marks``) *in the same
+   store* (session day / 141=Y reset: ``session_days``, ADR 010), so QuickFIX asks the peer to resend the
+   rest: exchange ExecIDs already applied are no-ops, a client's resent
    (PossDup) requests already handled are answered with the order's status.
 2. Client ExecutionReports committed but perhaps never handed to QuickFIX: sent again (``ClientLink``).
 3. Orders committed but perhaps never routed (PENDING_NEW) and working orders: an OrderStatusRequest each;
@@ -14,7 +15,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
@@ -26,30 +29,30 @@ from gateway.oms import reports
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.market_protection import protection_price
 from gateway.oms.model import OrdStatus
+from gateway.oms.session_days import StoreClock, rewind_to
 from gateway.oms.store import load_order, new_id, working_orders
 from gateway.oms.venue import VenueReports
 
 log = structlog.get_logger(__name__)
 
 
-def rewind_inbound(begin: str, sender: str, target: str, last_applied: int) -> bool:
-    """Set a (created, not yet started) session's next expected inbound MsgSeqNum back to ``last_applied + 1``
-    so the peer resends what followed; False when there was nothing to rewind."""
-    session = fix.Session.lookupSession(fix.SessionID(begin, sender, target))
-    if session is None:
+def rewind_inbound(begin: str, sender: str, target: str, marks: Mapping[datetime, int], clock: StoreClock) -> bool:
+    """Set a (created, not yet started) session's next expected inbound MsgSeqNum back to the mark of its
+    current store + 1 (``session_days.rewind_to``: only the mark of the same session day counts), so the peer
+    resends what followed; False when there was nothing to rewind."""
+    sid = fix.SessionID(begin, sender, target)
+    session = fix.Session.lookupSession(sid)
+    start = clock.session_start(sid)
+    if session is None or start is None:
         return False
     expected = session.getExpectedTargetNum()
-    if expected <= last_applied + 1:
+    target_seq = rewind_to(expected, marks, start)
+    if target_seq is None:
         return False
-    session.setNextTargetMsgSeqNum(last_applied + 1)
+    session.setNextTargetMsgSeqNum(target_seq)
     log.info("oms.recovery_rewind_inbound", session=f"{begin}:{sender}->{target}", was=expected,
-             now=last_applied + 1)
+             now=target_seq, session_start=start.isoformat(), known_days=len(marks))
     return True
-
-
-async def inbound_mark(pool: asyncpg.Pool, key: str) -> int | None:
-    value: int | None = await pool.fetchval("SELECT last_seq FROM fix_inbound_marks WHERE session_key = $1", key)
-    return value
 
 
 @dataclass

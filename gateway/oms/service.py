@@ -17,17 +17,19 @@ import asyncpg
 import quickfix as fix
 import structlog
 
+from audit.events import AuditEvent
 from fixsession.messages import body_value, msg_seq_num, session_key
 from fixsession.rejects import CONDITIONALLY_REQUIRED_FIELD_MISSING, business_reject
 from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.admission import DuplicateOrder, ReportStatus
-from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, event, now
+from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, AuditSink, event, no_audit, now, request_event
 from gateway.oms.batch import Batch
 from gateway.oms.changes import ChangeRequests
 from gateway.oms.context import RiskInputs
 from gateway.oms.entry import decide_new_order
 from gateway.oms.fix_codec import Fields
+from gateway.oms.inbound_marks import upsert_marks
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.market_protection import protection_price
 from gateway.oms.model import ExecType, OrdRejReason
@@ -35,6 +37,7 @@ from gateway.oms.order_fsm import InvalidOrder, Order, submit
 from gateway.oms.origin import SystemOrigin, mark_system_order
 from gateway.oms.rate_limit import RateLimit, TokenBucket, take
 from gateway.oms.risk_config import Accepted, Rejected
+from gateway.oms.session_days import NO_SESSION_START, ClOrdIdScope, message_session_start
 from gateway.oms.session_lanes import SessionLanes
 from gateway.oms.store import StoredOrder, enter_order, find_by_cl_ord_id, new_id
 from ledger.errors import LedgerError
@@ -59,11 +62,16 @@ class OrderService(ChangeRequests):
         self.session_accounts = session_accounts  # SenderCompID -> (default account, allowed accounts)
         self.rate = rate
         self._buckets: dict[str, TokenBucket] = {}
+        self.clock: Callable[[], datetime] = now  # the trading day of a ClOrdID (tests move it)
+        self.cl_ord_id_scope: ClOrdIdScope = "trading_day"  # FIX 4.4: unique per session and trading day
+        self.audit: AuditSink = no_audit  # events decided outside a transaction (the audit spool)
         self.known_accounts: dict[str, str] | None = None  # shared with VenueReports: order id -> account
         self.routed_at: dict[str, datetime] | None = None  # shared with VenueReports: order id -> routed at
-        self.handled: dict[str, int] = {}  # session -> last inbound MsgSeqNum handled
+        # (session, session start) -> last inbound MsgSeqNum handled; the session start is the QuickFIX
+        # store's creation time (a new store each session day and on 141=Y: numbers start again at 1)
+        self.handled: dict[tuple[str, datetime], int] = {}
         self.lanes = SessionLanes(self.new_orders, self.mark_handled)
-        self._handled_saved: dict[str, int] = {}
+        self._handled_saved: dict[tuple[str, datetime], int] = {}
 
     # -- FIX entry points (registered on ClientAcceptorApplication.handlers) -------------------------
     def handlers(self) -> dict[str, object]:
@@ -73,23 +81,28 @@ class OrderService(ChangeRequests):
     def _queued(self, handler: Handler) -> Handler:
         """Run ``handler`` on the session's lane, after the requests that came before it."""
         async def enqueue(sid: fix.SessionID, msg: fix.Message) -> None:
-            self.lanes.submit(self.client_id(sid), lambda: handler(sid, msg), msg_seq_num(msg))
+            self.lanes.submit(self.client_id(sid), lambda: handler(sid, msg), msg_seq_num(msg),
+                              message_session_start(msg))
         return enqueue
 
-    def mark_handled(self, session_id: str, seq: int) -> None:
-        """Remember each session's last inbound MsgSeqNum fully handled (see ``recovery``)."""
-        if seq > self.handled.get(session_id, 0):
-            self.handled[session_id] = seq
+    def mark_handled(self, session_id: str, seq: int, start: datetime = NO_SESSION_START) -> None:
+        """Remember each session's last inbound MsgSeqNum fully handled, per session day (see ``recovery``)."""
+        if seq > self.handled.get((session_id, start), 0):
+            self.handled[(session_id, start)] = seq
 
     async def save_handled(self) -> None:
-        """Persist the handled marks (``fix_inbound_marks``, key ``client:<CompID>``)."""
-        changed = [(f"client:{s}", q) for s, q in self.handled.items() if self._handled_saved.get(s) != q]
+        """Persist the handled marks (``fix_inbound_marks``, key ``client:<CompID>`` and the session start)."""
+        changed = [(key, q) for key, q in self.handled.items() if self._handled_saved.get(key) != q]
         if not changed:
             return
-        await self.pool.executemany(
-            "INSERT INTO fix_inbound_marks (session_key, last_seq) VALUES ($1, $2) ON CONFLICT (session_key) "
-            "DO UPDATE SET last_seq = greatest(fix_inbound_marks.last_seq, EXCLUDED.last_seq)", changed)
-        self._handled_saved.update({k.removeprefix("client:"): v for k, v in changed})
+        await upsert_marks(self.pool, [(f"client:{s}", start, q) for (s, start), q in changed])
+        self._handled_saved.update(changed)
+        newest: dict[str, datetime] = {}
+        for s, start in self.handled:
+            newest[s] = max(start, newest.get(s, start))
+        for key in [k for k in self.handled if k[1] < newest[k[0]] and self._handled_saved.get(k) == self.handled[k]]:
+            del self.handled[key]  # an earlier session day, saved: forget it
+            self._handled_saved.pop(key, None)
 
     @staticmethod
     def client_id(sid: fix.SessionID) -> str:
@@ -120,7 +133,7 @@ class OrderService(ChangeRequests):
         except codec.BadField as error:
             self._bad_field(session_id, msg, error)
             return
-        self.lanes.submit(session_id, (cmd, received), msg_seq_num(msg))
+        self.lanes.submit(session_id, (cmd, received), msg_seq_num(msg), message_session_start(msg))
 
     async def on_cancel(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)
@@ -174,6 +187,20 @@ class OrderService(ChangeRequests):
             return default or None
         return requested if requested in allowed else None
 
+    def record(self, event: AuditEvent) -> None:
+        """An audit event with no transaction to carry it: into the durable spool (never raises)."""
+        try:
+            self.audit(event)
+        except Exception:
+            log.exception("oms.audit_spool_failed", event_type=event.event_type, event_id=str(event.event_id))
+
+    def _audit_new(self, session_id: str, cmd: codec.NewOrderCommand, account_id: str | None, rule: str,
+                   text: str) -> None:
+        self.record(request_event("order.rejected", session_id, cl_ord_id=cmd.cl_ord_id,
+                                  account_id=account_id or cmd.account, symbol=cmd.symbol, side=cmd.side.ledger,
+                                  ord_type=cmd.ord_type.ledger, qty=cmd.qty, price=cmd.price, rule=rule,
+                                  reason=text))
+
     def _reject_new(self, session_id: str, cmd: codec.NewOrderCommand, reason: OrdRejReason, text: str,
                     account: str | None) -> None:
         self.clients.send(session_id, "8", reports.order_reject(
@@ -189,14 +216,16 @@ class OrderService(ChangeRequests):
     def _prepare(self, session_id: str, cmd: codec.NewOrderCommand) -> tuple[str, Order] | None:
         account_id = self.account_for(session_id, cmd.account)
         if account_id is None:
-            self._reject_new(session_id, cmd, OrdRejReason.UNKNOWN_ACCOUNT,
-                             f"unknown account: {cmd.account or '(none)'} is not an account of this session", None)
+            text = f"unknown account: {cmd.account or '(none)'} is not an account of this session"
+            self._audit_new(session_id, cmd, None, "unknown_account", text)
+            self._reject_new(session_id, cmd, OrdRejReason.UNKNOWN_ACCOUNT, text, None)
             return None
         try:
             order = submit(order_id=new_id("O"), cl_ord_id=cmd.cl_ord_id, account_id=account_id,  # type: ignore[arg-type]
                            symbol=cmd.symbol, side=cmd.side, ord_type=cmd.ord_type, time_in_force=cmd.time_in_force,
                            qty=cmd.qty, price=cmd.price, stop_px=cmd.stop_px)
         except InvalidOrder as error:
+            self._audit_new(session_id, cmd, account_id, "invalid_order", f"invalid order: {error}")
             self._reject_new(session_id, cmd, OrdRejReason.OTHER, f"invalid order: {error}", account_id)
             return None
         return account_id, order
@@ -239,13 +268,17 @@ class OrderService(ChangeRequests):
     def _finish_new(self, session_id: str, cmd: codec.NewOrderCommand, account_id: str,
                     outcome: tuple[str, object] | BaseException) -> Order | None:
         if isinstance(outcome, UNAVAILABLE):
+            self._audit_new(session_id, cmd, account_id, "database_unavailable", DB_DOWN_TEXT)
             self._reject_new(session_id, cmd, OrdRejReason.OTHER, DB_DOWN_TEXT, account_id)
             return None
         if isinstance(outcome, LedgerError):  # a ledger refusal the risk check did not foresee (figures in the text)
+            self._audit_new(session_id, cmd, account_id, "ledger_refused", str(outcome))
             self._reject_new(session_id, cmd, OrdRejReason.BROKER_CREDIT, str(outcome), account_id)
             return None
         if isinstance(outcome, BaseException):
             log.error("oms.new_order_failed", session=session_id, cl_ord_id=cmd.cl_ord_id, error=repr(outcome))
+            self._audit_new(session_id, cmd, account_id, "internal_error", f"order could not be processed: "
+                            f"{type(outcome).__name__}")
             self._reject_new(session_id, cmd, OrdRejReason.OTHER, "order could not be processed", account_id)
             return None
         kind, payload = outcome
@@ -267,10 +300,14 @@ class OrderService(ChangeRequests):
         conn = batch.conn
         account = await batch.account(order.account_id)
         if account.status != "active":
-            return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, f"account {account.account_id} is {account.status}")
+            text = f"account {account.account_id} is {account.status}"
+            batch.append_event(event("order.rejected", order, session_id, rule="account_inactive", reason=text,
+                                     actor=actor))
+            return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, text)
+        since = self.cl_ord_id_since(cmd.poss_resend)
         ctx, _, used = await self.inputs.context_for_new(conn, account, order.symbol, quote,  # type: ignore[arg-type]
-                                                         session_id, cmd.cl_ord_id)
-        found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id) if used else None
+                                                         session_id, cmd.cl_ord_id, since)
+        found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id, since) if used else None
         decision = decide_new_order(order, existing=found[0].order if found else None,
                                     poss_resend=cmd.poss_resend, instrument=self.instruments.get(order.symbol),
                                     ctx=ctx, limits=self.inputs.limits(account))
@@ -297,7 +334,7 @@ class OrderService(ChangeRequests):
                 stored = StoredOrder(order, session_id, order.cl_ord_id, reservation)
                 exec_id = new_id("E")
                 fields = reports.execution_report(order, exec_id, ExecType.PENDING_NEW)
-                seq = await enter_order(conn, stored, exec_id, fields, cash)
+                seq = await enter_order(conn, stored, exec_id, fields, cash, self.trading_day())
                 if origin is not None:
                     await mark_system_order(conn, order.order_id, origin)
                 batch.append_event(event("order.accepted", order, session_id, bid=bid, ask=ask, last=last,

@@ -17,6 +17,7 @@ from datetime import datetime
 import structlog
 
 from gateway.oms.fix_codec import NewOrderCommand
+from gateway.oms.session_days import NO_SESSION_START
 
 log = structlog.get_logger(__name__)
 
@@ -27,29 +28,32 @@ NewBatch = Callable[[str, list[tuple[NewOrderCommand, datetime]]], Awaitable[obj
 
 @dataclass
 class _Lane:
-    queue: asyncio.Queue[tuple[object, int | None]] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[tuple[object, int | None, datetime]] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
 
 
 class SessionLanes:
-    def __init__(self, new_orders: NewBatch, handled: Callable[[str, int], None], batch_max: int = 32) -> None:
+    def __init__(self, new_orders: NewBatch, handled: Callable[[str, int, datetime], None],
+                 batch_max: int = 32) -> None:
         self._new_orders = new_orders
         self._handled = handled
         self.batch_max = batch_max
         self._lanes: dict[str, _Lane] = {}
 
-    def submit(self, session_id: str, request: object, seq: int | None) -> None:
-        """``request``: a (NewOrderCommand, received) pair, or a coroutine function to run in turn."""
+    def submit(self, session_id: str, request: object, seq: int | None,
+               start: datetime = NO_SESSION_START) -> None:
+        """``request``: a (NewOrderCommand, received) pair, or a coroutine function to run in turn; ``seq`` its
+        inbound MsgSeqNum in the store that began at ``start`` (the session day, ``session_days``)."""
         lane = self._lanes.get(session_id)
         if lane is None:
             lane = self._lanes[session_id] = _Lane()
-        lane.queue.put_nowait((request, seq))
+        lane.queue.put_nowait((request, seq, start))
         if lane.task is None or lane.task.done():
             lane.task = asyncio.create_task(self._run(session_id, lane), name=f"oms-session:{session_id}")
 
     async def _run(self, session_id: str, lane: _Lane) -> None:
         while not lane.queue.empty():
-            request, seq = lane.queue.get_nowait()
+            request, seq, start = lane.queue.get_nowait()
             batch: list[tuple[NewOrderCommand, datetime]] = []
             last = seq
             if isinstance(request, tuple):
@@ -58,7 +62,7 @@ class SessionLanes:
                     peek = lane.queue._queue[0]  # type: ignore[attr-defined]  # asyncio.Queue keeps a deque
                     if not isinstance(peek[0], tuple):
                         break
-                    more, last = lane.queue.get_nowait()
+                    more, last, start = lane.queue.get_nowait()
                     batch.append(more)  # type: ignore[arg-type]
             try:
                 if batch:
@@ -71,7 +75,7 @@ class SessionLanes:
                 for _ in range(max(1, len(batch))):
                     lane.queue.task_done()
                 if last is not None:
-                    self._handled(session_id, last)
+                    self._handled(session_id, last, start)
 
     async def join(self) -> None:
         for lane in list(self._lanes.values()):

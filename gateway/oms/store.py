@@ -10,6 +10,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ import asyncpg
 
 from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from gateway.oms.order_fsm import Order, PendingRequest
+from gateway.oms.session_days import trading_day
 from ledger.journal_store import Conn
 from ledger.money import ZERO, quantize_price
 from ledger.reservations import CashBalance, OrderReservation
@@ -102,8 +104,8 @@ _ENTER = (
     "RETURNING order_id), "
     "c AS (UPDATE cash_balances SET amount = $33, blocked = $34, updated_at = now() "
     "WHERE $32::text IS NOT NULL AND account_id = $2 AND currency = $32), "
-    "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, order_id, kind) SELECT $3, $4, o.order_id, 'new' "
-    "FROM o ON CONFLICT DO NOTHING) "
+    "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, trading_day, order_id, kind) "
+    "SELECT $3, $4, $35::date, o.order_id, 'new' FROM o ON CONFLICT DO NOTHING) "
     "INSERT INTO executions (exec_id, venue_exec_id, order_id, account_id, exec_type, ord_status, symbol, side, "
     "last_qty, last_px, cum_qty, leaves_qty, avg_px, transact_time, session_id, fix_fields) "
     "SELECT $30::text, NULL, o.order_id, $2, 'pending_new', $14, $7, $8, 0, 0, $15, $16, $17, now(), $3, "
@@ -112,13 +114,14 @@ _ENTER = (
 
 
 async def enter_order(conn: Conn, stored: StoredOrder, exec_id: str, fix_fields: list[tuple[int, str]],
-                      cash: CashBalance | None = None) -> int:
-    """A new order in one round trip: its row, its ClOrdID claim ('new'), its PendingNew client report
+                      cash: CashBalance | None = None, day: date | None = None) -> int:
+    """A new order in one round trip: its row, its ClOrdID claim ('new', on trading day ``day``: today's
+    session day when not given), its PendingNew client report
     (``executions``) and, if given, the account's cash row with the order's block (``cash_after_block``);
     returns the report's ``seq``."""
     seq: int = await conn.fetchval(_ENTER, *_values(stored), exec_id, json.dumps(fix_fields),
                                    cash.currency if cash else None, cash.cash if cash else None,
-                                   cash.blocked if cash else None)
+                                   cash.blocked if cash else None, day or trading_day(datetime.now(UTC)))
     return seq
 
 
@@ -149,22 +152,27 @@ async def load_order(conn: Conn | asyncpg.Pool, order_id: str) -> StoredOrder | 
     return from_row(row) if row is not None else None
 
 
-async def find_by_cl_ord_id(conn: Conn | asyncpg.Pool, session_id: str, cl_ord_id: str,
+async def find_by_cl_ord_id(conn: Conn | asyncpg.Pool, session_id: str, cl_ord_id: str, since: date = date.min,
                             ) -> tuple[StoredOrder, str] | None:
-    """The session's order that ClOrdID names (entered with it, or a cancel/replace of it) and the kind."""
+    """The session's order that ClOrdID names (entered with it, or a cancel/replace of it) and the kind: the
+    latest trading day's, on ``since`` or later (ClOrdIDs are unique per session and trading day)."""
     row = await conn.fetchrow(
         f"SELECT k.kind, {', '.join('o.' + c.strip() for c in _COLUMNS.split(','))} "
-        "FROM order_cl_ord_ids k JOIN orders o USING (order_id) WHERE k.session_id = $1 AND k.cl_ord_id = $2",
-        session_id, cl_ord_id,
+        "FROM order_cl_ord_ids k JOIN orders o USING (order_id) WHERE k.session_id = $1 AND k.cl_ord_id = $2 "
+        "AND k.trading_day >= $3 ORDER BY k.trading_day DESC LIMIT 1",
+        session_id, cl_ord_id, since,
     )
     return (from_row(row), row["kind"]) if row is not None else None
 
 
-async def claim_cl_ord_id(conn: Conn, session_id: str, cl_ord_id: str, order_id: str, kind: str) -> bool:
-    """Record that the session used ``cl_ord_id``; False when it already had."""
+async def claim_cl_ord_id(conn: Conn, session_id: str, cl_ord_id: str, order_id: str, kind: str,
+                          day: date | None = None) -> bool:
+    """Record that the session used ``cl_ord_id`` on trading day ``day`` (today's when not given); False when it
+    already had that day."""
     done = await conn.fetchval(
-        "INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, order_id, kind) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT DO NOTHING RETURNING true", session_id, cl_ord_id, order_id, kind)
+        "INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, trading_day, order_id, kind) "
+        "VALUES ($1, $2, $5, $3, $4) ON CONFLICT DO NOTHING RETURNING true", session_id, cl_ord_id, order_id, kind,
+        day or trading_day(datetime.now(UTC)))
     return bool(done)
 
 

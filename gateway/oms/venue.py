@@ -31,6 +31,7 @@ from gateway.oms import fix_codec as codec
 from gateway.oms import reports
 from gateway.oms.audit_trail import UNAVAILABLE, event, now
 from gateway.oms.batch import Batch
+from gateway.oms.inbound_marks import InboundMarks, save_inbound_marks
 from gateway.oms.links import ClientLink
 from gateway.oms.model import ExecType, OrdRejReason, Side
 from gateway.oms.order_events import (
@@ -46,7 +47,9 @@ from gateway.oms.order_events import (
 )
 from gateway.oms.order_fsm import InvalidTransition, Order, apply
 from gateway.oms.risk_config import RiskLimits
+from gateway.oms.session_days import NO_SESSION_START, message_session_start
 from gateway.oms.store import StoredOrder, execution_row, new_id
+from gateway.oms.unbooked import record_unbooked, unbooked_state
 from ledger.fills import Fill
 from ledger.fills import Side as FillSide
 from ledger.journal_store import Conn, LockedAccount
@@ -55,6 +58,8 @@ from ledger.order_postings import block_reservation, post_fill, release_reservat
 from ledger.reservations import OrderReservation, Release
 
 log = structlog.get_logger(__name__)
+
+_Queued = tuple[str, object, tuple[int, datetime] | None]  # account, report, (inbound seq, session start)
 
 _EVENT_TYPE = {ExecType.NEW: "order.acknowledged", ExecType.TRADE: "order.fill", ExecType.CANCELED: "order.canceled",
                ExecType.REPLACED: "order.replaced", ExecType.REJECTED: "order.rejected",
@@ -112,35 +117,40 @@ class VenueReports:
         # Reports are applied on a few lanes keyed by account, so one order's reports keep their order while
         # other accounts commit in parallel; a lane applies what has queued up in one transaction (group
         # commit: one WAL flush for many reports, each report still all or nothing).
-        self._lanes: list[asyncio.Queue[tuple[str, object, int | None]]] = [asyncio.Queue() for _ in range(lanes)]
+        self._lanes: list[asyncio.Queue[_Queued]] = [asyncio.Queue() for _ in range(lanes)]
         self.batch_max = 16  # bounds how long a batch holds its accounts locked
         self._workers: list[asyncio.Task[None]] = []
-        self._inflight: set[int] = set()
-        self._max_seen = 0
-        self._saved_mark = 0
+        # inbound marks per session start (the QuickFIX store's creation time, new each session day and on
+        # 141=Y): sequence numbers of different stores are never compared
+        self.marks = InboundMarks()
 
     @property
     def handled_mark(self) -> int:
-        """Every inbound MsgSeqNum up to this one is applied (or was nothing to apply)."""
-        return min(self._inflight) - 1 if self._inflight else self._max_seen
+        """Every inbound MsgSeqNum of the current session day up to this one is applied (or was nothing to
+        apply)."""
+        return self.marks.handled(self.marks.current)
 
-    async def _dispatch(self, venue_cl_ord_id: str, item: object, seq: int | None) -> None:
+    def _seen(self, seq: int | None, start: datetime) -> None:
+        if seq is not None:
+            self.marks.seen(start, seq)
+
+    async def _dispatch(self, venue_cl_ord_id: str, item: object, seq: int | None,
+                        start: datetime = NO_SESSION_START) -> None:
         if not self._workers:
             self._workers = [asyncio.create_task(self._work(q), name=f"oms-venue-lane-{i}")
                              for i, q in enumerate(self._lanes)]
         if seq is not None:  # before any await: the mark must never pass a report not on its lane yet
-            self._max_seen = max(self._max_seen, seq)
-            self._inflight.add(seq)
+            self.marks.begin(start, seq)
         account_id = await self.account_of(order_id_of(venue_cl_ord_id))
         if account_id is None:
             log.warning("fix.exchange_message_unhandled", reason="unknown order", venue_cl_ord_id=venue_cl_ord_id)
             if seq is not None:
-                self._inflight.discard(seq)  # nothing to apply
+                self.marks.done(start, seq)  # nothing to apply
             return
         lane = zlib.crc32(account_id.encode()) % len(self._lanes)
-        self._lanes[lane].put_nowait((account_id, item, seq))
+        self._lanes[lane].put_nowait((account_id, item, (seq, start) if seq is not None else None))
 
-    async def _work(self, queue: asyncio.Queue[tuple[str, object, int | None]]) -> None:
+    async def _work(self, queue: asyncio.Queue[_Queued]) -> None:
         while True:
             batch = [await queue.get()]
             while len(batch) < self.batch_max and not queue.empty():
@@ -152,9 +162,9 @@ class VenueReports:
                 # a report that failed to apply stays in flight: the mark never passes it, so the exchange
                 # resends it after a restart (and the reports after it come again as no-op duplicates)
                 pinned = {id(item) for item in failed}
-                for _, item, seq in batch:
-                    if seq is not None and id(item) not in pinned:
-                        self._inflight.discard(seq)
+                for _, item, at in batch:
+                    if at is not None and id(item) not in pinned:
+                        self.marks.done(at[1], at[0])
                     queue.task_done()
 
     async def _apply_until_done(self, items: list[tuple[str, object]], failed: list[object]) -> None:
@@ -176,13 +186,7 @@ class VenueReports:
             await queue.join()
 
     async def save_mark(self) -> None:
-        mark = self.handled_mark
-        if mark <= self._saved_mark:
-            return
-        await self.pool.execute(
-            "INSERT INTO fix_inbound_marks (session_key, last_seq) VALUES ($1, $2) ON CONFLICT (session_key) "
-            "DO UPDATE SET last_seq = greatest(fix_inbound_marks.last_seq, EXCLUDED.last_seq)", self.link_key, mark)
-        self._saved_mark = mark
+        await save_inbound_marks(self.pool, self.link_key, self.marks)
 
     async def stop(self) -> None:
         for worker in self._workers:
@@ -192,18 +196,18 @@ class VenueReports:
                 await worker
 
     async def on_execution_report(self, sid: fix.SessionID, msg: fix.Message) -> None:
-        seq = msg_seq_num(msg)
+        seq, start = msg_seq_num(msg), message_session_start(msg)
         try:
             report = codec.parse_venue_report(msg)
         except codec.BadField as error:
             log.warning("fix.exchange_message_unhandled", reason=f"unreadable ExecutionReport: {error}")
-            self._max_seen = max(self._max_seen, seq or 0)
+            self._seen(seq, start)
             return
         if report.exec_type == "I":
             self.status_answers[order_id_of(report.venue_cl_ord_id)] = report
-            self._max_seen = max(self._max_seen, seq or 0)
+            self._seen(seq, start)
             return
-        await self._dispatch(report.venue_cl_ord_id, report, seq)
+        await self._dispatch(report.venue_cl_ord_id, report, seq, start)
 
     async def account_of(self, order_id: str) -> str | None:
         """The order's account (an order never changes account): remembered, else read once."""
@@ -244,8 +248,8 @@ class VenueReports:
             raise
         except Exception as error:
             if len(items) == 1:
-                await self._refused(*items[0], error)
-                if failed is not None:
+                settled = await self._refused(*items[0], error)
+                if failed is not None and not settled:
                     failed.append(items[0][1])
                 return 0
             return sum([await self.apply_batch([item], failed) for item in items])
@@ -254,23 +258,30 @@ class VenueReports:
                 send()
         return sum(send is not None for send in sends)
 
-    async def _refused(self, account_id: str, item: object, error: Exception) -> None:
+    async def _refused(self, account_id: str, item: object, error: Exception) -> bool:
         """A report the ledger refused: logged as an error and, for a fill (the exchange traded, we booked
-        nothing), an ``order.fill_unbooked`` event in its own transaction for operations to settle."""
+        nothing), an ``unbooked_fills`` row and an ``order.fill_unbooked`` event in their own transaction for
+        operations to settle (``brokerage orders settle``), once per venue ExecID. True when an operator
+        already settled it (written off): the inbound mark may pass it."""
         log.error("oms.venue_report_failed", item=repr(item)[:300], error=str(error), exc_info=error)
         if not isinstance(item, codec.VenueReport) or item.exec_type != "F":
-            return
+            return False
+        order_id = order_id_of(item.venue_cl_ord_id)
+        text = f"{type(error).__name__}: {error}"
         unbooked = AuditEvent("order.fill_unbooked", account_id=account_id, actor="system:gateway",
-                              order_id=order_id_of(item.venue_cl_ord_id), last_qty=item.last_qty,
+                              order_id=order_id, last_qty=item.last_qty,
                               last_px=item.last_px, reason=f"the ledger refused the fill: {error}",
                               extra={"venue_exec_id": item.exec_id, "venue_order_id": item.venue_order_id,
-                                     "venue_cl_ord_id": item.venue_cl_ord_id,
-                                     "error": f"{type(error).__name__}: {error}"})
+                                     "venue_cl_ord_id": item.venue_cl_ord_id, "error": text})
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                await append_event(conn, unbooked)
+                if await record_unbooked(conn, item, order_id, account_id, text):
+                    await append_event(conn, unbooked)
+                    return False
+                return await unbooked_state(conn, item.exec_id) not in (None, "open")
         except Exception:  # the log line above still says it; the mark stays pinned either way
             log.exception("oms.fill_unbooked_event_failed", exec_id=item.exec_id)
+            return False
 
     async def _unit(self, batch: Batch, account_id: str, item: object) -> Callable[[], object] | None:
         if isinstance(item, codec.VenueReport):
@@ -386,14 +397,14 @@ class VenueReports:
                        pending_extra_cash=ZERO, pending_extra_qty=ZERO)
 
     async def on_cancel_reject(self, sid: fix.SessionID, msg: fix.Message) -> None:
-        seq = msg_seq_num(msg)
+        seq, start = msg_seq_num(msg), message_session_start(msg)
         try:
             r = codec.parse_venue_cancel_reject(msg)
         except codec.BadField as error:
             log.warning("fix.exchange_message_unhandled", reason=f"unreadable OrderCancelReject: {error}")
-            self._max_seen = max(self._max_seen, seq or 0)
+            self._seen(seq, start)
             return
-        await self._dispatch(r.venue_cl_ord_id, r, seq)
+        await self._dispatch(r.venue_cl_ord_id, r, seq, start)
 
     async def _cancel_reject_unit(self, batch: Batch, account_id: str, r: codec.VenueCancelReject,
                                   ) -> Callable[[], object] | None:

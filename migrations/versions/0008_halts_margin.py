@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision: str = "0008_halts_margin"
-down_revision: str | Sequence[str] | None = "0003_order_path"
+down_revision: str | Sequence[str] | None = "0006_session_days"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

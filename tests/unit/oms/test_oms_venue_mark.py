@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from gateway.oms.session_days import NO_SESSION_START
 from gateway.oms.venue import VenueReports
 
 
@@ -26,7 +27,7 @@ async def test_a_report_waiting_for_its_account_holds_the_mark_and_an_unknown_or
     idle = asyncio.Event()
     venue._workers = [asyncio.create_task(idle.wait())]  # nothing applies: the report stays not applied
     try:
-        venue._max_seen = 41
+        venue.marks.seen(NO_SESSION_START, 41)
         waiting = asyncio.create_task(venue._dispatch("O1", object(), 42))
         unknown = asyncio.create_task(venue._dispatch("O9", object(), 43))
         await asyncio.sleep(0.01)
@@ -34,7 +35,7 @@ async def test_a_report_waiting_for_its_account_holds_the_mark_and_an_unknown_or
         pool.release.set()
         await asyncio.gather(waiting, unknown)
         assert venue.handled_mark == 41  # 42 queued on its lane; 43 (unknown order) is nothing to apply
-        venue._inflight.discard(42)  # the lane applied it
+        venue.marks.done(NO_SESSION_START, 42)  # the lane applied it
         assert venue.handled_mark == 43
     finally:
         for worker in venue._workers:
