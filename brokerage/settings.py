@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     admin_token: SecretStr | None = Field(default=None, description="Fixed admin token (otherwise generated)")
 
+    # h6-venue-durable: the exchange's session close (Day orders expire) and its crash-durable journal.
+    # Not trading_24h: the closes of the exchange_calendar (XNYS: 16:00 New York, early closes, no weekends
+    # or holidays). trading_24h: every day at exchange_day_close in exchange_day_close_tz.
+    exchange_calendar: str = "XNYS"
+    exchange_day_close: str = "16:00"  # HH:MM[:SS]
+    exchange_day_close_tz: str = "America/New_York"
+    exchange_journal_fsync: bool = True  # fsync each journal batch (group commit) before its reports go out
+    exchange_snapshot_every: int = 20_000  # commands between snapshots (bounds the replay at start-up)
+
     @classmethod
     def settings_customise_sources(
         cls,
