@@ -57,6 +57,7 @@ class LedgerOrder:
     cum_qty: Decimal
     venue_cl_ord_id: str  # the ClOrdID of our latest request to the venue (a pending one's if any)
     has_pending: bool  # a cancel/replace sent and not answered
+    pending_is_replace: bool
     booked: frozenset[str]  # venue ExecIDs of the fills booked
     age_seconds: float  # since the order last changed
 
@@ -68,6 +69,8 @@ class VenueOrder:
     cum_qty: Decimal
     venue_cl_ord_id: str  # the ClOrdID the venue knows the order by now
     fills: tuple[VenueFill, ...] = ()
+    qty: Decimal | None = None  # the order's quantity and limit there now
+    price: Decimal | None = None
 
 
 # Repairs ----------------------------------------------------------------------------------------------
@@ -98,6 +101,22 @@ class ResendRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfirmReplace:
+    """The venue applied our replace (it knows the order by the request's ClOrdID) but its report was lost."""
+
+    order_id: str
+    qty: Decimal | None
+    price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """Maybe still in flight (younger than ``min_age``): ask again later."""
+
+    order_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Mismatch:
     order_id: str
     detail: str
@@ -108,7 +127,7 @@ class NoAnswer:
     order_id: str
 
 
-Repair = BookFill | CloseOrder | RouteAgain | ResendRequest | Mismatch | NoAnswer
+Repair = BookFill | CloseOrder | RouteAgain | ResendRequest | ConfirmReplace | Recheck | Mismatch | NoAnswer
 
 _DONE = {"4": ("4", "canceled"), "C": ("C", "expired"), "8": ("4", "rejected")}
 UNKNOWN_REASON = "the exchange no longer knows the order (its state was lost): canceled, block released"
@@ -120,7 +139,8 @@ def diff(ledger: LedgerOrder, venue: VenueOrder | None, *, startup: bool, min_ag
         return [NoAnswer(ledger.order_id)]
     if not venue.known:
         if ledger.status == "pending_new":
-            return [RouteAgain(ledger.order_id)] if startup or ledger.age_seconds >= min_age else []
+            young = not startup and ledger.age_seconds < min_age
+            return [Recheck(ledger.order_id) if young else RouteAgain(ledger.order_id)]
         return [CloseOrder(ledger.order_id, "4", UNKNOWN_REASON)]
     repairs: list[Repair] = []
     seen: set[str] = set()
@@ -139,9 +159,14 @@ def diff(ledger: LedgerOrder, venue: VenueOrder | None, *, startup: bool, min_ag
     if done is not None:
         repairs.append(CloseOrder(ledger.order_id, done[0], f"the exchange reports the order {done[1]}; its report "
                                                             "was missed: closed, block released"))
-    elif (ledger.has_pending and venue.venue_cl_ord_id != ledger.venue_cl_ord_id and venue.ord_status != "2"
-          and (startup or ledger.age_seconds >= min_age)):
-        repairs.append(ResendRequest(ledger.order_id, venue.venue_cl_ord_id))
+    elif ledger.has_pending and venue.ord_status != "2":
+        if venue.venue_cl_ord_id == ledger.venue_cl_ord_id:
+            if ledger.pending_is_replace:
+                repairs.append(ConfirmReplace(ledger.order_id, venue.qty, venue.price))
+        elif startup or ledger.age_seconds >= min_age:
+            repairs.append(ResendRequest(ledger.order_id, venue.venue_cl_ord_id))
+        else:
+            repairs.append(Recheck(ledger.order_id))
     return repairs
 
 
@@ -151,7 +176,8 @@ def venue_view(status: codec.VenueReport | None, cum_qty: Decimal, fills: Iterab
         return None
     known = status.venue_order_id not in (None, "NONE")
     return VenueOrder(known, status.ord_status, cum_qty, status.venue_cl_ord_id,
-                      tuple(VenueFill(f.exec_id, f.last_qty, f.last_px) for f in fills if f.exec_type == "F"))
+                      tuple(VenueFill(f.exec_id, f.last_qty, f.last_px) for f in fills if f.exec_type == "F"),
+                      status.qty, status.price)
 
 
 # Shell ------------------------------------------------------------------------------------------------
@@ -273,6 +299,9 @@ class Reconciler:
                 result.repairs.append(repair)
                 if await self._apply(repair, collected.get(order_id, ())):
                     result.applied += 1
+        if any(isinstance(r, Recheck) for r in result.repairs):  # (no answer: the next logon asks again)
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.min_age, self.trigger, "recheck of requests that may have been in flight")
         kinds: dict[str, int] = {}
         for repair in result.repairs:
             kinds[type(repair).__name__] = kinds.get(type(repair).__name__, 0) + 1
@@ -287,6 +316,7 @@ class Reconciler:
             return {}
         rows = await self.pool.fetch(
             "SELECT o.order_id, o.status, o.cum_qty, o.venue_requests, o.pending_cl_ord_id IS NOT NULL AS pending, "
+            "o.pending_qty IS NOT NULL AS pending_replace, "
             "extract(epoch FROM now() - greatest(o.created_at, o.updated_at))::float8 AS age, "
             "coalesce((SELECT array_agg(e.venue_exec_id) FROM executions e WHERE e.order_id = o.order_id "
             "AND e.exec_type = 'trade' AND e.venue_exec_id IS NOT NULL), '{}') AS booked "
@@ -298,12 +328,14 @@ class Reconciler:
             out[row["order_id"]] = LedgerOrder(
                 row["order_id"], row["status"], row["cum_qty"],
                 row["order_id"] if requests == 0 else f"{row['order_id']}.{requests}", row["pending"],
-                frozenset(row["booked"]), row["age"])
+                row["pending_replace"], frozenset(row["booked"]), row["age"])
         return out
 
     async def _apply(self, repair: Repair, fills: Iterable[codec.VenueReport]) -> bool:
         if isinstance(repair, NoAnswer):
             log.warning("oms.venue_reconcile_no_answer", order_id=repair.order_id)
+            return False
+        if isinstance(repair, Recheck):
             return False
         stored = await load_order(self.pool, repair.order_id)
         if stored is None:
@@ -330,6 +362,13 @@ class Reconciler:
             self.venue.send("D", reports.venue_new_order(stored.order, protection_price(stored.order,
                                                                                         stored.reservation)))
             reason = "the exchange never received the order: routed again"
+        elif isinstance(repair, ConfirmReplace):
+            report = codec.VenueReport(stored.venue_cl_ord_id, stored.order.venue_order_id, new_id("R"), "5", "0",
+                                       repair.qty, repair.price, Decimal(0), Decimal(0), None,
+                                       "replace confirmed by reconciliation")
+            if not await self.reports_in.apply_report(report):
+                return False
+            reason = "the exchange applied the replace; its report was missed: confirmed"
         elif isinstance(repair, ResendRequest):
             self._resend(stored, repair.venue_cl_ord_id)
             reason = "the exchange never received the cancel/replace: sent again"

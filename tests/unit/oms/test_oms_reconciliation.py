@@ -15,9 +15,11 @@ from gateway.oms.reconciliation import (
     UNKNOWN_REASON,
     BookFill,
     CloseOrder,
+    ConfirmReplace,
     LedgerOrder,
     Mismatch,
     NoAnswer,
+    Recheck,
     ResendRequest,
     RouteAgain,
     VenueFill,
@@ -29,8 +31,8 @@ WORKING = ("new", "partially_filled", "pending_cancel", "pending_replace")
 
 
 def ledger(status: str = "new", cum: Decimal = Decimal(0), booked: frozenset[str] = frozenset(), *,
-           pending: bool = False, age: float = 60.0, requests: int = 0) -> LedgerOrder:
-    return LedgerOrder("O1", status, cum, "O1" if not requests else f"O1.{requests}", pending, booked, age)
+           pending: bool = False, replace: bool = False, age: float = 60.0, requests: int = 0) -> LedgerOrder:
+    return LedgerOrder("O1", status, cum, "O1" if not requests else f"O1.{requests}", pending, replace, booked, age)
 
 
 fills_st = st.lists(st.tuples(st.integers(1, 9), st.integers(1, 5)), max_size=8, unique_by=lambda t: t[0]).map(
@@ -85,15 +87,22 @@ def test_an_order_the_venue_lost_is_canceled_with_the_reason(status: str, startu
 def test_an_order_never_acknowledged_is_routed_again_unless_it_may_be_in_flight() -> None:
     lost = VenueOrder(False, "8", Decimal(0), "O1")
     assert diff(ledger("pending_new", age=0.5), lost, startup=True) == [RouteAgain("O1")]
-    assert diff(ledger("pending_new", age=0.5), lost, startup=False) == []
+    assert diff(ledger("pending_new", age=0.5), lost, startup=False) == [Recheck("O1")]
     assert diff(ledger("pending_new", age=30), lost, startup=False) == [RouteAgain("O1")]
 
 
 def test_a_cancel_the_venue_never_saw_is_sent_again() -> None:
     view = ledger("pending_cancel", pending=True, requests=2)
     assert diff(view, VenueOrder(True, "0", Decimal(0), "O1.1"), startup=False) == [ResendRequest("O1", "O1.1")]
-    assert diff(view, VenueOrder(True, "0", Decimal(0), "O1.2"), startup=False) == []  # it saw it: wait
-    assert diff(replace(view, age_seconds=1), VenueOrder(True, "0", Decimal(0), "O1.1"), startup=False) == []
+    assert diff(view, VenueOrder(True, "0", Decimal(0), "O1.2"), startup=False) == []  # it saw it: 150=4 follows
+    young = replace(view, age_seconds=1)
+    assert diff(young, VenueOrder(True, "0", Decimal(0), "O1.1"), startup=False) == [Recheck("O1")]
+
+
+def test_a_replace_the_venue_applied_but_whose_report_was_lost_is_confirmed() -> None:
+    view = ledger("pending_replace", pending=True, replace=True, requests=1)
+    there = VenueOrder(True, "0", Decimal(0), "O1.1", qty=Decimal(300), price=Decimal("9.5"))
+    assert diff(view, there, startup=False) == [ConfirmReplace("O1", Decimal(300), Decimal("9.5"))]
 
 
 def test_no_answer_changes_nothing() -> None:
