@@ -118,7 +118,8 @@ class Settings(BaseSettings):
     exchange_day_close: str = "16:00"  # HH:MM[:SS]
     exchange_day_close_tz: str = "America/New_York"
     exchange_journal_fsync: bool = True  # fsync each journal batch (group commit) before its reports go out
-    exchange_snapshot_every: int = 20_000  # commands between snapshots (bounds the replay at start-up)
+    exchange_snapshot_every: int = 20_000  # commands between snapshots (bounds the replay at start-up) ...
+    exchange_snapshot_seconds: float = 30.0  # ... and seconds (a step of the whole universe replays in ~50 ms)
 
     @classmethod
     def settings_customise_sources(

@@ -14,7 +14,8 @@ server sends a command's reports only after the batch holding the command is com
 no FIX session ever sees an ExecID the journal could lose. ``fsync=False`` (tests, benches) still writes
 every batch to the OS before the reports go out (survives a process kill, not a power loss).
 
-Snapshots: once ``snapshot_every`` commands are in the current log, ``snapshot`` writes the state to a new
+Snapshots: once ``snapshot_every`` commands are in the current log, or ``snapshot_seconds`` have passed
+(replaying a simulation step of the whole universe costs tens of milliseconds), ``snapshot`` writes the state to a new
 ``snapshot-<k>.pickle`` (temporary file, fsync, rename, directory fsync), starts ``journal-<k>.log`` and
 deletes the older snapshots and logs: start-up replays at most ``snapshot_every`` commands.
 """
@@ -27,6 +28,7 @@ import json
 import os
 import pickle
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,10 +78,13 @@ def _fsync_dir(directory: Path) -> None:
 
 
 class Journal:
-    def __init__(self, directory: Path, *, fsync: bool = True, snapshot_every: int = 20_000) -> None:
+    def __init__(self, directory: Path, *, fsync: bool = True, snapshot_every: int = 20_000,
+                 snapshot_seconds: float = 30.0) -> None:
         self.directory = directory
         self.fsync = fsync
         self.snapshot_every = snapshot_every
+        self.snapshot_seconds = snapshot_seconds
+        self._snapshot_at = time.monotonic()
         self.position = 0  # k of the current snapshot / log
         self.in_log = 0  # records in the current log (committed or buffered)
         self._buffer: list[bytes] = []
@@ -171,7 +176,8 @@ class Journal:
 
     @property
     def snapshot_due(self) -> bool:
-        return self.in_log >= self.snapshot_every
+        return self.in_log >= self.snapshot_every or (
+            self.in_log > 0 and time.monotonic() - self._snapshot_at >= self.snapshot_seconds)
 
     def start_snapshot(self, state: Any) -> tuple[int, bytes, int]:
         """Pickle ``state``, which must hold every record appended so far, buffered ones included (the
@@ -191,6 +197,7 @@ class Journal:
         """After ``snapshot-<k>`` is on disk: the ``covered`` buffered records are in it; later ones go to
         ``journal-<k>.log``; older snapshots and logs are deleted."""
         old = self.position
+        self._snapshot_at = time.monotonic()
         del self._buffer[:covered]
         self.position, self.in_log = k, len(self._buffer)
         self._open()  # fsyncs the directory: the snapshot's rename and the new log are durable

@@ -64,6 +64,7 @@ class ExchangeOptions:
     close_schedule: CloseSchedule | None = field(default_factory=CloseSchedule)  # None: no expiry
     journal_fsync: bool = True
     snapshot_every: int = 20_000
+    snapshot_seconds: float = 30.0
 
     @property
     def closes(self) -> CloseSchedule | None:
@@ -121,7 +122,8 @@ class ExchangeServer:
         run = next_run_epoch(state_dir)
         config = SimulationConfig(seed=o.seed, step_seconds=o.step_seconds, time_scale=o.time_scale,
                                   taker_probability=o.taker_probability)
-        journal = Journal(state_dir / "journal", fsync=o.journal_fsync, snapshot_every=o.snapshot_every)
+        journal = Journal(state_dir / "journal", fsync=o.journal_fsync, snapshot_every=o.snapshot_every,
+                          snapshot_seconds=o.snapshot_seconds)
         started = DurableVenue.open(journal, lambda: fresh_state(instruments, config, run))
         self.durable = durable = started.durable
         self.sim = sim = durable.state.sim

@@ -51,7 +51,7 @@ def exchange(
         md_comp_ids=settings.exchange_md_comp_ids, step_seconds=step, time_scale=time_scale,
         taker_probability=taker_probability, end_of_day=eod, reset_on_logon=reset_on_logon,
         close_schedule=closes, journal_fsync=settings.exchange_journal_fsync,
-        snapshot_every=settings.exchange_snapshot_every)
+        snapshot_every=settings.exchange_snapshot_every, snapshot_seconds=settings.exchange_snapshot_seconds)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
