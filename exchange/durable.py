@@ -104,14 +104,18 @@ class DurableVenue:
             except Exception:
                 log.exception("exchange.send_failed")
 
+    async def flush(self) -> None:
+        """Wait until everything applied so far is committed and its reports handed over."""
+        self._wake.set()
+        for _ in range(500):
+            if not (self._busy or self.journal.pending or self._sends) or self._task is None or self._task.done():
+                return
+            await asyncio.sleep(0.01)
+
     async def close(self, snapshot: bool = True) -> None:
         """Commit what is buffered, send its reports, and (clean shutdown) write a snapshot."""
         if self._task is not None:
-            self._wake.set()
-            for _ in range(500):  # let the committer finish its batch (its reports go out with it)
-                if not (self._busy or self.journal.pending or self._sends) or self._task.done():
-                    break
-                await asyncio.sleep(0.01)
+            await self.flush()  # the committer finishes its batch (its reports go out with it)
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task

@@ -156,8 +156,12 @@ class ExchangeServer:
         try:
             await self._drive(stop)
         finally:
-            await durable.close(snapshot=True)
+            # commit and send what is buffered while the sessions are still up, stop taking messages, then
+            # commit whatever slipped in meanwhile (its reports go by reconciliation) and snapshot
+            await durable.flush()
             await asyncio.to_thread(engine.stop)
+            await asyncio.sleep(0)
+            await durable.close(snapshot=True)
             log.info("exchange.stopped")
 
     def _catch_up_close(self, app: ExchangeApplication, now: datetime) -> None:
