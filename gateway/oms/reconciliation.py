@@ -14,7 +14,8 @@ flight settle, applies the repairs and audits each one (``order.reconciled`` in 
 * the venue does not know the order (its state was lost) → a routed order is canceled and its block released
   with the reason; one never acknowledged (PENDING_NEW) is routed again -- at start-up, or when it is older than
   ``min_age`` (so a request in flight is never sent twice);
-* a cancel/replace the venue never saw (its ClOrdID there is still the previous one) is sent again;
+* a cancel/replace the venue never saw (its ClOrdID there is still the previous one) is sent again; a
+  replace it applied, or an order it accepted, whose report was lost is confirmed;
 * the venue's filled quantity disagrees with the fills → a mismatch event for operations, nothing changed.
 """
 
@@ -71,9 +72,18 @@ class VenueOrder:
     fills: tuple[VenueFill, ...] = ()
     qty: Decimal | None = None  # the order's quantity and limit there now
     price: Decimal | None = None
+    venue_order_id: str | None = None
 
 
 # Repairs ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    """The venue accepted the order but its acknowledgement (150=0) was lost."""
+
+    order_id: str
+    venue_order_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +137,8 @@ class NoAnswer:
     order_id: str
 
 
-Repair = BookFill | CloseOrder | RouteAgain | ResendRequest | ConfirmReplace | Recheck | Mismatch | NoAnswer
+Repair = (Acknowledge | BookFill | CloseOrder | RouteAgain | ResendRequest | ConfirmReplace | Recheck | Mismatch
+          | NoAnswer)
 
 _DONE = {"4": ("4", "canceled"), "C": ("C", "expired"), "8": ("4", "rejected")}
 UNKNOWN_REASON = "the exchange no longer knows the order (its state was lost): canceled, block released"
@@ -143,6 +154,8 @@ def diff(ledger: LedgerOrder, venue: VenueOrder | None, *, startup: bool, min_ag
             return [Recheck(ledger.order_id) if young else RouteAgain(ledger.order_id)]
         return [CloseOrder(ledger.order_id, "4", UNKNOWN_REASON)]
     repairs: list[Repair] = []
+    if ledger.status == "pending_new":
+        repairs.append(Acknowledge(ledger.order_id, venue.venue_order_id))
     seen: set[str] = set()
     booked_qty = ledger.cum_qty
     for fill in venue.fills:
@@ -177,7 +190,7 @@ def venue_view(status: codec.VenueReport | None, cum_qty: Decimal, fills: Iterab
     known = status.venue_order_id not in (None, "NONE")
     return VenueOrder(known, status.ord_status, cum_qty, status.venue_cl_ord_id,
                       tuple(VenueFill(f.exec_id, f.last_qty, f.last_px) for f in fills if f.exec_type == "F"),
-                      status.qty, status.price)
+                      status.qty, status.price, status.venue_order_id)
 
 
 # Shell ------------------------------------------------------------------------------------------------
@@ -362,6 +375,12 @@ class Reconciler:
             self.venue.send("D", reports.venue_new_order(stored.order, protection_price(stored.order,
                                                                                         stored.reservation)))
             reason = "the exchange never received the order: routed again"
+        elif isinstance(repair, Acknowledge):
+            report = codec.VenueReport(stored.venue_cl_ord_id, repair.venue_order_id, new_id("R"), "0", "0", None,
+                                       None, Decimal(0), Decimal(0), None, "")
+            if not await self.reports_in.apply_report(report):
+                return False
+            reason = "the exchange accepted the order; its acknowledgement was missed"
         elif isinstance(repair, ConfirmReplace):
             report = codec.VenueReport(stored.venue_cl_ord_id, stored.order.venue_order_id, new_id("R"), "5", "0",
                                        repair.qty, repair.price, Decimal(0), Decimal(0), None,

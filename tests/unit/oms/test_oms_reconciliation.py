@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from gateway.oms.reconciliation import (
     UNKNOWN_REASON,
+    Acknowledge,
     BookFill,
     CloseOrder,
     ConfirmReplace,
@@ -103,6 +104,12 @@ def test_a_replace_the_venue_applied_but_whose_report_was_lost_is_confirmed() ->
     view = ledger("pending_replace", pending=True, replace=True, requests=1)
     there = VenueOrder(True, "0", Decimal(0), "O1.1", qty=Decimal(300), price=Decimal("9.5"))
     assert diff(view, there, startup=False) == [ConfirmReplace("O1", Decimal(300), Decimal("9.5"))]
+
+
+def test_an_order_the_venue_accepted_whose_ack_was_lost_is_acknowledged_before_its_fills() -> None:
+    fill = VenueFill("1-7", Decimal(100), Decimal(10))
+    there = VenueOrder(True, "2", Decimal(100), "O1", (fill,), venue_order_id="V9")
+    assert diff(ledger("pending_new"), there, startup=False) == [Acknowledge("O1", "V9"), BookFill("O1", fill)]
 
 
 def test_no_answer_changes_nothing() -> None:
