@@ -137,6 +137,15 @@ class Settings(BaseSettings):
     fix_logon_failures_per_ip: int = 10  # ... and per source address
     # h5-exactly-once: ClOrdID uniqueness (FIX 4.4: per session and trading day, the UTC session day)
     cl_ord_id_unique_within: Literal["trading_day", "forever"] = "trading_day"
+    # h6-venue-durable: the exchange's session close (Day orders expire) and its crash-durable journal.
+    # Not trading_24h: the closes of the exchange_calendar (XNYS: 16:00 New York, early closes, no weekends
+    # or holidays). trading_24h: every day at exchange_day_close in exchange_day_close_tz.
+    exchange_calendar: str = "XNYS"
+    exchange_day_close: str = "16:00"  # HH:MM[:SS]
+    exchange_day_close_tz: str = "America/New_York"
+    exchange_journal_fsync: bool = True  # fsync each journal batch (group commit) before its reports go out
+    exchange_snapshot_every: int = 20_000  # commands between snapshots (bounds the replay at start-up) ...
+    exchange_snapshot_seconds: float = 30.0  # ... and seconds (a step of the whole universe replays in ~50 ms)
 
     @classmethod
     def settings_customise_sources(

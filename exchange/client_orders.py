@@ -99,6 +99,9 @@ class ClientOrders:
         self.exec_ids = exec_ids
         self.by_id: dict[int, ClientOrder] = {}
         self.by_clordid: dict[tuple[str, str], ClientOrder] = {}
+        # every Trade report of a session order, as sent (original ExecIDs): a status request is answered
+        # with them (PossResend) before the status, so a requester that missed fills can book them once
+        self.fills: dict[int, list[ExecReport]] = {}
 
     # Requests ----------------------------------------------------------------------------------
     def new_order(self, session: str, req: OrderRequest) -> list[Outbound]:
@@ -127,7 +130,8 @@ class ClientOrders:
             return [ExecReport(session, "NONE", cl_ord_id, self.exec_ids.next(), ExecType.ORDER_STATUS,
                                OrdStatus.REJECTED, symbol, side, Decimal(0), Decimal(0), Decimal(0), Decimal(0),
                                ord_rej_reason=5, text="unknown order")]
-        return [self.report(order, ExecType.ORDER_STATUS)]
+        resent = [replace(r, poss_resend=True) for r in self.fills.get(order.order_id, ())]
+        return [*resent, self.report(order, ExecType.ORDER_STATUS)]
 
     def _change(self, session: str, req: ChangeRequest, response_to: str) -> list[Outbound]:
         order = self.by_clordid.get((session, req.orig_cl_ord_id))
@@ -176,9 +180,11 @@ class ClientOrders:
                 order.cum, order.leaves = Decimal(e.cum), Decimal(e.leaves)
                 order.avg_px = venue.avg_px(symbol, e.cum, e.cum_notional)
                 order.status = OrdStatus.FILLED if not e.leaves else OrdStatus.PARTIALLY_FILLED
-                out.append(self.report(order, ExecType.TRADE, last_qty=Decimal(e.last_qty),
-                                        last_px=venue.price(symbol, e.last_px),
-                                        last_liquidity_ind="2" if e.aggressor else "1"))
+                trade = self.report(order, ExecType.TRADE, last_qty=Decimal(e.last_qty),
+                                    last_px=venue.price(symbol, e.last_px),
+                                    last_liquidity_ind="2" if e.aggressor else "1")
+                self.fills.setdefault(order.order_id, []).append(trade)
+                out.append(trade)
             elif isinstance(e, OrderCanceled | OrderExpired):
                 expired = isinstance(e, OrderExpired)
                 order.leaves = Decimal(0)

@@ -19,12 +19,11 @@ import quickfix as fix
 import structlog
 
 from exchange import fix_codec
-from exchange.client_orders import ClientOrders
-from exchange.events import Event
+from exchange.durable import DurableVenue
 from exchange.fix_codec import Malformed
 from exchange.market_data import MarketData, MdReject
-from exchange.reports import CancelReject, ExecIds, ExecReport, Outbound
-from exchange.simulation import Simulation, SymbolEvents
+from exchange.reports import CancelReject, ExecReport, Outbound
+from exchange.state import Command, Result, change_command, new_order_command, status_command
 from fixsession.application import SafeApplication
 from fixsession.messages import msg_type, printable, session_key
 from fixsession.rejects import (
@@ -42,12 +41,13 @@ ORDER_TYPES = frozenset({"D", "F", "G", "H"})
 
 
 class ExchangeApplication(SafeApplication):
-    def __init__(self, sim: Simulation, run: int, md_only_comp_ids: Iterable[str] = (),
+    def __init__(self, durable: DurableVenue, md_only_comp_ids: Iterable[str] = (),
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__("exchange", loop)
-        self.sim = sim
-        self.orders = ClientOrders(sim, ExecIds(run))
-        self.market_data = MarketData(sim)
+        self.durable = durable
+        self.sim = durable.state.sim
+        self.orders = durable.state.orders
+        self.market_data = MarketData(self.sim)
         self.md_only = frozenset(md_only_comp_ids)
         self.sessions: dict[str, fix.SessionID] = {}
         self.changed: set[str] = set()  # symbols whose book or last trade moved since the last flush
@@ -78,17 +78,12 @@ class ExchangeApplication(SafeApplication):
                 self.send(session_id, business_reject(message, NOT_AUTHORIZED,
                                                       "this session may only request market data"))
             elif kind == "D":
-                request = fix_codec.order_request(message)
-                self.changed.add(request.symbol)
-                self.deliver(self.orders.new_order(key, request))
+                self.execute(new_order_command(key, fix_codec.order_request(message)))
             elif kind in ("F", "G"):
-                change = fix_codec.change_request(message, kind == "G")
-                self.changed.add(change.symbol)
-                handler = self.orders.replace if kind == "G" else self.orders.cancel
-                self.deliver(handler(key, change))
+                self.execute(change_command(key, fix_codec.change_request(message, kind == "G"), kind == "G"))
             elif kind == "H":
-                self.deliver(self.orders.status(key, fix_codec.req_text(message, 11),
-                                                fix_codec.req_text(message, 55), fix_codec.req_text(message, 54)))
+                self.execute(status_command(key, fix_codec.req_text(message, 11), fix_codec.req_text(message, 55),
+                                            fix_codec.req_text(message, 54)))
             elif kind == "V":
                 self._market_data_request(key, session_id, message)
             else:
@@ -111,11 +106,14 @@ class ExchangeApplication(SafeApplication):
         for symbol, entries in result:
             self.send(session_id, fix_codec.snapshot(req_id, symbol, entries))
 
-    def on_market_events(self, events: SymbolEvents) -> None:
-        """The simulation's own activity (requotes, taker flow, end of day): report and mark changed."""
-        self.changed.update(events)
-        flat: list[Event] = [e for symbol_events in events.values() for e in symbol_events]
-        self.deliver(self.orders.reports(flat))
+    def execute(self, command: Command) -> Result:
+        """Apply a command to the venue (journaled); its reports go out once the journal has it on disk."""
+        result = self.durable.execute(command, self._deliver_result)
+        self.changed.update(result.changed)
+        return result
+
+    def _deliver_result(self, result: Result) -> None:
+        self.deliver(result.outbound)
 
     def flush_market_data(self) -> int:
         """Send one 35=X per subscription with changes; returns how many were sent."""

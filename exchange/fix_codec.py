@@ -113,6 +113,8 @@ def execution_report(r: ExecReport) -> fix.Message:
         (60, utc_timestamp()), (851, r.last_liquidity_ind), (58, r.text),
     ):
         _set(m, tag, value)
+    if r.poss_resend:
+        m.getHeader().setField(97, "Y")
     return m
 
 

@@ -64,6 +64,7 @@ class ExecReport:
     ord_rej_reason: int | None = None
     text: str | None = None
     account: str | None = None
+    poss_resend: bool = False  # 97=Y: a report sent before, repeated (same ExecID) in answer to a status request
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,21 @@
 """The exchange process: the simulation on an asyncio loop behind a QuickFIX acceptor.
 
 One loop task drives time: every ``md_interval`` it flushes market data increments, every
-``step_seconds`` it advances the simulation (fair values, taker flow, requotes), and once a day at
-``end_of_day`` (UTC, optional) it expires Day orders. FIX messages reach the same loop through
-``fixsession``'s bridge, so all exchange state lives on one thread.
+``step_seconds`` it advances the simulation (fair values, taker flow, requotes), and at each session
+close (``close_schedule``: XNYS closes by default, or a daily time) it expires Day orders. FIX messages
+reach the same loop through ``fixsession``'s bridge, so all exchange state lives on one thread.
 
-Persistent state: QuickFIX stores (sequence numbers, messages for resend) under
-``<data_dir>/fix/exchange/`` (the layout of ``fixsession``), so a restarted exchange resumes its
-sessions; the run epoch in ``<data_dir>/exchange/run`` keeps ExecIDs unique across restarts. The
-market itself starts afresh at each run; the sessions' open orders survive a clean shutdown through
-``<data_dir>/exchange/open_orders.json`` (see ``exchange.carry_over``) but not a crash.
+Persistent state, all under ``<data_dir>``:
+
+* ``exchange/journal/``: the venue's write-ahead journal and snapshots (``exchange.journal``). Every
+  command (client requests, simulation steps, closes) is logged before its reports go out, and replayed at
+  start: books, ClOrdID maps, ExecIDs and the market makers survive ``kill -9``. A close missed while the
+  exchange was down is applied at start (Day orders of that day expire then).
+* ``fix/exchange/``: QuickFIX stores (sequence numbers, messages for resend), so a restarted exchange
+  resumes its sessions.
+* ``exchange/run``: the run epoch; each run's new ExecIDs and OrderIDs get their own range.
+
+SIGUSR1 (an operator, or a test) closes the trading day at once: Day orders expire.
 """
 
 from __future__ import annotations
@@ -19,15 +25,18 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import structlog
 
-from exchange import carry_over
+from exchange.durable import DurableVenue
 from exchange.fix_app import ExchangeApplication
+from exchange.journal import Journal
+from exchange.session_close import CloseSchedule
 from exchange.simulation import Simulation, SimulationConfig
+from exchange.state import ORDER_IDS_PER_RUN, fresh_state
 from fixsession.engine import Engine
 from fixsession.loopback_guard import guard_acceptor, is_loopback_host
 from fixsession.settings import Endpoint, SessionSpec
@@ -35,7 +44,7 @@ from refdata import Instrument, load_universe
 
 log = structlog.get_logger(__name__)
 
-ORDER_IDS_PER_RUN = 1_000_000_000
+__all__ = ["ORDER_IDS_PER_RUN", "ExchangeOptions", "ExchangeServer"]
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,17 @@ class ExchangeOptions:
     md_interval: float = 0.1
     time_scale: float = 1.0
     taker_probability: float = 0.02
-    end_of_day: time | None = None  # UTC
+    end_of_day: time | None = None  # UTC daily time; overrides close_schedule
     reset_on_logon: bool = False
     host: str = "127.0.0.1"  # loopback: the acceptor is filtered to 127.0.0.1 sources (QuickFIX binds all)
+    close_schedule: CloseSchedule | None = field(default_factory=CloseSchedule)  # None: no expiry
+    journal_fsync: bool = True
+    snapshot_every: int = 20_000
+    snapshot_seconds: float = 30.0
+
+    @property
+    def closes(self) -> CloseSchedule | None:
+        return CloseSchedule.daily_at(self.end_of_day) if self.end_of_day is not None else self.close_schedule
 
     def session_specs(self) -> list[SessionSpec]:
         peers = dict.fromkeys((*self.order_comp_ids, *self.md_comp_ids))
@@ -86,93 +103,120 @@ def next_run_epoch(directory: Path) -> int:
     return run
 
 
-def next_end_of_day(now: datetime, at: time) -> datetime:
-    candidate = datetime.combine(now.date(), at, tzinfo=UTC)
-    return candidate if candidate > now else candidate + timedelta(days=1)
-
-
 class ExchangeServer:
     def __init__(self, options: ExchangeOptions) -> None:
         self.options = options
         self.sim: Simulation | None = None
         self.app: ExchangeApplication | None = None
         self.engine: Engine | None = None
+        self.durable: DurableVenue | None = None
+        self._close_now = False
+
+    def request_end_of_day(self) -> None:
+        """Close the trading day at the next step (SIGUSR1): Day orders expire."""
+        self._close_now = True
 
     async def run(self, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
         o = self.options
         loop = asyncio.get_running_loop()
         instruments = select_instruments(o.symbols)
-        run = next_run_epoch(o.data_dir.resolve() / "exchange")
-        self.sim = sim = Simulation(instruments, SimulationConfig(
-            seed=o.seed, step_seconds=o.step_seconds, time_scale=o.time_scale,
-            taker_probability=o.taker_probability))
-        # OrderIDs unique across runs too (a crash loses the books but not the gateway's memory of ids)
-        sim.venue.next_order_id = run * ORDER_IDS_PER_RUN
-        self.app = app = ExchangeApplication(sim, run, o.md_comp_ids, loop)
-        app.on_market_events(sim.open())
+        state_dir = o.data_dir.resolve() / "exchange"
+        run = next_run_epoch(state_dir)
+        config = SimulationConfig(seed=o.seed, step_seconds=o.step_seconds, time_scale=o.time_scale,
+                                  taker_probability=o.taker_probability)
+        journal = Journal(state_dir / "journal", fsync=o.journal_fsync, snapshot_every=o.snapshot_every,
+                          snapshot_seconds=o.snapshot_seconds)
+        started = DurableVenue.open(journal, lambda: fresh_state(instruments, config, run))
+        self.durable = durable = started.durable
+        self.sim = sim = durable.state.sim
+        if started.restored and (set(sim.instruments) != {i.symbol for i in instruments} or sim.config != config):
+            log.warning("exchange.options_differ_from_journal", journal_symbols=len(sim.instruments),
+                        journal_seed=sim.config.seed, hint="the journal's market is kept; move the journal "
+                        "directory away to start a fresh market")
+        self.app = app = ExchangeApplication(durable, o.md_comp_ids, loop)
+        durable.start()
+        app.execute({"op": "run", "run": run})
+        now = datetime.now(UTC)
+        carry = 0
+        if not started.restored:
+            app.execute({"op": "open", "at": now.isoformat()})
+            carry = self._restore_legacy_orders(app)
+        self._catch_up_close(app, now)
         endpoint = Endpoint(name="exchange", role="acceptor", data_dir=o.data_dir, port=o.port,
                             reset_on_logon=o.reset_on_logon)
         self.engine = engine = Engine(endpoint, o.session_specs(), app)
         engine.start()
         if is_loopback_host(o.host):
             guard_acceptor(o.port)  # QuickFIX has no bind address: drop every non-127.0.0.1 source
-        carry = self._restore_orders()
-        log.info("exchange.started", restored=carry, port=o.port, symbols=len(instruments), seed=o.seed, run=run,
+        closes = o.closes
+        log.info("exchange.started", restored=started.restored, replayed=started.replayed,
+                 torn_bytes=started.torn_bytes, carried_over=carry, port=o.port, symbols=len(sim.instruments),
+                 seed=sim.config.seed, run=run, open_orders=sum(len(e.book.orders) + len(e.stops)
+                                                                for e in sim.venue.engines.values()),
+                 session_close=closes.describe() if closes else "never",
                  sessions=[s.target_comp_id for s in o.session_specs()])
         if ready is not None:
             ready()
         try:
             await self._drive(stop)
         finally:
-            self._save_orders()
+            # commit and send what is buffered while the sessions are still up, stop taking messages, then
+            # commit whatever slipped in meanwhile (its reports go by reconciliation) and snapshot
+            await durable.flush()
             await asyncio.to_thread(engine.stop)
+            await asyncio.sleep(0)
+            await durable.close(snapshot=True)
             log.info("exchange.stopped")
 
-    @property
-    def carry_over_path(self) -> Path:
-        return self.options.data_dir.resolve() / "exchange" / "open_orders.json"
+    def _catch_up_close(self, app: ExchangeApplication, now: datetime) -> None:
+        """A close that passed while the exchange was down is applied now (Day orders of that day expire)."""
+        closes, state = self.options.closes, app.durable.state
+        if closes is None:
+            return
+        last = closes.last_at_or_before(now)
+        through = datetime.fromisoformat(state.eod_through) if state.eod_through else None
+        if last is not None and (through is None or through < last):
+            log.info("exchange.end_of_day", close=last.isoformat(), missed=True)
+            app.execute({"op": "eod", "at": last.isoformat()})
 
-    def _save_orders(self) -> None:
-        assert self.app is not None
-        data = carry_over.open_orders(self.app.orders)
-        scratch = self.carry_over_path.with_suffix(".tmp")
-        scratch.write_text(json.dumps(data, indent=1))
-        os.replace(scratch, self.carry_over_path)
-        log.info("exchange.open_orders_saved", orders=len(data["orders"]))
-
-    def _restore_orders(self) -> int:
-        """Re-enter the open orders of the last clean shutdown, then consume the file."""
-        assert self.app is not None
-        path = self.carry_over_path
+    def _restore_legacy_orders(self, app: ExchangeApplication) -> int:
+        """Open orders written by a pre-journal version at a clean shutdown (``open_orders.json``): entered
+        once into a fresh market (as a journaled command), then the file is consumed."""
+        path = self.options.data_dir.resolve() / "exchange" / "open_orders.json"
         if not path.exists():
             return 0
         try:
             data = json.loads(path.read_text())
-            self.app.deliver(carry_over.restore(self.app.orders, data))
+            app.execute({"op": "carry", "data": data})
             count = len(data["orders"])
         except (ValueError, KeyError, TypeError):
             log.exception("exchange.open_orders_unreadable", path=str(path))
             count = 0
-        os.replace(path, path.with_suffix(".restored"))  # never restore the same orders twice
+        os.replace(path, path.with_suffix(".restored"))
         return count
 
     async def _drive(self, stop: asyncio.Event) -> None:
-        o, sim, app = self.options, self.sim, self.app
-        assert sim is not None and app is not None
+        o, app = self.options, self.app
+        assert app is not None
         loop = asyncio.get_running_loop()
         next_step = loop.time() + o.step_seconds
-        eod = next_end_of_day(datetime.now(UTC), o.end_of_day) if o.end_of_day else None
+        closes = o.closes
+        close = closes.next_after(datetime.now(UTC)) if closes else None
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=o.md_interval)
             try:
                 if loop.time() >= next_step:
                     next_step = max(next_step + o.step_seconds, loop.time())  # never a burst to catch up
-                    app.on_market_events(sim.tick())
-                if eod is not None and datetime.now(UTC) >= eod:
-                    log.info("exchange.end_of_day")
-                    app.on_market_events(sim.end_of_day())
-                    eod += timedelta(days=1)
+                    app.execute({"op": "tick"})
+                now = datetime.now(UTC)
+                if self._close_now or (close is not None and now >= close):
+                    at = now if self._close_now else close
+                    assert at is not None
+                    log.info("exchange.end_of_day", close=at.isoformat(), requested=self._close_now)
+                    self._close_now = False
+                    app.execute({"op": "eod", "at": at.isoformat()})
+                    close = closes.next_after(max(now, at)) if closes else None
                 app.flush_market_data()
             except Exception:  # a bug in one step must not take the venue down
                 log.exception("exchange.step_failed")

@@ -31,10 +31,13 @@ class ExchangeLinkApplication(SafeApplication):
         self.session_id = fix.SessionID(spec.begin_string, spec.sender_comp_id, spec.target_comp_id)
         self.handlers: dict[str, LinkHandler] = dict(handlers or {})
         self.connected = threading.Event()
+        self.logon_listeners: list[Callable[[], object]] = []  # called on the engine thread at each logon
 
     def on_logon(self, session_id: fix.SessionID) -> None:
         self.connected.set()
         log.info("fix.exchange_link_up", session=session_key(session_id))
+        for listener in self.logon_listeners:
+            listener()
 
     def on_logout(self, session_id: fix.SessionID) -> None:
         self.connected.clear()

@@ -28,7 +28,8 @@ from gateway.oms.halts import HaltMonitor, calendar_close
 from gateway.oms.inbound_marks import load_inbound_marks
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.margin_monitor import MarginMonitor
-from gateway.oms.recovery import reconcile_with_venue, resend_client_reports, rewind_inbound
+from gateway.oms.reconciliation import Reconciler
+from gateway.oms.recovery import resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
 from gateway.oms.session_days import StoreClock, stamp_session_start, store_directory
 from gateway.oms.venue import VenueReports
@@ -98,6 +99,7 @@ class OrderPath:
         self.service: OrderService | None = None
         self.venue_reports: VenueReports | None = None
         self.spool = AuditSpool(settings.resolved_data_dir / "audit-spool")
+        self.reconciler: Reconciler | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def configure(self, side: GatewayFix) -> None:
@@ -123,7 +125,8 @@ class OrderPath:
         self.service.known_accounts = self.venue_reports.accounts
         self.service.routed_at = self.venue_reports.routed_at
         side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
-        side.exchange.handlers.update({"8": self.venue_reports.on_execution_report,
+        self.reconciler = Reconciler(self.pool, venue, self.venue_reports)
+        side.exchange.handlers.update({"8": self.reconciler.on_execution_report,
                                        "9": self.venue_reports.on_cancel_reject})
         # every inbound message carries the start of the store (session day) that accepted it
         client_store, link_store = StoreClock(store_directory(side.client_engine)), StoreClock(
@@ -165,11 +168,15 @@ class OrderPath:
             self._tasks.append(asyncio.create_task(every(name, interval, check), name=f"oms-{name}"))
         self._tasks.append(asyncio.create_task(on_quote_moves(self.redis, margin.check), name="oms-margin-quotes"))
         await resend_client_reports(self.pool, clients)
-        if side.exchange is not None:
+        if side.exchange is not None and self.reconciler is not None:
+            # every later logon of the exchange link (the exchange restarted, the link dropped) reconciles too
+            loop, reconciler = asyncio.get_running_loop(), self.reconciler
+            side.exchange.logon_listeners.append(
+                lambda: loop.call_soon_threadsafe(reconciler.trigger, "exchange link logon"))
             up = await asyncio.to_thread(side.exchange.connected.wait, link_timeout)
             if not up:
                 log.warning("oms.recovery_link_down", waited=link_timeout)
-            await reconcile_with_venue(self.pool, self.service.venue, self.venue_reports)
+            await reconciler.run("gateway start-up", startup=True)
 
     async def stop(self) -> None:
         for task in self._tasks:

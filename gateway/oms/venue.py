@@ -66,6 +66,9 @@ _EVENT_TYPE = {ExecType.NEW: "order.acknowledged", ExecType.TRADE: "order.fill",
                ExecType.EXPIRED: "order.expired"}
 
 
+_WITH_REASON = (ExecType.CANCELED, ExecType.EXPIRED)  # the venue's (or reconciliation's) reason goes to the client
+
+
 def _held(stored: StoredOrder) -> OrderReservation:
     """The order's reservation with the part blocked ahead for a pending replace marked as pending (fills
     release from the confirmed part only)."""
@@ -333,7 +336,8 @@ class VenueReports:
             stored = replace(stored, order=order, reservation=replace(stored.reservation,
                                                                       leaves_qty=order.leaves_qty))
         exec_id = new_id("E")
-        fields = reports.execution_report(order, exec_id, exec_type, last_qty=r.last_qty, last_px=r.last_px)
+        fields = reports.execution_report(order, exec_id, exec_type, last_qty=r.last_qty, last_px=r.last_px,
+                                          text=(r.text or None) if exec_type in _WITH_REASON else None)
         batch.add_execution(execution_row(exec_id=exec_id, venue_exec_id=r.exec_id, stored=stored,
                                          exec_type=exec_type.ledger, last_qty=r.last_qty if extra is not None
                                          and exec_type is ExecType.TRADE else ZERO,
