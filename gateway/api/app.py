@@ -21,8 +21,11 @@ from gateway.api.routes import accounts, cash, health, orders, positions, search
 DESCRIPTION = """Broker back-office API: accounts with balances and buying power, positions valued at live
 quotes, orders and fills, deposits and withdrawals.
 
-* Authenticate with `Authorization: Bearer <token>`. An account token sees only its accounts (others answer
-  404, as if absent); admin and compliance tokens see every account; compliance tokens cannot move cash.
+* Authenticate with `Authorization: Bearer <token>` (tokens expire and can be revoked: `brokerage token`).
+  An account token sees only its accounts (others answer 404, as if absent) and moves no cash; operator, compliance
+  and admin tokens see every account; only operator and admin tokens deposit and withdraw; compliance reports
+  need a compliance or admin token. `/v1/search` and `/v1/stream` need a token of any role (unless
+  `BROKERAGE_API_PUBLIC_MARKET_DATA=true`).
 * Money, prices and quantities are decimal strings.
 * Errors are RFC 9457 `application/problem+json`; branch on `type`
   (`https://brokerage.example/problems/<slug>`).
@@ -34,7 +37,7 @@ Problem types (`https://brokerage.example/problems/…`):
 
 | status | type | extension members |
 |---|---|---|
-| 400 | `idempotency-key-missing`, `idempotency-key-invalid`, `invalid-cursor` | |
+| 400 | `idempotency-key-missing`, `idempotency-key-invalid` | |
 | 401 | `unauthorized` | (header `WWW-Authenticate: Bearer`) |
 | 403 | `forbidden` | |
 | 404 | `account-not-found` (also for an account the token may not see) | `account_id` |
@@ -43,6 +46,7 @@ Problem types (`https://brokerage.example/problems/…`):
 | 413 | `payload-too-large` | `limit` |
 | 422 | `validation-error` | `errors` (`loc`, `msg`, `type`) |
 | 422 | `insufficient-funds` | `available`, `requested`, `currency` |
+| 422 | `invalid-cursor` | |
 | 422 | `idempotency-key-reused`, `invalid-time-range`, `invalid-request` | `idempotency_key`, `from`, `to` |
 | 500 | `internal-error` | `error_id` (in the server log) |
 | 503 | `not-ready` | `checks` (header `Retry-After`) |

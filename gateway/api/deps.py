@@ -55,7 +55,7 @@ Principal = Annotated[PrincipalModel, Depends(_principal)]
 
 async def require_compliance(principal: Principal) -> None:
     """Compliance reports: compliance and admin tokens only."""
-    if principal.role not in ("compliance", "admin"):
+    if not principal.reads_compliance_reports:
         raise forbidden("Compliance reports need a compliance or admin token.")
 
 

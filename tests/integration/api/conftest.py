@@ -52,12 +52,13 @@ class Seed:
             )
         return account_id
 
-    async def token(self, role: str, *account_ids: str, revoked: bool = False) -> str:
+    async def token(self, role: str, *account_ids: str, revoked: bool = False, expired: bool = False) -> str:
         token = new_api_token()
         token_id = f"tok{next(self._ids)}"
+        expires_at = datetime.now(UTC) + (timedelta(seconds=-1) if expired else timedelta(days=1))
         await self.pool.execute(
-            "INSERT INTO api_tokens (token_id, token_hash, role, revoked_at) VALUES ($1, $2, $3, $4)",
-            token_id, hash_api_token(token), role, datetime.now(UTC) if revoked else None,
+            "INSERT INTO api_tokens (token_id, token_hash, role, revoked_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            token_id, hash_api_token(token), role, datetime.now(UTC) if revoked else None, expires_at,
         )
         for account_id in account_ids:
             await self.pool.execute("INSERT INTO api_token_accounts (token_id, account_id) VALUES ($1, $2)",
