@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     admin_token: SecretStr | None = Field(default=None, description="Fixed admin token (otherwise generated)")
 
+    # h4-rest: REST access (market data, WebSocket) and the audit endpoint's credential
+    api_public_market_data: bool = False  # /v1/search and /v1/stream without a token
+    api_ws_max_connections_per_token: int = Field(default=5, ge=1)  # open /v1/stream per token, per API process
+    api_ws_allowed_origins: list[str] = Field(default_factory=list)  # browser Origins allowed on /v1/stream
+    audit_token: SecretStr | None = None  # what the CLI shows the audit endpoint (default: var/admin-token)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -158,3 +158,14 @@ async def token_state(pool: asyncpg.Pool, token: str, role: str) -> str | None:
         hash_api_token(token), role,
     )
     return state
+
+
+async def active_role(pool: asyncpg.Pool, token: str) -> str | None:
+    """The role of a live (unexpired, unrevoked) token; None for anything else."""
+    if not token or len(token) > 256:
+        return None
+    role: str | None = await pool.fetchval(
+        "SELECT role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
+        hash_api_token(token),
+    )
+    return role

@@ -8,15 +8,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
 from audit.http import build_compliance_router
 from brokerage.settings import Settings
-from gateway.api.deps import require_compliance
+from gateway.api.deps import require_compliance, require_market_data_access
 from gateway.api.metrics import ApiMetrics, MetricsMiddleware
 from gateway.api.problems import ProblemDetails, install_problem_handlers, problem_responses
 from gateway.api.routes import accounts, cash, health, orders, positions, search, stream
+from gateway.api.stream_guard import StreamGuard
 
 DESCRIPTION = """Broker back-office API: accounts with balances and buying power, positions valued at live
 quotes, orders and fills, deposits and withdrawals.
@@ -105,8 +106,10 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
-    for router in (accounts.router, positions.router, orders.router, cash.router, search.router,
+    for router in (accounts.router, positions.router, orders.router, cash.router,
                    build_compliance_router(require_compliance)):
         app.include_router(router, responses=V1_PROBLEMS)
+    app.include_router(search.router, responses=V1_PROBLEMS, dependencies=[Depends(require_market_data_access)])
+    app.state.stream_guard = StreamGuard(settings)  # Origin, token and per-token cap on /v1/stream
     app.include_router(stream.router)  # WebSocket /v1/stream: quote updates
     return app

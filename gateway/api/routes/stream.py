@@ -27,6 +27,8 @@ from redis.asyncio import Redis
 from starlette.websockets import WebSocketState
 
 from brokerage.settings import Settings, get_settings
+from gateway.api.problems import Problem
+from gateway.api.stream_guard import StreamGuard, refuse
 from marketdata.stream_hub import StreamClient, StreamHub, error_message
 from refdata.instruments import universe_by_symbol
 
@@ -86,6 +88,23 @@ async def _close(websocket: WebSocket, reason: str) -> None:
 
 @router.websocket("/v1/stream")
 async def stream(websocket: WebSocket) -> None:
+    # create_app installs the guard (Origin, token, per-token cap); a bare router mounted elsewhere has none
+    guard: StreamGuard | None = getattr(websocket.app.state, "stream_guard", None)
+    admitted: str | None = None
+    if guard is not None:
+        try:
+            admitted = await guard.admit(websocket, getattr(websocket.app.state, "db_pool", None))
+        except Problem as problem:
+            await refuse(websocket, problem)
+            return
+    try:
+        await _serve(websocket)
+    finally:
+        if guard is not None and admitted is not None:
+            guard.release(admitted)
+
+
+async def _serve(websocket: WebSocket) -> None:
     hub = stream_hub(websocket.app)
     await websocket.accept()
     client = hub.connect()
