@@ -90,18 +90,29 @@ async def _close(websocket: WebSocket, reason: str) -> None:
 async def stream(websocket: WebSocket) -> None:
     # create_app installs the guard (Origin, token, per-token cap); a bare router mounted elsewhere has none
     guard: StreamGuard | None = getattr(websocket.app.state, "stream_guard", None)
-    admitted: str | None = None
-    if guard is not None:
-        try:
-            admitted = await guard.admit(websocket, getattr(websocket.app.state, "db_pool", None))
-        except Problem as problem:
-            await refuse(websocket, problem)
-            return
-    try:
+    if guard is None:
         await _serve(websocket)
+        return
+    pool = getattr(websocket.app.state, "db_pool", None)
+    try:
+        admission = await guard.admit(websocket, pool)
+    except Problem as problem:
+        await refuse(websocket, problem)
+        return
+    serving = asyncio.create_task(_serve(websocket))
+    watching = asyncio.create_task(guard.until_token_dies(admission, pool)) if pool is not None else None
+    try:
+        await asyncio.wait({serving, *([watching] if watching else [])}, return_when=asyncio.FIRST_COMPLETED)
+        if not serving.done():  # the token was revoked or expired: end the stream
+            await _close(websocket, "token revoked or expired")
+            serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
     finally:
-        if guard is not None and admitted is not None:
-            guard.release(admitted)
+        guard.release(admission)
+        for task in (serving, watching):
+            if task is not None and not task.done():
+                task.cancel()
 
 
 async def _serve(websocket: WebSocket) -> None:

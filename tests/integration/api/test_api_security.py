@@ -19,7 +19,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import audit.reports
 from audit import service
@@ -163,7 +163,8 @@ async def test_search_needs_a_token_unless_public(client: httpx.AsyncClient, see
 @pytest.fixture
 async def stream_url(api_settings: Settings) -> AsyncIterator[str]:
     app = create_app(api_settings.model_copy(update={
-        "api_ws_allowed_origins": ["https://app.example"], "api_ws_max_connections_per_token": 2}))
+        "api_ws_allowed_origins": ["https://app.example"], "api_ws_max_connections_per_token": 2,
+        "api_ws_token_recheck_seconds": 0.2}))
     with serving(app) as base_url:
         yield base_url.replace("http://", "ws://") + "/v1/stream"
 
@@ -212,6 +213,22 @@ async def test_stream_refuses_no_token_foreign_origin_and_too_many(stream_url: s
             await asyncio.sleep(0.05)
     else:
         pytest.fail("a closed stream's slot was not released")
+
+
+async def test_an_open_stream_ends_when_its_token_is_revoked(stream_url: str, db_pool: asyncpg.Pool) -> None:
+    await db_pool.execute("INSERT INTO accounts (account_id, account_type, owner_name) VALUES ('A1', 'cash', 'x')")
+    issued = await issue_api_token(db_pool, "account", account_ids=["A1"])
+    async with connect(stream_url, additional_headers=auth(issued.token)) as ws:
+        assert await subscribed(ws)
+        await asyncio.sleep(0.5)
+        assert ws.close_code is None  # control: a live token keeps its stream
+        await revoke_api_token(db_pool, issued.token_id)
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(20):
+                while True:
+                    await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert "revoked" in closed.value.rcvd.reason
 
 
 # Cursors and dates -----------------------------------------------------------------------------------------
