@@ -6,8 +6,9 @@ Bounded for CI (BROKERAGE_API_FUZZ_EXAMPLES examples per operation, flavour and 
 
     BROKERAGE_API_FUZZ_EXAMPLES=500 .venv/bin/python -m pytest -q -s tests/integration/api/test_api_schemathesis.py
 
-Each operation is generated three ways: valid inputs, valid inputs on the seeded account (so the handlers run
-past the 404), and invalid inputs (schemathesis' negative mode). Generation is derandomized (reproducible).
+Each operation is generated three ways: valid inputs; valid inputs on the seeded account, order, position and
+a real report name (so the handlers run past the 404); invalid inputs (schemathesis' negative mode).
+Generation is derandomized (reproducible).
 """
 
 from __future__ import annotations
@@ -88,12 +89,13 @@ def fuzz(operation: Any, strategy: Any, headers: dict[str, str], findings: Findi
         findings.unsatisfiable += 1
 
 
-def fuzz_all(base_url: str, tokens: dict[str, str], account_id: str) -> tuple[int, Findings]:
+def fuzz_all(base_url: str, tokens: dict[str, str], known: dict[str, str]) -> tuple[int, Findings]:
+    """``known``: path parameter values that exist (seeded account, order, position, report name)."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     findings = Findings()
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
-        pinned = {"account_id": account_id} if "{account_id}" in operation.path else None
+        pinned = {name: value for name, value in known.items() if f"{{{name}}}" in operation.path}
         strategies = [operation.as_strategy(), operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)]
         if pinned:
             strategies.append(operation.as_strategy(path_parameters=pinned))
@@ -122,7 +124,8 @@ async def test_schemathesis_finds_no_5xx_and_only_problem_4xx(
                               audit_port=audit_port))
     try:
         with serving(app) as base_url:
-            operations, findings = await asyncio.to_thread(fuzz_all, base_url, tokens, "A1")
+            known = {"account_id": "A1", "order_id": order_id, "symbol": "AAPL", "name": "blotter"}
+            operations, findings = await asyncio.to_thread(fuzz_all, base_url, tokens, known)
     finally:
         stop.set()
         await asyncio.wait_for(shipper, 30)
