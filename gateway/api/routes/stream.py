@@ -12,6 +12,9 @@ Server → client (JSON text frames):
 A slow client gets conflated updates (the latest quote per symbol); one whose socket does not take a
 frame within the send timeout is closed with code 1008.
 
+Under ``create_app`` the handshake is first checked by ``gateway.api.stream_guard`` (Origin allow-list, a token
+of any role unless market data is public, a per-token cap) and an open stream ends once its token is revoked.
+
 The hub is created on first use and kept on ``app.state.stream_hub`` (it reuses ``app.state.redis``
 when present); ``close_stream_hub(app)`` stops it at shutdown.
 """
