@@ -3,6 +3,10 @@
 chdb allows ONE data directory per process (and one process per directory): the engine is opened once
 (:func:`open_engine`) and every sink of this process shares it, each on its own database (tests use one
 database per test). A lock serialises statements, since ``USE <db>`` is session state.
+
+Reports (:meth:`ChdbSink.report`) run on a second session of the same engine under their own lock: chdb
+runs the two sessions' queries concurrently, so a report that scans for minutes never holds the shipper's
+inserts (which take the first session's lock) behind it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from audit.rows import INSERT_COLUMNS
 from audit.sink import QueryResult, SinkUnavailable, checked_identifier, ddl_statements
 
 _engine_lock = threading.Lock()
+_report_lock = threading.Lock()  # the report session's USE + query (reports queue among themselves only)
 _engine: tuple[Path, Any] | None = None
+_report_session: Any = None
 _Session: Any = chdb.session.Session  # chdb ships no type hints
 _READ_SETTINGS = "output_format_json_quote_decimals = 1, output_format_json_quote_64bit_integers = 1"
 
@@ -49,10 +55,28 @@ def open_engine(path: Path) -> Any:
         return _engine[1]
 
 
-def close_engine() -> None:
-    """Close the process's chdb session, if open (idempotent)."""
-    global _engine
+def _open_report_session(path: Path) -> Any:
+    """A second session on the engine for long reads (opened on first use)."""
+    global _report_session
+    open_engine(path)
     with _engine_lock:
+        if _report_session is None:
+            try:
+                session = _Session(str(path.resolve()))
+                session.query(f"SET {_READ_SETTINGS}")
+            except Exception as exc:
+                raise SinkUnavailable(f"cannot open a report session on chdb at {path}: {exc}") from exc
+            _report_session = session
+        return _report_session
+
+
+def close_engine() -> None:
+    """Close the process's chdb sessions, if open (idempotent)."""
+    global _engine, _report_session
+    with _report_lock, _engine_lock:
+        if _report_session is not None:
+            _report_session.close()
+            _report_session = None
         if _engine is not None:
             _engine[1].close()
             _engine = None
@@ -113,7 +137,20 @@ class ChdbSink:
                 raise SinkUnavailable(str(exc).strip()) from exc
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
-        raw = self._run(sql, params, "JSONCompact")
+        return self._result(self._run(sql, params, "JSONCompact"))
+
+    def report(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        session = _open_report_session(self.path)
+        with _report_lock:
+            try:
+                session.query(f"USE {self.database}")
+                raw = session.query(sql, "JSONCompact", params=dict(params) if params else None)
+            except Exception as exc:
+                raise SinkUnavailable(str(exc).strip()) from exc
+        return self._result(raw)
+
+    @staticmethod
+    def _result(raw: Any) -> QueryResult:
         data = raw.bytes() if hasattr(raw, "bytes") else raw
         if not data or not str(data).strip():
             return QueryResult([], [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,14 +12,28 @@ from audit.reports import ReportError, ReportRequest, result_from_json
 from audit.sink import QueryResult, SinkUnavailable
 
 
+class AuditAccessDenied(SinkUnavailable):
+    """The endpoint refused the credential (401/403): a compliance or admin token is needed."""
+
+
 class ShipperClient:
-    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+    """``token``: a compliance or admin API token (the endpoint refuses anything else, ``/health`` aside)."""
+
+    def __init__(self, base_url: str, timeout: float = 60.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.token = token
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ShipperClient:
-        return cls(f"http://{settings.audit_host}:{settings.audit_port}")
+    def from_settings(cls, settings: Any, token: str | None = None) -> ShipperClient:
+        """``token``, else ``BROKERAGE_AUDIT_TOKEN``, else the admin token in ``<data_dir>/admin-token``."""
+        if token is None and getattr(settings, "audit_token", None) is not None:
+            token = settings.audit_token.get_secret_value()
+        if token is None:
+            path = Path(settings.resolved_data_dir) / "admin-token"
+            with contextlib.suppress(OSError):
+                token = path.read_text().strip() or None
+        return cls(f"http://{settings.audit_host}:{settings.audit_port}", token=token)
 
     async def is_up(self) -> bool:
         try:
@@ -29,12 +45,19 @@ class ShipperClient:
     async def _get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         try:
             async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.get(f"{self.base_url}{path}", params=params)
+                headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+                response = await client.get(f"{self.base_url}{path}", params=params, headers=headers)
         except httpx.HTTPError as exc:
             raise SinkUnavailable(f"audit shipper at {self.base_url} unreachable: {exc}") from exc
-        body: dict[str, Any] = response.json()
-        if response.status_code == 400:
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code in (400, 422):
             raise ReportError(body.get("detail", "bad request"))
+        if response.status_code in (401, 403):
+            raise AuditAccessDenied(f"the audit endpoint refused the credential ({response.status_code}): "
+                                    "set BROKERAGE_AUDIT_TOKEN to a compliance or admin token")
         if response.status_code != 200:
             raise SinkUnavailable(body.get("detail", f"audit shipper answered {response.status_code}"))
         return body

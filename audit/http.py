@@ -19,11 +19,11 @@ import io
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from audit.client import ShipperClient
-from audit.reports import ReportError, ReportRequest, json_value, report_names, result_to_json
+from audit.reports import ReportError, ReportRequest, csv_cell, report_names, result_to_json
 from audit.sink import QueryResult, SinkUnavailable
 
 
@@ -35,7 +35,7 @@ def result_to_csv(result: QueryResult) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(result.columns)
-    writer.writerows([json_value(v) for v in row] for row in result.rows)
+    writer.writerows([csv_cell(v) for v in row] for row in result.rows)  # formula-looking text neutralised
     return out.getvalue()
 
 
@@ -44,12 +44,17 @@ def build_compliance_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/compliance", tags=["compliance"], dependencies=[Depends(require_compliance)])
 
-    def _runner() -> ReportRunner:
+    def _runner(request: Request) -> ReportRunner:
         if runner is not None:
             return runner
-        from brokerage.settings import get_settings
+        settings = getattr(request.app.state, "settings", None)
+        if settings is None:
+            from brokerage.settings import get_settings
 
-        return ShipperClient.from_settings(get_settings())
+            settings = get_settings()
+        # The caller's own token (already checked by require_compliance) is the shipper's credential too.
+        _, _, token = request.headers.get("authorization", "").partition(" ")
+        return ShipperClient.from_settings(settings, token=token.strip() or None)
 
     @router.get("/reports", summary="Names of the available compliance reports")
     async def list_reports() -> dict[str, list[str]]:
@@ -57,6 +62,7 @@ def build_compliance_router(
 
     @router.get("/reports/{name}", summary="Run a compliance report over a period")
     async def compliance_report(
+        http: Request,
         name: str,
         from_: str = Query(alias="from", description="Start of the period (ISO-8601, UTC if no offset)"),
         to: str = Query(description="End of the period, excluded (ISO-8601)"),
@@ -69,7 +75,7 @@ def build_compliance_router(
         except ReportError as exc:
             raise HTTPException(status_code=404 if "unknown report" in str(exc) else 422, detail=str(exc)) from exc
         try:
-            result = await _runner().run(request)
+            result = await _runner(http).run(request)
         except ReportError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except SinkUnavailable as exc:

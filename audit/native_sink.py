@@ -65,6 +65,18 @@ class NativeSink:
         rows, types = self._execute(sql, dict(params) if params else None, with_column_types=True)
         return QueryResult([name for name, _ in types], [tuple(_python(v) for v in row) for row in rows])
 
+    def report(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """A report on a connection of its own: a long one does not hold the shipper's inserts behind the lock."""
+        client = Client.from_url(self.url)
+        client.client_settings["server_side_params"] = True
+        try:
+            rows, types = client.execute(sql, dict(params) if params else None, with_column_types=True)
+        except Exception as exc:
+            raise SinkUnavailable(str(exc).strip().splitlines()[0] if str(exc) else repr(exc)) from exc
+        finally:
+            client.disconnect()
+        return QueryResult([name for name, _ in types], [tuple(_python(v) for v in row) for row in rows])
+
     def close(self) -> None:
         with self._lock:
             self._client.disconnect()

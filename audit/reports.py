@@ -9,7 +9,9 @@ result are turned back into account ids while the mapping exists (forgotten acco
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -43,6 +45,9 @@ def report_sql(name: str) -> str:
 
 
 RELATIVE_DAYS = re.compile(r"^(\d{1,4})d$")
+# What ClickHouse's DateTime64 holds: a period outside it is the caller's mistake (422), not an engine error.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2299, 12, 31, tzinfo=UTC)
 
 
 def parse_time(value: str | datetime, what: str, now: datetime | None = None) -> datetime:
@@ -69,7 +74,14 @@ def parse_time(value: str | datetime, what: str, now: datetime | None = None) ->
             raise ReportError(
                 f"{what}: expected an ISO-8601 date or timestamp, now, today, yesterday or Nd, got {value!r}"
             ) from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    try:
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except OverflowError:
+        raise ReportError(f"{what}: {value!r} is out of range") from None
+    if not EARLIEST <= ts <= LATEST:
+        raise ReportError(f"{what}: {ts:%Y-%m-%d} is out of range (the audit trail holds {EARLIEST:%Y} to "
+                          f"{LATEST:%Y})")
+    return ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +118,19 @@ class ReportRequest:
         }
 
 
-async def run_report(sink: AuditSink, request: ReportRequest, names: PseudonymStore | None) -> QueryResult:
-    """Run the report against ``sink``; ``names`` resolves the account filter and re-identifies results."""
+async def run_report(
+    sink: AuditSink, request: ReportRequest, names: PseudonymStore | None, executor: Executor | None = None,
+) -> QueryResult:
+    """Run the report against ``sink`` (its report connection, in ``executor``'s threads: the shipper gives
+    reports a pool of their own so they never take the threads its inserts run in); ``names`` resolves the
+    account filter and re-identifies results."""
     account_ref = ""
     if request.account:
         if names is None:
             raise ReportError("an account filter needs PostgreSQL (the pseudonym mapping)")
         account_ref = await names.lookup(request.account) or NO_SUCH_ACCOUNT
-    result = await asyncio.to_thread(sink.query, report_sql(request.name), request.params(account_ref))
+    query = functools.partial(sink.report, report_sql(request.name), request.params(account_ref))
+    result = await asyncio.get_running_loop().run_in_executor(executor, query)
     if names is None or "account" not in result.columns:
         return result
     at = result.columns.index("account")
@@ -140,6 +157,20 @@ def json_value(value: Any) -> Any:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     if isinstance(value, UUID):
         return str(value)
+    return value
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def csv_cell(value: Any) -> Any:
+    """A result value for a CSV export, safe to open in a spreadsheet (OWASP "CSV injection"): text that starts
+    with ``= + - @``, a tab or a carriage return gets a leading ``'`` so it is shown, never evaluated as a
+    formula. A plain number (``-1000``, ``+1.5e3``) is left as it is: it cannot be a formula."""
+    value = json_value(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
+        return "'" + value
     return value
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import socket
 
 import asyncpg
 import structlog
@@ -39,6 +41,13 @@ def open_sink(settings: Settings) -> AuditSink:
     return ChdbSink(settings.resolved_data_dir / "audit" / "chdb", settings.audit_clickhouse_database)
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Ship and serve until SIGINT/SIGTERM (handled by uvicorn) or until ``stop`` is set."""
     sink = open_sink(settings)
@@ -48,10 +57,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     shipper = Shipper(
         pool, sink, ShipperConfig(settings.audit_batch_size, settings.audit_flush_interval_seconds)
     )
+    app = create_shipper_app(sink, pool)
     server = uvicorn.Server(uvicorn.Config(
-        create_shipper_app(sink, pool), host=settings.audit_host, port=settings.audit_port, log_config=None,
-        lifespan="off",
+        app, host=settings.audit_host, port=settings.audit_port, log_config=None, lifespan="off",
     ))
+    if not _is_loopback(settings.audit_host):
+        log.warning("audit.endpoint_not_loopback", host=settings.audit_host,
+                    hint="reports need a compliance/admin token, but keep 9880 off the network if you can")
     log.info("audit.started", endpoint=f"http://{settings.audit_host}:{settings.audit_port}",
              clickhouse="native" if settings.clickhouse_url else "chdb")
     shipping = asyncio.create_task(shipper.run(stop))
@@ -68,6 +80,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await stopper
         with contextlib.suppress(asyncio.CancelledError):
             await shipping
+        app.state.report_threads.shutdown(wait=False, cancel_futures=True)
         await pool.close()
         sink.close()
         log.info("audit.stopped")

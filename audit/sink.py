@@ -43,6 +43,10 @@ class AuditSink(Protocol):
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult: ...
 
+    def report(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """A possibly long read (compliance reports), on a connection of its own so inserts are not held up."""
+        ...
+
     def close(self) -> None: ...
 
 

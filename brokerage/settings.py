@@ -146,6 +146,12 @@ class Settings(BaseSettings):
     exchange_journal_fsync: bool = True  # fsync each journal batch (group commit) before its reports go out
     exchange_snapshot_every: int = 20_000  # commands between snapshots (bounds the replay at start-up) ...
     exchange_snapshot_seconds: float = 30.0  # ... and seconds (a step of the whole universe replays in ~50 ms)
+    # h4-rest: REST access (market data, WebSocket) and the audit endpoint's credential
+    api_public_market_data: bool = False  # /v1/search and /v1/stream without a token
+    api_ws_max_connections_per_token: int = Field(default=5, ge=1)  # open /v1/stream per token, per API process
+    api_ws_allowed_origins: list[str] = Field(default_factory=list)  # browser Origins allowed on /v1/stream
+    api_ws_token_recheck_seconds: float = Field(default=30.0, gt=0)  # open streams end once their token is dead
+    audit_token: SecretStr | None = None  # what the CLI shows the audit endpoint (default: var/admin-token)
 
     @classmethod
     def settings_customise_sources(

@@ -7,7 +7,6 @@ so seeding twice replays the first deposit instead of doubling it.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,12 +14,15 @@ from pathlib import Path
 
 import asyncpg
 
-from ledger.credentials import hash_api_token, hash_password, new_api_token
-from ledger.errors import AccountNotFound, LedgerInputError
+from ledger.api_tokens import ROLES as ROLES  # re-exported: token provisioning lives in ledger.api_tokens
+from ledger.api_tokens import IssuedToken as IssuedToken
+from ledger.api_tokens import issue_api_token as issue_api_token
+from ledger.api_tokens import token_state
+from ledger.credentials import hash_password
+from ledger.errors import LedgerInputError
 from ledger.fills import AccountType
 from ledger.repository import LedgerRepository
 
-ROLES = ("admin", "account", "compliance")
 ADMIN_TOKEN_FILE = "admin-token"
 
 
@@ -40,13 +42,6 @@ DEMO_TARGET_COMP_ID = "BROKER"
 DEMO_CLIENTS: tuple[DemoClient, ...] = tuple(
     DemoClient(f"CLIENT{n}", f"demo{n}", AccountType.CASH, Decimal("1000000.00")) for n in (1, 2, 3)
 ) + tuple(DemoClient(f"CLIENT{n}", f"demo{n}", AccountType.MARGIN, Decimal("100000.00")) for n in (4, 5))
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    token_id: str
-    token: str  # the bearer secret: shown once, stored only as its hash
-    role: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,40 +73,6 @@ async def ensure_fix_session(
         return bool(created)
 
 
-async def issue_api_token(
-    pool: asyncpg.Pool, role: str, *, account_ids: Sequence[str] = (), label: str = "", token: str | None = None,
-) -> IssuedToken:
-    """Store a (new or given) bearer token's hash with its role and accounts; returns the secret once."""
-    if role not in ROLES:
-        raise LedgerInputError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if role == "account" and not account_ids:
-        raise LedgerInputError("an account token needs at least one --account")
-    secret = token or new_api_token()
-    token_id = "tok_" + secrets.token_hex(8)
-    async with pool.acquire() as conn, conn.transaction():
-        known = {r["account_id"] for r in await conn.fetch(
-            "SELECT account_id FROM accounts WHERE account_id = ANY($1::text[])", list(account_ids))}
-        for account_id in account_ids:
-            if account_id not in known:
-                raise AccountNotFound(account_id)
-        await conn.execute(
-            "INSERT INTO api_tokens (token_id, token_hash, role, label) VALUES ($1, $2, $3, $4)",
-            token_id, hash_api_token(secret), role, label,
-        )
-        await conn.executemany(
-            "INSERT INTO api_token_accounts (token_id, account_id) VALUES ($1, $2)",
-            [(token_id, a) for a in dict.fromkeys(account_ids)],
-        )
-    return IssuedToken(token_id, secret, role)
-
-
-async def _token_is_live(pool: asyncpg.Pool, token: str, role: str) -> bool:
-    return bool(await pool.fetchval(
-        "SELECT true FROM api_tokens WHERE token_hash = $1 AND role = $2 AND revoked_at IS NULL",
-        hash_api_token(token), role,
-    ))
-
-
 def _write_secret(path: Path, secret: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # created 0600 from the start: the secret is never readable by others, not even for an instant
@@ -121,19 +82,29 @@ def _write_secret(path: Path, secret: str) -> None:
     os.chmod(path, 0o600)
 
 
-async def ensure_admin_token(pool: asyncpg.Pool, data_dir: Path, fixed: str | None = None) -> tuple[str, Path, str]:
-    """The admin token: the fixed one if given, else the one in <data_dir>/admin-token if still live, else new."""
+async def ensure_admin_token(
+    pool: asyncpg.Pool, data_dir: Path, fixed: str | None = None, *, rotate: bool = False,
+) -> tuple[str, Path, str]:
+    """The admin token: the fixed one if given, else the one in <data_dir>/admin-token if still live, else new.
+
+    A new managed admin token (a new BROKERAGE_ADMIN_TOKEN value, a generated one, or ``rotate``) revokes the
+    previous one. A fixed token that was revoked or has expired is refused: set a new value."""
     path = data_dir / ADMIN_TOKEN_FILE
     if fixed:
-        if not await _token_is_live(pool, fixed, "admin"):
-            await issue_api_token(pool, "admin", label="admin (BROKERAGE_ADMIN_TOKEN)", token=fixed)
+        state = await token_state(pool, fixed, "admin")
+        if state in ("revoked", "expired"):
+            raise LedgerInputError(f"BROKERAGE_ADMIN_TOKEN is {state}; set a new value (that rotates the admin token)")
+        if state is None:
+            await issue_api_token(pool, "admin", label="admin (BROKERAGE_ADMIN_TOKEN)", token=fixed,
+                                  managed_admin=True, actor="system:provisioning")
         _write_secret(path, fixed)
         return fixed, path, "environment"
-    if path.exists():
+    if path.exists() and not rotate:
         existing = path.read_text().strip()
-        if existing and await _token_is_live(pool, existing, "admin"):
+        if existing and await token_state(pool, existing, "admin") == "active":
             return existing, path, "existing"
-    issued = await issue_api_token(pool, "admin", label="admin (demo seed)")
+    issued = await issue_api_token(pool, "admin", label="admin (demo seed)", managed_admin=True,
+                                   actor="system:provisioning")
     _write_secret(path, issued.token)
     return issued.token, path, "generated"
 

@@ -271,7 +271,10 @@ api_tokens = Table(
     Column("label", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("revoked_at", DateTime(timezone=True)),
-    CheckConstraint("role IN ('admin', 'account', 'compliance')", name="role"),
+    # h4-rest (migration 0005_api_tokens): expiry, the operator role, the provisioning-managed admin token
+    Column("expires_at", DateTime(timezone=True), nullable=False, server_default=text("now() + interval '90 days'")),
+    Column("managed_admin", Boolean, nullable=False, server_default=text("false")),
+    CheckConstraint("role IN ('admin', 'operator', 'account', 'compliance')", name="role"),
 )
 
 api_token_accounts = Table(

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from audit.client import ShipperClient
 from audit.pseudonyms import PseudonymStore
-from audit.reports import ReportError, ReportRequest, json_value, report_names, run_report
+from audit.reports import ReportError, ReportRequest, csv_cell, json_value, report_names, run_report
 from audit.sink import QueryResult, SinkUnavailable
 from brokerage.settings import get_settings
 
@@ -61,7 +61,7 @@ def _write(result: QueryResult, fmt: Format, out: IO[str], progress: bool) -> No
         writer = csv.writer(out)
         writer.writerow(result.columns)
         for row in rows:
-            writer.writerow([json_value(v) for v in row])
+            writer.writerow([csv_cell(v) for v in row])  # formula-looking text neutralised (CSV injection)
     else:
         out.write("[\n")
         for i, row in enumerate(rows):

@@ -8,21 +8,25 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
 from audit.http import build_compliance_router
 from brokerage.settings import Settings
-from gateway.api.deps import require_compliance
+from gateway.api.deps import require_compliance, require_market_data_access
 from gateway.api.metrics import ApiMetrics, MetricsMiddleware
 from gateway.api.problems import ProblemDetails, install_problem_handlers, problem_responses
 from gateway.api.routes import accounts, cash, health, orders, positions, search, stream
+from gateway.api.stream_guard import StreamGuard
 
 DESCRIPTION = """Broker back-office API: accounts with balances and buying power, positions valued at live
 quotes, orders and fills, deposits and withdrawals.
 
-* Authenticate with `Authorization: Bearer <token>`. An account token sees only its accounts (others answer
-  404, as if absent); admin and compliance tokens see every account; compliance tokens cannot move cash.
+* Authenticate with `Authorization: Bearer <token>` (tokens expire and can be revoked: `brokerage token`).
+  An account token sees only its accounts (others answer 404, as if absent) and moves no cash; operator, compliance
+  and admin tokens see every account; only operator and admin tokens deposit and withdraw; compliance reports
+  need a compliance or admin token. `/v1/search` and `/v1/stream` need a token of any role (unless
+  `BROKERAGE_API_PUBLIC_MARKET_DATA=true`).
 * Money, prices and quantities are decimal strings.
 * Errors are RFC 9457 `application/problem+json`; branch on `type`
   (`https://brokerage.example/problems/<slug>`).
@@ -34,7 +38,7 @@ Problem types (`https://brokerage.example/problems/…`):
 
 | status | type | extension members |
 |---|---|---|
-| 400 | `idempotency-key-missing`, `idempotency-key-invalid`, `invalid-cursor` | |
+| 400 | `idempotency-key-missing`, `idempotency-key-invalid` | |
 | 401 | `unauthorized` | (header `WWW-Authenticate: Bearer`) |
 | 403 | `forbidden` | |
 | 404 | `account-not-found` (also for an account the token may not see) | `account_id` |
@@ -43,6 +47,7 @@ Problem types (`https://brokerage.example/problems/…`):
 | 413 | `payload-too-large` | `limit` |
 | 422 | `validation-error` | `errors` (`loc`, `msg`, `type`) |
 | 422 | `insufficient-funds` | `available`, `requested`, `currency` |
+| 422 | `invalid-cursor` | |
 | 422 | `idempotency-key-reused`, `invalid-time-range`, `invalid-request` | `idempotency_key`, `from`, `to` |
 | 500 | `internal-error` | `error_id` (in the server log) |
 | 503 | `not-ready` | `checks` (header `Retry-After`) |
@@ -101,8 +106,10 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
-    for router in (accounts.router, positions.router, orders.router, cash.router, search.router,
+    for router in (accounts.router, positions.router, orders.router, cash.router,
                    build_compliance_router(require_compliance)):
         app.include_router(router, responses=V1_PROBLEMS)
+    app.include_router(search.router, responses=V1_PROBLEMS, dependencies=[Depends(require_market_data_access)])
+    app.state.stream_guard = StreamGuard(settings)  # Origin, token and per-token cap on /v1/stream
     app.include_router(stream.router)  # WebSocket /v1/stream: quote updates
     return app

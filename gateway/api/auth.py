@@ -1,9 +1,18 @@
 """Bearer-token authentication and what a token may see.
 
 Tokens are stored as SHA-256 (``ledger.credentials.hash_api_token``), so authenticating is one index
-probe. Roles: ``admin`` sees and moves everything; ``compliance`` reads every account but moves no
-money; ``account`` sees only the accounts granted to it. Asking for an account the token may not see
-answers 404, exactly as for an account that does not exist.
+probe; an expired or revoked token is refused like an unknown one (401). Roles:
+
+==============  ===================  ==================  =====================  ==================
+role            read accounts        deposit / withdraw  compliance reports     search / stream
+==============  ===================  ==================  =====================  ==================
+``admin``       every account        yes                 yes                    yes
+``operator``    every account        yes                 no                     yes
+``compliance``  every account        no                  yes                    yes
+``account``     its own accounts     no                  no                     yes
+==============  ===================  ==================  =====================  ==================
+
+Asking for an account the token may not see answers 404, exactly as for an account that does not exist.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from gateway.api import queries
 from gateway.api.problems import account_not_found, forbidden, unauthorized
 from ledger.credentials import hash_api_token
 
-Role = Literal["admin", "account", "compliance"]
+Role = Literal["admin", "operator", "account", "compliance"]
 ROLES: frozenset[str] = frozenset(get_args(Role))
 MAX_TOKEN_LENGTH = 256
 
@@ -30,7 +39,7 @@ class Principal:
 
     @property
     def sees_all_accounts(self) -> bool:
-        return self.role in ("admin", "compliance")
+        return self.role in ("admin", "operator", "compliance")
 
     def can_see(self, account_id: str) -> bool:
         return self.sees_all_accounts or account_id in self.account_ids
@@ -40,10 +49,15 @@ class Principal:
             raise account_not_found(account_id)
 
     def require_cash_authority(self, account_id: str) -> None:
-        """Deposits and withdrawals: admin, or an account token on its own account."""
+        """Deposits and withdrawals: admin and operator tokens only (an account token reads its account)."""
         self.require_account(account_id)
-        if self.role == "compliance":
-            raise forbidden("A compliance token is read-only; it cannot move cash.")
+        if self.role not in ("admin", "operator"):
+            raise forbidden(f"A {self.role} token cannot move cash; deposits and withdrawals need an operator "
+                            "or admin token.")
+
+    @property
+    def reads_compliance_reports(self) -> bool:
+        return self.role in ("compliance", "admin")
 
     @property
     def actor(self) -> str:
@@ -55,10 +69,10 @@ async def authenticate(pool: asyncpg.Pool, token: str | None) -> Principal:
     if not token:
         raise unauthorized("Send 'Authorization: Bearer <token>'.")
     if len(token) > MAX_TOKEN_LENGTH:
-        raise unauthorized("Invalid or revoked token.", invalid_token=True)
+        raise unauthorized("Invalid, expired or revoked token.", invalid_token=True)
     grant = await queries.token_grant(pool, hash_api_token(token))
     if grant is None:
-        raise unauthorized("Invalid or revoked token.", invalid_token=True)
+        raise unauthorized("Invalid, expired or revoked token.", invalid_token=True)
     if grant.role not in ROLES:
-        raise unauthorized("Invalid or revoked token.", invalid_token=True)
+        raise unauthorized("Invalid, expired or revoked token.", invalid_token=True)
     return Principal(grant.token_id, cast(Role, grant.role), grant.account_ids)

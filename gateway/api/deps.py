@@ -53,9 +53,18 @@ async def _principal(
 Principal = Annotated[PrincipalModel, Depends(_principal)]
 
 
+async def require_market_data_access(
+    settings: AppSettings, pool: DbPool,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    """/v1/search: a token of any role, unless the market data is public (``api_public_market_data``)."""
+    if not settings.api_public_market_data:
+        await authenticate(pool, credentials.credentials if credentials else None)
+
+
 async def require_compliance(principal: Principal) -> None:
     """Compliance reports: compliance and admin tokens only."""
-    if principal.role not in ("compliance", "admin"):
+    if not principal.reads_compliance_reports:
         raise forbidden("Compliance reports need a compliance or admin token.")
 
 

@@ -29,18 +29,24 @@ ToParam = Annotated[datetime | None, Query(alias="to", description="Created befo
 
 
 def invalid_cursor(exc: InvalidCursor) -> Problem:
-    return Problem(400, "invalid-cursor", "Invalid cursor", str(exc))
+    return Problem(422, "invalid-cursor", "Invalid cursor", str(exc))
 
 
-def utc(moment: datetime | None) -> datetime | None:
+def utc(moment: datetime | None, name: str = "from") -> datetime | None:
+    """In UTC; an instant that is outside the representable years once in UTC (e.g. 9999-12-31T23:00-05:00)
+    is a 422 problem, not an overflow deep in a driver."""
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise Problem(422, "invalid-time-range", "Invalid time range",
+                      f"`{name}` is out of range (years 1 to 9999, UTC).") from exc
 
 
 def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
     """``from``/``to`` in UTC; an empty or inverted range is a 422 problem."""
-    start, end = utc(start), utc(end)
+    start, end = utc(start, "from"), utc(end, "to")
     if start is not None and end is not None and start >= end:
         problem = Problem(422, "invalid-time-range", "Invalid time range", "`from` must be before `to`.")
         problem.extensions.update({"from": start.isoformat(), "to": end.isoformat()})

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
@@ -39,9 +39,13 @@ class Cursor:
         try:
             padded = token + "=" * (-len(token) % 4)
             data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
             created_at = datetime.fromisoformat(data["t"])
             row_id = data["id"]
-        except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error) as exc:
+            if created_at.tzinfo is not None:
+                created_at = created_at.astimezone(UTC)
+        except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, OverflowError) as exc:
             raise InvalidCursor(f"not a cursor issued by this API: {token[:40]!r}") from exc
         if created_at.tzinfo is None or not _plain_id(row_id):
             raise InvalidCursor(f"not a cursor issued by this API: {token[:40]!r}")
@@ -62,7 +66,7 @@ class KeyCursor:
         try:
             padded = token + "=" * (-len(token) % 4)
             key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["k"]
-        except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error) as exc:
+        except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, RecursionError) as exc:
             raise InvalidCursor(f"not a cursor issued by this API: {token[:40]!r}") from exc
         if not _plain_id(key):
             raise InvalidCursor(f"not a cursor issued by this API: {token[:40]!r}")

@@ -30,7 +30,7 @@ async def token_grant(pool: asyncpg.Pool, token_hash: str) -> TokenGrant | None:
         SELECT t.token_id, t.role,
                coalesce(array_agg(a.account_id) FILTER (WHERE a.account_id IS NOT NULL), '{}') AS account_ids
         FROM api_tokens t LEFT JOIN api_token_accounts a ON a.token_id = t.token_id
-        WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+        WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
         GROUP BY t.token_id, t.role
         """,
         token_hash,

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_session_days"
-down_revision: str | Sequence[str] | None = "0003_order_path"
+down_revision: str | Sequence[str] | None = "0005_api_tokens"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

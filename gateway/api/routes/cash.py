@@ -119,7 +119,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"description": "Done, or replayed (header `Idempotent-Replayed: true`)"},
     **problem_responses({
         400: "Missing or invalid Idempotency-Key",
-        403: "A compliance token cannot move cash",
+        403: "Only operator and admin tokens move cash (`forbidden`)",
         404: "No such account, or not visible to this token",
         409: "Account not active (`account-not-active`), or a held symbol of a margin account has no fresh quote "
              "(`price-unavailable`, with `symbols`)",
@@ -161,7 +161,7 @@ async def list_cash_movements(
 ) -> Page[CashMovementRecord]:
     start, end = time_range(start, end)
     after = decode_cursor(cursor)
-    if after is not None and not after.id.isdigit():
+    if after is not None and not (after.id.isascii() and after.id.isdigit() and len(after.id) <= 18):
         raise invalid_cursor(InvalidCursor("not a cursor of this list"))
     rows, next_cursor = page(await queries.cash_movements_page(
         pool, account_id, kind or ("deposit", "withdrawal"), queries.RowFilter(start=start, end=end),

@@ -12,6 +12,9 @@ Server → client (JSON text frames):
 A slow client gets conflated updates (the latest quote per symbol); one whose socket does not take a
 frame within the send timeout is closed with code 1008.
 
+Under ``create_app`` the handshake is first checked by ``gateway.api.stream_guard`` (Origin allow-list, a token
+of any role unless market data is public, a per-token cap) and an open stream ends once its token is revoked.
+
 The hub is created on first use and kept on ``app.state.stream_hub`` (it reuses ``app.state.redis``
 when present); ``close_stream_hub(app)`` stops it at shutdown.
 """
@@ -27,6 +30,8 @@ from redis.asyncio import Redis
 from starlette.websockets import WebSocketState
 
 from brokerage.settings import Settings, get_settings
+from gateway.api.problems import Problem
+from gateway.api.stream_guard import StreamGuard, refuse
 from marketdata.stream_hub import StreamClient, StreamHub, error_message
 from refdata.instruments import universe_by_symbol
 
@@ -86,6 +91,34 @@ async def _close(websocket: WebSocket, reason: str) -> None:
 
 @router.websocket("/v1/stream")
 async def stream(websocket: WebSocket) -> None:
+    # create_app installs the guard (Origin, token, per-token cap); a bare router mounted elsewhere has none
+    guard: StreamGuard | None = getattr(websocket.app.state, "stream_guard", None)
+    if guard is None:
+        await _serve(websocket)
+        return
+    pool = getattr(websocket.app.state, "db_pool", None)
+    try:
+        admission = await guard.admit(websocket, pool)
+    except Problem as problem:
+        await refuse(websocket, problem)
+        return
+    serving = asyncio.create_task(_serve(websocket))
+    watching = asyncio.create_task(guard.until_token_dies(admission, pool)) if pool is not None else None
+    try:
+        await asyncio.wait({serving, *([watching] if watching else [])}, return_when=asyncio.FIRST_COMPLETED)
+        if not serving.done():  # the token was revoked or expired: end the stream
+            await _close(websocket, "token revoked or expired")
+            serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+    finally:
+        guard.release(admission)
+        for task in (serving, watching):
+            if task is not None and not task.done():
+                task.cancel()
+
+
+async def _serve(websocket: WebSocket) -> None:
     hub = stream_hub(websocket.app)
     await websocket.accept()
     client = hub.connect()

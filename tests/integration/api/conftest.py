@@ -4,7 +4,10 @@ pool and Redis client from settings), requests go through httpx's ASGI transport
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
+from brokerage.services import free_port
 from brokerage.settings import Settings
 from gateway.api.app import create_app
 from ledger.credentials import hash_api_token, new_api_token
@@ -52,12 +57,13 @@ class Seed:
             )
         return account_id
 
-    async def token(self, role: str, *account_ids: str, revoked: bool = False) -> str:
+    async def token(self, role: str, *account_ids: str, revoked: bool = False, expired: bool = False) -> str:
         token = new_api_token()
         token_id = f"tok{next(self._ids)}"
+        expires_at = datetime.now(UTC) + (timedelta(seconds=-1) if expired else timedelta(days=1))
         await self.pool.execute(
-            "INSERT INTO api_tokens (token_id, token_hash, role, revoked_at) VALUES ($1, $2, $3, $4)",
-            token_id, hash_api_token(token), role, datetime.now(UTC) if revoked else None,
+            "INSERT INTO api_tokens (token_id, token_hash, role, revoked_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            token_id, hash_api_token(token), role, datetime.now(UTC) if revoked else None, expires_at,
         )
         for account_id in account_ids:
             await self.pool.execute("INSERT INTO api_token_accounts (token_id, account_id) VALUES ($1, $2)",
@@ -138,3 +144,29 @@ async def client(api_app: FastAPI, redis_client: Any) -> AsyncIterator[httpx.Asy
         transport = httpx.ASGITransport(app=api_app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
             yield http
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """The app under uvicorn (real HTTP and WebSocket, lifespan on) in a thread of its own; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio",
+                                           ws="websockets-sansio", lifespan="on", access_log=False))
+    thread = threading.Thread(target=server.run, name="api-under-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the API did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture
+def live_api(api_app: FastAPI) -> Iterator[str]:
+    with serving(api_app) as base_url:
+        yield base_url

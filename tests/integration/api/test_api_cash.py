@@ -29,7 +29,7 @@ async def cash_of(pool: asyncpg.Pool, account_id: str) -> Decimal:
 
 async def test_deposit_then_withdraw(client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool) -> None:
     await seed.account("A1", cash="100.00")
-    token = await seed.token("account", "A1")
+    token = await seed.token("operator")
     response = await client.post("/v1/accounts/A1/deposits", json={"amount": "250.50"}, headers=headers(token, "d1"))
     assert response.status_code == 201, response.text
     assert "idempotent-replayed" not in response.headers
@@ -48,7 +48,7 @@ async def test_replay_returns_the_same_body_and_moves_money_once(
     client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool
 ) -> None:
     await seed.account("A1", cash="0")
-    token = await seed.token("account", "A1")
+    token = await seed.token("operator")
     first = await client.post("/v1/accounts/A1/deposits", json={"amount": "75"}, headers=headers(token, "same"))
     again = await client.post("/v1/accounts/A1/deposits", json={"amount": "75"}, headers=headers(token, "same"))
     assert first.status_code == again.status_code == 201
@@ -69,7 +69,7 @@ async def test_replay_returns_the_same_body_and_moves_money_once(
 
 async def test_missing_idempotency_key_is_400_problem(client: httpx.AsyncClient, seed: Seed) -> None:
     await seed.account("A1")
-    token = await seed.token("account", "A1")
+    token = await seed.token("operator")
     for path in ("/v1/accounts/A1/deposits", "/v1/accounts/A1/withdrawals"):
         response = await client.post(path, json={"amount": "1"}, headers=headers(token, None))
         assert response.status_code == 400
@@ -88,7 +88,7 @@ async def test_bad_amount_is_422_problem_and_moves_nothing(
     client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool, body: Any
 ) -> None:
     await seed.account("A1", cash="10")
-    token = await seed.token("account", "A1")
+    token = await seed.token("operator")
     response = await client.post("/v1/accounts/A1/deposits", json=body, headers=headers(token, "bad"))
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -101,7 +101,7 @@ async def test_bad_amount_is_422_problem_and_moves_nothing(
 @pytest.mark.parametrize("raw", [b"{not json", b"", b'{"amount": NaN}', b"\xff\xfe"])
 async def test_malformed_json_is_422_problem(client: httpx.AsyncClient, seed: Seed, raw: bytes) -> None:
     await seed.account("A1")
-    token = await seed.token("account", "A1")
+    token = await seed.token("operator")
     response = await client.post("/v1/accounts/A1/deposits", content=raw,
                                  headers={**headers(token, "m"), "Content-Type": "application/json"})
     assert response.status_code == 422
@@ -131,7 +131,7 @@ async def test_over_withdrawal_is_refused_with_the_figures(
     client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool
 ) -> None:
     await seed.account("A1", cash="100.00", blocked="30.00")
-    token = await seed.token("account", "A1")
+    token = await seed.token("operator")
     response = await client.post("/v1/accounts/A1/withdrawals", json={"amount": "80.25"},
                                  headers=headers(token, "over"))
     assert response.status_code == 422
@@ -150,7 +150,7 @@ async def test_concurrent_retries_with_one_key_move_money_once(
     client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool
 ) -> None:
     await seed.account("A1", cash="0")
-    token = await seed.token("account", "A1")
+    token = await seed.token("operator")
     responses = await asyncio.gather(*[
         client.post("/v1/accounts/A1/deposits", json={"amount": "40"}, headers=headers(token, "retry"))
         for _ in range(8)
@@ -165,7 +165,7 @@ async def test_concurrent_withdrawals_never_overdraw(
     client: httpx.AsyncClient, seed: Seed, db_pool: asyncpg.Pool
 ) -> None:
     await seed.account("A1", cash="100")
-    token = await seed.token("account", "A1")
+    token = await seed.token("operator")
     responses = await asyncio.gather(*[
         client.post("/v1/accounts/A1/withdrawals", json={"amount": "30"}, headers=headers(token, f"w{n}"))
         for n in range(10)
@@ -180,7 +180,7 @@ async def test_concurrent_withdrawals_never_overdraw(
 
 async def test_oversized_body_is_413_problem(client: httpx.AsyncClient, seed: Seed) -> None:
     await seed.account("A1")
-    token = await seed.token("account", "A1")
+    token = await seed.token("operator")
     body = b'{"amount": "1", "pad": "' + b"x" * 10_000 + b'"}'
     response = await client.post("/v1/accounts/A1/deposits", content=body,
                                  headers={**headers(token, "big"), "Content-Type": "application/json"})
@@ -195,9 +195,9 @@ async def test_cash_movements_history_filters_and_pages(client: httpx.AsyncClien
     admin = await seed.token("admin")
     amounts = ["10", "20.5", "30", "40", "50"]
     for n, amount in enumerate(amounts):
-        r = await client.post("/v1/accounts/A1/deposits", json={"amount": amount}, headers=headers(token, f"d{n}"))
+        r = await client.post("/v1/accounts/A1/deposits", json={"amount": amount}, headers=headers(admin, f"d{n}"))
         assert r.status_code == 201
-    await client.post("/v1/accounts/A1/withdrawals", json={"amount": "5"}, headers=headers(token, "w0"))
+    await client.post("/v1/accounts/A1/withdrawals", json={"amount": "5"}, headers=headers(admin, "w0"))
     await client.post("/v1/accounts/B1/deposits", json={"amount": "999"}, headers=headers(admin, "b"))
 
     rows: list[dict[str, Any]] = []
@@ -233,7 +233,7 @@ async def test_margin_withdrawal_values_positions_at_fresh_quotes(
     # short 100 XYZ at 100 (20 000 cash, 10 000 of it short proceeds); at average cost 5 000 would look free
     await seed.account("M1", account_type="margin", cash="20000")
     await seed.holding("M1", "XYZ", "-100", "100", account_type="margin")
-    token = await seed.token("account", "M1")
+    token = await seed.token("operator")
     response = await client.post("/v1/accounts/M1/withdrawals", json={"amount": "1000"},
                                  headers=headers(token, "no-quote"))
     assert response.status_code == 409, response.text
@@ -257,7 +257,7 @@ async def test_margin_withdrawal_values_positions_at_fresh_quotes(
     # a cash account needs no marks: free cash is what may leave
     await seed.account("C1", cash="500")
     await seed.holding("C1", "NOQ", "10", "5")
-    cash_token = await seed.token("account", "C1")
+    cash_token = await seed.token("operator")
     response = await client.post("/v1/accounts/C1/withdrawals", json={"amount": "500"},
                                  headers=headers(cash_token, "cash"))
     assert response.status_code == 201, response.text

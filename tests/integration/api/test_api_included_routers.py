@@ -51,19 +51,21 @@ async def test_unknown_compliance_report_is_404_problem(client: httpx.AsyncClien
     assert "unknown report" in response.json()["detail"]
 
 
-async def test_search_is_mounted(client: httpx.AsyncClient) -> None:
+async def test_search_is_mounted(client: httpx.AsyncClient, seed: Seed) -> None:
     # the fixture's data dir is empty: the ticker index is built there on first use
-    response = await client.get("/v1/search", params={"q": "AAPL"})
+    token = await seed.token("operator")
+    response = await client.get("/v1/search", params={"q": "AAPL"}, headers=auth(token))
     assert response.status_code == 200
     assert response.json()["results"][0]["symbol"] == "AAPL"
-    bad = await client.get("/v1/search", params={"q": ""})
+    bad = await client.get("/v1/search", params={"q": ""}, headers=auth(token))
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"
 
 
 async def test_search_answers_from_an_index_built_in_the_data_dir(
-    api_app: FastAPI, api_settings: Settings, redis_client: aioredis.Redis
+    api_app: FastAPI, api_settings: Settings, redis_client: aioredis.Redis, seed: Seed
 ) -> None:
+    token = await seed.token("account")
     index = open_ticker_index(api_settings, create=True)
     await index.replace_all(universe_listings())
     await index.close()
@@ -71,7 +73,7 @@ async def test_search_answers_from_an_index_built_in_the_data_dir(
     async with api_app.router.lifespan_context(api_app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=api_app), base_url="http://api.test"
     ) as http:
-        response = await http.get("/v1/search", params={"q": "AAPL", "limit": 3})
+        response = await http.get("/v1/search", params={"q": "AAPL", "limit": 3}, headers=auth(token))
     assert response.status_code == 200
     first = response.json()["results"][0]
     assert first["symbol"] == "AAPL" and Decimal(first["quote"]["last"]) == Decimal("190.01")

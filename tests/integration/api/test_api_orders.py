@@ -118,7 +118,7 @@ async def test_bad_list_parameters_are_problems(client: httpx.AsyncClient, seed:
     token = await seed.token("account", "A1")
     path = "/v1/accounts/A1/orders"
     cases: list[tuple[dict[str, Any], int, str]] = [
-        ({"cursor": "not-a-cursor"}, 400, "invalid-cursor"),
+        ({"cursor": "not-a-cursor"}, 422, "invalid-cursor"),
         ({"limit": 0}, 422, "validation-error"),
         ({"limit": 501}, 422, "validation-error"),
         ({"status": "sideways"}, 422, "validation-error"),
@@ -143,7 +143,7 @@ async def test_malformed_identifiers_are_problems_not_crashes(client: httpx.Asyn
         ("GET", "/v1/accounts/A1/fills?order_id=O%00", 422),
         ("GET", "/v1/accounts/A1/positions/A%00", 422),
         ("GET", "/v1/accounts/A1/cash-movements?cursor=eyJ0IjoiMjAyNi0wMS0wMVQwMDowMDowMCswMDowMCIsImlkIjoiXHUwMDAwIn0",
-         400),
+         422),
         ("POST", "/v1/accounts/A%00B/deposits", 422),
     ]
     for method, path, status in cases:

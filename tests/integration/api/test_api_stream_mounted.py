@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def test_stream_websocket_is_mounted(migrated_db_url: str, test_servers: TestServers, tmp_path: Path) -> None:
-    app = create_app(Settings(database_url=migrated_db_url, redis_url=test_servers.redis_url, data_dir=tmp_path))
+    app = create_app(Settings(database_url=migrated_db_url, redis_url=test_servers.redis_url, data_dir=tmp_path,
+                              api_public_market_data=True))
     with TestClient(app) as http, http.websocket_connect("/v1/stream") as ws:
         ws.send_json({"action": "subscribe", "symbols": ["AAPL", "NOSUCHTICKER"]})
         error, subscribed = ws.receive_json(), ws.receive_json()

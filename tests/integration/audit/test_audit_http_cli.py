@@ -23,6 +23,7 @@ from audit.shipper import Shipper
 from brokerage.cli import app as cli
 from brokerage.services import free_port
 from brokerage.settings import get_settings
+from ledger.api_tokens import issue_api_token
 from tests.integration.audit.conftest import DATA_DIR
 from tests.integration.audit.test_audit_shipper import T0, drain
 
@@ -45,14 +46,16 @@ async def wash_sale(pool: asyncpg.Pool, sink: ChdbSink) -> None:
 
 async def test_shipper_endpoint(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
     await wash_sale(db_pool, chdb_sink)
+    token = (await issue_api_token(db_pool, "compliance")).token
     transport = httpx.ASGITransport(app=create_shipper_app(chdb_sink, db_pool))
-    async with httpx.AsyncClient(transport=transport, base_url="http://audit") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://audit",
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
         assert (await client.get("/health")).json() == {"status": "ok"}
         body = (await client.get("/reports/wash-sales", params={"from": "2026-01-01", "to": "2027-01-01"})).json()
         row = dict(zip(body["columns"], body["rows"][0], strict=True))
         assert (row["account"], row["disallowed_loss"]) == ("ACC1", "1000")
         bad = await client.get("/reports/nope", params={"from": "2026-01-01", "to": "2027-01-01"})
-        assert bad.status_code == 400 and "unknown report" in bad.json()["detail"]
+        assert bad.status_code == 422 and "unknown report" in bad.json()["detail"]
         assert (await client.get("/verify")).json() == {"checked": 3, "break": None}
         assert "brokerage_audit_outbox_lag_seconds" in (await client.get("/metrics")).text
 

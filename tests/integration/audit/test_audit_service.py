@@ -14,6 +14,7 @@ from audit.client import ShipperClient
 from audit.reports import ReportRequest
 from brokerage.services import free_port
 from brokerage.settings import Settings
+from ledger.api_tokens import issue_api_token
 from tests.integration.audit.conftest import DATA_DIR
 from tests.integration.audit.test_audit_shipper import append
 
@@ -27,7 +28,7 @@ async def test_shipper_process_ships_and_serves(db_pool: asyncpg.Pool, chdb_sink
                         clickhouse_url=None)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(settings, stop))
-    client = ShipperClient.from_settings(settings)
+    client = ShipperClient.from_settings(settings, token=(await issue_api_token(db_pool, "compliance")).token)
     try:
         for _ in range(200):
             if await client.is_up():
@@ -40,8 +41,8 @@ async def test_shipper_process_ships_and_serves(db_pool: asyncpg.Pool, chdb_sink
             await asyncio.sleep(0.05)
         result = await client.run(ReportRequest.parse("blotter", "2026-01-01", "2027-01-01", account="ACC2"))
         assert len(result.rows) == 6 and {row[result.columns.index("account")] for row in result.rows} == {"ACC2"}
-        assert await client.verify() == {"checked": 12, "break": None}
-        async with httpx.AsyncClient() as http:
+        assert await client.verify() == {"checked": 13, "break": None}  # 12 + the token's api_token.created
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {client.token}"}) as http:
             metrics = (await http.get(f"{client.base_url}/metrics")).text
         assert "brokerage_audit_events_shipped_total" in metrics
     finally:
