@@ -14,11 +14,12 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from gateway.oms.fix_codec import NewOrderCommand, ReplaceCommand
 from ledger.fills import AccountType, Position
 from ledger.postings import EXTERNAL_BANK, JournalEntry, credit, debit, deposit_entry, securities_account
 from refdata.instruments import Instrument
 from tests.sim.checker import Violation, check_quiescent, check_step
-from tests.sim.clients import FakeClient
+from tests.sim.clients import Command, FakeClient
 from tests.sim.gateway import SimGateway
 from tests.sim.messages import Ids, Policy
 from tests.sim.recovery import recover
@@ -40,6 +41,7 @@ class SimConfig:
     eod_p: float = 0.01
     reorder_p: float = 0.25
     venue_dup_p: float = 0.03
+    crash_at: frozenset[int] = frozenset()  # steps that crash for sure (on top of crash_p)
     policy: Policy = field(default_factory=Policy)
 
 
@@ -75,6 +77,16 @@ def _opening(store: FakeStore) -> None:
                       [])
 
 
+def describe(cmd: Command) -> str:
+    resend = " PossResend" if cmd.poss_resend else ""
+    if isinstance(cmd, NewOrderCommand):
+        return (f"new {cmd.cl_ord_id}{resend} {cmd.account} {cmd.side.name} {cmd.qty} {cmd.symbol} "
+                f"{cmd.ord_type.name} {cmd.price or ''} {cmd.time_in_force.name}")
+    if isinstance(cmd, ReplaceCommand):
+        return f"replace {cmd.orig_cl_ord_id} -> {cmd.cl_ord_id}{resend} qty {cmd.qty} px {cmd.price}"
+    return f"cancel {cmd.orig_cl_ord_id} -> {cmd.cl_ord_id}{resend}"
+
+
 class World:
     def __init__(self, seed: int, config: SimConfig) -> None:
         self.rng = random.Random(seed)
@@ -100,7 +112,7 @@ class World:
         client = self.clients[self.rng.choice(sorted(self.clients))]
         cmd = client.next_request({i.symbol: self.exchange.quote(i.symbol) for i in INSTRUMENTS})
         self.gw.client_request(client.session_id, cmd)
-        return f"client {client.session_id} {cmd}"
+        return f"client {client.session_id} {describe(cmd)}"
 
     def route(self) -> str:
         msg_type, fields = self.gw.venue_out.popleft()
@@ -175,9 +187,9 @@ class World:
         return f"CRASH; recovery: {'; '.join(notes)}; clients resent {resent}"
 
     # -- scheduling ---------------------------------------------------------------------------------
-    def choose(self, faults: bool) -> str:
+    def choose(self, faults: bool, step: int = 0) -> str:
         gw, rng, config = self.gw, self.rng, self.config
-        if faults and rng.random() < config.crash_p:
+        if faults and (rng.random() < config.crash_p or step in config.crash_at):
             return self.crash()
         if self.reset_due and not self.stream.wire and self.engine.expected > self.stream.out_seq:
             return self.session_reset()
@@ -210,7 +222,7 @@ def run(seed: int, config: SimConfig | None = None) -> SimResult:
     step = 0
     try:
         for step in range(1, config.steps + 1):
-            trace.append(f"{step}: {world.choose(faults=True)}")
+            trace.append(f"{step}: {world.choose(faults=True, step=step)}")
             check_step(world.store.state)
         settle = 0
         while not world.quiet() and settle < 20_000:  # no more faults or requests: let everything arrive
