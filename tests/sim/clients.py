@@ -43,6 +43,7 @@ class FakeClient:
     orders: dict[str, OrderView] = field(default_factory=dict)  # by OrderID
     final: dict[str, str] = field(default_factory=dict)  # order id -> final OrdStatus received
     duplicates: int = 0
+    stops: bool = False  # also send stop orders (buys above the market, sells below)
 
     def _id(self) -> ClOrdID:
         self.count += 1
@@ -77,7 +78,7 @@ class FakeClient:
         roll = rng.random()
         if live and roll < 0.3:
             view = rng.choice(live)
-            if rng.random() < 0.5 or view.ord_type is OrdType.MARKET:
+            if rng.random() < 0.5 or view.ord_type is not OrdType.LIMIT:
                 cmd: Command = CancelCommand(self._id(), ClOrdID(view.cl_ord_id), view.symbol, view.side, False)
             else:
                 price = self._price(quotes[view.symbol], view.side)
@@ -91,12 +92,18 @@ class FakeClient:
             side = Side.BUY if rng.random() < 0.55 else Side.SELL
             kind = rng.random()
             ord_type = OrdType.MARKET if kind < 0.3 else OrdType.LIMIT
+            stop_px = None
+            if self.stops and kind > 0.85:
+                ord_type = OrdType.STOP
+                mark = quotes[symbol].mark or Decimal(50)
+                away = Decimal(self.rng.randint(1, 10)) / 1000
+                stop_px = (mark * (1 + away if side is Side.BUY else 1 - away)).quantize(Decimal("0.01"))
             tif = rng.choice([TimeInForce.DAY, TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC])
-            if ord_type is OrdType.MARKET and tif is TimeInForce.GTC:
+            if ord_type is not OrdType.LIMIT and tif is TimeInForce.GTC:
                 tif = TimeInForce.DAY
             price = self._price(quotes[symbol], side) if ord_type is OrdType.LIMIT else None
             cmd = NewOrderCommand(self._id(), rng.choice(self.accounts), symbol, side, ord_type, tif,
-                                  Decimal(rng.randint(1, 15) * 10), price, None, False)
+                                  Decimal(rng.randint(1, 15) * 10), price, stop_px, False)
         self.requests[cmd.cl_ord_id] = cmd
         return cmd
 

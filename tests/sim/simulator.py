@@ -41,6 +41,7 @@ class SimConfig:
     eod_p: float = 0.01
     reorder_p: float = 0.25
     venue_dup_p: float = 0.03
+    stops: bool = True  # clients also send stop orders
     crash_at: frozenset[int] = frozenset()  # steps that crash for sure (on top of crash_p)
     policy: Policy = field(default_factory=Policy)
 
@@ -97,7 +98,7 @@ class World:
         self.stream = ExchangeStream(random.Random(f"{seed}:wire"))
         self.engine = EngineStore()
         self.ids = Ids()
-        self.clients = {s: FakeClient(s, tuple(sorted(accounts)), random.Random(f"{seed}:{s}"))
+        self.clients = {s: FakeClient(s, tuple(sorted(accounts)), random.Random(f"{seed}:{s}"), stops=config.stops)
                         for s, (_, accounts) in SESSIONS.items()}
         self.gw = self._gateway()
         self.reset_due = False
