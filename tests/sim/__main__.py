@@ -19,10 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="run this one seed and print its trace")
     parser.add_argument("--steps", type=int, default=SimConfig.steps)
     parser.add_argument("--faulty-marks", action="store_true", help="production's greatest(...) across resets")
+    parser.add_argument("--crash-at", type=int, action="append", default=[], help="also crash at this step")
     parser.add_argument("--no-stops", action="store_true", help="clients send no stop orders")
     parser.add_argument("--no-drain", action="store_true", help="do not drain in-flight reports before a reset")
     args = parser.parse_args(argv)
-    config = replace(SimConfig(), steps=args.steps, stops=not args.no_stops,
+    config = replace(SimConfig(), steps=args.steps, stops=not args.no_stops, crash_at=frozenset(args.crash_at),
                      policy=Policy(marks_per_day=not args.faulty_marks, drain_before_reset=not args.no_drain))
     seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
     started = time.perf_counter()

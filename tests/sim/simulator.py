@@ -59,11 +59,21 @@ class SimResult:
 
 
 class SimulationFailure(AssertionError):
-    def __init__(self, seed: int, step: int, error: BaseException, trace: list[str]) -> None:
+    def __init__(self, seed: int, step: int, error: BaseException, trace: list[str], config: SimConfig) -> None:
         self.seed, self.step, self.error, self.trace = seed, step, error, trace
         tail = "\n".join(trace[-40:])
         super().__init__(f"simulation seed {seed} failed at step {step}: {error}\n"
-                         f"reproduce: python -m tests.sim --seed {seed}\nlast steps:\n{tail}")
+                         f"reproduce: python -m tests.sim --seed {seed}{cli_flags(config)}\nlast steps:\n{tail}")
+
+
+def cli_flags(config: SimConfig) -> str:
+    """The ``python -m tests.sim`` options that rebuild ``config``."""
+    flags = [] if config.steps == SimConfig.steps else [f"--steps {config.steps}"]
+    flags += [] if config.policy.marks_per_day else ["--faulty-marks"]
+    flags += [] if config.policy.drain_before_reset else ["--no-drain"]
+    flags += [] if config.stops else ["--no-stops"]
+    flags += [f"--crash-at {step}" for step in sorted(config.crash_at)]
+    return "".join(f" {flag}" for flag in flags)
 
 
 def _opening(store: FakeStore) -> None:
@@ -236,7 +246,7 @@ def run(seed: int, config: SimConfig | None = None) -> SimResult:
             raise Violation("the world did not settle")
         check_quiescent(world.store.state, world.exchange, world.clients)
     except Exception as error:
-        raise SimulationFailure(seed, step, error, trace) from error
+        raise SimulationFailure(seed, step, error, trace, config) from error
     state = world.store.state
     world.result.orders = len(state.orders)
     world.result.fills = sum(1 for _, e in state.journal if e.kind == "fill")
