@@ -109,6 +109,9 @@ def check_quiescent(t: Tables, exchange: FakeExchange, clients: dict[str, FakeCl
     """Everything delivered: every fill the venue reported booked once, every order agrees with the venue,
     every client holds a final report for each finished order of its session."""
     check_step(t)
+    for client in clients.values():
+        if client.conflicts:
+            _fail(f"client {client.session_id} was told two different final states: {client.conflicts[:3]}")
     if t.unbooked:
         _fail(f"fills the ledger refused (order.fill_unbooked): {t.unbooked[:3]}")
     booked = {entry.reference for _, entry in t.journal if entry.kind == "fill"}

@@ -44,6 +44,8 @@ class FakeClient:
     final: dict[str, str] = field(default_factory=dict)  # order id -> final OrdStatus received
     duplicates: int = 0
     stops: bool = False  # also send stop orders (buys above the market, sells below)
+    shorts: bool = False  # also send short sales (54=5)
+    conflicts: list[str] = field(default_factory=list)  # an order told two different final states
 
     def _id(self) -> ClOrdID:
         self.count += 1
@@ -70,7 +72,9 @@ class FakeClient:
         if msg.kind == "8" and msg.exec_type != "I":
             view.status = msg.ord_status
             if msg.ord_status in _FINAL:
-                self.final[msg.order_id] = msg.ord_status
+                before = self.final.setdefault(msg.order_id, msg.ord_status)
+                if before != msg.ord_status:
+                    self.conflicts.append(f"{msg.order_id}: {before} then {msg.ord_status}")
 
     def next_request(self, quotes: dict[str, Quote]) -> Command:
         rng = self.rng
@@ -82,7 +86,7 @@ class FakeClient:
                 cmd: Command = CancelCommand(self._id(), ClOrdID(view.cl_ord_id), view.symbol, view.side, False)
             else:
                 price = self._price(quotes[view.symbol], view.side)
-                qty = Decimal(rng.randint(1, 12) * 10)
+                qty = self._qty()
                 cmd = ReplaceCommand(self._id(), ClOrdID(view.cl_ord_id), view.symbol, view.side, qty, price, False)
         elif self.requests and roll < 0.33:  # a buggy client reuses a ClOrdID
             old = self.requests[rng.choice(sorted(self.requests))]
@@ -90,6 +94,8 @@ class FakeClient:
         else:
             symbol = rng.choice(sorted(quotes))
             side = Side.BUY if rng.random() < 0.55 else Side.SELL
+            if self.shorts and side is Side.SELL and rng.random() < 0.4:
+                side = Side.SELL_SHORT
             kind = rng.random()
             ord_type = OrdType.MARKET if kind < 0.3 else OrdType.LIMIT
             stop_px = None
@@ -103,9 +109,15 @@ class FakeClient:
                 tif = TimeInForce.DAY
             price = self._price(quotes[symbol], side) if ord_type is OrdType.LIMIT else None
             cmd = NewOrderCommand(self._id(), rng.choice(self.accounts), symbol, side, ord_type, tif,
-                                  Decimal(rng.randint(1, 15) * 10), price, stop_px, False)
+                                  self._qty(), price, stop_px, False)
         self.requests[cmd.cl_ord_id] = cmd
         return cmd
+
+    def _qty(self) -> Decimal:
+        """Mostly small; a quarter large enough to sweep several of the market makers' levels (partial fills)."""
+        if self.rng.random() < 0.25:
+            return Decimal(self.rng.randint(20, 150) * 10)
+        return Decimal(self.rng.randint(1, 15) * 10)
 
     def _price(self, quote: Quote, side: Side) -> Decimal:
         mark = quote.mark or Decimal(50)

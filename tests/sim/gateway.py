@@ -57,10 +57,11 @@ class _LimitsOnly:
 class SimGateway:
     def __init__(self, store: FakeStore, inbound: InboundSession, exchange: FakeExchange, stream: ExchangeStream,
                  instruments: dict[str, Instrument], sessions: dict[str, tuple[str, frozenset[str]]], ids: Ids,
-                 policy: Policy, lanes: int = 3) -> None:
+                 policy: Policy, shortable: frozenset[str] = frozenset(), lanes: int = 3) -> None:
         self.store, self.inbound, self.exchange, self.stream = store, inbound, exchange, stream
         self.instruments, self.sessions, self.ids, self.policy = instruments, sessions, ids, policy
-        self.limits = RiskLimits()
+        self.limits = RiskLimits()  # VenueReports' limits (short-sale factor only), as bootstrap passes them
+        self.shortable = shortable  # accounts.short_selling_enabled
         self.client_out: deque[ClientMsg] = deque()  # answered after commit, handed to the client later
         self.venue_out: deque[tuple[str, list[tuple[int, str]]]] = deque()  # routed after commit
         self.lanes: list[deque[tuple[int | None, str, VenueItem]]] = [deque() for _ in range(lanes)]
@@ -80,6 +81,10 @@ class SimGateway:
     def _reject_new(self, session_id: str, cmd: NewOrderCommand) -> None:
         self.client_out.append(ClientMsg(session_id, "8", "NONE", cmd.cl_ord_id, self.ids.next("E"),
                                          ExecType.REJECTED.value, OrdStatus.REJECTED.value))
+
+    def limits_of(self, account_id: str) -> RiskLimits:
+        """``RiskInputs.limits``: the defaults, with the account's short-selling permission."""
+        return RiskLimits(short_selling=account_id in self.shortable)
 
     def _context(self, txn: Txn, account_id: str, symbol: str) -> RiskContext:
         """``RiskInputs.context_for_new``: the account's rows as this transaction reads them."""
@@ -116,7 +121,8 @@ class SimGateway:
         found = txn.find_by_cl_ord_id(session_id, cmd.cl_ord_id)
         decision = decide_new_order(order, existing=found.order if found else None, poss_resend=cmd.poss_resend,
                                     instrument=self.instruments.get(order.symbol),
-                                    ctx=self._context(txn, account_id, order.symbol), limits=self.limits)
+                                    ctx=self._context(txn, account_id, order.symbol),
+                                    limits=self.limits_of(account_id))
         if isinstance(decision, ReportStatus):
             self.client_out.append(self._status(session_id, decision.order))
             return
@@ -202,7 +208,8 @@ class SimGateway:
     def _replace(self, txn: Txn, stored: StoredOrder, cmd: ReplaceCommand,
                  ) -> tuple[StoredOrder, Order, ExecType] | None:
         ctx = self._context(txn, stored.order.account_id, stored.order.symbol)
-        decision = check_replace(stored.order, cmd.qty, cmd.price, ctx, self.limits, stored.reservation)
+        decision = check_replace(stored.order, cmd.qty, cmd.price, ctx, self.limits_of(stored.order.account_id),
+                                 stored.reservation)
         if isinstance(decision, Rejected):
             return None
         extra_cash, extra_qty = max(decision.extra_cash, ZERO), max(decision.extra_shares, ZERO)

@@ -32,6 +32,7 @@ INSTRUMENTS = [
     Instrument("BBB", "Beta Inc", "SIM", "Energy", "USD", Decimal("20.00"), Decimal("0.01"), 1, Decimal("2e10")),
 ]
 SESSIONS = {"S1": ("A1", frozenset({"A1", "A2"})), "S2": ("A3", frozenset({"A3"}))}
+SHORTABLE = frozenset({"A3"})  # the margin account may sell short
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ class World:
         self.stream = ExchangeStream(random.Random(f"{seed}:wire"))
         self.engine = EngineStore()
         self.ids = Ids()
-        self.clients = {s: FakeClient(s, tuple(sorted(accounts)), random.Random(f"{seed}:{s}"), stops=config.stops)
+        self.clients = {s: FakeClient(s, tuple(sorted(accounts)), random.Random(f"{seed}:{s}"), stops=config.stops,
+                                       shorts=bool(accounts & SHORTABLE))
                         for s, (_, accounts) in SESSIONS.items()}
         self.gw = self._gateway()
         self.reset_due = False
@@ -116,7 +118,7 @@ class World:
 
     def _gateway(self) -> SimGateway:
         return SimGateway(self.store, InboundSession(self.engine, self.stream), self.exchange, self.stream,
-                          {i.symbol: i for i in INSTRUMENTS}, SESSIONS, self.ids, self.config.policy)
+                          {i.symbol: i for i in INSTRUMENTS}, SESSIONS, self.ids, self.config.policy, SHORTABLE)
 
     # -- actions ------------------------------------------------------------------------------------
     def client(self) -> str:
@@ -210,7 +212,7 @@ class World:
             if not self.reset_due:
                 options.append((config.eod_p * 30, "end_of_day"))
         if gw.venue_out:
-            options.append((3, "route"))
+            options.append((5, "route"))
         if self.stream.wire:
             options.append((5, "deliver"))
         if any(gw.lanes):

@@ -17,7 +17,7 @@ from tests.sim import ledger_ops
 from tests.sim.messages import Policy
 from tests.sim.simulator import SimConfig, SimulationFailure, run
 
-CI_SEEDS = 120
+CI_SEEDS = 80
 SEEDS = int(os.environ.get("BROKERAGE_SIM_SEEDS", CI_SEEDS))
 FIRST = int(os.environ.get("BROKERAGE_SIM_FIRST_SEED", 0))
 
@@ -46,9 +46,9 @@ def test_same_seed_same_run() -> None:
 
 
 def test_a_crash_at_every_step_of_one_run() -> None:
-    """Seed 1 replayed with a crash forced at step k, for every k of a 120-step run."""
-    for step in range(1, 121):
-        run(1, SimConfig(steps=120, crash_at=frozenset({step})))
+    """Seed 1 replayed with a crash forced at step k, for every k of a 100-step run."""
+    for step in range(1, 101):
+        run(1, SimConfig(steps=100, crash_at=frozenset({step})))
 
 
 def test_checker_catches_marks_that_only_go_up_across_a_session_reset() -> None:
