@@ -240,32 +240,52 @@ class SimGateway:
         account_id = stored.order.account_id
         self.lanes[zlib.crc32(account_id.encode()) % len(self.lanes)].append((seq, account_id, item))
 
-    def work(self, lane: int) -> str:
-        """One lane applies its oldest report in its own transaction (``_work`` with a batch of one)."""
-        seq, account_id, item = self.lanes[lane].popleft()
-        outcome = self.apply_report(account_id, item)
-        if outcome != "refused" and seq is not None:
-            self.inflight.discard(seq)  # a refused report stays in flight: the mark never passes it
-        return outcome
+    def work(self, lane: int, batch_max: int = 16) -> str:
+        """``_work``: a lane applies what has queued up (at most ``batch_max``) in one transaction; a report
+        that fails stays in flight (the mark never passes it), the others leave it."""
+        queue = self.lanes[lane]
+        batch = [queue.popleft() for _ in range(min(batch_max, len(queue)))]
+        failed: set[int] = set()
+        outcomes = self.apply_batch([(i, account_id, item) for i, (_, account_id, item) in enumerate(batch)], failed)
+        for i, (seq, _, _) in enumerate(batch):
+            if seq is not None and i not in failed:
+                self.inflight.discard(seq)
+        return ", ".join(f"seq {seq}: {outcomes[i]}" for i, (seq, _, _) in enumerate(batch))
 
     def apply_report(self, account_id: str, item: VenueItem) -> str:
+        return self.apply_batch([(0, account_id, item)], set())[0]
+
+    def apply_batch(self, items: list[tuple[int, str, VenueItem]], failed: set[int]) -> dict[int, str]:
+        """``apply_batch``: ONE transaction for the batch (accounts in ascending order, one order's reports in
+        their order); if anything fails, the batch is redone one report per transaction."""
+        items = sorted(items, key=lambda item: item[1])
         txn = self.store.begin()
+        msgs: list[tuple[int, ClientMsg | None]] = []
         try:
-            if isinstance(item, VenueReport):
-                msg = self._report_unit(txn, account_id, item)
-            else:
-                msg = self._cancel_reject_unit(txn, account_id, item)
-        except Exception as error:  # apply_batch: rolled back; a fill gets order.fill_unbooked
-            if isinstance(item, VenueReport) and item.exec_type == "F":
-                txn = self.store.begin()
-                txn.t.unbooked.append((item.exec_id, f"{type(error).__name__}: {error}"))
-                self.store.commit(txn)
-            return "refused"
-        if msg is None:
-            return "no-op"
+            for index, account_id, item in items:
+                if isinstance(item, VenueReport):
+                    msgs.append((index, self._report_unit(txn, account_id, item)))
+                else:
+                    msgs.append((index, self._cancel_reject_unit(txn, account_id, item)))
+        except Exception as error:
+            if len(items) == 1:
+                self._refused(items[0][2], error)
+                failed.add(items[0][0])
+                return {items[0][0]: "refused"}
+            outcomes: dict[int, str] = {}
+            for item in items:
+                outcomes.update(self.apply_batch([item], failed))
+            return outcomes
         self.store.commit(txn)
-        self.client_out.append(msg)
-        return "applied"
+        self.client_out.extend(msg for _, msg in msgs if msg is not None)
+        return {index: "no-op" if msg is None else "applied" for index, msg in msgs}
+
+    def _refused(self, item: VenueItem, error: Exception) -> None:
+        """A report the ledger refused: for a fill, an ``order.fill_unbooked`` event in its own transaction."""
+        if isinstance(item, VenueReport) and item.exec_type == "F":
+            txn = self.store.begin()
+            txn.t.unbooked.append((item.exec_id, f"{type(error).__name__}: {error}"))
+            self.store.commit(txn)
 
     def _report_unit(self, txn: Txn, account_id: str, r: VenueReport) -> ClientMsg | None:
         order_id = order_id_of(r.venue_cl_ord_id)

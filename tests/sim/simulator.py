@@ -148,10 +148,9 @@ class World:
     def work(self) -> str:
         lanes = [i for i, lane in enumerate(self.gw.lanes) if lane]
         lane = self.rng.choice(lanes)
-        seq, _, item = self.gw.lanes[lane][0]
-        outcome = self.gw.work(lane)
-        return f"apply seq {seq} {type(item).__name__} {item.venue_cl_ord_id} {getattr(item, 'exec_type', '')}" \
-               f" {getattr(item, 'exec_id', '')}: {outcome}"
+        what = [f"{seq} {type(item).__name__[5:]} {item.venue_cl_ord_id} {getattr(item, 'exec_type', '')} "
+                f"{getattr(item, 'exec_id', '')}" for seq, _, item in self.gw.lanes[lane]][:16]
+        return f"apply [{'; '.join(what)}] -> {self.gw.work(lane)}"
 
     def flush(self) -> str:
         msg = self.gw.client_out.popleft()
