@@ -91,7 +91,7 @@ def _check_exactly_once(t: Tables) -> None:
     for ref, count in venue_rows.items():
         if count > 1:
             _fail(f"venue ExecID {ref} applied {count} times")
-    trades = {row.venue_exec_id for row in t.reports if row.exec_type == "F"}
+    trades = {row.venue_exec_id or "" for row in t.reports if row.exec_type == "F"}
     if set(refs) != trades:
         _fail(f"fills booked without their trade report or the reverse: {sorted(set(refs) ^ trades)[:5]}")
     cum: dict[str, Decimal] = defaultdict(lambda: ZERO)

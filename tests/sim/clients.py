@@ -107,9 +107,9 @@ class FakeClient:
             tif = rng.choice([TimeInForce.DAY, TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC])
             if ord_type is not OrdType.LIMIT and tif is TimeInForce.GTC:
                 tif = TimeInForce.DAY
-            price = self._price(quotes[symbol], side) if ord_type is OrdType.LIMIT else None
+            limit = self._price(quotes[symbol], side) if ord_type is OrdType.LIMIT else None
             cmd = NewOrderCommand(self._id(), rng.choice(self.accounts), symbol, side, ord_type, tif,
-                                  self._qty(), price, stop_px, False)
+                                  self._qty(), limit, stop_px, False)
         self.requests[cmd.cl_ord_id] = cmd
         return cmd
 

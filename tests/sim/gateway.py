@@ -273,8 +273,8 @@ class SimGateway:
                 failed.add(items[0][0])
                 return {items[0][0]: "refused"}
             outcomes: dict[int, str] = {}
-            for item in items:
-                outcomes.update(self.apply_batch([item], failed))
+            for one in items:
+                outcomes.update(self.apply_batch([one], failed))
             return outcomes
         self.store.commit(txn)
         self.client_out.extend(msg for _, msg in msgs if msg is not None)
