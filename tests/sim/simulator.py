@@ -3,7 +3,8 @@
 Each step is one of: a client request, routing one queued message to the exchange, a market tick, the wire
 delivering one exchange message (maybe out of order), a lane applying one report, handing client reports
 over, saving the marks, a venue re-report of an old fill under a new MsgSeqNum, the end of the trading day
-and the session reset that follows, or a crash (the gateway loses all its memory, recovery rebuilds it from
+and the session reset that follows (or a 141=Y reset at any time), the link dropping and coming back,
+or a crash (the gateway loses all its memory, recovery rebuilds it from
 the fake store and the exchange resends from the rewound mark). The invariants are checked after every
 step; at the end the world is left to settle (no more faults) and the quiescent checks run.
 """
@@ -42,6 +43,8 @@ class SimConfig:
     eod_p: float = 0.01
     reorder_p: float = 0.25
     venue_dup_p: float = 0.03
+    disconnect_p: float = 0.01  # the link drops (the gateway lives): the wire and the queue ahead of a gap go
+    reset_p: float = 0.005  # a 141=Y reset in the middle of the day (not only at the end of the day)
     stops: bool = True  # clients also send stop orders
     crash_at: frozenset[int] = frozenset()  # steps that crash for sure (on top of crash_p)
     policy: Policy = field(default_factory=Policy)
@@ -186,6 +189,17 @@ class World:
         self.result.resets += 1
         return f"session reset: day {self.stream.day}"
 
+    def disconnect(self) -> str:
+        self.stream.wire.clear()
+        self.gw.inbound.ahead.clear()
+        self.gw.inbound.asked = 0
+        self.gw.inbound.logon()
+        return f"link dropped and back: resend from {self.engine.expected}"
+
+    def reset_request(self) -> str:
+        self.reset_due = True
+        return "141=Y reset requested"
+
     def crash(self) -> str:
         self.stream.wire.clear()  # the TCP connections die with the process
         self.gw = self._gateway()
@@ -208,8 +222,9 @@ class World:
         options: list[tuple[float, str]] = []
         if faults:
             options += [(4, "client"), (2, "tick"), (config.venue_dup_p * 30, "venue_dup")]
+            options.append((config.disconnect_p * 30, "disconnect"))
             if not self.reset_due:
-                options.append((config.eod_p * 30, "end_of_day"))
+                options += [(config.eod_p * 30, "end_of_day"), (config.reset_p * 30, "reset_request")]
         if gw.venue_out:
             options.append((5, "route"))
         if self.stream.wire:
