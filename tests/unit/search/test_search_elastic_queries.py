@@ -54,7 +54,8 @@ def test_mapping_symbol_is_a_lowercased_keyword_and_name_is_search_as_you_type()
 def test_exact_symbol_gets_the_highest_constant_score() -> None:
     q = build_query(parse_query("AAPL"))
     exact = tiers(q)[0]["constant_score"]
-    assert exact == {"filter": {"term": {"symbol": "aapl"}}, "boost": EXACT_BOOST}
+    assert exact["boost"] == EXACT_BOOST
+    assert exact["filter"]["bool"]["should"] == [{"term": {"symbol": "aapl"}}, {"term": {"symbol_compact": "aapl"}}]
     assert [t["constant_score"]["boost"] for t in tiers(q)] == [EXACT_BOOST, PREFIX_BOOST, FUZZY_BOOST]
 
 
