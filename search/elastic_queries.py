@@ -106,7 +106,12 @@ def _fuzzy(field: str, value: str, edits: int) -> Json:
 
 
 def _name_prefix(token: str) -> Json:
-    return {"prefix": {"name": {"value": token}}}
+    """A prefix of a name word; a one-letter token may also be the listing's share class (the letter
+    is one of the listing's words: ``search.query.listing_words``)."""
+    prefix = {"prefix": {"name": {"value": token}}}
+    if len(token) == 1 and token.isalpha():
+        return {"bool": {"should": [prefix, {"term": {"share_class": token}}], "minimum_should_match": 1}}
+    return prefix
 
 
 def build_query(query: SearchQuery) -> Json:

@@ -114,6 +114,14 @@ def listing_share_class(symbol: str, name: str) -> str | None:
     return match.group(1) if match else None
 
 
+def listing_words(symbol: str, name: str) -> tuple[str, ...]:
+    """The words a listing is found by: its name's words, plus its share-class letter (``BRK-B`` is
+    also found by the word ``b``, so ``berkshire b`` matches it even though its name has no "B")."""
+    words = name_words(name)
+    letter = listing_share_class(symbol, name)
+    return words if letter is None or letter in words else (*words, letter)
+
+
 def name_prefixes(name: str) -> set[str]:
     """Every prefix of every word of a company name: the terms a name-prefix query looks up."""
     out: set[str] = set()

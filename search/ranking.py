@@ -20,8 +20,8 @@ from search.query import (
     SearchQuery,
     joined_runs,
     listing_share_class,
+    listing_words,
     max_edits,
-    name_words,
     symbols_match,
 )
 
@@ -93,7 +93,7 @@ def match_tier(query: SearchQuery, listing: Listing) -> Tier | None:
         return Tier.EXACT
     if query.symbol is not None and symbol.startswith(query.symbol):
         return Tier.PREFIX
-    words = name_words(listing.name)
+    words = listing_words(symbol, listing.name)
     if all(any(w.startswith(t) for w in words) for t in query.tokens):
         return Tier.PREFIX
     if any(run.startswith(query.compact) for run in joined_runs(listing.name)):

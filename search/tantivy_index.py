@@ -69,6 +69,7 @@ def listing_document(listing: Listing) -> tantivy.Document:
     share_class = listing_share_class(listing.symbol, listing.name)
     if share_class is not None:
         doc.add_text("share_class", share_class)
+        doc.add_text("name_prefix", share_class)  # "berkshire b" matches BRK-B (search.query.listing_words)
     doc.add_text("name", listing.name)
     doc.add_text("exchange", listing.exchange)
     doc.add_text("sector", listing.sector)
