@@ -96,7 +96,7 @@ def match_tier(query: SearchQuery, listing: Listing) -> Tier | None:
     words = listing_words(symbol, listing.name)
     if all(any(w.startswith(t) for w in words) for t in query.tokens):
         return Tier.PREFIX
-    if any(run.startswith(query.compact) for run in joined_runs(listing.name)):
+    if query.compact and any(run.startswith(query.compact) for run in joined_runs(listing.name)):
         return Tier.PREFIX
     if all(any(w.startswith(t) or fuzzy_word_match(t, w) for w in words) for t in query.tokens):
         return Tier.FUZZY
