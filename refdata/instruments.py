@@ -1,12 +1,19 @@
-"""The tradable universe, built from the real index constituents shipped by ``pytickersymbols``.
+"""The tradable universe: real S&P 500 reference data over the index constituents of ``pytickersymbols``.
 
 pytickersymbols gives real symbols, company names, listing venues, industries and reported annual
-revenue, but no prices or market capitalisations. We therefore derive, deterministically:
+revenue, but no prices or market capitalisations. The seeded universe (:func:`seeded_universe`) derives,
+deterministically:
 
 * ``reference_price``: a seeded log-uniform draw in [10, 600) per symbol (stable across runs and
   processes), the simulated exchange's starting fair value and the previous close;
-* ``market_cap``: reported revenue × 3 (a typical price/sales multiple), used only for ranking search
-  results by size; companies without a reported revenue get a small default.
+* ``market_cap``: reported revenue × 3 (a typical price/sales multiple), used for ranking search
+  results by size and sizing the simulated market makers; companies without a reported revenue get a
+  small default.
+
+:func:`load_universe` then lays the shipped S&P 500 data set over it (``refdata.reference``, ADR 014):
+the S&P 500 members get their real name, sector, last price, 52-week range and market cap
+(``price_source = "s-and-p-500-companies-financials"``); every other instrument keeps the derived
+values above and is labelled ``price_source = "synthetic"``.
 """
 
 from __future__ import annotations
@@ -18,10 +25,14 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 
+from refdata.symbology import canonical_symbol
+
 US_INDICES = ("S&P 500", "NASDAQ 100", "DOW JONES", "S&P 100", "S&P 600")
 PRICE_SALES_MULTIPLE = Decimal(3)
 DEFAULT_MARKET_CAP = Decimal(1_000_000_000)
 _REVENUE = re.compile(r"US\$\s*([0-9]+(?:[.,][0-9]+)?)\s*(trillion|billion|million)", re.IGNORECASE)
+PRICE_SOURCE_DATASET = "s-and-p-500-companies-financials"
+PRICE_SOURCE_SYNTHETIC = "synthetic"
 _SCALE = {"trillion": Decimal(10) ** 12, "billion": Decimal(10) ** 9, "million": Decimal(10) ** 6}
 
 
@@ -36,6 +47,14 @@ class Instrument:
     tick_size: Decimal
     lot_size: int
     market_cap: Decimal
+    price_source: str = PRICE_SOURCE_SYNTHETIC  # where reference_price and market_cap come from
+    week52_low: Decimal | None = None  # the data set's 52-week range (real instruments only)
+    week52_high: Decimal | None = None
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the price and market cap are made up (seeded), not real reference data."""
+        return self.price_source == PRICE_SOURCE_SYNTHETIC
 
 
 def tick_size_for(price: Decimal) -> Decimal:
@@ -68,14 +87,14 @@ def _listing(stock: dict[str, object]) -> tuple[str, str] | None:
         if entry.get("currency") == "USD" and ":" in google:
             venue, symbol = google.split(":", 1)
             if venue in ("NYSE", "NASDAQ", "NYSEAMERICAN", "BATS") and symbol:
-                return symbol.replace(".", "-"), venue
+                return canonical_symbol(symbol), venue
     for entry in entries:
         google = str(entry.get("google", ""))
         if entry.get("currency") == "USD" and google and ":" not in google and google == entry.get("yahoo"):
             metadata = stock.get("metadata")
             traded_as = str(metadata.get("traded_as", "")) if isinstance(metadata, dict) else ""
             venue = "NASDAQ" if "nasdaq" in traded_as.lower() else "NYSE"
-            return google.replace(".", "-"), venue
+            return canonical_symbol(google), venue
     return None
 
 
@@ -86,7 +105,16 @@ def _sector(stock: dict[str, object]) -> str:
 
 @lru_cache(maxsize=1)
 def load_universe() -> tuple[Instrument, ...]:
-    """All US-listed constituents of the major US indices, sorted by symbol, without duplicates."""
+    """All US-listed constituents of the major US indices, sorted by symbol, without duplicates: the
+    seeded universe with the shipped S&P 500 reference data merged in."""
+    from refdata.reference import load_reference_rows, merge_reference
+
+    return merge_reference(seeded_universe(), load_reference_rows())
+
+
+@lru_cache(maxsize=1)
+def seeded_universe() -> tuple[Instrument, ...]:
+    """The pytickersymbols universe with seeded prices and revenue-based caps (all synthetic)."""
     from pytickersymbols import PyTickerSymbols
 
     data = PyTickerSymbols()

@@ -2,22 +2,28 @@
 
 Mapping: ``symbol`` is a keyword with a lowercase normalizer (case-insensitive exact and prefix
 matches); ``name`` is ``search_as_you_type`` (its hidden ``_index_prefix`` field makes prefix
-queries a term lookup), split on non-alphanumerics and accent-folded like ``search.query.name_words``;
+queries a term lookup), split on non-alphanumerics and accent-folded like ``search.query.name_words``
+(an ``&`` is also the word ``and``); the derived terms computed in Python by the same functions as the
+tantivy adapter: ``name_joined`` (the name's words run together from each word, for punctuation-free
+matching: ``coca cola`` → "Coca-Cola"), ``symbol_compact`` (``BRKB`` → BRK-B) and ``share_class``;
 ``market_cap_rank`` is a ``rank_feature``.
 
-Query: a ``dis_max`` of constant-score tiers (exact ticker 1000, ticker/name prefix 100, fuzzy 10)
-plus ``rank_feature(log)`` on market cap with a boost small enough (≤ 3) never to lift a result over
-a tier, so the order is tier first, then size: the same as ``search.ranking``.
+Query: a ``dis_max`` of constant-score tiers (exact ticker 1000, prefix naming the share class 200,
+ticker/name prefix 100, fuzzy 10) plus ``rank_feature(log)`` on market cap with a boost small enough
+(≤ 3) never to lift a result over a tier, so the order is tier first, then size: the same as
+``search.ranking``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from search.query import FUZZY_PREFIX_LENGTH, SearchQuery, max_edits
+from refdata.symbology import compact_symbol
+from search.query import FUZZY_PREFIX_LENGTH, SearchQuery, joined_runs, listing_share_class, max_edits
 from search.ranking import Listing
 
 EXACT_BOOST = 1000.0
+SHARE_CLASS_BOOST = 200.0  # a prefix match whose share class the query names ("berkshire b")
 PREFIX_BOOST = 100.0
 FUZZY_BOOST = 10.0
 MARKET_CAP_BOOST = 0.1  # log(1 + 3e12) ≈ 28.7, so at most 2.9: below the gap between tiers
@@ -31,9 +37,16 @@ def index_settings() -> Json:
         "number_of_shards": 1,
         "analysis": {
             "normalizer": {"lowercase_ascii": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
+            # "AT&T" → at, and, t (the pattern tokenizer splits on the underscores)
+            "char_filter": {"ampersand_and": {"type": "mapping", "mappings": ["& => _and_"]}},
             "tokenizer": {"alnum_words": {"type": "pattern", "pattern": "[^\\p{L}\\p{Nd}]+"}},
             "analyzer": {
-                "company_name": {"type": "custom", "tokenizer": "alnum_words", "filter": ["lowercase", "asciifolding"]}
+                "company_name": {
+                    "type": "custom",
+                    "char_filter": ["ampersand_and"],
+                    "tokenizer": "alnum_words",
+                    "filter": ["lowercase", "asciifolding"],
+                }
             },
         },
     }
@@ -44,7 +57,10 @@ def index_mappings() -> Json:
         "dynamic": "strict",
         "properties": {
             "symbol": {"type": "keyword", "normalizer": "lowercase_ascii"},
+            "symbol_compact": {"type": "keyword", "normalizer": "lowercase_ascii"},
             "name": {"type": "search_as_you_type", "analyzer": "company_name", "max_shingle_size": 3},
+            "name_joined": {"type": "keyword"},  # search.query.joined_runs: folded, lower case already
+            "share_class": {"type": "keyword"},
             "exchange": {"type": "keyword"},
             "sector": {"type": "keyword"},
             "market_cap": {"type": "keyword", "index": False},  # exact decimal for the response
@@ -60,6 +76,9 @@ def listing_source(listing: Listing) -> Json:
         "exchange": listing.exchange,
         "sector": listing.sector,
         "market_cap": str(listing.market_cap),
+        "symbol_compact": compact_symbol(listing.symbol),
+        "name_joined": sorted(joined_runs(listing.name)),
+        "share_class": listing_share_class(listing.symbol, listing.name),
         # rank_feature values must be positive
         "market_cap_rank": max(float(listing.market_cap), 1.0),
     }
@@ -87,17 +106,30 @@ def _fuzzy(field: str, value: str, edits: int) -> Json:
 
 
 def _name_prefix(token: str) -> Json:
-    return {"prefix": {"name": {"value": token}}}
+    """A prefix of a name word; a one-letter token may also be the listing's share class (the letter
+    is one of the listing's words: ``search.query.listing_words``)."""
+    prefix = {"prefix": {"name": {"value": token}}}
+    if len(token) == 1 and token.isalpha():
+        return {"bool": {"should": [prefix, {"term": {"share_class": token}}], "minimum_should_match": 1}}
+    return prefix
 
 
 def build_query(query: SearchQuery) -> Json:
     tiers: list[Json] = []
-    prefix_any: list[Json] = [{"bool": {"must": [_name_prefix(t) for t in query.tokens]}}]
+    prefix_any: list[Json] = [
+        {"bool": {"must": [_name_prefix(t) for t in query.tokens]}},
+        {"prefix": {"name_joined": {"value": query.compact}}},
+    ]
     if query.symbol is not None:
         symbol = query.symbol.lower()
-        tiers.append(_const({"term": {"symbol": symbol}}, EXACT_BOOST))
+        exact = [{"term": {"symbol": symbol}}, {"term": {"symbol_compact": compact_symbol(symbol).lower()}}]
+        tiers.append(_const({"bool": {"should": exact, "minimum_should_match": 1}}, EXACT_BOOST))
         prefix_any.append({"prefix": {"symbol": {"value": symbol}}})
-    tiers.append(_const({"bool": {"should": prefix_any, "minimum_should_match": 1}}, PREFIX_BOOST))
+    prefix_tier: Json = {"bool": {"should": prefix_any, "minimum_should_match": 1}}
+    if query.class_letters:
+        named = {"terms": {"share_class": sorted(query.class_letters)}}
+        tiers.append(_const({"bool": {"must": [prefix_tier, named]}}, SHARE_CLASS_BOOST))
+    tiers.append(_const(prefix_tier, PREFIX_BOOST))
 
     fuzzy_any: list[Json] = []
     if any(max_edits(t) for t in query.tokens):

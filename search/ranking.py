@@ -1,8 +1,10 @@
 """How a listing matches a query and how results are ordered (pure).
 
-Tiers, best first: the exact ticker; a prefix of the ticker or of the company's name words; a fuzzy
-match on name words (or a one-edit ticker typo). Within a tier the larger company comes first, then
-the ticker alphabetically so the order is total and stable. Index adapters fetch candidates tier by
+Tiers, best first: the exact ticker (separators aside: ``BRKB`` is ``BRK-B``); a prefix of the ticker,
+of the company's name words, or of its words run together (``jp morgan`` → "JPMorgan Chase"); a fuzzy
+match on name words (or a one-edit ticker typo). Within a tier a listing whose share class the query
+names (``berkshire b``, ``alphabet c``) comes first, then the larger company, then the ticker
+alphabetically so the order is total and stable. Index adapters fetch candidates tier by
 tier; this module has the last word on the order, so every adapter ranks the same way.
 """
 
@@ -13,7 +15,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum
 
-from search.query import FUZZY_PREFIX_LENGTH, SearchQuery, max_edits, name_words
+from search.query import (
+    FUZZY_PREFIX_LENGTH,
+    SearchQuery,
+    joined_runs,
+    listing_share_class,
+    listing_words,
+    max_edits,
+    symbols_match,
+)
 
 
 class Tier(IntEnum):
@@ -79,12 +89,14 @@ def fuzzy_word_match(token: str, word: str) -> bool:
 
 def match_tier(query: SearchQuery, listing: Listing) -> Tier | None:
     symbol = listing.symbol
-    if query.symbol is not None and symbol == query.symbol:
+    if query.symbol is not None and symbols_match(query.symbol, symbol):
         return Tier.EXACT
     if query.symbol is not None and symbol.startswith(query.symbol):
         return Tier.PREFIX
-    words = name_words(listing.name)
+    words = listing_words(symbol, listing.name)
     if all(any(w.startswith(t) for w in words) for t in query.tokens):
+        return Tier.PREFIX
+    if query.compact and any(run.startswith(query.compact) for run in joined_runs(listing.name)):
         return Tier.PREFIX
     if all(any(w.startswith(t) or fuzzy_word_match(t, w) for w in words) for t in query.tokens):
         return Tier.FUZZY
@@ -94,14 +106,20 @@ def match_tier(query: SearchQuery, listing: Listing) -> Tier | None:
     return None
 
 
+def names_share_class(query: SearchQuery, listing: Listing) -> bool:
+    """The query has a one-letter word naming the listing's share class (``fox b`` and FOX, class B)."""
+    return bool(query.class_letters) and listing_share_class(listing.symbol, listing.name) in query.class_letters
+
+
 def rank(query: SearchQuery, candidates: Iterable[Listing], limit: int) -> list[Listing]:
     """Keep the candidates that match, best first, without duplicates, at most ``limit``."""
-    scored: dict[str, tuple[Tier, Listing]] = {}
+    scored: dict[str, tuple[tuple[int, int, Decimal, str], Listing]] = {}
     for listing in candidates:
         if listing.symbol in scored:
             continue
         tier = match_tier(query, listing)
         if tier is not None:
-            scored[listing.symbol] = (tier, listing)
-    ordered = sorted(scored.values(), key=lambda tl: (-tl[0], -tl[1].market_cap, tl[1].symbol))
+            key = (-tier, -int(names_share_class(query, listing)), -listing.market_cap, listing.symbol)
+            scored[listing.symbol] = (key, listing)
+    ordered = sorted(scored.values(), key=lambda kl: kl[0])
     return [listing for _, listing in ordered[:limit]]

@@ -1,10 +1,11 @@
 """Embedded ticker index on tantivy (the default when no Elasticsearch is configured).
 
 The derived terms of ``search.query`` are indexed as raw (untokenised) multi-valued fields, so a
-prefix lookup is one term lookup; fuzzy matching uses tantivy's Levenshtein automaton with
-transpositions costing one edit. Each tier is one search ordered by the ``market_cap`` fast field,
-and ``search.ranking.rank`` merges them: within a tier the larger company wins, as in Elasticsearch
-with its rank_feature. Searches run in microseconds, so they run on the event loop.
+prefix lookup is one term lookup (name-word prefixes, prefixes of the name's words run together for
+punctuation-free matching, the separator-free symbol, the share class); fuzzy matching uses tantivy's
+Levenshtein automaton with transpositions costing one edit. Each tier is one search ordered by the
+``market_cap`` fast field, and ``search.ranking.rank`` merges them: within a tier the larger company
+wins, as in Elasticsearch with its rank_feature. Searches run in microseconds, so they run on the event loop.
 """
 
 from __future__ import annotations
@@ -16,11 +17,24 @@ from pathlib import Path
 
 import tantivy
 
+from refdata.symbology import compact_symbol
 from search.index import IndexUnavailable
-from search.query import SearchQuery, max_edits, name_prefixes, name_words, symbol_prefixes
+from search.query import (
+    SearchQuery,
+    joined_prefixes,
+    listing_share_class,
+    max_edits,
+    name_prefixes,
+    name_words,
+    symbol_prefixes,
+)
 from search.ranking import Listing, rank
 
 FUZZY_OVERFETCH = 4  # fuzzy hits are re-checked for prefix length 1; fetch more than needed
+# Bumped whenever the schema or the derived terms change: an index built by another version is rebuilt
+# by a reindex (and reported unavailable until then, which makes the API build it afresh).
+SCHEMA_VERSION = "2"
+SCHEMA_MARKER = "brokerage-schema-version"
 
 
 def build_schema() -> tantivy.Schema:
@@ -29,6 +43,9 @@ def build_schema() -> tantivy.Schema:
     sb.add_text_field("symbol_prefix", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("name_prefix", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("name_word", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("name_joined_prefix", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("symbol_compact", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("share_class", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("name", stored=True, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("exchange", stored=True, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("sector", stored=True, tokenizer_name="raw", index_option="basic")
@@ -46,6 +63,13 @@ def listing_document(listing: Listing) -> tantivy.Document:
         doc.add_text("name_prefix", prefix)
     for word in sorted(set(name_words(listing.name))):
         doc.add_text("name_word", word)
+    for prefix in sorted(joined_prefixes(listing.name)):
+        doc.add_text("name_joined_prefix", prefix)
+    doc.add_text("symbol_compact", compact_symbol(listing.symbol))
+    share_class = listing_share_class(listing.symbol, listing.name)
+    if share_class is not None:
+        doc.add_text("share_class", share_class)
+        doc.add_text("name_prefix", share_class)  # "berkshire b" matches BRK-B (search.query.listing_words)
     doc.add_text("name", listing.name)
     doc.add_text("exchange", listing.exchange)
     doc.add_text("sector", listing.sector)
@@ -62,11 +86,21 @@ class TantivyTickerIndex:
 
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> TantivyTickerIndex:
+        marker = path / SCHEMA_MARKER
+        current = marker.exists() and marker.read_text().strip() == SCHEMA_VERSION
+        if (path / "meta.json").exists() and not current:
+            if not create:
+                raise IndexUnavailable(
+                    f"the search index at {path} has an older layout: run `brokerage search reindex`"
+                )
+            shutil.rmtree(path)
         if not (path / "meta.json").exists():
             if not create:
                 raise IndexUnavailable(f"no search index at {path}: run `brokerage search reindex`")
             path.mkdir(parents=True, exist_ok=True)
-            return cls(tantivy.Index(build_schema(), path=str(path), reuse=False), path)
+            created = cls(tantivy.Index(build_schema(), path=str(path), reuse=False), path)
+            marker.write_text(SCHEMA_VERSION + "\n")
+            return created
         try:
             index = tantivy.Index.open(str(path))
         except (OSError, ValueError) as exc:
@@ -98,9 +132,19 @@ class TantivyTickerIndex:
         searcher = self._index.searcher()
         addresses: list[tantivy.DocAddress] = []
         if query.symbol is not None:
-            exact = self._term("symbol", query.symbol)
-            addresses += [a for _, a in searcher.search(exact, 1, count=False).hits]
+            exact = tantivy.Query.boolean_query([
+                (tantivy.Occur.Should, self._term("symbol", query.symbol)),
+                (tantivy.Occur.Should, self._term("symbol_compact", compact_symbol(query.symbol))),
+            ])
+            addresses += [a for _, a in searcher.search(exact, limit, count=False, order_by_field="market_cap").hits]
         prefix = self._prefix_query(query)
+        if query.class_letters:  # the named share class first within the prefix tier (ranking.rank)
+            named = tantivy.Query.boolean_query([
+                (tantivy.Occur.Must, prefix),
+                (tantivy.Occur.Must, tantivy.Query.boolean_query(
+                    [(tantivy.Occur.Should, self._term("share_class", c)) for c in sorted(query.class_letters)])),
+            ])
+            addresses += [a for _, a in searcher.search(named, limit, count=False, order_by_field="market_cap").hits]
         addresses += [a for _, a in searcher.search(prefix, limit, count=False, order_by_field="market_cap").hits]
         if len({(a.segment_ord, a.doc) for a in addresses}) < limit:
             fuzzy = self._fuzzy_query(query, prefix)
@@ -131,7 +175,10 @@ class TantivyTickerIndex:
         name_all = tantivy.Query.boolean_query(
             [(tantivy.Occur.Must, self._term("name_prefix", t)) for t in query.tokens]
         )
-        clauses = [(tantivy.Occur.Should, name_all)]
+        clauses = [
+            (tantivy.Occur.Should, name_all),
+            (tantivy.Occur.Should, self._term("name_joined_prefix", query.compact)),
+        ]
         if query.symbol is not None:
             clauses.append((tantivy.Occur.Should, self._term("symbol_prefix", query.symbol)))
         return tantivy.Query.boolean_query(clauses)

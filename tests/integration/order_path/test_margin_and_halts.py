@@ -135,7 +135,8 @@ async def test_margin_call_then_liquidation_through_the_order_path(controlled: t
         true = await feed.market.get("MSFT")
         assert true is not None and true.ask is not None and true.mark is not None
         price = (true.ask * Decimal("1.01")).quantize(Decimal("0.01"), ROUND_DOWN)
-        cl = await client.new_order_single("MSFT", "buy", 1500, "limit", price=price)  # ~128k: on margin
+        qty = int(Decimal(128_000) / price)  # ~128k of a real-priced stock: on margin
+        cl = await client.new_order_single("MSFT", "buy", qty, "limit", price=price)
         filled = await until_status(client, cl, {"2", "8"})
         assert filled.ord_status == "2", filled.text
         # the market (as the gateway sees it) falls 75%: equity under the 30% maintenance requirement
@@ -155,7 +156,7 @@ async def test_margin_call_then_liquidation_through_the_order_path(controlled: t
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'risk.liquidation' "
                                    "AND account_id = 'ACC-CLIENT4'") >= 1
         held = await pool.fetchval("SELECT qty FROM holdings WHERE account_id = 'ACC-CLIENT4' AND symbol = 'MSFT'")
-        assert held < 1500
+        assert held < qty
         # prices come back: the call is met and cleared
         feed.override.clear()
         await feed.publish()

@@ -129,7 +129,7 @@ async def test_partial_fills_release_the_block_proportionally(order_path_env: Or
     try:
         for _attempt in range(5):  # the touch may move between reading the quote and arriving: try again
             _, ask = await mid(quotes, "AAPL")
-            cl = await client.new_order_single("AAPL", "buy", 2500, "limit", price=ask)
+            cl = await client.new_order_single("AAPL", "buy", 1500, "limit", price=ask)  # > 1,000 at the touch
             assert (await until_status(client, cl, {"1", "2", "0", "8"})).ord_status != "8"
             await asyncio.sleep(0.5)  # let the market maker's next quote trade with what rests
             row = await order_row(pool, cl)
@@ -137,12 +137,12 @@ async def test_partial_fills_release_the_block_proportionally(order_path_env: Or
             if cancel:
                 await until_status(client, cancel, {"4", "2"})
             events = await fill_events(pool, row["order_id"])
-            if events and Decimal(events[0]["last_qty"]) < 2500:
+            if events and Decimal(events[0]["last_qty"]) < 1500:
                 break
         else:
             raise AssertionError("no partial fill in five attempts")
         # replay the release rule on the order's fills: each fill's block is what the rule leaves
-        held, leaves = ask * 2500, Decimal(2500)
+        held, leaves = ask * 1500, Decimal(1500)
         for fill in events:
             qty, px = Decimal(fill["last_qty"]), Decimal(fill["last_px"])
             notional = (qty * px).quantize(Decimal("0.0001"), rounding=ROUND_DOWN)
@@ -167,13 +167,13 @@ async def test_ioc_partial_fill_then_cancel(order_path_env: OrderPathEnv, pool: 
     try:
         for _attempt in range(5):
             _, ask = await mid(quotes, "MSFT")
-            cl = await client.new_order_single("MSFT", "buy", 4000, "limit", price=ask, tif="ioc")
+            cl = await client.new_order_single("MSFT", "buy", 1500, "limit", price=ask, tif="ioc")  # < $1M notional
             final = await until_final(client, cl)
             if final.ord_status == "4" and final.cum_qty and final.cum_qty > 0:
                 break
         else:
             raise AssertionError("no IOC partial fill in five attempts")
-        assert final.exec_type == "4" and final.leaves_qty == 0 and final.cum_qty < 4000
+        assert final.exec_type == "4" and final.leaves_qty == 0 and final.cum_qty < 1500
         row = await order_row(pool, cl)
         assert (row["status"], row["cum_qty"], row["reserved_cash"]) == ("canceled", final.cum_qty, 0)
         assert await pool.fetchval("SELECT qty FROM holdings WHERE account_id = 'ACC-CLIENT2' AND symbol = 'MSFT'") \

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from search.index import IndexUnavailable, TickerIndex
 from search.query import parse_query
 from search.synthetic import extend_listings
-from search.tantivy_index import TantivyTickerIndex
+from search.tantivy_index import SCHEMA_MARKER, TantivyTickerIndex
 from search.universe import universe_listings
 
 ES_URL = os.environ.get("ELASTICSEARCH_URL") or os.environ.get("BROKERAGE_ELASTICSEARCH_URL")
@@ -34,6 +35,27 @@ CASES = [
     ("MiCrOsOfT", "MSFT", 1),
     ("general motors", "GM", 1),
     ("ford", "F", 1),
+    # punctuation and spacing (ADR 014)
+    ("coca cola", "KO", 1),
+    ("coca-cola", "KO", 1),
+    ("cocacola", "KO", 1),
+    ("at and t", "T", 1),
+    ("AT&T", "T", 1),
+    ("att", "T", 1),
+    ("jp morgan", "JPM", 1),
+    ("jpmorgan", "JPM", 1),
+    ("jb hunt", "JBHT", 1),
+    # class shares, however typed
+    ("BRK.B", "BRK-B", 1),
+    ("BRK-B", "BRK-B", 1),
+    ("BRK/B", "BRK-B", 1),
+    ("brk b", "BRK-B", 1),
+    ("BRKB", "BRK-B", 1),
+    ("berkshire b", "BRK-B", 1),
+    ("alphabet c", "GOOG", 1),
+    ("alphabet a", "GOOGL", 1),
+    ("fox b", "FOX", 1),
+    ("BF.B", "BF-B", 1),
 ]
 
 
@@ -82,6 +104,13 @@ async def test_results_carry_reference_data_and_are_ordered_by_tier_then_size(ti
     assert (msft.symbol, msft.exchange) == ("MSFT", "NASDAQ") and msft.name.startswith("Microsoft")
 
 
+async def test_search_ranks_by_the_real_market_cap(ticker_index: TickerIndex) -> None:
+    found = [x.symbol for x in await ticker_index.search(parse_query("ap"), 3)]
+    assert found[0] == "AAPL"  # $4.5 trillion in the shipped data set
+    apple = (await ticker_index.search(parse_query("AAPL"), 1))[0]
+    assert apple.market_cap == Decimal("4514709504000")
+
+
 async def test_nothing_found_is_an_empty_list(ticker_index: TickerIndex) -> None:
     assert await ticker_index.search(parse_query("qqqqxqz"), 10) == []
 
@@ -105,6 +134,17 @@ async def test_reindex_replaces_content_and_reopen_sees_it(tmp_path: Path) -> No
     await first.replace_all(universe_listings())
     reopened = TantivyTickerIndex.open(path)
     assert [x.symbol for x in await reopened.search(parse_query("AAPL"), 1)] == ["AAPL"]
+
+
+async def test_an_index_of_an_older_layout_is_reported_then_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "old"
+    await TantivyTickerIndex.open(path, create=True).replace_all(universe_listings()[:5])
+    (path / SCHEMA_MARKER).unlink()  # as left by a version without the marker
+    with pytest.raises(IndexUnavailable, match="older layout"):
+        TantivyTickerIndex.open(path)
+    rebuilt = TantivyTickerIndex.open(path, create=True)
+    await rebuilt.replace_all(universe_listings())
+    assert [x.symbol for x in await TantivyTickerIndex.open(path).search(parse_query("coca cola"), 1)] == ["KO"]
 
 
 def test_missing_index_is_reported_not_created(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from search.elastic_queries import (
     FUZZY_BOOST,
     MARKET_CAP_BOOST,
     PREFIX_BOOST,
+    SHARE_CLASS_BOOST,
     build_query,
     build_search_body,
     index_mappings,
@@ -54,7 +55,8 @@ def test_mapping_symbol_is_a_lowercased_keyword_and_name_is_search_as_you_type()
 def test_exact_symbol_gets_the_highest_constant_score() -> None:
     q = build_query(parse_query("AAPL"))
     exact = tiers(q)[0]["constant_score"]
-    assert exact == {"filter": {"term": {"symbol": "aapl"}}, "boost": EXACT_BOOST}
+    assert exact["boost"] == EXACT_BOOST
+    assert exact["filter"]["bool"]["should"] == [{"term": {"symbol": "aapl"}}, {"term": {"symbol_compact": "aapl"}}]
     assert [t["constant_score"]["boost"] for t in tiers(q)] == [EXACT_BOOST, PREFIX_BOOST, FUZZY_BOOST]
 
 
@@ -99,3 +101,42 @@ def test_source_round_trip_keeps_the_exact_market_cap() -> None:
     source = listing_source(listing)
     assert source["market_cap_rank"] > 0
     assert listing_from_source(source) == listing
+
+
+def test_mapping_has_the_punctuation_free_and_class_share_fields() -> None:
+    props = index_mappings()["properties"]
+    assert props["name_joined"] == {"type": "keyword"} and props["share_class"] == {"type": "keyword"}
+    assert props["symbol_compact"] == {"type": "keyword", "normalizer": "lowercase_ascii"}
+    analysis = index_settings()["analysis"]
+    assert analysis["char_filter"]["ampersand_and"] == {"type": "mapping", "mappings": ["& => _and_"]}
+    assert analysis["analyzer"]["company_name"]["char_filter"] == ["ampersand_and"]
+
+
+def test_source_carries_the_derived_terms_of_the_tantivy_adapter() -> None:
+    source = listing_source(Listing("T", "AT&T", "NYSE", "Telecom", Decimal(1)))
+    assert source["name_joined"] == ["andt", "atandt", "att", "t"] and source["share_class"] is None
+    brk = listing_source(Listing("BRK-B", "Berkshire Hathaway", "NYSE", "Financials", Decimal(1)))
+    assert (brk["symbol_compact"], brk["share_class"]) == ("BRKB", "b")
+    goog = listing_source(Listing("GOOG", "Alphabet Inc. (Class C)", "NASDAQ", "Media", Decimal(1)))
+    assert goog["share_class"] == "c"
+
+
+def test_query_matches_the_words_run_together() -> None:
+    prefixes = walk(build_query(parse_query("coca cola")), "prefix")
+    assert {"name_joined": {"value": "cocacola"}} in prefixes
+    assert {"name_joined": {"value": "atandt"}} in walk(build_query(parse_query("AT&T")), "prefix")
+
+
+def test_exact_tier_accepts_the_compact_symbol() -> None:
+    exact = tiers(build_query(parse_query("BRK/B")))[0]["constant_score"]["filter"]["bool"]["should"]
+    assert exact == [{"term": {"symbol": "brk-b"}}, {"term": {"symbol_compact": "brkb"}}]
+
+
+def test_a_named_share_class_gets_its_own_tier_between_exact_and_prefix() -> None:
+    q = build_query(parse_query("berkshire b"))
+    boosts = [t["constant_score"]["boost"] for t in tiers(q)]
+    assert boosts == [SHARE_CLASS_BOOST, PREFIX_BOOST, FUZZY_BOOST]
+    assert PREFIX_BOOST < SHARE_CLASS_BOOST < EXACT_BOOST
+    assert {"share_class": ["b"]} in walk(tiers(q)[0], "terms")
+    assert {"share_class": "b"} in walk(tiers(q)[1], "term")  # the letter is one of the listing's words
+    assert walk(build_query(parse_query("berkshire")), "share_class") == []

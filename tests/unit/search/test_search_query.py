@@ -35,9 +35,10 @@ def test_accents_are_folded() -> None:
     assert name_words("Société Générale") == ("societe", "generale")
 
 
-def test_punctuation_splits_name_words() -> None:
-    assert name_words("AT&T Inc.") == ("at", "t", "inc")
-    assert parse_query("at&t").tokens == ("at", "t")
+def test_punctuation_splits_name_words_and_an_ampersand_is_and() -> None:
+    assert name_words("AT&T Inc.") == ("at", "and", "t", "inc")
+    assert parse_query("at&t").tokens == ("at", "and", "t")
+    assert parse_query("AT & T").tokens == parse_query("at and t").tokens
 
 
 @pytest.mark.parametrize(
