@@ -94,7 +94,6 @@ class Settings(BaseSettings):
     ws_max_symbols: int = 500  # symbols one WebSocket client may subscribe to
     fix_md_max_symbols: int = 500  # symbols one FIX client session may subscribe to (35=V)
     fix_md_flush_seconds: float = 0.05  # FIX market data conflation window: at most one 35=X per subscription
-    marketdata_metrics_port: int = 0  # Prometheus metrics of `brokerage marketdata` (0: not served)
 
     # Audit trail (ClickHouse: chdb under <data_dir>/audit/chdb, or clickhouse_url)
     audit_host: str = "127.0.0.1"  # the shipper's local endpoint (reports, verify, /metrics)
@@ -135,6 +134,17 @@ class Settings(BaseSettings):
     fix_heartbeat_max_seconds: int = 300  # HeartBtInt (108) accepted: 1..this
     fix_logon_failures_per_comp_id: int = 3  # failed logons before exponential back-off (per CompID)
     fix_logon_failures_per_ip: int = 10  # ... and per source address
+
+    # h11-observability: every process serves /health, /ready and /metrics on its own port (ADR 016;
+    # brokerage.ops_http). 0 disables one; a port already taken is logged and skipped. The REST API serves
+    # them on api_port.
+    metrics_host: str = "127.0.0.1"  # docker-compose: 0.0.0.0 (the internal network only, never published)
+    gateway_metrics_port: int = 9101
+    exchange_metrics_port: int = 9102
+    marketdata_metrics_port: int = 9103
+    audit_metrics_port: int = 9104
+    ready_quote_max_age_seconds: float = 30.0  # marketdata /ready: a quote was written this recently
+    ready_audit_loop_max_age_seconds: float = 60.0  # audit /ready: the shipper loop turned this recently
 
     @classmethod
     def settings_customise_sources(

@@ -27,6 +27,7 @@ def exchange(
     reset_on_logon: Annotated[bool, typer.Option(help="reset sequence numbers at each logon (tests)")] = False,
 ) -> None:
     """Run the simulated exchange until Ctrl-C / SIGTERM."""
+    from exchange.ops import exchange_ops
     from exchange.server import ExchangeOptions, ExchangeServer
 
     settings = get_settings()
@@ -48,7 +49,9 @@ def exchange(
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await ExchangeServer(options).run(stop)
+        server = ExchangeServer(options)
+        async with exchange_ops(settings, server):  # /health /ready /metrics (ADR 016)
+            await server.run(stop)
 
     try:
         asyncio.run(serve())
