@@ -5,6 +5,7 @@ at least one test case."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -75,10 +76,24 @@ def test_scrape_jobs_cover_every_process() -> None:
     assert jobs["api"] == ["api:8000"]
 
 
-def test_rules_only_use_metrics_the_processes_define() -> None:
-    """A renamed metric would silence its alert: every series an expression selects is defined in code."""
+def _dashboard_exprs() -> list[str]:
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "brokerage.json").read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def test_dashboard_queries_are_valid_promql(promtool: str, tmp_path: Path) -> None:
+    """Each panel's query, as a recording rule, through promtool's parser."""
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query_{i}", "expr": expr} for i, expr in enumerate(_dashboard_exprs())]}]}
+    path = tmp_path / "dashboard_rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    _run(promtool, "check", "rules", str(path))
+
+
+def test_rules_and_dashboard_only_use_metrics_the_processes_define() -> None:
+    """A renamed metric would silence its alert or blank its panel: every series selected is defined in code."""
     exprs = " ".join(rule["expr"] for group in yaml.safe_load(RULES.read_text())["groups"]
-                     for rule in group["rules"])
+                     for rule in group["rules"]) + " ".join(_dashboard_exprs())
     used = set(re.findall(r"\b((?:brokerage|marketdata)_[a-z_]+)", exprs))
     source = "\n".join(path.read_text() for package in METRIC_PACKAGES
                        for path in (REPO / package).rglob("*.py"))
