@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     audit_metrics_port: int = 9104
     ready_quote_max_age_seconds: float = 30.0  # marketdata /ready: a quote was written this recently
     ready_audit_loop_max_age_seconds: float = 60.0  # audit /ready: the shipper loop turned this recently
+    # the REST API's /ready also requires these processes' /ready ("name=url"; `brokerage up` passes the local
+    # ones, docker-compose the internal ones): the system's readiness means "a market order can fill"
+    ready_peers: tuple[str, ...] = ()
 
     @classmethod
     def settings_customise_sources(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from brokerage.credentials import hide_password
 from brokerage.logs import configure_logging
+from brokerage.readiness import local_peers, supervise_and_announce
 from brokerage.services import LocalServices, ServiceError
 from brokerage.settings import Settings, get_settings
 from brokerage.supervisor import ProcessSpec, Supervisor, brokerage_argv
@@ -26,7 +28,8 @@ def system_processes(settings: Settings) -> list[ProcessSpec]:
         ProcessSpec("gateway", brokerage_argv("gateway")),
         ProcessSpec("marketdata", brokerage_argv("marketdata")),
         ProcessSpec("audit", brokerage_argv("audit", "run")),
-        ProcessSpec("api", brokerage_argv("api")),
+        ProcessSpec("api", brokerage_argv("api"),  # its /ready asks the others' (ADR 016)
+                    {"BROKERAGE_READY_PEERS": json.dumps(local_peers(settings))}),
     ]
 
 
@@ -81,7 +84,8 @@ def up(
     console.print(_endpoints(settings, demo))
     supervisor = Supervisor(system_processes(settings))
     try:
-        asyncio.run(supervisor.run())
+        asyncio.run(supervise_and_announce(supervisor, f"http://{settings.api_host}:{settings.api_port}/ready",
+                                           console.print))
     finally:
         if services.members and not keep_services:
             console.print("[bold]·[/bold] stopping local services")

@@ -5,6 +5,7 @@ API, each with /health, /ready and /metrics on a free port."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import uuid
@@ -82,6 +83,8 @@ def observed(test_servers: TestServers, ledger_template_db: str,
         env.start_marketdata()
         env.start_gateway()
         system.others.append(_start(env, "audit", ["audit", "run"], ports["audit"]))
+        peers = [f"{p}=http://127.0.0.1:{ports[p]}/ready" for p in ("gateway", "exchange", "marketdata", "audit")]
+        env.extra_env["BROKERAGE_READY_PEERS"] = json.dumps(peers)  # the system's readiness (ADR 016)
         system.others.append(_start(env, "api", ["api", "--port", str(ports["api"])], ports["api"]))
         asyncio.run(wait_for_quotes(env.redis_url))
         yield system

@@ -69,6 +69,9 @@ async def test_every_process_serves_health_ready_and_its_metric_families(observe
             assert families <= set(samples), (process, sorted(families - set(samples)))
             if process != "api":
                 assert value(samples, "brokerage_ready", process=process) == 1
+        system = await until_ready(client, observed, "api")  # the API's /ready asks every other process's
+        assert system["checks"] == {"postgresql": "ok", "redis": "ok", "gateway": "ok", "exchange": "ok",
+                                    "marketdata": "ok", "audit": "ok"}
         gateway = await until_ready(client, observed, "gateway")
         assert gateway["checks"] == {"exchange_link": "ok", "database": "ok"}
         samples = await scrape(client, observed, "gateway")
@@ -121,3 +124,21 @@ async def test_an_order_moves_the_counters(observed: ObservedSystem) -> None:
         exchange = await scrape(client, observed, "exchange")
         assert value(exchange, "brokerage_fix_messages_total", app="exchange", direction="in", msg_type="D") >= 1
         assert value(exchange, "brokerage_fix_messages_total", app="exchange", direction="out", msg_type="8") >= 1
+
+
+async def test_system_not_ready_while_a_process_is_not() -> None:
+    """A peer that does not answer (or answers 503) makes the system's readiness false, naming it."""
+    from prometheus_client import CollectorRegistry
+
+    from brokerage.ops_http import OpsServer
+    from brokerage.readiness import peers_ready
+    from brokerage.services import free_port
+
+    async def stale() -> str | None:
+        return "last quote 45.0s ago (more than 30s)"
+
+    port, dead = free_port(), free_port()
+    async with OpsServer("marketdata", "127.0.0.1", port, checks={"quotes": stale}, registry=CollectorRegistry()):
+        checks = await peers_ready([f"marketdata=http://127.0.0.1:{port}/ready", f"gateway=http://127.0.0.1:{dead}/ready"])
+    assert checks == {"marketdata": "not ready (quotes: last quote 45.0s ago (more than 30s))",
+                      "gateway": "error: ConnectError"}

@@ -93,3 +93,11 @@ def test_grafana_data_source_and_dashboard_agree() -> None:
     assert all(p["datasource"]["uid"] == source["uid"] for p in dashboard["panels"] if p["type"] != "row")
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_the_api_readiness_asks_every_process_at_its_compose_address() -> None:
+    services = _compose()["services"]
+    peers = Settings(ready_peers=json.loads(services["api"]["environment"]["BROKERAGE_READY_PEERS"])).ready_peers
+    defaults = Settings()
+    expected = {f"{p}=http://{p}:{getattr(defaults, s)}/ready" for p, s in PROCESS_PORTS.items() if p != "api"}
+    assert set(peers) == expected
