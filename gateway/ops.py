@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 from brokerage.ops_http import OpsServer
 from brokerage.settings import Settings
 from fixsession.metrics import FixSessionsCollector
+from gateway.frontdoor.metrics import FrontDoorCollector
 from gateway.oms import metrics as oms_metrics
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ async def start_gateway_ops(settings: Settings, side: GatewayFix, path: OrderPat
     links = {"client": side.client_engine.session_ids}
     if side.exchange_engine is not None:
         links["exchange"] = side.exchange_engine.session_ids
-    collectors: list[object] = [FixSessionsCollector(links), oms_metrics.OrderPathCollector(path)]
+    collectors: list[object] = [FixSessionsCollector(links), oms_metrics.OrderPathCollector(path),
+                                FrontDoorCollector(side.front_door)]
     for collector in collectors:
         REGISTRY.register(collector)  # type: ignore[arg-type]
         _registered.append(collector)

@@ -49,6 +49,10 @@ def _endpoints(settings: Settings, demo: bool) -> Table:
         table.add_row("FIX 4.4 clients over TLS", f"{settings.fix_host}:{settings.fix_tls_port}")
     table.add_row("exchange FIX (simulated venue)", f"{settings.exchange_host}:{settings.exchange_port}")
     table.add_row("REST API", f"http://{settings.api_host}:{settings.api_port}  (docs: /docs)")
+    ops = ", ".join(f"{name} :{port}" for name, port in (
+        ("gateway", settings.gateway_metrics_port), ("exchange", settings.exchange_metrics_port),
+        ("marketdata", settings.marketdata_metrics_port), ("audit", settings.audit_metrics_port)) if port)
+    table.add_row("/health /ready /metrics (ADR 016)", f"{settings.metrics_host}  {ops}, api :{settings.api_port}")
     table.add_row("PostgreSQL", hide_password(settings.effective_database_url))
     table.add_row("Redis", hide_password(settings.effective_redis_url))
     if settings.uses_local_postgres or settings.uses_local_redis:

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from fixclient import FixClient, LogonRejected, SessionClosed
 from tests.integration.observability.conftest import ObservedSystem
 from tests.integration.order_path.conftest import until_final
 
@@ -23,7 +24,8 @@ FAMILIES = {
                 "brokerage_fix_messages", "brokerage_queue_depth", "brokerage_db_pool_connections",
                 "brokerage_db_pool_max_connections", "brokerage_halts_active", "brokerage_margin_calls_open",
                 "brokerage_orders", "brokerage_order_ack_seconds", "brokerage_ledger_transaction_seconds",
-                "brokerage_fills_unbooked", "brokerage_fix_resend_requests"},
+                "brokerage_fills_unbooked", "brokerage_fix_resend_requests", "brokerage_frontdoor_connections",
+                "brokerage_frontdoor_logon_checks_pending", "brokerage_frontdoor_logons_refused"},
     "exchange": {"brokerage_ready", "brokerage_fix_sessions_logged_on", "brokerage_fix_messages"},
     "marketdata": {"brokerage_ready", "marketdata_quotes_written", "marketdata_quote_age_seconds",
                    "marketdata_last_quote_timestamp_seconds", "brokerage_fix_sessions_logged_on"},
@@ -142,3 +144,17 @@ async def test_system_not_ready_while_a_process_is_not() -> None:
         checks = await peers_ready([f"marketdata=http://127.0.0.1:{port}/ready", f"gateway=http://127.0.0.1:{dead}/ready"])
     assert checks == {"marketdata": "not ready (quotes: last quote 45.0s ago (more than 30s))",
                       "gateway": "error: ConnectError"}
+
+
+async def test_a_refused_logon_is_counted(observed: ObservedSystem) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        before = await scrape(client, observed, "gateway")
+        intruder = await FixClient.connect("127.0.0.1", observed.env.fix_port, "CLIENT3", "BROKER",
+                                           password="not-the-password",
+                                           store_path=observed.env.root / "clients" / "intruder.seq")
+        with pytest.raises((LogonRejected, SessionClosed)):
+            await intruder.logon()
+        await intruder.close()
+        after = await scrape(client, observed, "gateway")
+    assert value(after, "brokerage_frontdoor_logons_refused_total", kind="credentials") == \
+        value(before, "brokerage_frontdoor_logons_refused_total", kind="credentials") + 1
