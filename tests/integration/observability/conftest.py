@@ -56,7 +56,7 @@ def observed(test_servers: TestServers, ledger_template_db: str,
     root: Path = tmp_path_factory.mktemp("observability")
     (root / "clients").mkdir()
     ports = {p: free_port() for p in ("gateway", "exchange", "marketdata", "audit", "api")}
-    env = OrderPathEnv(url, _redis_db(test_servers.redis_url, 9), root, extra_env={
+    env = OrderPathEnv(url, _redis_db(test_servers.redis_url, 14), root, extra_env={
         "BROKERAGE_GATEWAY_METRICS_PORT": str(ports["gateway"]),
         "BROKERAGE_EXCHANGE_METRICS_PORT": str(ports["exchange"]),
         "BROKERAGE_MARKETDATA_METRICS_PORT": str(ports["marketdata"]),
