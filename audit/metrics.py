@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_SHIPPED = Counter("brokerage_audit_events_shipped_total", "Outbox events inserted into ClickHouse")
@@ -16,3 +18,17 @@ SHIP_LAG = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 BATCH_SECONDS = Histogram("brokerage_audit_batch_seconds", "Time to ship one batch")
+
+# h11-observability: the shipper loop's heartbeat (the audit process's /ready)
+LOOP_TURNED = Gauge("brokerage_audit_loop_timestamp_seconds", "Unix time the shipper loop last started a round")
+_last_turn = {"at": 0.0}
+
+
+def loop_turned() -> None:
+    _last_turn["at"] = time.time()
+    LOOP_TURNED.set(_last_turn["at"])
+
+
+def loop_age() -> float | None:
+    """Seconds since the shipper loop last turned; None before it first did."""
+    return time.time() - _last_turn["at"] if _last_turn["at"] else None

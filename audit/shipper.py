@@ -151,6 +151,7 @@ class Shipper:
         watcher = asyncio.create_task(self._watch_backlog(stop))
         try:
             while not stop.is_set():
+                metrics.loop_turned()  # h11-observability: /ready of the audit process
                 try:
                     settled = await self.ship_burst()
                     backoff = 0.1

@@ -94,7 +94,6 @@ class Settings(BaseSettings):
     ws_max_symbols: int = 500  # symbols one WebSocket client may subscribe to
     fix_md_max_symbols: int = 500  # symbols one FIX client session may subscribe to (35=V)
     fix_md_flush_seconds: float = 0.05  # FIX market data conflation window: at most one 35=X per subscription
-    marketdata_metrics_port: int = 0  # Prometheus metrics of `brokerage marketdata` (0: not served)
 
     # Audit trail (ClickHouse: chdb under <data_dir>/audit/chdb, or clickhouse_url)
     audit_host: str = "127.0.0.1"  # the shipper's local endpoint (reports, verify, /metrics)
@@ -152,6 +151,20 @@ class Settings(BaseSettings):
     api_ws_allowed_origins: list[str] = Field(default_factory=list)  # browser Origins allowed on /v1/stream
     api_ws_token_recheck_seconds: float = Field(default=30.0, gt=0)  # open streams end once their token is dead
     audit_token: SecretStr | None = None  # what the CLI shows the audit endpoint (default: var/admin-token)
+
+    # h11-observability: every process serves /health, /ready and /metrics on its own port (ADR 016;
+    # brokerage.ops_http). 0 disables one; a port already taken is logged and skipped. The REST API serves
+    # them on api_port.
+    metrics_host: str = "127.0.0.1"  # docker-compose: 0.0.0.0 (the internal network only, never published)
+    gateway_metrics_port: int = 9101
+    exchange_metrics_port: int = 9102
+    marketdata_metrics_port: int = 9103
+    audit_metrics_port: int = 9104
+    ready_quote_max_age_seconds: float = 30.0  # marketdata /ready: a quote was written this recently
+    ready_audit_loop_max_age_seconds: float = 60.0  # audit /ready: the shipper loop turned this recently
+    # the REST API's /ready also requires these processes' /ready ("name=url"; `brokerage up` passes the local
+    # ones, docker-compose the internal ones): the system's readiness means "a market order can fill"
+    ready_peers: tuple[str, ...] = ()
 
     @classmethod
     def settings_customise_sources(

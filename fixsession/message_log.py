@@ -31,6 +31,8 @@ from pathlib import Path
 import quickfix as fix
 import structlog
 
+from fixsession.metrics import count_message
+
 log = structlog.get_logger(__name__)
 
 SOH = "\x01"
@@ -211,15 +213,19 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self.inner.toAdmin(message, sessionID)
         self._log(sessionID, "OUT", message)
+        count_message(self.inner, "out", message)  # h11-observability
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self._log(sessionID, "IN ", message)
+        count_message(self.inner, "in", message)  # h11-observability
         self.inner.fromAdmin(message, sessionID)
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self.inner.toApp(message, sessionID)  # DoNotSend propagates: such a message is not logged
         self._log(sessionID, "OUT", message)
+        count_message(self.inner, "out", message)  # h11-observability
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self._log(sessionID, "IN ", message)
+        count_message(self.inner, "in", message)  # h11-observability
         self.inner.fromApp(message, sessionID)

@@ -136,6 +136,8 @@ class Ingestor:
         metrics.REJECTED.inc(rejected - self._reported[1])
         self._reported = (applied, rejected)
         metrics.QUOTES.inc(written)
+        if written:
+            metrics.quote_written()
         metrics.BACKLOG.set(len(self._inbox))
         if oldest_lag_us is not None:
             metrics.BATCH_LAG.observe(oldest_lag_us / 1_000_000)

@@ -3,6 +3,8 @@ per-quote histogram observation would cost a tenth of a core)."""
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import Counter, Gauge, Histogram
 
 UPDATES = Counter("marketdata_updates_total", "Market data entries applied to the book")
@@ -16,3 +18,21 @@ BATCH_LAG = Histogram(
     "Per written batch: ingest time minus the oldest exchange time in it",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+
+# h11-observability: quote freshness (the marketdata process's /ready and the QuoteAge alert)
+LAST_QUOTE = Gauge("marketdata_last_quote_timestamp_seconds", "Unix time of the last quote batch written to Redis")
+QUOTE_AGE = Gauge("marketdata_quote_age_seconds",
+                  "Seconds since the last quote batch was written to Redis (since start-up while none yet)")
+_clock = {"started": time.time(), "last": 0.0}
+QUOTE_AGE.set_function(lambda: time.time() - (_clock["last"] or _clock["started"]))
+
+
+def quote_written() -> None:
+    """A batch of quotes reached Redis (the ingestor calls it once per written batch)."""
+    _clock["last"] = time.time()
+    LAST_QUOTE.set(_clock["last"])
+
+
+def quote_age() -> float | None:
+    """Seconds since the last quote was written; None before the first one."""
+    return time.time() - _clock["last"] if _clock["last"] else None

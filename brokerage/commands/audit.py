@@ -25,11 +25,12 @@ console = Console()
 def run() -> None:
     """Run the shipper: outbox → ClickHouse, plus its local endpoint for reports, verify and /metrics."""
     from audit import service
+    from audit.ops import run_with_ops
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     try:
-        uvloop.run(service.run(settings))
+        uvloop.run(run_with_ops(settings, service.run(settings)))  # /health /ready /metrics (ADR 016)
     except SinkUnavailable as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -28,6 +28,7 @@ def exchange(
     reset_on_logon: Annotated[bool, typer.Option(help="reset sequence numbers at each logon (tests)")] = False,
 ) -> None:
     """Run the simulated exchange until Ctrl-C / SIGTERM (SIGUSR1: close the trading day now)."""
+    from exchange.ops import exchange_ops
     from exchange.server import ExchangeOptions, ExchangeServer
     from exchange.session_close import CloseSchedule
 
@@ -60,7 +61,8 @@ def exchange(
             loop.add_signal_handler(signum, stop.set)
         server = ExchangeServer(options)
         loop.add_signal_handler(signal.SIGUSR1, server.request_end_of_day)  # the process owner only
-        await server.run(stop)
+        async with exchange_ops(settings, server):  # /health /ready /metrics (ADR 016)
+            await server.run(stop)
 
     try:
         asyncio.run(serve())

@@ -13,6 +13,7 @@ from brokerage.logs import configure_logging
 from brokerage.settings import Settings, get_settings
 from gateway.fix.service import GatewayFix, NoSessionsProvisioned
 from gateway.oms.bootstrap import OrderPath
+from gateway.ops import start_gateway_ops
 
 
 async def serve(settings: Settings, exchange_link: bool) -> None:
@@ -23,11 +24,13 @@ async def serve(settings: Settings, exchange_link: bool) -> None:
     order_path = OrderPath(settings) if exchange_link else None
     fix_side = await GatewayFix.start(settings, exchange_link=exchange_link,
                                       configure=order_path.configure if order_path else None)
+    ops = await start_gateway_ops(settings, fix_side, order_path)  # h11: /health /ready /metrics
     try:
         if order_path is not None:
             await order_path.started(fix_side)
         await stop.wait()
     finally:
+        await ops.close()
         await fix_side.stop()
         if order_path is not None:
             await order_path.stop()

@@ -29,6 +29,7 @@ def marketdata(
 
     from marketdata.fix_feed import MarketDataFeed, feed_engine, symbols_for_shard
     from marketdata.ingestor import Ingestor
+    from marketdata.ops import start_marketdata_ops
     from marketdata.redis_quotes import QuoteWriter
     from refdata.instruments import load_universe
 
@@ -50,10 +51,6 @@ def marketdata(
         raise typer.BadParameter("no symbols to subscribe to")
 
     port = settings.marketdata_metrics_port if metrics_port is None else metrics_port
-    if port:
-        from prometheus_client import start_http_server
-
-        start_http_server(port, addr=settings.api_host)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -69,9 +66,11 @@ def marketdata(
         engine.start()
         log.info("marketdata.started", exchange=f"{settings.exchange_host}:{settings.exchange_port}",
                  symbols=len(wanted), sender=sender)
+        ops = await start_marketdata_ops(settings, port, engine)  # /health /ready /metrics (ADR 016)
         try:
             await ingestor.run(stop)
         finally:
+            await ops.close()
             await asyncio.to_thread(engine.stop)
             await redis.aclose()  # type: ignore[attr-defined,unused-ignore]
             log.info("marketdata.stopped", quotes_written=ingestor.stats.quotes_written)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from brokerage.credentials import hide_password
 from brokerage.logs import configure_logging
+from brokerage.readiness import local_peers, supervise_and_announce
 from brokerage.services import LocalServices, ServiceError
 from brokerage.settings import Settings, get_settings
 from brokerage.supervisor import ProcessSpec, Supervisor, brokerage_argv
@@ -26,7 +28,8 @@ def system_processes(settings: Settings) -> list[ProcessSpec]:
         ProcessSpec("gateway", brokerage_argv("gateway")),
         ProcessSpec("marketdata", brokerage_argv("marketdata")),
         ProcessSpec("audit", brokerage_argv("audit", "run")),
-        ProcessSpec("api", brokerage_argv("api")),
+        ProcessSpec("api", brokerage_argv("api"),  # its /ready asks the others' (ADR 016)
+                    {"BROKERAGE_READY_PEERS": json.dumps(local_peers(settings))}),
     ]
 
 
@@ -46,6 +49,10 @@ def _endpoints(settings: Settings, demo: bool) -> Table:
         table.add_row("FIX 4.4 clients over TLS", f"{settings.fix_host}:{settings.fix_tls_port}")
     table.add_row("exchange FIX (simulated venue)", f"{settings.exchange_host}:{settings.exchange_port}")
     table.add_row("REST API", f"http://{settings.api_host}:{settings.api_port}  (docs: /docs)")
+    ops = ", ".join(f"{name} :{port}" for name, port in (
+        ("gateway", settings.gateway_metrics_port), ("exchange", settings.exchange_metrics_port),
+        ("marketdata", settings.marketdata_metrics_port), ("audit", settings.audit_metrics_port)) if port)
+    table.add_row("/health /ready /metrics (ADR 016)", f"{settings.metrics_host}  {ops}, api :{settings.api_port}")
     table.add_row("PostgreSQL", hide_password(settings.effective_database_url))
     table.add_row("Redis", hide_password(settings.effective_redis_url))
     if settings.uses_local_postgres or settings.uses_local_redis:
@@ -81,7 +88,8 @@ def up(
     console.print(_endpoints(settings, demo))
     supervisor = Supervisor(system_processes(settings))
     try:
-        asyncio.run(supervisor.run())
+        asyncio.run(supervise_and_announce(supervisor, f"http://{settings.api_host}:{settings.api_port}/ready",
+                                           console.print))
     finally:
         if services.members and not keep_services:
             console.print("[bold]·[/bold] stopping local services")

@@ -38,6 +38,7 @@ import structlog
 
 from gateway.fix.audit import SessionAudit
 from gateway.fix.sessions import ClientSession
+from gateway.frontdoor import metrics
 from gateway.frontdoor.credentials import CredentialSource
 from gateway.frontdoor.framing import FrameError, encode, frame_end, pending_header_length
 from gateway.frontdoor.logon import LOCKED_OUT, LogonRequest, Refusal, parse_logon, session_refusal
@@ -400,6 +401,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _refuse(self, refusal: Refusal, *, audit: bool, count: bool = True) -> None:
         door = self.door
+        metrics.logon_refused(refusal.credential_failure)  # h11-observability
         log.info("fix.frontdoor_logon_refused", peer=self.ip, session=refusal.sender_comp_id,
                  reason=refusal.reason)
         if count:

@@ -21,6 +21,7 @@ from audit.events import AuditEvent
 from fixsession.messages import body_value, msg_seq_num, session_key
 from fixsession.rejects import CONDITIONALLY_REQUIRED_FIELD_MISSING, business_reject
 from gateway.oms import fix_codec as codec
+from gateway.oms import metrics as oms_metrics
 from gateway.oms import reports
 from gateway.oms.admission import DuplicateOrder, ReportStatus
 from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, AuditSink, event, no_audit, now, request_event
@@ -203,6 +204,7 @@ class OrderService(ChangeRequests):
 
     def _reject_new(self, session_id: str, cmd: codec.NewOrderCommand, reason: OrdRejReason, text: str,
                     account: str | None) -> None:
+        oms_metrics.order_rejected(reason)
         self.clients.send(session_id, "8", reports.order_reject(
             cl_ord_id=cmd.cl_ord_id, exec_id=new_id("E"), reason=reason, text=text, account=account or cmd.account,
             symbol=cmd.symbol, side=cmd.side.value, qty=cmd.qty))
@@ -244,6 +246,7 @@ class OrderService(ChangeRequests):
         if not ready:
             return results
         outcomes: list[tuple[str, object] | BaseException] = []
+        tx_started = oms_metrics.clock()
         try:
             async with self.pool.acquire(timeout=5) as conn, conn.transaction():
                 batch = Batch(conn)
@@ -251,6 +254,7 @@ class OrderService(ChangeRequests):
                     outcomes.append(await self._enter_unit(batch, session_id, order, cmd, quote, received, actor,
                                                            origin))
                 await batch.flush()
+            oms_metrics.ledger_tx("new_orders", tx_started)
         except UNAVAILABLE as error:
             log.warning("oms.db_unavailable", session=session_id, error=str(error))
             outcomes = [error] * len(ready)
@@ -261,8 +265,9 @@ class OrderService(ChangeRequests):
                 for index, cmd, received, *_ in ready:
                     results[index] = (await self.new_orders(session_id, [(cmd, received)], actor, origin))[0]
                 return results
-        for (index, cmd, _, account_id, _, _), outcome in zip(ready, outcomes, strict=True):
+        for (index, cmd, received, account_id, _, _), outcome in zip(ready, outcomes, strict=True):
             results[index] = self._finish_new(session_id, cmd, account_id, outcome)
+            oms_metrics.order_decided(received, results[index])
         return results
 
     def _finish_new(self, session_id: str, cmd: codec.NewOrderCommand, account_id: str,
@@ -321,6 +326,7 @@ class OrderService(ChangeRequests):
                                                reason=text, actor=actor))
                 return "rejected", (OrdRejReason.DUPLICATE_ORDER, text)
             case Rejected(rule=rule, text=text):
+                oms_metrics.RISK_REJECTS.labels(rule.name.lower()).inc()
                 batch.append_event(event("order.rejected", order, session_id, rule=rule.name.lower(),
                                                reason=text, bid=bid, ask=ask, last=last, actor=actor,
                                                hops={"received": received, "risk_checked": checked}))

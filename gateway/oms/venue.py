@@ -28,6 +28,7 @@ from audit.events import AuditEvent
 from audit.outbox import append_event
 from fixsession.messages import msg_seq_num
 from gateway.oms import fix_codec as codec
+from gateway.oms import metrics as oms_metrics
 from gateway.oms import reports
 from gateway.oms.audit_trail import UNAVAILABLE, event, now
 from gateway.oms.batch import Batch
@@ -158,6 +159,7 @@ class VenueReports:
             batch = [await queue.get()]
             while len(batch) < self.batch_max and not queue.empty():
                 batch.append(queue.get_nowait())
+            taken = oms_metrics.clock()
             failed: list[object] = []
             try:
                 await self._apply_until_done([(account_id, item) for account_id, item, _ in batch], failed)
@@ -165,6 +167,7 @@ class VenueReports:
                 # a report that failed to apply stays in flight: the mark never passes it, so the exchange
                 # resends it after a restart (and the reports after it come again as no-op duplicates)
                 pinned = {id(item) for item in failed}
+                oms_metrics.venue_batch_done([item for _, item, _ in batch if id(item) not in pinned], taken)
                 for _, item, at in batch:
                     if at is not None and id(item) not in pinned:
                         self.marks.done(at[1], at[0])
@@ -271,6 +274,7 @@ class VenueReports:
             return False
         order_id = order_id_of(item.venue_cl_ord_id)
         text = f"{type(error).__name__}: {error}"
+        oms_metrics.UNBOOKED_FILLS.inc()
         unbooked = AuditEvent("order.fill_unbooked", account_id=account_id, actor="system:gateway",
                               order_id=order_id, last_qty=item.last_qty,
                               last_px=item.last_px, reason=f"the ledger refused the fill: {error}",
@@ -349,6 +353,7 @@ class VenueReports:
         routed = self.routed_at.pop(order_id, None) if exec_type is ExecType.NEW else None
         if routed is not None:  # known when this process routed it (not across a restart)
             hops["routed"] = routed
+            oms_metrics.venue_acknowledged(routed)
         batch.append_event(event(
             _EVENT_TYPE.get(exec_type, "order.updated"), order, stored.session_id, actor="system:gateway",
             exec_id=exec_id, hops=hops,

@@ -8,8 +8,9 @@ from collections.abc import Awaitable
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from brokerage.readiness import peers_ready
 from gateway.api import queries
-from gateway.api.deps import DbPool, Metrics, RedisClient
+from gateway.api.deps import AppSettings, DbPool, Metrics, RedisClient
 from gateway.api.problems import Problem, problem_responses
 from gateway.api.schemas import HealthStatus, ReadyStatus
 
@@ -35,12 +36,13 @@ async def _check(name: str, probe: Awaitable[object]) -> tuple[str, str]:
 
 
 @router.get(
-    "/ready", response_model=ReadyStatus, summary="Readiness: PostgreSQL and Redis answer",
+    "/ready", response_model=ReadyStatus,
+    summary="Readiness: PostgreSQL and Redis answer, and every process in ready_peers is ready",
     responses=problem_responses({503: "A dependency does not answer (`not-ready`, with `checks`)"}),
 )
-async def ready(pool: DbPool, redis: RedisClient) -> ReadyStatus:
+async def ready(pool: DbPool, redis: RedisClient, settings: AppSettings) -> ReadyStatus:
     results = await asyncio.gather(_check("postgresql", queries.ping(pool)), _check("redis", redis.ping()))
-    checks = dict(results)
+    checks = dict(results) | await peers_ready(settings.ready_peers)  # the other processes (ADR 016)
     failing = sorted(name for name, outcome in checks.items() if outcome != "ok")
     if failing:
         raise Problem(503, "not-ready", "Not ready", f"Not answering: {', '.join(failing)}.", checks=checks,

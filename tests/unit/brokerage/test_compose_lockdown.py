@@ -33,7 +33,9 @@ def test_only_the_edge_publishes_ports_and_the_exchange_is_internal() -> None:
     services = compose["services"]
     assert isinstance(services, dict)
     published = {name for name, service in services.items() if service.get("ports")}
-    assert published == {"gateway", "api"}
+    monitoring = {"prometheus", "grafana"}  # ADR 016: the host's loopback only
+    assert published - monitoring == {"gateway", "api"}
+    assert all(port.startswith("127.0.0.1:") for name in published & monitoring for port in services[name]["ports"])
     assert services["exchange"]["networks"] == ["internal"]
     networks = compose["networks"]
     assert isinstance(networks, dict) and networks["internal"]["internal"] is True
