@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     fix_logon_failures_per_comp_id: int = 3  # failed logons before exponential back-off (per CompID)
     fix_logon_failures_per_ip: int = 10  # ... and per source address
 
+    # h10-shards: gateways scaled out by FIX session (`brokerage gateway --shard K/N`, docs/adr/015)
+    # One "host:port" per shard (index = shard number): shard K's QuickFIX acceptor listens there and
+    # `brokerage frontdoor` routes each SenderCompID to its shard. Empty: one gateway with its own front door.
+    # The exchange accepts one order link per shard (GATEWAY, GATEWAY-2, ... GATEWAY-N).
+    gateway_shard_backends: list[str] = []
+    gateway_shard_pins: dict[str, int] = {}  # SenderCompID -> shard, overriding the hash (moves a session)
+
     @classmethod
     def settings_customise_sources(
         cls,

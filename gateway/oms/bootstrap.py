@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,9 @@ from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.margin_monitor import MarginMonitor
 from gateway.oms.recovery import inbound_mark, reconcile_with_venue, resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
+from gateway.oms.store import StoredOrder, working_orders
 from gateway.oms.venue import VenueReports
+from gateway.shards import Placement, Shard
 from marketdata.quotes import CHANNEL_PREFIX
 from marketdata.redis_quotes import QuoteReader
 from refdata.instruments import universe_by_symbol
@@ -87,9 +89,31 @@ async def on_quote_moves(redis: Redis, check: Callable[[], Awaitable[object]],  
             await asyncio.sleep(5)
 
 
+class ShardVenueLink(VenueLink):
+    """The venue link as reconciliation sees it on shard K of N: messages about orders this shard does
+    not own are not sent. The exchange keeps orders per link (session), so another shard's order is
+    unknown on ours and "unknown" would close it in the ledger while it is live at the venue.
+    ``allowed`` is read just before reconciliation: this shard's working orders."""
+
+    def __init__(self, link: VenueLink, allowed: set[str]) -> None:
+        self._link, self.allowed, self.withheld = link, allowed, 0
+
+    def send(self, msg_type: str, fields: Sequence[Sequence[object]]) -> bool:
+        order_ids = {str(value).split(".")[0] for tag, value in fields if tag in (11, 41)}
+        if not order_ids <= self.allowed:
+            self.withheld += 1
+            return False
+        return self._link.send(msg_type, fields)
+
+
 class OrderPath:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, shard: Shard | None = None) -> None:
         self.settings = settings
+        # N gateway shards share the ledger; each owns the orders of its sessions (docs/adr/015)
+        self.shard = shard or Shard()
+        self.placement = Placement(max(1, len(settings.gateway_shard_backends)), settings.gateway_shard_pins) \
+            if self.shard.sharded else Placement()
+        self.venue_link = self.shard.suffix(VENUE_LINK)  # inbound-mark key of this shard's exchange link
         self.pool: asyncpg.Pool | None = None
         self.redis: Redis | None = None  # type: ignore[type-arg,unused-ignore]
         self.service: OrderService | None = None
@@ -110,18 +134,20 @@ class OrderPath:
         inputs = RiskInputs(s, QuoteReader(self.redis))
         self.service = OrderService(self.pool, inputs, clients, venue, universe_by_symbol(),
                                     await load_session_accounts(self.pool), rate_limit(s))
-        self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), VENUE_LINK)
+        self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), self.venue_link)
         self.service.known_accounts = self.venue_reports.accounts
         self.service.routed_at = self.venue_reports.routed_at
         side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
         side.exchange.handlers.update({"8": self.venue_reports.on_execution_report,
                                        "9": self.venue_reports.on_cancel_reject})
-        mark = await inbound_mark(self.pool, VENUE_LINK)
+        mark = await inbound_mark(self.pool, self.venue_link)
         if mark is not None:
             rewind_inbound("FIX.4.4", s.gateway_exchange_comp_id, s.exchange_comp_id, mark)
         for key, last in await self.pool.fetch("SELECT session_key, last_seq FROM fix_inbound_marks "
                                                "WHERE session_key LIKE 'client:%'"):
             comp_id = key.removeprefix("client:")
+            if not self.shard.owns(comp_id, self.placement):
+                continue  # another shard's session
             self.service.handled[comp_id] = self.service._handled_saved[comp_id] = last
             rewind_inbound("FIX.4.4", s.fix_target_comp_id, comp_id, last)
 
@@ -135,7 +161,7 @@ class OrderPath:
                                                name="oms-venue-inbound-mark"))
         assert self.redis is not None
         quotes = QuoteReader(self.redis)
-        watcher = KillSwitchWatcher(self.pool, self.service)
+        watcher = KillSwitchWatcher(self.pool, self.service, owns=self.owns_order)
         offset = timedelta(seconds=s.circuit_breaker_clock_offset_seconds)
         halts = HaltMonitor(self.pool, quotes, list(self.service.instruments), s.circuit_breaker_index_symbol,
                             rules=breaker_rules(s), close_of=calendar_close(s.trading_24h),
@@ -143,16 +169,27 @@ class OrderPath:
         margin = MarginMonitor(self.pool, self.service, maintenance_policy(s),
                                quote_max_age=s.margin_quote_max_age_seconds,
                                retry_after=s.margin_liquidation_retry_seconds)
-        for name, interval, check in (("kill-switch", 0.25, watcher.check), ("circuit-breaker", 1.0, halts.check),
-                                      ("margin", s.margin_monitor_interval_seconds, margin.check)):
+        periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [("kill-switch", 0.25, watcher.check)]
+        if self.shard.system_wide:  # once per system: shard 0 (the others would only repeat its decisions)
+            periodic += [("circuit-breaker", 1.0, halts.check), ("margin", s.margin_monitor_interval_seconds,
+                                                                 margin.check)]
+            self._tasks.append(asyncio.create_task(on_quote_moves(self.redis, margin.check),
+                                                   name="oms-margin-quotes"))
+        for name, interval, check in periodic:
             self._tasks.append(asyncio.create_task(every(name, interval, check), name=f"oms-{name}"))
-        self._tasks.append(asyncio.create_task(on_quote_moves(self.redis, margin.check), name="oms-margin-quotes"))
         await resend_client_reports(self.pool, clients)
         if side.exchange is not None:
             up = await asyncio.to_thread(side.exchange.connected.wait, link_timeout)
             if not up:
                 log.warning("oms.recovery_link_down", waited=link_timeout)
-            await reconcile_with_venue(self.pool, self.service.venue, self.venue_reports)
+            venue = self.service.venue
+            if self.shard.sharded:
+                venue = ShardVenueLink(venue, {s.order.order_id for s in await working_orders(self.pool)
+                                               if self.owns_order(s)})
+            await reconcile_with_venue(self.pool, venue, self.venue_reports)
+
+    def owns_order(self, stored: StoredOrder) -> bool:
+        return self.shard.owns_order(stored.session_id, self.placement)
 
     async def stop(self) -> None:
         for task in self._tasks:
