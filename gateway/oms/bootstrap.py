@@ -187,6 +187,9 @@ class OrderPath:
                 venue = ShardVenueLink(venue, {s.order.order_id for s in await working_orders(self.pool)
                                                if self.owns_order(s)})
             await reconcile_with_venue(self.pool, venue, self.venue_reports)
+            if isinstance(venue, ShardVenueLink):
+                log.info("oms.shard_reconcile_scope", shard=f"{self.shard.index}/{self.shard.count}",
+                         own_working=len(venue.allowed), withheld=venue.withheld)
 
     def owns_order(self, stored: StoredOrder) -> bool:
         return self.shard.owns_order(stored.session_id, self.placement)
