@@ -28,7 +28,7 @@ from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.margin_monitor import MarginMonitor
 from gateway.oms.recovery import inbound_mark, reconcile_with_venue, resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
-from gateway.oms.store import StoredOrder, working_orders
+from gateway.oms.store import StoredOrder
 from gateway.oms.venue import VenueReports
 from gateway.shards import Placement, Shard
 from marketdata.quotes import CHANNEL_PREFIX
@@ -184,8 +184,7 @@ class OrderPath:
                 log.warning("oms.recovery_link_down", waited=link_timeout)
             venue = self.service.venue
             if self.shard.sharded:
-                venue = ShardVenueLink(venue, {s.order.order_id for s in await working_orders(self.pool)
-                                               if self.owns_order(s)})
+                venue = ShardVenueLink(venue, await self.own_working_orders())
             await reconcile_with_venue(self.pool, venue, self.venue_reports)
             if isinstance(venue, ShardVenueLink):
                 log.info("oms.shard_reconcile_scope", shard=f"{self.shard.index}/{self.shard.count}",
@@ -193,6 +192,17 @@ class OrderPath:
 
     def owns_order(self, stored: StoredOrder) -> bool:
         return self.shard.owns_order(stored.session_id, self.placement)
+
+    async def own_working_orders(self) -> set[str]:
+        """This shard's working orders: those of its sessions, and system orders (liquidations, entered
+        by shard 0's margin monitor over shard 0's exchange link) on shard 0."""
+        assert self.pool is not None
+        rows = await self.pool.fetch(
+            "SELECT order_id, session_id, origin FROM orders WHERE status IN "
+            "('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')")
+        return {r["order_id"] for r in rows
+                if (self.shard.system_wide if r["origin"] == "system"
+                    else self.shard.owns_order(r["session_id"], self.placement))}
 
     async def stop(self) -> None:
         for task in self._tasks:
