@@ -1,13 +1,13 @@
 """A lean FIX 4.4 initiator for benchmarks: it must cost the machine far less than what it measures.
 
 The project's ``fixclient`` is a full session (message objects, inbox, order tickets, persisted sequence
-numbers): on the order path benchmark it spent ~3.4 ms of CPU per order lifecycle, more than the gateway,
-on the same two cores. Here a NewOrderSingle is a pre-encoded template with four slots (MsgSeqNum,
-SendingTime/TransactTime, ClOrdID and the price), written with one ``transport.write``; the reader cuts
-frames at ``<SOH>10=NNN<SOH>`` and looks only at the tags it needs (35, 11, 39, 150, 112, 7, 16) with
-``bytes.find``. Session level: Logon with Password(554), Heartbeat answers to TestRequest, a
-ResendRequest answered with a gap fill (the bench never re-sends orders), Logout. No sequence checks
-of inbound messages (QuickFIX on the other side does those). Not for anything but benchmarks.
+numbers), and the bench shares two cores with what it measures. Here a NewOrderSingle is a
+pre-encoded template with a few slots (MsgSeqNum, SendingTime/TransactTime, ClOrdID, the price),
+written with one ``transport.write``; the reader cuts frames at ``<SOH>10=NNN<SOH>`` and looks only at
+the tags it needs (35, 11, 39, 150, 112) with ``bytes.find``. Session level: Logon with Password(554),
+Heartbeat answers to TestRequest, a ResendRequest answered with a SequenceReset (the bench never
+re-sends orders), Logout. No sequence checks of inbound messages (QuickFIX on the other side does
+those). Not for anything but benchmarks.
 """
 
 from __future__ import annotations

@@ -67,36 +67,45 @@ class Stats:
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
+CLIENT = frozenset({"bench client"})
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds: user + system of the process and of its children it has reaped)."""
+def _stat(pid: int) -> tuple[int, float, float] | None:
+    """(parent pid, CPU seconds of the process (user + system, all threads), CPU seconds of the children
+    it has reaped)."""
     try:
         data = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = data[data.rfind(")") + 2:].split()
-    return int(fields[1]), sum(int(v) for v in fields[11:15]) / TICKS
+    return (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS,
+            (int(fields[13]) + int(fields[14])) / TICKS)
 
 
-def tree_cpu(roots: dict[str, list[int]]) -> dict[str, float]:
-    """CPU seconds so far of each named group of processes and all their descendants (a process's
-    reaped children are in its own figure, so nothing is counted twice)."""
-    stats: dict[int, tuple[int, float]] = {}
+def tree_cpu(roots: dict[str, list[int]], alone: frozenset[str] = frozenset()) -> dict[str, float]:
+    """CPU seconds so far of each named group of processes with their descendants (PostgreSQL's
+    backends; a reaped child is in its parent's figure, so nothing is counted twice). A descendant that
+    is another group's root is not counted twice; groups in ``alone`` count the process only (the bench
+    itself: its children are the measured processes, and pgbench runs it reaped)."""
+    stats: dict[int, tuple[int, float, float]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit() and (stat := _stat(int(entry))) is not None:
             stats[int(entry)] = stat
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in stats.items():
+    for pid, (ppid, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
+    all_roots = {pid for pids in roots.values() for pid in pids}
     out: dict[str, float] = {}
     for name, pids in roots.items():
+        if name in alone:
+            out[name] = sum(stats[pid][1] for pid in pids if pid in stats)
+            continue
         total, todo = 0.0, list(pids)
         while todo:
             pid = todo.pop()
             if pid in stats:
-                total += stats[pid][1]
-            todo.extend(children.get(pid, []))
+                total += stats[pid][1] + stats[pid][2]
+            todo.extend(c for c in children.get(pid, []) if c not in all_roots)
         out[name] = total
     return out
 
@@ -110,7 +119,7 @@ def percentile(values: list[float], q: float) -> float:
 
 class Session:
     """One bench session over ``LeanFix`` (pre-encoded orders, a reader that looks at 4 tags): the
-    client must not eat the CPU it is measuring (fixclient cost ~3.4 ms per lifecycle here)."""
+    client must not eat the CPU it is measuring."""
 
     def __init__(self, comp_id: str, prices: dict[str, Decimal]) -> None:
         self.comp_id, self.prices = comp_id, prices
@@ -294,7 +303,9 @@ def profile_summary(path: Path) -> None:
         file = str(frame.get("file", "")).split("site-packages/")[-1].replace(str(REPO) + "/", "")
         return f"{frame['name']} ({file}:{frame.get('line', '')})"
 
-    print(f"profile: {samples:.0f} samples in {path}")
+    print(f"profile: {samples:.1f} s of samples of active threads in {path}")
+    for profile in doc["profiles"]:
+        print(f"  thread {profile['name']}: {100 * sum(profile['weights']) / samples:.1f}%")
     for title, counts in (("self", self_count), ("total", total_count)):
         print(f"  top by {title}:")
         for i, count in sorted(counts.items(), key=lambda kv: -kv[1])[:25]:
@@ -391,10 +402,10 @@ async def main(args: argparse.Namespace) -> None:
                                         *(["--native"] if args.native else [])],
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 await asyncio.sleep(1)
-            before = tree_cpu(groups)
+            before = tree_cpu(groups, CLIENT)
             await run_window(sessions, args.window, args.seconds)
             await settle(sessions)
-            after = tree_cpu(groups)
+            after = tree_cpu(groups, CLIENT)
             rate, done = report(f"run {number}{' (profiled, not counted)' if profiling else ''}: maximum rate "
                                 f"(window {args.window} per session)", sessions)
             cpu = {name: 1000 * (after[name] - before[name]) / max(done, 1) for name in groups}

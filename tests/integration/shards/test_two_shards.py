@@ -79,6 +79,7 @@ async def test_two_shards_same_accounts_kill_one(sharded_env: ShardedEnv, pool: 
         restarted = sharded_env.shard_logs[1][-1].read_text()
         assert "oms.recovery_reconciled" in restarted
         assert "GATEWAY-2->EXCHANGE" in restarted  # shard 1's own exchange link
+        assert "oms.shard_reconcile_scope" in restarted  # reconciled its own orders only
     finally:
         for trader in traders:
             await trader.detach()

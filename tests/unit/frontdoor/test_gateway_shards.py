@@ -4,6 +4,7 @@ front door's router and the shards themselves, and each session has exactly one 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given
@@ -87,3 +88,25 @@ def test_shard_settings() -> None:
     assert shard_settings(Settings(), Shard()) == Settings()
     with pytest.raises(ValueError, match="2 entries"):
         shard_settings(Settings(gateway_shard_backends=["127.0.0.1:9100"]), Shard(1, 2))
+
+
+def test_reconciliation_link_withholds_other_shards_orders() -> None:
+    from gateway.oms.bootstrap import ShardVenueLink
+    from gateway.oms.links import VenueLink
+
+    sent: list[str] = []
+
+    class Recording(VenueLink):
+        def __init__(self) -> None:
+            pass
+
+        def send(self, msg_type: str, fields: Sequence[Sequence[object]]) -> bool:
+            sent.append(msg_type)
+            return True
+
+    link = ShardVenueLink(Recording(), {"OMINE"})
+    assert link.send("H", [(11, "OMINE"), (54, "1")])
+    assert link.send("F", [(11, "OMINE.2"), (41, "OMINE.1")])
+    assert not link.send("H", [(11, "OTHERS")])
+    assert not link.send("G", [(11, "OMINE.3"), (41, "OTHERS.1")])
+    assert sent == ["H", "F"] and link.withheld == 2
