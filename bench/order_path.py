@@ -268,6 +268,7 @@ class Run:
     done: int
     tps: float
     cpu_ms: dict[str, float]  # per finished order, per process group
+    net_ms: dict[str, float]  # the same less what the process burns idle (timers, checkpointer, vacuum)
 
 
 def start_process(root: Path, name: str, command: list[str], env: dict[str, str],
@@ -385,6 +386,12 @@ async def main(args: argparse.Namespace) -> None:
         print(f"order path: {args.sessions} sessions, {len(SYMBOLS)} symbols, IOC limit orders of 1 share, "
               f"PostgreSQL fsync on, {os.cpu_count()} CPUs shared, {args.shards} gateway shard(s), "
               f"load average {os.getloadavg()[0]:.1f}")
+        idle_from, idle_at = tree_cpu(groups, CLIENT), time.perf_counter()
+        await asyncio.sleep(args.idle_seconds)
+        idle_to, idle_span = tree_cpu(groups, CLIENT), time.perf_counter() - idle_at
+        idle = {name: (idle_to[name] - idle_from[name]) / idle_span for name in groups}
+        print("idle CPU ms per second (background: timers, marks, checkpointer, autovacuum): " + ", ".join(
+            f"{name} {1000 * rate:.1f}" for name, rate in idle.items()))
         await run_paced(sessions, args.rate, args.seconds)
         await settle(sessions)
         report(f"paced at {args.rate:.0f} orders/s", sessions)
@@ -402,22 +409,26 @@ async def main(args: argparse.Namespace) -> None:
                                         *(["--native"] if args.native else [])],
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 await asyncio.sleep(1)
-            before = tree_cpu(groups, CLIENT)
+            before, started = tree_cpu(groups, CLIENT), time.perf_counter()
             await run_window(sessions, args.window, args.seconds)
             await settle(sessions)
-            after = tree_cpu(groups, CLIENT)
+            after, elapsed = tree_cpu(groups, CLIENT), time.perf_counter() - started
             rate, done = report(f"run {number}{' (profiled, not counted)' if profiling else ''}: maximum rate "
                                 f"(window {args.window} per session)", sessions)
             cpu = {name: 1000 * (after[name] - before[name]) / max(done, 1) for name in groups}
+            net = {name: max(0.0, 1000 * (after[name] - before[name] - idle[name] * elapsed)) / max(done, 1)
+                   for name in groups}
             print("  CPU ms per finished order: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
                   + f", total {sum(cpu.values()):.2f}")
+            print("    net of idle background: " + ", ".join(f"{k} {v:.2f}" for k, v in net.items())
+                  + f", total {sum(net.values()):.2f}")
             if spy is not None:
                 output = (await asyncio.to_thread(spy.communicate))[0].decode(errors="replace").strip()
                 print(f"  py-spy (exit {spy.returncode}): {output.splitlines()[-1] if output else 'no output'}")
                 continue
             tps = await asyncio.to_thread(pgbench, bench_db, int(args.pgbench_seconds or args.seconds))
             print(f"  pgbench tpcb-like scale 10, 8 clients: {tps:.0f} tps; order path ÷ pgbench {rate / tps:.2f}")
-            runs.append(Run(rate, done, tps, cpu))
+            runs.append(Run(rate, done, tps, cpu, net))
         for s in sessions:
             if s.client is not None:
                 await s.client.logout()
@@ -428,6 +439,9 @@ async def main(args: argparse.Namespace) -> None:
         print("  CPU ms per finished order (median per process): " + ", ".join(
             f"{name} {median(r.cpu_ms[name] for r in runs):.2f}" for name in groups)
             + f", total {median(sum(r.cpu_ms.values()) for r in runs):.2f}")
+        print("    net of idle background: " + ", ".join(
+            f"{name} {median(r.net_ms[name] for r in runs):.2f}" for name in groups)
+            + f", total {median(sum(r.net_ms.values()) for r in runs):.2f}")
         if args.profile is not None and args.profile.exists():
             profile_summary(args.profile)
     finally:
@@ -453,6 +467,7 @@ if __name__ == "__main__":
     parser.add_argument("--shards", type=int, default=1, help="gateway shards behind `brokerage frontdoor`")
     parser.add_argument("--profile", type=Path, default=None,
                         help="one more run with py-spy recording gateway shard 0 (speedscope JSON here)")
+    parser.add_argument("--idle-seconds", type=float, default=5.0, help="idle CPU baseline measured first")
     parser.add_argument("--native", action="store_true", help="py-spy --native (C/C++ frames too)")
     parser.add_argument("--summarize", type=Path, default=None, help="only print the summary of a py-spy profile")
     parsed = parser.parse_args()
