@@ -405,8 +405,8 @@ async def main(args: argparse.Namespace) -> None:
             if profiling:
                 spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",  # noqa: ASYNC220
                                         str(next(iter(groups.values()))[0]), "-d", str(int(args.seconds)), "-r", "50",
-                                        "-o", str(args.profile), "--format", "speedscope", "--nonblocking",
-                                        *(["--native"] if args.native else [])],
+                                        "-o", str(args.profile), "--format", "speedscope",
+                                        *(["--native"] if args.native else ["--nonblocking"])],
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 await asyncio.sleep(1)
             before, started = tree_cpu(groups, CLIENT), time.perf_counter()
