@@ -1,13 +1,19 @@
 """Order path benchmark: N FIX sessions through the whole path (gateway, PostgreSQL with fsync, exchange).
 
     .venv/bin/python bench/order_path.py [--sessions 8] [--rate 1000] [--seconds 10] [--window 100]
+                                         [--runs 3] [--shards 1] [--profile out.speedscope.json]
 
-Starts its own PostgreSQL and Redis (temp dir), the exchange and the gateway as processes; drives the
-sessions with the project's fixclient (simplefix asyncio). Prints, for a run paced at ``--rate`` orders/s
-and a run at the maximum rate (each session keeps ``--window`` orders in flight): full-lifecycle orders/s
+Starts its own PostgreSQL and Redis (temp dir), the exchange and the gateway as processes (``--shards
+N``: N gateway shards behind `brokerage frontdoor`, docs/adr/015); drives the sessions with the
+project's fixclient (simplefix asyncio). Prints, for a run paced at ``--rate`` orders/s and ``--runs``
+runs at the maximum rate (each session keeps ``--window`` orders in flight): full-lifecycle orders/s
 (new → ack → fill), ack latency (NewOrderSingle sent → PendingNew received) and fill latency (→ the
-filling ExecutionReport) percentiles; then pgbench (tpcb-like, scale 10, 8 clients) against the same
-server and our orders/s ÷ pgbench tps. Prints figures; asserts nothing.
+filling ExecutionReport) percentiles, the CPU each process spent per finished order (from /proc:
+user+system time of the process and its children, e.g. PostgreSQL's backends), and after each run
+pgbench (tpcb-like, scale 10, 8 clients) against the same server and our orders/s ÷ pgbench tps; then
+the median of the runs. On a shared machine wall-clock figures move with the neighbours' load; CPU
+per order is the steadier figure. ``--profile PATH``: one more run (not in the medians) with py-spy
+recording gateway shard 0 (speedscope JSON). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,14 +37,16 @@ from pathlib import Path
 
 import asyncpg
 
-from brokerage.services import LocalServices, free_port, wait_until_listening
-from fixclient import FixClient
-from ledger import migrate
-from ledger.provisioning import ensure_fix_session
-from ledger.repository import LedgerRepository
-from refdata.instruments import universe_by_symbol
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script from anywhere: bench.lean_fix
+
+from bench.lean_fix import LeanFix  # noqa: E402
+from brokerage.services import LocalServices, free_port, wait_until_listening  # noqa: E402
+from ledger import migrate  # noqa: E402
+from ledger.provisioning import ensure_fix_session  # noqa: E402
+from ledger.repository import LedgerRepository  # noqa: E402
+from refdata.instruments import universe_by_symbol  # noqa: E402
+
 SYMBOLS = ("AAPL", "MSFT", "INTC", "CSCO", "PEP")
 WARMUP_QTY = 3000
 
@@ -56,6 +66,50 @@ class Stats:
     last_done: float = 0.0
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+CLIENT = frozenset({"bench client"})
+
+
+def _stat(pid: int) -> tuple[int, float, float] | None:
+    """(parent pid, CPU seconds of the process (user + system, all threads), CPU seconds of the children
+    it has reaped)."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = data[data.rfind(")") + 2:].split()
+    return (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS,
+            (int(fields[13]) + int(fields[14])) / TICKS)
+
+
+def tree_cpu(roots: dict[str, list[int]], alone: frozenset[str] = frozenset()) -> dict[str, float]:
+    """CPU seconds so far of each named group of processes with their descendants (PostgreSQL's
+    backends; a reaped child is in its parent's figure, so nothing is counted twice). A descendant that
+    is another group's root is not counted twice; groups in ``alone`` count the process only (the bench
+    itself: its children are the measured processes, and pgbench runs it reaped)."""
+    stats: dict[int, tuple[int, float, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+            stats[int(entry)] = stat
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    all_roots = {pid for pids in roots.values() for pid in pids}
+    out: dict[str, float] = {}
+    for name, pids in roots.items():
+        if name in alone:
+            out[name] = sum(stats[pid][1] for pid in pids if pid in stats)
+            continue
+        total, todo = 0.0, list(pids)
+        while todo:
+            pid = todo.pop()
+            if pid in stats:
+                total += stats[pid][1] + stats[pid][2]
+            todo.extend(c for c in children.get(pid, []) if c not in all_roots)
+        out[name] = total
+    return out
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -64,48 +118,54 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Session:
-    def __init__(self, client: FixClient, comp_id: str, prices: dict[str, Decimal]) -> None:
-        self.client, self.comp_id, self.prices = client, comp_id, prices
+    """One bench session over ``LeanFix`` (pre-encoded orders, a reader that looks at 4 tags): the
+    client must not eat the CPU it is measuring."""
+
+    def __init__(self, comp_id: str, prices: dict[str, Decimal]) -> None:
+        self.comp_id, self.prices = comp_id, prices
+        self.client: LeanFix | None = None
         self.stats = Stats()
         self.outstanding = 0
         self.counter = 0
         self.changed = asyncio.Event()
-        self.reader = asyncio.create_task(self._read())
+        self.price_text = {(symbol, side): str((ref * (Decimal("1.2") if side == "buy" else Decimal("0.8")))
+                                               .quantize(Decimal("0.01")))
+                           for symbol, ref in prices.items() for side in ("buy", "sell")}
 
-    async def _read(self) -> None:
-        async for message in self.client.messages():
-            if message.msg_type != "8":
-                continue
-            cl = message.get(11) or ""
-            sent = self.stats.sent.get(cl)
-            if sent is None:
-                continue
-            now = time.perf_counter()
-            exec_type, status = message.get(150), message.get(39)
-            if exec_type == "A":
-                self.stats.acks.append(now - sent)
-            if status in ("2", "4", "8", "C"):
-                if status == "2":
-                    self.stats.fills.append(now - sent)
-                else:
-                    self.stats.rejects += 1
-                self.stats.done += 1
-                self.stats.last_done = now
-                self.outstanding -= 1
-                del self.stats.sent[cl]
-                self.changed.set()
+    async def connect(self, port: int, password: str) -> None:
+        self.client = await LeanFix.connect("127.0.0.1", port, self.comp_id, "BROKER", password, self.on_report)
+
+    def on_report(self, cl_raw: bytes, exec_type: bytes, status: bytes) -> None:
+        cl = cl_raw.decode()
+        sent = self.stats.sent.get(cl)
+        if sent is None:
+            return
+        now = time.perf_counter()
+        if exec_type == b"A":
+            self.stats.acks.append(now - sent)
+        if status in (b"2", b"4", b"8", b"C"):
+            if status == b"2":
+                self.stats.fills.append(now - sent)
+            else:
+                self.stats.rejects += 1
+            self.stats.done += 1
+            self.stats.last_done = now
+            self.outstanding -= 1
+            del self.stats.sent[cl]
+            self.changed.set()
 
     async def order(self, symbol: str, side: str, qty: int) -> None:
+        assert self.client is not None
         self.counter += 1
         cl = f"{self.comp_id}-{self.counter}"
-        ref = self.prices[symbol]
-        price = (ref * (Decimal("1.2") if side == "buy" else Decimal("0.8"))).quantize(Decimal("0.01"))
         now = time.perf_counter()
         if not self.stats.first_sent:
             self.stats.first_sent = now
         self.stats.sent[cl] = now
         self.outstanding += 1
-        await self.client.new_order_single(symbol, side, qty, "limit", price=price, cl_ord_id=cl, tif="ioc")
+        self.client.new_order(cl, symbol, "1" if side == "buy" else "2", qty, self.price_text[symbol, side])
+        if self.counter % 64 == 0:
+            await asyncio.sleep(0)  # let the reader run between bursts
 
     def reset(self) -> None:
         self.stats = Stats()
@@ -151,7 +211,7 @@ async def settle(sessions: list[Session], seconds: float = 180) -> None:
         await asyncio.sleep(0.05)
 
 
-def report(name: str, sessions: list[Session]) -> float:
+def report(name: str, sessions: list[Session]) -> tuple[float, int]:
     acks = [a for s in sessions for a in s.stats.acks]
     fills = [f for s in sessions for f in s.stats.fills]
     done = sum(s.stats.done for s in sessions)
@@ -167,10 +227,10 @@ def report(name: str, sessions: list[Session]) -> float:
           f"p99.9 {percentile(acks, .999) * ms:.2f}")
     print(f"  fill latency ms p50 {percentile(fills, .5) * ms:.2f}  p99 {percentile(fills, .99) * ms:.2f}  "
           f"p99.9 {percentile(fills, .999) * ms:.2f}")
-    return rate
+    return rate, done
 
 
-def pgbench(services: LocalServices, seconds: int) -> float:
+def pgbench_init(services: LocalServices) -> tuple[list[str], dict[str, str]]:
     pg = services.postgres
     assert pg is not None
     env = {**os.environ, "PGPASSWORD": pg.owner_password or ""}  # the owner role (ADR 008)
@@ -178,8 +238,13 @@ def pgbench(services: LocalServices, seconds: int) -> float:
     subprocess.run([str(pg.bin_dir / "createdb"), *base, "pgbench"], env=env, capture_output=True)
     subprocess.run([str(pg.bin_dir / "pgbench"), *base, "-i", "-q", "-s", "10", "pgbench"], env=env,
                    check=True, capture_output=True)
-    out = subprocess.run([str(pg.bin_dir / "pgbench"), *base, "-c", "8", "-j", "2", "-T", str(seconds),
-                          "pgbench"], env=env, check=True, capture_output=True, text=True).stdout
+    return [str(pg.bin_dir / "pgbench"), *base], env
+
+
+def pgbench(command: tuple[list[str], dict[str, str]], seconds: int) -> float:
+    base, env = command
+    out = subprocess.run([*base, "-c", "8", "-j", "2", "-T", str(seconds), "pgbench"], env=env, check=True,
+                         capture_output=True, text=True).stdout
     match = re.search(r"tps = ([\d.]+)", out)
     return float(match.group(1)) if match else float("nan")
 
@@ -197,6 +262,69 @@ async def provision(url: str, sessions: int) -> None:
         await pool.close()
 
 
+@dataclass
+class Run:
+    rate: float
+    done: int
+    tps: float
+    cpu_ms: dict[str, float]  # per finished order, per process group
+    net_ms: dict[str, float]  # the same less what the process burns idle (timers, checkpointer, vacuum)
+
+
+def start_process(root: Path, name: str, command: list[str], env: dict[str, str],
+                  processes: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    data = root / name
+    data.mkdir()
+    log = (data / f"{name}.log").open("wb")
+    process = subprocess.Popen(command, cwd=REPO, env={**env, "BROKERAGE_DATA_DIR": str(data)},
+                               stdout=log, stderr=subprocess.STDOUT)
+    processes.append(process)
+    return process
+
+
+def profile_summary(path: Path) -> None:
+    """Top functions by self and total samples from a speedscope file py-spy wrote."""
+    import json
+
+    doc = json.loads(path.read_text())
+    frames = doc["shared"]["frames"]
+    self_count: dict[int, float] = {}
+    total_count: dict[int, float] = {}
+    samples = 0.0
+    for profile in doc["profiles"]:
+        for stack, weight in zip(profile["samples"], profile["weights"], strict=True):
+            samples += weight
+            if stack:
+                self_count[stack[-1]] = self_count.get(stack[-1], 0) + weight
+            for frame in set(stack):
+                total_count[frame] = total_count.get(frame, 0) + weight
+
+    def name(i: int) -> str:
+        frame = frames[i]
+        file = str(frame.get("file", "")).split("site-packages/")[-1].replace(str(REPO) + "/", "")
+        return f"{frame['name']} ({file}:{frame.get('line', '')})"
+
+    print(f"profile: {samples:.1f} s of samples of active threads in {path}")
+    for profile in doc["profiles"]:
+        print(f"  thread {profile['name']}: {100 * sum(profile['weights']) / samples:.1f}%")
+    for title, counts in (("self", self_count), ("total", total_count)):
+        print(f"  top by {title}:")
+        for i, count in sorted(counts.items(), key=lambda kv: -kv[1])[:25]:
+            print(f"    {100 * count / samples:5.1f}%  {name(i)}")
+    buckets = {"quickfix (SWIG/C++)": ("quickfix",), "asyncpg": ("asyncpg",), "logging/structlog":
+               ("structlog", "logging/", "brokerage/logs"), "decimal": ("decimal", "_pydecimal"),
+               "json": ("json/", "orjson"), "asyncio": ("asyncio/",), "simplefix": ("simplefix",)}
+    print("  share of samples with a frame in (total):")
+    for bucket, needles in buckets.items():
+        hit = 0.0
+        for profile in doc["profiles"]:
+            for stack, weight in zip(profile["samples"], profile["weights"], strict=True):
+                if any(any(n in str(frames[f].get("file", "")) or n in frames[f]["name"] for n in needles)
+                       for f in stack):
+                    hit += weight
+        print(f"    {bucket:22s} {100 * hit / samples:5.1f}%")
+
+
 async def main(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-order-path-"))
     os.chmod(root, 0o755)
@@ -209,31 +337,46 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.to_thread(migrate.upgrade, url)
         await provision(url, args.sessions)
         exchange_port, fix_port = free_port(), free_port()
+        backends = [f"127.0.0.1:{free_port()}" for _ in range(args.shards)] if args.shards > 1 else []
         env = {**os.environ, "BROKERAGE_DATABASE_URL": url, "BROKERAGE_REDIS_URL": services.redis.url,
                "BROKERAGE_EXCHANGE_PORT": str(exchange_port), "BROKERAGE_FIX_PORT": str(fix_port),
                "BROKERAGE_FIX_RATE_LIMIT_PER_SECOND": "1000000", "BROKERAGE_FIX_RATE_LIMIT_BURST": "1000000",
                "BROKERAGE_RISK_MAX_OPEN_ORDERS": "100000", "BROKERAGE_LOG_LEVEL": "WARNING",
-               "BROKERAGE_EXCHANGE_RECONNECT_SECONDS": "1"}
-        for name, command, port in (
-            ("exchange", [sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(exchange_port),
-                          "--seed", "3", "--symbols", ",".join(SYMBOLS), "--taker-probability", "0"], exchange_port),
-            ("gateway", [sys.executable, "-m", "brokerage.commands.gateway"], fix_port),
-        ):
-            data = root / name
-            data.mkdir()
-            log = (data / f"{name}.log").open("wb")
-            processes.append(subprocess.Popen(command, cwd=REPO,  # noqa: ASYNC220  (started once, before timing)
-                                              env={**env, "BROKERAGE_DATA_DIR": str(data)},
-                                              stdout=log, stderr=subprocess.STDOUT))
-            wait_port(port, processes[-1], name)
+               "BROKERAGE_EXCHANGE_RECONNECT_SECONDS": "1",
+               "BROKERAGE_GATEWAY_SHARD_BACKENDS": json.dumps(backends)}
+        groups: dict[str, list[int]] = {}
+        exchange = start_process(root, "exchange", [
+            sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(exchange_port), "--seed", "3",
+            "--symbols", ",".join(SYMBOLS), "--taker-probability", "0"], env, processes)
+        wait_port(exchange_port, exchange, "exchange")
+        if args.shards == 1:
+            gateway = start_process(root, "gateway", [sys.executable, "-m", "brokerage.commands.gateway"], env,
+                                    processes)
+            wait_port(fix_port, gateway, "gateway")
+            groups["gateway"] = [gateway.pid]
+        else:
+            for k, backend in enumerate(backends):
+                shard = start_process(root, f"gateway-{k}", [
+                    sys.executable, "-m", "brokerage.commands.gateway", "--shard", f"{k}/{args.shards}"], env,
+                    processes)
+                wait_port(int(backend.rpartition(":")[2]), shard, f"gateway shard {k}")
+                groups[f"gateway {k}/{args.shards}"] = [shard.pid]
+            door = start_process(root, "frontdoor", [sys.executable, "-m", "brokerage.commands.frontdoor"], env,
+                                 processes)
+            wait_port(fix_port, door, "front door")
+            groups["front door"] = [door.pid]
+        groups["exchange"] = [exchange.pid]
+        groups["postgresql"] = [services.postgres.pid() or -1]
+        groups["redis"] = [services.redis.pid() or -1]
+        groups["bench client"] = [os.getpid()]
         await asyncio.sleep(2)  # exchange link logon and recovery
         universe = universe_by_symbol()
         prices = {s: universe[s].reference_price for s in SYMBOLS}
         sessions = []
         for n in range(1, args.sessions + 1):
-            client = await FixClient.connect("127.0.0.1", fix_port, f"BENCH{n}", "BROKER", password=f"bench{n}")
-            await client.logon()
-            sessions.append(Session(client, f"BENCH{n}", prices))
+            session = Session(f"BENCH{n}", prices)
+            await session.connect(fix_port, f"bench{n}")
+            sessions.append(session)
         for s in sessions:  # inventory to sell from, so the flow alternates buys and sells
             for symbol in SYMBOLS:
                 await s.order(symbol, "buy", WARMUP_QTY // args.sessions)
@@ -241,21 +384,66 @@ async def main(args: argparse.Namespace) -> None:
         for s in sessions:
             s.reset()
         print(f"order path: {args.sessions} sessions, {len(SYMBOLS)} symbols, IOC limit orders of 1 share, "
-              f"PostgreSQL fsync on, {os.cpu_count()} CPUs shared")
+              f"PostgreSQL fsync on, {os.cpu_count()} CPUs shared, {args.shards} gateway shard(s), "
+              f"load average {os.getloadavg()[0]:.1f}")
+        idle_from, idle_at = tree_cpu(groups, CLIENT), time.perf_counter()
+        await asyncio.sleep(args.idle_seconds)
+        idle_to, idle_span = tree_cpu(groups, CLIENT), time.perf_counter() - idle_at
+        idle = {name: (idle_to[name] - idle_from[name]) / idle_span for name in groups}
+        print("idle CPU ms per second (background: timers, marks, checkpointer, autovacuum): " + ", ".join(
+            f"{name} {1000 * rate:.1f}" for name, rate in idle.items()))
         await run_paced(sessions, args.rate, args.seconds)
         await settle(sessions)
         report(f"paced at {args.rate:.0f} orders/s", sessions)
+        bench_db = await asyncio.to_thread(pgbench_init, services)
+        runs: list[Run] = []
+        for number in range(1, args.runs + args.profile_runs + 1):
+            profiling = number > args.runs
+            for s in sessions:
+                s.reset()
+            spy = None
+            if profiling:
+                spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",  # noqa: ASYNC220
+                                        str(next(iter(groups.values()))[0]), "-d", str(int(args.seconds)), "-r", "50",
+                                        "-o", str(args.profile), "--format", "speedscope",
+                                        *(["--native"] if args.native else ["--nonblocking"])],
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                await asyncio.sleep(1)
+            before, started = tree_cpu(groups, CLIENT), time.perf_counter()
+            await run_window(sessions, args.window, args.seconds)
+            await settle(sessions)
+            after, elapsed = tree_cpu(groups, CLIENT), time.perf_counter() - started
+            rate, done = report(f"run {number}{' (profiled, not counted)' if profiling else ''}: maximum rate "
+                                f"(window {args.window} per session)", sessions)
+            cpu = {name: 1000 * (after[name] - before[name]) / max(done, 1) for name in groups}
+            net = {name: max(0.0, 1000 * (after[name] - before[name] - idle[name] * elapsed)) / max(done, 1)
+                   for name in groups}
+            print("  CPU ms per finished order: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+                  + f", total {sum(cpu.values()):.2f}")
+            print("    net of idle background: " + ", ".join(f"{k} {v:.2f}" for k, v in net.items())
+                  + f", total {sum(net.values()):.2f}")
+            if spy is not None:
+                output = (await asyncio.to_thread(spy.communicate))[0].decode(errors="replace").strip()
+                print(f"  py-spy (exit {spy.returncode}): {output.splitlines()[-1] if output else 'no output'}")
+                continue
+            tps = await asyncio.to_thread(pgbench, bench_db, int(args.pgbench_seconds or args.seconds))
+            print(f"  pgbench tpcb-like scale 10, 8 clients: {tps:.0f} tps; order path ÷ pgbench {rate / tps:.2f}")
+            runs.append(Run(rate, done, tps, cpu, net))
         for s in sessions:
-            s.reset()
-        await run_window(sessions, args.window, args.seconds)
-        await settle(sessions)
-        best = report(f"maximum rate (window {args.window} per session)", sessions)
-        for s in sessions:
-            s.reader.cancel()
-            await s.client.logout()
-        tps = await asyncio.to_thread(pgbench, services, int(args.seconds))
-        print(f"pgbench tpcb-like scale 10, 8 clients, {args.seconds:.0f} s: {tps:.0f} tps")
-        print(f"order path ÷ pgbench: {best / tps:.2f} (target ≥ 2)")
+            if s.client is not None:
+                await s.client.logout()
+        median = statistics.median
+        print(f"median of {len(runs)} runs: {median(r.rate for r in runs):.0f} full-lifecycle orders/s, pgbench "
+              f"{median(r.tps for r in runs):.0f} tps, order path ÷ pgbench {median(r.rate / r.tps for r in runs):.2f} "
+              "(target ≥ 0.4)")
+        print("  CPU ms per finished order (median per process): " + ", ".join(
+            f"{name} {median(r.cpu_ms[name] for r in runs):.2f}" for name in groups)
+            + f", total {median(sum(r.cpu_ms.values()) for r in runs):.2f}")
+        print("    net of idle background: " + ", ".join(
+            f"{name} {median(r.net_ms[name] for r in runs):.2f}" for name in groups)
+            + f", total {median(sum(r.net_ms.values()) for r in runs):.2f}")
+        if args.profile is not None and args.profile.exists():
+            profile_summary(args.profile)
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -274,4 +462,17 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--window", type=int, default=100)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--runs", type=int, default=3, help="maximum-rate runs (each followed by pgbench)")
+    parser.add_argument("--pgbench-seconds", type=float, default=None, help="default: --seconds")
+    parser.add_argument("--shards", type=int, default=1, help="gateway shards behind `brokerage frontdoor`")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="one more run with py-spy recording gateway shard 0 (speedscope JSON here)")
+    parser.add_argument("--idle-seconds", type=float, default=5.0, help="idle CPU baseline measured first")
+    parser.add_argument("--native", action="store_true", help="py-spy --native (C/C++ frames too)")
+    parser.add_argument("--summarize", type=Path, default=None, help="only print the summary of a py-spy profile")
+    parsed = parser.parse_args()
+    parsed.profile_runs = 1 if parsed.profile is not None else 0
+    if parsed.summarize is not None:
+        profile_summary(parsed.summarize)
+    else:
+        asyncio.run(main(parsed))

@@ -11,6 +11,7 @@ from brokerage.commands import db as db_cmd
 from brokerage.commands import demo as demo_cmd
 from brokerage.commands import exchange as exchange_cmd
 from brokerage.commands import fix_client as fix_client_cmd
+from brokerage.commands import frontdoor as frontdoor_cmd
 from brokerage.commands import gateway as gateway_cmd
 from brokerage.commands import halt as halt_cmd
 from brokerage.commands import kill_switch as kill_switch_cmd
@@ -40,6 +41,7 @@ app.add_typer(halt_cmd.app, name="halt")
 app.add_typer(orders_cmd.app, name="orders")
 app.command(name="exchange")(exchange_cmd.exchange)
 app.command(name="gateway")(gateway_cmd.gateway)
+app.command(name="frontdoor")(frontdoor_cmd.frontdoor)
 app.command(name="marketdata")(marketdata_cmd.marketdata)
 app.add_typer(audit_cmd.app, name="audit")
 app.command(name="api")(api_cmd.api)

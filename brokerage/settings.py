@@ -166,6 +166,13 @@ class Settings(BaseSettings):
     # ones, docker-compose the internal ones): the system's readiness means "a market order can fill"
     ready_peers: tuple[str, ...] = ()
 
+    # h10-shards: gateways scaled out by FIX session (`brokerage gateway --shard K/N`, docs/adr/015)
+    # One "host:port" per shard (index = shard number): shard K's QuickFIX acceptor listens there and
+    # `brokerage frontdoor` routes each SenderCompID to its shard. Empty: one gateway with its own front door.
+    # The exchange accepts one order link per shard (GATEWAY, GATEWAY-2, ... GATEWAY-N).
+    gateway_shard_backends: list[str] = []
+    gateway_shard_pins: dict[str, int] = {}  # SenderCompID -> shard, overriding the hash (moves a session)
+
     @classmethod
     def settings_customise_sources(
         cls,

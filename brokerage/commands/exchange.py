@@ -31,6 +31,7 @@ def exchange(
     from exchange.ops import exchange_ops
     from exchange.server import ExchangeOptions, ExchangeServer
     from exchange.session_close import CloseSchedule
+    from gateway.shards import exchange_comp_ids
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -48,7 +49,8 @@ def exchange(
         port=port or settings.exchange_port, host=settings.exchange_host, data_dir=settings.data_dir,
         seed=settings.exchange_seed if seed is None else seed,
         symbols=tuple(s for s in symbols.split(",") if s.strip()) if symbols else None,
-        comp_id=settings.exchange_comp_id, order_comp_ids=(settings.gateway_exchange_comp_id,),
+        comp_id=settings.exchange_comp_id,  # one order link per gateway shard: GATEWAY, GATEWAY-2, ...
+        order_comp_ids=exchange_comp_ids(settings.gateway_exchange_comp_id, len(settings.gateway_shard_backends)),
         md_comp_ids=settings.exchange_md_comp_ids, step_seconds=step, time_scale=time_scale,
         taker_probability=taker_probability, end_of_day=eod, reset_on_logon=reset_on_logon,
         close_schedule=closes, journal_fsync=settings.exchange_journal_fsync,

@@ -31,6 +31,7 @@ from gateway.frontdoor.policy import Limits
 from gateway.frontdoor.router import single_shard
 from gateway.frontdoor.server import FrontDoor, FrontDoorConfig
 from gateway.md import fanout
+from gateway.shards import Placement, Shard
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +40,15 @@ class NoSessionsProvisioned(RuntimeError):
     """fix_sessions holds no session toward our CompID."""
 
 
-def client_endpoint(settings: Settings, backend_port: int) -> Endpoint:
+def shard_placement(settings: Settings) -> Placement:
+    """How sessions are spread over the gateway shards (``gateway_shard_backends``; one shard if empty)."""
+    return Placement(max(1, len(settings.gateway_shard_backends)), settings.gateway_shard_pins)
+
+
+def client_endpoint(settings: Settings, backend_port: int, shard: Shard | None = None) -> Endpoint:
     """The QuickFIX acceptor behind the front door: loopback only, on ``backend_port``."""
-    return Endpoint(name="gateway", role="acceptor", data_dir=settings.data_dir, port=backend_port,
-                    host="127.0.0.1", heartbeat_seconds=settings.fix_heartbeat_seconds)
+    return Endpoint(name=(shard or Shard()).suffix("gateway"), role="acceptor", data_dir=settings.data_dir,
+                    port=backend_port, host="127.0.0.1", heartbeat_seconds=settings.fix_heartbeat_seconds)
 
 
 def front_door_limits(settings: Settings) -> Limits:
@@ -55,8 +61,8 @@ def front_door_limits(settings: Settings) -> Limits:
         failures_free_per_ip=settings.fix_logon_failures_per_ip)
 
 
-def exchange_endpoint(settings: Settings) -> Endpoint:
-    return Endpoint(name="gateway-exchange", role="initiator", data_dir=settings.data_dir,
+def exchange_endpoint(settings: Settings, shard: Shard | None = None) -> Endpoint:
+    return Endpoint(name=(shard or Shard()).suffix("gateway-exchange"), role="initiator", data_dir=settings.data_dir,
                     host=settings.exchange_host, port=settings.exchange_port,
                     heartbeat_seconds=settings.fix_heartbeat_seconds,
                     reconnect_seconds=settings.exchange_reconnect_seconds)
@@ -79,8 +85,14 @@ class GatewayFix:
 
     @classmethod
     async def start(cls, settings: Settings, *, exchange_link: bool = True,
-                    configure: Callable[[GatewayFix], Awaitable[None]] | None = None) -> GatewayFix:
-        """``configure`` (e.g. the order path) runs once the applications exist, before any engine starts."""
+                    configure: Callable[[GatewayFix], Awaitable[None]] | None = None,
+                    shard: Shard | None = None) -> GatewayFix:
+        """``configure`` (e.g. the order path) runs once the applications exist, before any engine starts.
+
+        ``shard`` (K of N > 1): only the sessions placed on shard K, QuickFIX on ``fix_backend_port``
+        (the shard's entry in ``gateway_shard_backends``) and no front door of its own: `brokerage
+        frontdoor` owns the public ports and routes each Logon here (docs/adr/015-gateway-shards.md)."""
+        shard = shard or Shard()
         loop = asyncio.get_running_loop()
         pool = await asyncpg.create_pool(settings.effective_database_url, min_size=1, max_size=4)
         side: GatewayFix | None = None
@@ -90,6 +102,12 @@ class GatewayFix:
                 raise NoSessionsProvisioned(
                     f"no FIX session toward {settings.fix_target_comp_id} in fix_sessions "
                     "(provision clients first, e.g. `brokerage demo seed`)")
+            if shard.sharded:
+                placement = shard_placement(settings)
+                sessions = [s for s in sessions if shard.owns(s.sender_comp_id, placement)]
+                if not sessions:
+                    raise NoSessionsProvisioned(f"shard {shard.index}/{shard.count} owns none of the provisioned "
+                                                "sessions (more shards than sessions?)")
             if not settings.fix_plain_enabled and settings.fix_tls_port is None:
                 raise ValueError("fix_plain_enabled is off and no fix_tls_port: no way in for FIX clients")
             tls_context = None
@@ -100,26 +118,28 @@ class GatewayFix:
             audit = SessionAudit(loop, pool)
             clients = ClientAcceptorApplication(loop, sessions, audit)
             backend_port = settings.fix_backend_port or free_port()
-            client_engine = Engine(client_endpoint(settings, backend_port), [s.spec() for s in sessions], clients)
+            client_engine = Engine(client_endpoint(settings, backend_port, shard), [s.spec() for s in sessions],
+                                   clients)
             side = cls(pool, audit, clients, client_engine)
             side.market_data = fanout.attach(clients, settings)  # 35=V: quotes from Redis
             if exchange_link:
                 spec = exchange_session(settings)
                 side.exchange = ExchangeLinkApplication(loop, spec)
-                side.exchange_engine = Engine(exchange_endpoint(settings), [spec], side.exchange)
-            side.front_door = FrontDoor(
-                FrontDoorConfig(settings.fix_target_comp_id, front_door_limits(settings)),
-                PostgresCredentials(pool), single_shard("127.0.0.1", backend_port), audit,
-                on_accepted=side._logon_passed_front_door)
+                side.exchange_engine = Engine(exchange_endpoint(settings, shard), [spec], side.exchange)
+            if not shard.sharded:
+                side.front_door = FrontDoor(
+                    FrontDoorConfig(settings.fix_target_comp_id, front_door_limits(settings)),
+                    PostgresCredentials(pool), single_shard("127.0.0.1", backend_port), audit,
+                    on_accepted=side._logon_passed_front_door)
             if configure is not None:
                 await configure(side)
             client_engine.start()
             guard_acceptor(backend_port)  # QuickFIX binds every interface: only 127.0.0.1 gets through
             if side.exchange_engine is not None:
                 side.exchange_engine.start()
-            if settings.fix_plain_enabled:
+            if side.front_door is not None and settings.fix_plain_enabled:
                 await side.front_door.listen(settings.fix_host, settings.fix_port)
-            if settings.fix_tls_port is not None:
+            if side.front_door is not None and settings.fix_tls_port is not None:
                 await side.front_door.listen(settings.fix_host, settings.fix_tls_port, tls_context)
         except BaseException:
             if side is not None:
@@ -127,8 +147,9 @@ class GatewayFix:
             else:
                 await pool.close()
             raise
-        log.info("fix.gateway_ready", sessions=len(sessions), port=settings.fix_port if settings.fix_plain_enabled
-                 else None, tls_port=settings.fix_tls_port, backend_port=backend_port, exchange_link=exchange_link)
+        log.info("fix.gateway_ready", sessions=len(sessions), shard=f"{shard.index}/{shard.count}",
+                 port=settings.fix_port if settings.fix_plain_enabled and side.front_door is not None else None,
+                 tls_port=settings.fix_tls_port, backend_port=backend_port, exchange_link=exchange_link)
         return side
 
     def _logon_passed_front_door(self, session: ClientSession | None, request: LogonRequest) -> None:

@@ -32,7 +32,9 @@ from gateway.oms.reconciliation import Reconciler
 from gateway.oms.recovery import resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
 from gateway.oms.session_days import StoreClock, stamp_session_start, store_directory
+from gateway.oms.store import StoredOrder
 from gateway.oms.venue import VenueReports
+from gateway.shards import Placement, Shard
 from marketdata.quotes import CHANNEL_PREFIX
 from marketdata.redis_quotes import QuoteReader
 from refdata.instruments import universe_by_symbol
@@ -92,13 +94,18 @@ async def on_quote_moves(redis: Redis, check: Callable[[], Awaitable[object]],  
 
 
 class OrderPath:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, shard: Shard | None = None) -> None:
         self.settings = settings
+        # N gateway shards share the ledger; each owns the orders of its sessions (docs/adr/015)
+        self.shard = shard or Shard()
+        self.placement = Placement(max(1, len(settings.gateway_shard_backends)), settings.gateway_shard_pins) \
+            if self.shard.sharded else Placement()
+        self.venue_link = self.shard.suffix(VENUE_LINK)  # inbound-mark key of this shard's exchange link
         self.pool: asyncpg.Pool | None = None
         self.redis: Redis | None = None  # type: ignore[type-arg,unused-ignore]
         self.service: OrderService | None = None
         self.venue_reports: VenueReports | None = None
-        self.spool = AuditSpool(settings.resolved_data_dir / "audit-spool")
+        self.spool = AuditSpool(settings.resolved_data_dir / self.shard.suffix("audit-spool"))
         self.reconciler: Reconciler | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -116,7 +123,7 @@ class OrderPath:
         inputs = RiskInputs(s, QuoteReader(self.redis))
         self.service = OrderService(self.pool, inputs, clients, venue, universe_by_symbol(),
                                     await load_session_accounts(self.pool), rate_limit(s))
-        self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), VENUE_LINK)
+        self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), self.venue_link)
         self.service.cl_ord_id_scope = s.cl_ord_id_unique_within
         # events with no transaction to carry them: rejects before the order transaction, 35=3/35=j, logons
         self.service.audit = self.spool.append
@@ -125,7 +132,8 @@ class OrderPath:
         self.service.known_accounts = self.venue_reports.accounts
         self.service.routed_at = self.venue_reports.routed_at
         side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
-        self.reconciler = Reconciler(self.pool, venue, self.venue_reports)
+        self.reconciler = Reconciler(self.pool, venue, self.venue_reports,
+                                     scope=self.own_working_orders if self.shard.sharded else None)
         side.exchange.handlers.update({"8": self.reconciler.on_execution_report,
                                        "9": self.venue_reports.on_cancel_reject})
         # every inbound message carries the start of the store (session day) that accepted it
@@ -134,7 +142,7 @@ class OrderPath:
         stamp_session_start(side.clients, client_store)
         stamp_session_start(side.exchange, link_store)
         marks = await load_inbound_marks(self.pool)
-        rewind_inbound("FIX.4.4", s.gateway_exchange_comp_id, s.exchange_comp_id, marks.get(VENUE_LINK, {}),
+        rewind_inbound("FIX.4.4", s.gateway_exchange_comp_id, s.exchange_comp_id, marks.get(self.venue_link, {}),
                        link_store)
         for sid in side.client_engine.session_ids():
             comp_id = str(sid.getTargetCompID().getValue())
@@ -155,7 +163,7 @@ class OrderPath:
                                                name="oms-venue-inbound-mark"))
         assert self.redis is not None
         quotes = QuoteReader(self.redis)
-        watcher = KillSwitchWatcher(self.pool, self.service)
+        watcher = KillSwitchWatcher(self.pool, self.service, owns=self.owns_order)
         offset = timedelta(seconds=s.circuit_breaker_clock_offset_seconds)
         halts = HaltMonitor(self.pool, quotes, list(self.service.instruments), s.circuit_breaker_index_symbol,
                             rules=breaker_rules(s), close_of=calendar_close(s.trading_24h),
@@ -163,10 +171,14 @@ class OrderPath:
         margin = MarginMonitor(self.pool, self.service, maintenance_policy(s),
                                quote_max_age=s.margin_quote_max_age_seconds,
                                retry_after=s.margin_liquidation_retry_seconds)
-        for name, interval, check in (("kill-switch", 0.25, watcher.check), ("circuit-breaker", 1.0, halts.check),
-                                      ("margin", s.margin_monitor_interval_seconds, margin.check)):
+        periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [("kill-switch", 0.25, watcher.check)]
+        if self.shard.system_wide:  # once per system: shard 0 (the others would only repeat its decisions)
+            periodic += [("circuit-breaker", 1.0, halts.check), ("margin", s.margin_monitor_interval_seconds,
+                                                                 margin.check)]
+            self._tasks.append(asyncio.create_task(on_quote_moves(self.redis, margin.check),
+                                                   name="oms-margin-quotes"))
+        for name, interval, check in periodic:
             self._tasks.append(asyncio.create_task(every(name, interval, check), name=f"oms-{name}"))
-        self._tasks.append(asyncio.create_task(on_quote_moves(self.redis, margin.check), name="oms-margin-quotes"))
         await resend_client_reports(self.pool, clients)
         if side.exchange is not None and self.reconciler is not None:
             # every later logon of the exchange link (the exchange restarted, the link dropped) reconciles too
@@ -177,6 +189,20 @@ class OrderPath:
             if not up:
                 log.warning("oms.recovery_link_down", waited=link_timeout)
             await reconciler.run("gateway start-up", startup=True)
+
+    def owns_order(self, stored: StoredOrder) -> bool:
+        return self.shard.owns_order(stored.session_id, self.placement)
+
+    async def own_working_orders(self) -> set[str]:
+        """This shard's working orders: those of its sessions, and system orders (liquidations, entered
+        by shard 0's margin monitor over shard 0's exchange link) on shard 0."""
+        assert self.pool is not None
+        rows = await self.pool.fetch(
+            "SELECT order_id, session_id, origin FROM orders WHERE status IN "
+            "('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')")
+        return {r["order_id"] for r in rows
+                if (self.shard.system_wide if r["origin"] == "system"
+                    else self.shard.owns_order(r["session_id"], self.placement))}
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -8,6 +8,7 @@ queries per interval. ``orders_to_cancel`` skips orders already pending, so runn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -18,7 +19,7 @@ from audit.outbox import append_event
 from gateway.oms.kill_switch import KillSwitches, orders_to_cancel
 from gateway.oms.model import AccountID
 from gateway.oms.service import OrderService
-from gateway.oms.store import load_controls, working_orders
+from gateway.oms.store import StoredOrder, load_controls, working_orders
 
 log = structlog.get_logger(__name__)
 
@@ -49,8 +50,10 @@ async def set_kill_switch(pool: asyncpg.Pool, engaged: bool, account: str | None
 
 
 class KillSwitchWatcher:
-    def __init__(self, pool: asyncpg.Pool, service: OrderService, interval: float = 0.25) -> None:
+    def __init__(self, pool: asyncpg.Pool, service: OrderService, interval: float = 0.25,
+                 owns: Callable[[StoredOrder], bool] | None = None) -> None:
         self.pool = pool
+        self.owns = owns  # gateway shards: each cancels the orders of its own sessions (docs/adr/015)
         self.service = service
         self.interval = interval
         self.switches = KillSwitches()
@@ -65,7 +68,7 @@ class KillSwitchWatcher:
         self.switches = switches
         if not (switches.global_engaged or switches.accounts):
             return 0
-        stored = await working_orders(self.pool)
+        stored = [s for s in await working_orders(self.pool) if self.owns is None or self.owns(s)]
         by_id = {s.order.order_id: s for s in stored}
         targets = orders_to_cancel(switches, [s.order for s in stored])
         for order in targets:

@@ -223,9 +223,33 @@ def field_list(pairs: Iterable[tuple[int, object]]) -> Fields:
     return out
 
 
+# Tags QuickFIX would not keep as plain body fields when parsing a string without a data dictionary:
+# header and trailer tags (they go to the header/trailer) and length-prefixed data (their value may
+# hold SOH). A message with any of them, a repeated tag, an empty value or a SOH in a value is built
+# field by field instead.
+_NOT_PLAIN_BODY = frozenset({
+    8, 9, 10, 34, 35, 43, 49, 50, 52, 56, 57, 89, 90, 91, 93, 95, 96, 97, 115, 116, 122, 128, 129, 142, 143,
+    144, 145, 212, 213, 347, 348, 349, 350, 351, 354, 355, 356, 357, 358, 359, 360, 361, 362, 363, 364, 365,
+    369, 445, 446, 618, 619, 620, 621, 627, 628, 629, 630})
+
+
 def build_message(msg_type: str, fields: Sequence[Sequence[object]]) -> fix.Message:
+    """A message with ``fields`` in its body (QuickFIX orders them by tag, as ``setField`` does).
+
+    Built as one FIX string parsed by QuickFIX (one SWIG call, ~9 µs for an 18-field report) rather
+    than one ``setField`` per tag (~37 µs); Session.send sets the header (BeginString, CompIDs, seq,
+    SendingTime), BodyLength and CheckSum either way (bench/fix_codec.py)."""
+    pairs = [(int(str(tag)), str(value)) for tag, value in fields]
+    tags = {tag for tag, _ in pairs}
+    if len(tags) == len(pairs) and tags.isdisjoint(_NOT_PLAIN_BODY) and all(
+            tag > 0 and value and "\x01" not in value for tag, value in pairs):
+        text = "".join([f"{tag}={value}\x01" for tag, value in pairs])
+        try:
+            return fix.Message(f"8=FIX.4.4\x019=0\x0135={msg_type}\x01{text}10=000\x01", False)
+        except Exception:  # anything QuickFIX will not parse: built field by field below
+            pass
     message = fix.Message()
     message.getHeader().setField(fix.MsgType(msg_type))
-    for tag, value in fields:
-        message.setField(int(str(tag)), str(value))
+    for tag, value in pairs:
+        message.setField(tag, value)
     return message

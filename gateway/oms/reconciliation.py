@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -221,8 +221,12 @@ def _poss_resend(msg: fix.Message) -> bool:
 
 class Reconciler:
     def __init__(self, pool: asyncpg.Pool, venue: VenueLink, reports_in: VenueReports, *,
-                 wait_seconds: float = 5.0, min_age: float = 5.0) -> None:
+                 wait_seconds: float = 5.0, min_age: float = 5.0,
+                 scope: Callable[[], Awaitable[set[str]]] | None = None) -> None:
         self.pool = pool
+        # gateway shards (ADR 015): only the working orders this shard routed are asked about; another
+        # shard's order is unknown on our link, and "unknown" would close an order live at the venue
+        self.scope = scope
         self.venue = venue
         self.reports_in = reports_in
         self.wait_seconds = wait_seconds
@@ -284,6 +288,9 @@ class Reconciler:
         self.runs += 1
         result = ReconcileReport(reason)
         orders = await working_orders(self.pool)
+        if self.scope is not None:
+            allowed = await self.scope()
+            orders = [o for o in orders if o.order.order_id in allowed]
         result.checked = len(orders)
         ids: list[str] = [str(s.order.order_id) for s in orders]
         self._status, self._cum = {}, {}
