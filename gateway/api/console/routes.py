@@ -1,4 +1,4 @@
-"""``/console`` (the page and its three static files) and ``GET /v1/console/snapshot`` (what the page shows).
+"""``/console`` (the page and its static files) and ``GET /v1/console/snapshot`` (what the page shows).
 
 The snapshot is one request per refresh (the page polls it every ~500 ms) instead of one per account and table:
 accounts valued at live quotes with their positions, the newest orders and fills across accounts, quotes of a
@@ -8,6 +8,7 @@ read it (compliance sees no buttons); account tokens are refused (403).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -43,8 +44,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-_FILES = {"console.js": "text/javascript", "console.css": "text/css"}
+_FILES = {"console.js": "text/javascript", "console.css": "text/css", "favicon.svg": "image/svg+xml"}
 RECENT_ROWS = 50
+OUTBOX_WINDOW = 20_000  # rejections are looked for among this many newest outbox rows (bounded work per poll)
 MAX_ACCOUNTS = 500
 MAX_WATCH = 50
 DEFAULT_WATCH = ("AAPL", "MSFT", "F")
@@ -101,6 +103,22 @@ class MarginCall(BaseModel):
     liquidation_attempts: int
 
 
+class Rejection(BaseModel):
+    """An order refused before it was booked (risk, duplicate, inactive account): not in ``orders``, only in the
+    audit outbox as ``order.rejected``."""
+
+    occurred_at: datetime
+    account_id: str | None
+    actor: str
+    cl_ord_id: str
+    symbol: str
+    side: str
+    qty: str | None
+    price: str | None
+    rule: str
+    reason: str
+
+
 class Snapshot(BaseModel):
     as_of: datetime
     role: str
@@ -109,6 +127,8 @@ class Snapshot(BaseModel):
     accounts: list[AccountView]
     orders: list[Order] = Field(description=f"The {RECENT_ROWS} newest orders across accounts.")
     fills: list[Fill] = Field(description=f"The {RECENT_ROWS} newest fills across accounts.")
+    rejections: list[Rejection] = Field(description="Orders refused before booking, newest first (among the "
+                                                    f"last {OUTBOX_WINDOW} audit events not yet pruned).")
     quotes: list[QuoteRow]
     sessions: list[dict[str, Any]] = Field(
         description="FIX sessions: every column of fix_sessions but the password hash, plus their accounts.")
@@ -159,6 +179,25 @@ _RECENT_FILLS = f"""
 """
 
 
+_RECENT_REJECTIONS = f"""
+    SELECT occurred_at, account_id, payload FROM outbox
+    WHERE seq > (SELECT coalesce(max(seq), 0) FROM outbox) - {OUTBOX_WINDOW} AND event_type = 'order.rejected'
+    ORDER BY seq DESC LIMIT {RECENT_ROWS}
+"""
+
+
+def _rejection(row: asyncpg.Record) -> Rejection:
+    payload = row["payload"]
+    p: dict[str, Any] = json.loads(payload) if isinstance(payload, str) else dict(payload)
+
+    def text(key: str) -> str:
+        return str(p.get(key) or "")
+
+    return Rejection(occurred_at=row["occurred_at"], account_id=row["account_id"], actor=text("actor"),
+                     cl_ord_id=text("cl_ord_id"), symbol=text("symbol"), side=text("side"),
+                     qty=p.get("qty"), price=p.get("price"), rule=text("rule"), reason=text("reason"))
+
+
 async def _sessions(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     rows = await pool.fetch("SELECT * FROM fix_sessions ORDER BY sender_comp_id")
     links = await pool.fetch("SELECT sender_comp_id, account_id FROM fix_session_accounts ORDER BY account_id")
@@ -202,6 +241,7 @@ async def snapshot(
         accounts=accounts,
         orders=[Order.model_validate(dict(r)) for r in await pool.fetch(_RECENT_ORDERS)],
         fills=[Fill.model_validate(dict(r)) for r in await pool.fetch(_RECENT_FILLS)],
+        rejections=[_rejection(r) for r in await pool.fetch(_RECENT_REJECTIONS)],
         quotes=await _quotes(redis, _watch_list(watch, held), settings.quote_stale_seconds),
         sessions=await _sessions(pool),
         margin_calls=[MarginCall.model_validate(dict(r)) for r in calls],

@@ -249,6 +249,13 @@
       { get: (o) => (Number(o.cum_qty) > 0 ? price(o.avg_px) : DASH), cls: "num" }, { get: (o) => o.text || "" },
     ]);
 
+    syncTable("rejections", snap.rejections, (r) => r.occurred_at + "/" + r.actor + "/" + r.cl_ord_id, [
+      { get: (r) => time(r.occurred_at) }, { get: (r) => r.cl_ord_id || DASH }, { get: (r) => r.account_id || DASH },
+      { get: (r) => r.actor || DASH }, { get: (r) => r.symbol || DASH }, { get: (r) => r.side || DASH },
+      { get: (r) => qty(r.qty), cls: "num" }, { get: (r) => price(r.price), cls: "num" },
+      { get: (r) => r.rule || DASH }, { get: (r) => r.reason || DASH },
+    ]);
+
     syncTable("fills", snap.fills, (f) => f.exec_id, [
       { get: (f) => time(f.created_at) }, { get: (f) => f.exec_id }, { get: (f) => f.order_id },
       { get: (f) => f.account_id }, { get: (f) => f.symbol }, { get: (f) => f.side },
