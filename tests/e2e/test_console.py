@@ -154,7 +154,7 @@ async def test_halt_and_resume_from_the_page_show_markup_as_text(browser: Browse
             await expect(notice).to_have_text("FIX session CLIENT5 enabled.", timeout=WAIT_MS)
     finally:
         await page.close()
-    assert all("HTTP 404" in e and "/v1/admin/sessions/" in e or "404" in e and "Failed to load" in e
+    assert all(("HTTP 404" in e and "/v1/admin/sessions/" in e) or ("404" in e and "Failed to load" in e)
                for e in errors), errors
 
 
