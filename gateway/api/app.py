@@ -28,6 +28,8 @@ quotes, orders and fills, deposits and withdrawals.
   and admin tokens see every account; only operator and admin tokens deposit and withdraw; compliance reports
   need a compliance or admin token. `/v1/search` and `/v1/stream` need a token of any role (unless
   `BROKERAGE_API_PUBLIC_MARKET_DATA=true`).
+* Trading controls (`/v1/admin/controls`: kill switches, market-wide halt) need an operator or admin token; each
+  change is audited with the token as actor. The operator console is served at `/console` (not an API route).
 * Money, prices and quantities are decimal strings.
 * Errors are RFC 9457 `application/problem+json`; branch on `type`
   (`https://brokerage.example/problems/<slug>`).

@@ -206,3 +206,18 @@ async def test_page_headers_and_control_roles(api_server: ApiServer) -> None:
         bad = await http.post("/v1/admin/controls/kill-switch", json={"state": "maybe"},
                               headers={"Authorization": f"Bearer {operator}"})
         assert bad.status_code == 422
+        # one account's switch, on and off (the page's "Kill" / "Release" buttons)
+        auth = {"Authorization": f"Bearer {operator}"}
+        on = await http.post("/v1/admin/controls/kill-switch", headers=auth,
+                             json={"state": "on", "account": "ACC-CLIENT2", "reason": "e2e"})
+        assert on.status_code == 200 and on.json()["changed"] == 1
+        assert on.json()["state"]["killed_accounts"] == ["ACC-CLIENT2"]
+        again = await http.post("/v1/admin/controls/kill-switch", headers=auth,
+                                json={"state": "on", "account": "ACC-CLIENT2"})
+        assert again.json()["changed"] == 0
+        off = await http.post("/v1/admin/controls/kill-switch", headers=auth,
+                              json={"state": "off", "account": "ACC-CLIENT2"})
+        assert off.json()["changed"] == 1 and off.json()["state"]["killed_accounts"] == []
+        account_token = await api_server.token("account", "ACC-CLIENT2")
+        snapshot = await http.get("/v1/console/snapshot", headers={"Authorization": f"Bearer {account_token}"})
+        assert snapshot.status_code == 403
