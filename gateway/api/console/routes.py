@@ -50,6 +50,7 @@ OUTBOX_WINDOW = 20_000  # rejections are looked for among this many newest outbo
 MAX_ACCOUNTS = 500
 MAX_WATCH = 50
 DEFAULT_WATCH = ("AAPL", "MSFT", "F")
+SESSION_STATE_FRESH_SECONDS = 15.0  # as provisioning's `sessions list` (ADR 017)
 
 page_router = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/v1/console", tags=["console"])
@@ -198,9 +199,25 @@ def _rejection(row: asyncpg.Record) -> Rejection:
                      qty=p.get("qty"), price=p.get("price"), rule=text("rule"), reason=text("reason"))
 
 
+async def _live_state(pool: asyncpg.Pool) -> dict[str, dict[str, Any]]:
+    """What gateways publish about the sessions they serve (``fix_session_state``, provisioning's table, when the
+    schema has it): logged on, sequence numbers, last message. A row not refreshed for ``SESSION_STATE_FRESH_SECONDS``
+    says nothing about logged on (null: unknown)."""
+    if not await pool.fetchval("SELECT to_regclass('fix_session_state') IS NOT NULL"):
+        return {}
+    rows = await pool.fetch(
+        "SELECT sender_comp_id, logged_on AND updated_at > now() - make_interval(secs => $1) AS logged_on_fresh, "
+        "updated_at > now() - make_interval(secs => $1) AS fresh, next_sender_seq, next_target_seq, last_message_at "
+        "FROM fix_session_state", SESSION_STATE_FRESH_SECONDS)
+    return {r["sender_comp_id"]: {
+        "logged_on": r["logged_on_fresh"] if r["fresh"] else None, "next_sender_seq": r["next_sender_seq"],
+        "next_target_seq": r["next_target_seq"], "last_message_at": r["last_message_at"]} for r in rows}
+
+
 async def _sessions(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     rows = await pool.fetch("SELECT * FROM fix_sessions ORDER BY sender_comp_id")
     links = await pool.fetch("SELECT sender_comp_id, account_id FROM fix_session_accounts ORDER BY account_id")
+    live = await _live_state(pool)
     accounts: dict[str, list[str]] = {}
     for link in links:
         accounts.setdefault(link["sender_comp_id"], []).append(link["account_id"])
@@ -208,6 +225,7 @@ async def _sessions(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     for row in rows:
         session = {k: v for k, v in dict(row).items() if "password" not in k and "secret" not in k}
         session["accounts"] = accounts.get(row["sender_comp_id"], [])
+        session.update(live.get(row["sender_comp_id"], {}))
         out.append(session)
     return out
 

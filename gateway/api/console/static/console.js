@@ -218,8 +218,16 @@
   }
 
   function sessionState(s) {
+    if ("logged_on" in s) { // published by the gateway serving it (fix_session_state)
+      const parts = [s.logged_on === true ? "logged on" : s.logged_on === false ? "logged out" : "unknown"];
+      if (s.next_target_seq !== null && s.next_target_seq !== undefined) {
+        parts.push("seq in " + s.next_target_seq + " / out " + s.next_sender_seq);
+      }
+      if (s.last_message_at) parts.push("last message " + time(s.last_message_at));
+      return parts.join(", ");
+    }
     const skip = new Set(["sender_comp_id", "enabled", "accounts", "target_comp_id", "begin_string", "username",
-                          "created_at", "updated_at"]);
+                          "created_at", "updated_at", "next_sender_seq", "next_target_seq", "last_message_at"]);
     const parts = [];
     for (const [k, v] of Object.entries(s)) {
       if (skip.has(k) || v === null || typeof v === "object") continue;
