@@ -11,6 +11,7 @@
 
   let timer = null;
   let running = false;
+  let again = false;
   let canAct = false;
   const seenTables = new Set(); // tables rendered once: later new rows are highlighted
 
@@ -331,11 +332,13 @@
   // ---- polling and sign-in -------------------------------------------------------------------------------
   function refreshNow() {
     if (timer !== null) { clearTimeout(timer); timer = null; }
-    if (!running) poll();
+    if (running) { again = true; return; } // the answer in flight may predate the change: read once more
+    poll();
   }
 
   async function poll() {
     timer = null;
+    again = false;
     if (!token()) return;
     running = true;
     const watch = sessionStorage.getItem(WATCH_KEY);
@@ -357,7 +360,8 @@
     } finally {
       running = false;
     }
-    if (token()) timer = setTimeout(poll, POLL_MS);
+    if (token()) timer = setTimeout(poll, again ? 0 : POLL_MS);
+    again = false;
   }
 
   function showApp() {
