@@ -13,10 +13,11 @@ from redis.asyncio import Redis
 
 from audit.http import build_compliance_router
 from brokerage.settings import Settings
+from gateway.api.console import routes as console
 from gateway.api.deps import require_compliance, require_market_data_access
 from gateway.api.metrics import ApiMetrics, MetricsMiddleware
 from gateway.api.problems import ProblemDetails, install_problem_handlers, problem_responses
-from gateway.api.routes import accounts, cash, health, orders, positions, search, stream
+from gateway.api.routes import accounts, cash, controls, health, orders, positions, search, stream
 from gateway.api.stream_guard import StreamGuard
 
 DESCRIPTION = """Broker back-office API: accounts with balances and buying power, positions valued at live
@@ -27,6 +28,8 @@ quotes, orders and fills, deposits and withdrawals.
   and admin tokens see every account; only operator and admin tokens deposit and withdraw; compliance reports
   need a compliance or admin token. `/v1/search` and `/v1/stream` need a token of any role (unless
   `BROKERAGE_API_PUBLIC_MARKET_DATA=true`).
+* Trading controls (`/v1/admin/controls`: kill switches, market-wide halt) need an operator or admin token; each
+  change is audited with the token as actor. The operator console is served at `/console` (not an API route).
 * Money, prices and quantities are decimal strings.
 * Errors are RFC 9457 `application/problem+json`; branch on `type`
   (`https://brokerage.example/problems/<slug>`).
@@ -107,9 +110,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     for router in (accounts.router, positions.router, orders.router, cash.router,
-                   build_compliance_router(require_compliance)):
+                   build_compliance_router(require_compliance), controls.router, console.router):
         app.include_router(router, responses=V1_PROBLEMS)
     app.include_router(search.router, responses=V1_PROBLEMS, dependencies=[Depends(require_market_data_access)])
     app.state.stream_guard = StreamGuard(settings)  # Origin, token and per-token cap on /v1/stream
     app.include_router(stream.router)  # WebSocket /v1/stream: quote updates
+    app.include_router(console.page_router)  # /console: the operator console's page (h13)
     return app
