@@ -289,8 +289,9 @@ class Reconciler:
         result = ReconcileReport(reason)
         orders = await working_orders(self.pool)
         if self.scope is not None:
-            allowed = await self.scope()
+            allowed, every = await self.scope(), len(orders)
             orders = [o for o in orders if o.order.order_id in allowed]
+            log.info("oms.shard_reconcile_scope", own_working=len(orders), withheld=every - len(orders))
         result.checked = len(orders)
         ids: list[str] = [str(s.order.order_id) for s in orders]
         self._status, self._cum = {}, {}

@@ -31,7 +31,8 @@ async def test_spoofed_liquidation_clordid_paced_attempts_and_stale_quotes(
         true = await feed.market.get("MSFT")
         assert true is not None and true.ask is not None and true.bid is not None and true.mark is not None
         price = (true.ask * Decimal("1.01")).quantize(Decimal("0.01"), ROUND_DOWN)
-        bought = await client.new_order_single("MSFT", "buy", 1500, "limit", price=price)  # ~128k: on margin
+        qty = int(Decimal(128_000) / price)  # ~128k of a real-priced stock: on margin
+        bought = await client.new_order_single("MSFT", "buy", qty, "limit", price=price)
         filled = await until_status(client, bought, {"2", "8"})
         assert filled.ord_status == "2", filled.text
         # the attacker's order: a resting buy whose ClOrdID looks like the monitor's own
@@ -89,7 +90,7 @@ async def test_spoofed_liquidation_clordid_paced_attempts_and_stale_quotes(
             "AND payload::text LIKE '%trading halt%'")
         assert 1 <= refused_orders <= len(attempts)  # one plan line (MSFT) per attempt, never one per check
         held = await db.fetchval("SELECT qty FROM holdings WHERE account_id = 'ACC-CLIENT4' AND symbol = 'MSFT'")
-        assert held < 1500
+        assert held < qty
         feed.override.clear()
         await feed.publish()
         await eventually(lambda: db.fetchval(
