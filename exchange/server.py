@@ -18,12 +18,13 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import structlog
+from pydantic import SecretStr
 
 from exchange import carry_over
 from exchange.fix_app import ExchangeApplication
@@ -52,6 +53,7 @@ class ExchangeOptions:
     taker_probability: float = 0.02
     end_of_day: time | None = None  # UTC
     reset_on_logon: bool = False
+    passwords: Mapping[str, SecretStr] | None = None  # peer CompID -> Password (554); None: no check
 
     def session_specs(self) -> list[SessionSpec]:
         peers = dict.fromkeys((*self.order_comp_ids, *self.md_comp_ids))
@@ -107,6 +109,7 @@ class ExchangeServer:
         # OrderIDs unique across runs too (a crash loses the books but not the gateway's memory of ids)
         sim.venue.next_order_id = run * ORDER_IDS_PER_RUN
         self.app = app = ExchangeApplication(sim, run, o.md_comp_ids, loop)
+        app.peer_passwords = o.passwords  # a Logon without its peer's password gets Logout 58 (ADR 007)
         app.on_market_events(sim.open())
         endpoint = Endpoint(name="exchange", role="acceptor", data_dir=o.data_dir, port=o.port,
                             reset_on_logon=o.reset_on_logon)

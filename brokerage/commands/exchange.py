@@ -35,13 +35,18 @@ def exchange(
         eod = time.fromisoformat(end_of_day) if end_of_day else None
     except ValueError as exc:
         raise typer.BadParameter(f"--end-of-day must be HH:MM: {exc}") from exc
+    from brokerage.secrets import exchange_password
+
+    peers = (settings.gateway_exchange_comp_id, *settings.exchange_md_comp_ids)
+    passwords = {peer: exchange_password(settings, peer) for peer in peers} if settings.exchange_auth else None
     options = ExchangeOptions(
         port=port or settings.exchange_port, data_dir=settings.data_dir,
         seed=settings.exchange_seed if seed is None else seed,
         symbols=tuple(s for s in symbols.split(",") if s.strip()) if symbols else None,
         comp_id=settings.exchange_comp_id, order_comp_ids=(settings.gateway_exchange_comp_id,),
         md_comp_ids=settings.exchange_md_comp_ids, step_seconds=step, time_scale=time_scale,
-        taker_probability=taker_probability, end_of_day=eod, reset_on_logon=reset_on_logon)
+        taker_probability=taker_probability, end_of_day=eod, reset_on_logon=reset_on_logon,
+        passwords=passwords)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()

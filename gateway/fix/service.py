@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
+from brokerage.secrets import exchange_password
 from brokerage.settings import Settings
 from fixsession.engine import Engine
 from fixsession.settings import Endpoint, SessionSpec
-from gateway.fix.acceptor import ClientAcceptorApplication
+from gateway.fix.acceptor import ClientAcceptorApplication, apply_client_limits
 from gateway.fix.audit import SessionAudit
 from gateway.fix.exchange_link import ExchangeLinkApplication
 from gateway.fix.sessions import load_client_sessions
@@ -72,12 +73,14 @@ class GatewayFix:
                     "(provision clients first, e.g. `brokerage demo seed`)")
             audit = SessionAudit(loop, pool)
             clients = ClientAcceptorApplication(loop, sessions, audit)
+            apply_client_limits(clients, settings)  # throttle, resend cap, MD never resent (ADR 007)
             client_engine = Engine(client_endpoint(settings), [s.spec() for s in sessions], clients)
             side = cls(pool, audit, clients, client_engine)
             side.market_data = fanout.attach(clients, settings)  # 35=V: quotes from Redis
             if exchange_link:
                 spec = exchange_session(settings)
                 side.exchange = ExchangeLinkApplication(loop, spec)
+                side.exchange.logon_password = exchange_password(settings, spec.sender_comp_id)
                 side.exchange_engine = Engine(exchange_endpoint(settings), [spec], side.exchange)
             if settings.fix_tls_port is not None:
                 if settings.fix_tls_certificate is None or settings.fix_tls_private_key is None:
