@@ -43,19 +43,19 @@ def seeded_db(migrated_db_url: str) -> str:
 
 
 @pytest.fixture
-def limited_gateway(migrated_db_url: str, test_servers: TestServers, tmp_path: Path,
+def limited_gateway(seeded_db: str, test_servers: TestServers, tmp_path: Path,
                     monkeypatch: pytest.MonkeyPatch) -> Iterator[GatewayProcess]:
-    asyncio.run(seed_sessions(migrated_db_url))
     monkeypatch.setenv("BROKERAGE_REDIS_URL", test_servers.redis_url)
     for key, value in LIMITS.items():
         monkeypatch.setenv(key, value)
-    process = GatewayProcess(migrated_db_url, tmp_path)
+    process = GatewayProcess(seeded_db, tmp_path)
     process.start()
     try:
         yield process
     finally:
         status = process.stop()
         assert status == 0, f"gateway exit status {status}:\n{process.log()}"
+        assert "fix.callback_failed" not in process.log(), process.log()
 
 
 @pytest.fixture
