@@ -33,6 +33,11 @@ def news(headline: str) -> list[tuple[int, str]]:
     return [(148, headline), (33, "1"), (58, headline)]
 
 
+def md_request(req_id: str, request_type: str, *symbols: str) -> list[tuple[int, str]]:
+    return [(262, req_id), (263, request_type), (264, "1"), (267, "1"), (269, "0"), (146, str(len(symbols))),
+            *[(55, symbol) for symbol in symbols]]
+
+
 def drain(client: WireClient, quiet: float = 1.0) -> list[tuple[str, dict[int, str]]]:
     """Every message until ``quiet`` seconds pass without one (or the connection closes)."""
     out: list[tuple[str, dict[int, str]]] = []
@@ -135,7 +140,7 @@ def test_market_data_is_gap_filled_not_resent(limited_gateway: GatewayProcess, t
     asyncio.run(_write_quote(test_servers.redis_url))  # type: ignore[attr-defined]
     client = logged_on(limited_gateway)
     try:
-        client.send("V", [(262, "snap1"), (263, "0"), (264, "1"), (267, "1"), (269, "0"), (146, "1"), (55, "AAPL")])
+        client.send("V", md_request("snap1", "0", "AAPL"))
         snapshot = client.expect("W")
         seq = int(value(snapshot, 34) or 0)
         client.send("2", [(7, str(seq)), (16, str(seq))])
@@ -163,12 +168,12 @@ async def _write_quote(redis_url: str) -> None:
 def test_market_data_caps(limited_gateway: GatewayProcess) -> None:
     client = logged_on(limited_gateway)
     try:
-        client.send("V", [(262, "big"), (263, "0"), (264, "1"), (267, "1"), (269, "0"), (146, "3"), (55, "AAPL"), (55, "MSFT"), (55, "F")])
+        client.send("V", md_request("big", "0", "AAPL", "MSFT", "F"))
         reject = client.expect("Y")
         assert value(reject, 281) == "2" and "snapshot" in (value(reject, 58) or "")
         for n in range(2):
-            client.send("V", [(262, f"sub{n}"), (263, "1"), (264, "1"), (267, "1"), (269, "0"), (146, "1"), (55, "AAPL")])
-        client.send("V", [(262, "sub2"), (263, "1"), (264, "1"), (267, "1"), (269, "0"), (146, "1"), (55, "MSFT")])
+            client.send("V", md_request(f"sub{n}", "1", "AAPL"))
+        client.send("V", md_request("sub2", "1", "MSFT"))
         replies = drain(client, 2.0)
         rejects = [f for kind, f in replies if kind == "Y"]
         assert [f[262] for f in rejects] == ["sub2"], replies
