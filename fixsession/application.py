@@ -237,7 +237,7 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             return None
         low, high = self.heartbeat_bounds
         raw = body_value(logon, 108) or ""
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not _number(raw) or not low <= int(raw) <= high:
             return f"HeartBtInt (108) must be between {low} and {high} seconds"
         return None
 
@@ -265,7 +265,7 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
     def _cap_resend(self, message: fix.Message, session_id: fix.SessionID, cap: int) -> None:
         session = fix.Session.lookupSession(session_id)
         begin_raw, end_raw = body_value(message, 7) or "", body_value(message, 16) or ""
-        if session is None or not begin_raw.isdigit() or not end_raw.isdigit():
+        if session is None or not _number(begin_raw) or not _number(end_raw):
             return  # QuickFIX rejects a malformed ResendRequest itself
         begin, last = resend_span(int(begin_raw), int(end_raw), session.getExpectedSenderNum())
         if last - begin + 1 <= cap:
@@ -381,11 +381,16 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         self.on_logout(session_id)
 
 
+def _number(text: str) -> bool:
+    """Plain ASCII digits (``str.isdigit`` also takes '²', which ``int`` refuses)."""
+    return text.isascii() and text.isdigit() and len(text) < 19
+
+
 def _into_gap_fill(message: fix.Message) -> None:
     """Rewrite the resent copy of a message into SequenceReset-GapFill over its own MsgSeqNum."""
     header = message.getHeader()
     kept = [(tag, str(header.getField(tag))) for tag in _GAP_FILL_HEADER if header.isSetField(tag)]
-    seq = next((int(v) for tag, v in kept if tag == 34 and v.isdigit()), 0)
+    seq = next((int(v) for tag, v in kept if tag == 34 and _number(v)), 0)
     message.clear()
     header = message.getHeader()
     for tag, value in kept:
