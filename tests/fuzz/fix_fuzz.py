@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -176,6 +177,15 @@ class Figures:
     started: float = field(default_factory=time.monotonic)
     hang_samples: list[str] = field(default_factory=list)
 
+    def add(self, other: Figures) -> None:
+        """Fold one connection's counts in (frames are counted by the caller)."""
+        self.connections += other.connections
+        self.answered += other.answered
+        self.closed += other.closed
+        self.hangs += other.hangs
+        self.refused_connects += other.refused_connects
+        self.hang_samples.extend(other.hang_samples[:max(0, 5 - len(self.hang_samples))])
+
     @property
     def seconds(self) -> float:
         return time.monotonic() - self.started
@@ -263,16 +273,20 @@ class WireFuzzer:
         logged_on = rng.random() < 0.6
         frames = Frames(rng, sender, self.target, self.max_size)
         if logged_on:
-            logon = encode("A", [(98, b"0"), (108, b"30"), (141, b"Y"), (554, self.sessions[sender].encode())],
+            # HeartBtInt 5: a session whose parser waits for the rest of a lying frame is still bounded by
+            # the engine's own heartbeat (5 s) and timeout (2.4 x 5 s), within answer_timeout
+            logon = encode("A", [(98, b"0"), (108, b"5"), (141, b"Y"), (554, self.sessions[sender].encode())],
                            sender, self.target, 1)
             if not _send_all(sock, logon) or _read_answer(sock, self.answer_timeout) != "answered":
                 figures.closed += 1  # the session is busy on another connection, or was just logged out
                 return
         count = rng.randint(1, budget)
+        sent: list[bytes] = []
         for _ in range(count):
             frame = frames.next() if logged_on else mutate_bytes(rng, encode(*rng.choice(seed_bodies()), sender,
                                                                               self.target, 1), self.max_size)
             figures.frames += 1
+            sent.append(frame)
             if not _send_all(sock, frame):
                 figures.closed += 1
                 return
@@ -287,7 +301,8 @@ class WireFuzzer:
         if outcome == "hang":
             figures.hangs += 1
             if len(figures.hang_samples) < 5:
-                figures.hang_samples.append(f"logged_on={logged_on} frames={count} sender={sender}")
+                figures.hang_samples.append(f"logged_on={logged_on} frames={count} sender={sender} "
+                                            f"last={[f[:160] for f in sent[-3:]]!r}")
         elif outcome == "closed":
             figures.closed += 1
         else:
@@ -299,22 +314,50 @@ class WireFuzzer:
             _read_answer(sock, 2.0)
 
     def run(self, total_frames: int, seed: int, on_progress: Callable[[Figures], None] | None = None,
-            progress_every: float = 10.0) -> Figures:
+            progress_every: float = 10.0, workers: int = 1) -> Figures:
+        """Connections one after the other in each of ``workers`` threads (each with its own CompIDs, so
+        no two connections fight over one session) until ``total_frames`` were sent."""
         figures = Figures()
-        rng = random.Random(seed)
-        last = time.monotonic()
         self._sample(figures)
-        while figures.frames < total_frames:
-            self.connection(random.Random(rng.getrandbits(64)), figures,
-                            min(self.frames_per_connection, total_frames - figures.frames))
+        names = sorted(self.sessions)
+        workers = max(1, min(workers, len(names)))
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def work(index: int) -> None:
+            rng = random.Random(seed * 1000 + index)
+            mine = WireFuzzer(self.port, {n: self.sessions[n] for n in names[index::workers]}, self.target,
+                              self.host, self.frames_per_connection, self.answer_timeout, self.max_size)
+            while not stop.is_set():
+                local = Figures()
+                with lock:
+                    budget = min(self.frames_per_connection, total_frames - figures.frames)
+                    if budget <= 0:
+                        return
+                    figures.frames += budget  # reserved; corrected below
+                mine.connection(random.Random(rng.getrandbits(64)), local, budget)
+                with lock:
+                    figures.frames += local.frames - budget
+                    figures.add(local)
+                if not self.alive():
+                    stop.set()
+
+        threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(workers)]
+        for thread in threads:
+            thread.start()
+        last = time.monotonic()
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(0.5)
             if not self.alive():
-                figures.crashes += 1
-                break
+                stop.set()
             if time.monotonic() - last > progress_every:
                 last = time.monotonic()
                 self._sample(figures)
                 if on_progress is not None:
                     on_progress(figures)
+        if not self.alive():
+            figures.crashes += 1
         self._sample(figures)
         return figures
 
