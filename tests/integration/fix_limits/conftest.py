@@ -59,18 +59,19 @@ def limited_gateway(seeded_db: str, test_servers: TestServers, tmp_path: Path,
 
 
 @pytest.fixture
-def start_exchange(tmp_path: Path) -> Iterator[Callable[[], ExchangeProcess]]:
+def start_exchange(tmp_path: Path) -> Iterator[Callable[..., ExchangeProcess]]:
     started: list[ExchangeProcess] = []
     port = free_port()
 
-    def start() -> ExchangeProcess:
+    def start(secrets_dir: Path | None = None) -> ExchangeProcess:
+        """``secrets_dir``: generated passwords shared through that directory instead of the fixed ones."""
         data_dir = tmp_path / "exchange"
         data_dir.mkdir(exist_ok=True)
         log = data_dir / f"exchange-{len(started)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(port), "--symbols", "AAPL,MSFT",
-                 "--taker-probability", "0"], cwd=REPO, env=exchange_env(data_dir, port), stdout=out,
+                 "--taker-probability", "0"], cwd=REPO, env=exchange_env(data_dir, port, secrets_dir), stdout=out,
                 stderr=subprocess.STDOUT)
         wait_until_listening(port, process, "exchange", timeout=60, log=log)
         started.append(ExchangeProcess(port, data_dir, process, log))

@@ -9,6 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[3]
 EXCHANGE_PASSWORDS = {"GATEWAY": "gw-link-secret", "MDFEED": "md-link-secret"}
 
 
@@ -33,9 +34,12 @@ class ExchangeProcess:
         return self.process.returncode
 
 
-def exchange_env(data_dir: Path, port: int) -> dict[str, str]:
-    return {**os.environ, "BROKERAGE_DATA_DIR": str(data_dir), "BROKERAGE_EXCHANGE_PORT": str(port),
-            "BROKERAGE_EXCHANGE_AUTH": "true", "BROKERAGE_LOG_FORMAT": "json",
-            "BROKERAGE_EXCHANGE_PASSWORDS": json.dumps(EXCHANGE_PASSWORDS)}
-
-
+def exchange_env(data_dir: Path, port: int, secrets_dir: Path | None = None) -> dict[str, str]:
+    env = {**os.environ, "BROKERAGE_DATA_DIR": str(data_dir), "BROKERAGE_EXCHANGE_PORT": str(port),
+           "BROKERAGE_EXCHANGE_AUTH": "true", "BROKERAGE_LOG_FORMAT": "json"}
+    if secrets_dir is None:
+        env["BROKERAGE_EXCHANGE_PASSWORDS"] = json.dumps(EXCHANGE_PASSWORDS)
+    else:  # what `brokerage up` does: every process reads the generated files of one secrets directory
+        env.pop("BROKERAGE_EXCHANGE_PASSWORDS", None)
+        env["BROKERAGE_SECRETS_DIR"] = str(secrets_dir)
+    return env

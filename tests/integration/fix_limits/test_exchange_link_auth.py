@@ -4,14 +4,22 @@ exchange's FIX port, and the legitimate link (the real gateway process) as the c
 from __future__ import annotations
 
 import json
+import signal
+import stat
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from fix_limits_support import EXCHANGE_PASSWORDS, ExchangeProcess
+from fix_limits_support import EXCHANGE_PASSWORDS, REPO, ExchangeProcess, exchange_env
 from gateway_process import GatewayProcess
 from gateway_wire import WireClient, value
+
+if TYPE_CHECKING:
+    from tests.conftest import TestServers
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +143,34 @@ def test_gateway_links_with_the_configured_password(
     finally:
         assert gateway.stop() == 0
     assert GOOD not in gateway.log()  # never logged
+
+
+def test_generated_passwords_link_the_market_data_feed(
+        start_exchange: Callable[..., ExchangeProcess], test_servers: TestServers, tmp_path: Path) -> None:
+    """As `brokerage up` runs it: no password configured, both sides read <secrets_dir>/exchange-mdfeed (created
+    0600 by whoever came first); the ingestor logs on with 141=Y and its password, and quotes flow."""
+    secrets = tmp_path / "secrets"
+    exchange = start_exchange(secrets)
+    password_file = secrets / "exchange-mdfeed"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    data = tmp_path / "marketdata"
+    data.mkdir()
+    env = {**exchange_env(data, exchange.port, secrets), "BROKERAGE_REDIS_URL": test_servers.redis_url}
+    log = data / "marketdata.log"
+    with log.open("wb") as out:
+        ingestor = subprocess.Popen([sys.executable, "-m", "brokerage.cli", "marketdata", "--symbols", "AAPL,MSFT"],
+                                    cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 45
+        while "marketdata.subscribed" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert "marketdata.subscribed" in log.read_text(), log.read_text()[-3000:]
+    finally:
+        ingestor.send_signal(signal.SIGTERM)
+        try:
+            ingestor.wait(20)
+        except subprocess.TimeoutExpired:
+            ingestor.kill()
+    text = exchange.log.read_text()
+    assert "fix.logon_refused" not in text
+    assert password_file.read_text().strip() not in text + log.read_text()
