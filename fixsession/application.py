@@ -47,6 +47,10 @@ Limits (all optional, set by the subclass's owner; see ``fixsession.throttle``):
   over its own MsgSeqNum, which is what QuickFIX would have sent.
 * ``heartbeat_bounds``: a Logon whose HeartBtInt (108) is outside (low, high) is refused.
 
+Always on: a SequenceReset arriving while the session is not logged on loses its NewSeqNo before QuickFIX
+acts on it (``_defuse_sequence_reset``: otherwise the engine throws outside any handler and the process
+aborts).
+
 Peer authentication between our own processes (the exchange link, ADR 007): an initiator with
 ``logon_password`` puts it in Password (554) of each Logon it sends; an acceptor with
 ``peer_passwords`` (peer CompID -> password) refuses a Logon without the right one, before
@@ -260,6 +264,8 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             return False
         if kind == "2" and self.resend_cap is not None:
             self._cap_resend(message, session_id, self.resend_cap)
+        if kind == "4":
+            _defuse_sequence_reset(message, session_id)
         return True
 
     def _cap_resend(self, message: fix.Message, session_id: fix.SessionID, cap: int) -> None:
@@ -379,6 +385,17 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             session.logon()  # enabled again: QuickFIX refuses a Logon to a disabled session
         self._mark(session_id)
         self.on_logout(session_id)
+
+
+def _defuse_sequence_reset(message: fix.Message, session_id: fix.SessionID) -> None:
+    """A SequenceReset read after the engine dropped the session (the rest of a packet after a Logout, a
+    refused Logon, a MsgSeqNum too low) that lowers NewSeqNo makes QuickFIX 1.15.1 build a Reject while not
+    logged on, which throws std::runtime_error outside any handler: the process aborts (found by the
+    fuzzer). Without NewSeqNo (36) the engine does nothing with it."""
+    session = fix.Session.lookupSession(session_id)
+    if session is None or not session.receivedLogon():
+        message.removeField(36)
+        log.warning("fix.sequence_reset_ignored", session=session_key(session_id), reason="session not logged on")
 
 
 def _number(text: str) -> bool:
