@@ -341,6 +341,8 @@ async def main(args: argparse.Namespace) -> None:
         env = {**os.environ, "BROKERAGE_DATABASE_URL": url, "BROKERAGE_REDIS_URL": services.redis.url,
                "BROKERAGE_EXCHANGE_PORT": str(exchange_port), "BROKERAGE_FIX_PORT": str(fix_port),
                "BROKERAGE_FIX_RATE_LIMIT_PER_SECOND": "1000000", "BROKERAGE_FIX_RATE_LIMIT_BURST": "1000000",
+               "BROKERAGE_FIX_APP_MESSAGES_PER_SECOND": "1000000", "BROKERAGE_FIX_APP_BURST": "1000000",
+               "BROKERAGE_FIX_MAX_PENDING_MESSAGES": "1000000",
                "BROKERAGE_RISK_MAX_OPEN_ORDERS": "100000", "BROKERAGE_LOG_LEVEL": "WARNING",
                "BROKERAGE_EXCHANGE_RECONNECT_SECONDS": "1",
                "BROKERAGE_GATEWAY_SHARD_BACKENDS": json.dumps(backends)}

@@ -172,6 +172,22 @@ class Settings(BaseSettings):
     # The exchange accepts one order link per shard (GATEWAY, GATEWAY-2, ... GATEWAY-N).
     gateway_shard_backends: list[str] = []
     gateway_shard_pins: dict[str, int] = {}  # SenderCompID -> shard, overriding the hash (moves a session)
+    # h2-client-caps: exchange link authentication, per-session limits of authenticated FIX clients
+    # The exchange checks Password (554) of its peers (GATEWAY, MDFEED); a CompID missing here gets a
+    # generated password in <secrets_dir>/exchange-<compid> (0600), read by the exchange and the peer.
+    exchange_auth: bool = True
+    exchange_passwords: dict[str, SecretStr] = Field(default_factory=dict)  # CompID -> password
+    secrets_dir: Path | None = None  # None: <data_dir>/secrets
+    fix_app_messages_per_second: int = 200  # every application message type, per client session
+    fix_app_burst: int = 1000
+    fix_admin_messages_per_second: int = 10  # Heartbeat/TestRequest/ResendRequest/... per session
+    fix_admin_burst: int = 50
+    fix_max_pending_messages: int = 2000  # per session, handed to the loop and not yet handled
+    fix_resend_max_messages: int = 10_000  # one ResendRequest is served for at most this many messages
+    fix_heartbeat_min_seconds: int = 1
+    fix_heartbeat_max_seconds: int = 300
+    fix_md_max_subscriptions: int = 100  # live MDReqIDs per client session
+    fix_md_max_snapshot_symbols: int = 100  # symbols in one snapshot-only 35=V (263=0)
 
     @classmethod
     def settings_customise_sources(

@@ -78,19 +78,30 @@ def change_request(message: fix.Message, is_replace: bool) -> ChangeRequest:
         ord_type=text(message, 40, False), time_in_force=text(message, 59, False))
 
 
+def _count(message: fix.Message, tag: int) -> int:
+    raw = text(message, tag, False) or "0"
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 19) or int(raw) > 10_000:
+        raise Malformed(tag, f"not a group count: {raw!r}")
+    return int(raw)
+
+
 def md_request(message: fix.Message) -> tuple[str, str, int, list[str], list[str]]:
     """(MDReqID, SubscriptionRequestType, MarketDepth, entry types, symbols) of a 35=V."""
     req_id, request_type = req_text(message, 262), req_text(message, 263)
     depth_text = text(message, 264, False) or "0"
-    if not depth_text.isdigit():
+    if not (depth_text.isascii() and depth_text.isdigit() and len(depth_text) < 19):
         raise Malformed(264, f"not a depth: {depth_text!r}")
     types, symbols = [], []
     group = fix44.MarketDataRequest.NoMDEntryTypes()
-    for i in range(1, int(text(message, 267, False) or "0") + 1):
+    for i in range(1, _count(message, 267) + 1):
+        if not message.hasGroup(i, group):  # getGroup of a missing entry throws in C++: an abort
+            raise Malformed(267, "NoMDEntryTypes does not match its entries")
         message.getGroup(i, group)
         types.append(req_text(group, 269))
     related = fix44.MarketDataRequest.NoRelatedSym()
-    for i in range(1, int(text(message, 146, False) or "0") + 1):
+    for i in range(1, _count(message, 146) + 1):
+        if not message.hasGroup(i, related):
+            raise Malformed(146, "NoRelatedSym does not match its entries")
         message.getGroup(i, related)
         symbols.append(req_text(related, 55))
     return req_id, request_type, int(depth_text), types, symbols

@@ -24,12 +24,13 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
 
 import structlog
+from pydantic import SecretStr
 
 from exchange.durable import DurableVenue
 from exchange.fix_app import ExchangeApplication
@@ -71,6 +72,7 @@ class ExchangeOptions:
     @property
     def closes(self) -> CloseSchedule | None:
         return CloseSchedule.daily_at(self.end_of_day) if self.end_of_day is not None else self.close_schedule
+    passwords: Mapping[str, SecretStr] | None = None  # peer CompID -> Password (554); None: no check
 
     def session_specs(self) -> list[SessionSpec]:
         peers = dict.fromkeys((*self.order_comp_ids, *self.md_comp_ids))
@@ -134,6 +136,7 @@ class ExchangeServer:
                         journal_seed=sim.config.seed, hint="the journal's market is kept; move the journal "
                         "directory away to start a fresh market")
         self.app = app = ExchangeApplication(durable, o.md_comp_ids, loop)
+        app.peer_passwords = o.passwords  # a Logon without its peer's password gets Logout 58 (ADR 007)
         durable.start()
         app.execute({"op": "run", "run": run})
         now = datetime.now(UTC)

@@ -30,8 +30,18 @@ Public API::
         async handle_app_message(sid, msg)              # event loop, per-session order, private copy
         send(sid, msg) -> bool                          # thread-safe; False if no such session
 
+        log_out(sid, reason)                            # Logout with 58 at the next tick, then re-enabled
+        # limits, off unless set (ADR 007): throttle: ThrottlePolicy, max_pending, resend_cap,
+        # no_resend_types (gap-filled on resend), heartbeat_bounds; peer auth: logon_password (initiator, 554),
+        # peer_passwords (acceptor: peer CompID -> SecretStr); hook on_throttled(sid, msg_type, decision)
+
+    # fixsession.throttle (pure)
+    ThrottlePolicy(app=Rate(200, 1000), admin=Rate(10, 50), per_type={...}) ; SessionThrottle(policy)
+        .check(msg_type, now_ns) -> Decision(verdict ALLOW|REJECT|DISCONNECT, text, first)
+    resend_span(begin, end, next_sender_seq) -> (begin, last)
+
     # fixsession.bridge
-    InboundBridge(loop, handler, name="fix").submit(sid, msg) -> bool ; await .join()
+    InboundBridge(loop, handler, name="fix").submit(sid, msg) -> bool ; await .join() ; .pending(key) -> int
 
     # fixsession.rejects
     business_reject(ref, reason, text, ref_id=None) ; unsupported_message_type(ref)

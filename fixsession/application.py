@@ -21,25 +21,65 @@ and drops the connection, without the session ever counting as logged on for the
 the engine's own Logon reply is rewritten into that Logout in ``toAdmin`` and the connection is
 closed as soon as the engine has finished the Logon, and the refused Logon does not consume the
 client's sequence number (what the C++ engine does for ``RejectLogon``).
+
+A Logon carrying ResetSeqNumFlag (141=Y) resets the session's sequence numbers and wipes its store
+inside QuickFIX *before* ``fromAdmin`` sees the Logon (Session.cpp 1.15.1, ``nextLogon``: the reset
+precedes ``verify``; a ``RejectLogon`` thrown by a C++ application comes too late as well). So when
+such a Logon is refused, the sequence numbers the session had when it was created or last logged out
+are put back; the stored messages themselves are gone (a later ResendRequest over them is answered
+with a gap fill). Only a front door that checks the password before QuickFIX reads the Logon
+prevents that entirely (ADR 006/007).
+
+Limits (all optional, set by the subclass's owner; see ``fixsession.throttle``):
+
+* ``throttle``: every inbound message of a session spends a token; an application message over the
+  limit is answered with a BusinessMessageReject (380=0) and not delivered; an admin message over
+  the limit logs the session out with the reason (Logout 58). ``on_throttled`` is told once per
+  episode.
+* ``max_pending``: application messages handed to the loop and not yet handled, per session; past it
+  a message is refused like a throttled one (the client outruns the gateway).
+* ``resend_cap``: a ResendRequest asking for more messages is served for its first ``resend_cap``
+  messages only (EndSeqNo is rewritten before QuickFIX reads it), then the session is logged out with
+  the reason, so the client resumes from there with a new ResendRequest after logging on again.
+* ``no_resend_types``: outbound message types never resent (market data: stale by the time it
+  would be resent). QuickFIX's own way, throwing ``DoNotSend`` from ``toApp``, aborts the process in
+  these bindings, so the copy being resent is rewritten into a SequenceReset-GapFill (35=4 123=Y)
+  over its own MsgSeqNum, which is what QuickFIX would have sent.
+* ``heartbeat_bounds``: a Logon whose HeartBtInt (108) is outside (low, high) is refused.
+
+Always on: a SequenceReset arriving while the session is not logged on loses its NewSeqNo before QuickFIX
+acts on it (``_defuse_sequence_reset``: otherwise the engine throws outside any handler and the process
+aborts).
+
+Peer authentication between our own processes (the exchange link, ADR 007): an initiator with
+``logon_password`` puts it in Password (554) of each Logon it sends; an acceptor with
+``peer_passwords`` (peer CompID -> password) refuses a Logon without the right one, before
+``check_logon`` runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import quickfix as fix
 import structlog
+from pydantic import SecretStr
 
 from fixsession.bridge import InboundBridge
-from fixsession.messages import msg_type, session_key
+from fixsession.messages import body_value, header_value, msg_type, session_key
+from fixsession.rejects import BUSINESS_REJECT_OTHER, business_reject
+from fixsession.throttle import Decision, SessionThrottle, ThrottlePolicy, Verdict, resend_span
 
 log = structlog.get_logger(__name__)
 
 _LOGON_REPLY_FIELDS = (98, 108, 141, 789, 464, 553, 554)
+_GAP_FILL_HEADER = (8, 49, 56, 34, 52, 43, 122, 50, 57, 115, 128)
 
 
 class SafeApplication(fix.Application):  # type: ignore[misc]
@@ -53,6 +93,18 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         self._refusals: dict[str, tuple[str, int]] = {}
         self._lock = threading.Lock()
         self.bridge: InboundBridge | None = None
+        # limits (None: off); see the module docstring
+        self.throttle: ThrottlePolicy | None = None
+        self.max_pending: int | None = None
+        self.resend_cap: int | None = None
+        self.no_resend_types: frozenset[str] = frozenset()
+        self.heartbeat_bounds: tuple[int, int] | None = None
+        self.logon_password: SecretStr | None = None  # initiator: sent in 554
+        self.peer_passwords: Mapping[str, SecretStr] | None = None  # acceptor: peer CompID -> password
+        self._throttles: dict[str, SessionThrottle] = {}  # engine thread only
+        self._marks: dict[str, tuple[int, int]] = {}  # session key -> (next sender, next target) seq
+        self._resets: set[str] = set()  # sessions whose refused Logon carried 141=Y
+        self._logging_out: set[str] = set()  # sessions we disabled to log them out with a reason
         if loop is not None:
             self.attach(loop)
 
@@ -93,7 +145,14 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             log.warning("fix.app_message_dropped", app=self.name, session=session_key(session_id),
                         reason="no event loop attached", msg_type=msg_type(message))
             return
+        if self.max_pending is not None and self.bridge.pending(session_key(session_id)) >= self.max_pending:
+            text = f"throttled: more than {self.max_pending} messages waiting to be processed; message not processed"
+            self._refuse_app(message, session_id, Decision(Verdict.REJECT, text, True))
+            return
         self.bridge.submit(session_id, message)
+
+    def on_throttled(self, session_id: fix.SessionID, message_type: str, decision: Decision) -> None:
+        """Engine thread: the first message of a throttling episode was refused (audit it here)."""
 
     async def handle_app_message(self, session_id: fix.SessionID, message: fix.Message) -> None:
         """Event loop: one inbound application message (a private copy). Override."""
@@ -120,7 +179,7 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
                               session=session_key(session_id))
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
-        self._guard("onCreate", sessionID, lambda: self.on_create(sessionID))
+        self._guard("onCreate", sessionID, lambda: self._created(sessionID))
 
     def onLogon(self, sessionID: fix.SessionID) -> None:
         self._guard("onLogon", sessionID, lambda: self._logged_on(sessionID))
@@ -135,7 +194,7 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         self._guard("fromAdmin", sessionID, lambda: self._inbound_admin(message, sessionID))
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._guard("toApp", sessionID, lambda: self.on_app_out(message, sessionID))
+        self._guard("toApp", sessionID, lambda: self._outbound_app(message, sessionID))
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self._guard("fromApp", sessionID, lambda: self._inbound_app(message, sessionID))
@@ -147,8 +206,10 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         return refusal[0] if refusal else None
 
     def _inbound_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        if msg_type(message) == "A":
-            reason = self.check_logon(message, session_id)
+        kind = msg_type(message)
+        if kind == "A":
+            reason = (self._password_refusal(message, session_id) or self._heartbeat_refusal(message)
+                      or self.check_logon(message, session_id))
             session = fix.Session.lookupSession(session_id) if reason is not None else None
             with self._lock:
                 if reason is None:
@@ -156,9 +217,100 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
                 else:
                     expected = session.getExpectedTargetNum() if session is not None else 0
                     self._refusals[session_key(session_id)] = (reason, expected)
+                    if body_value(message, 141) == "Y":
+                        self._resets.add(session_key(session_id))
             if reason is not None:
                 return
+        elif not self._admit_admin(kind, message, session_id):
+            return
         self.on_admin_in(message, session_id)
+
+    def _password_refusal(self, logon: fix.Message, session_id: fix.SessionID) -> str | None:
+        if self.peer_passwords is None:
+            return None
+        expected = self.peer_passwords.get(str(session_id.getTargetCompID().getValue()))
+        given = body_value(logon, 554)
+        if expected is None or given is None:
+            return "Password (554) required" if expected is not None else "Not authorized"
+        if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            return "Invalid password"
+        return None
+
+    def _heartbeat_refusal(self, logon: fix.Message) -> str | None:
+        if self.heartbeat_bounds is None:
+            return None
+        low, high = self.heartbeat_bounds
+        raw = body_value(logon, 108) or ""
+        if not _number(raw) or not low <= int(raw) <= high:
+            return f"HeartBtInt (108) must be between {low} and {high} seconds"
+        return None
+
+    # --- limits ---------------------------------------------------------------------------------
+    def _check(self, kind: str, session_id: fix.SessionID) -> Decision | None:
+        if self.throttle is None:
+            return None
+        key = session_key(session_id)
+        throttle = self._throttles.get(key)
+        if throttle is None:
+            throttle = self._throttles[key] = SessionThrottle(self.throttle)
+        decision = throttle.check(kind, time.monotonic_ns())
+        return None if decision.allowed else decision
+
+    def _admit_admin(self, kind: str, message: fix.Message, session_id: fix.SessionID) -> bool:
+        decision = self._check(kind, session_id)
+        if decision is not None:
+            self._throttled(session_id, kind, decision)
+            self.log_out(session_id, decision.text)
+            return False
+        if kind == "2" and self.resend_cap is not None:
+            self._cap_resend(message, session_id, self.resend_cap)
+        if kind == "4":
+            _defuse_sequence_reset(message, session_id)
+        return True
+
+    def _cap_resend(self, message: fix.Message, session_id: fix.SessionID, cap: int) -> None:
+        session = fix.Session.lookupSession(session_id)
+        begin_raw, end_raw = body_value(message, 7) or "", body_value(message, 16) or ""
+        if session is None or not _number(begin_raw) or not _number(end_raw):
+            return  # QuickFIX rejects a malformed ResendRequest itself
+        begin, last = resend_span(int(begin_raw), int(end_raw), session.getExpectedSenderNum())
+        if last - begin + 1 <= cap:
+            return
+        # SWIG keeps no const: the engine serves the range we leave in the message it is processing
+        message.setField(16, str(begin + cap - 1))
+        text = (f"ResendRequest for {last - begin + 1} messages ({begin}..{last}) above the cap of {cap}: "
+                f"served {begin}..{begin + cap - 1}; log on again and ask for the rest")
+        log.warning("fix.resend_capped", app=self.name, session=session_key(session_id), begin=begin, last=last,
+                    cap=cap)
+        self._throttled(session_id, "2", Decision(Verdict.DISCONNECT, text, True))
+        self.log_out(session_id, text)
+
+    def _refuse_app(self, message: fix.Message, session_id: fix.SessionID, decision: Decision) -> None:
+        self._throttled(session_id, msg_type(message), decision)
+        self.send(session_id, business_reject(message, BUSINESS_REJECT_OTHER, decision.text))
+
+    def _throttled(self, session_id: fix.SessionID, kind: str, decision: Decision) -> None:
+        if decision.first:
+            log.warning("fix.throttled", app=self.name, session=session_key(session_id), msg_type=kind,
+                        verdict=decision.verdict.value, text=decision.text)
+            self.on_throttled(session_id, kind, decision)
+
+    def log_out(self, session_id: fix.SessionID, reason: str) -> None:
+        """Engine thread or loop: end a session with a Logout carrying ``reason`` (58). QuickFIX sends it
+        at its next timer tick (after what it is sending now), waits LogoutTimeout for the answer and
+        disconnects; the session is enabled again once it is down, so the client may log on again."""
+        session = fix.Session.lookupSession(session_id)
+        if session is None or not session.isLoggedOn():
+            return
+        with self._lock:
+            self._logging_out.add(session_key(session_id))
+        session.logout(reason)
+
+    def _outbound_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
+        if self.no_resend_types and header_value(message, 43) == "Y" and msg_type(message) in self.no_resend_types:
+            _into_gap_fill(message)
+            return
+        self.on_app_out(message, session_id)
 
     def _outbound_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         reason = self._refusal(session_id)
@@ -169,12 +321,30 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
                 message.removeField(tag)
             message.setField(fix.Text(reason))
             return
+        if self.logon_password is not None and msg_type(message) == "A":
+            message.setField(554, self.logon_password.get_secret_value())
         self.on_admin_out(message, session_id)
 
     def _inbound_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
         if self._refusal(session_id) is not None:
             return  # cannot happen once disconnected; belt and braces
+        decision = self._check(msg_type(message), session_id)
+        if decision is not None:
+            self._refuse_app(message, session_id, decision)
+            return
         self.on_app_in(message, session_id)
+
+    def _created(self, session_id: fix.SessionID) -> None:
+        self._mark(session_id)
+        self.on_create(session_id)
+
+    def _mark(self, session_id: fix.SessionID) -> None:
+        """Remember the session's sequence numbers while no one is logged on (see the module docstring)."""
+        session = fix.Session.lookupSession(session_id)
+        if session is not None:
+            with self._lock:
+                self._marks[session_key(session_id)] = (session.getExpectedSenderNum(),
+                                                        session.getExpectedTargetNum())
 
     def _logged_on(self, session_id: fix.SessionID) -> None:
         with self._lock:
@@ -183,17 +353,65 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             self.on_logon(session_id)
             return
         reason, expected = refusal
+        key = session_key(session_id)
+        with self._lock:
+            mark = self._marks.get(key) if key in self._resets else None
+            self._resets.discard(key)
         session = fix.Session.lookupSession(session_id)
         if session is not None:
-            if expected > 0:  # the refused Logon must not consume the client's sequence number
+            if mark is not None:  # QuickFIX already reset the session for the refused 141=Y: undo what we can
+                session.setNextSenderMsgSeqNum(mark[0])
+                session.setNextTargetMsgSeqNum(mark[1])
+                log.warning("fix.refused_reset_undone", app=self.name, session=key, next_sender=mark[0],
+                            next_target=mark[1])
+            elif expected > 0:  # the refused Logon must not consume the client's sequence number
                 session.setNextTargetMsgSeqNum(expected)
             session.disconnect()
         with self._lock:
-            self._refusals.pop(session_key(session_id), None)
-        log.info("fix.logon_refused", app=self.name, session=session_key(session_id), reason=reason)
+            self._refusals.pop(key, None)
+        log.info("fix.logon_refused", app=self.name, session=key, reason=reason)
         self.on_logon_refused(session_id, reason)
 
     def _logged_out(self, session_id: fix.SessionID) -> None:
         if self._refusal(session_id) is not None:
             return  # the refused logon's disconnect: not a session of the application's
+        key = session_key(session_id)
+        self._throttles.pop(key, None)
+        with self._lock:
+            relog = key in self._logging_out
+            self._logging_out.discard(key)
+        session = fix.Session.lookupSession(session_id)
+        if session is not None and relog:
+            session.logon()  # enabled again: QuickFIX refuses a Logon to a disabled session
+        self._mark(session_id)
         self.on_logout(session_id)
+
+
+def _defuse_sequence_reset(message: fix.Message, session_id: fix.SessionID) -> None:
+    """A SequenceReset read after the engine dropped the session (the rest of a packet after a Logout, a
+    refused Logon, a MsgSeqNum too low) that lowers NewSeqNo makes QuickFIX 1.15.1 build a Reject while not
+    logged on, which throws std::runtime_error outside any handler: the process aborts (found by the
+    fuzzer). Without NewSeqNo (36) the engine does nothing with it."""
+    session = fix.Session.lookupSession(session_id)
+    if session is None or not session.receivedLogon():
+        message.removeField(36)
+        log.warning("fix.sequence_reset_ignored", session=session_key(session_id), reason="session not logged on")
+
+
+def _number(text: str) -> bool:
+    """Plain ASCII digits (``str.isdigit`` also takes '²', which ``int`` refuses)."""
+    return text.isascii() and text.isdigit() and len(text) < 19
+
+
+def _into_gap_fill(message: fix.Message) -> None:
+    """Rewrite the resent copy of a message into SequenceReset-GapFill over its own MsgSeqNum."""
+    header = message.getHeader()
+    kept = [(tag, str(header.getField(tag))) for tag in _GAP_FILL_HEADER if header.isSetField(tag)]
+    seq = next((int(v) for tag, v in kept if tag == 34 and _number(v)), 0)
+    message.clear()
+    header = message.getHeader()
+    for tag, value in kept:
+        header.setField(tag, value)
+    header.setField(35, "4")
+    message.setField(123, "Y")
+    message.setField(36, str(seq + 1))

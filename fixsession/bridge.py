@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -39,15 +40,31 @@ class InboundBridge:
         self._lanes: dict[str, _Lane] = {}
         self.delivered = 0
         self.failed = 0
+        self._pending: dict[str, int] = {}  # submitted, not yet handled (engine thread and loop)
+        self._pending_lock = threading.Lock()
+
+    def pending(self, key: str) -> int:
+        """Messages of session ``key`` submitted and not yet handled (thread-safe)."""
+        return self._pending.get(key, 0)
+
+    def _count(self, key: str, delta: int) -> None:
+        with self._pending_lock:
+            left = self._pending.get(key, 0) + delta
+            if left > 0:
+                self._pending[key] = left
+            else:
+                self._pending.pop(key, None)
 
     # engine thread --------------------------------------------------------------------------
     def submit(self, session_id: fix.SessionID, message: fix.Message) -> bool:
         """Called on a QuickFIX thread; returns at once. False if the loop is gone (logged)."""
         try:
             owned_id, owned = copy_session_id(session_id), fix.Message(message)
+            self._count(session_key(session_id), 1)
             self.loop.call_soon_threadsafe(self._enqueue, owned_id, owned)
             return True
         except RuntimeError:  # loop closed: shutting down
+            self._count(session_key(session_id), -1)
             log.warning("fix.bridge_closed", app=self.name, session=session_key(session_id),
                         msg_type=msg_type(message))
             return False
@@ -75,6 +92,7 @@ class InboundBridge:
                 log.exception("fix.handler_failed", app=self.name, session=session_key(session_id),
                               msg_type=msg_type(message))
             finally:
+                self._count(session_key(session_id), -1)
                 lane.queue.task_done()
 
     async def join(self) -> None:

@@ -37,7 +37,7 @@ def msg_type(message: fix.Message) -> str:
 
 def msg_seq_num(message: fix.Message) -> int | None:
     value = header_value(message, 34)
-    return int(value) if value is not None and value.isdigit() else None
+    return int(value) if value is not None and (value.isascii() and value.isdigit() and len(value) < 19) else None
 
 
 def printable(message: fix.Message) -> str:

@@ -67,7 +67,7 @@ def parse_utc_timestamp(value: str) -> int:
         micros = int((fraction + "000000")[:6]) if fraction else 0
     except ValueError as exc:
         raise MalformedMarketData(f"SendingTime (52) is not a UTC timestamp: {value!r}") from exc
-    if fraction and not fraction.isdigit():
+    if fraction and not (fraction.isascii() and fraction.isdigit() and len(fraction) < 19):
         raise MalformedMarketData(f"SendingTime (52) is not a UTC timestamp: {value!r}")
     return int(stamp.timestamp()) * 1_000_000 + micros
 
@@ -85,7 +85,7 @@ def _sending_time_us(value: str) -> int:
         _ts_cache[whole] = base
     if not fraction:
         return base
-    if not fraction.isdigit() or len(fraction) > 9:
+    if not (fraction.isascii() and fraction.isdigit() and len(fraction) < 19) or len(fraction) > 9:
         raise MalformedMarketData(f"SendingTime (52) is not a UTC timestamp: {value!r}")
     return base + int((fraction + "000000")[:6])
 
@@ -95,7 +95,7 @@ def _fields(raw: str) -> list[tuple[str, str]]:
     for part in raw.split(SOH):
         if part:
             tag, sep, value = part.partition("=")
-            if not sep or not tag.isdigit():
+            if not sep or not (tag.isascii() and tag.isdigit() and len(tag) < 19):
                 raise MalformedMarketData(f"not a tag=value field: {part[:40]!r}")
             out.append((tag, value))
     return out
@@ -110,7 +110,7 @@ _INC_ENTRY = re.compile(
     "(?:290=[0-9]*\x01)?"
 )
 _HEADER = {tag: re.compile(f"\x01{tag}=([^\x01]*)\x01") for tag in ("52", "262")}
-_COUNT = re.compile("\x01268=([0-9]+)\x01")
+_COUNT = re.compile("\x01268=([0-9]{1,9})\x01")
 
 
 def _fast_increment(raw: str) -> Increment | None:
@@ -177,7 +177,8 @@ def _groups(fields: list[tuple[str, str]], delimiter: str, symbol: str | None) -
             current[tag] = value
     if current is not None:
         entries.append(_entry(current, symbol))
-    if declared is None or not declared.isdigit() or int(declared) != len(entries):
+    counted = declared is not None and declared.isascii() and declared.isdigit() and len(declared) < 19
+    if not counted or int(declared or 0) != len(entries):
         raise MalformedMarketData(f"NoMDEntries (268) is {declared!r} but {len(entries)} entries were found")
     return tuple(entries)
 

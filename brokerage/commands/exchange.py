@@ -45,16 +45,22 @@ def exchange(
                   if settings.trading_24h else CloseSchedule(settings.exchange_calendar))
     except ValueError as exc:
         raise typer.BadParameter(f"exchange_day_close must be HH:MM: {exc}") from exc
+    from brokerage.secrets import exchange_password
+
+    order_comp_ids = exchange_comp_ids(settings.gateway_exchange_comp_id, len(settings.gateway_shard_backends))
+    peers = (*order_comp_ids, *settings.exchange_md_comp_ids)
+    passwords = {peer: exchange_password(settings, peer) for peer in peers} if settings.exchange_auth else None
     options = ExchangeOptions(
         port=port or settings.exchange_port, host=settings.exchange_host, data_dir=settings.data_dir,
         seed=settings.exchange_seed if seed is None else seed,
         symbols=tuple(s for s in symbols.split(",") if s.strip()) if symbols else None,
         comp_id=settings.exchange_comp_id,  # one order link per gateway shard: GATEWAY, GATEWAY-2, ...
-        order_comp_ids=exchange_comp_ids(settings.gateway_exchange_comp_id, len(settings.gateway_shard_backends)),
+        order_comp_ids=order_comp_ids,
         md_comp_ids=settings.exchange_md_comp_ids, step_seconds=step, time_scale=time_scale,
         taker_probability=taker_probability, end_of_day=eod, reset_on_logon=reset_on_logon,
         close_schedule=closes, journal_fsync=settings.exchange_journal_fsync,
-        snapshot_every=settings.exchange_snapshot_every, snapshot_seconds=settings.exchange_snapshot_seconds)
+        snapshot_every=settings.exchange_snapshot_every, snapshot_seconds=settings.exchange_snapshot_seconds,
+        passwords=passwords)
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()

@@ -27,6 +27,7 @@ def marketdata(
     import structlog
     from redis.asyncio import Redis
 
+    from brokerage.secrets import exchange_password
     from marketdata.fix_feed import MarketDataFeed, feed_engine, symbols_for_shard
     from marketdata.ingestor import Ingestor
     from marketdata.ops import start_marketdata_ops
@@ -61,6 +62,7 @@ def marketdata(
         ingestor = Ingestor(QuoteWriter(redis, publish=True), batch_max or settings.marketdata_batch_max)
         feed = MarketDataFeed(ingestor, wanted, loop)
         sender = settings.exchange_md_comp_ids[index]
+        feed.logon_password = exchange_password(settings, sender)  # the exchange checks it (ADR 007)
         engine = feed_engine(feed, settings.data_dir, settings.exchange_host, settings.exchange_port, sender,
                              settings.exchange_comp_id)
         engine.start()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import quickfix as fix
 import structlog
@@ -24,12 +25,30 @@ import structlog
 from fixsession.application import SafeApplication
 from fixsession.messages import body_value, msg_type, session_key
 from fixsession.rejects import APPLICATION_NOT_AVAILABLE, business_reject, unsupported_message_type
+from fixsession.throttle import Decision, Rate, ThrottlePolicy
 from gateway.fix.audit import SessionAudit
 from gateway.fix.sessions import ClientSession, CredentialCache
+
+if TYPE_CHECKING:
+    from brokerage.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 AppHandler = Callable[[fix.SessionID, fix.Message], Awaitable[None]]
+
+NEVER_RESENT = frozenset({"W", "X"})  # market data: stale once it would be resent (gap-filled instead)
+
+
+def apply_client_limits(app: ClientAcceptorApplication, settings: Settings) -> None:
+    """What one authenticated client may cost the gateway (ADR 007): every message type throttled,
+    bounded pending work, capped resends, sane HeartBtInt, market data never resent."""
+    app.throttle = ThrottlePolicy(
+        app=Rate(settings.fix_app_messages_per_second, settings.fix_app_burst),
+        admin=Rate(settings.fix_admin_messages_per_second, settings.fix_admin_burst))
+    app.max_pending = settings.fix_max_pending_messages
+    app.resend_cap = settings.fix_resend_max_messages
+    app.heartbeat_bounds = (settings.fix_heartbeat_min_seconds, settings.fix_heartbeat_max_seconds)
+    app.no_resend_types = NEVER_RESENT
 
 
 class ClientAcceptorApplication(SafeApplication):
@@ -69,6 +88,9 @@ class ClientAcceptorApplication(SafeApplication):
 
     def on_logon_refused(self, session_id: fix.SessionID, reason: str) -> None:
         self._record("session.logon_failed", session_id, reason)
+
+    def on_throttled(self, session_id: fix.SessionID, message_type: str, decision: Decision) -> None:
+        self._record("session.throttled", session_id, f"35={message_type} {decision.verdict.value}: {decision.text}")
 
     def _record(self, event_type: str, session_id: fix.SessionID, reason: str = "") -> None:
         client = self._client(session_id)

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
+from brokerage.secrets import exchange_password
 from brokerage.services import free_port
 from brokerage.settings import Settings
 from fixsession.engine import Engine
 from fixsession.loopback_guard import guard_acceptor
 from fixsession.settings import Endpoint, SessionSpec
-from gateway.fix.acceptor import ClientAcceptorApplication
+from gateway.fix.acceptor import ClientAcceptorApplication, apply_client_limits
 from gateway.fix.audit import SessionAudit
 from gateway.fix.exchange_link import ExchangeLinkApplication
 from gateway.fix.sessions import ClientSession, load_client_sessions
@@ -117,6 +118,7 @@ class GatewayFix:
                 tls_context = server_context(settings.fix_tls_certificate, settings.fix_tls_private_key)
             audit = SessionAudit(loop, pool)
             clients = ClientAcceptorApplication(loop, sessions, audit)
+            apply_client_limits(clients, settings)  # throttle, resend cap, MD never resent (ADR 007)
             backend_port = settings.fix_backend_port or free_port()
             client_engine = Engine(client_endpoint(settings, backend_port, shard), [s.spec() for s in sessions],
                                    clients)
@@ -125,6 +127,7 @@ class GatewayFix:
             if exchange_link:
                 spec = exchange_session(settings)
                 side.exchange = ExchangeLinkApplication(loop, spec)
+                side.exchange.logon_password = exchange_password(settings, spec.sender_comp_id)
                 side.exchange_engine = Engine(exchange_endpoint(settings, shard), [spec], side.exchange)
             if not shard.sharded:
                 side.front_door = FrontDoor(

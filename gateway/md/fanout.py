@@ -34,6 +34,7 @@ from gateway.md.subscriptions import (
     SUBSCRIBE,
     UNSUBSCRIBE,
     Increment,
+    MdCaps,
     MdReject,
     Snapshot,
     Subscription,
@@ -69,12 +70,13 @@ def parse_quote(payload: str) -> Quote | None:
 class ClientMarketData:
     def __init__(self, redis: Redis, is_known: Callable[[str], bool], send: Send,  # type: ignore[type-arg,unused-ignore]
                  max_symbols: int = 500, flush_interval: float = 0.05,
-                 is_logged_on: Callable[[fix.SessionID], bool] = logged_on) -> None:
+                 is_logged_on: Callable[[fix.SessionID], bool] = logged_on, caps: MdCaps | None = None) -> None:
         self.redis = redis
         self.is_known = is_known
         self.send = send
         self.is_logged_on = is_logged_on
         self.max_symbols = max_symbols
+        self.caps = caps or MdCaps(max_symbols=max_symbols)
         self.flush_interval = flush_interval
         self.book = SubscriptionBook()
         self._loop = asyncio.get_running_loop()
@@ -104,7 +106,8 @@ class ClientMarketData:
                 self._reject(session_id, key, MdReject(request.req_id, None,
                                                        f"no active subscription with MDReqID {request.req_id}"))
             return
-        checked = check_request(request, self.is_known, self.book.sessions.get(key), self.max_symbols)
+        checked = check_request(request, self.is_known, self.book.sessions.get(key), self.max_symbols,
+                                self.caps)
         if isinstance(checked, MdReject):
             self._reject(session_id, key, checked)
             return
@@ -281,8 +284,10 @@ def attach(clients: ClientAcceptorApplication, settings: Settings) -> ClientMark
     listed = frozenset(i.symbol for i in load_universe())
     redis = Redis.from_url(settings.effective_redis_url, decode_responses=True, socket_connect_timeout=1,
                            socket_timeout=5)
+    caps = MdCaps(settings.fix_md_max_symbols, settings.fix_md_max_subscriptions,
+                  settings.fix_md_max_snapshot_symbols)
     service = ClientMarketData(redis, listed.__contains__, clients.send, settings.fix_md_max_symbols,
-                               settings.fix_md_flush_seconds)
+                               settings.fix_md_flush_seconds, caps=caps)
     clients.handlers["V"] = service.on_market_data_request
     clients.logout_listeners.append(service.on_logout)
     return service

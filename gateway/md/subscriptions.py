@@ -81,9 +81,19 @@ class Increment:
     entries: list[MdEntry]
 
 
+@dataclass(frozen=True, slots=True)
+class MdCaps:
+    """What one session may ask of the market data service (ADR 007)."""
+
+    max_symbols: int = 500  # symbols watched by all the session's subscriptions together
+    max_subscriptions: int = 100  # live MDReqIDs
+    max_snapshot_symbols: int = 100  # symbols in one snapshot-only request (263=0)
+
+
 def check_request(request: MdRequest, is_known: Callable[[str], bool], session: SessionMarketData | None,
-                  max_symbols: int) -> MdReject | frozenset[str]:
+                  max_symbols: int, caps: MdCaps | None = None) -> MdReject | frozenset[str]:
     """Why a snapshot/subscribe request is refused, or the entry types it will get."""
+    caps = caps or MdCaps(max_symbols=max_symbols)
     req_id = request.req_id
     if request.request_type not in (SNAPSHOT, SUBSCRIBE):
         return MdReject(req_id, UNSUPPORTED_SUBSCRIPTION_TYPE,
@@ -105,12 +115,20 @@ def check_request(request: MdRequest, is_known: Callable[[str], bool], session: 
     unknown = [s for s in request.symbols if not is_known(s)]
     if unknown:
         return MdReject(req_id, UNKNOWN_SYMBOL, "unknown symbol: " + ", ".join(unknown))
+    if request.request_type == SNAPSHOT and len(request.symbols) > caps.max_snapshot_symbols:
+        return MdReject(req_id, INSUFFICIENT_BANDWIDTH,
+                        f"at most {caps.max_snapshot_symbols} symbols per snapshot request "
+                        f"({len(request.symbols)} requested)")
+    live = len(session.subscriptions) if session is not None else 0
+    if request.request_type == SUBSCRIBE and live >= caps.max_subscriptions:
+        return MdReject(req_id, INSUFFICIENT_BANDWIDTH,
+                        f"at most {caps.max_subscriptions} live subscriptions (MDReqIDs) per session")
     if request.request_type == SUBSCRIBE:
         watched = set(session.by_symbol) if session is not None else set()
         total = len(watched | set(request.symbols))
-        if total > max_symbols:
+        if total > caps.max_symbols:
             return MdReject(req_id, INSUFFICIENT_BANDWIDTH,
-                            f"at most {max_symbols} symbols per session ({total} requested in all)")
+                            f"at most {caps.max_symbols} symbols per session ({total} requested in all)")
     return types
 
 

@@ -33,7 +33,7 @@ def _text(fields: fix.FieldMap, tag: int) -> str | None:
 
 def _count(message: fix.Message, tag: int) -> int:
     raw = _text(message, tag) or "0"
-    return int(raw) if raw.isdigit() else -1
+    return int(raw) if (raw.isascii() and raw.isdigit() and len(raw) < 19) else -1
 
 
 def _group_values(message: fix.Message, count_tag: int, group: fix.Group, tag: int) -> list[str] | None:
@@ -61,7 +61,7 @@ def decode_request(message: fix.Message) -> MdRequest | MdReject:
     if request_type is None:
         return MdReject(req_id, None, "SubscriptionRequestType (263) is required")
     depth_text = _text(message, 264) or "0"
-    if not depth_text.isdigit():
+    if not (depth_text.isascii() and depth_text.isdigit() and len(depth_text) < 19):
         return MdReject(req_id, UNSUPPORTED_MARKET_DEPTH, f"MarketDepth {depth_text!r} is not a depth")
     types = _group_values(message, 267, fix44.MarketDataRequest.NoMDEntryTypes(), 269)
     if types is None:

@@ -86,6 +86,10 @@ def _coded(msg: fix.Message, tag: int, kind: type[Side] | type[OrdType] | type[T
         raise BadField(tag, f"unsupported value {raw!r}") from None
 
 
+def _integer(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 19  # str.isdigit alone takes '²', which int() refuses
+
+
 def _poss_resend(msg: fix.Message) -> bool:
     return header_value(msg, 97) == "Y" or header_value(msg, 43) == "Y"
 
@@ -134,8 +138,8 @@ def parse_new_order(msg: fix.Message) -> NewOrderCommand:
     side = _coded(msg, 54, Side)
     ord_type = _coded(msg, 40, OrdType)
     tif = _coded(msg, 59, TimeInForce, default="0")
-    qty = _decimal(msg, 38, required=True)
-    assert isinstance(side, Side) and isinstance(ord_type, OrdType) and isinstance(tif, TimeInForce) and qty
+    qty = _positive_qty(_decimal(msg, 38, required=True))
+    assert isinstance(side, Side) and isinstance(ord_type, OrdType) and isinstance(tif, TimeInForce)
     return NewOrderCommand(ClOrdID(_text(msg, 11) or ""), _text(msg, 1, required=False), _text(msg, 55) or "",
                            side, ord_type, tif, qty, _decimal(msg, 44), _decimal(msg, 99), _poss_resend(msg))
 
@@ -153,9 +157,14 @@ def parse_cancel(msg: fix.Message) -> CancelCommand:
                          _text(msg, 55, required=False), _side_or_none(msg), _poss_resend(msg))
 
 
+def _positive_qty(qty: Decimal | None) -> Decimal:
+    if qty is None or qty <= 0:  # None cannot happen (required=True raises first)
+        raise BadField(38, f"OrderQty must be positive, got {qty}")
+    return qty
+
+
 def parse_replace(msg: fix.Message) -> ReplaceCommand:
-    qty = _decimal(msg, 38, required=True)
-    assert qty is not None
+    qty = _positive_qty(_decimal(msg, 38, required=True))
     return ReplaceCommand(ClOrdID(_text(msg, 11) or ""), ClOrdID(_text(msg, 41) or ""),
                           _text(msg, 55, required=False), _side_or_none(msg), qty, _decimal(msg, 44),
                           _poss_resend(msg))
@@ -199,7 +208,7 @@ def parse_venue_report(msg: fix.Message) -> VenueReport:
         exec_id=_text(msg, 17) or "", exec_type=_text(msg, 150) or "", ord_status=_text(msg, 39) or "",
         qty=_decimal(msg, 38), price=_decimal(msg, 44), last_qty=_decimal(msg, 32) or Decimal(0),
         last_px=_decimal(msg, 31) or Decimal(0),
-        reject_reason=int(reason) if reason is not None and reason.lstrip("-").isdigit() else None,
+        reject_reason=int(reason) if reason is not None and _integer(reason.lstrip("-")) else None,
         text=_text(msg, 58, required=False) or "",
     )
 
@@ -207,7 +216,7 @@ def parse_venue_report(msg: fix.Message) -> VenueReport:
 def parse_venue_cancel_reject(msg: fix.Message) -> VenueCancelReject:
     reason = _text(msg, 102, required=False)
     return VenueCancelReject(_text(msg, 11) or "", _text(msg, 434, required=False) or "1",
-                             int(reason) if reason is not None and reason.isdigit() else None,
+                             int(reason) if reason is not None and _integer(reason) else None,
                              _text(msg, 58, required=False) or "")
 
 

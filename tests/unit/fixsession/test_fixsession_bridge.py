@@ -98,3 +98,24 @@ def test_submit_after_the_loop_closed_is_refused_quietly() -> None:
     bridge = InboundBridge(loop, lambda sid, message: None)
     loop.close()
     assert bridge.submit(fix.SessionID("FIX.4.4", "BROKER", "C1"), news(1)) is False
+
+
+async def test_pending_counts_what_was_submitted_and_not_yet_handled() -> None:
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Event()
+
+    async def handler(_session_id: fix.SessionID, _message: fix.Message) -> None:
+        await gate.wait()
+
+    bridge = InboundBridge(loop, handler)
+    slow, other = fix.SessionID("FIX.4.4", "BROKER", "SLOW"), fix.SessionID("FIX.4.4", "BROKER", "OTHER")
+    for number in range(5):
+        bridge.submit(slow, news(number))
+    bridge.submit(other, news(1))
+    assert bridge.pending(slow.toString()) == 5 and bridge.pending(other.toString()) == 1
+    await asyncio.sleep(0.01)
+    assert bridge.pending(slow.toString()) == 5  # one in the handler, four queued: none handled yet
+    gate.set()
+    await bridge.join()
+    assert bridge.pending(slow.toString()) == 0 and bridge.pending(other.toString()) == 0
+    assert bridge.delivered == 6
