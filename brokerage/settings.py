@@ -185,7 +185,6 @@ class Settings(BaseSettings):
     fix_max_pending_messages: int = 2000  # per session, handed to the loop and not yet handled
     fix_resend_max_messages: int = 10_000  # one ResendRequest is served for at most this many messages
     fix_heartbeat_min_seconds: int = 1
-    fix_heartbeat_max_seconds: int = 300
     fix_md_max_subscriptions: int = 100  # live MDReqIDs per client session
     fix_md_max_snapshot_symbols: int = 100  # symbols in one snapshot-only 35=V (263=0)
 
