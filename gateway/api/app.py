@@ -16,7 +16,7 @@ from brokerage.settings import Settings
 from gateway.api.deps import require_compliance, require_market_data_access
 from gateway.api.metrics import ApiMetrics, MetricsMiddleware
 from gateway.api.problems import ProblemDetails, install_problem_handlers, problem_responses
-from gateway.api.routes import accounts, cash, health, orders, positions, search, stream
+from gateway.api.routes import accounts, admin, cash, health, orders, positions, search, stream
 from gateway.api.stream_guard import StreamGuard
 
 DESCRIPTION = """Broker back-office API: accounts with balances and buying power, positions valued at live
@@ -107,7 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     for router in (accounts.router, positions.router, orders.router, cash.router,
-                   build_compliance_router(require_compliance)):
+                   build_compliance_router(require_compliance), admin.router):
         app.include_router(router, responses=V1_PROBLEMS)
     app.include_router(search.router, responses=V1_PROBLEMS, dependencies=[Depends(require_market_data_access)])
     app.state.stream_guard = StreamGuard(settings)  # Origin, token and per-token cap on /v1/stream
