@@ -114,7 +114,7 @@ async def logon(env: OrderPathEnv, comp_id: str, password: str) -> FixClient:
     return client
 
 
-async def logon_within(env: OrderPathEnv, comp_id: str, password: str, seconds: float = 30) -> FixClient:  # noqa: ASYNC109
+async def logon_within(env: OrderPathEnv, comp_id: str, password: str, seconds: float = 30) -> FixClient:
     """Log on, retrying until ``seconds`` have passed (the gateway picks new rows up within a few seconds)."""
     deadline = time.monotonic() + seconds
     while True:
@@ -139,7 +139,7 @@ async def outbox(pool: asyncpg.Pool, event_type: str, **match: str) -> list[dict
     return [p for p in payloads if all(p.get(k) == v for k, v in match.items())]
 
 
-async def until(predicate: Any, seconds: float = 20, what: str = "condition") -> Any:  # noqa: ASYNC109
+async def until(predicate: Any, seconds: float = 20, what: str = "condition") -> Any:
     deadline = time.monotonic() + seconds
     while True:
         value = await predicate()
