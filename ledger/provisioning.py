@@ -288,7 +288,7 @@ async def open_account(pool: asyncpg.Pool, account_id: str, account_type: str, *
 
 
 async def close_account(pool: asyncpg.Pool, account_id: str, *, actor: str) -> AccountInfo:
-    """Close an account with no open orders and no positions (cash left stays on the books, to withdraw)."""
+    """Close an account with no open orders, no positions and no cash (its links stay; it can no longer trade)."""
     async with pool.acquire() as conn, conn.transaction():
         status = await conn.fetchval("SELECT status FROM accounts WHERE account_id = $1 FOR UPDATE", account_id)
         if status is None:
@@ -302,6 +302,10 @@ async def close_account(pool: asyncpg.Pool, account_id: str, *, actor: str) -> A
                                 account_id)
         if held:
             reasons.append("positions in " + ", ".join(r["symbol"] for r in held))
+        cash = await conn.fetchval("SELECT amount FROM cash_balances WHERE account_id = $1 AND amount <> 0 "
+                                   "LIMIT 1", account_id)
+        if cash is not None:
+            reasons.append(f"cash balance {cash}: withdraw it first (a closed account moves no cash)")
         if reasons:
             raise AccountBusy(account_id, reasons)
         if status != "closed":

@@ -142,7 +142,7 @@ def list_(format: FormatOption = Format.table) -> None:
 @app.command()
 def close(account_id: Annotated[str, typer.Argument(help="The account.")],
           format: FormatOption = Format.table) -> None:
-    """Close an account; refused while it has open orders or positions."""
+    """Close an account; refused while it has open orders, positions or cash."""
     account = run_db(lambda pool: provisioning.close_account(pool, account_id, actor=actor()))
     _show(account, format)
 

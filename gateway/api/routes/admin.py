@@ -131,7 +131,7 @@ def _refusal(exc: errors.LedgerError, account_id: str | None = None) -> Problem:
         return Problem(404, "not-linked", "Account not linked", str(exc), sender_comp_id=exc.sender_comp_id,
                        account_id=exc.account_id)
     if isinstance(exc, provisioning.AccountBusy):
-        return Problem(409, "account-busy", "Account has open orders or positions", str(exc),
+        return Problem(409, "account-busy", "Account has open orders, positions or cash", str(exc),
                        account_id=exc.account_id, reasons=list(exc.reasons))
     if isinstance(exc, errors.AccountNotFound):
         return account_not_found(account_id or str(exc))
@@ -141,7 +141,7 @@ def _refusal(exc: errors.LedgerError, account_id: str | None = None) -> Problem:
 _WRITE_PROBLEMS = problem_responses({
     403: "Not an admin token (`forbidden`)",
     404: "No such account (`account-not-found`), session (`session-not-found`) or link (`not-linked`)",
-    409: "Already exists (`already-exists`), or the account has open orders or positions (`account-busy`)",
+    409: "Already exists (`already-exists`), or the account has open orders, positions or cash (`account-busy`)",
     422: "Invalid input (`validation-error`, `invalid-request`)",
 })
 
@@ -166,7 +166,7 @@ async def open_account(body: OpenAccountRequest, principal: Admin, pool: DbPool)
 
 
 @router.post("/accounts/{account_id}/close", response_model=AdminAccount,
-             summary="Close an account with no open orders and no positions (admin)", responses=_WRITE_PROBLEMS)
+             summary="Close an account with no open orders, positions or cash (admin)", responses=_WRITE_PROBLEMS)
 async def close_account(account_id: AccountIdPath, principal: Admin, pool: DbPool) -> AdminAccount:
     try:
         return _account(await provisioning.close_account(pool, account_id, actor=principal.actor))

@@ -127,6 +127,8 @@ async def test_bad_input_is_problem_json(api: httpx.AsyncClient, pool: asyncpg.P
         ("POST", "/v1/admin/sessions/NOPE/disable", None, 404),
         ("PUT", "/v1/admin/sessions/CLIENT1/password", {"password": " padded-password "}, 422),
         ("DELETE", "/v1/admin/sessions/CLIENT1/accounts/ACC-CLIENT2", None, 404),
+        ("POST", "/v1/admin/accounts/ACC-CLIENT1/close", None, 409),  # it holds cash
+        ("POST", "/v1/admin/accounts/NOPE/close", None, 404),
         ("POST", "/v1/admin/accounts/ACC-CLIENT1/deposits", {"amount": "-5"}, 422),
         ("POST", "/v1/admin/accounts/ACC-CLIENT1/withdrawals", {"amount": "999999999999"}, 422),
     ]
