@@ -10,7 +10,8 @@ the acceptor was built with). So the gateway watches ``fix_sessions`` (every ``i
 * a **disabled session** that is logged on is logged out with ``58=Session disabled``
   (``Session.logout(reason)``, which also disables the QuickFIX session: a Logon that got past the
   front door would still be refused); **enabled** again, the QuickFIX session is re-enabled.
-* **links** (``fix_session_accounts``) are reloaded into the order path's SenderCompID -> accounts map.
+* **links** (``fix_session_accounts``) are reloaded into the order path's SenderCompID -> accounts map
+  (client sessions only: a drop-copy session may not enter orders).
 * the **state** of every session it serves (logged on, next sequence numbers, last message time) is
   published to ``fix_session_state`` every ``publish_every`` seconds, for `brokerage sessions list` and
   ``/v1/admin/sessions``.
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import asyncpg
 import quickfix as fix
 import structlog
 
@@ -95,6 +97,20 @@ def merged_accounts(target: SessionAccounts, fresh: SessionAccounts) -> bool:
     return True
 
 
+async def load_trading_accounts(pool: asyncpg.Pool) -> SessionAccounts:
+    """SenderCompID -> (default account, allowed accounts) of the sessions that may enter orders: client
+    sessions only (a drop-copy session has no trading account, so its orders are rejected)."""
+    rows = await pool.fetch(
+        "SELECT l.sender_comp_id, l.account_id, l.is_default FROM fix_session_accounts l "
+        "JOIN fix_sessions s ON s.sender_comp_id = l.sender_comp_id WHERE s.kind = 'client' "
+        "ORDER BY l.sender_comp_id, l.is_default DESC, l.account_id")
+    out: SessionAccounts = {}
+    for row in rows:
+        default, allowed = out.get(row["sender_comp_id"], (row["account_id"], frozenset()))
+        out[row["sender_comp_id"]] = (default, allowed | {row["account_id"]})
+    return out
+
+
 class LiveSessions:
     def __init__(self, side: GatewayFix, our_comp_id: str, *, interval: float = 1.0, publish_every: float = 2.0,
                  owns: Callable[[str], bool] = lambda _comp_id: True) -> None:
@@ -146,10 +162,8 @@ class LiveSessions:
         for comp_id in changes.enable:
             self._enable(comp_id)
         target = self.side.session_accounts
-        if target is not None:
-            from gateway.oms.bootstrap import load_session_accounts  # the order path's loader (import cycle)
-            if merged_accounts(target, await load_session_accounts(pool)):
-                log.info("fix.session_accounts_reloaded", sessions=len(target))
+        if target is not None and merged_accounts(target, await load_trading_accounts(pool)):
+            log.info("fix.session_accounts_reloaded", sessions=len(target))
         now = asyncio.get_running_loop().time()
         if now - self._last_publish >= self.publish_every:
             self._last_publish = now

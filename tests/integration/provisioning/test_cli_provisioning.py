@@ -158,3 +158,22 @@ async def test_links_and_closing_accounts(env: OrderPathEnv, pool: asyncpg.Pool,
     assert await outbox(pool, "account.closed", actor="cli:ops-test")
     assert await outbox(pool, "fix_session.linked", sender_comp_id="NEW4")
     assert await outbox(pool, "fix_session.unlinked", sender_comp_id="NEW4")
+
+
+async def test_drop_copy_session_logs_on_but_cannot_trade(env: OrderPathEnv, pool: asyncpg.Pool,
+                                                           quotes: QuoteReader) -> None:
+    cli(env, "accounts", "open", "ACC-NEW5", "--type", "cash")
+    cli(env, "accounts", "deposit", "ACC-NEW5", "20000")
+    created = cli_json(env, "sessions", "create", "DROP5", "--password-file",
+                       str(password_file(env.root, "drop-copy-5")), "--account", "ACC-NEW5", "--kind", "drop-copy")
+    assert created["kind"] == "drop-copy"
+    client = await logon_within(env, "DROP5", "drop-copy-5")
+    try:
+        await asyncio.sleep(2)  # a poll of the gateway after the Logon: the accounts map is the polled one
+        cl = await buy_marketable(client, quotes, qty=1)
+        final = await until_final(client, cl, timeout=20)
+        assert final.ord_status == "8", final.raw
+        assert "unknown account" in (final.text or ""), final.text
+    finally:
+        await client.logout()
+    assert await pool.fetchval("SELECT count(*) FROM holdings WHERE account_id = 'ACC-NEW5' AND qty <> 0") == 0
