@@ -27,6 +27,9 @@ quotes, orders and fills, deposits and withdrawals.
   and admin tokens see every account; only operator and admin tokens deposit and withdraw; compliance reports
   need a compliance or admin token. `/v1/search` and `/v1/stream` need a token of any role (unless
   `BROKERAGE_API_PUBLIC_MARKET_DATA=true`).
+* `/v1/admin/accounts` and `/v1/admin/sessions` (admin tokens; deposits and withdrawals also operator) open and
+  close accounts and create, disable, enable, re-password and link FIX sessions; the gateway applies each change
+  within seconds, without a restart, and every change is audited with the token as actor.
 * Money, prices and quantities are decimal strings.
 * Errors are RFC 9457 `application/problem+json`; branch on `type`
   (`https://brokerage.example/problems/<slug>`).
@@ -43,7 +46,9 @@ Problem types (`https://brokerage.example/problems/…`):
 | 403 | `forbidden` | |
 | 404 | `account-not-found` (also for an account the token may not see) | `account_id` |
 | 404 | `order-not-found`, `position-not-found`, `not-found` | `order_id`, `symbol` |
+| 404 | `session-not-found`, `not-linked` (`/v1/admin`) | `sender_comp_id`, `account_id` |
 | 409 | `account-not-active` | `account_status` |
+| 409 | `already-exists`, `account-busy` (`/v1/admin`) | `key`, `reasons` |
 | 413 | `payload-too-large` | `limit` |
 | 422 | `validation-error` | `errors` (`loc`, `msg`, `type`) |
 | 422 | `insufficient-funds` | `available`, `requested`, `currency` |
