@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from brokerage.commands import accounts as accounts_cmd
 from brokerage.commands import api as api_cmd
 from brokerage.commands import audit as audit_cmd
 from brokerage.commands import conformance as conformance_cmd
@@ -20,6 +21,7 @@ from brokerage.commands import orders as orders_cmd
 from brokerage.commands import report as report_cmd
 from brokerage.commands import search as search_cmd
 from brokerage.commands import services as services_cmd
+from brokerage.commands import sessions as sessions_cmd
 from brokerage.commands import token as token_cmd
 from brokerage.commands import up as up_cmd
 
@@ -36,6 +38,8 @@ app.add_typer(services_cmd.app, name="services")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(demo_cmd.app, name="demo")
 app.add_typer(token_cmd.app, name="token")
+app.add_typer(accounts_cmd.app, name="accounts")
+app.add_typer(sessions_cmd.app, name="sessions")
 app.add_typer(kill_switch_cmd.app, name="kill-switch")
 app.add_typer(halt_cmd.app, name="halt")
 app.add_typer(orders_cmd.app, name="orders")

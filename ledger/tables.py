@@ -251,6 +251,10 @@ fix_sessions = Table(
     Column("password_hash", Text, nullable=False),  # see ledger.credentials
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    # h12-provisioning (migration 0017_provisioning): client or drop-copy, last change
+    Column("kind", String(16), nullable=False, server_default="client"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    CheckConstraint("kind IN ('client', 'drop-copy')", name="kind"),
 )
 
 fix_session_accounts = Table(
@@ -398,4 +402,20 @@ margin_calls = Table(
     Column("last_liquidation_at", DateTime(timezone=True)),
     CheckConstraint("status IN ('open', 'liquidating', 'met')", name="status"),
     Index("uq_margin_calls_open", "account_id", unique=True, postgresql_where=text("status <> 'met'")),
+)
+
+
+# h12-provisioning (migration 0017_provisioning) ------------------------------------------------------
+
+fix_session_state = Table(
+    "fix_session_state",  # what the gateway serving a session publishes every few seconds
+    metadata,
+    Column("sender_comp_id", String(64), primary_key=True),
+    Column("gateway", Text, nullable=False),  # host:pid
+    Column("backend_port", Integer, nullable=False),  # its QuickFIX acceptor (loopback)
+    Column("logged_on", Boolean, nullable=False),
+    Column("next_sender_seq", BigInteger),
+    Column("next_target_seq", BigInteger),
+    Column("last_message_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
 )

@@ -17,7 +17,7 @@ from gateway.api.console import routes as console
 from gateway.api.deps import require_compliance, require_market_data_access
 from gateway.api.metrics import ApiMetrics, MetricsMiddleware
 from gateway.api.problems import ProblemDetails, install_problem_handlers, problem_responses
-from gateway.api.routes import accounts, cash, controls, health, orders, positions, search, stream
+from gateway.api.routes import accounts, admin, cash, controls, health, orders, positions, search, stream
 from gateway.api.stream_guard import StreamGuard
 
 DESCRIPTION = """Broker back-office API: accounts with balances and buying power, positions valued at live
@@ -30,6 +30,9 @@ quotes, orders and fills, deposits and withdrawals.
   `BROKERAGE_API_PUBLIC_MARKET_DATA=true`).
 * Trading controls (`/v1/admin/controls`: kill switches, market-wide halt) need an operator or admin token; each
   change is audited with the token as actor. The operator console is served at `/console` (not an API route).
+* `/v1/admin/accounts` and `/v1/admin/sessions` (admin tokens; deposits and withdrawals also operator) open and
+  close accounts and create, disable, enable, re-password and link FIX sessions; the gateway applies each change
+  within seconds, without a restart, and every change is audited with the token as actor.
 * Money, prices and quantities are decimal strings.
 * Errors are RFC 9457 `application/problem+json`; branch on `type`
   (`https://brokerage.example/problems/<slug>`).
@@ -46,7 +49,9 @@ Problem types (`https://brokerage.example/problems/…`):
 | 403 | `forbidden` | |
 | 404 | `account-not-found` (also for an account the token may not see) | `account_id` |
 | 404 | `order-not-found`, `position-not-found`, `not-found` | `order_id`, `symbol` |
+| 404 | `session-not-found`, `not-linked` (`/v1/admin`) | `sender_comp_id`, `account_id` |
 | 409 | `account-not-active` | `account_status` |
+| 409 | `already-exists`, `account-busy` (`/v1/admin`) | `key`, `reasons` |
 | 413 | `payload-too-large` | `limit` |
 | 422 | `validation-error` | `errors` (`loc`, `msg`, `type`) |
 | 422 | `insufficient-funds` | `available`, `requested`, `currency` |
@@ -110,7 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     for router in (accounts.router, positions.router, orders.router, cash.router,
-                   build_compliance_router(require_compliance), controls.router, console.router):
+                   build_compliance_router(require_compliance), controls.router, console.router, admin.router):
         app.include_router(router, responses=V1_PROBLEMS)
     app.include_router(search.router, responses=V1_PROBLEMS, dependencies=[Depends(require_market_data_access)])
     app.state.stream_guard = StreamGuard(settings)  # Origin, token and per-token cap on /v1/stream

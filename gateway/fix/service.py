@@ -24,6 +24,7 @@ from fixsession.settings import Endpoint, SessionSpec
 from gateway.fix.acceptor import ClientAcceptorApplication, apply_client_limits
 from gateway.fix.audit import SessionAudit
 from gateway.fix.exchange_link import ExchangeLinkApplication
+from gateway.fix.live_sessions import LiveSessions, SessionAccounts
 from gateway.fix.sessions import ClientSession, load_client_sessions
 from gateway.fix.tls import server_context
 from gateway.frontdoor.credentials import PostgresCredentials
@@ -83,6 +84,10 @@ class GatewayFix:
     exchange_engine: Engine | None = None
     front_door: FrontDoor | None = None
     market_data: fanout.ClientMarketData | None = None
+    # h12-provisioning: sessions added/disabled/relinked at run time (docs/adr/017); the order path's
+    # SenderCompID -> accounts map, kept current by ``live`` (set by the order path's configure)
+    live: LiveSessions | None = None
+    session_accounts: SessionAccounts | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, exchange_link: bool = True,
@@ -144,6 +149,11 @@ class GatewayFix:
                 await side.front_door.listen(settings.fix_host, settings.fix_port)
             if side.front_door is not None and settings.fix_tls_port is not None:
                 await side.front_door.listen(settings.fix_host, settings.fix_tls_port, tls_context)
+            # provisioning without restarts (ADR 017); a shard only picks up the sessions placed on it
+            placement = shard_placement(settings)
+            side.live = LiveSessions(side, settings.fix_target_comp_id,
+                                     owns=lambda comp_id: not shard.sharded or shard.owns(comp_id, placement))
+            side.live.start()
         except BaseException:
             if side is not None:
                 await side.stop()  # closes the pool too
@@ -167,6 +177,8 @@ class GatewayFix:
     async def stop(self) -> None:
         if self.front_door is not None:
             await self.front_door.close()
+        if self.live is not None:  # h12: its task and the acceptors it added
+            await self.live.stop()
         for engine in (self.exchange_engine, self.client_engine):
             if engine is not None:
                 await asyncio.to_thread(engine.stop)

@@ -123,6 +123,7 @@ class OrderPath:
         inputs = RiskInputs(s, QuoteReader(self.redis))
         self.service = OrderService(self.pool, inputs, clients, venue, universe_by_symbol(),
                                     await load_session_accounts(self.pool), rate_limit(s))
+        side.session_accounts = self.service.session_accounts  # h12: kept current as links change (ADR 017)
         self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), self.venue_link)
         self.service.cl_ord_id_scope = s.cl_ord_id_unique_within
         # events with no transaction to carry them: rejects before the order transaction, 35=3/35=j, logons
