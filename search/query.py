@@ -55,11 +55,9 @@ class SearchQuery:
     text: str  # canonical form: folded, lower case, single spaces (the cache key)
     symbol: str | None  # ticker candidate, upper case, or None when the query cannot be a ticker
     tokens: tuple[str, ...]  # name tokens, lower case, in query order ("&" is the token "and")
-
-    @property
-    def compact(self) -> str:
-        """The tokens run together, at most MAX_JOINED_CHARS (``coca cola`` → ``cocacola``)."""
-        return "".join(self.tokens)[:MAX_JOINED_CHARS]
+    # the words run together BEFORE each is cut to MAX_PREFIX_CHARS, at most MAX_JOINED_CHARS
+    # ("coca cola" → "cocacola"): cutting a long first word would otherwise drop letters from the middle
+    compact: str = ""
 
     @property
     def class_letters(self) -> frozenset[str]:
@@ -175,5 +173,6 @@ def parse_query(raw: str | None) -> SearchQuery:
         symbol = candidate if _SYMBOL_FORM.fullmatch(candidate) else None
     elif _SPACED_CLASS_SHARE.fullmatch(folded):
         symbol = normalise_symbol(folded)  # "brk b" → BRK-B
+    compact = "".join(tokens)[:MAX_JOINED_CHARS]
     tokens = tuple(t[:MAX_PREFIX_CHARS] for t in tokens)
-    return SearchQuery(text=folded, symbol=symbol, tokens=tokens)
+    return SearchQuery(text=folded, symbol=symbol, tokens=tokens, compact=compact)

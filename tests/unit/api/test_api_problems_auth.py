@@ -25,7 +25,9 @@ def test_problem_document_has_rfc9457_members_and_decimal_strings() -> None:
 def test_account_token_sees_only_its_accounts() -> None:
     p = Principal("t1", "account", frozenset({"A1"}))
     assert p.can_see("A1") and not p.can_see("A2")
-    p.require_cash_authority("A1")
+    with pytest.raises(Problem) as info:  # it reads its account but moves no cash (operator/admin only)
+        p.require_cash_authority("A1")
+    assert info.value.status == 403
     with pytest.raises(Problem) as info:
         p.require_account("A2")
     assert info.value.status == 404 and info.value.slug == "account-not-found"

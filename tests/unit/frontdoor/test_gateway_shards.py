@@ -90,8 +90,12 @@ def test_shard_settings() -> None:
         shard_settings(Settings(gateway_shard_backends=["127.0.0.1:9100"]), Shard(1, 2))
 
 
-def test_reconciliation_link_withholds_other_shards_orders() -> None:
-    from gateway.oms.bootstrap import ShardVenueLink
+async def test_reconciliation_asks_only_about_this_shards_orders() -> None:
+    """A shard's reconciliation sends status requests for its own working orders only: another shard's
+    order is unknown on this shard's link, and "unknown" would close an order live at the venue."""
+    from unittest import mock
+
+    from gateway.oms import reconciliation
     from gateway.oms.links import VenueLink
 
     sent: list[str] = []
@@ -101,12 +105,23 @@ def test_reconciliation_link_withholds_other_shards_orders() -> None:
             pass
 
         def send(self, msg_type: str, fields: Sequence[Sequence[object]]) -> bool:
-            sent.append(msg_type)
+            sent.append(str(dict((int(str(t)), v) for t, v in fields).get(11)))
             return True
 
-    link = ShardVenueLink(Recording(), {"OMINE"})
-    assert link.send("H", [(11, "OMINE"), (54, "1")])
-    assert link.send("F", [(11, "OMINE.2"), (41, "OMINE.1")])
-    assert not link.send("H", [(11, "OTHERS")])
-    assert not link.send("G", [(11, "OMINE.3"), (41, "OTHERS.1")])
-    assert sent == ["H", "F"] and link.withheld == 2
+    def stored(order_id: str) -> mock.Mock:
+        s = mock.Mock()
+        s.order.order_id = order_id
+        return s
+
+    async def own() -> set[str]:
+        return {"OMINE"}
+
+    reconciler = reconciliation.Reconciler(mock.Mock(), Recording(), mock.Mock(drain=mock.AsyncMock()),
+                                           wait_seconds=0.0, scope=own)
+    with mock.patch.object(reconciliation, "working_orders", mock.AsyncMock(
+            return_value=[stored("OMINE"), stored("OTHERS")])), \
+            mock.patch.object(reconciliation.reports, "venue_status",
+                              side_effect=lambda order, oid: [(11, oid)]), \
+            mock.patch.object(reconciler, "_ledger_view", mock.AsyncMock(return_value={})):
+        report = await reconciler.run("test")
+    assert sent == ["OMINE"] and report.checked == 1

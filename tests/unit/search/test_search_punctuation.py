@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from search.query import joined_prefixes, joined_runs, listing_share_class, name_words, parse_query
@@ -95,6 +95,7 @@ words = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=7)
 
 
 @settings(max_examples=200)
+@example(["aaaaaaa", "aaaaaaa", "aaaaaab", "a"], ["", "", " "])  # a first word cut to 20 characters
 @given(st.lists(words, min_size=1, max_size=4), st.lists(st.sampled_from([" ", "-", ".", ". ", "", "'"]),
                                                          min_size=3, max_size=3))
 def test_a_name_is_found_however_its_words_are_joined(parts: list[str], seps: list[str]) -> None:
