@@ -283,8 +283,16 @@ def field_list(pairs: Iterable[tuple[int, object]]) -> Fields:
 
 
 def build_message(msg_type: str, fields: Sequence[Sequence[object]]) -> fix.Message:
+    """A message from (tag, value) pairs: its wire text parsed by QuickFIX in one call (ADR 020), unvalidated
+    (the session fills in the header, length and checksum when it sends it). The binding aborts the process on
+    text it cannot parse, so only well-formed text goes that way: positive integer tags and values without SOH;
+    anything else is set field by field."""
+    pairs = [(int(str(tag)), str(value)) for tag, value in fields]
+    body = "".join([f"{tag}={value}\x01" for tag, value in pairs])
+    if msg_type and "\x01" not in msg_type and body.count("\x01") == len(pairs) and all(tag > 0 for tag, _ in pairs):
+        return fix.Message(f"35={msg_type}\x01{body}", False)
     message = fix.Message()
     message.getHeader().setField(fix.MsgType(msg_type))
-    for tag, value in fields:
-        message.setField(int(str(tag)), str(value))
+    for tag, value in pairs:
+        message.setField(tag, value)
     return message

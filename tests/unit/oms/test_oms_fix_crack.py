@@ -74,3 +74,22 @@ def test_venue_report_from_the_wire() -> None:
     assert r == codec.parse_venue_report(m)
     assert (r.venue_cl_ord_id, r.exec_id, r.last_qty, r.last_px, r.reject_reason, r.text) == (
         "O1.2", "X9", Decimal(3), Decimal("4.99"), -1, "partly")
+
+
+def _field_by_field(msg_type: str, fields: list[tuple[int, str]]) -> fix.Message:
+    m = fix.Message()
+    m.getHeader().setField(fix.MsgType(msg_type))
+    for tag, value in fields:
+        m.setField(tag, value)
+    return m
+
+
+@pytest.mark.parametrize("fields", [
+    [(37, "O1"), (11, "C=1"), (17, "E1"), (150, "F"), (39, "2"), (58, "déjà → vu"), (6, "309.2")],
+    [(11, "C\x01bad"), (58, "text")],  # SOH in a value: set field by field (the binding would abort on the text)
+    [(58, "")],
+])
+def test_built_message_equals_the_field_by_field_one(fields: list[tuple[int, str]]) -> None:
+    built = codec.build_message("8", fields)
+    assert built.toString() == _field_by_field("8", fields).toString()
+    assert header_value(built, 35) == "8"
