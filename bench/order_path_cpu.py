@@ -217,7 +217,14 @@ async def main(args: argparse.Namespace) -> None:
         print(f"order path CPU: {args.sessions} sessions, window {args.window}, {args.orders} orders per run, "
               f"{len(SYMBOLS)} symbols, PostgreSQL fsync on, {os.cpu_count()} CPUs shared, "
               f"load {os.getloadavg()[0]:.1f}")
+        # what each process spends per second with no orders (timers, monitors, heartbeats): subtracted from a
+        # run's CPU for the "variable" figures, which then depend less on how fast the run went
+        idle0 = {name: tree_cpu(pid) for name, pid in pids.items() if pid}
+        await asyncio.sleep(args.idle_seconds)
+        idle = {name: (tree_cpu(pid) - idle0[name]) / args.idle_seconds for name, pid in pids.items() if pid}
+        print("idle CPU ms per second: " + "  ".join(f"{name} {value * 1000:.1f}" for name, value in idle.items()))
         figures: dict[str, list[float]] = {name: [] for name in (*pids, "total")}
+        variable: dict[str, list[float]] = {name: [] for name in (*pids, "total")}
         for run in range(1, args.runs + 1):
             spy = perf = None
             if args.perf and run == args.runs:
@@ -256,9 +263,15 @@ async def main(args: argparse.Namespace) -> None:
             per["total"] = sum(per.values())
             for name, value in per.items():
                 figures[name].append(value)
+            var = {name: (after[name] - before[name] - idle[name] * elapsed) * 1000 / max(filled, 1)
+                   for name in before}
+            var["total"] = sum(var.values())
+            for name, value in var.items():
+                variable[name].append(value)
             print(f"run {run}: {filled} lifecycles ({other} not filled) in {elapsed:.1f} s "
                   f"({filled / elapsed:.0f}/s wall, load {os.getloadavg()[0]:.1f}); CPU ms per lifecycle: "
                   + "  ".join(f"{name} {value:.3f}" for name, value in per.items()))
+            print("  less idle CPU: " + "  ".join(f"{name} {value:.3f}" for name, value in var.items()))
             for proc in ("gateway", "exchange"):
                 split = []
                 for name, (user, system) in sorted(threads_after[proc].items()):
@@ -269,6 +282,8 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"  {proc} threads (ms per lifecycle): " + "; ".join(split))
         print("median CPU ms per lifecycle: " + "  ".join(
             f"{name} {statistics.median(values):.3f}" for name, values in figures.items()))
+        print("median less idle CPU:        " + "  ".join(
+            f"{name} {statistics.median(values):.3f}" for name, values in variable.items()))
         for s in sessions:
             s.reader.cancel()
             with contextlib.suppress(Exception):
@@ -294,6 +309,7 @@ if __name__ == "__main__":
     parser.add_argument("--orders", type=int, default=3000)
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--idle-seconds", type=float, default=5.0)
     parser.add_argument("--py-spy", default="", help="write the gateway's py-spy raw profile of the last run here")
     parser.add_argument("--perf", default="", help="perf record the gateway (on-CPU, with kernel) in the last run")
     parser.add_argument("--yappi", default="", help="profile the gateway's CPU with yappi in the last run: "
