@@ -10,9 +10,10 @@ report can be stored (``executions.fix_fields``) and re-sent after a crash.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import quickfix as fix
@@ -55,8 +56,19 @@ def wire(value: Decimal) -> str:
     return text
 
 
+_second: tuple[int, str] = (-1, "")  # the last second, formatted
+
+
 def transact_time(at: datetime | None = None) -> str:
-    return (at or datetime.now(UTC)).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+    """``at`` (default now) as a FIX UTCTimestamp with milliseconds."""
+    global _second
+    if at is not None:
+        return at.strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+    second, nanos = divmod(time.time_ns(), 1_000_000_000)
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{nanos // 1_000_000:03d}"
 
 
 # Cracking: one call into the binding per inbound message -------------------------------------------------
@@ -276,9 +288,15 @@ def field_list(pairs: Iterable[tuple[int, object]]) -> Fields:
     """(tag, value) pairs with None dropped and Decimals in wire form."""
     out: Fields = []
     for tag, value in pairs:
-        if value is None or value == "":
+        if value is None:
             continue
-        out.append((tag, wire(value) if isinstance(value, Decimal) else str(value)))
+        if type(value) is str:
+            if value:
+                out.append((tag, value))
+        elif isinstance(value, Decimal):
+            out.append((tag, f"{value.normalize():f}"))
+        elif value != "":
+            out.append((tag, str(value)))
     return out
 
 
