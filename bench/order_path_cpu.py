@@ -184,11 +184,14 @@ async def main(args: argparse.Namespace) -> None:
                "BROKERAGE_RISK_MAX_OPEN_ORDERS": "100000", "BROKERAGE_LOG_LEVEL": "WARNING",
                "BROKERAGE_EXCHANGE_RECONNECT_SECONDS": "1"}
         env.update(dict(item.split("=", 1) for item in args.env))
+
+        def profiled(name: str) -> list[str]:
+            return [str(REPO / "bench" / "cpu_profiled.py"), args.yappi] if args.yappi and name == args.yappi_process \
+                else []
         for name, command, port in (
-            ("exchange", [sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(exchange_port),
-                          "--seed", "3", "--symbols", ",".join(SYMBOLS), "--taker-probability", "0"], exchange_port),
-            ("gateway", [sys.executable, *([str(REPO / "bench" / "cpu_profiled.py"), args.yappi] if args.yappi else []),
-                         "-m", "brokerage.commands.gateway"], fix_port),
+            ("exchange", [sys.executable, *profiled("exchange"), "-m", "brokerage.cli", "exchange",
+                          "--port", str(exchange_port), "--seed", "3", "--symbols", ",".join(SYMBOLS), "--taker-probability", "0"], exchange_port),
+            ("gateway", [sys.executable, *profiled("gateway"), "-m", "brokerage.commands.gateway"], fix_port),
         ):
             data = root / name
             data.mkdir()
@@ -239,7 +242,7 @@ async def main(args: argparse.Namespace) -> None:
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 await asyncio.sleep(1)
             if args.yappi and run == args.runs:
-                processes["gateway"].send_signal(signal.SIGUSR2)
+                processes[args.yappi_process].send_signal(signal.SIGUSR2)
             for s in sessions:
                 s.filled = s.other = 0
             before = {name: tree_cpu(pid) for name, pid in pids.items() if pid}
@@ -251,7 +254,7 @@ async def main(args: argparse.Namespace) -> None:
             after = {name: tree_cpu(pid) for name, pid in pids.items() if pid}
             threads_after = {name: threads(pids[name]) for name in ("gateway", "exchange")}
             if args.yappi and run == args.runs:
-                processes["gateway"].send_signal(signal.SIGUSR2)
+                processes[args.yappi_process].send_signal(signal.SIGUSR2)
                 await asyncio.sleep(3)
             for profiler in (spy, perf):
                 if profiler is not None:
@@ -312,8 +315,9 @@ if __name__ == "__main__":
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     parser.add_argument("--py-spy", default="", help="write the gateway's py-spy raw profile of the last run here")
     parser.add_argument("--perf", default="", help="perf record the gateway (on-CPU, with kernel) in the last run")
-    parser.add_argument("--yappi", default="", help="profile the gateway's CPU with yappi in the last run: "
+    parser.add_argument("--yappi", default="", help="profile a process's CPU with yappi in the last run: "
                         "writes PREFIX.txt and PREFIX.pstat")
+    parser.add_argument("--yappi-process", default="gateway", choices=("gateway", "exchange"))
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the gateway and exchange")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs)")
     asyncio.run(main(parser.parse_args()))
