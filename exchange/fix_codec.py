@@ -140,9 +140,10 @@ def _set(fields: fix.FieldMap, tag: int, value: object) -> None:
 def _from_text(head: str, pairs: Sequence[tuple[int, object]]) -> fix.Message | None:
     """The message parsed by QuickFIX from its text in one call (not a ``setField`` per field), or None when a
     value holds SOH (the binding aborts the process on text it cannot parse: set those field by field)."""
-    body = "".join([f"{tag}={wire(value) if isinstance(value, Decimal) else value}\x01"
-                    for tag, value in pairs if value is not None])
-    if body.count("\x01") != sum(value is not None for _, value in pairs):
+    parts = [f"{tag}={value.normalize():f}\x01" if isinstance(value, Decimal) else f"{tag}={value}\x01"
+             for tag, value in pairs if value is not None]
+    body = "".join(parts)
+    if body.count("\x01") != len(parts):
         return None
     return fix.Message(head + body, False)
 

@@ -305,9 +305,12 @@ def build_message(msg_type: str, fields: Sequence[Sequence[object]]) -> fix.Mess
     (the session fills in the header, length and checksum when it sends it). The binding aborts the process on
     text it cannot parse, so only well-formed text goes that way: positive integer tags and values without SOH;
     anything else is set field by field."""
-    pairs = [(int(str(tag)), str(value)) for tag, value in fields]
-    body = "".join([f"{tag}={value}\x01" for tag, value in pairs])
-    if msg_type and "\x01" not in msg_type and body.count("\x01") == len(pairs) and all(tag > 0 for tag, _ in pairs):
+    pairs = [(tag if type(tag) is int else int(str(tag)), value if type(value) is str else str(value))
+             for tag, value in fields]
+    parts = [f"{tag}={value}\x01" for tag, value in pairs]
+    body = "".join(parts)
+    if msg_type and "\x01" not in msg_type and body.count("\x01") == len(parts) and "\x01-" not in "\x01" + body \
+            and "\x010=" not in "\x01" + body:
         return fix.Message(f"35={msg_type}\x01{body}", False)
     message = fix.Message()
     message.getHeader().setField(fix.MsgType(msg_type))
