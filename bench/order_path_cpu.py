@@ -190,7 +190,8 @@ async def main(args: argparse.Namespace) -> None:
                 else []
         for name, command, port in (
             ("exchange", [sys.executable, *profiled("exchange"), "-m", "brokerage.cli", "exchange",
-                          "--port", str(exchange_port), "--seed", "3", "--symbols", ",".join(SYMBOLS), "--taker-probability", "0"], exchange_port),
+                          "--port", str(exchange_port), "--seed", "3", "--symbols", ",".join(SYMBOLS),
+                          "--taker-probability", "0"], exchange_port),
             ("gateway", [sys.executable, *profiled("gateway"), "-m", "brokerage.commands.gateway"], fix_port),
         ):
             data = root / name
