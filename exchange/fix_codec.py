@@ -4,6 +4,7 @@ becomes a ``Malformed`` with the tag and a reason. Decimals go on the wire as te
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -22,7 +23,7 @@ class Malformed(Exception):
         self.reason = reason
 
 
-def text(message: fix.FieldMap, tag: int, required: bool = True) -> str | None:
+def text(message: fix.FieldMap | _Cracked, tag: int, required: bool = True) -> str | None:
     try:
         if message.isSetField(tag):
             return str(message.getField(tag))
@@ -33,13 +34,13 @@ def text(message: fix.FieldMap, tag: int, required: bool = True) -> str | None:
     return None
 
 
-def req_text(message: fix.FieldMap, tag: int) -> str:
+def req_text(message: fix.FieldMap | _Cracked, tag: int) -> str:
     value = text(message, tag)
     assert value is not None
     return value
 
 
-def decimal(message: fix.FieldMap, tag: int, required: bool = False) -> Decimal | None:
+def decimal(message: fix.FieldMap | _Cracked, tag: int, required: bool = False) -> Decimal | None:
     raw = text(message, tag, required)
     if raw is None:
         return None
@@ -62,7 +63,39 @@ def utc_timestamp() -> str:
 
 
 # Decoding -----------------------------------------------------------------------------------------
+# Length-prefixed data fields may hold SOH: a message with one is read field by field, not split.
+_DATA_TAGS = frozenset({"89", "91", "96", "213", "349", "351", "353", "355", "357", "359", "361", "363", "365",
+                        "446", "619", "622"})
+
+
+class _Cracked:
+    """A message's fields from its wire text (one call into the binding, ADR 020), read like a FieldMap:
+    ``isSetField``/``getField`` by tag, the first occurrence of a tag winning (a body field before a group's)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.fields = fields
+
+    def isSetField(self, tag: int) -> bool:
+        return str(tag) in self.fields
+
+    def getField(self, tag: int) -> str:
+        return self.fields[str(tag)]
+
+
+def crack(message: fix.Message) -> fix.Message | _Cracked:
+    """``message`` read from its wire text, or ``message`` itself when it carries a data field."""
+    fields: dict[str, str] = {}
+    for part in str(message.toString()).split("\x01"):
+        tag, _, value = part.partition("=")
+        if tag not in fields:
+            fields[tag] = value
+    return message if not _DATA_TAGS.isdisjoint(fields) else _Cracked(fields)
+
+
 def order_request(message: fix.Message) -> OrderRequest:
+    message = crack(message)
     return OrderRequest(
         cl_ord_id=req_text(message, 11), symbol=req_text(message, 55), side=req_text(message, 54),
         ord_type=req_text(message, 40), time_in_force=text(message, 59, False) or "0",
@@ -71,6 +104,7 @@ def order_request(message: fix.Message) -> OrderRequest:
 
 
 def change_request(message: fix.Message, is_replace: bool) -> ChangeRequest:
+    message = crack(message)
     return ChangeRequest(
         cl_ord_id=req_text(message, 11), orig_cl_ord_id=req_text(message, 41),
         symbol=req_text(message, 55), side=req_text(message, 54),
@@ -114,15 +148,30 @@ def _set(fields: fix.FieldMap, tag: int, value: object) -> None:
     fields.setField(tag, wire(value) if isinstance(value, Decimal) else str(value))
 
 
+def _from_text(head: str, pairs: Sequence[tuple[int, object]]) -> fix.Message | None:
+    """The message parsed by QuickFIX from its text in one call (not a ``setField`` per field), or None when a
+    value holds SOH (the binding aborts the process on text it cannot parse: set those field by field)."""
+    parts = [f"{tag}={value.normalize():f}\x01" if isinstance(value, Decimal) else f"{tag}={value}\x01"
+             for tag, value in pairs if value is not None]
+    body = "".join(parts)
+    if body.count("\x01") != len(parts):
+        return None
+    return fix.Message(head + body, False)
+
+
 def execution_report(r: ExecReport) -> fix.Message:
-    m = fix44.ExecutionReport()
-    for tag, value in (
+    pairs = (
         (37, r.order_id), (11, r.cl_ord_id), (41, r.orig_cl_ord_id), (17, r.exec_id), (150, r.exec_type),
         (39, r.ord_status), (103, r.ord_rej_reason), (1, r.account), (55, r.symbol), (54, r.side),
         (38, r.order_qty), (40, r.ord_type), (44, r.price), (99, r.stop_px), (59, r.time_in_force),
         (32, r.last_qty), (31, r.last_px), (151, r.leaves_qty), (14, r.cum_qty), (6, r.avg_px),
         (60, utc_timestamp()), (851, r.last_liquidity_ind), (58, r.text),
-    ):
+    )
+    fast = _from_text("8=FIX.4.4\x0135=8\x01" + ("97=Y\x01" if r.poss_resend else ""), pairs)
+    if fast is not None:
+        return fast
+    m = fix44.ExecutionReport()
+    for tag, value in pairs:
         _set(m, tag, value)
     if r.poss_resend:
         m.getHeader().setField(97, "Y")
@@ -130,9 +179,13 @@ def execution_report(r: ExecReport) -> fix.Message:
 
 
 def cancel_reject(r: CancelReject) -> fix.Message:
+    pairs = ((37, r.order_id), (11, r.cl_ord_id), (41, r.orig_cl_ord_id), (39, r.ord_status),
+             (1, r.account), (60, utc_timestamp()), (434, r.response_to), (102, r.reason), (58, r.text))
+    fast = _from_text("8=FIX.4.4\x0135=9\x01", pairs)
+    if fast is not None:
+        return fast
     m = fix44.OrderCancelReject()
-    for tag, value in ((37, r.order_id), (11, r.cl_ord_id), (41, r.orig_cl_ord_id), (39, r.ord_status),
-                       (1, r.account), (60, utc_timestamp()), (434, r.response_to), (102, r.reason), (58, r.text)):
+    for tag, value in pairs:
         _set(m, tag, value)
     return m
 

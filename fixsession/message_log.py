@@ -25,7 +25,7 @@ import os
 import re
 import stat
 import threading
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 
 import quickfix as fix
@@ -79,25 +79,33 @@ class MessageLog:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._fds: dict[str, int] = {}
+        self._fds: dict[str, int] = {}  # by session_id.toString(): one call into the binding per message
         self._lock = threading.Lock()
+        self._second: tuple[int, str] = (-1, "")  # the last second's formatted stamp
 
     def path(self, session_id: fix.SessionID) -> Path:
         return self.directory / f"{session_prefix(session_id)}.messages.log"
 
     def _fd(self, session_id: fix.SessionID) -> int:
-        prefix = session_prefix(session_id)
-        fd = self._fds.get(prefix)
+        key = str(session_id.toString())
+        fd = self._fds.get(key)
         if fd is None:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path(session_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             os.fchmod(fd, 0o600)
-            self._fds[prefix] = fd
+            self._fds[key] = fd
         return fd
 
+    def _stamp(self) -> str:
+        """UTC now as ``YYYYmmdd-HH:MM:SS.ffffff`` (the date part formatted once a second)."""
+        second, nanos = divmod(time.time_ns(), 1_000_000_000)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)))
+        return f"{cached[1]}.{nanos // 1000:06d}"
+
     def write(self, session_id: fix.SessionID, direction: str, message: fix.Message) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
-        line = f"{stamp} : {direction} : {mask_secrets(message.toString())}\n".encode()
+        line = f"{self._stamp()} : {direction} : {mask_secrets(message.toString())}\n".encode()
         with self._lock:
             os.write(self._fd(session_id), line)
 

@@ -93,6 +93,12 @@ async def on_quote_moves(redis: Redis, check: Callable[[], Awaitable[object]],  
             await asyncio.sleep(5)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL: one more
+    round trip per transaction, ADR 020). asyncpg still rolls back an open transaction first; the order path
+    keeps no session state (transaction-level advisory locks only, no LISTEN, no SET, no cursors)."""
+
+
 class OrderPath:
     def __init__(self, settings: Settings, shard: Shard | None = None) -> None:
         self.settings = settings
@@ -113,7 +119,7 @@ class OrderPath:
         """Called by ``GatewayFix.start`` once the applications exist and before any engine runs."""
         s = self.settings
         self.pool = await asyncpg.create_pool(s.effective_database_url, min_size=2, max_size=40,
-                                              command_timeout=10)
+                                              command_timeout=10, reset=_keep_session)
         self.redis = Redis.from_url(s.effective_redis_url, decode_responses=True, socket_timeout=1,
                                     socket_connect_timeout=1)
         clients = ClientLink(side.clients.send, s.fix_target_comp_id)

@@ -127,14 +127,15 @@ class OrderService(ChangeRequests):
     async def on_new_order(self, sid: fix.SessionID, msg: fix.Message) -> None:
         received = now()
         session_id = self.client_id(sid)
-        if self._throttled(sid, msg, session_id, body_value(msg, 11)):
+        fields = codec.crack(msg)  # once: every field below comes from here
+        if self._throttled(sid, msg, session_id, fields.get("11")):
             return
         try:
-            cmd = codec.parse_new_order(msg)
+            cmd = codec.parse_new_order(fields)
         except codec.BadField as error:
             self._bad_field(session_id, msg, error)
             return
-        self.lanes.submit(session_id, (cmd, received), msg_seq_num(msg), message_session_start(msg))
+        self.lanes.submit(session_id, (cmd, received), codec.seq_num_of(fields), codec.session_start_of(fields))
 
     async def on_cancel(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)

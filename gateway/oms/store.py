@@ -6,7 +6,6 @@ first, see ``ledger.journal_store.lock_account``) and never commits.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, replace
@@ -15,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 
 from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from gateway.oms.order_fsm import Order, PendingRequest
@@ -26,6 +26,12 @@ from ledger.reservations import CashBalance, OrderReservation
 __all__ = ["StoredOrder", "new_id"]
 
 _OPEN = ("pending_new", "new", "partially_filled", "pending_cancel", "pending_replace")
+
+
+def _fields_json(fix_fields: list[tuple[int, str]]) -> str:
+    """A report's (tag, value) list as the JSON text of ``executions.fix_fields`` (orjson: a tenth of the
+    standard encoder's cost; the same jsonb)."""
+    return orjson.dumps(fix_fields).decode()
 
 
 def new_id(prefix: str) -> str:
@@ -119,7 +125,7 @@ async def enter_order(conn: Conn, stored: StoredOrder, exec_id: str, fix_fields:
     session day when not given), its PendingNew client report
     (``executions``) and, if given, the account's cash row with the order's block (``cash_after_block``);
     returns the report's ``seq``."""
-    seq: int = await conn.fetchval(_ENTER, *_values(stored), exec_id, json.dumps(fix_fields),
+    seq: int = await conn.fetchval(_ENTER, *_values(stored), exec_id, _fields_json(fix_fields),
                                    cash.currency if cash else None, cash.cash if cash else None,
                                    cash.blocked if cash else None, day or trading_day(datetime.now(UTC)))
     return seq
@@ -188,7 +194,7 @@ async def insert_execution(conn: Conn, *, exec_id: str, venue_exec_id: str | Non
         "ON CONFLICT (venue_exec_id) DO NOTHING RETURNING seq",
         exec_id, venue_exec_id, o.order_id, o.account_id, exec_type, o.status.ledger, o.symbol, o.side.ledger,
         last_qty, last_px, o.cum_qty, o.leaves_qty, quantize_price(o.avg_px), stored.session_id,
-        json.dumps(fix_fields),
+        _fields_json(fix_fields),
     )
     return seq
 
@@ -199,7 +205,7 @@ def execution_row(*, exec_id: str, venue_exec_id: str | None, stored: StoredOrde
     o = stored.order
     return (exec_id, venue_exec_id, o.order_id, o.account_id, exec_type, o.status.ledger, o.symbol, o.side.ledger,
             last_qty, last_px, o.cum_qty, o.leaves_qty, quantize_price(o.avg_px), stored.session_id,
-            json.dumps(fix_fields))
+            _fields_json(fix_fields))
 
 
 async def insert_executions(conn: Conn, rows: list[tuple[Any, ...]]) -> dict[str, int]:

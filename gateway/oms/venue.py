@@ -26,7 +26,6 @@ import structlog
 
 from audit.events import AuditEvent
 from audit.outbox import append_event
-from fixsession.messages import msg_seq_num
 from gateway.oms import fix_codec as codec
 from gateway.oms import metrics as oms_metrics
 from gateway.oms import reports
@@ -48,7 +47,7 @@ from gateway.oms.order_events import (
 )
 from gateway.oms.order_fsm import InvalidTransition, Order, apply
 from gateway.oms.risk_config import RiskLimits
-from gateway.oms.session_days import NO_SESSION_START, message_session_start
+from gateway.oms.session_days import NO_SESSION_START
 from gateway.oms.store import StoredOrder, execution_row, new_id
 from gateway.oms.unbooked import record_unbooked, unbooked_state
 from ledger.fills import Fill
@@ -202,9 +201,10 @@ class VenueReports:
                 await worker
 
     async def on_execution_report(self, sid: fix.SessionID, msg: fix.Message) -> None:
-        seq, start = msg_seq_num(msg), message_session_start(msg)
+        fields = codec.crack(msg)  # once: every field below comes from here
+        seq, start = codec.seq_num_of(fields), codec.session_start_of(fields)
         try:
-            report = codec.parse_venue_report(msg)
+            report = codec.parse_venue_report(fields)
         except codec.BadField as error:
             log.warning("fix.exchange_message_unhandled", reason=f"unreadable ExecutionReport: {error}")
             self._seen(seq, start)
@@ -406,9 +406,10 @@ class VenueReports:
                        pending_extra_cash=ZERO, pending_extra_qty=ZERO)
 
     async def on_cancel_reject(self, sid: fix.SessionID, msg: fix.Message) -> None:
-        seq, start = msg_seq_num(msg), message_session_start(msg)
+        fields = codec.crack(msg)
+        seq, start = codec.seq_num_of(fields), codec.session_start_of(fields)
         try:
-            r = codec.parse_venue_cancel_reject(msg)
+            r = codec.parse_venue_cancel_reject(fields)
         except codec.BadField as error:
             log.warning("fix.exchange_message_unhandled", reason=f"unreadable OrderCancelReject: {error}")
             self._seen(seq, start)
