@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -94,6 +95,10 @@ class Shipper:
         """
         if self._unmarked:
             await self._mark(sorted(self._unmarked))
+        with _no_cycle_collection():
+            return await self._burst(max_batches)
+
+    async def _burst(self, max_batches: int) -> int:
         size = self.config.batch_size
         batch = await fetch_unshipped(self.pool, size)
         if not batch:
@@ -179,6 +184,23 @@ class Shipper:
             except RETRYABLE as exc:
                 log.warning("audit.backlog_check_failed", error=str(exc)[:300])
             await _sleep_or_stop(stop, 1.0)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector while batches are built (plain reference counting still frees them).
+
+    A batch allocates ~15 containers per event and keeps them alive until it is inserted, so the collector
+    ran every few hundred events and walked the whole batch each time: a quarter of the shipper's CPU in the
+    profile (docs/perf/audit.md). The batches hold no reference cycles; the collector resumes after the burst.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
