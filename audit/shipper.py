@@ -39,7 +39,7 @@ RETRYABLE = (SinkUnavailable, asyncpg.PostgresError, OSError, asyncpg.InterfaceE
 
 @dataclass(frozen=True, slots=True)
 class ShipperConfig:
-    batch_size: int = 10_000
+    batch_size: int = 50_000  # chdb spends ~half the CPU per event on 10,000-row inserts (docs/perf/audit.md)
     flush_interval: float = 0.1  # seconds between polls when the outbox has less than a batch
     max_backoff: float = 5.0
     purge_after_hours: float = 24.0

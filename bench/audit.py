@@ -10,7 +10,7 @@
    wash-sales and best-execution reports over the whole year, rows fetched into Python as the CLI does
    (target <= 2 s each).
 
-    .venv/bin/python bench/audit.py [--events 200000] [--rate 10000] [--seconds 15]
+    .venv/bin/python bench/audit.py [--events 300000] [--batch 50000] [--rate 10000] [--seconds 15]
                                     [--report-events 10000000] [--database-url postgresql://...]
 """
 
@@ -236,8 +236,8 @@ def reports(sink: ChdbSink, events: int) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--report-events", type=int, default=10_000_000)
