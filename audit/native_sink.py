@@ -18,6 +18,8 @@ from audit.retention import RetentionPolicy
 from audit.rows import INSERT_COLUMNS
 from audit.sink import QueryResult, SinkUnavailable, ddl_statements
 
+_CONVERTED = frozenset({"occurred_at", "event_id"})
+
 
 def _typed(column: str, value: Any) -> Any:
     """A shipped (text) value as the Python type clickhouse-driver expects for the column."""
@@ -56,10 +58,12 @@ class NativeSink:
             self._execute(statement)
 
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """A columnar insert (one list per column): clickhouse-driver writes each column in one go."""
         if not rows:
             return
-        data = [tuple(_typed(c, row[c]) for c in INSERT_COLUMNS) for row in rows]
-        self._execute(f"INSERT INTO audit_events ({', '.join(INSERT_COLUMNS)}) VALUES", data)
+        columns = [[_typed(c, row[c]) for row in rows] if c in _CONVERTED else [row[c] for row in rows]
+                   for c in INSERT_COLUMNS]
+        self._execute(f"INSERT INTO audit_events ({', '.join(INSERT_COLUMNS)}) VALUES", columns, columnar=True)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         rows, types = self._execute(sql, dict(params) if params else None, with_column_types=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from audit.events import AuditEvent
+from audit.rows import IDENTIFYING_KEYS
 
 ZERO = timedelta(0)
 
@@ -31,30 +33,45 @@ async def append_event(conn: asyncpg.Connection | PoolConnectionProxy, event: Au
     )
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):
+    """One outbox row (a named tuple: the shipper makes one per event, and a tuple is the cheapest to build)."""
+
     seq: int
     event_id: str
     event_type: str
     occurred_at: datetime
     account_id: str | None
-    payload: str  # the jsonb as text
+    payload: str  # the jsonb as text (from fetch_unshipped: without identifying top-level keys)
+    occurred_utc: str = ""  # occurred_at as PostgreSQL formatted it (see occurred_text)
 
     @property
     def occurred_text(self) -> str:
         """UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``: how ClickHouse reads and prints DateTime64(6, 'UTC')."""
+        if self.occurred_utc:
+            return self.occurred_utc
         at = self.occurred_at if self.occurred_at.utcoffset() == ZERO else self.occurred_at.astimezone(UTC)
         return at.isoformat(" ", "microseconds")[:26]
 
 
 async def fetch_unshipped(pool: asyncpg.Pool, limit: int, after: int = 0) -> list[OutboxRow]:
-    """The oldest unshipped rows (with seq > ``after``), in seq order."""
+    """The oldest unshipped rows (with seq > ``after``), in seq order, ready to ship.
+
+    PostgreSQL does the per-row text work in C, where it costs a fraction of what it would here: it drops the
+    identifying top-level keys (``audit.rows.IDENTIFYING_KEYS``; a payload without any is the jsonb text as
+    it is) and formats the time as the text ClickHouse stores.
+    """
     rows = await pool.fetch(
-        "SELECT seq, event_id::text, event_type, occurred_at, account_id, payload::text "
+        "SELECT seq, event_id::text, event_type, occurred_at, account_id, "
+        "CASE WHEN jsonb_typeof(payload) = 'object' AND payload ?| $3::text[] "
+        "THEN (payload - $3::text[])::text ELSE payload::text END, "
+        "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') "
         "FROM outbox WHERE shipped_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1",
-        limit, after,
+        limit, after, _IDENTIFYING,
     )
     return [OutboxRow(*row) for row in rows]
+
+
+_IDENTIFYING = sorted(IDENTIFYING_KEYS)
 
 
 async def mark_shipped(pool: asyncpg.Pool, seqs: list[int]) -> None:

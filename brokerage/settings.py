@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     audit_host: str = "127.0.0.1"  # the shipper's local endpoint (reports, verify, /metrics)
     audit_port: int = 9880
     audit_clickhouse_database: str = "audit"
-    audit_batch_size: int = 10_000
+    audit_batch_size: int = 50_000  # h16-audit-perf: was 10,000 (docs/perf/audit.md)
     audit_flush_interval_seconds: float = 0.1
     audit_retention_days: int = 2555  # 7 years
     audit_hot_days: int | None = None  # with audit_cold_volume: move to that volume after this many days

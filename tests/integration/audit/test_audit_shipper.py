@@ -166,6 +166,20 @@ async def test_malformed_payload_is_shipped_not_lost(db_pool: asyncpg.Pool, chdb
     assert verify_trail(chdb_sink) == (2, None)
 
 
+async def test_identifying_keys_are_dropped_before_clickhouse(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
+    """PostgreSQL drops them in the fetch: top-level keys of an object only; nested ones and arrays are kept."""
+    await db_pool.execute(
+        "INSERT INTO outbox (event_id, event_type, account_id, payload) VALUES "
+        "(gen_random_uuid(), 'account.opened', NULL, "
+        "'{\"email\": \"j@d.example\", \"owner_name\": \"J D\", \"symbol\": \"AAPL\", "
+        "\"note\": {\"email\": \"kept\"}}'::jsonb),"
+        "(gen_random_uuid(), 'odd', NULL, '[\"email\", \"x\"]'::jsonb)")
+    await drain(Shipper(db_pool, chdb_sink))
+    payloads = [row[0] for row in chdb_sink.query("SELECT payload FROM audit_events ORDER BY seq").rows]
+    assert payloads == ['{"note": {"email": "kept"}, "symbol": "AAPL"}', '["email", "x"]']
+    assert verify_trail(chdb_sink) == (2, None)
+
+
 async def test_verify_detects_a_modified_event(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
     await append(db_pool, 6, accounts=("ACC1",))
     await drain(Shipper(db_pool, chdb_sink))
