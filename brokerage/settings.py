@@ -130,6 +130,7 @@ class Settings(BaseSettings):
     fix_first_byte_timeout_seconds: float = 3.0  # idle timeout before logon (no byte at all)
     fix_logon_timeout_seconds: float = 5.0  # a complete Logon within this
     fix_max_logon_bytes: int = 8192
+    fix_slow_consumer_seconds: float = 15.0  # a client that reads nothing this long while data waits is cut off
     fix_max_message_bytes: int = 65536  # any message after logon
     fix_heartbeat_max_seconds: int = 300  # HeartBtInt (108) accepted: 1..this
     fix_logon_failures_per_comp_id: int = 3  # failed logons before exponential back-off (per CompID)

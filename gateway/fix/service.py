@@ -60,7 +60,8 @@ def front_door_limits(settings: Settings) -> Limits:
         first_byte_timeout=settings.fix_first_byte_timeout_seconds, logon_timeout=settings.fix_logon_timeout_seconds,
         heartbeat_max=settings.fix_heartbeat_max_seconds,
         failures_free_per_comp_id=settings.fix_logon_failures_per_comp_id,
-        failures_free_per_ip=settings.fix_logon_failures_per_ip)
+        failures_free_per_ip=settings.fix_logon_failures_per_ip,
+        slow_consumer_seconds=settings.fix_slow_consumer_seconds)
 
 
 def exchange_endpoint(settings: Settings, shard: Shard | None = None) -> Endpoint:

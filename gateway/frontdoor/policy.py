@@ -36,6 +36,9 @@ class Limits:
     backoff_keys: int = 100_000  # memory bound: the oldest keys are forgotten first
     write_high_water: int = 262_144  # bytes queued toward a peer before reading from the other side pauses
     read_chunk_limit: int = 65_536  # bytes buffered from a peer before the relay must have framed them
+    # a client that keeps the relay paused this long (it reads nothing while the engine has more for it) is a
+    # slow consumer: both sides are closed and audited, so the engine's own unbounded send queue never grows
+    slow_consumer_seconds: float = 15.0
 
     def __post_init__(self) -> None:
         if not 0 < self.max_connections_per_ip <= self.max_connections:
@@ -44,7 +47,7 @@ class Limits:
             raise ValueError("need 0 < heartbeat_min <= heartbeat_max")
         if self.max_logon_bytes < 64 or self.max_message_bytes < self.max_logon_bytes:
             raise ValueError("need 64 <= max_logon_bytes <= max_message_bytes")
-        if min(self.first_byte_timeout, self.logon_timeout, self.check_timeout) <= 0:
+        if min(self.first_byte_timeout, self.logon_timeout, self.check_timeout, self.slow_consumer_seconds) <= 0:
             raise ValueError("timeouts must be positive")
 
 

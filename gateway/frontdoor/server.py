@@ -270,6 +270,7 @@ class ClientConnection(asyncio.Protocol):
         self._timers: list[asyncio.TimerHandle] = []
         self._released = False
         self._client_paused = False
+        self._slow_timer: asyncio.TimerHandle | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -300,6 +301,9 @@ class ClientConnection(asyncio.Protocol):
         for timer in self._timers:
             timer.cancel()
         self._timers = []
+        if self._slow_timer is not None:
+            self._slow_timer.cancel()
+            self._slow_timer = None
 
     def _expire(self, reason: str) -> None:
         if self.state == "logon":
@@ -489,10 +493,28 @@ class ClientConnection(asyncio.Protocol):
     def pause_writing(self) -> None:
         if self.backend is not None and self.backend.transport is not None:
             self.backend.transport.pause_reading()
+        if self._slow_timer is None and self.state != "closed":
+            self._slow_timer = asyncio.get_running_loop().call_later(self.limits.slow_consumer_seconds,
+                                                                     self._slow_consumer)
 
     def resume_writing(self) -> None:
+        if self._slow_timer is not None:
+            self._slow_timer.cancel()
+            self._slow_timer = None
         if self.backend is not None and self.backend.transport is not None and not self.backend.closing:
             self.backend.transport.resume_reading()
+
+    def _slow_consumer(self) -> None:
+        """The client has read nothing for slow_consumer_seconds while the engine had more for it."""
+        self._slow_timer = None
+        if self.state == "closed":
+            return
+        waiting = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        reason = (f"slow consumer: read nothing for {self.limits.slow_consumer_seconds:g} s "
+                  f"with {waiting} bytes waiting")
+        if self.door.audit is not None and self.sender_comp_id:
+            self.door.audit.record("session.slow_consumer", self.sender_comp_id, reason)
+        self.abort(reason)
 
 
 class BackendConnection(asyncio.Protocol):

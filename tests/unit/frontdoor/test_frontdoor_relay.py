@@ -85,3 +85,53 @@ def test_junk_without_a_message_start_is_bounded() -> None:
             break
         client.data_received(b"x" * 100)
     assert client_transport.aborted
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def record(self, event_type: str, comp_id: str, reason: str = "") -> None:
+        self.events.append((event_type, comp_id, reason))
+
+
+class PausableTransport(FakeTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def get_write_buffer_size(self) -> int:
+        return 300_000
+
+
+async def test_a_client_that_stops_reading_is_cut_off_as_a_slow_consumer() -> None:
+    import asyncio
+
+    door = FrontDoor(FrontDoorConfig("BROKER", Limits(slow_consumer_seconds=0.2)), NoCredentials(),
+                     single_shard("127.0.0.1", 1))
+    audit = Recorded()
+    door.audit = cast(Any, audit)
+    client = ClientConnection(door, "127.0.0.1")
+    client_transport, engine_transport = PausableTransport(), PausableTransport()
+    client.transport = cast(Any, client_transport)
+    client.backend = BackendConnection(client)
+    client.backend.transport = cast(Any, engine_transport)
+    client.state, client.sender_comp_id = "relay", "CLIENT1"
+
+    client.pause_writing()  # the client's socket is full: the engine's side stops being read
+    assert not engine_transport.reading
+    client.resume_writing()  # it read again in time: nothing happens
+    await asyncio.sleep(0.3)
+    assert engine_transport.reading and not client_transport.aborted and audit.events == []
+
+    client.pause_writing()  # and now it reads nothing for longer than the limit
+    await asyncio.sleep(0.4)
+    assert client_transport.aborted and engine_transport.aborted and client.state == "closed"
+    assert [(e, c) for e, c, _ in audit.events] == [("session.slow_consumer", "CLIENT1")]
+    assert "slow consumer" in audit.events[0][2] and "300000 bytes waiting" in audit.events[0][2]
