@@ -1,8 +1,10 @@
 """Where the front door learns a session's credentials: the credential source port.
 
-    PostgresCredentials(pool, our_comp_id)     production: re-reads the fix_sessions row per Logon, so
+    PostgresCredentials(pool)                  production: re-reads the fix_sessions row per Logon, so
                                                a password change or a disabled session applies at the
-                                               next Logon; passwords (554) required
+                                               next Logon; passwords (554) required; during a database
+                                               outage a session seen before is checked against its
+                                               last-known row
     StaticCredentials(sessions, profile="conformance")
                                                the conformance profile only: sessions from its config,
                                                no password (the acceptance suite sends none)
@@ -10,12 +12,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Literal, Protocol
 
 import asyncpg
+import structlog
 
 from gateway.fix.sessions import ClientSession, load_client_session
+
+log = structlog.get_logger(__name__)
 
 
 class CredentialSource(Protocol):
@@ -27,13 +33,36 @@ class CredentialSource(Protocol):
 
 
 class PostgresCredentials:
+    """Re-reads the row per Logon. While PostgreSQL cannot be reached, a session that was read before is
+    checked against its last-known row (its scrypt hash and enabled flag, kept in memory only), so clients
+    can still log on and get clean rejects for their orders during an outage; a CompID never seen is
+    refused as temporarily unavailable."""
+
     require_password = True
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, outage_timeout: float = 3.0) -> None:
         self.pool = pool
+        self.outage_timeout = outage_timeout
+        self._last_known: dict[tuple[str, str], ClientSession] = {}
 
     async def session(self, sender_comp_id: str, target_comp_id: str) -> ClientSession | None:
-        return await load_client_session(self.pool, sender_comp_id, target_comp_id)
+        key = (sender_comp_id, target_comp_id)
+        known_before = key in self._last_known
+        try:
+            # a database that hangs (a cut link) must not hold a known client until the check times out
+            session = await asyncio.wait_for(load_client_session(self.pool, sender_comp_id, target_comp_id),
+                                             self.outage_timeout if known_before else None)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+            known = self._last_known.get(key)
+            if known is None:
+                raise
+            log.warning("fix.frontdoor_credentials_last_known", session=sender_comp_id, error=str(error))
+            return known
+        if session is None:
+            self._last_known.pop(key, None)
+        else:
+            self._last_known[key] = session
+        return session
 
 
 class StaticCredentials:
