@@ -9,7 +9,7 @@ compare against from the ledger rather than assuming a fresh account.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ import pytest
 from fixclient import FixClient
 from fixclient.messages import ExecutionReport
 from ledger.reconcile import reconcile
+from marketdata.redis_quotes import QuoteReader
 from tests.integration.order_path.system import (  # noqa: F401 -- re-exported: other folders import them from here
     PASSWORDS,
     REPO,
@@ -27,8 +28,8 @@ from tests.integration.order_path.system import (  # noqa: F401 -- re-exported: 
     _redis_db,
     _stop,
     _wait_port,
-    pool_fixture,
-    quotes_fixture,
+    ledger_pool,
+    quote_reader,
     running_system,
     wait_for_quotes,
 )
@@ -48,9 +49,15 @@ def order_path_env(test_servers: TestServers, ledger_template_db: str,
 
 
 @pytest.fixture
-def system_env(order_path_env: OrderPathEnv) -> OrderPathEnv:
-    """The env of the shared ``pool`` and ``quotes`` fixtures."""
-    return order_path_env
+async def pool(order_path_env: OrderPathEnv) -> AsyncIterator[asyncpg.Pool]:  # also imported by tests/e2e
+    async with ledger_pool(order_path_env.database_url) as created:
+        yield created
+
+
+@pytest.fixture
+async def quotes(order_path_env: OrderPathEnv) -> AsyncIterator[QuoteReader]:  # also imported by tests/e2e
+    async with quote_reader(order_path_env.redis_url) as reader:
+        yield reader
 
 
 async def until_final(client: FixClient, cl_ord_id: str, timeout: float = 10) -> ExecutionReport:  # noqa: ASYNC109

@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -205,21 +205,33 @@ def running_system(test_servers: TestServers, template: str, root: Path, redis_d
             env.stop_all()
 
 
-@pytest.fixture(name="pool")
-async def pool_fixture(system_env: OrderPathEnv) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on the running system's database (``system_env``: the env fixture of the importing conftest)."""
-    created = await asyncpg.create_pool(system_env.database_url, min_size=1, max_size=4)
+@asynccontextmanager
+async def ledger_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    created = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     try:
         yield created
     finally:
         await created.close()
 
 
-@pytest.fixture(name="quotes")
-async def quotes_fixture(system_env: OrderPathEnv) -> AsyncIterator[QuoteReader]:
-    """The running system's Redis quotes."""
-    redis = Redis.from_url(system_env.redis_url, decode_responses=True)
+@asynccontextmanager
+async def quote_reader(redis_url: str) -> AsyncIterator[QuoteReader]:
+    redis = Redis.from_url(redis_url, decode_responses=True)
     try:
         yield QuoteReader(redis)
     finally:
         await redis.aclose()
+
+
+@pytest.fixture(name="pool")
+async def pool_fixture(system_env: OrderPathEnv) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the running system's database (``system_env``: the env fixture of the importing conftest)."""
+    async with ledger_pool(system_env.database_url) as created:
+        yield created
+
+
+@pytest.fixture(name="quotes")
+async def quotes_fixture(system_env: OrderPathEnv) -> AsyncIterator[QuoteReader]:
+    """The running system's Redis quotes."""
+    async with quote_reader(system_env.redis_url) as reader:
+        yield reader
