@@ -12,7 +12,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
@@ -20,10 +19,8 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from ledger.provisioning import seed_demo
 from marketdata.redis_quotes import QuoteReader, QuoteWriter
-from tests.integration.conftest import create_database, drop_database
-from tests.integration.order_path.conftest import REPO, OrderPathEnv, _redis_db, wait_for_quotes
+from tests.integration.order_path.system import REPO, OrderPathEnv, _redis_db, running_system, wait_for_quotes
 from tests.integration.order_path.test_margin_and_halts import Feed, breaker_offset
 
 if TYPE_CHECKING:
@@ -36,26 +33,9 @@ RETRY = 8.0
 @pytest.fixture(scope="package")
 def halt_env(test_servers: TestServers, ledger_template_db: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OrderPathEnv, str]]:
-    name = f"halts_{uuid.uuid4().hex[:10]}"
-    url = create_database(test_servers.database_url, name, template=ledger_template_db)
-    root = tmp_path_factory.mktemp("halts_margin")
-    (root / "clients").mkdir()
     market_url = _redis_db(test_servers.redis_url, 11)
-    env = OrderPathEnv(url, market_url, root)
 
-    async def seed() -> None:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-        try:
-            await seed_demo(pool, root)
-        finally:
-            await pool.close()
-        for db in (10, 11):
-            redis = Redis.from_url(_redis_db(test_servers.redis_url, db))
-            await redis.flushdb()
-            await redis.aclose()
-
-    asyncio.run(seed())
-    try:
+    def start(env: OrderPathEnv) -> None:
         env.start_exchange()
         env.start_marketdata()
         asyncio.run(wait_for_quotes(market_url))
@@ -67,10 +47,10 @@ def halt_env(test_servers: TestServers, ledger_template_db: str,
                          "BROKERAGE_MARGIN_QUOTE_MAX_AGE_SECONDS": "3",
                          "BROKERAGE_MARGIN_LIQUIDATION_RETRY_SECONDS": str(RETRY)}
         env.start_gateway()
+
+    with running_system(test_servers, ledger_template_db, tmp_path_factory.mktemp("halts_margin"), 11,
+                        name_prefix="halts", flush_dbs=(10, 11), start=start) as env:
         yield env, market_url
-    finally:
-        env.stop_all()
-        drop_database(test_servers.database_url, name)
 
 
 @pytest.fixture

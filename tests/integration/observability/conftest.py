@@ -8,30 +8,34 @@ import asyncio
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncpg
 import pytest
-from redis.asyncio import Redis
 
 from brokerage.services import free_port, wait_until_listening
-from ledger.provisioning import seed_demo
-from tests.integration.conftest import create_database, drop_database
-from tests.integration.order_path.conftest import REPO, OrderPathEnv, _redis_db, _stop, wait_for_quotes
+from tests.integration.order_path.system import REPO, OrderPathEnv, _stop, running_system, wait_for_quotes
 
 if TYPE_CHECKING:
     from tests.conftest import TestServers
 
 
 @dataclass
+class ObservedEnv(OrderPathEnv):
+    others: list[subprocess.Popen[bytes]] = field(default_factory=list)  # the audit shipper and the REST API
+
+    def stop_all(self) -> None:
+        for process in self.others:
+            _stop(process)
+        super().stop_all()
+
+
+@dataclass
 class ObservedSystem:
-    env: OrderPathEnv
+    env: ObservedEnv
     ports: dict[str, int]  # process -> its ops port (the API: its REST port)
-    others: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def url(self, process: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[process]}{path}"
@@ -48,15 +52,22 @@ def _start(env: OrderPathEnv, name: str, argv: list[str], port: int) -> subproce
     return process
 
 
+def _start_observed(env: ObservedEnv, ports: dict[str, int]) -> None:
+    env.start_exchange()
+    env.start_marketdata()
+    env.start_gateway()
+    env.others.append(_start(env, "audit", ["audit", "run"], ports["audit"]))
+    peers = [f"{p}=http://127.0.0.1:{ports[p]}/ready" for p in ("gateway", "exchange", "marketdata", "audit")]
+    env.extra_env["BROKERAGE_READY_PEERS"] = json.dumps(peers)  # the system's readiness (ADR 016)
+    env.others.append(_start(env, "api", ["api", "--port", str(ports["api"])], ports["api"]))
+    asyncio.run(wait_for_quotes(env.redis_url))
+
+
 @pytest.fixture(scope="package")
 def observed(test_servers: TestServers, ledger_template_db: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObservedSystem]:
-    name = f"observe_{uuid.uuid4().hex[:10]}"
-    url = create_database(test_servers.database_url, name, template=ledger_template_db)
-    root: Path = tmp_path_factory.mktemp("observability")
-    (root / "clients").mkdir()
     ports = {p: free_port() for p in ("gateway", "exchange", "marketdata", "audit", "api")}
-    env = OrderPathEnv(url, _redis_db(test_servers.redis_url, 14), root, extra_env={
+    extra_env = {
         "BROKERAGE_GATEWAY_METRICS_PORT": str(ports["gateway"]),
         "BROKERAGE_EXCHANGE_METRICS_PORT": str(ports["exchange"]),
         "BROKERAGE_MARKETDATA_METRICS_PORT": str(ports["marketdata"]),
@@ -64,32 +75,12 @@ def observed(test_servers: TestServers, ledger_template_db: str,
         "BROKERAGE_AUDIT_PORT": str(free_port()),
         "BROKERAGE_API_PORT": str(ports["api"]),
         "BROKERAGE_CLICKHOUSE_URL": "",
-    })
+    }
 
-    async def seed() -> None:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-        try:
-            await seed_demo(pool, root)
-        finally:
-            await pool.close()
-        redis = Redis.from_url(env.redis_url)
-        await redis.flushdb()
-        await redis.aclose()
+    def observed_env(url: str, redis_url: str, root: Path) -> ObservedEnv:
+        return ObservedEnv(url, redis_url, root, extra_env=extra_env)
 
-    asyncio.run(seed())
-    system = ObservedSystem(env, ports)
-    try:
-        env.start_exchange()
-        env.start_marketdata()
-        env.start_gateway()
-        system.others.append(_start(env, "audit", ["audit", "run"], ports["audit"]))
-        peers = [f"{p}=http://127.0.0.1:{ports[p]}/ready" for p in ("gateway", "exchange", "marketdata", "audit")]
-        env.extra_env["BROKERAGE_READY_PEERS"] = json.dumps(peers)  # the system's readiness (ADR 016)
-        system.others.append(_start(env, "api", ["api", "--port", str(ports["api"])], ports["api"]))
-        asyncio.run(wait_for_quotes(env.redis_url))
-        yield system
-    finally:
-        for process in system.others:
-            _stop(process)
-        env.stop_all()
-        drop_database(test_servers.database_url, name)
+    with running_system(test_servers, ledger_template_db, tmp_path_factory.mktemp("observability"), 14,
+                        env_factory=observed_env, name_prefix="observe",
+                        start=lambda env: _start_observed(env, ports)) as env:
+        yield ObservedSystem(env, ports)

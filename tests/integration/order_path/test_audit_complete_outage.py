@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -17,9 +16,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from ledger.provisioning import seed_demo
-from tests.integration.conftest import create_database, drop_database
-from tests.integration.order_path.conftest import OrderPathEnv, _redis_db, until_status
+from tests.integration.order_path.conftest import until_status
+from tests.integration.order_path.system import OrderPathEnv, _redis_db, ledger_database, seed_ledger
 from tests.integration.order_path.test_database_outage import Relay
 
 if TYPE_CHECKING:
@@ -31,32 +29,23 @@ DB_DOWN = "order entry unavailable: the ledger database cannot be reached; nothi
 @pytest.fixture(scope="module")
 def audit_env(test_servers: TestServers, ledger_template_db: str,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OrderPathEnv, Relay, str]]:
-    name = f"orders_{uuid.uuid4().hex[:10]}"
-    url = create_database(test_servers.database_url, name, template=ledger_template_db)
-    real = make_url(url)
-    relay = Relay(real.host or "127.0.0.1", real.port or 5432)
-    relayed = real.set(port=relay.port).render_as_string(hide_password=False)
-    root = tmp_path_factory.mktemp("audit_outage")
-    (root / "clients").mkdir()
-    env = OrderPathEnv(relayed, _redis_db(test_servers.redis_url, 12), root,
-                       extra_env={"BROKERAGE_FIX_RATE_LIMIT_BURST": "10", "BROKERAGE_FIX_RATE_LIMIT_PER_SECOND": "1"})
-
-    async def seed() -> None:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    with ledger_database(test_servers, ledger_template_db, "orders") as url:
+        real = make_url(url)
+        relay = Relay(real.host or "127.0.0.1", real.port or 5432)
+        relayed = real.set(port=relay.port).render_as_string(hide_password=False)
+        root = tmp_path_factory.mktemp("audit_outage")
+        (root / "clients").mkdir()
+        env = OrderPathEnv(relayed, _redis_db(test_servers.redis_url, 12), root,
+                           extra_env={"BROKERAGE_FIX_RATE_LIMIT_BURST": "10",
+                                      "BROKERAGE_FIX_RATE_LIMIT_PER_SECOND": "1"})
+        asyncio.run(seed_ledger(url, root))
         try:
-            await seed_demo(pool, root)
+            env.start_exchange()
+            env.start_gateway()
+            yield env, relay, url
         finally:
-            await pool.close()
-
-    asyncio.run(seed())
-    try:
-        env.start_exchange()
-        env.start_gateway()
-        yield env, relay, url
-    finally:
-        env.stop_all()
-        relay.close()
-        drop_database(test_servers.database_url, name)
+            env.stop_all()
+            relay.close()
 
 
 async def _events(pool: asyncpg.Pool, kind: str, actor: str = "fix:CLIENT1") -> list[asyncpg.Record]:

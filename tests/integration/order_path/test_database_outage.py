@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -17,9 +16,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from brokerage.services import free_port
-from ledger.provisioning import seed_demo
-from tests.integration.conftest import create_database, drop_database
-from tests.integration.order_path.conftest import OrderPathEnv, _redis_db, check_invariants, until_status
+from tests.integration.order_path.conftest import check_invariants, until_status
+from tests.integration.order_path.system import OrderPathEnv, _redis_db, ledger_database, seed_ledger
 
 if TYPE_CHECKING:
     from tests.conftest import TestServers
@@ -80,31 +78,21 @@ class Relay:
 @pytest.fixture(scope="module")
 def outage_env(test_servers: TestServers, ledger_template_db: str,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[OrderPathEnv, Relay]]:
-    name = f"orders_{uuid.uuid4().hex[:10]}"
-    url = create_database(test_servers.database_url, name, template=ledger_template_db)
-    real = make_url(url)
-    relay = Relay(real.host or "127.0.0.1", real.port or 5432)
-    relayed = real.set(port=relay.port).render_as_string(hide_password=False)
-    root = tmp_path_factory.mktemp("outage")
-    (root / "clients").mkdir()
-    env = OrderPathEnv(relayed, _redis_db(test_servers.redis_url, 10), root)
-
-    async def seed() -> None:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    with ledger_database(test_servers, ledger_template_db, "orders") as url:
+        real = make_url(url)
+        relay = Relay(real.host or "127.0.0.1", real.port or 5432)
+        relayed = real.set(port=relay.port).render_as_string(hide_password=False)
+        root = tmp_path_factory.mktemp("outage")
+        (root / "clients").mkdir()
+        env = OrderPathEnv(relayed, _redis_db(test_servers.redis_url, 10), root)
+        asyncio.run(seed_ledger(url, root))
         try:
-            await seed_demo(pool, root)
+            env.start_exchange()
+            env.start_gateway()
+            yield env, relay
         finally:
-            await pool.close()
-
-    asyncio.run(seed())
-    try:
-        env.start_exchange()
-        env.start_gateway()
-        yield env, relay
-    finally:
-        env.stop_all()
-        relay.close()
-        drop_database(test_servers.database_url, name)
+            env.stop_all()
+            relay.close()
 
 
 async def test_orders_are_rejected_while_the_database_is_down_and_accepted_after(

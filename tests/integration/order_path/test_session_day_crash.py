@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
@@ -26,18 +25,9 @@ import pytest
 from redis.asyncio import Redis
 
 from fixclient import FixClient
-from ledger.provisioning import seed_demo
 from marketdata.redis_quotes import QuoteReader
-from tests.integration.conftest import create_database, drop_database
-from tests.integration.order_path.conftest import (
-    OrderPathEnv,
-    _redis_db,
-    _stop,
-    check_invariants,
-    until_final,
-    until_status,
-    wait_for_quotes,
-)
+from tests.integration.order_path.conftest import check_invariants, until_final, until_status
+from tests.integration.order_path.system import OrderPathEnv, _stop, running_system
 
 if TYPE_CHECKING:
     from tests.conftest import TestServers
@@ -48,32 +38,8 @@ CLIENTS = ("CLIENT1", "CLIENT2", "CLIENT3")
 @pytest.fixture(scope="module")
 def day_env(test_servers: TestServers, ledger_template_db: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderPathEnv]:
-    name = f"orders_{uuid.uuid4().hex[:10]}"
-    url = create_database(test_servers.database_url, name, template=ledger_template_db)
-    root = tmp_path_factory.mktemp("session_day")
-    (root / "clients").mkdir()
-    env = OrderPathEnv(url, _redis_db(test_servers.redis_url, 11), root)
-
-    async def seed() -> None:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-        try:
-            await seed_demo(pool, root)
-        finally:
-            await pool.close()
-        redis = Redis.from_url(env.redis_url)
-        await redis.flushdb()
-        await redis.aclose()
-
-    asyncio.run(seed())
-    try:
-        env.start_exchange()
-        env.start_marketdata()
-        env.start_gateway()
-        asyncio.run(wait_for_quotes(env.redis_url))
+    with running_system(test_servers, ledger_template_db, tmp_path_factory.mktemp("session_day"), 11) as env:
         yield env
-    finally:
-        env.stop_all()
-        drop_database(test_servers.database_url, name)
 
 
 def _link_store_files(env: OrderPathEnv) -> list[Path]:

@@ -10,21 +10,24 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
 from fixclient import FixClient
 from fixclient.errors import FixError
-from ledger.provisioning import seed_demo
 from marketdata.redis_quotes import QuoteReader
-from tests.integration.conftest import create_database, drop_database
-from tests.integration.order_path.conftest import REPO, OrderPathEnv, _redis_db, wait_for_quotes
+from tests.integration.order_path.system import (  # noqa: F401 -- pool_fixture, quotes_fixture: fixtures
+    REPO,
+    OrderPathEnv,
+    pool_fixture,
+    quotes_fixture,
+    running_system,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import TestServers
@@ -33,50 +36,15 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="package")
 def env(test_servers: TestServers, ledger_template_db: str,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrderPathEnv]:
-    name = f"prov_{uuid.uuid4().hex[:10]}"
-    url = create_database(test_servers.database_url, name, template=ledger_template_db)
-    root = tmp_path_factory.mktemp("provisioning")
-    (root / "clients").mkdir()
-    environment = OrderPathEnv(url, _redis_db(test_servers.redis_url, 8), root)
-
-    async def seed() -> None:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-        try:
-            await seed_demo(pool, root)
-        finally:
-            await pool.close()
-        redis = Redis.from_url(environment.redis_url)
-        await redis.flushdb()
-        await redis.aclose()
-
-    asyncio.run(seed())
-    try:
-        environment.start_exchange()
-        environment.start_marketdata()
-        environment.start_gateway()
-        asyncio.run(wait_for_quotes(environment.redis_url))
+    with running_system(test_servers, ledger_template_db, tmp_path_factory.mktemp("provisioning"), 8,
+                        name_prefix="prov") as environment:
         yield environment
-    finally:
-        environment.stop_all()
-        drop_database(test_servers.database_url, name)
 
 
 @pytest.fixture
-async def pool(env: OrderPathEnv) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(env.database_url, min_size=1, max_size=4)
-    try:
-        yield created
-    finally:
-        await created.close()
-
-
-@pytest.fixture
-async def quotes(env: OrderPathEnv) -> AsyncIterator[QuoteReader]:
-    redis = Redis.from_url(env.redis_url, decode_responses=True)
-    try:
-        yield QuoteReader(redis)
-    finally:
-        await redis.aclose()
+def system_env(env: OrderPathEnv) -> OrderPathEnv:
+    """The env of the shared ``pool`` and ``quotes`` fixtures."""
+    return env
 
 
 def cli(env: OrderPathEnv, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -13,23 +13,28 @@ import asyncio
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
 from brokerage.services import free_port, wait_until_listening
 from fixclient import FixClient
 from gateway.shards import Placement
-from ledger.provisioning import ensure_fix_session, seed_demo
-from marketdata.redis_quotes import QuoteReader
-from tests.integration.conftest import create_database, drop_database
-from tests.integration.order_path.conftest import PASSWORDS, REPO, OrderPathEnv, _redis_db, _stop, wait_for_quotes
+from ledger.provisioning import ensure_fix_session
+from tests.integration.order_path.system import (  # noqa: F401 -- pool_fixture, quotes_fixture: fixtures
+    PASSWORDS,
+    REPO,
+    OrderPathEnv,
+    _stop,
+    pool_fixture,
+    quotes_fixture,
+    running_system,
+    wait_for_quotes,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import TestServers
@@ -102,54 +107,30 @@ class ShardedEnv(OrderPathEnv):
         return client
 
 
+async def _extra_sessions(pool: asyncpg.Pool) -> None:
+    for comp, account in EXTRA.items():
+        await ensure_fix_session(pool, comp, SESSION_PASSWORDS[comp], [account])
+
+
+def _start_sharded(env: ShardedEnv) -> None:
+    env.start_exchange()
+    env.start_marketdata()
+    for index in range(SHARDS):
+        env.start_shard(index)
+    env.start_frontdoor()
+    asyncio.run(wait_for_quotes(env.redis_url))
+
+
 @pytest.fixture(scope="package")
 def sharded_env(test_servers: TestServers, ledger_template_db: str,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedEnv]:
-    name = f"shards_{uuid.uuid4().hex[:10]}"
-    url = create_database(test_servers.database_url, name, template=ledger_template_db)
-    root = tmp_path_factory.mktemp("shards")
-    (root / "clients").mkdir()
-    env = ShardedEnv(url, _redis_db(test_servers.redis_url, 8), root)
-
-    async def seed() -> None:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-        try:
-            await seed_demo(pool, root)
-            for comp, account in EXTRA.items():
-                await ensure_fix_session(pool, comp, SESSION_PASSWORDS[comp], [account])
-        finally:
-            await pool.close()
-        redis = Redis.from_url(env.redis_url)
-        await redis.flushdb()
-        await redis.aclose()
-
-    asyncio.run(seed())
-    try:
-        env.start_exchange()
-        env.start_marketdata()
-        for index in range(SHARDS):
-            env.start_shard(index)
-        env.start_frontdoor()
-        asyncio.run(wait_for_quotes(env.redis_url))
+    with running_system(test_servers, ledger_template_db, tmp_path_factory.mktemp("shards"), 8,
+                        env_factory=ShardedEnv, name_prefix="shards", seed=_extra_sessions,
+                        start=_start_sharded) as env:
         yield env
-    finally:
-        env.stop_all()
-        drop_database(test_servers.database_url, name)
 
 
 @pytest.fixture
-async def pool(sharded_env: ShardedEnv) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(sharded_env.database_url, min_size=1, max_size=4)
-    try:
-        yield created
-    finally:
-        await created.close()
-
-
-@pytest.fixture
-async def quotes(sharded_env: ShardedEnv) -> AsyncIterator[QuoteReader]:
-    redis = Redis.from_url(sharded_env.redis_url, decode_responses=True)
-    try:
-        yield QuoteReader(redis)
-    finally:
-        await redis.aclose()
+def system_env(sharded_env: ShardedEnv) -> ShardedEnv:
+    """The env of the shared ``pool`` and ``quotes`` fixtures."""
+    return sharded_env

@@ -8,22 +8,22 @@ import asyncio
 import os
 import signal
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
 from exchange.durable import DurableVenue
 from exchange.journal import Journal
 from exchange.state import VenueState
-from ledger.provisioning import seed_demo
-from marketdata.redis_quotes import QuoteReader
-from tests.integration.conftest import create_database, drop_database
-from tests.integration.order_path.conftest import OrderPathEnv, _redis_db, wait_for_quotes
+from tests.integration.order_path.system import (  # noqa: F401 -- pool_fixture, quotes_fixture: fixtures
+    OrderPathEnv,
+    pool_fixture,
+    quotes_fixture,
+    running_system,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import TestServers
@@ -72,50 +72,15 @@ class VenueEnv(OrderPathEnv):
 @pytest.fixture(scope="package")
 def venue_env(test_servers: TestServers, ledger_template_db: str,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[VenueEnv]:
-    name = f"venue_{uuid.uuid4().hex[:10]}"
-    url = create_database(test_servers.database_url, name, template=ledger_template_db)
-    root = tmp_path_factory.mktemp("venue_recovery")
-    (root / "clients").mkdir()
-    env = VenueEnv(url, _redis_db(test_servers.redis_url, 13), root)
-
-    async def seed() -> None:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-        try:
-            await seed_demo(pool, root)
-        finally:
-            await pool.close()
-        redis = Redis.from_url(env.redis_url)
-        await redis.flushdb()
-        await redis.aclose()
-
-    asyncio.run(seed())
-    try:
-        env.start_exchange()
-        env.start_marketdata()
-        env.start_gateway()
-        asyncio.run(wait_for_quotes(env.redis_url))
+    with running_system(test_servers, ledger_template_db, tmp_path_factory.mktemp("venue_recovery"), 13,
+                        env_factory=VenueEnv, name_prefix="venue") as env:
         yield env
-    finally:
-        env.stop_all()
-        drop_database(test_servers.database_url, name)
 
 
 @pytest.fixture
-async def pool(venue_env: VenueEnv) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(venue_env.database_url, min_size=1, max_size=4)
-    try:
-        yield created
-    finally:
-        await created.close()
-
-
-@pytest.fixture
-async def quotes(venue_env: VenueEnv) -> AsyncIterator[QuoteReader]:
-    redis = Redis.from_url(venue_env.redis_url, decode_responses=True)
-    try:
-        yield QuoteReader(redis)
-    finally:
-        await redis.aclose()
+def system_env(venue_env: VenueEnv) -> VenueEnv:
+    """The env of the shared ``pool`` and ``quotes`` fixtures."""
+    return venue_env
 
 
 async def reconciled_events(pool: asyncpg.Pool) -> list[dict[str, Any]]:
