@@ -451,6 +451,9 @@ class LocalPostgres:
             f"ALTER DATABASE {db} OWNER TO {owner};",
             "REVOKE ALL ON DATABASE postgres FROM PUBLIC;",
             f"GRANT CONNECT ON DATABASE postgres TO {owner};",  # to CREATE/DROP DATABASE from there
+            # the owner may end the application role's sessions (maintenance, DROP DATABASE ... WITH (FORCE));
+            # never a superuser's
+            f"GRANT pg_signal_backend TO {owner};",
             f"REVOKE ALL ON DATABASE {db} FROM PUBLIC;",
             f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {app};",
             f"\\connect {db}",
