@@ -127,9 +127,13 @@ async def test_partial_fills_release_the_block_proportionally(order_path_env: Or
                                                               quotes: QuoteReader) -> None:
     client = await order_path_env.client("CLIENT1")
     try:
-        for _attempt in range(5):  # the touch may move between reading the quote and arriving: try again
-            _, ask = await mid(quotes, "AAPL")
-            cl = await client.new_order_single("AAPL", "buy", 1500, "limit", price=ask)  # > 1,000 at the touch
+        # F's market makers quote 5 levels of 500 shares a few ticks apart: 4,000 shares priced 2% through
+        # the ask take every level (several partial fills, whatever the quote's lag) and the rest rests
+        qty = 4000
+        for _attempt in range(5):
+            _, ask = await mid(quotes, "F")
+            price = cents(ask * Decimal("1.02"))
+            cl = await client.new_order_single("F", "buy", qty, "limit", price=price)
             assert (await until_status(client, cl, {"1", "2", "0", "8"})).ord_status != "8"
             await asyncio.sleep(0.5)  # let the market maker's next quote trade with what rests
             row = await order_row(pool, cl)
@@ -137,12 +141,12 @@ async def test_partial_fills_release_the_block_proportionally(order_path_env: Or
             if cancel:
                 await until_status(client, cancel, {"4", "2"})
             events = await fill_events(pool, row["order_id"])
-            if events and Decimal(events[0]["last_qty"]) < 1500:
+            if events and Decimal(events[0]["last_qty"]) < qty:
                 break
         else:
             raise AssertionError("no partial fill in five attempts")
         # replay the release rule on the order's fills: each fill's block is what the rule leaves
-        held, leaves = ask * 1500, Decimal(1500)
+        held, leaves = price * qty, Decimal(qty)
         for fill in events:
             qty, px = Decimal(fill["last_qty"]), Decimal(fill["last_px"])
             notional = (qty * px).quantize(Decimal("0.0001"), rounding=ROUND_DOWN)
@@ -165,18 +169,20 @@ async def test_ioc_partial_fill_then_cancel(order_path_env: OrderPathEnv, pool: 
                                             quotes: QuoteReader) -> None:
     client = await order_path_env.client("CLIENT2")
     try:
+        # more than F's whole ask ladder (5 levels of 500), priced 2% through the ask: it takes what is there
+        # whatever the quote's lag, and the IOC cancels the rest
         for _attempt in range(5):
-            _, ask = await mid(quotes, "MSFT")
-            cl = await client.new_order_single("MSFT", "buy", 1500, "limit", price=ask, tif="ioc")  # < $1M notional
+            _, ask = await mid(quotes, "F")
+            cl = await client.new_order_single("F", "buy", 4000, "limit", price=cents(ask * Decimal("1.02")), tif="ioc")
             final = await until_final(client, cl)
             if final.ord_status == "4" and final.cum_qty and final.cum_qty > 0:
                 break
         else:
             raise AssertionError("no IOC partial fill in five attempts")
-        assert final.exec_type == "4" and final.leaves_qty == 0 and final.cum_qty < 1500
+        assert final.exec_type == "4" and final.leaves_qty == 0 and final.cum_qty < 4000
         row = await order_row(pool, cl)
         assert (row["status"], row["cum_qty"], row["reserved_cash"]) == ("canceled", final.cum_qty, 0)
-        assert await pool.fetchval("SELECT qty FROM holdings WHERE account_id = 'ACC-CLIENT2' AND symbol = 'MSFT'") \
+        assert await pool.fetchval("SELECT qty FROM holdings WHERE account_id = 'ACC-CLIENT2' AND symbol = 'F'") \
             >= final.cum_qty
         await check_invariants(pool)
     finally:
