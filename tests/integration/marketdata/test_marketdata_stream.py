@@ -83,7 +83,8 @@ async def test_subscribe_snapshot_updates_and_unknown_symbols(
         assert (await receive_until(ws, "unsubscribed"))["subscriptions"] == ["AAPL"]
         await writer.write([quote("MSFT", "411.00")])
         await writer.write([quote("AAPL", "191.00")])
-        seen: list[dict[str, Any]] = []  # up to our AAPL 191.00, nothing of MSFT's 411 (other feeds' AAPL quotes may come between)
+        # up to our AAPL 191.00, nothing of MSFT's 411 (other feeds' AAPL quotes may come between)
+        seen: list[dict[str, Any]] = []
         while not seen or (seen[-1]["symbol"], seen[-1]["last"]) != ("AAPL", "191.00"):
             seen.append((await receive(ws))["quote"])
         assert [q for q in seen if q["symbol"] != "AAPL"] == [], seen
