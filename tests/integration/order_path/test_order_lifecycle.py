@@ -8,6 +8,7 @@ from decimal import ROUND_DOWN, Decimal
 
 import asyncpg
 
+from fixclient import FixClient
 from marketdata.redis_quotes import QuoteReader
 from tests.integration.order_path.conftest import (
     OrderPathEnv,
@@ -33,6 +34,14 @@ async def mid(quotes: QuoteReader, symbol: str) -> Decimal:
     quote = await quotes.get(symbol)
     assert quote is not None and quote.bid is not None and quote.ask is not None
     return quote.bid, quote.ask  # type: ignore[return-value]
+
+
+async def sell_back(client: FixClient, symbol: str, qty: Decimal) -> None:
+    """Give the market makers their shares back, so later tests find both sides of the book (a market maker
+    that is short its inventory limit stops quoting asks)."""
+    if qty:
+        cl = await client.new_order_single(symbol, "sell", int(qty), "market")
+        await until_final(client, cl)
 
 
 def cents(value: Decimal) -> Decimal:
@@ -127,9 +136,9 @@ async def test_partial_fills_release_the_block_proportionally(order_path_env: Or
                                                               quotes: QuoteReader) -> None:
     client = await order_path_env.client("CLIENT1")
     try:
-        # F's market makers quote 5 levels of 500 shares a few ticks apart: 4,000 shares priced 2% through
-        # the ask take every level (several partial fills, whatever the quote's lag) and the rest rests
-        qty = 4000
+        # F's market makers quote levels of 500 shares a few ticks apart: 1,200 shares priced 2% through the
+        # ask take several levels (partial fills first, whatever the quote's lag)
+        qty = 1200
         for _attempt in range(5):
             _, ask = await mid(quotes, "F")
             price = cents(ask * Decimal("1.02"))
@@ -161,6 +170,7 @@ async def test_partial_fills_release_the_block_proportionally(order_path_env: Or
         final = await order_row(pool, cl)
         assert final["reserved_cash"] == 0 and final["status"] in ("canceled", "filled")
         await check_invariants(pool)
+        await sell_back(client, "F", final["cum_qty"])
     finally:
         await client.logout()
 
@@ -169,21 +179,22 @@ async def test_ioc_partial_fill_then_cancel(order_path_env: OrderPathEnv, pool: 
                                             quotes: QuoteReader) -> None:
     client = await order_path_env.client("CLIENT2")
     try:
-        # more than F's whole ask ladder (5 levels of 500), priced 2% through the ask: it takes what is there
-        # whatever the quote's lag, and the IOC cancels the rest
-        for _attempt in range(5):
+        # at F's ask (a $0.01 tick is ~7 bps there, so its touch rarely moves under a lagging quote): the first
+        # level's 500 shares fill and the IOC cancels the rest
+        for _attempt in range(10):
             _, ask = await mid(quotes, "F")
-            cl = await client.new_order_single("F", "buy", 4000, "limit", price=cents(ask * Decimal("1.02")), tif="ioc")
+            cl = await client.new_order_single("F", "buy", 1200, "limit", price=ask, tif="ioc")
             final = await until_final(client, cl)
             if final.ord_status == "4" and final.cum_qty and final.cum_qty > 0:
                 break
         else:
-            raise AssertionError("no IOC partial fill in five attempts")
-        assert final.exec_type == "4" and final.leaves_qty == 0 and final.cum_qty < 4000
+            raise AssertionError("no IOC partial fill in ten attempts")
+        assert final.exec_type == "4" and final.leaves_qty == 0 and final.cum_qty < 1200
         row = await order_row(pool, cl)
         assert (row["status"], row["cum_qty"], row["reserved_cash"]) == ("canceled", final.cum_qty, 0)
         assert await pool.fetchval("SELECT qty FROM holdings WHERE account_id = 'ACC-CLIENT2' AND symbol = 'F'") \
             >= final.cum_qty
         await check_invariants(pool)
+        await sell_back(client, "F", final.cum_qty)
     finally:
         await client.logout()
