@@ -276,7 +276,10 @@ def start_process(root: Path, name: str, command: list[str], env: dict[str, str]
     data = root / name
     data.mkdir()
     log = (data / f"{name}.log").open("wb")
-    process = subprocess.Popen(command, cwd=REPO, env={**env, "BROKERAGE_DATA_DIR": str(data)},
+    process = subprocess.Popen(command, cwd=REPO, env={**env, "BROKERAGE_DATA_DIR": str(data),
+                                                             # one secrets folder: the exchange and its peers
+                                                             # agree on the link passwords (ADR 007)
+                                                             "BROKERAGE_SECRETS_DIR": str(root / "secrets")},
                                stdout=log, stderr=subprocess.STDOUT)
     processes.append(process)
     return process

@@ -198,7 +198,9 @@ async def main(args: argparse.Namespace) -> None:
             data.mkdir()
             log = (data / f"{name}.log").open("wb")
             processes[name] = subprocess.Popen(command, cwd=REPO,  # noqa: ASYNC220  (started once, before counting)
-                                               env={**env, "BROKERAGE_DATA_DIR": str(data)},
+                                               env={**env, "BROKERAGE_DATA_DIR": str(data),
+                                                                    # shared: link passwords agree (ADR 007)
+                                                                    "BROKERAGE_SECRETS_DIR": str(root / "secrets")},
                                                stdout=log, stderr=subprocess.STDOUT)
             wait_until_listening(port, processes[name], name, timeout=90)
         await asyncio.sleep(2)  # exchange link logon and recovery
