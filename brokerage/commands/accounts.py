@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from brokerage.commands.output import Format, FormatOption, emit
 from brokerage.settings import get_settings
 from ledger import provisioning
 from ledger.errors import LedgerError, LedgerInputError
@@ -26,19 +26,12 @@ from ledger.provisioning import AccountInfo
 app = typer.Typer(help="Accounts: open, deposit, withdraw, list, close.", no_args_is_help=True)
 console = Console(stderr=True)
 T = TypeVar("T")
-
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
+__all__ = ["Format", "FormatOption", "actor", "app", "console", "emit", "run_db"]  # sessions.py shares these
 
 
 class AccountType(StrEnum):
     cash = "cash"
     margin = "margin"
-
-
-FormatOption = Annotated[Format, typer.Option("--format", help="table or json.")]
 
 
 def actor() -> str:
@@ -68,13 +61,6 @@ def run_db(action: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     except (OSError, asyncpg.PostgresError, LedgerError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-
-
-def emit(data: Any, format: Format, render: Callable[[], None]) -> None:
-    if format is Format.json:
-        typer.echo(json.dumps(data, indent=2))
-    else:
-        render()
 
 
 def _account_table(accounts: list[AccountInfo]) -> None:

@@ -11,12 +11,12 @@ release, the client's ExecutionReport); ``--write-off`` records that it will not
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated
 
 import asyncpg
 import typer
 
+from brokerage.commands.output import Format, FormatOption, emit
 from brokerage.settings import get_settings
 from gateway.oms.config import risk_limits
 from gateway.oms.unbooked import AlreadySettled, SettleRefused, UnbookedFill, list_unbooked, settle
@@ -44,11 +44,8 @@ def _table(fills: list[UnbookedFill]) -> str:
 
 @app.command("unbooked")
 def unbooked(all_states: Annotated[bool, typer.Option("--all", help="settled ones too")] = False,
-             output: Annotated[str, typer.Option("--format", help="table or json")] = "table") -> None:
+             format: FormatOption = Format.table) -> None:
     """List exchange fills the ledger refused and nobody settled yet."""
-    if output not in ("table", "json"):
-        typer.echo("error: --format is table or json", err=True)
-        raise typer.Exit(2)
 
     async def go() -> list[UnbookedFill]:
         pool = await _pool()
@@ -62,10 +59,7 @@ def unbooked(all_states: Annotated[bool, typer.Option("--all", help="settled one
     except (OSError, asyncpg.PostgresError) as exc:
         typer.echo(f"error: database unavailable: {exc}", err=True)
         raise typer.Exit(1) from exc
-    if output == "json":
-        typer.echo(json.dumps([f.as_json() for f in fills], indent=2))
-    else:
-        typer.echo(_table(fills))
+    emit([f.as_json() for f in fills], format, lambda: typer.echo(_table(fills)))
 
 
 @app.command("settle")

@@ -6,9 +6,7 @@ A secret is printed once, on stdout, by `create` and `rotate-admin`; `list` neve
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import Annotated, TypeVar
 
 import asyncpg
@@ -16,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from brokerage.commands.output import Format, FormatOption, emit
 from brokerage.settings import get_settings
 from ledger.api_tokens import (
     ROLES,
@@ -32,11 +31,6 @@ from ledger.provisioning import ensure_admin_token
 app = typer.Typer(help="REST API tokens: create, list, revoke, rotate the admin token.", no_args_is_help=True)
 console = Console(stderr=True)
 T = TypeVar("T")
-
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
 
 
 def _run(action: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
@@ -103,18 +97,19 @@ def _as_json(token: TokenInfo) -> dict[str, object]:
 @app.command("list")
 def list_(
     all_: Annotated[bool, typer.Option("--all", help="Also expired and revoked tokens.")] = False,
-    format: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+    format: FormatOption = Format.table,
 ) -> None:
     """List tokens (ids, roles, accounts, expiry; never the secrets)."""
     tokens = _run(lambda pool: list_api_tokens(pool, include_inactive=all_))
-    if format is Format.json:
-        typer.echo(json.dumps([_as_json(t) for t in tokens], indent=2))
-        return
-    table = Table("id", "role", "accounts", "label", "created", "expires", "status")
-    for t in tokens:
-        table.add_row(t.token_id, t.role + (" (managed)" if t.managed_admin else ""), ", ".join(t.account_ids),
-                      t.label, f"{t.created_at:%Y-%m-%d %H:%M}", f"{t.expires_at:%Y-%m-%d %H:%M}", t.status)
-    Console().print(table)
+
+    def render() -> None:
+        table = Table("id", "role", "accounts", "label", "created", "expires", "status")
+        for t in tokens:
+            table.add_row(t.token_id, t.role + (" (managed)" if t.managed_admin else ""), ", ".join(t.account_ids),
+                          t.label, f"{t.created_at:%Y-%m-%d %H:%M}", f"{t.expires_at:%Y-%m-%d %H:%M}", t.status)
+        Console().print(table)
+
+    emit([_as_json(t) for t in tokens], format, render)
 
 
 @app.command("rotate-admin")
