@@ -121,6 +121,7 @@ async def test_what_if_decision_is_the_real_orders(db_pool: asyncpg.Pool, redis_
     assert what[9601] == "A" and 103 not in what
     assert order is not None, f"what-if accepted but the order was rejected: {real.get(58)}"
     row = await db_pool.fetchrow("SELECT reserved_cash, reserved_qty FROM orders WHERE order_id = $1", order.order_id)
+    assert row is not None
     assert (row["reserved_cash"], row["reserved_qty"]) == (Decimal(what[9602]), Decimal(what[9603]))
     assert captured.venue == ["D"]
 
@@ -131,4 +132,5 @@ async def _ledger_state(pool: asyncpg.Pool) -> tuple[object, ...]:
         "(SELECT count(*) FROM order_cl_ord_ids) AS cl_ord_ids, (SELECT count(*) FROM outbox) AS events, "
         "(SELECT coalesce(sum(blocked), 0) FROM cash_balances) AS blocked, "
         "(SELECT coalesce(sum(blocked_qty), 0) FROM holdings) AS blocked_qty")
+    assert row is not None
     return tuple(row.values())
