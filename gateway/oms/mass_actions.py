@@ -107,7 +107,7 @@ def mass_cancel_report(cmd: codec.MassCancelCommand, report_id: str, affected: S
     fields = field_list((
         (11, cmd.cl_ord_id), (37, report_id), (530, cmd.request_type or "0"),
         (531, "0" if rejected else cmd.request_type), (532, rejected.cancel_reason if rejected else None),
-        (533, None if rejected else len(affected)), (1, cmd.account), (55, cmd.symbol),
+        (533, None if rejected else len(affected)), (55, cmd.symbol),
         (54, cmd.side.value if cmd.side else None), (60, transact_time()),
         (58, rejected.text if rejected else text),
     ))
