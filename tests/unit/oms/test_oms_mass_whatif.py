@@ -91,12 +91,15 @@ def _stored(o: Order, session: str) -> StoredOrder:
     return StoredOrder(o, session, o.cl_ord_id, OrderReservation(o.qty))
 
 
+def ids(orders: list[Order]) -> list[str]:
+    return [o.order_id for o in orders]
+
+
 def test_select_takes_the_sessions_orders_in_scope_only() -> None:
     mine = [order(symbol="AAPL", account="A1", order_id="O1"), order(symbol="MSFT", account="A1", order_id="O2"),
             order(symbol="AAPL", account="A2", order_id="O3"),
             order(symbol="AAPL", account="A1", side=Side.SELL, order_id="O4")]
     stored = [_stored(o, "S1") for o in mine] + [_stored(order(order_id="X1"), "S2")]
-    ids = lambda orders: [o.order_id for o in orders]  # noqa: E731
     assert ids(select(stored, "S1", "7", None, None, None)) == ["O1", "O2", "O3", "O4"]
     assert ids(select(stored, "S1", "1", "AAPL", None, None)) == ["O1", "O3", "O4"]
     assert ids(select(stored, "S1", "1", "AAPL", Side.BUY, "A1")) == ["O1"]
