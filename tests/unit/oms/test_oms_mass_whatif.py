@@ -43,7 +43,7 @@ def test_cash_buy_blocks_its_notional_and_keeps_equity() -> None:
     assert (r.accepted, r.reject_reason, r.blocked_cash, r.blocked_qty) == (True, None, D("1000"), D(0))
     assert (r.buying_power_before, r.buying_power_after) == (D("100000"), D("99000"))
     assert (r.equity_before, r.equity_after) == (D("100000"), D("100000"))  # 1,000 cash became 10 × 100
-    assert (r.maintenance_before, r.maintenance_after, r.margin_call_after) == (0, 0, False)
+    assert (r.maintenance_before, r.maintenance_after, r.margin_call_after) == (D(0), D(0), False)
 
 
 def test_margin_buy_figures() -> None:
@@ -69,7 +69,7 @@ def test_rejected_what_if_changes_nothing() -> None:
                  policy=POLICY, marks={"AAPL": D("100")})
     assert (r.accepted, r.reject_reason, r.rule) == (False, OrdRejReason.BROKER_CREDIT, "buying_power")
     assert r.text == "insufficient buying power: required 200000.00, available 100000.00"
-    assert (r.blocked_cash, r.buying_power_after, r.equity_after) == (0, r.buying_power_before, r.equity_before)
+    assert (r.blocked_cash, r.buying_power_after, r.equity_after) == (D(0), r.buying_power_before, r.equity_before)
     closed = evaluate(order(), instrument=INSTRUMENTS["AAPL"], ctx=ctx("100000"), limits=RiskLimits(),
                       policy=POLICY, marks={}, account_status="closed")
     assert (closed.reject_reason, closed.text) == (OrdRejReason.UNKNOWN_ACCOUNT, "account A1 is closed")
