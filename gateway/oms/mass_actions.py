@@ -179,6 +179,7 @@ class MassActions:
         rejected = scope_error(cmd.request_type, cmd.symbol, cmd.account, self._accounts(session_id),
                                self.instruments, 530)
         affected: list[Order] = []
+        to_venue: list[Fields] = []
         if rejected is None:
             try:
                 orders = select(await self._session_orders(session_id, cmd.account), session_id, cmd.request_type,
@@ -187,16 +188,22 @@ class MassActions:
                 rejected = ScopeError(MassCancelReject.OTHER, APPLICATION_NOT_AVAILABLE, DB_DOWN_TEXT)
             else:
                 for order in orders:
-                    if order.status in CANCELABLE and await self._cancel_one(session_id, cmd, order):
+                    venue_fields = await self._cancel_one(session_id, cmd, order) \
+                        if order.status in CANCELABLE else None
+                    if venue_fields is not None:
                         affected.append(order)
+                        to_venue.append(venue_fields)
         self.record(_mass_event("order.mass_cancel_requested", session_id, cmd, rejected, cl_ord_id=cmd.cl_ord_id,
                                 extra={"mass_cancel_request_type": cmd.request_type,
                                        "affected_orders": [o.order_id for o in affected]}))
         fields, entries = mass_cancel_report(cmd, new_id("M"), affected, rejected)
         self.clients.send_message(session_id, codec.build_with_group("r", fields, 534, entries))
+        for venue_fields in to_venue:  # after the report: the client sees 35=r before any Canceled
+            self.venue.send("F", venue_fields)
 
-    async def _cancel_one(self, session_id: str, cmd: codec.MassCancelCommand, order: Order) -> bool:
-        """One order's cancel, as an OrderCancelRequest would do it; True when its PendingCancel was recorded."""
+    async def _cancel_one(self, session_id: str, cmd: codec.MassCancelCommand, order: Order) -> Fields | None:
+        """One order's cancel, as an OrderCancelRequest would do it (committed, the client's PendingCancel sent);
+        the cancel for the exchange, or None when the order's cancel was refused."""
         cancel = codec.CancelCommand(ClOrdID(f"{cmd.cl_ord_id}:{order.order_id}"), order.cl_ord_id, order.symbol,
                                      order.side, False)
         try:
@@ -204,18 +211,17 @@ class MassActions:
         except (*UNAVAILABLE, LedgerError) as error:
             log.warning("oms.mass_cancel_order_failed", session=session_id, order_id=order.order_id,
                         error=str(error))
-            return False
+            return None
         if isinstance(outcome, CancelRejected) or not isinstance(outcome, tuple):
             text = outcome.text if isinstance(outcome, CancelRejected) else "not cancelable"
             self.record(request_event(
                 "order.cancel_rejected", session_id, cl_ord_id=cancel.cl_ord_id, account_id=order.account_id,
                 symbol=order.symbol, rule="cancel_reject", reason=text, orig_cl_ord_id=order.cl_ord_id,
                 order_id=order.order_id, request="mass_cancel"))
-            return False
+            return None
         _, seq, fields, venue_fields = outcome
         self.clients.send(session_id, "8", fields, seq)
-        self.venue.send("F", venue_fields)
-        return True
+        return venue_fields  # type: ignore[no-any-return]
 
     # -- 35=AF -------------------------------------------------------------------------------------
     async def on_mass_status(self, sid: fix.SessionID, msg: fix.Message) -> None:

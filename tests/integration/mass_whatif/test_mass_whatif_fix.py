@@ -182,6 +182,7 @@ async def test_mass_cancel_by_symbol_and_account_then_all(env: OrderPathEnv, poo
                 "6", "6", cl, ids[cl])
             done = await mass1.next_execution_report(cancel_id)
             assert (done.exec_type, done.ord_status, done.leaves_qty) == ("4", "4", Decimal(0))
+            assert pending.raw.seq_num < report.seq_num < done.raw.seq_num  # 35=r between the two
             assert await status(pool, ids[cl]) == "canceled"
         for oid in (ids[m1], ids[b1], other_id):
             assert await status(pool, oid) == "new"
