@@ -151,6 +151,9 @@ class MassActions:
     async def _change(self, session_id: str, cmd: codec.CancelCommand | codec.ReplaceCommand) -> object:
         raise NotImplementedError  # ChangeRequests._change
 
+    def _throttled(self, sid: fix.SessionID, msg: fix.Message, session_id: str, ref_id: str | None) -> bool:
+        raise NotImplementedError  # OrderService._throttled
+
     def _accounts(self, session_id: str) -> frozenset[str]:
         return self.session_accounts.get(session_id, ("", frozenset()))[1]
 
@@ -160,14 +163,17 @@ class MassActions:
             found += await working_orders(self.pool, account_id)
         return found
 
-    def _in_lane(self, sid: fix.SessionID, msg: fix.Message,
+    def _in_lane(self, sid: fix.SessionID, msg: fix.Message, ref_tag: int,
                  run: Callable[[str, fix.Message], Awaitable[None]]) -> None:
+        """Run ``run`` in the session's lane, after its earlier requests (the order-entry rate limit first)."""
         session_id = self.client_id(sid)
+        if self._throttled(sid, msg, session_id, body_value(msg, ref_tag)):
+            return
         self.lanes.submit(session_id, lambda: run(session_id, msg), msg_seq_num(msg), message_session_start(msg))
 
     # -- 35=q --------------------------------------------------------------------------------------
     async def on_mass_cancel(self, sid: fix.SessionID, msg: fix.Message) -> None:
-        self._in_lane(sid, msg, self.mass_cancel)
+        self._in_lane(sid, msg, 11, self.mass_cancel)
 
     async def mass_cancel(self, session_id: str, msg: fix.Message) -> None:
         try:
@@ -225,7 +231,7 @@ class MassActions:
 
     # -- 35=AF -------------------------------------------------------------------------------------
     async def on_mass_status(self, sid: fix.SessionID, msg: fix.Message) -> None:
-        self._in_lane(sid, msg, self.mass_status)
+        self._in_lane(sid, msg, 584, self.mass_status)
 
     async def mass_status(self, session_id: str, msg: fix.Message) -> None:
         try:
