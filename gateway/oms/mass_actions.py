@@ -179,8 +179,8 @@ class MassActions:
         try:
             cmd = codec.parse_mass_cancel(codec.crack(msg))
         except codec.BadField as error:
-            self.clients.send(session_id, "j", _pairs(business_reject(
-                msg, CONDITIONALLY_REQUIRED_FIELD_MISSING, f"invalid message: {error}", body_value(msg, 11))))
+            self.clients.send_message(session_id, business_reject(
+                msg, CONDITIONALLY_REQUIRED_FIELD_MISSING, f"invalid message: {error}", body_value(msg, 11)))
             return
         rejected = scope_error(cmd.request_type, cmd.symbol, cmd.account, self._accounts(session_id),
                                self.instruments, 530)
@@ -237,8 +237,8 @@ class MassActions:
         try:
             cmd = codec.parse_mass_status(codec.crack(msg))
         except codec.BadField as error:
-            self.clients.send(session_id, "j", _pairs(business_reject(
-                msg, CONDITIONALLY_REQUIRED_FIELD_MISSING, f"invalid message: {error}", body_value(msg, 584))))
+            self.clients.send_message(session_id, business_reject(
+                msg, CONDITIONALLY_REQUIRED_FIELD_MISSING, f"invalid message: {error}", body_value(msg, 584)))
             return
         rejected = scope_error(cmd.request_type, cmd.symbol, cmd.account, self._accounts(session_id),
                                self.instruments, 585)
@@ -253,8 +253,8 @@ class MassActions:
                                 extra={"mass_status_req_id": cmd.req_id, "mass_status_req_type": cmd.request_type,
                                        "reports": len(orders)}))
         if rejected is not None:
-            self.clients.send(session_id, "j", _pairs(business_reject(msg, rejected.business_reason, rejected.text,
-                                                                      cmd.req_id)))
+            self.clients.send_message(session_id, business_reject(msg, rejected.business_reason, rejected.text,
+                                                                  cmd.req_id))
             return
         for fields in mass_status_reports(cmd, orders, lambda: new_id("S")):
             self.clients.send(session_id, "8", fields)
@@ -267,12 +267,3 @@ def _mass_event(kind: str, session_id: str, cmd: codec.MassCancelCommand | codec
                       status="rejected" if rejected else "accepted", rule="mass_request_reject" if rejected else "",
                       reason=rejected.text if rejected else "", extra=extra)
 
-
-def _pairs(message: fix.Message) -> list[tuple[int, str]]:
-    """A built quickfix message's body as (tag, value) pairs, for ClientLink."""
-    out: list[tuple[int, str]] = []
-    for part in str(message.toString()).split("\x01"):
-        tag, sep, value = part.partition("=")
-        if sep and tag.isdigit() and int(tag) not in (8, 9, 10, 35, 34, 49, 52, 56):
-            out.append((int(tag), value))
-    return out
