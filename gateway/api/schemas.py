@@ -165,13 +165,13 @@ class WhatIfRequest(BaseModel):
     ``ord_type``: market, limit, stop, stop_limit; ``time_in_force``: day, gtc, ioc, fok)."""
 
     model_config = ConfigDict(extra="forbid")
-    symbol: str = Field(min_length=1, max_length=16, examples=["AAPL"])
-    side: str = Field(examples=["buy"])
-    ord_type: str = Field(default="limit", examples=["limit"])
-    qty: Decimal = Field(gt=0, examples=["100"])
-    price: Decimal | None = Field(default=None, gt=0, examples=["190.50"])
-    stop_px: Decimal | None = Field(default=None, gt=0)
-    time_in_force: str = Field(default="day")
+    symbol: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9./-]+$", examples=["AAPL"])
+    side: str = Field(max_length=16, examples=["buy"])
+    ord_type: str = Field(default="limit", max_length=16, examples=["limit"])
+    qty: Decimal = Field(gt=0, max_digits=16, decimal_places=4, examples=["100"])
+    price: Decimal | None = Field(default=None, gt=0, max_digits=16, decimal_places=4, examples=["190.50"])
+    stop_px: Decimal | None = Field(default=None, gt=0, max_digits=16, decimal_places=4)
+    time_in_force: str = Field(default="day", max_length=16)
 
 
 class WhatIfResult(BaseModel):
