@@ -159,6 +159,8 @@ class OrderService(ChangeRequests, MassActions):
                 result = refused
             except UNAVAILABLE:
                 result = WhatIfRefused(OrdRejReason.OTHER, DB_DOWN_TEXT)
+            except LedgerError as error:  # e.g. the linked account no longer exists
+                result = WhatIfRefused(OrdRejReason.UNKNOWN_ACCOUNT, str(error))
         self.clients.send(session_id, "8", what_if_report(cmd, account_id, result))
 
     async def on_cancel(self, sid: fix.SessionID, msg: fix.Message) -> None:
