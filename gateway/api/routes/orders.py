@@ -104,9 +104,10 @@ async def what_if_order(account_id: VisibleAccountId, body: WhatIfRequest, pool:
     """The pre-trade risk decision a real order would get, the block it would take, and the account's buying
     power, equity, maintenance margin and margin-call state before and after (``gateway/oms/whatif.py``)."""
     try:
-        cmd = NewOrderCommand(ClOrdID("WHATIF"), account_id, body.symbol.upper(), Side.from_ledger(body.side),
-                              OrdType.from_ledger(body.ord_type), TimeInForce.from_ledger(body.time_in_force),
-                              body.qty, body.price, body.stop_px, False)
+        cmd = NewOrderCommand(cl_ord_id=ClOrdID("WHATIF"), account=account_id, symbol=body.symbol.upper(),
+                              side=Side.from_ledger(body.side), ord_type=OrdType.from_ledger(body.ord_type),
+                              time_in_force=TimeInForce.from_ledger(body.time_in_force), qty=body.qty,
+                              price=body.price, stop_px=body.stop_px, poss_resend=False)
     except UnknownCode as error:
         raise Problem(422, "invalid-order", "Invalid order", str(error), account_id=account_id) from error
     try:

@@ -99,8 +99,10 @@ async def test_what_if_decision_is_the_real_orders(db_pool: asyncpg.Pool, redis_
     price = None
     if spec["ord_type"] is OrdType.LIMIT:
         price = (reference * (100 + spec["through"]) / 100).quantize(Decimal("0.01"))
-    cmd = NewOrderCommand(ClOrdID(f"P{next(_ids)}-{time.time_ns()}"), spec["account"], spec["symbol"], spec["side"],
-                          spec["ord_type"], spec["tif"], Decimal(spec["qty"]), price, None, False)
+    cmd = NewOrderCommand(cl_ord_id=ClOrdID(f"P{next(_ids)}-{time.time_ns()}"), account=spec["account"],
+                          symbol=spec["symbol"], side=spec["side"], ord_type=spec["ord_type"],
+                          time_in_force=spec["tif"], qty=Decimal(spec["qty"]), price=price, stop_px=None,
+                          poss_resend=False)
     ledger_before = await _ledger_state(db_pool)
     await service.on_what_if(SESSION, cmd)
     assert await _ledger_state(db_pool) == ledger_before, "a what-if wrote to the ledger"
