@@ -158,3 +158,34 @@ class HealthStatus(BaseModel):
 class ReadyStatus(BaseModel):
     status: Literal["ready"]
     checks: dict[str, str]
+
+
+class WhatIfRequest(BaseModel):
+    """An order to evaluate, never placed: the words the ledger uses (``side``: buy, sell, sell_short;
+    ``ord_type``: market, limit, stop, stop_limit; ``time_in_force``: day, gtc, ioc, fok)."""
+
+    model_config = ConfigDict(extra="forbid")
+    symbol: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9./-]+$", examples=["AAPL"])
+    side: str = Field(max_length=16, examples=["buy"])
+    ord_type: str = Field(default="limit", max_length=16, examples=["limit"])
+    qty: Decimal = Field(gt=0, max_digits=16, decimal_places=4, examples=["100"])
+    price: Decimal | None = Field(default=None, gt=0, max_digits=16, decimal_places=4, examples=["190.50"])
+    stop_px: Decimal | None = Field(default=None, gt=0, max_digits=16, decimal_places=4)
+    time_in_force: str = Field(default="day", max_length=16)
+
+
+class WhatIfResult(BaseModel):
+    decision: Literal["accept", "reject"]
+    reject_reason: int | None = Field(description="The OrdRejReason (103) a real order would get; null when accepted.")
+    rule: str | None = Field(description="The risk rule that rejects (e.g. buying_power); null when accepted.")
+    text: str | None = Field(description="The reject Text (58) a real order would get; null when accepted.")
+    valuation_price: Decimal | None = Field(description="Limit price, or a market/stop order's collar price.")
+    blocked_cash: Decimal = Field(description="Buying power the order would block.")
+    blocked_qty: Decimal = Field(description="Shares the order would block (long sells).")
+    buying_power_before: Decimal
+    buying_power_after: Decimal = Field(description="After the block is taken (while the order works).")
+    equity_before: Decimal
+    equity_after: Decimal = Field(description="After a full fill at the valuation price, marked at the live mark.")
+    maintenance_margin_before: Decimal = Field(description="Maintenance requirement (margin accounts; 0 for cash).")
+    maintenance_margin_after: Decimal
+    margin_call_after: bool = Field(description="Equity below the maintenance requirement after the fill.")

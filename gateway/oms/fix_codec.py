@@ -25,14 +25,19 @@ from gateway.oms.session_days import SESSION_START_TAG, parse_session_start
 __all__ = [
     "BadField",
     "CancelCommand",
+    "MassCancelCommand",
+    "MassStatusCommand",
     "NewOrderCommand",
     "ReplaceCommand",
     "StatusCommand",
     "VenueCancelReject",
     "VenueReport",
     "build_message",
+    "build_with_group",
     "crack",
     "parse_cancel",
+    "parse_mass_cancel",
+    "parse_mass_status",
     "parse_new_order",
     "parse_replace",
     "parse_status",
@@ -243,6 +248,40 @@ def parse_status(message: fix.Message | Cracked) -> StatusCommand:
     return StatusCommand(ClOrdID(_text(msg, 11) or ""), _text(msg, 37, required=False))
 
 
+
+@dataclass(frozen=True, slots=True)
+class MassCancelCommand:
+    """OrderMassCancelRequest (35=q): which of the session's orders to cancel (fix_specs/mass-actions.md)."""
+
+    cl_ord_id: ClOrdID
+    request_type: str  # MassCancelRequestType (530), as sent
+    symbol: str | None
+    side: Side | None
+    account: str | None  # Account (1): one of the session's accounts only
+
+
+@dataclass(frozen=True, slots=True)
+class MassStatusCommand:
+    """OrderMassStatusRequest (35=AF)."""
+
+    req_id: str  # MassStatusReqID (584)
+    request_type: str  # MassStatusReqType (585), as sent
+    symbol: str | None
+    side: Side | None
+    account: str | None
+
+
+def parse_mass_cancel(message: fix.Message | Cracked) -> MassCancelCommand:
+    msg = _fields(message)
+    return MassCancelCommand(ClOrdID(_text(msg, 11) or ""), _text(msg, 530) or "", _text(msg, 55, required=False),
+                             _side_or_none(msg), _text(msg, 1, required=False))
+
+
+def parse_mass_status(message: fix.Message | Cracked) -> MassStatusCommand:
+    msg = _fields(message)
+    return MassStatusCommand(_text(msg, 584) or "", _text(msg, 585) or "", _text(msg, 55, required=False),
+                             _side_or_none(msg), _text(msg, 1, required=False))
+
 # Exchange → gateway ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -336,4 +375,21 @@ def build_message(msg_type: str, fields: Sequence[Sequence[object]]) -> fix.Mess
     message.getHeader().setField(fix.MsgType(msg_type))
     for tag, value in pairs:
         message.setField(tag, value)
+    return message
+
+
+def build_with_group(msg_type: str, fields: Sequence[Sequence[object]], count_tag: int,
+                     entries: Sequence[Sequence[tuple[int, str]]]) -> fix.Message:
+    """A message with one repeating group (``count_tag`` and its ``entries``, each entry's first tag the
+    delimiter), after ``fields``: built field by field, since parsing text without a dictionary would sort the
+    group's fields out of their entries."""
+    message = fix.Message()
+    message.getHeader().setField(fix.MsgType(msg_type))
+    for tag, value in fields:
+        message.setField(int(str(tag)), str(value))
+    for entry in entries:
+        group = fix.Group(count_tag, entry[0][0])
+        for tag, value in entry:
+            group.setField(tag, value)
+        message.addGroup(group)
     return message

@@ -53,6 +53,16 @@ class ClientLink:
             log.warning("oms.client_send_failed", session=session_id, msg_type=msg_type)
         return ok
 
+    def send_message(self, session_id: str, message: fix.Message) -> bool:
+        """A message built by the caller (one with a repeating group: ``fix_codec.build_with_group``); never a
+        stored report, so no seq to remember."""
+        ok = self._send(self.session(session_id), message)
+        if ok:
+            self.sent_count += 1
+        else:
+            log.warning("oms.client_send_failed", session=session_id)
+        return ok
+
     async def save_marks(self, pool: asyncpg.Pool) -> None:
         """Move each session's watermark up through ``executions`` in seq order while every report of the
         session was sent, and persist it (only ever upwards). A seq missing from the table may be a report

@@ -27,12 +27,14 @@ from gateway.oms.admission import DuplicateOrder, ReportStatus
 from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, AuditSink, event, no_audit, now, request_event
 from gateway.oms.batch import Batch
 from gateway.oms.changes import ChangeRequests
+from gateway.oms.config import maintenance_policy
 from gateway.oms.context import RiskInputs
 from gateway.oms.entry import decide_new_order
 from gateway.oms.fix_codec import Fields
 from gateway.oms.inbound_marks import upsert_marks
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.market_protection import protection_price
+from gateway.oms.mass_actions import MassActions
 from gateway.oms.model import ExecType, OrdRejReason
 from gateway.oms.order_fsm import InvalidOrder, Order, submit
 from gateway.oms.origin import SystemOrigin, mark_system_order
@@ -41,6 +43,7 @@ from gateway.oms.risk_config import Accepted, Rejected
 from gateway.oms.session_days import NO_SESSION_START, ClOrdIdScope, message_session_start
 from gateway.oms.session_lanes import SessionLanes
 from gateway.oms.store import StoredOrder, enter_order, find_by_cl_ord_id, new_id
+from gateway.oms.whatif import WHAT_IF_TAG, WhatIf, WhatIfRefused, what_if, what_if_report
 from ledger.errors import LedgerError
 from ledger.order_postings import block_reservation, cash_after_block
 from ledger.reservations import OrderReservation
@@ -51,7 +54,7 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[fix.SessionID, fix.Message], Awaitable[None]]
 
 
-class OrderService(ChangeRequests):
+class OrderService(ChangeRequests, MassActions):
     def __init__(self, pool: asyncpg.Pool, inputs: RiskInputs, clients: ClientLink, venue: VenueLink,
                  instruments: dict[str, Instrument], session_accounts: dict[str, tuple[str, frozenset[str]]],
                  rate: RateLimit) -> None:
@@ -77,7 +80,7 @@ class OrderService(ChangeRequests):
     # -- FIX entry points (registered on ClientAcceptorApplication.handlers) -------------------------
     def handlers(self) -> dict[str, object]:
         return {"D": self.on_new_order, "F": self._queued(self.on_cancel), "G": self._queued(self.on_replace),
-                "H": self._queued(self.on_status)}
+                "H": self._queued(self.on_status), "q": self.on_mass_cancel, "AF": self.on_mass_status}
 
     def _queued(self, handler: Handler) -> Handler:
         """Run ``handler`` on the session's lane, after the requests that came before it."""
@@ -135,7 +138,30 @@ class OrderService(ChangeRequests):
         except codec.BadField as error:
             self._bad_field(session_id, msg, error)
             return
+        if fields.get(str(WHAT_IF_TAG)) == "Y":  # evaluated in turn, never placed (gateway/oms/whatif.py)
+            self.lanes.submit(session_id, lambda: self.on_what_if(session_id, cmd), codec.seq_num_of(fields),
+                              codec.session_start_of(fields))
+            return
         self.lanes.submit(session_id, (cmd, received), codec.seq_num_of(fields), codec.session_start_of(fields))
+
+    async def on_what_if(self, session_id: str, cmd: codec.NewOrderCommand) -> None:
+        """A NewOrderSingle with 9600=Y: the risk decision and figures in an ExecutionReport; nothing placed."""
+        account_id = self.account_for(session_id, cmd.account)
+        result: WhatIf | WhatIfRefused
+        if account_id is None:
+            result = WhatIfRefused(OrdRejReason.UNKNOWN_ACCOUNT, f"unknown account: {cmd.account or '(none)'} is "
+                                                                 "not an account of this session")
+        else:
+            try:
+                result = await what_if(self.pool, self.inputs, self.instruments,
+                                       maintenance_policy(self.inputs.settings), account_id, cmd)
+            except WhatIfRefused as refused:
+                result = refused
+            except UNAVAILABLE:
+                result = WhatIfRefused(OrdRejReason.OTHER, DB_DOWN_TEXT)
+            except LedgerError as error:  # e.g. the linked account no longer exists
+                result = WhatIfRefused(OrdRejReason.UNKNOWN_ACCOUNT, str(error))
+        self.clients.send(session_id, "8", what_if_report(cmd, account_id, result))
 
     async def on_cancel(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)
@@ -173,14 +199,15 @@ class OrderService(ChangeRequests):
         except UNAVAILABLE:
             self.clients.send(session_id, "j", _fields(business_reject(msg, 4, DB_DOWN_TEXT, cmd.cl_ord_id)))
             return
+        echo = [(790, req_id)] if (req_id := body_value(msg, 790)) else []  # OrdStatusReqID, echoed
         if found is None:
             self.clients.send(session_id, "8", reports.order_reject(
                 cl_ord_id=cmd.cl_ord_id, exec_id=new_id("S"), reason=OrdRejReason.UNKNOWN_ORDER,
                 text=f"unknown order: no order with ClOrdID {cmd.cl_ord_id}", account=None, symbol=None,
-                side=None, qty=None, exec_type=ExecType.ORDER_STATUS))
+                side=None, qty=None, exec_type=ExecType.ORDER_STATUS) + echo)
             return
         self.clients.send(session_id, "8", reports.execution_report(found[0].order, new_id("S"),
-                                                                     ExecType.ORDER_STATUS))
+                                                                     ExecType.ORDER_STATUS) + echo)
 
     # -- NewOrderSingle ----------------------------------------------------------------------------
     def account_for(self, session_id: str, requested: str | None) -> str | None:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from gateway.api import queries
-from gateway.api.deps import DbPool, Principal, VisibleAccountId
+from gateway.api.deps import AppSettings, DbPool, Principal, RedisClient, VisibleAccountId
 from gateway.api.listing import (
     AccountIdPath,
     CursorParam,
@@ -26,7 +26,15 @@ from gateway.api.listing import (
 )
 from gateway.api.pagination import DEFAULT_LIMIT
 from gateway.api.problems import Problem
-from gateway.api.schemas import OPEN_STATUSES, Fill, Order, OrderStatus, Page
+from gateway.api.schemas import OPEN_STATUSES, Fill, Order, OrderStatus, Page, WhatIfRequest, WhatIfResult
+from gateway.oms.config import maintenance_policy
+from gateway.oms.context import RiskInputs
+from gateway.oms.fix_codec import NewOrderCommand
+from gateway.oms.model import ClOrdID, OrdType, Side, TimeInForce, UnknownCode
+from gateway.oms.whatif import WhatIfRefused, what_if
+from ledger.errors import AccountNotFound
+from marketdata.redis_quotes import QuoteReader
+from refdata.instruments import universe_by_symbol
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["orders"])
 
@@ -86,3 +94,35 @@ async def list_fills(
         await queries.fills_page(pool, account_id, where, after, limit, order_id), limit, "exec_id"
     )
     return Page(data=[Fill.model_validate(dict(r)) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/orders/whatif", response_model=WhatIfResult, summary="What an order would do; nothing is placed",
+             responses={404: {"description": "No such account, or not visible to this token"},
+                        422: {"description": "Not an order (unknown side, order type or time in force)"}})
+async def what_if_order(account_id: VisibleAccountId, body: WhatIfRequest, pool: DbPool, redis: RedisClient,
+                        settings: AppSettings) -> WhatIfResult:
+    """The pre-trade risk decision a real order would get, the block it would take, and the account's buying
+    power, equity, maintenance margin and margin-call state before and after (``gateway/oms/whatif.py``)."""
+    try:
+        cmd = NewOrderCommand(cl_ord_id=ClOrdID("WHATIF"), account=account_id, symbol=body.symbol.upper(),
+                              side=Side.from_ledger(body.side), ord_type=OrdType.from_ledger(body.ord_type),
+                              time_in_force=TimeInForce.from_ledger(body.time_in_force), qty=body.qty,
+                              price=body.price, stop_px=body.stop_px, poss_resend=False)
+    except UnknownCode as error:
+        raise Problem(422, "invalid-order", "Invalid order", str(error), account_id=account_id) from error
+    try:
+        result = await what_if(pool, RiskInputs(settings, QuoteReader(redis)), universe_by_symbol(),
+                               maintenance_policy(settings), account_id, cmd)
+    except WhatIfRefused as refused:
+        raise Problem(422, "invalid-order", "Invalid order", refused.text, account_id=account_id) from refused
+    except AccountNotFound as error:
+        raise Problem(404, "account-not-found", "Account not found", str(error), account_id=account_id) from error
+    return WhatIfResult(
+        decision="accept" if result.accepted else "reject",
+        reject_reason=int(result.reject_reason.value) if result.reject_reason is not None else None,
+        rule=result.rule or None, text=result.text or None, valuation_price=result.valuation_price,
+        blocked_cash=result.blocked_cash, blocked_qty=result.blocked_qty,
+        buying_power_before=result.buying_power_before, buying_power_after=result.buying_power_after,
+        equity_before=result.equity_before, equity_after=result.equity_after,
+        maintenance_margin_before=result.maintenance_before, maintenance_margin_after=result.maintenance_after,
+        margin_call_after=result.margin_call_after)
