@@ -83,10 +83,14 @@ class OrderService(ChangeRequests, MassActions):
                 "H": self._queued(self.on_status), "q": self.on_mass_cancel, "AF": self.on_mass_status}
 
     def _queued(self, handler: Handler) -> Handler:
-        """Run ``handler`` on the session's lane, after the requests that came before it."""
+        """Run ``handler`` on the session's lane, after the requests that came before it. The order-entry rate
+        limit is taken when the message arrives, as for new orders: it measures the client's rate, not how fast
+        a busy gateway reaches the message."""
         async def enqueue(sid: fix.SessionID, msg: fix.Message) -> None:
-            self.lanes.submit(self.client_id(sid), lambda: handler(sid, msg), msg_seq_num(msg),
-                              message_session_start(msg))
+            session_id = self.client_id(sid)
+            if self._throttled(sid, msg, session_id, body_value(msg, 11)):
+                return
+            self.lanes.submit(session_id, lambda: handler(sid, msg), msg_seq_num(msg), message_session_start(msg))
         return enqueue
 
     def mark_handled(self, session_id: str, seq: int, start: datetime = NO_SESSION_START) -> None:
@@ -165,8 +169,6 @@ class OrderService(ChangeRequests, MassActions):
 
     async def on_cancel(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)
-        if self._throttled(sid, msg, session_id, body_value(msg, 11)):
-            return
         try:
             cmd = codec.parse_cancel(msg)
         except codec.BadField as error:
@@ -176,8 +178,6 @@ class OrderService(ChangeRequests, MassActions):
 
     async def on_replace(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)
-        if self._throttled(sid, msg, session_id, body_value(msg, 11)):
-            return
         try:
             cmd = codec.parse_replace(msg)
         except codec.BadField as error:
@@ -187,8 +187,6 @@ class OrderService(ChangeRequests, MassActions):
 
     async def on_status(self, sid: fix.SessionID, msg: fix.Message) -> None:
         session_id = self.client_id(sid)
-        if self._throttled(sid, msg, session_id, body_value(msg, 11)):
-            return
         try:
             cmd = codec.parse_status(msg)
         except codec.BadField as error:
