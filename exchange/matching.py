@@ -228,16 +228,20 @@ class MatchingEngine:
         return events
 
     def restore(self, order_id: int, side: int, ord_type: int, tif: int, qty: int, cum: int, notional: int,
-                price: int | None, stop_px: int | None) -> list[Event]:
+                price: int | None, stop_px: int | None, *, owner: str | None = None, stp: int = 1,
+                trail: int = 0) -> list[Event]:
         """Re-enter an order carried over from a previous run (part filled already: ``cum``/``notional``).
         It queues as if new and may trade at once; no OrderAccepted is emitted (it was acknowledged)."""
-        if qty <= cum or self.order(order_id) is not None:
+        if qty <= cum or self.order(order_id) is not None or (ord_type == _TRAILING and (not trail or not stop_px)):
             return [OrderRejected(order_id, RejectReason.OTHER)]
         self.seq += 1
         order = Order(order_id, side, ord_type, tif, qty, price, stop_px, self.seq)
         order.cum, order.notional, order.leaves = cum, notional, qty - cum
+        order.owner, order.stp, order.trail = owner, stp, trail if ord_type == _TRAILING else 0
         events: list[Event] = []
-        if ord_type >= _STOP:
+        if tif == _CLOSE:
+            self.close_orders[order_id] = order
+        elif ord_type >= _STOP:
             self._park_or_trigger(order, events)
         else:
             self._execute(order, events)

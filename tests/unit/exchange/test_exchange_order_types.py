@@ -316,3 +316,60 @@ def test_close_orders_never_touch_the_continuous_book(tif: TimeInForce) -> None:
     assert engine.book.best_ask() == 100 and engine.book.best_bid() is None
     events = engine.end_of_day()
     assert fills(events, 2) == [(100, 100)] and fills(events, 1) == [(100, 100)]
+
+
+# The FIX-session view: what a session is told ---------------------------------------------------------------
+
+def _desk() -> Any:
+    from exchange.client_orders import ClientOrders
+    from exchange.reports import ExecIds
+    from exchange.simulation import Simulation, SimulationConfig
+    from refdata.instruments import universe_by_symbol
+
+    sim = Simulation([universe_by_symbol()["MSFT"]], SimulationConfig(seed=9, taker_probability=0.0))
+    sim.open()
+    return ClientOrders(sim, ExecIds(7))
+
+
+def test_session_stp_cancel_carries_the_reason_and_restatement_reason() -> None:
+    from decimal import Decimal
+
+    from exchange.client_orders import OrderRequest
+
+    desk = _desk()
+    engine = desk.sim.venue.engines["MSFT"]
+    ask = desk.sim.venue.price("MSFT", engine.book.best_ask())
+    bid = ask - Decimal("0.01")  # inside the spread: rests
+    assert [r.exec_type for r in desk.new_order("GW", OrderRequest("b1", "MSFT", "1", "2", "0", Decimal(100), bid,
+                                                                   account="ACC1"))] == ["0"]
+    out = desk.new_order("GW", OrderRequest("s1", "MSFT", "2", "2", "0", Decimal(100), bid, account="ACC1",
+                                            stp="2"))  # cancel oldest: the resting buy goes, the sell rests
+    assert [(r.cl_ord_id, r.exec_type, r.ord_status) for r in out] == [("s1", "0", "0"), ("b1", "4", "4")]
+    assert out[1].exec_restatement_reason == 99 and "cancel oldest" in out[1].text
+    out = desk.new_order("GW", OrderRequest("b2", "MSFT", "1", "2", "0", Decimal(100), bid, account="ACC1"))
+    assert [(r.cl_ord_id, r.exec_type) for r in out] == [("b2", "0"), ("b2", "4")]  # default: cancel newest
+    assert "cancel newest" in out[1].text
+    out = desk.new_order("GW", OrderRequest("b3", "MSFT", "1", "2", "0", Decimal(100), bid, account="ACC1", stp="7"))
+    assert out[0].exec_type == "8"
+
+
+def test_session_trailing_stop_and_market_on_close() -> None:
+    from decimal import Decimal
+
+    from exchange.client_orders import OrderRequest
+
+    desk = _desk()
+    out = desk.new_order("GW", OrderRequest("t1", "MSFT", "2", "P", "0", Decimal(100), account="A",
+                                            exec_inst="a", peg_offset=Decimal("-0.50")))
+    assert [r.exec_type for r in out] == ["0"]
+    engine = desk.sim.venue.engines["MSFT"]
+    order = engine.stops[int(out[0].order_id)]
+    assert order.trail == 50 and order.stop_px == engine.book.best_bid() - 50
+    out = desk.new_order("GW", OrderRequest("t2", "MSFT", "2", "P", "0", Decimal(100), peg_offset=Decimal("0.5")))
+    assert out[0].exec_type == "8"  # a peg without ExecInst a: not a trailing stop, not supported
+    out = desk.new_order("GW", OrderRequest("c1", "MSFT", "1", "1", "7", Decimal(100), account="A"))
+    assert [r.exec_type for r in out] == ["0"]
+    closing = desk.reports(desk.sim.end_of_day()["MSFT"])
+    fills = [r for r in closing if r.cl_ord_id == "c1" and r.exec_type == "F"]
+    assert sum(r.last_qty for r in fills) == 100 and fills[-1].ord_status == "2"
+    assert [r.exec_type for r in closing if r.cl_ord_id == "t1"] == ["C"]  # the Day trailing stop expires
