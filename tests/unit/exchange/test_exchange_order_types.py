@@ -373,3 +373,23 @@ def test_session_trailing_stop_and_market_on_close() -> None:
     fills = [r for r in closing if r.cl_ord_id == "c1" and r.exec_type == "F"]
     assert sum(r.last_qty for r in fills) == 100 and fills[-1].ord_status == "2"
     assert [r.exec_type for r in closing if r.cl_ord_id == "t1"] == ["C"]  # the Day trailing stop expires
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5), st.lists(st.integers(90, 120), min_size=1, max_size=25))
+def test_a_sell_trailing_stop_is_the_running_high_minus_the_trail_until_a_trade_reaches_it(
+        trail: int, prices: list[int]) -> None:
+    engine, ids = MatchingEngine(), [1000]
+    trade_at(engine, ids, 100)
+    engine.submit(1, BUY, LIMIT, GTC, 100, 50)  # a deep bid for the triggered stop to sell into
+    engine.submit(2, SELL, TRAILING, GTC, 10, trail=trail)
+    stop = 100 - trail  # the model: rules of the module docstring, one trade per command
+    for px in prices:
+        events = trade_at(engine, ids, px)
+        if px <= stop:
+            assert StopTriggered(2, px) in events and fills(events, 2) == [(10, 50)]
+            engine.check_invariants()
+            return
+        stop = max(stop, px - trail)
+        assert engine.stops[2].stop_px == stop and not [e for e in events if isinstance(e, StopTriggered)]
+    engine.check_invariants()
