@@ -114,7 +114,7 @@ class MatchingEngine:
         reason = self._validate(order_id, side, ord_type, tif, qty, price, stop_px)
         if reason is None and ord_type == _TRAILING:
             stop_px, reason = self._trail_start(side, trail)
-        if reason is None and stp not in _STP_MODES:
+        if reason is None and owner is not None and stp not in _STP_MODES:
             reason = RejectReason.UNSUPPORTED_ORDER
         if reason is not None:
             return [OrderRejected(order_id, reason)]
