@@ -26,12 +26,15 @@ class Order:
         "notional",
         "ord_type",
         "order_id",
+        "owner",
         "price",
         "qty",
         "seq",
         "side",
         "stop_px",
+        "stp",
         "tif",
+        "trail",
     )
 
     def __init__(self, order_id: int, side: int, ord_type: int, tif: int, qty: int,
@@ -48,6 +51,9 @@ class Order:
         self.stop_px = stop_px
         self.seq = seq  # time priority: lower is earlier
         self.live = True
+        self.owner: str | None = None  # the FIX account (tag 1) self-trade prevention compares; None: never
+        self.stp = 1  # SelfTradePrevention mode when this order is the incoming one (1: cancel newest)
+        self.trail = 0  # trailing stop: distance in ticks between the best price seen and stop_px
 
 
 class Level:
@@ -100,6 +106,26 @@ class BookSide:
         if level.dead * 2 > len(level.orders):
             level.orders = deque(o for o in level.orders if o.live)
             level.dead = 0
+
+    def fill_resting(self, order: Order, qty: int, price: int) -> bool:
+        """Execute ``qty`` of a resting order at ``price`` outside the continuous match (the closing auction);
+        True when it is filled and has left this side."""
+        level = self.levels[order.price]  # type: ignore[index]
+        order.leaves -= qty
+        order.cum += qty
+        order.notional += qty * price
+        level.qty -= qty
+        if order.leaves:
+            return False
+        order.live = False
+        if level.qty == 0:
+            self.drop_level(level)
+        else:
+            level.dead += 1
+            if level.dead * 2 > len(level.orders):
+                level.orders = deque(o for o in level.orders if o.live)
+                level.dead = 0
+        return True
 
     def drop_level(self, level: Level) -> None:
         del self.levels[level.price]

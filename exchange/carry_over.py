@@ -43,11 +43,13 @@ def open_orders(orders: ClientOrders) -> dict[str, Any]:
             "orig_cl_ord_id": order.orig_cl_ord_id, "aliases": aliases.get(order.order_id, []),
             "request": {"cl_ord_id": req.cl_ord_id, "symbol": req.symbol, "side": req.side, "ord_type": req.ord_type,
                         "time_in_force": req.time_in_force, "qty": _dec(req.qty), "price": _dec(req.price),
-                        "stop_px": _dec(req.stop_px), "account": req.account},
+                        "stop_px": _dec(req.stop_px), "account": req.account, "exec_inst": req.exec_inst,
+                        "peg_offset": _dec(req.peg_offset), "stp": req.stp},
             "qty": _dec(order.qty), "price": _dec(order.price), "stop_px": _dec(order.stop_px),
             "cum": _dec(order.cum), "avg_px": _dec(order.avg_px), "status": order.status,
             "engine": {"side": live.side, "ord_type": live.ord_type, "tif": live.tif, "qty": live.qty,
-                       "cum": live.cum, "notional": live.notional, "price": live.price, "stop_px": live.stop_px},
+                       "cum": live.cum, "notional": live.notional, "price": live.price, "stop_px": live.stop_px,
+                       "owner": live.owner, "stp": live.stp, "trail": live.trail},
         })
     return {"format": FORMAT, "next_order_id": orders.sim.venue.next_order_id, "orders": records}
 
@@ -62,7 +64,8 @@ def restore(orders: ClientOrders, data: dict[str, Any]) -> list[Outbound]:
     for rec in data["orders"]:
         r = rec["request"]
         request = OrderRequest(r["cl_ord_id"], r["symbol"], r["side"], r["ord_type"], r["time_in_force"],
-                               Decimal(r["qty"]), _undec(r["price"]), _undec(r["stop_px"]), r["account"])
+                               Decimal(r["qty"]), _undec(r["price"]), _undec(r["stop_px"]), r["account"],
+                               r.get("exec_inst"), _undec(r.get("peg_offset")), r.get("stp"))
         order = ClientOrder(rec["session"], request, int(rec["order_id"]), rec["cl_ord_id"], rec["orig_cl_ord_id"],
                             Decimal(rec["qty"]), _undec(rec["price"]), _undec(rec["stop_px"]),
                             Decimal(rec["qty"]) - Decimal(rec["cum"]), Decimal(rec["cum"]), Decimal(rec["avg_px"]),
@@ -77,7 +80,8 @@ def restore(orders: ClientOrders, data: dict[str, Any]) -> list[Outbound]:
             out.append(orders.report(order, ExecType.CANCELED, text="symbol no longer listed after restart"))
             continue
         events = engine.restore(order.order_id, e["side"], e["ord_type"], e["tif"], e["qty"], e["cum"],
-                                e["notional"], e["price"], e["stop_px"])
+                                e["notional"], e["price"], e["stop_px"], owner=e.get("owner"), stp=e.get("stp", 1),
+                                trail=e.get("trail", 0))
         orders.sim.desk.observe(events)
         if events and isinstance(events[0], OrderRejected):
             order.status, order.leaves = OrdStatus.CANCELED, Decimal(0)

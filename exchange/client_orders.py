@@ -22,6 +22,7 @@ from exchange.events import (
     OrderReplaced,
     OrdType,
     RejectReason,
+    SelfTradePrevention,
     StopTriggered,
     TimeInForce,
 )
@@ -29,6 +30,7 @@ from exchange.reports import (
     CANCEL_REQUEST,
     DONE,
     REPLACE_REQUEST,
+    SELF_TRADE_RESTATEMENT,
     CancelReject,
     ExecIds,
     ExecReport,
@@ -53,6 +55,9 @@ class OrderRequest:
     price: Decimal | None = None
     stop_px: Decimal | None = None
     account: str | None = None
+    exec_inst: str | None = None  # 18: "a" (trailing stop peg) makes a 40=P order a trailing stop
+    peg_offset: Decimal | None = None  # 211 PegOffsetValue: the trail distance (its magnitude)
+    stp: str | None = None  # 7940 SelfTradePreventionMode (absent: cancel newest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,18 @@ def _code(value: str, kind: type[OrdType] | type[TimeInForce]) -> OrdType | Time
         return None
 
 
+PEGGED = "P"  # FIX OrdType 40=P; with ExecInst 18=a a trailing stop (the only peg this venue runs)
+_STP_CODES = {None: SelfTradePrevention.CANCEL_NEWEST, "1": SelfTradePrevention.CANCEL_NEWEST,
+              "2": SelfTradePrevention.CANCEL_OLDEST, "3": SelfTradePrevention.CANCEL_BOTH}
+
+
+def _ord_type(req: OrderRequest) -> OrdType | None:
+    if req.ord_type == PEGGED:
+        return OrdType.TRAILING_STOP if "a" in (req.exec_inst or "").split() else None
+    code = _code(req.ord_type, OrdType)
+    return None if code is OrdType.TRAILING_STOP else code  # type: ignore[return-value]
+
+
 class ClientOrders:
     def __init__(self, sim: Simulation, exec_ids: ExecIds) -> None:
         self.sim = sim
@@ -105,13 +122,14 @@ class ClientOrders:
 
     # Requests ----------------------------------------------------------------------------------
     def new_order(self, session: str, req: OrderRequest) -> list[Outbound]:
-        ord_type, tif = _code(req.ord_type, OrdType), _code(req.time_in_force or "0", TimeInForce)
+        ord_type, tif = _ord_type(req), _code(req.time_in_force or "0", TimeInForce)
         if (session, req.cl_ord_id) in self.by_clordid:
             return [self._reject(session, req, RejectReason.DUPLICATE_ORDER)]
-        if ord_type is None or tif is None or req.side not in ("1", "2"):
+        stp = _STP_CODES.get(req.stp)
+        if ord_type is None or tif is None or req.side not in ("1", "2") or stp is None:
             return [self._reject(session, req, RejectReason.UNSUPPORTED_ORDER)]
         events = self.sim.submit(NewOrder(req.symbol, int(req.side), OrdType(ord_type), TimeInForce(tif), req.qty,
-                                          req.price, req.stop_px))
+                                          req.price, req.stop_px, req.account, stp, req.peg_offset))
         order = ClientOrder(session, req, events[0].order_id, req.cl_ord_id, qty=req.qty, price=req.price,
                             stop_px=req.stop_px, leaves=req.qty)
         self.by_id[order.order_id] = order
@@ -190,14 +208,19 @@ class ClientOrders:
                 order.leaves = Decimal(0)
                 order.status = OrdStatus.EXPIRED if expired else OrdStatus.CANCELED
                 text = None if expired else e.reason.value  # type: ignore[union-attr]
-                out.append(self.report(order, ExecType.EXPIRED if expired else ExecType.CANCELED, text=text))
+                report = self.report(order, ExecType.EXPIRED if expired else ExecType.CANCELED, text=text)
+                if not expired and e.reason.self_trade:  # type: ignore[union-attr]
+                    report = replace(report, exec_restatement_reason=SELF_TRADE_RESTATEMENT)
+                out.append(report)
             elif isinstance(e, OrderReplaced):
                 order.qty, order.leaves = Decimal(e.qty), Decimal(e.leaves)
                 order.price = None if e.price is None else venue.price(symbol, e.price)
                 order.stop_px = None if e.stop_px is None else venue.price(symbol, e.stop_px)
                 out.append(self.report(order, ExecType.REPLACED))
             elif isinstance(e, StopTriggered):
-                out.append(self.report(order, ExecType.TRIGGERED))
+                stop = order.stop_px if order.request.ord_type != PEGGED else None
+                out.append(self.report(order, ExecType.TRIGGERED, stop_px=stop,
+                                       text=f"stop triggered by a trade at {venue.price(symbol, e.last_px)}"))
             elif isinstance(e, OrderRejected):
                 order.leaves = Decimal(0)
                 order.status = OrdStatus.REJECTED

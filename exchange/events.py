@@ -22,6 +22,9 @@ class OrdType(IntEnum):
     LIMIT = 2
     STOP = 3
     STOP_LIMIT = 4
+    # not a FIX code: FIX 4.4 sends a trailing stop as 40=P (pegged) with 18=a (trailing stop peg) and the trail
+    # distance in 211 PegOffsetValue (fix_specs/order-types.md); the engine keeps it apart from plain pegs
+    TRAILING_STOP = 80
 
 
 class TimeInForce(IntEnum):
@@ -31,6 +34,16 @@ class TimeInForce(IntEnum):
     GTC = 1
     IOC = 3
     FOK = 4
+    AT_THE_CLOSE = 7  # market-on-close (40=1) / limit-on-close (40=2): executed in the closing auction only
+
+
+class SelfTradePrevention(IntEnum):
+    """What the engine does when an order would match a resting order of the same owner (the FIX account, tag 1);
+    the incoming order's mode decides. On the wire: user-defined tag 7940 (fix_specs/order-types.md)."""
+
+    CANCEL_NEWEST = 1  # the incoming order's remainder is canceled, the resting order stays
+    CANCEL_OLDEST = 2  # the resting order is canceled, the incoming order goes on matching
+    CANCEL_BOTH = 3  # both are canceled
 
 
 class RejectReason(Enum):
@@ -47,6 +60,8 @@ class RejectReason(Enum):
     NON_POSITIVE_PRICE = (99, "price must be positive")
     MISSING_STOP_PRICE = (99, "stop price required for this order type")
     NO_LIQUIDITY = (99, "market order with no liquidity on the opposite side")
+    NO_TRAIL_REFERENCE = (99, "trailing stop with no last trade or quote to trail")
+    INVALID_TRAIL = (99, "trailing stop needs a positive trail distance (PegOffsetValue) on the tick")
     OTHER = (99, "invalid order")
 
     @property
@@ -85,6 +100,19 @@ class CancelReason(Enum):
     IOC_REMAINDER = "immediate-or-cancel remainder canceled"
     FOK_UNFILLABLE = "fill-or-kill order could not be filled in full"
     NO_LIQUIDITY = "market order remainder canceled: no more liquidity"
+    SELF_TRADE_NEWEST = "self-trade prevention (cancel newest): the order would have matched a resting order " \
+                        "of the same account"
+    SELF_TRADE_OLDEST = "self-trade prevention (cancel oldest): a newer order of the same account would have " \
+                        "matched this one"
+    SELF_TRADE_BOTH = "self-trade prevention (cancel both): two orders of the same account would have matched"
+
+    @property
+    def self_trade(self) -> bool:
+        return self in _SELF_TRADE
+
+
+_SELF_TRADE = frozenset({CancelReason.SELF_TRADE_NEWEST, CancelReason.SELF_TRADE_OLDEST,
+                         CancelReason.SELF_TRADE_BOTH})
 
 
 @dataclass(slots=True)

@@ -100,7 +100,9 @@ def order_request(message: fix.Message) -> OrderRequest:
         cl_ord_id=req_text(message, 11), symbol=req_text(message, 55), side=req_text(message, 54),
         ord_type=req_text(message, 40), time_in_force=text(message, 59, False) or "0",
         qty=decimal(message, 38, True) or Decimal(0), price=decimal(message, 44), stop_px=decimal(message, 99),
-        account=text(message, 1, False))
+        account=text(message, 1, False),
+        # order types (fix_specs/order-types.md): ExecInst, PegOffsetValue, SelfTradePreventionMode
+        exec_inst=text(message, 18, False), peg_offset=decimal(message, 211), stp=text(message, 7940, False))
 
 
 def change_request(message: fix.Message, is_replace: bool) -> ChangeRequest:
@@ -166,6 +168,7 @@ def execution_report(r: ExecReport) -> fix.Message:
         (38, r.order_qty), (40, r.ord_type), (44, r.price), (99, r.stop_px), (59, r.time_in_force),
         (32, r.last_qty), (31, r.last_px), (151, r.leaves_qty), (14, r.cum_qty), (6, r.avg_px),
         (60, utc_timestamp()), (851, r.last_liquidity_ind), (58, r.text),
+        (378, r.exec_restatement_reason),
     )
     fast = _from_text("8=FIX.4.4\x0135=8\x01" + ("97=Y\x01" if r.poss_resend else ""), pairs)
     if fast is not None:

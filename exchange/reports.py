@@ -34,6 +34,10 @@ class OrdStatus:
 
 DONE = frozenset({OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED})
 
+# ExecRestatementReason (378) on an unsolicited cancel by self-trade prevention: 99 Other (FIX 4.4 has no
+# dedicated value), the reason in Text (58)
+SELF_TRADE_RESTATEMENT = 99
+
 # CxlRejResponseTo (434)
 CANCEL_REQUEST = "1"
 REPLACE_REQUEST = "2"
@@ -65,6 +69,7 @@ class ExecReport:
     text: str | None = None
     account: str | None = None
     poss_resend: bool = False  # 97=Y: a report sent before, repeated (same ExecID) in answer to a status request
+    exec_restatement_reason: int | None = None  # 378 (self-trade prevention cancels)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,12 @@ def _undec(value: str | None) -> Decimal | None:
 def new_order_command(session: str, r: OrderRequest) -> Command:
     return {"op": "D", "s": session, "id": r.cl_ord_id, "sym": r.symbol, "side": r.side, "type": r.ord_type,
             "tif": r.time_in_force, "qty": str(r.qty), "px": _dec(r.price), "stop": _dec(r.stop_px),
-            "acct": r.account}
+            "acct": r.account, **_order_type_fields(r)}
+
+
+def _order_type_fields(r: OrderRequest) -> Command:
+    """Trailing-stop and self-trade-prevention fields, only when sent (older journal records have none)."""
+    return {k: v for k, v in (("inst", r.exec_inst), ("peg", _dec(r.peg_offset)), ("stp", r.stp)) if v is not None}
 
 
 def change_command(session: str, r: ChangeRequest, is_replace: bool) -> Command:
@@ -90,7 +95,7 @@ def apply(state: VenueState, command: Command) -> Result:
     if op == "D":
         request = OrderRequest(command["id"], command["sym"], command["side"], command["type"], command["tif"],
                                Decimal(command["qty"]), _undec(command["px"]), _undec(command["stop"]),
-                               command["acct"])
+                               command["acct"], command.get("inst"), _undec(command.get("peg")), command.get("stp"))
         result.changed.add(request.symbol)
         result.outbound = orders.new_order(command["s"], request)
     elif op in ("F", "G"):
@@ -137,7 +142,10 @@ def fingerprint(state: VenueState) -> dict[str, Any]:
                           o.notional, o.seq) for o in engine.book.orders.values())
         stops = sorted((o.order_id, o.side, o.ord_type, o.tif, o.price, o.stop_px, o.qty, o.leaves, o.cum, o.seq)
                        for o in engine.stops.values())
-        books[symbol] = {"resting": resting, "stops": stops, "last": (engine.last_px, engine.last_qty),
+        waiting = sorted((o.order_id, o.trail, o.owner, o.stp, o.leaves, o.seq)
+                         for o in [*engine.trailing.values(), *engine.close_orders.values()])
+        books[symbol] = {"resting": resting, "stops": stops, "waiting": waiting,
+                         "last": (engine.last_px, engine.last_qty),
                          "volume": engine.volume, "seq": engine.seq, "match_id": engine.match_id}
     return {
         "books": books,

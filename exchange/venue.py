@@ -42,6 +42,9 @@ class NewOrder:
     qty: Decimal
     price: Decimal | None = None
     stop_px: Decimal | None = None
+    owner: str | None = None  # self-trade prevention key: the FIX account (tag 1); None: not applied
+    stp: int = 1  # SelfTradePrevention mode (tag 7940): 1 cancel newest (default), 2 cancel oldest, 3 both
+    trail: Decimal | None = None  # trailing stop: the trail distance (PegOffsetValue 211, its magnitude)
 
 
 class _Invalid(Exception):
@@ -102,20 +105,30 @@ class Venue:
         qty = _shares(cmd.qty)
         if qty is None:
             return [OrderRejected(order_id, RejectReason.INCORRECT_QUANTITY)]
+        trailing = cmd.ord_type is OrdType.TRAILING_STOP
         needs_price = cmd.ord_type in (OrdType.LIMIT, OrdType.STOP_LIMIT)
         needs_stop = cmd.ord_type in (OrdType.STOP, OrdType.STOP_LIMIT)
         if needs_price and cmd.price is None:
             return [OrderRejected(order_id, RejectReason.MISSING_PRICE)]
         if needs_stop and cmd.stop_px is None:
             return [OrderRejected(order_id, RejectReason.MISSING_STOP_PRICE)]
+        trail = 0
+        if trailing:
+            try:
+                trail = _ticks(abs(cmd.trail) if cmd.trail is not None else None, spec.tick_size) or 0
+            except _Invalid:
+                trail = 0
+            if not trail:
+                return [OrderRejected(order_id, RejectReason.INVALID_TRAIL)]
         try:
-            price = _ticks(cmd.price, spec.tick_size) if needs_price else None
+            price = _ticks(cmd.price, spec.tick_size) if needs_price or trailing else None
             stop_px = _ticks(cmd.stop_px, spec.tick_size) if needs_stop else None
         except _Invalid as exc:
             increment = str(exc) == "increment"
             reason = RejectReason.INVALID_PRICE_INCREMENT if increment else RejectReason.NON_POSITIVE_PRICE
             return [OrderRejected(order_id, reason)]
-        return self.engines[cmd.symbol].submit(order_id, cmd.side, cmd.ord_type, cmd.tif, qty, price, stop_px)
+        return self.engines[cmd.symbol].submit(order_id, cmd.side, cmd.ord_type, cmd.tif, qty, price, stop_px,
+                                               owner=cmd.owner, stp=cmd.stp, trail=trail)
 
     def cancel(self, symbol: str, order_id: int) -> list[Event]:
         engine = self.engines.get(symbol)

@@ -64,6 +64,9 @@ accounts = Table(
     CheckConstraint("account_type IN ('cash', 'margin')", name="account_type"),
     CheckConstraint("status IN ('active', 'suspended', 'closed')", name="status"),
     UniqueConstraint("account_id", "account_type", name="uq_accounts_id_type"),
+    # self-trade prevention at the exchange (migration 0019, ADR 025)
+    Column("stp_mode", String(16), nullable=False, server_default="cancel_newest"),
+    CheckConstraint("stp_mode IN ('cancel_newest', 'cancel_oldest', 'cancel_both')", name="stp_mode"),
 )
 
 cash_balances = Table(
@@ -116,7 +119,7 @@ orders = Table(
     Column("symbol", String(16), nullable=False),
     Column("side", String(12), nullable=False),
     Column("ord_type", String(12), nullable=False),
-    Column("time_in_force", String(4), nullable=False),
+    Column("time_in_force", String(12), nullable=False),  # 12 since 0019 (at_the_close)
     Column("qty", QTY, nullable=False),
     Column("price", PRICE),
     Column("stop_px", PRICE),
@@ -149,8 +152,8 @@ orders = Table(
         "origin = 'system' AND status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', "
         "'pending_replace')")),
     CheckConstraint("side IN ('buy', 'sell', 'sell_short')", name="side"),
-    CheckConstraint("ord_type IN ('market', 'limit', 'stop', 'stop_limit')", name="ord_type"),
-    CheckConstraint("time_in_force IN ('day', 'gtc', 'ioc', 'fok')", name="time_in_force"),
+    CheckConstraint("ord_type IN ('market', 'limit', 'stop', 'stop_limit', 'pegged')", name="ord_type"),
+    CheckConstraint("time_in_force IN ('day', 'gtc', 'ioc', 'fok', 'at_the_close')", name="time_in_force"),
     CheckConstraint("qty > 0", name="qty_positive"),
     CheckConstraint("cum_qty >= 0 AND leaves_qty >= 0 AND cum_qty <= qty", name="quantities"),
     CheckConstraint("reserved_cash >= 0 AND reserved_qty >= 0", name="reservations_non_negative"),

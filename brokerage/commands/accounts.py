@@ -132,3 +132,23 @@ def close(account_id: Annotated[str, typer.Argument(help="The account.")],
     account = run_db(lambda pool: provisioning.close_account(pool, account_id, actor=actor()))
     _show(account, format)
 
+
+
+class StpChoice(StrEnum):
+    cancel_newest = "cancel_newest"
+    cancel_oldest = "cancel_oldest"
+    cancel_both = "cancel_both"
+
+
+@app.command()
+def stp(account_id: Annotated[str, typer.Argument(help="The account.")],
+        mode: Annotated[StpChoice, typer.Argument(help="cancel_newest (default), cancel_oldest or cancel_both.")],
+        ) -> None:
+    """Set the account's self-trade prevention mode at the exchange (ADR 025); orders routed from about a
+    second later carry it (tag 7940)."""
+    from gateway.oms.self_trade import StpMode, set_mode
+
+    if not run_db(lambda pool: set_mode(pool, account_id, StpMode(mode.value), actor())):
+        console.print(f"[red]no account {account_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"{account_id}: self-trade prevention {mode.value}")

@@ -164,6 +164,7 @@ class OrderPath:
         s, clients = self.settings, self.service.clients
         self._tasks.append(asyncio.create_task(clients.run_marks(self.pool), name="oms-client-marks"))
         self._tasks.append(asyncio.create_task(self.spool.run(self.pool), name="oms-audit-spool"))
+        self._tasks.append(asyncio.create_task(self.service.self_trade.run(self.pool), name="oms-stp-modes"))
         self._tasks.append(asyncio.create_task(every("client-inbound-marks", 0.2, self.service.save_handled),
                                                name="oms-client-inbound-marks"))
         self._tasks.append(asyncio.create_task(every("venue-inbound-mark", 0.2, self.venue_reports.save_mark),

@@ -86,7 +86,8 @@ _DATA_TAGS = frozenset({"89", "91", "96", "213", "349", "351", "353", "355", "35
                         "446", "619", "622"})
 # what the order path reads of an inbound message (the slow path reads exactly these)
 _HEADER_TAGS = (34, 35, 43, 97, SESSION_START_TAG)
-_BODY_TAGS = (1, 11, 17, 31, 32, 37, 38, 39, 40, 41, 44, 54, 55, 58, 59, 99, 102, 103, 150, 434)
+_BODY_TAGS = (1, 11, 17, 31, 32, 37, 38, 39, 40, 41, 44, 54, 55, 58, 59, 99, 102, 103, 150, 434,
+              18, 211, 835, 836, 378)  # ExecInst and peg instructions (trailing stops), ExecRestatementReason
 
 
 def crack(msg: fix.Message) -> Cracked:
@@ -211,8 +212,26 @@ def parse_new_order(message: fix.Message | Cracked) -> NewOrderCommand:
     tif = _coded(msg, 59, TimeInForce, default="0")
     qty = _positive_qty(_decimal(msg, 38, required=True))
     assert isinstance(side, Side) and isinstance(ord_type, OrdType) and isinstance(tif, TimeInForce)
+    stop_px = trail_distance(msg) if ord_type.is_trailing_stop else _decimal(msg, 99)
     return NewOrderCommand(ClOrdID(_text(msg, 11) or ""), _text(msg, 1, required=False), _text(msg, 55) or "",
-                           side, ord_type, tif, qty, _decimal(msg, 44), _decimal(msg, 99), _poss_resend(msg))
+                           side, ord_type, tif, qty, _decimal(msg, 44), stop_px, _poss_resend(msg))
+
+
+def trail_distance(msg: Cracked) -> Decimal:
+    """A pegged order (40=P) is taken as a trailing stop only (fix_specs/order-types.md): ExecInst (18) holds
+    ``a`` (trailing stop peg), PegOffsetValue (211) the trail in price units (either sign; its magnitude),
+    PegMoveType (835) and PegOffsetType (836), when sent, 0 (floating, price); no StopPx (99)."""
+    if "a" not in (_text(msg, 18, required=False) or "").split():
+        raise BadField(18, "a pegged order (40=P) is supported as a trailing stop only: ExecInst must include a")
+    for tag, name in ((835, "PegMoveType 0 (floating)"), (836, "PegOffsetType 0 (price)")):
+        if _text(msg, tag, required=False) not in (None, "0"):
+            raise BadField(tag, f"a trailing stop supports {name} only")
+    if _text(msg, 99, required=False) is not None:
+        raise BadField(99, "a trailing stop takes its trail in PegOffsetValue (211), not StopPx")
+    trail = _decimal(msg, 211, required=True)
+    if trail is None or trail == 0:
+        raise BadField(211, "PegOffsetValue must be a non-zero trail distance")
+    return abs(trail)
 
 
 def _side_or_none(msg: Cracked) -> Side | None:
@@ -299,6 +318,7 @@ class VenueReport:
     last_px: Decimal
     reject_reason: int | None
     text: str
+    restatement_reason: int | None = None  # 378 on an unsolicited cancel (self-trade prevention: 99 Other)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +339,13 @@ def parse_venue_report(message: fix.Message | Cracked) -> VenueReport:
         last_px=_decimal(msg, 31) or Decimal(0),
         reject_reason=int(reason) if reason is not None and _integer(reason.lstrip("-")) else None,
         text=_text(msg, 58, required=False) or "",
+        restatement_reason=_restatement(msg),
     )
+
+
+def _restatement(msg: Cracked) -> int | None:
+    raw = msg.get("378")
+    return int(raw) if raw is not None and _integer(raw) else None
 
 
 def parse_venue_cancel_reject(message: fix.Message | Cracked) -> VenueCancelReject:

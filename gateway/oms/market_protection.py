@@ -25,7 +25,7 @@ __all__ = ["protection_price"]
 def protection_price(order: Order, reservation: OrderReservation) -> Decimal | None:
     """The limit to route a market or stop buy at; None for anything else (limits carry their own price,
     sells bring cash in) or when nothing is blocked to derive it from."""
-    if order.ord_type not in (OrdType.MARKET, OrdType.STOP) or order.side is not Side.BUY:
+    if order.ord_type not in (OrdType.MARKET, OrdType.STOP, OrdType.PEGGED) or order.side is not Side.BUY:
         return None
     cash, leaves = reservation.confirmed_cash, reservation.leaves_qty
     if cash <= 0 or leaves <= 0:

@@ -85,6 +85,7 @@ class OrdType(_Coded):  # tag 40
     LIMIT = "2"
     STOP = "3"
     STOP_LIMIT = "4"
+    PEGGED = "P"  # only as a trailing stop: ExecInst 18=a, the trail in PegOffsetValue 211 (order-types.md)
 
     @property
     def has_limit_price(self) -> bool:
@@ -94,12 +95,18 @@ class OrdType(_Coded):  # tag 40
     def has_stop_price(self) -> bool:
         return self in (OrdType.STOP, OrdType.STOP_LIMIT)
 
+    @property
+    def is_trailing_stop(self) -> bool:
+        """A trailing stop (40=P): ``Order.stop_px`` holds its trail distance, the stop itself is the exchange's."""
+        return self is OrdType.PEGGED
+
 
 class TimeInForce(_Coded):  # tag 59
     DAY = "0"
     GTC = "1"
     IOC = "3"
     FOK = "4"
+    AT_THE_CLOSE = "7"  # market-on-close (40=1) / limit-on-close (40=2): the exchange's closing auction
 
 
 class OrdStatus(_Coded):  # tag 39
@@ -137,6 +144,7 @@ class ExecType(_Coded):  # tag 150
     PENDING_REPLACE = "E"
     TRADE = "F"
     ORDER_STATUS = "I"
+    TRIGGERED = "L"  # a stop or trailing stop triggered at the exchange (FIX 4.4 EP: Triggered or Activated by System)
 
 
 class OrdRejReason(_Coded):  # tag 103 (INT); the codes of fix_specs/FIX44.xml

@@ -152,7 +152,7 @@ class Order:
     time_in_force: TimeInForce
     qty: Decimal
     price: Decimal | None
-    stop_px: Decimal | None
+    stop_px: Decimal | None  # a trailing stop (OrdType.PEGGED): its trail distance, PegOffsetValue (211)
     status: OrdStatus
     cum_qty: Decimal
     leaves_qty: Decimal
@@ -187,6 +187,8 @@ def _check_prices(ord_type: OrdType, price: Decimal | None, stop_px: Decimal | N
         raise InvalidOrder(f"a {ord_type.ledger} order takes no limit price")
     if ord_type.has_stop_price:
         _positive("stop_px", stop_px)
+    elif ord_type.is_trailing_stop:
+        _positive("trail distance (PegOffsetValue)", stop_px)
     elif stop_px is not None:
         raise InvalidOrder(f"a {ord_type.ledger} order takes no stop price")
 

@@ -36,11 +36,19 @@ def execution_report(order: Order, exec_id: str, exec_type: ExecType, *, last_qt
         (39, order.status.value), (103, order.reject_reason.value if order.reject_reason is not None
                                    and order.status is OrdStatus.REJECTED else None),
         (1, order.account_id), (55, order.symbol), (54, order.side.value), (38, order.qty),
-        (40, order.ord_type.value), (44, order.price), (99, order.stop_px), (59, order.time_in_force.value),
+        (40, order.ord_type.value), (44, order.price), (99, None if order.ord_type.is_trailing_stop else order.stop_px),
+        (59, order.time_in_force.value),
         (32, last_qty if trade else ZERO), (31, last_px if trade else ZERO), (151, order.leaves_qty),
         (14, order.cum_qty), (6, quantize_price(order.avg_px)), (60, transact_time()),
-        (58, text if text is not None else order.text),
+        (58, text if text is not None else order.text), *trailing_stop_fields(order),
     ))
+
+
+def trailing_stop_fields(order: Order) -> list[tuple[int, object]]:
+    """A trailing stop's ExecInst (18=a) and PegOffsetValue (211, signed: below the market for a sell)."""
+    if not order.ord_type.is_trailing_stop or order.stop_px is None:
+        return []
+    return [(18, "a"), (211, order.stop_px if order.side is Side.BUY else -order.stop_px)]
 
 
 def order_reject(*, cl_ord_id: str, exec_id: str, reason: OrdRejReason, text: str, account: str | None,
@@ -75,12 +83,17 @@ def venue_new_order(order: Order, protect_at: Decimal | None = None) -> Fields:
     ord_type, price, tif = order.ord_type.value, order.price, order.time_in_force
     if protect_at is not None and order.ord_type is OrdType.STOP:
         ord_type, price = OrdType.STOP_LIMIT.value, protect_at
+    elif protect_at is not None and order.ord_type.is_trailing_stop:
+        price = protect_at  # a trailing stop-limit at the exchange: triggered, it buys up to the block's price
     elif protect_at is not None:
         ord_type, price = OrdType.LIMIT.value, protect_at
-        tif = tif if tif in (TimeInForce.IOC, TimeInForce.FOK) else TimeInForce.IOC
+        # a market-on-close becomes a limit-on-close at the collar; any other market order an IOC (or FOK)
+        tif = tif if tif in (TimeInForce.IOC, TimeInForce.FOK, TimeInForce.AT_THE_CLOSE) else TimeInForce.IOC
     return field_list((
         (11, order.order_id), (1, order.account_id), (55, order.symbol), (54, _venue_side(order.side)),
-        (38, order.qty), (40, ord_type), (44, price), (99, order.stop_px), (59, tif.value), (60, transact_time()),
+        (38, order.qty), (40, ord_type), (44, price),
+        (99, None if order.ord_type.is_trailing_stop else order.stop_px), (59, tif.value), (60, transact_time()),
+        *trailing_stop_fields(order),
     ))
 
 

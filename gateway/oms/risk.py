@@ -76,6 +76,8 @@ def valuation_price(
         base = quote.mark
     if ord_type is OrdType.STOP and stop_px is not None:
         base = stop_px if base is None else max(base, stop_px)  # a stop buy fires at or above its stop
+    if ord_type.is_trailing_stop and side is Side.BUY and stop_px is not None and base is not None:
+        base += stop_px  # a trailing buy starts its stop one trail above the market and only lowers it
     if base is None:
         return None
     return base * (1 + limits.market_order_collar_pct)

@@ -40,6 +40,7 @@ from gateway.oms.order_fsm import InvalidOrder, Order, submit
 from gateway.oms.origin import SystemOrigin, mark_system_order
 from gateway.oms.rate_limit import RateLimit, TokenBucket, take
 from gateway.oms.risk_config import Accepted, Rejected
+from gateway.oms.self_trade import SelfTradeModes
 from gateway.oms.session_days import NO_SESSION_START, ClOrdIdScope, message_session_start
 from gateway.oms.session_lanes import SessionLanes
 from gateway.oms.store import StoredOrder, enter_order, find_by_cl_ord_id, new_id
@@ -71,6 +72,7 @@ class OrderService(ChangeRequests, MassActions):
         self.audit: AuditSink = no_audit  # events decided outside a transaction (the audit spool)
         self.known_accounts: dict[str, str] | None = None  # shared with VenueReports: order id -> account
         self.routed_at: dict[str, datetime] | None = None  # shared with VenueReports: order id -> routed at
+        self.self_trade = SelfTradeModes()  # each account's self-trade prevention mode, sent in tag 7940
         # (session, session start) -> last inbound MsgSeqNum handled; the session start is the QuickFIX
         # store's creation time (a new store each session day and on 141=Y: numbers start again at 1)
         self.handled: dict[tuple[str, datetime], int] = {}
@@ -382,7 +384,8 @@ class OrderService(ChangeRequests, MassActions):
         at the collar its reservation was computed with: no fill can cost more than the cash blocked)."""
         if self.known_accounts is not None:
             self.known_accounts[order.order_id] = order.account_id
-        self.venue.send("D", reports.venue_new_order(order, protection_price(order, reservation)))
+        self.venue.send("D", [*reports.venue_new_order(order, protection_price(order, reservation)),
+                              self.self_trade.field(order.account_id)])
         if self.routed_at is not None:
             if len(self.routed_at) > 100_000:  # orders the exchange never acknowledged: forget the oldest
                 self.routed_at.clear()

@@ -31,12 +31,23 @@ def validate_terms(instrument: Instrument, ord_type: OrdType, time_in_force: Tim
     if qty != qty.quantize(QTY_QUANTUM) or not _on_step(qty, lot):
         return Rejected(RiskRule.LOT_SIZE,
                         f"invalid quantity: {qty} is not a multiple of the lot size {lot} of {instrument.symbol}")
-    for name, value in (("price", price), ("stop price", stop_px)):
+    stop_name = "trail distance" if ord_type.is_trailing_stop else "stop price"
+    for name, value in (("price", price), (stop_name, stop_px)):
         if value is not None and not _on_step(value, instrument.tick_size):
             return Rejected(RiskRule.TICK_SIZE, f"invalid price: {name} {value} is not on the tick size "
                                                 f"{instrument.tick_size} of {instrument.symbol}")
     if ord_type is OrdType.MARKET and time_in_force is TimeInForce.GTC:
         return Rejected(RiskRule.TIME_IN_FORCE, "unsupported time in force: market orders are DAY, IOC or FOK")
+    return _order_type_terms(ord_type, time_in_force)
+
+
+def _order_type_terms(ord_type: OrdType, time_in_force: TimeInForce) -> Rejected | None:
+    """At the close (59=7) is market- or limit-on-close only; a trailing stop (40=P) works DAY or GTC."""
+    if time_in_force is TimeInForce.AT_THE_CLOSE and ord_type not in (OrdType.MARKET, OrdType.LIMIT):
+        return Rejected(RiskRule.TIME_IN_FORCE, "unsupported time in force: at the close (59=7) is for market- "
+                                                "and limit-on-close orders (40=1 or 2) only")
+    if ord_type.is_trailing_stop and time_in_force not in (TimeInForce.DAY, TimeInForce.GTC):
+        return Rejected(RiskRule.TIME_IN_FORCE, "unsupported time in force: a trailing stop is DAY or GTC")
     return None
 
 

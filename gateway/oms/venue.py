@@ -308,6 +308,8 @@ class VenueReports:
             return None
         change = _event_for(stored, r)
         if change is None:
+            if r.exec_type == ExecType.TRIGGERED.value:
+                return self._triggered_unit(batch, stored, r)
             return None
         try:
             order = apply(stored.order, change)
@@ -342,6 +344,8 @@ class VenueReports:
         exec_id = new_id("E")
         fields = reports.execution_report(order, exec_id, exec_type, last_qty=r.last_qty, last_px=r.last_px,
                                           text=(r.text or None) if exec_type in _WITH_REASON else None)
+        if r.restatement_reason is not None and exec_type is ExecType.CANCELED:  # self-trade prevention
+            fields.append((378, str(r.restatement_reason)))
         batch.add_execution(execution_row(exec_id=exec_id, venue_exec_id=r.exec_id, stored=stored,
                                          exec_type=exec_type.ledger, last_qty=r.last_qty if extra is not None
                                          and exec_type is ExecType.TRADE else ZERO,
@@ -363,6 +367,22 @@ class VenueReports:
             extra={"venue_exec_id": r.exec_id, "cum_qty": str(order.cum_qty),
                    "leaves_qty": str(order.leaves_qty), "reserved_cash": str(stored.reservation.cash),
                    "reserved_qty": str(stored.reservation.shares)}))
+        self.applied += 1
+        session_id = stored.session_id
+        return lambda: self.clients.send(session_id, "8", fields, batch.seqs.get(exec_id))
+
+    def _triggered_unit(self, batch: Batch, stored: StoredOrder, r: codec.VenueReport) -> Callable[[], object]:
+        """A stop or trailing stop triggered at the exchange (150=L): nothing changes in the order or the ledger
+        (its status stays, its block stays until it fills, is canceled or expires); the client is told, with
+        the exchange's reason, and the report is stored like any other (its venue ExecID: once only)."""
+        order = stored.order
+        exec_id = new_id("E")
+        fields = reports.execution_report(order, exec_id, ExecType.TRIGGERED, text=r.text or "stop triggered")
+        batch.add_execution(execution_row(exec_id=exec_id, venue_exec_id=r.exec_id, stored=stored,
+                                          exec_type=ExecType.TRIGGERED.ledger, last_qty=ZERO, last_px=ZERO,
+                                          fix_fields=fields))
+        batch.append_event(event("order.triggered", order, stored.session_id, actor="system:gateway",
+                                 exec_id=exec_id, reason=r.text, extra={"venue_exec_id": r.exec_id}))
         self.applied += 1
         session_id = stored.session_id
         return lambda: self.clients.send(session_id, "8", fields, batch.seqs.get(exec_id))

@@ -209,7 +209,7 @@ def test_validation_rejects() -> None:
     assert engine.submit(4, BUY, LIMIT, Tif.DAY, 100, 0)[0].reason is RejectReason.NON_POSITIVE_PRICE  # type: ignore[union-attr]
     assert engine.submit(5, BUY, STOP, Tif.DAY, 100)[0].reason is RejectReason.MISSING_STOP_PRICE  # type: ignore[union-attr]
     assert engine.submit(6, 3, LIMIT, Tif.DAY, 100, 10)[0].reason is RejectReason.UNSUPPORTED_ORDER  # type: ignore[union-attr]
-    assert engine.submit(7, BUY, LIMIT, 7, 100, 10)[0].reason is RejectReason.UNSUPPORTED_ORDER  # type: ignore[union-attr]
+    assert engine.submit(7, BUY, LIMIT, 2, 100, 10)[0].reason is RejectReason.UNSUPPORTED_ORDER  # type: ignore[union-attr]
     assert isinstance(engine.submit(8, BUY, LIMIT, Tif.DAY, 100, 10)[0], OrderAccepted)
     assert engine.submit(8, BUY, LIMIT, Tif.DAY, 100, 10)[0].reason is RejectReason.DUPLICATE_ORDER  # type: ignore[union-attr]
     assert RejectReason.INVALID_PRICE_INCREMENT.code == 18 and RejectReason.UNKNOWN_SYMBOL.code == 1
