@@ -62,11 +62,12 @@ async def test_quotes_from_the_exchange_land_in_redis_and_unknown_symbols_are_le
         for symbol in symbols:
             for _ in range(100):
                 raw_quote, raw_book = await redis_client.mget([f"quote:{symbol}", book_key(symbol)])
-                book = DepthBook.from_json(raw_book)
-                if book.ingest_ts_us == Quote.from_json(raw_quote).ingest_ts_us:
+                assert raw_quote is not None and raw_book is not None
+                book, quote = DepthBook.from_json(raw_book), Quote.from_json(raw_quote)
+                if book.ingest_ts_us == quote.ingest_ts_us:
                     break  # the same write (the book follows the quote by one round trip)
                 await asyncio.sleep(0.05)
-            assert book.quote() == Quote.from_json(raw_quote)
+            assert book.quote() == quote
             assert 2 <= len(book.bids) <= 10 and 2 <= len(book.asks) <= 10, book
             assert [p for p, _ in book.bids] == sorted((p for p, _ in book.bids), reverse=True)
             assert [p for p, _ in book.asks] == sorted(p for p, _ in book.asks)
