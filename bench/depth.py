@@ -76,6 +76,8 @@ async def run_exchange(redis_url: str, seconds: float, depth: int) -> None:
 
     from redis.asyncio import Redis
 
+    from brokerage.secrets import exchange_password
+    from brokerage.settings import Settings
     from marketdata.fix_feed import MarketDataFeed, feed_engine
     from refdata.instruments import load_universe
 
@@ -93,6 +95,8 @@ async def run_exchange(redis_url: str, seconds: float, depth: int) -> None:
         if depth > 1:
             ingestor.books = BookWriter(redis, depth=depth)
         feed = MarketDataFeed(ingestor, [i.symbol for i in load_universe()], asyncio.get_running_loop(), depth=depth)
+        # the exchange checks MDFEED's password (ADR 007): both read it from the run's secrets folder
+        feed.logon_password = exchange_password(Settings(data_dir=data_dir), "MDFEED")
         engine = feed_engine(feed, data_dir, "127.0.0.1", port, "MDFEED", "EXCHANGE", heartbeat=5)
         stop = asyncio.Event()
         task = asyncio.create_task(ingestor.run(stop))
