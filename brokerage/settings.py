@@ -188,6 +188,9 @@ class Settings(BaseSettings):
     fix_heartbeat_min_seconds: int = 1
     fix_md_max_subscriptions: int = 100  # live MDReqIDs per client session
     fix_md_max_snapshot_symbols: int = 100  # symbols in one snapshot-only 35=V (263=0)
+    # Market depth (ADR 023): levels a side the ingestor subscribes to and keeps at book:SYMBOL
+    # (1 = top of book only: no book keys are written; depth readers then see the quote's one level)
+    marketdata_depth_levels: int = Field(default=10, ge=1, le=10)
 
     @classmethod
     def settings_customise_sources(

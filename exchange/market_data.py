@@ -1,18 +1,21 @@
 """Market data subscriptions and what to publish for them (pure; ``exchange.fix_app`` encodes it).
 
-A subscription (one MarketDataRequest, 35=V) names symbols, a depth (1 = top of book, up to 5 levels;
-0 = "full book" is served as 5) and the entry types wanted: 0 bid, 1 offer, 2 trade, 5 closing price
-(the reference price, i.e. previous close), B trade volume. On subscribing it gets a snapshot
-(35=W) per symbol; afterwards, at each flush, one incremental refresh (35=X) per subscription
-carrying every change since the last one, coalesced:
+A subscription (one MarketDataRequest, 35=V) names symbols, a depth (MarketDepth 264: 1 = top of book,
+N = the best N levels a side, 0 = the full book; at most ``MAX_DEPTH`` = 10 levels are published, a
+larger N is served as 10) and the entry types wanted: 0 bid, 1 offer, 2 trade, 5 closing price (the
+reference price, i.e. previous close), B trade volume. On subscribing it gets a snapshot (35=W) per
+symbol, levels in order with MDEntryPositionNo (290, 1 = best); afterwards, at each flush, one
+incremental refresh (35=X) per subscription carrying every change since the last one, coalesced:
 
-* book levels are keyed by price: MDUpdateAction 0 New (a price entered the top N), 1 Change (its
-  size changed), 2 Delete (it left the top N); New/Change carry MDEntryPositionNo (290, 1 = best);
+* book levels: MDUpdateAction 2 Delete (a price left the top N), 0 New (a price entered it),
+  1 Change (its size changed), each with its price (270) and position (290). Deletes come first,
+  deepest first, at their position in the book as it stands; then News and Changes in ascending
+  position of the new book. So a consumer may key levels by price (Delete drops the price, New/Change
+  set its size) or by position (delete / insert / overwrite at 290) and holds exactly the top N
+  either way (fix_specs/market-data.md);
 * a trade is reported once per flush as MDUpdateAction 0 with the last trade's price and size;
 * trade volume (B) is sent as a Change with the cumulative session volume.
-A consumer applying the actions keyed by (symbol, side, price) holds exactly the top N levels.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ from decimal import Decimal
 
 from exchange.simulation import Simulation
 
-MAX_DEPTH = 5
+MAX_DEPTH = 10  # levels a side (issue 13: the exchange publishes up to 10)
 SUPPORTED_TYPES = frozenset({"0", "1", "2", "5", "B"})
 DEFAULT_TYPES = ("0", "1", "2")
 
@@ -159,8 +162,9 @@ class MarketData:
                 continue
             was = dict(before)
             now = {px: (qty, i + 1) for i, (px, qty) in enumerate(after)}
-            entries += [MdEntry(entry_type, self._price(symbol, px), None, None, DELETE, symbol)
-                        for px in was if px not in now]
+            # deepest first, so each delete's position holds in the book as the consumer has it then
+            entries += [MdEntry(entry_type, self._price(symbol, before[i][0]), None, i + 1, DELETE, symbol)
+                        for i in range(len(before) - 1, -1, -1) if before[i][0] not in now]
             for px, (qty, position) in now.items():
                 if px not in was:
                     entries.append(MdEntry(entry_type, self._price(symbol, px), Decimal(qty), position, NEW, symbol))

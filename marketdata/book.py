@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from marketdata.fix_md import BID, CLOSE, DELETE, OFFER, TRADE, VOLUME, Increment, MdEntry, Snapshot
 from marketdata.quotes import Quote
 
-MAX_LEVELS = 10  # we subscribe to the top of book (the exchange serves up to 5 levels)
+MAX_LEVELS = 10  # levels a side the exchange publishes (marketdata.depth.MAX_LEVELS)
 
 
 @dataclass(slots=True)

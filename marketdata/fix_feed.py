@@ -8,7 +8,8 @@ Python side only takes the message text (``toString``) on the engine thread and 
 
 The session uses ResetOnLogon: market data is a live view, not a ledger, so after a reconnect we
 want a fresh subscription and its snapshots, never a replay of stale increments. Each logon sends
-one MarketDataRequest (35=V, snapshot + updates, top of book) for every symbol.
+MarketDataRequests (35=V, snapshot + updates, at ``depth`` levels: 1 top of book, 10 with market depth)
+for every symbol.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ class MarketDataFeed(SafeApplication):
     the symbols the exchange does not list are left out (and logged)."""
 
     def __init__(self, ingestor: Ingestor, symbols: Sequence[str], loop: asyncio.AbstractEventLoop,
-                 chunk: int = 200) -> None:
+                 chunk: int = 200, depth: int = 1) -> None:
         super().__init__("marketdata", loop)
+        self.depth = depth  # MarketDepth (264) of the subscriptions: 1 top of book, N levels (ADR 023)
         self.ingestor = ingestor
         self.symbols = tuple(symbols)
         self.chunk = chunk
@@ -85,7 +87,7 @@ class MarketDataFeed(SafeApplication):
     def _subscribe(self, session_id: fix.SessionID, symbols: tuple[str, ...]) -> None:
         req_id = f"md-{next(_req_ids)}"
         self._requests[req_id] = symbols
-        if not self.send(session_id, market_data_request(req_id, symbols)):
+        if not self.send(session_id, market_data_request(req_id, symbols, self.depth)):
             log.warning("marketdata.subscribe_failed", req_id=req_id, symbols=len(symbols))
 
     def on_logon(self, session_id: fix.SessionID) -> None:

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from marketdata import metrics
 from marketdata.book import QuoteBook
+from marketdata.depth_redis import BookWriter
 from marketdata.fix_md import Increment, MalformedMarketData, RequestReject, Snapshot, decode
 from marketdata.quotes import now_us
 from marketdata.redis_quotes import QuoteWriter
@@ -56,6 +57,7 @@ class Ingestor:
         self._idle.set()
         self._reported = (0, 0)  # entries applied / rejected already counted in the metrics
         self._progress = asyncio.Event()  # set after each write and on going idle (for ``drained``)
+        self.books: BookWriter | None = None  # market depth: book:SYMBOL written after the quotes (ADR 023)
 
     # Any thread --------------------------------------------------------------------------------
     def submit(self, raw: str) -> None:
@@ -114,6 +116,8 @@ class Ingestor:
         batch = [(symbol, payload) for symbol, payload, _ in drained]
         try:
             await self.writer.write_encoded(batch)
+            if self.books is not None:
+                await self.books.write(self.book.states, [symbol for symbol, _ in batch], ingest_ts)
         except (RedisError, OSError) as exc:  # Redis away: keep the quotes for the next try
             self.stats.write_errors += 1
             metrics.WRITE_ERRORS.inc()

@@ -5,7 +5,9 @@ replaces the unsent older one), so it can never hold more entries than the clien
 the client's symbols are capped. A slow reader therefore costs bounded memory and sees the latest
 price, never a backlog; one that cannot take even that is dropped by the stream (send timeout).
 
-Client messages are JSON objects: ``{"action": "subscribe" | "unsubscribe", "symbols": [...]}``.
+Client messages are JSON objects: ``{"action": "subscribe" | "unsubscribe", "symbols": [...]}``; a
+subscribe may carry ``"depth": N`` (0 the full book of 10 levels, 1..10 that many levels a side) to get
+the symbols' books rather than their quotes (ADR 023).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 MAX_CLIENT_MESSAGE_CHARS = 16_384
+MAX_DEPTH = 10  # marketdata.depth.MAX_LEVELS (0 asks for all of them)
 
 
 class ClientMessageError(ValueError):
@@ -28,6 +31,7 @@ class ClientMessageError(ValueError):
 class ClientRequest:
     action: str
     symbols: tuple[str, ...]
+    depth: int | None = None  # subscribe: None quotes, N (0..10) books at that depth
 
 
 def parse_client_message(text: str, max_symbols: int) -> ClientRequest:
@@ -50,7 +54,11 @@ def parse_client_message(text: str, max_symbols: int) -> ClientRequest:
     cleaned = tuple(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
     if not cleaned:
         raise ClientMessageError("bad_request", "symbols must not be blank")
-    return ClientRequest(action, cleaned)
+    depth = data.get("depth")
+    if depth is not None and (action != "subscribe" or type(depth) is not int or not 0 <= depth <= MAX_DEPTH):
+        raise ClientMessageError("bad_request", f"depth must be an integer from 0 to {MAX_DEPTH} "
+                                 "(0 = the full book), on a subscribe")
+    return ClientRequest(action, cleaned, depth)
 
 
 @dataclass

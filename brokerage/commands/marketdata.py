@@ -28,6 +28,7 @@ def marketdata(
     from redis.asyncio import Redis
 
     from brokerage.secrets import exchange_password
+    from marketdata.depth_redis import BookWriter
     from marketdata.fix_feed import MarketDataFeed, feed_engine, symbols_for_shard
     from marketdata.ingestor import Ingestor
     from marketdata.ops import start_marketdata_ops
@@ -60,7 +61,10 @@ def marketdata(
             loop.add_signal_handler(signum, stop.set)
         redis = Redis.from_url(settings.effective_redis_url)
         ingestor = Ingestor(QuoteWriter(redis, publish=True), batch_max or settings.marketdata_batch_max)
-        feed = MarketDataFeed(ingestor, wanted, loop)
+        depth = settings.marketdata_depth_levels
+        if depth > 1:  # market depth (ADR 023): the exchange's levels kept at book:SYMBOL
+            ingestor.books = BookWriter(redis, publish=True, depth=depth)
+        feed = MarketDataFeed(ingestor, wanted, loop, depth=depth)
         sender = settings.exchange_md_comp_ids[index]
         feed.logon_password = exchange_password(settings, sender)  # the exchange checks it (ADR 007)
         engine = feed_engine(feed, settings.data_dir, settings.exchange_host, settings.exchange_port, sender,

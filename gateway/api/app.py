@@ -18,6 +18,7 @@ from gateway.api.deps import require_compliance, require_market_data_access
 from gateway.api.metrics import ApiMetrics, MetricsMiddleware
 from gateway.api.problems import ProblemDetails, install_problem_handlers, problem_responses
 from gateway.api.routes import accounts, admin, cash, controls, health, orders, positions, search, stream
+from gateway.api.routes.quotes import router as quotes_router  # market depth (ADR 023)
 from gateway.api.stream_guard import StreamGuard
 
 DESCRIPTION = """Broker back-office API: accounts with balances and buying power, positions valued at live
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
                    build_compliance_router(require_compliance), controls.router, console.router, admin.router):
         app.include_router(router, responses=V1_PROBLEMS)
     app.include_router(search.router, responses=V1_PROBLEMS, dependencies=[Depends(require_market_data_access)])
+    app.include_router(quotes_router, responses=V1_PROBLEMS, dependencies=[Depends(require_market_data_access)])
     app.state.stream_guard = StreamGuard(settings)  # Origin, token and per-token cap on /v1/stream
     app.include_router(stream.router)  # WebSocket /v1/stream: quote updates
     app.include_router(console.page_router)  # /console: the operator console's page (h13)

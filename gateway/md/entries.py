@@ -8,6 +8,11 @@ with the newest one:
   the old price) when it disappears;
 * trade: 0 New with the last price and size whenever a trade happened (last, size or volume moved);
 * closing price (5) and trade volume (B): 1 Change when they move.
+
+A depth subscription (MarketDepth 264 = 0 or 2..10) is served from the book record instead
+(``marketdata.depth``): its snapshot lists every level at MDEntryPositionNo 1..N, and its increments
+carry the level changes of ``marketdata.depth.level_changes`` (2 Delete deepest first, then 0 New and
+1 Change in ascending position, each with 270 and 290); trades, closing price and volume as above.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from marketdata.depth import DepthBook, level_changes
 from marketdata.quotes import Quote
 
 NEW, CHANGE, DELETE = "0", "1", "2"
@@ -80,3 +86,29 @@ def increment_entries(symbol: str, before: Quote | None, after: Quote, types: fr
     if TRADE_VOLUME in types and after.volume is not None and (before is None or before.volume != after.volume):
         entries.append(MdEntry(TRADE_VOLUME, None, after.volume, None, CHANGE, symbol))
     return entries
+
+
+_LEVEL_TYPES = frozenset({BID, OFFER})
+
+
+def book_snapshot_entries(book: DepthBook | None, types: frozenset[str]) -> list[MdEntry]:
+    """The full refresh of one symbol at depth: every level of ``book`` (already cut to the depth)."""
+    if book is None:
+        return []
+    entries = [MdEntry(entry_type, price, size, i + 1)
+               for entry_type, levels in ((BID, book.bids), (OFFER, book.asks)) if entry_type in types
+               for i, (price, size) in enumerate(levels)]
+    return entries + snapshot_entries(book.quote(), types - _LEVEL_TYPES)
+
+
+def book_increment_entries(symbol: str, before: DepthBook | None, after: DepthBook,
+                           types: frozenset[str]) -> list[MdEntry]:
+    """What moved between the book last sent and ``after`` (both cut to the subscription's depth)."""
+    entries: list[MdEntry] = []
+    for entry_type, old, new in ((BID, before.bids if before else (), after.bids),
+                                 (OFFER, before.asks if before else (), after.asks)):
+        if entry_type in types and old != new:
+            entries += [MdEntry(entry_type, c.price, c.size, c.position, c.action, symbol)
+                        for c in level_changes(old, new)]
+    return entries + increment_entries(symbol, before.quote() if before else None, after.quote(),
+                                       types - _LEVEL_TYPES)

@@ -10,13 +10,17 @@ A subscription's snapshot (35=W) is read from Redis (one MGET) after the listene
 after the subscription is registered, so no update published meanwhile is missed; until the
 snapshot is sent, the session's pending updates are held (not drained), and quotes older than what
 the client was sent are skipped. QuickFIX sends are thread-safe and never block on the socket.
+
+Depth subscriptions (264 = 0 or 2..10, ADR 023) read the book records (``book:SYMBOL``) and listen to
+the ``books:`` shard channels on a second pub/sub connection, opened at the first depth subscription:
+a gateway whose clients want only the top of book never receives the (larger) book batches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import InvalidOperation
 from typing import TYPE_CHECKING
 
@@ -28,7 +32,7 @@ from redis.exceptions import RedisError
 from fixsession.messages import copy_session_id, session_key
 from fixsession.rejects import CONDITIONALLY_REQUIRED_FIELD_MISSING, business_reject
 from gateway.md import wire
-from gateway.md.entries import snapshot_entries
+from gateway.md.entries import book_snapshot_entries, snapshot_entries
 from gateway.md.subscriptions import (
     FULL_REFRESH,
     SUBSCRIBE,
@@ -41,6 +45,8 @@ from gateway.md.subscriptions import (
     SubscriptionBook,
     check_request,
 )
+from marketdata.depth import DepthBook, book_channels
+from marketdata.depth_redis import BookReader
 from marketdata.quotes import CHANNEL_PREFIX, CHANNEL_SHARDS, Quote, decode_batch
 from marketdata.redis_quotes import QuoteReader
 from refdata.instruments import load_universe
@@ -67,6 +73,14 @@ def parse_quote(payload: str) -> Quote | None:
         return None
 
 
+def parse_book(payload: str) -> DepthBook | None:
+    try:
+        return DepthBook.from_json(payload)
+    except (ValueError, KeyError, TypeError, InvalidOperation):
+        log.warning("md.malformed_book", payload=payload[:200])
+        return None
+
+
 class ClientMarketData:
     def __init__(self, redis: Redis, is_known: Callable[[str], bool], send: Send,  # type: ignore[type-arg,unused-ignore]
                  max_symbols: int = 500, flush_interval: float = 0.05,
@@ -84,7 +98,9 @@ class ClientMarketData:
         self._dirty: set[str] = set()
         self._wakeup = asyncio.Event()
         self._listening = asyncio.Event()
+        self._listening_books = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._book_listener: asyncio.Task[None] | None = None
         self.updates_dispatched = 0
         self.messages_sent = 0
 
@@ -111,27 +127,32 @@ class ClientMarketData:
         if isinstance(checked, MdReject):
             self._reject(session_id, key, checked)
             return
+        depth = self.caps.depth_of(request.depth)
         if request.request_type != SUBSCRIBE:  # snapshot only: nothing to register
-            await self._send_snapshots(session_id, key, request.req_id, request.symbols, checked, None)
+            await self._send_snapshots(session_id, key, request.req_id, request.symbols, checked, None, depth)
             return
-        self._start()
-        sub = Subscription(request.req_id, request.symbols, checked, request.update_type == FULL_REFRESH)
+        sub = Subscription(request.req_id, request.symbols, checked, request.update_type == FULL_REFRESH,
+                           depth=depth)
+        self._start(books=sub.by_book)
         self.session_ids[key] = copy_session_id(session_id)
         self.book.subscribe(key, sub)  # watch first: updates from now on wait in the outbox
         state = self.book.session(key)
         state.snapshots_in_flight += 1
         try:
             with contextlib.suppress(TimeoutError):  # so no update published from now on is missed
-                await asyncio.wait_for(self._listening.wait(), 5)
-            await self._send_snapshots(session_id, key, sub.req_id, sub.symbols, sub.types, sub)
+                await asyncio.wait_for((self._listening_books if sub.by_book else self._listening).wait(), 5)
+            await self._send_snapshots(session_id, key, sub.req_id, sub.symbols, sub.types, sub, depth)
         finally:
             state.snapshots_in_flight -= 1
             if key in self._dirty:
                 self._wakeup.set()
-        log.info("md.subscribed", session=key, req_id=sub.req_id, symbols=len(sub.symbols))
+        log.info("md.subscribed", session=key, req_id=sub.req_id, symbols=len(sub.symbols), depth=depth)
 
     async def _send_snapshots(self, session_id: fix.SessionID, key: str, req_id: str, symbols: tuple[str, ...],
-                              types: frozenset[str], sub: Subscription | None) -> None:
+                              types: frozenset[str], sub: Subscription | None, depth: int = 1) -> None:
+        if depth > 1:
+            await self._send_book_snapshots(session_id, key, req_id, symbols, types, sub, depth)
+            return
         try:
             current = await QuoteReader(self.redis).get_many(list(symbols))
         except (RedisError, OSError, ValueError) as exc:
@@ -148,6 +169,26 @@ class ClientMarketData:
             if sub is not None:
                 sub.sent[symbol] = quote
             self._send(session_id, wire.snapshot(req_id, symbol, snapshot_entries(quote, types)))
+
+    async def _send_book_snapshots(self, session_id: fix.SessionID, key: str, req_id: str, symbols: tuple[str, ...],
+                                   types: frozenset[str], sub: Subscription | None, depth: int) -> None:
+        try:
+            current = await BookReader(self.redis).get_many(list(symbols))
+        except (RedisError, OSError, ValueError, InvalidOperation) as exc:
+            log.warning("md.snapshot_failed", session=key, req_id=req_id, error=str(exc))
+            if sub is not None:
+                self.book.unsubscribe(key, req_id)
+            self._reject(session_id, key, MdReject(req_id, None, "market data temporarily unavailable"))
+            return
+        state = self.book.sessions.get(key)
+        if sub is not None and (state is None or state.subscriptions.get(req_id) is not sub):
+            return  # the session logged out meanwhile
+        for symbol in symbols:
+            found = current.get(symbol)
+            book = found.top(depth) if found is not None else None
+            if sub is not None:
+                sub.books[symbol] = book
+            self._send(session_id, wire.snapshot(req_id, symbol, book_snapshot_entries(book, types)))
 
     def _reject(self, session_id: fix.SessionID, key: str, reject: MdReject) -> None:
         log.info("md.request_rejected", session=key, req_id=reject.req_id, reason=reject.reason, text=reject.text)
@@ -184,6 +225,30 @@ class ClientMarketData:
             self.updates_dispatched += dispatched
             self._wakeup.set()
 
+    def dispatch_books(self, message: str) -> None:
+        """A batch of book records: queue each line for the sessions watching its symbol at depth."""
+        offer = self.book.offer_book
+        dirty = self._dirty
+        dispatched = 0
+        for symbol, payload in decode_batch(message):
+            keys = offer(symbol, payload)
+            if keys:
+                dirty.update(keys)
+                dispatched += 1
+        if dispatched:
+            self.updates_dispatched += dispatched
+            self._wakeup.set()
+
+    async def _resync_books(self) -> None:
+        symbols = list(self.book.book_watchers)
+        for start in range(0, len(symbols), 1000):
+            current = await BookReader(self.redis).get_many(symbols[start:start + 1000])
+            for symbol, book in current.items():
+                keys = self.book.offer_book(symbol, book.to_json())
+                if keys:
+                    self._dirty.update(keys)
+        self._wakeup.set()
+
     async def _resync(self) -> None:
         """After the listener reconnects: what was published while it was away, read back from the
         keys (quotes are state: the latest value is all a client needs)."""
@@ -200,11 +265,17 @@ class ClientMarketData:
     def flush(self) -> int:
         """Send what every dirty session is owed; returns how many messages went out."""
         parsed: dict[str, Quote | None] = {}
+        books: dict[str, DepthBook | None] = {}
 
         def parse(payload: str) -> Quote | None:
             if payload not in parsed:
                 parsed[payload] = parse_quote(payload)
             return parsed[payload]
+
+        def parse_depth(payload: str) -> DepthBook | None:
+            if payload not in books:
+                books[payload] = parse_book(payload)
+            return books[payload]
 
         sent = 0
         for key in list(self._dirty):
@@ -218,7 +289,7 @@ class ClientMarketData:
             if state.snapshots_in_flight:
                 continue  # stays dirty: drained once the snapshot is out
             self._dirty.discard(key)
-            for item in state.drain(parse):
+            for item in state.drain(parse, parse_depth):
                 if isinstance(item, Increment):
                     message = wire.incremental(item.req_id, item.entries)
                 else:
@@ -239,36 +310,48 @@ class ClientMarketData:
                 log.exception("md.flush_failed")
             await asyncio.sleep(self.flush_interval)  # the conflation window
 
-    async def _listen(self) -> None:
-        channels = [f"{CHANNEL_PREFIX}shard:{i}" for i in range(CHANNEL_SHARDS)]
+    async def _listen(self, channels: list[str] | None = None, listening: asyncio.Event | None = None,
+                      dispatch: Callable[[str], None] | None = None,
+                      resync: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Quotes by default; the book listener passes the books' channels, event and handlers."""
+        channels = channels or [f"{CHANNEL_PREFIX}shard:{i}" for i in range(CHANNEL_SHARDS)]
+        listening = listening or self._listening
+        dispatch = dispatch or self.dispatch
+        resync = resync or self._resync
         reconnecting = False
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(*channels)
-                self._listening.set()
+                listening.set()
                 if reconnecting:
-                    await self._resync()
+                    await resync()
                     reconnecting = False
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         data = message["data"]
-                        self.dispatch(data.decode() if isinstance(data, bytes) else data)
+                        dispatch(data.decode() if isinstance(data, bytes) else data)
             except (RedisError, OSError) as exc:
                 log.warning("md.listener_reconnecting", error=str(exc))
                 reconnecting = True
                 await asyncio.sleep(1)
             finally:
-                self._listening.clear()
+                listening.clear()
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    def _start(self) -> None:
-        """The listener and flusher run from the first subscription until ``close``."""
+    def _start(self, books: bool = False) -> None:
+        """The listener and flusher run from the first subscription until ``close``; the book listener
+        from the first depth subscription."""
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._listen(), name="md-listener"),
                            asyncio.create_task(self._flush_loop(), name="md-flusher")]
+        if books and self._book_listener is None:
+            self._book_listener = asyncio.create_task(
+                self._listen(book_channels(), self._listening_books, self.dispatch_books, self._resync_books),
+                name="md-book-listener")
+            self._tasks.append(self._book_listener)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -276,6 +359,7 @@ class ClientMarketData:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self._book_listener = None
         await self.redis.aclose()  # type: ignore[attr-defined,unused-ignore]
 
 
@@ -285,7 +369,7 @@ def attach(clients: ClientAcceptorApplication, settings: Settings) -> ClientMark
     redis = Redis.from_url(settings.effective_redis_url, decode_responses=True, socket_connect_timeout=1,
                            socket_timeout=5)
     caps = MdCaps(settings.fix_md_max_symbols, settings.fix_md_max_subscriptions,
-                  settings.fix_md_max_snapshot_symbols)
+                  settings.fix_md_max_snapshot_symbols, settings.marketdata_depth_levels)
     service = ClientMarketData(redis, listed.__contains__, clients.send, settings.fix_md_max_symbols,
                                settings.fix_md_flush_seconds, caps=caps)
     clients.handlers["V"] = service.on_market_data_request

@@ -1,12 +1,18 @@
-"""WebSocket /v1/stream: subscribe to symbols and receive their quote updates.
+"""WebSocket /v1/stream: subscribe to symbols and receive their quote updates, or their market depth.
 
-Client → server: ``{"action": "subscribe", "symbols": ["AAPL", "MSFT"]}`` or ``"unsubscribe"``.
+Client → server: ``{"action": "subscribe", "symbols": ["AAPL", "MSFT"]}`` or ``"unsubscribe"``;
+``{"action": "subscribe", "symbols": ["AAPL"], "depth": 5}`` follows the symbols' books instead (depth 0 =
+the full book, 10 levels; 1..10 that many levels a side); subscribing again without ``depth`` goes back to
+quotes, with another depth changes it. A symbol is followed one way at a time; both count against the cap.
 Server → client (JSON text frames):
-  ``{"type": "subscribed", "symbols": [added...], "subscriptions": [all...]}``,
+  ``{"type": "subscribed", "symbols": [added...], "subscriptions": [all...]}`` (with ``"depth": N`` for books),
   ``{"type": "unsubscribed", ...}``,
   ``{"type": "quote", "quote": {symbol, bid, ask, bid_size, ask_size, last, last_size, volume,
   prev_close, exchange_ts_us, ingest_ts_us}}`` (decimals as strings; the current quote is sent at
   once on subscribing, then every change),
+  ``{"type": "book", "depth": N, "book": {symbol, bids: [[price, size]...], asks: [[price, size]...], last,
+  last_size, volume, prev_close, exchange_ts_us, ingest_ts_us}}`` (best level first, at most N a side; the
+  whole book at once on subscribing, then the whole book again at every change: conflated, never a diff),
   ``{"type": "error", "code": "unknown_symbols" | "too_many_symbols" | "bad_request", "message", "symbols"?}``.
 
 A slow client gets conflated updates (the latest quote per symbol); one whose socket does not take a
@@ -76,6 +82,8 @@ async def _sender(websocket: WebSocket, client: StreamClient, limit_seconds: flo
                 await _send(websocket, json.dumps(client.control.popleft()), limit_seconds)
             for _symbol, payload in client.outbox.take():
                 await _send(websocket, '{"type":"quote","quote":' + payload + "}", limit_seconds)
+            for _symbol, frame in client.books.take():
+                await _send(websocket, frame, limit_seconds)
     except TimeoutError:
         await _close(websocket, "consumer too slow")
     except (WebSocketDisconnect, RuntimeError, OSError):

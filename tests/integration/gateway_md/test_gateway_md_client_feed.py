@@ -6,14 +6,22 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 from gateway_process import PASSWORDS, GatewayProcess
+from redis.asyncio import Redis
 
 from fixclient.client import FixClient
 from fixclient.messages import InboundMessage
+from marketdata.book import QuoteBook
+from marketdata.depth_redis import BookWriter
+from marketdata.fix_md import NEW, MdEntry, Snapshot
 from marketdata.quotes import Quote, now_us
 from marketdata.redis_quotes import QuoteWriter
+
+if TYPE_CHECKING:
+    from tests.conftest import TestServers
 
 pytestmark = pytest.mark.integration
 
@@ -82,8 +90,9 @@ async def test_bad_requests_get_market_data_request_rejects(md_gateway: GatewayP
     # nothing was subscribed: the known symbol of the refused request gets no snapshot
     assert not any(m.msg_type == "W" and m.get(262) == "R-BAD" for m in client.inbox.history)
 
-    await client.market_data_request(["AAPL"], md_req_id="R-DEEP", depth=10)
-    assert (await client.wait_for(of("R-DEEP", "Y"), timeout=10)).get(281) == "5"
+    await client.market_data_request(["AAPL"], md_req_id="R-DEEP", depth=11)
+    deep = await client.wait_for(of("R-DEEP", "Y"), timeout=10)
+    assert deep.get(281) == "5" and "0 (full book, 10 levels)" in (deep.get(58) or "")
     await client.market_data_request(["AAPL"], md_req_id="R-TYPE", entry_types=("4",))
     assert (await client.wait_for(of("R-TYPE", "Y"), timeout=10)).get(281) == "8"
     await client.market_data_request(["AAPL"], md_req_id="R-ONE")
@@ -117,3 +126,53 @@ async def test_logout_ends_the_sessions_subscriptions(md_gateway: GatewayProcess
     await asyncio.sleep(0.3)
     assert not any(m.get(262) == "OLD" for m in again.inbox.history)
     await again.logout()
+
+
+async def write_book(redis: Redis, symbol: str, best_bid: str, bids: int, asks: int) -> None:
+    """``bids`` levels a cent apart from ``best_bid`` and ``asks`` from 100.01, written and published by the
+    ingestor's book writer from the ingestor's own book (as an exchange snapshot would leave it)."""
+    top = Decimal(best_bid)
+    entries = [MdEntry(NEW, "0", symbol, str(top - Decimal(i) / 100), str(100 * (i + 1))) for i in range(bids)]
+    entries += [MdEntry(NEW, "1", symbol, str(Decimal("100.01") + Decimal(i) / 100), str(50 + i)) for i in range(asks)]
+    entries.append(MdEntry(NEW, "2", symbol, best_bid, "7"))
+    book = QuoteBook()
+    book.apply_snapshot(Snapshot("md-1", symbol, tuple(entries), now_us()))
+    await BookWriter(redis).write(book.states, [symbol], now_us())
+
+
+async def test_depth_snapshots_and_increments_carry_levels_with_their_positions(
+        md_gateway: GatewayProcess, test_servers: TestServers) -> None:
+    redis = Redis.from_url(test_servers.redis_url)
+    try:
+        await write_book(redis, "AAPL", "99.99", bids=12, asks=6)
+        client = await connect(md_gateway)
+        await client.market_data_request(["AAPL"], md_req_id="D-FULL", depth=0, entry_types=("0", "1", "2"))
+        full = await client.wait_for(of("D-FULL", "W"), timeout=10)
+        assert full.get(55) == "AAPL" and full.get(268) == "17"  # 10 bids (of 12), 6 offers, the last trade
+        assert full.get_all(269) == ["0"] * 10 + ["1"] * 6 + ["2"]
+        assert full.get_all(290) == [str(i) for i in range(1, 11)] + [str(i) for i in range(1, 7)]
+        assert full.get_all(270)[:3] == ["99.99", "99.98", "99.97"] and full.get_all(270)[10:12] == ["100.01", "100.02"]
+        assert full.get_all(271)[:2] == ["100", "200"]
+
+        await client.market_data_request(["AAPL"], md_req_id="D-5", depth=5, entry_types=("0", "1"))
+        five = await client.wait_for(of("D-5", "W"), timeout=10)
+        assert five.get_all(290) == ["1", "2", "3", "4", "5"] * 2
+        assert five.get_all(270)[4] == "99.95"
+
+        await client.send("V", [(262, "D-SNAP"), (263, "0"), (264, 3), (267, 1), (269, "1"), (146, 1), (55, "AAPL")])
+        snap = await client.wait_for(of("D-SNAP", "W"), timeout=10)
+        assert snap.get_all(269) == ["1", "1", "1"] and snap.get_all(270) == ["100.01", "100.02", "100.03"]
+
+        # a better bid (the sizes follow the positions): for depth 5, 99.95 leaves (Delete at 290=5, deepest
+        # first), 100.00 enters at 290=1 and the four levels below change size in place
+        await write_book(redis, "AAPL", "100.00", bids=12, asks=6)
+        increment = await client.wait_for(of("D-5", "X", 270, "100"), timeout=10)
+        assert increment.get(268) == "6" and set(increment.get_all(55)) == {"AAPL"}
+        assert increment.get_all(279) == ["2", "0", "1", "1", "1", "1"]
+        assert increment.get_all(269) == ["0"] * 6
+        assert increment.get_all(270) == ["99.95", "100", "99.99", "99.98", "99.97", "99.96"]
+        assert increment.get_all(271) == ["100", "200", "300", "400", "500"]  # none on the Delete
+        assert increment.get_all(290) == ["5", "1", "2", "3", "4", "5"]
+        await client.logout()
+    finally:
+        await redis.aclose()  # type: ignore[attr-defined,unused-ignore]

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from marketdata.depth import DepthBook, book_key
+from marketdata.depth_redis import BookWriter
 from marketdata.fix_feed import MarketDataFeed, feed_engine
 from marketdata.ingestor import Ingestor
+from marketdata.quotes import Quote
 from marketdata.redis_quotes import QuoteReader, QuoteWriter
 
 if TYPE_CHECKING:
@@ -22,8 +25,9 @@ async def test_quotes_from_the_exchange_land_in_redis_and_unknown_symbols_are_le
     loop = asyncio.get_running_loop()
     symbols = running_exchange.symbols
     ingestor = Ingestor(QuoteWriter(redis_client, publish=True))
+    ingestor.books = BookWriter(redis_client)  # market depth, as `brokerage marketdata` runs by default
     wanted = [*symbols, "NOTLISTED"]
-    feed = MarketDataFeed(ingestor, wanted, loop, chunk=3)  # two requests; the second has the unknown one
+    feed = MarketDataFeed(ingestor, wanted, loop, chunk=3, depth=10)  # two requests; the second has the unknown one
     engine = feed_engine(feed, tmp_path, "127.0.0.1", running_exchange.port, "MDFEED", "EXCHANGE", heartbeat=5)
     stop = asyncio.Event()
     task = asyncio.create_task(ingestor.run(stop))
@@ -53,6 +57,22 @@ async def test_quotes_from_the_exchange_land_in_redis_and_unknown_symbols_are_le
             await asyncio.sleep(0.1)
         assert any(later[s].exchange_ts_us > first[s] for s in symbols)
         assert ingestor.stats.malformed == 0
+
+        # the depth next to each quote: the exchange's levels (its market makers quote five a side), best first
+        for symbol in symbols:
+            for _ in range(100):
+                raw_quote, raw_book = await redis_client.mget([f"quote:{symbol}", book_key(symbol)])
+                assert raw_quote is not None and raw_book is not None
+                book, quote = DepthBook.from_json(raw_book), Quote.from_json(raw_quote)
+                if book.ingest_ts_us == quote.ingest_ts_us:
+                    break  # the same write (the book follows the quote by one round trip)
+                await asyncio.sleep(0.05)
+            assert book.quote() == quote
+            assert 2 <= len(book.bids) <= 10 and 2 <= len(book.asks) <= 10, book
+            assert [p for p, _ in book.bids] == sorted((p for p, _ in book.bids), reverse=True)
+            assert [p for p, _ in book.asks] == sorted(p for p, _ in book.asks)
+            assert all(size > 0 for _, size in book.bids + book.asks)
+        assert await redis_client.get(book_key("NOTLISTED")) is None
     finally:
         await asyncio.to_thread(engine.stop, True)
         stop.set()

@@ -18,6 +18,9 @@ from websockets.exceptions import ConnectionClosed
 
 from brokerage.services import free_port
 from gateway.api.routes.stream import close_stream_hub, router, stream_hub
+from marketdata.book import QuoteBook
+from marketdata.depth_redis import BookWriter
+from marketdata.fix_md import NEW, MdEntry, Snapshot
 from marketdata.quotes import Quote, channel_for, encode_batch, now_us
 from marketdata.redis_quotes import QuoteWriter
 
@@ -138,3 +141,75 @@ async def test_slow_consumer_is_conflated_then_dropped(
         with pytest.raises(ConnectionClosed):  # what was in flight can still be read, then the end
             while True:
                 await asyncio.wait_for(ws.recv(), 5)
+
+
+async def write_book(redis: aioredis.Redis, symbol: str, best_bid: str, levels: int = 12) -> None:
+    """A book ``levels`` deep a side, written and published the way the ingestor's book writer does."""
+    top = Decimal(best_bid)
+    entries = [MdEntry(NEW, "0", symbol, str(top - Decimal(i) / 100), str(100 + i)) for i in range(levels)]
+    entries += [MdEntry(NEW, "1", symbol, str(top + Decimal(1 + i) / 100), str(200 + i)) for i in range(levels)]
+    book = QuoteBook()
+    book.apply_snapshot(Snapshot("md-1", symbol, tuple(entries), now_us()))
+    await BookWriter(redis).write(book.states, [symbol], now_us())
+
+
+async def test_depth_subscription_gets_books_cut_to_its_depth_and_can_go_back_to_quotes(
+    server: tuple[str, FastAPI], redis_client: aioredis.Redis
+) -> None:
+    url, _ = server
+    await write_book(redis_client, "MSFT", "400.00")
+    async with connect(url) as ws:
+        await ws.send(json.dumps({"action": "subscribe", "symbols": ["msft"], "depth": 3}))
+        subscribed = await receive_until(ws, "subscribed")
+        assert (subscribed["symbols"], subscribed["depth"], subscribed["subscriptions"]) == (["MSFT"], 3, ["MSFT"])
+        first = await receive_until(ws, "book")
+        assert first["depth"] == 3 and first["book"]["symbol"] == "MSFT"
+        assert first["book"]["bids"] == [["400.00", "100"], ["399.99", "101"], ["399.98", "102"]]
+        assert first["book"]["asks"] == [["400.01", "200"], ["400.02", "201"], ["400.03", "202"]]
+
+        await write_book(redis_client, "MSFT", "400.05")  # the market moves: the whole book again, cut to 3
+        moved = await receive_until(ws, "book")
+        while moved["book"]["bids"][0][0] != "400.05":  # other tests' feeds may publish MSFT too
+            moved = await receive_until(ws, "book")
+        assert [level[0] for level in moved["book"]["bids"]] == ["400.05", "400.04", "400.03"]
+
+        await ws.send(json.dumps({"action": "subscribe", "symbols": ["MSFT"], "depth": 0}))  # the full book
+        assert (await receive_until(ws, "subscribed"))["depth"] == 10
+        full = await receive_until(ws, "book")
+        assert full["depth"] == 10 and len(full["book"]["bids"]) == 10 and len(full["book"]["asks"]) == 10
+
+        await ws.send(json.dumps({"action": "subscribe", "symbols": ["MSFT"]}))  # back to quotes
+        assert (await receive_until(ws, "subscribed"))["symbols"] == ["MSFT"]
+        await QuoteWriter(redis_client, publish=True).write([quote("MSFT", "401.00")])
+        await write_book(redis_client, "MSFT", "401.00")
+        update = await receive_until(ws, "quote")
+        while update["quote"].get("last") != "401.00":
+            update = await receive_until(ws, "quote")
+        extra: list[dict[str, Any]] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                while True:
+                    extra.append(json.loads(await ws.recv()))
+        assert not [m for m in extra if m["type"] == "book"], extra
+
+        for bad in (11, -1, "5", 2.5, True):
+            await ws.send(json.dumps({"action": "subscribe", "symbols": ["MSFT"], "depth": bad}))
+            error = await receive_until(ws, "error")
+            assert error["code"] == "bad_request" and "depth" in error["message"]
+
+
+async def test_quotes_and_books_count_together_against_the_symbol_cap(server: tuple[str, FastAPI]) -> None:
+    url, app = server
+    stream_hub(app).max_symbols = 2
+    async with connect(url) as ws:
+        await ws.send(json.dumps({"action": "subscribe", "symbols": ["AAPL", "F"]}))
+        assert (await receive_until(ws, "subscribed"))["subscriptions"] == ["AAPL", "F"]
+        await ws.send(json.dumps({"action": "subscribe", "symbols": ["MSFT"], "depth": 5}))
+        refused = await receive_until(ws, "error")
+        assert refused["code"] == "too_many_symbols" and refused["symbols"] == ["MSFT"]
+        assert (await receive_until(ws, "subscribed"))["symbols"] == []  # as for quotes: nothing added
+        await ws.send(json.dumps({"action": "subscribe", "symbols": ["F"], "depth": 5}))  # moves F: no new room
+        moved = await receive_until(ws, "subscribed")
+        assert (moved["symbols"], moved["subscriptions"]) == (["F"], ["AAPL", "F"])
+        await ws.send(json.dumps({"action": "subscribe", "symbols": ["GM"]}))
+        assert (await receive_until(ws, "error"))["symbols"] == ["GM"]

@@ -44,7 +44,7 @@ def apply(book: Book, entries: list[MdEntry], symbol: str | None = None) -> None
             book[key] = e.size
 
 
-def expected(md: MarketData, symbol: str, depth: int = 5) -> Book:
+def expected(md: MarketData, symbol: str, depth: int = 10) -> Book:
     venue, book = md.sim.venue, md.sim.venue.engines[symbol].book
     out: Book = {}
     for entry_type, side in (("0", book.bids), ("1", book.asks)):
@@ -53,15 +53,27 @@ def expected(md: MarketData, symbol: str, depth: int = 5) -> Book:
     return out
 
 
-def test_snapshot_then_increments_rebuild_the_top_five(md: MarketData) -> None:
-    result = md.subscribe(S, "r1", "1", 5, ["0", "1", "2", "B"], ["AAPL"])
+def rest_limit_orders(md: MarketData, symbol: str, side: int, prices: range) -> None:
+    """Resting client orders at ``prices`` (ticks), so the book is deeper than the market makers' five levels."""
+    venue = md.sim.venue
+    for ticks in prices:
+        md.sim.submit(NewOrder(symbol, side, OrdType.LIMIT, TimeInForce.DAY, Decimal(100), venue.price(symbol, ticks)))
+    md.sim.tick()
+
+
+def test_snapshot_then_increments_rebuild_the_top_ten(md: MarketData) -> None:
+    book_side = md.sim.venue.engines["AAPL"].book.bids
+    best = book_side.best_price()
+    assert best is not None
+    rest_limit_orders(md, "AAPL", BUY, range(best - 40, best - 10))  # levels below the makers' ladder
+    result = md.subscribe(S, "r1", "1", 0, ["0", "1", "2", "B"], ["AAPL"])  # 264=0: the full book
     assert not isinstance(result, MdReject)
     [(symbol, entries)] = result
     book: Book = {}
     apply(book, entries, symbol)
     assert book == expected(md, "AAPL")
     positions = [e.position for e in entries if e.entry_type == "0"]
-    assert positions == [1, 2, 3, 4, 5]
+    assert positions == list(range(1, 11))  # MAX_DEPTH levels, in order
     sim = md.sim
     for i in range(30):
         side = BUY if i % 2 else SELL

@@ -56,7 +56,7 @@ def test_unknown_symbols_reject_the_whole_request_and_are_named() -> None:
 
 def test_unsupported_values_get_their_reason() -> None:
     assert reason(check_request(request(request_type="9"), LISTED, None, 10)) == UNSUPPORTED_SUBSCRIPTION_TYPE
-    assert reason(check_request(request(depth=5), LISTED, None, 10)) == UNSUPPORTED_MARKET_DEPTH
+    assert reason(check_request(request(depth=11), LISTED, None, 10)) == UNSUPPORTED_MARKET_DEPTH
     assert reason(check_request(request(update_type="7"), LISTED, None, 10)) == UNSUPPORTED_UPDATE_TYPE
     assert reason(check_request(request(types=("4", "7")), LISTED, None, 10)) == UNSUPPORTED_ENTRY_TYPE
 
@@ -128,21 +128,23 @@ def test_unparseable_updates_are_skipped() -> None:
 @settings(max_examples=100)
 @given(st.lists(st.tuples(st.sampled_from(["S1", "S2", "S3"]), st.sampled_from(["A", "B"]),
                           st.lists(st.sampled_from(["AAPL", "MSFT", "IBM"]), min_size=1, max_size=3, unique=True),
-                          st.sampled_from(["sub", "unsub", "drop"])), max_size=30))
-def test_watchers_always_mirror_the_sessions(ops: list[tuple[str, str, list[str], str]]) -> None:
+                          st.sampled_from(["sub", "unsub", "drop"]), st.sampled_from([1, 5])), max_size=30))
+def test_watchers_always_mirror_the_sessions(ops: list[tuple[str, str, list[str], str, int]]) -> None:
     book = SubscriptionBook()
-    for key, req_id, symbols, op in ops:
+    for key, req_id, symbols, op, depth in ops:
         if op == "sub" and req_id not in book.session(key).subscriptions:
-            book.subscribe(key, Subscription(req_id, tuple(symbols), frozenset({"0"})))
+            book.subscribe(key, Subscription(req_id, tuple(symbols), frozenset({"0"}), depth=depth))
         elif op == "unsub":
             book.unsubscribe(key, req_id)
         elif op == "drop":
             book.drop_session(key)
-        expected: dict[str, set[str]] = {}
+        expected: dict[bool, dict[str, set[str]]] = {False: {}, True: {}}
         for k, state in book.sessions.items():
             for sub in state.subscriptions.values():
                 for symbol in sub.symbols:
-                    expected.setdefault(symbol, set()).add(k)
-                    assert sub.req_id in state.by_symbol[symbol]
-            assert set(state.by_symbol) == {s for sub in state.subscriptions.values() for s in sub.symbols}
-        assert book.watchers == expected
+                    expected[sub.by_book].setdefault(symbol, set()).add(k)
+                    assert sub.req_id in (state.book_symbols if sub.by_book else state.by_symbol)[symbol]
+            for by_book, held in ((False, state.by_symbol), (True, state.book_symbols)):
+                assert set(held) == {s for sub in state.subscriptions.values() if sub.by_book == by_book
+                                     for s in sub.symbols}
+        assert (book.watchers, book.book_watchers) == (expected[False], expected[True])

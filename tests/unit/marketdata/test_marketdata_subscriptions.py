@@ -87,3 +87,16 @@ def test_outbox_holds_the_latest_per_symbol_and_never_more(updates: list[tuple[s
     assert dict(box.take()) == latest
     assert box.conflated == len(updates) - len(latest)
     assert box.take() == []
+
+
+def test_subscribe_may_ask_for_depth() -> None:
+    parsed = parse_client_message('{"action":"subscribe","symbols":["aapl"],"depth":5}', 10)
+    assert parsed == ClientRequest("subscribe", ("AAPL",), 5)
+    assert parse_client_message('{"action":"subscribe","symbols":["F"],"depth":0}', 10).depth == 0
+    assert parse_client_message('{"action":"subscribe","symbols":["F"]}', 10).depth is None
+    text = '{"action":"%s","symbols":["F"],"depth":%s}'
+    for bad in ("11", "-1", '"5"', "2.0", "true"):
+        with pytest.raises(ClientMessageError):
+            parse_client_message(text % ("subscribe", bad), 10)
+    with pytest.raises(ClientMessageError):
+        parse_client_message(text % ("unsubscribe", "5"), 10)
