@@ -6,6 +6,9 @@ application messages are refused (35=j 380=6) except TradeCaptureReportRequest; 
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,8 +19,9 @@ import pytest
 
 from fixclient import FixClient
 from fixclient.messages import InboundMessage
+from ledger import provisioning
 from ledger.credentials import verify_password
-from tests.integration.order_path.system import OrderPathEnv, ledger_pool, running_system
+from tests.integration.order_path.system import REPO, OrderPathEnv, ledger_pool, running_system
 
 if TYPE_CHECKING:
     from tests.conftest import TestServers
@@ -211,3 +215,41 @@ async def test_copies_made_while_logged_off_arrive_by_resend(env: OrderPathEnv, 
         assert all(m.get(797) == "Y" and m.get(1) == "ACC-CLIENT3" for m in resent)
     finally:
         await copy.logout()
+
+
+def cli(env: OrderPathEnv, *args: str) -> None:
+    """`brokerage <args>` as an operator runs it, against the running system's database."""
+    result = subprocess.run([sys.executable, "-m", "brokerage.cli", *args], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, env={**env.env(env.root / "cli"), "USER": "ops-test"})
+    assert result.returncode == 0, (args, result.stdout, result.stderr)
+
+
+async def test_a_drop_copy_linked_to_all_accounts_sees_an_account_opened_later(
+        env: OrderPathEnv, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    password = tmp_path / "pw"
+    password.write_text("all-the-accounts\n")
+    cli(env, "sessions", "create", "DCALL", "--kind", "drop-copy", "--all-accounts", "--password-file", str(password))
+    await provisioning.open_account(pool, "ACC-LATE", "cash", actor="test")
+    await provisioning.move_cash(pool, "deposit", "ACC-LATE", "100000", actor="test")
+    await provisioning.create_session(pool, "LATE", "late-client", "ACC-LATE", actor="test")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # the gateway serves new sessions at its next poll (ADR 017)
+        states = await pool.fetch("SELECT sender_comp_id FROM fix_session_state WHERE sender_comp_id = ANY($1)",
+                                  ["DCALL", "LATE"])
+        if len(states) == 2:
+            break
+        await asyncio.sleep(0.2)
+    everything = await FixClient.connect("127.0.0.1", env.fix_port, "DCALL", "BROKER", password="all-the-accounts")
+    await everything.logon()
+    linked = await drop_copy_client(env)
+    trader = await FixClient.connect("127.0.0.1", env.fix_port, "LATE", "BROKER", password="late-client")
+    await trader.logon()
+    try:
+        cl_ord_id = await trader.new_order_single("AAPL", "buy", 1, "market")
+        await until_done(trader, cl_ord_id)
+        copies = await copies_of(everything, reports_of(trader, cl_ord_id))
+        assert all(m.get(1) == "ACC-LATE" and m.get(797) == "Y" for m in copies)
+        assert not [m for m in linked.history if m.get(1) == "ACC-LATE"]  # DROPCOPY1 is not linked to it
+    finally:
+        for client in (trader, everything, linked):
+            await client.logout()
