@@ -13,7 +13,9 @@ Not copied: OrderStatusRequest answers (150=I): a query's answer, not an event o
 
 The routing table (:class:`CopyRoutes`) is pure; :func:`load_routes` reads it from the ledger and the
 gateway reloads it with every poll of ``fix_sessions`` (``gateway.fix.live_sessions``), so a link
-changed with `brokerage sessions link` applies within a second or two.
+changed with `brokerage sessions link` applies within a second or two. Only the drop-copy sessions this
+gateway serves are routed to: with gateway shards (ADR 015) a drop copy receives the reports of the
+client sessions on its own shard (TradeCaptureReportRequest covers every fill).
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ class CopyRoutes:
 
     def sessions(self) -> frozenset[str]:
         return self.everything.union(*self.by_account.values())
+
+    def only(self, served: Callable[[str], bool]) -> CopyRoutes:
+        """The routes to the sessions this gateway serves (a gateway shard serves some sessions only)."""
+        by_account = {account: kept for account, ids in self.by_account.items()
+                      if (kept := frozenset(i for i in ids if served(i)))}
+        return CopyRoutes(by_account, frozenset(i for i in self.everything if served(i)))
 
 
 def copy_fields(fields: Sequence[Sequence[object]]) -> tuple[str | None, list[tuple[int, object]]] | None:
@@ -122,8 +130,11 @@ class DropCopy:
         self.copies_sent += sent
         return sent
 
+    def serves(self, comp_id: str) -> bool:
+        return fix.Session.lookupSession(fix.SessionID(self._begin, self._our, comp_id)) is not None
+
     async def refresh(self, pool: asyncpg.Pool) -> None:
-        routes = await load_routes(pool)
+        routes = (await load_routes(pool)).only(self.serves)
         if routes != self.routes:
             log.info("oms.drop_copy_routes", sessions=sorted(routes.sessions()), all_accounts=sorted(routes.everything))
             self.routes = routes

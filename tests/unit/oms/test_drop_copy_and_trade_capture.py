@@ -99,3 +99,9 @@ def test_request_ack_for_no_match_and_for_a_refusal() -> None:
     assert (empty[568], empty[569], empty[748], empty[749], empty[750], empty[55]) == ("R1", "0", "0", "0", "1", "F")
     refused = dict(request_ack(request(), Refusal("9", "not yours")))
     assert (refused[749], refused[750], refused[58]) == ("9", "2", "not yours")
+
+
+def test_routes_keep_only_the_sessions_this_gateway_serves() -> None:
+    routes = CopyRoutes({"A1": frozenset({"DC1", "DC2"}), "A2": frozenset({"DC2"})}, frozenset({"DC3", "DC1"}))
+    local = routes.only(lambda comp_id: comp_id == "DC1")
+    assert local == CopyRoutes({"A1": frozenset({"DC1"})}, frozenset({"DC1"}))
