@@ -15,11 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
+import httpx
 import pytest
 
+from brokerage.settings import Settings
 from fixclient import FixClient
 from fixclient.messages import InboundMessage
+from gateway.api.app import create_app
 from ledger import provisioning
+from ledger.api_tokens import issue_api_token
 from ledger.credentials import verify_password
 from tests.integration.order_path.system import REPO, OrderPathEnv, ledger_pool, running_system
 
@@ -253,3 +257,19 @@ async def test_a_drop_copy_linked_to_all_accounts_sees_an_account_opened_later(
     finally:
         for client in (trader, everything, linked):
             await client.logout()
+
+
+async def test_rest_admin_links_a_drop_copy_to_all_accounts_and_back(env: OrderPathEnv, pool: asyncpg.Pool) -> None:
+    app = create_app(Settings(database_url=env.database_url, redis_url=env.redis_url, data_dir=env.root / "api"))
+    admin = await issue_api_token(pool, "admin", label="test admin")
+    headers = {"Authorization": f"Bearer {admin.token}"}
+    async with (app.router.lifespan_context(app),
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as api):
+        linked = await api.put(f"/v1/admin/sessions/{DROP_COPY}/all-accounts", headers=headers)
+        assert linked.status_code == 200 and linked.json()["all_accounts"] is True, linked.text
+        assert (await pool.fetchval("SELECT all_accounts FROM fix_sessions WHERE sender_comp_id = $1", DROP_COPY))
+        refused = await api.put("/v1/admin/sessions/CLIENT1/all-accounts", headers=headers)
+        assert refused.status_code == 422 and "drop-copy" in refused.text, refused.text
+        back = await api.delete(f"/v1/admin/sessions/{DROP_COPY}/all-accounts", headers=headers)
+        assert back.status_code == 200 and back.json()["all_accounts"] is False
+        assert back.json()["kind"] == "drop-copy" and set(back.json()["accounts"]) == DEMO_ACCOUNTS
