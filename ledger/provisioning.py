@@ -51,6 +51,8 @@ class DemoClient:
 
 
 DEMO_TARGET_COMP_ID = "BROKER"
+# the back office's drop-copy session (ADR 027): a copy of every demo account's execution reports
+DEMO_DROP_COPY = DemoClient("DROPCOPY1", "dropcopy1", AccountType.CASH, Decimal(0))
 DEMO_CLIENTS: tuple[DemoClient, ...] = tuple(
     DemoClient(f"CLIENT{n}", f"demo{n}", AccountType.CASH, Decimal("1000000.00")) for n in (1, 2, 3)
 ) + tuple(DemoClient(f"CLIENT{n}", f"demo{n}", AccountType.MARGIN, Decimal("100000.00")) for n in (4, 5))
@@ -67,14 +69,14 @@ class SeedReport:
 
 async def ensure_fix_session(
     pool: asyncpg.Pool, sender_comp_id: str, password: str, account_ids: Sequence[str], *,
-    target_comp_id: str = DEMO_TARGET_COMP_ID, begin_string: str = "FIX.4.4",
+    target_comp_id: str = DEMO_TARGET_COMP_ID, begin_string: str = "FIX.4.4", kind: str = "client",
 ) -> bool:
     """Create the session (keeping an existing one's password) and link its accounts, the first as default."""
     async with pool.acquire() as conn, conn.transaction():
         created = await conn.fetchval(
-            "INSERT INTO fix_sessions (sender_comp_id, target_comp_id, begin_string, username, password_hash) "
-            "VALUES ($1, $2, $3, $1, $4) ON CONFLICT (sender_comp_id) DO NOTHING RETURNING true",
-            sender_comp_id, target_comp_id, begin_string, hash_password(password),
+            "INSERT INTO fix_sessions (sender_comp_id, target_comp_id, begin_string, username, password_hash, kind) "
+            "VALUES ($1, $2, $3, $1, $4, $5) ON CONFLICT (sender_comp_id) DO NOTHING RETURNING true",
+            sender_comp_id, target_comp_id, begin_string, hash_password(password), kind,
         )
         for index, account_id in enumerate(account_ids):
             await conn.execute(
@@ -133,6 +135,8 @@ async def seed_demo(pool: asyncpg.Pool, data_dir: Path, *, admin_token: str | No
                                             actor="demo-seed")
         deposits += not movement.replayed
         await ensure_fix_session(pool, client.sender_comp_id, client.password, [client.account_id])
+    await ensure_fix_session(pool, DEMO_DROP_COPY.sender_comp_id, DEMO_DROP_COPY.password,
+                             [client.account_id for client in DEMO_CLIENTS], kind="drop-copy")
     token, path, source = await ensure_admin_token(pool, data_dir, admin_token)
     return SeedReport(created, deposits, token, path, source)
 
@@ -143,6 +147,7 @@ ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 COMP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 SESSION_KINDS = ("client", "drop-copy")
+KIND_ALIASES = {"drop_copy": "drop-copy"}
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
 OPEN_ORDER_STATUSES = ("pending_new", "new", "partially_filled", "pending_cancel", "pending_replace")
 
@@ -192,6 +197,7 @@ def validate_currency(value: str) -> str:
 
 
 def validate_kind(value: str) -> str:
+    value = KIND_ALIASES.get(value, value)
     if value not in SESSION_KINDS:
         raise LedgerInputError(f"session kind: one of {', '.join(SESSION_KINDS)}")
     return value
@@ -247,6 +253,7 @@ class SessionInfo:
     last_message_at: datetime | None
     state_updated_at: datetime | None
     gateway: str | None
+    all_accounts: bool = False  # a drop-copy session that sees every account (ADR 027)
 
     @property
     def default_account(self) -> str | None:
@@ -260,7 +267,8 @@ class SessionInfo:
                 "enabled": self.enabled, "accounts": list(self.accounts), "default_account": self.default_account,
                 "logged_on": self.logged_on, "next_sender_seq": self.next_sender_seq,
                 "next_target_seq": self.next_target_seq, "last_message_at": iso(self.last_message_at),
-                "state_updated_at": iso(self.state_updated_at), "gateway": self.gateway}
+                "state_updated_at": iso(self.state_updated_at), "gateway": self.gateway,
+                "all_accounts": self.all_accounts}
 
 
 # --- operator provisioning: ledger writes (each one transaction with its outbox event) ------------------
@@ -343,35 +351,41 @@ async def list_accounts(pool: asyncpg.Pool) -> list[AccountInfo]:
     return await _accounts(pool)
 
 
-async def create_session(pool: asyncpg.Pool, sender_comp_id: str, password: str, account_id: str, *,
+async def create_session(pool: asyncpg.Pool, sender_comp_id: str, password: str, account_id: str | None, *,
                          kind: str = "client", target_comp_id: str = DEMO_TARGET_COMP_ID,
-                         actor: str) -> SessionInfo:
+                         actor: str, all_accounts: bool = False) -> SessionInfo:
     """A new FIX session toward ``target_comp_id`` with its default account; the gateway serves it within
-    seconds, without a restart."""
+    seconds, without a restart. A drop-copy session may instead see ``all_accounts`` (ADR 027)."""
     validate_comp_id(sender_comp_id)
     validate_password(password)
-    validate_kind(kind)
+    kind = validate_kind(kind)
+    if all_accounts and kind != "drop-copy":
+        raise LedgerInputError("all accounts: only a drop-copy session may see every account")
+    if account_id is None and not all_accounts:
+        raise LedgerInputError("account: required (or all accounts, for a drop-copy session)")
     password_hash = hash_password(password)  # scrypt: before the transaction, not while holding locks
     async with pool.acquire() as conn, conn.transaction():
-        if await conn.fetchval("SELECT status FROM accounts WHERE account_id = $1", account_id) is None:
+        if account_id is not None and await conn.fetchval("SELECT status FROM accounts WHERE account_id = $1",
+                                                          account_id) is None:
             raise AccountNotFound(account_id)
         created = await conn.fetchval(
-            "INSERT INTO fix_sessions (sender_comp_id, target_comp_id, begin_string, username, password_hash, kind) "
-            "VALUES ($1, $2, 'FIX.4.4', $1, $3, $4) ON CONFLICT (sender_comp_id) DO NOTHING RETURNING true",
-            sender_comp_id, target_comp_id, password_hash, kind)
+            "INSERT INTO fix_sessions (sender_comp_id, target_comp_id, begin_string, username, password_hash, kind, "
+            "all_accounts) VALUES ($1, $2, 'FIX.4.4', $1, $3, $4, $5) ON CONFLICT (sender_comp_id) DO NOTHING "
+            "RETURNING true", sender_comp_id, target_comp_id, password_hash, kind, all_accounts)
         if not created:
             raise AlreadyExists("FIX session", sender_comp_id)
-        await conn.execute("INSERT INTO fix_session_accounts (sender_comp_id, account_id, is_default) "
-                           "VALUES ($1, $2, true)", sender_comp_id, account_id)
+        if account_id is not None:
+            await conn.execute("INSERT INTO fix_session_accounts (sender_comp_id, account_id, is_default) "
+                               "VALUES ($1, $2, true)", sender_comp_id, account_id)
         await append_outbox(conn, "fix_session.created", account_id,
                             {"actor": actor, "sender_comp_id": sender_comp_id, "kind": kind,
-                             "target_comp_id": target_comp_id})
+                             "target_comp_id": target_comp_id, "all_accounts": all_accounts})
         return (await _sessions(conn, sender_comp_id))[0]
 
 
 async def _lock_session(conn: Conn, sender_comp_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow("SELECT sender_comp_id, enabled FROM fix_sessions WHERE sender_comp_id = $1 "
-                              "FOR UPDATE", sender_comp_id)
+    row = await conn.fetchrow("SELECT sender_comp_id, enabled, kind, all_accounts FROM fix_sessions "
+                              "WHERE sender_comp_id = $1 FOR UPDATE", sender_comp_id)
     if row is None:
         raise SessionNotFound(sender_comp_id)
     return row
@@ -446,6 +460,21 @@ async def unlink_account(pool: asyncpg.Pool, sender_comp_id: str, account_id: st
         return (await _sessions(conn, sender_comp_id))[0]
 
 
+async def set_all_accounts(pool: asyncpg.Pool, sender_comp_id: str, all_accounts: bool, *,
+                           actor: str) -> SessionInfo:
+    """Let a drop-copy session see every account, present and future (or only its linked ones again)."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _lock_session(conn, sender_comp_id)
+        if row["kind"] != "drop-copy":
+            raise LedgerInputError("all accounts: only a drop-copy session may see every account")
+        if row["all_accounts"] != all_accounts:
+            await conn.execute("UPDATE fix_sessions SET all_accounts = $2, updated_at = now() "
+                               "WHERE sender_comp_id = $1", sender_comp_id, all_accounts)
+            await append_outbox(conn, "fix_session.linked" if all_accounts else "fix_session.unlinked", None,
+                                {"actor": actor, "sender_comp_id": sender_comp_id, "all_accounts": all_accounts})
+        return (await _sessions(conn, sender_comp_id))[0]
+
+
 async def _sessions(conn: Conn | asyncpg.Pool, sender_comp_id: str | None = None,
                     stale_after: float = 15.0) -> list[SessionInfo]:
     rows = await conn.fetch(
@@ -453,12 +482,12 @@ async def _sessions(conn: Conn | asyncpg.Pool, sender_comp_id: str | None = None
         "coalesce((SELECT array_agg(l.account_id ORDER BY l.is_default DESC, l.account_id) "
         "          FROM fix_session_accounts l WHERE l.sender_comp_id = s.sender_comp_id), '{}') AS accounts, "
         "st.logged_on, st.next_sender_seq, st.next_target_seq, st.last_message_at, st.updated_at, st.gateway, "
-        "st.updated_at > now() - make_interval(secs => $2) AS fresh "
+        "st.updated_at > now() - make_interval(secs => $2) AS fresh, s.all_accounts "
         "FROM fix_sessions s LEFT JOIN fix_session_state st ON st.sender_comp_id = s.sender_comp_id "
         "WHERE $1::text IS NULL OR s.sender_comp_id = $1 ORDER BY s.sender_comp_id", sender_comp_id, stale_after)
     return [SessionInfo(r["sender_comp_id"], r["target_comp_id"], r["kind"], r["enabled"], tuple(r["accounts"]),
                         r["logged_on"] if r["fresh"] else None, r["next_sender_seq"], r["next_target_seq"],
-                        r["last_message_at"], r["updated_at"], r["gateway"]) for r in rows]
+                        r["last_message_at"], r["updated_at"], r["gateway"], r["all_accounts"]) for r in rows]
 
 
 async def list_sessions(pool: asyncpg.Pool, stale_after: float = 15.0) -> list[SessionInfo]:

@@ -257,6 +257,8 @@ fix_sessions = Table(
     # h12-provisioning (migration 0017_provisioning): client or drop-copy, last change
     Column("kind", String(16), nullable=False, server_default="client"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    # drop copy (migration 0020_drop_copy, ADR 027): a drop-copy session that sees every account
+    Column("all_accounts", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint("kind IN ('client', 'drop-copy')", name="kind"),
 )
 

@@ -1,4 +1,5 @@
-"""`brokerage demo seed`: demo FIX sessions CLIENT1..CLIENT5, their funded accounts and an admin API token."""
+"""`brokerage demo seed`: demo FIX sessions CLIENT1..CLIENT5, their funded accounts, the back office's drop-copy
+session DROPCOPY1 (every demo account) and an admin API token."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rich.table import Table
 
 from brokerage.settings import get_settings
 from ledger.errors import LedgerError
-from ledger.provisioning import DEMO_CLIENTS, DEMO_TARGET_COMP_ID, SeedReport, seed_demo
+from ledger.provisioning import DEMO_CLIENTS, DEMO_DROP_COPY, DEMO_TARGET_COMP_ID, SeedReport, seed_demo
 
 app = typer.Typer(help="Demo data for local runs.", no_args_is_help=True)
 console = Console()
@@ -44,6 +45,7 @@ def seed() -> None:
     for client in DEMO_CLIENTS:
         table.add_row(client.sender_comp_id, client.password, client.account_id, client.account_type.value,
                       f"{client.opening_cash:,.2f} USD")
+    table.add_row(DEMO_DROP_COPY.sender_comp_id, DEMO_DROP_COPY.password, "all demo accounts", "drop copy", "-")
     console.print(table)
     console.print(f"accounts created: {report.accounts_created}, opening deposits made: {report.deposits_made}")
     console.print(f"admin token ({report.admin_token_source}, saved in {report.admin_token_file}):")

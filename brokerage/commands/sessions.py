@@ -70,17 +70,22 @@ def _show(session: SessionInfo, format: Format, message: str) -> None:
 @app.command()
 def create(
     sender_comp_id: CompIdArg, password_file: PasswordFile,
-    account: Annotated[str, typer.Option("--account", help="The account it trades for (its default).")],
+    account: Annotated[str | None, typer.Option("--account", help="The account it trades for (its default); "
+                                                                   "a drop-copy session: the account it sees.")] = None,
     kind: Annotated[Kind, typer.Option("--kind", help="client or drop-copy.")] = Kind.client,
+    all_accounts: Annotated[bool, typer.Option("--all-accounts", help="drop-copy: see every account, present "
+                                                                      "and future.")] = False,
     format: FormatOption = Format.table,
 ) -> None:
-    """Create a FIX session toward the gateway's CompID; it can log on within seconds."""
+    """Create a FIX session toward the gateway's CompID; it can log on within seconds. A drop-copy session
+    (--kind drop-copy) receives a copy of every execution report of its accounts (docs/adr/027)."""
     password = _password(password_file)
     target = get_settings().fix_target_comp_id
     session = run_db(lambda pool: provisioning.create_session(pool, sender_comp_id, password, account,
                                                               kind=kind.value, target_comp_id=target,
-                                                              actor=actor()))
-    _show(session, format, f"FIX session {sender_comp_id} -> {target} created ({kind.value}, account {account}); "
+                                                              actor=actor(), all_accounts=all_accounts))
+    seen = "all accounts" if all_accounts else f"account {account}"
+    _show(session, format, f"FIX session {sender_comp_id} -> {target} created ({kind.value}, {seen}); "
                            "it can log on within seconds")
 
 
@@ -109,20 +114,39 @@ def set_password(sender_comp_id: CompIdArg, password_file: PasswordFile, format:
     _show(session, format, f"FIX session {sender_comp_id}: new password applies at the next Logon")
 
 
+AllAccounts = Annotated[bool, typer.Option("--all-accounts", help="drop-copy: every account, present and "
+                                                                   "future (give no ACCOUNT_ID).")]
+
+
 @app.command()
-def link(sender_comp_id: CompIdArg, account_id: Annotated[str, typer.Argument(help="The account.")],
+def link(sender_comp_id: CompIdArg,
+         account_id: Annotated[str | None, typer.Argument(help="The account.")] = None,
          default: Annotated[bool, typer.Option("--default", help="Make it the session's default account.")] = False,
-         format: FormatOption = Format.table) -> None:
-    """Let the session trade for another account (Account, tag 1)."""
+         all_accounts: AllAccounts = False, format: FormatOption = Format.table) -> None:
+    """Let the session trade for another account (Account, tag 1); a drop-copy session: see it."""
+    if all_accounts:
+        session = run_db(lambda pool: provisioning.set_all_accounts(pool, sender_comp_id, True, actor=actor()))
+        _show(session, format, f"{sender_comp_id} sees every account")
+        return
+    if account_id is None:
+        console.print("[red]error:[/red] give an ACCOUNT_ID or --all-accounts")
+        raise typer.Exit(2)
     session = run_db(lambda pool: provisioning.link_account(pool, sender_comp_id, account_id, actor=actor(),
                                                             default=default))
     _show(session, format, f"{account_id} linked to {sender_comp_id} (accounts: {', '.join(session.accounts)})")
 
 
 @app.command()
-def unlink(sender_comp_id: CompIdArg, account_id: Annotated[str, typer.Argument(help="The account.")],
-           format: FormatOption = Format.table) -> None:
-    """Stop the session trading for an account."""
+def unlink(sender_comp_id: CompIdArg, account_id: Annotated[str | None, typer.Argument(help="The account.")] = None,
+           all_accounts: AllAccounts = False, format: FormatOption = Format.table) -> None:
+    """Stop the session trading for an account (a drop-copy session: --all-accounts back to its links)."""
+    if all_accounts:
+        session = run_db(lambda pool: provisioning.set_all_accounts(pool, sender_comp_id, False, actor=actor()))
+        _show(session, format, f"{sender_comp_id} sees its linked accounts only")
+        return
+    if account_id is None:
+        console.print("[red]error:[/red] give an ACCOUNT_ID or --all-accounts")
+        raise typer.Exit(2)
     session = run_db(lambda pool: provisioning.unlink_account(pool, sender_comp_id, account_id, actor=actor()))
     _show(session, format, f"{account_id} unlinked from {sender_comp_id} "
                            f"(accounts: {', '.join(session.accounts) or 'none'})")

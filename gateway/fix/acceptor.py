@@ -24,10 +24,10 @@ import structlog
 
 from fixsession.application import SafeApplication
 from fixsession.messages import body_value, msg_type, session_key
-from fixsession.rejects import APPLICATION_NOT_AVAILABLE, business_reject, unsupported_message_type
+from fixsession.rejects import APPLICATION_NOT_AVAILABLE, NOT_AUTHORIZED, business_reject, unsupported_message_type
 from fixsession.throttle import Decision, Rate, ThrottlePolicy
 from gateway.fix.audit import SessionAudit
-from gateway.fix.sessions import ClientSession, CredentialCache
+from gateway.fix.sessions import DROP_COPY, ClientSession, CredentialCache
 
 if TYPE_CHECKING:
     from brokerage.settings import Settings
@@ -37,6 +37,9 @@ log = structlog.get_logger(__name__)
 AppHandler = Callable[[fix.SessionID, fix.Message], Awaitable[None]]
 
 NEVER_RESENT = frozenset({"W", "X"})  # market data: stale once it would be resent (gap-filled instead)
+# a drop-copy session is read-only (ADR 027): it may only ask for its accounts' trades
+DROP_COPY_MAY_SEND = frozenset({"AD"})
+DROP_COPY_READ_ONLY = "drop-copy session is read-only: only TradeCaptureReportRequest (35=AD) is accepted"
 
 
 def apply_client_limits(app: ClientAcceptorApplication, settings: Settings) -> None:
@@ -98,6 +101,12 @@ class ClientAcceptorApplication(SafeApplication):
         self.audit.record(event_type, comp_id, reason)
 
     async def handle_app_message(self, session_id: fix.SessionID, message: fix.Message) -> None:
+        client = self._client(session_id)
+        if client is not None and client.kind == DROP_COPY and msg_type(message) not in DROP_COPY_MAY_SEND:
+            log.info("fix.drop_copy_refused", session=session_key(session_id), msg_type=msg_type(message))
+            self.send(session_id, business_reject(message, NOT_AUTHORIZED, DROP_COPY_READ_ONLY,
+                                                  body_value(message, 11)))
+            return
         handler = self.handlers.get(msg_type(message))
         if handler is None:
             self.send(session_id, unsupported_message_type(message))

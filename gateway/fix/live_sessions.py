@@ -11,7 +11,8 @@ the acceptor was built with). So the gateway watches ``fix_sessions`` (every ``i
   (``Session.logout(reason)``, which also disables the QuickFIX session: a Logon that got past the
   front door would still be refused); **enabled** again, the QuickFIX session is re-enabled.
 * **links** (``fix_session_accounts``) are reloaded into the order path's SenderCompID -> accounts map
-  (client sessions only: a drop-copy session may not enter orders).
+  (client sessions only: a drop-copy session may not enter orders), and the ``poll_hooks`` run (the
+  drop copy reloads its links: ADR 027).
 * the **state** of every session it serves (logged on, next sequence numbers, last message time) is
   published to ``fix_session_state`` every ``publish_every`` seconds, for `brokerage sessions list` and
   ``/v1/admin/sessions``.
@@ -164,6 +165,8 @@ class LiveSessions:
         target = self.side.session_accounts
         if target is not None and merged_accounts(target, await load_trading_accounts(pool)):
             log.info("fix.session_accounts_reloaded", sessions=len(target))
+        for hook in self.side.poll_hooks:  # e.g. the drop copy's links (ADR 027)
+            await hook()
         now = asyncio.get_running_loop().time()
         if now - self._last_publish >= self.publish_every:
             self._last_publish = now

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
@@ -89,6 +89,8 @@ class GatewayFix:
     # SenderCompID -> accounts map, kept current by ``live`` (set by the order path's configure)
     live: LiveSessions | None = None
     session_accounts: SessionAccounts | None = None
+    # ADR 027: run after each poll of fix_sessions (the drop copy reloads its links there)
+    poll_hooks: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
     @classmethod
     async def start(cls, settings: Settings, *, exchange_link: bool = True,

@@ -19,6 +19,7 @@ from ledger.credentials import verify_password
 PASSWORD_REQUIRED = "Password (554) required"
 BAD_CREDENTIALS = "Invalid username or password"
 DISABLED = "Session disabled"
+CLIENT, DROP_COPY = "client", "drop-copy"  # fix_sessions.kind (a drop-copy session is read-only: ADR 027)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ClientSession:
     username: str | None
     password_hash: str
     enabled: bool
+    kind: str = CLIENT
 
     @property
     def key(self) -> str:
@@ -89,7 +91,7 @@ async def load_client_sessions(conn: asyncpg.Connection | asyncpg.Pool, our_comp
     """Every provisioned session toward ``our_comp_id`` (disabled ones too: their Logon is refused
     with a reason rather than silently dropped)."""
     rows = await conn.fetch(
-        "SELECT sender_comp_id, target_comp_id, begin_string, username, password_hash, enabled "
+        "SELECT sender_comp_id, target_comp_id, begin_string, username, password_hash, enabled, kind "
         "FROM fix_sessions WHERE target_comp_id = $1 ORDER BY sender_comp_id",
         our_comp_id,
     )
@@ -100,7 +102,7 @@ async def load_client_session(conn: asyncpg.Connection | asyncpg.Pool, sender_co
                               our_comp_id: str) -> ClientSession | None:
     """One provisioned session, read afresh (the front door calls it for every Logon)."""
     row = await conn.fetchrow(
-        "SELECT sender_comp_id, target_comp_id, begin_string, username, password_hash, enabled "
+        "SELECT sender_comp_id, target_comp_id, begin_string, username, password_hash, enabled, kind "
         "FROM fix_sessions WHERE sender_comp_id = $1 AND target_comp_id = $2",
         sender_comp_id, our_comp_id,
     )

@@ -24,6 +24,7 @@ from gateway.oms.audit_spool import AuditSpool, watch_rejects
 from gateway.oms.config import breaker_rules, maintenance_policy, rate_limit, risk_limits
 from gateway.oms.context import RiskInputs
 from gateway.oms.controls import KillSwitchWatcher
+from gateway.oms.drop_copy import DropCopy
 from gateway.oms.halts import HaltMonitor, calendar_close
 from gateway.oms.inbound_marks import load_inbound_marks
 from gateway.oms.links import ClientLink, VenueLink
@@ -33,6 +34,7 @@ from gateway.oms.recovery import resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
 from gateway.oms.session_days import StoreClock, stamp_session_start, store_directory
 from gateway.oms.store import StoredOrder
+from gateway.oms.trade_capture import TradeCapture
 from gateway.oms.venue import VenueReports
 from gateway.shards import Placement, Shard
 from marketdata.quotes import CHANNEL_PREFIX
@@ -65,6 +67,7 @@ async def every(name: str, interval: float, check: Callable[[], Awaitable[object
 
 async def load_session_accounts(pool: asyncpg.Pool) -> dict[str, tuple[str, frozenset[str]]]:
     rows = await pool.fetch("SELECT sender_comp_id, account_id, is_default FROM fix_session_accounts "
+                            "JOIN fix_sessions USING (sender_comp_id) WHERE kind = 'client' "  # ADR 027: no drop copy
                             "ORDER BY sender_comp_id, is_default DESC, account_id")
     out: dict[str, tuple[str, frozenset[str]]] = {}
     for row in rows:
@@ -139,6 +142,13 @@ class OrderPath:
         self.service.known_accounts = self.venue_reports.accounts
         self.service.routed_at = self.venue_reports.routed_at
         side.clients.handlers.update(self.service.handlers())  # type: ignore[arg-type]
+        # ADR 027: drop copy of every client 35=8, and 35=AD answered from the ledger's fills
+        drop_copy = clients.drop_copy = DropCopy(side.clients.send, s.fix_target_comp_id)
+        await drop_copy.refresh(self.pool)
+        pool = self.pool
+        side.poll_hooks.append(lambda: drop_copy.refresh(pool))
+        side.clients.handlers["AD"] = TradeCapture(pool, side.clients.send, self.service.session_accounts,
+                                                   drop_copy).on_request
         self.reconciler = Reconciler(self.pool, venue, self.venue_reports,
                                      scope=self.own_working_orders if self.shard.sharded else None)
         side.exchange.handlers.update({"8": self.reconciler.on_execution_report,

@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import quickfix as fix
+import quickfix44 as fix44  # the generated FIX 4.4 groups (their field order) for 35=AD's groups
 
 from fixsession.messages import body_value, header_value
 from gateway.oms.model import ClOrdID, OrdType, Side, TimeInForce, UnknownCode
@@ -30,10 +31,11 @@ __all__ = [
     "NewOrderCommand",
     "ReplaceCommand",
     "StatusCommand",
+    "TradeCaptureRequest",
     "VenueCancelReject",
     "VenueReport",
+    "build_group_message",
     "build_message",
-    "build_with_group",
     "crack",
     "parse_cancel",
     "parse_mass_cancel",
@@ -41,6 +43,7 @@ __all__ = [
     "parse_new_order",
     "parse_replace",
     "parse_status",
+    "parse_trade_capture_request",
     "parse_venue_cancel_reject",
     "parse_venue_report",
     "wire",
@@ -404,18 +407,60 @@ def build_message(msg_type: str, fields: Sequence[Sequence[object]]) -> fix.Mess
     return message
 
 
-def build_with_group(msg_type: str, fields: Sequence[Sequence[object]], count_tag: int,
-                     entries: Sequence[Sequence[tuple[int, str]]]) -> fix.Message:
-    """A message with one repeating group (``count_tag`` and its ``entries``, each entry's first tag the
-    delimiter), after ``fields``: built field by field, since parsing text without a dictionary would sort the
-    group's fields out of their entries."""
-    message = fix.Message()
-    message.getHeader().setField(fix.MsgType(msg_type))
-    for tag, value in fields:
-        message.setField(int(str(tag)), str(value))
+# Trade capture (ADR 027): TradeCaptureReportRequest in, TradeCaptureReport / RequestAck out --------------
+
+CUSTOMER_ACCOUNT_ROLE = "24"  # PartyRole: the party is the customer account (how 35=AD names an account)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeCaptureRequest:
+    """A TradeCaptureReportRequest (35=AD) as read at the edge; ``trade_capture`` decides what it asks."""
+
+    trade_request_id: str  # 568
+    trade_request_type: str  # 569
+    subscription: str | None  # 263
+    symbol: str | None  # 55
+    side: str | None  # 54
+    order_id: str | None  # 37
+    exec_id: str | None  # 17
+    accounts: tuple[str, ...]  # Parties (453): PartyID 448 of each PartyRole 452 = 24
+    dates: tuple[tuple[str | None, str | None], ...]  # NoDates (580): (TradeDate 75, TransactTime 60)
+
+
+def _entries(message: fix.Message, count_tag: int, group: fix.Group, tags: Sequence[int]) -> list[list[str | None]]:
+    raw = body_value(message, count_tag)
+    count = int(raw) if raw is not None and _integer(raw) else 0
+    if count > 100:
+        raise BadField(count_tag, "at most 100 entries")
+    out: list[list[str | None]] = []
+    for index in range(1, count + 1):
+        if not message.hasGroup(index, group):
+            raise BadField(count_tag, f"entry {index} missing")
+        message.getGroup(index, group)
+        out.append([str(group.getField(tag)) if group.isSetField(tag) else None for tag in tags])
+    return out
+
+
+def parse_trade_capture_request(message: fix.Message) -> TradeCaptureRequest:
+    msg = crack(message)
+    parties = _entries(message, 453, fix44.TradeCaptureReportRequest.NoPartyIDs(), (448, 452))
+    dates = _entries(message, 580, fix44.TradeCaptureReportRequest.NoDates(), (75, 60))
+    return TradeCaptureRequest(
+        _text(msg, 568) or "", _text(msg, 569) or "", _text(msg, 263, required=False),
+        _text(msg, 55, required=False), _text(msg, 54, required=False), _text(msg, 37, required=False),
+        _text(msg, 17, required=False),
+        tuple(party for party, role in parties if party and role == CUSTOMER_ACCOUNT_ROLE),
+        tuple((trade_date, at) for trade_date, at in dates))
+
+
+def build_group_message(msg_type: str, fields: Sequence[tuple[int, object]], count_tag: int,
+                        entries: Sequence[Sequence[tuple[int, object]]]) -> fix.Message:
+    """A message with one repeating group (``count_tag``; each entry's first tag is its delimiter), set
+    field by field so the group keeps its wire order."""
+    message = build_message(msg_type, fields)
     for entry in entries:
         group = fix.Group(count_tag, entry[0][0])
         for tag, value in entry:
-            group.setField(tag, value)
+            group.setField(tag, str(value))
         message.addGroup(group)
     return message

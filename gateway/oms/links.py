@@ -21,6 +21,7 @@ import asyncpg
 import quickfix as fix
 import structlog
 
+from gateway.oms.drop_copy import DropCopy
 from gateway.oms.fix_codec import build_message
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,7 @@ class ClientLink:
         self._gaps: dict[int, float] = {}  # seq missing from executions -> when first seen missing
         self._gap_grace = gap_grace_seconds
         self.sent_count = 0
+        self.drop_copy: DropCopy | None = None  # ADR 027: every 35=8 also goes to its account's drop copies
 
     def session(self, session_id: str) -> fix.SessionID:
         return fix.SessionID(self._begin, self._our, session_id)
@@ -51,10 +53,12 @@ class ClientLink:
                 self._sent.setdefault(session_id, set()).add(seq)
         else:
             log.warning("oms.client_send_failed", session=session_id, msg_type=msg_type)
+        if msg_type == "8" and self.drop_copy is not None:
+            self.drop_copy.copy(fields)
         return ok
 
     def send_message(self, session_id: str, message: fix.Message) -> bool:
-        """A message built by the caller (one with a repeating group: ``fix_codec.build_with_group``); never a
+        """A message built by the caller (one with a repeating group: ``fix_codec.build_group_message``); never a
         stored report, so no seq to remember."""
         ok = self._send(self.session(session_id), message)
         if ok:

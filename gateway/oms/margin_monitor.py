@@ -191,8 +191,8 @@ class MarginMonitor:
         for stored in working:  # the client's orders (no system order works here: checked before)
             await self.service.system_cancel(stored, f"margin call {call_id} liquidation")
         session = await self.pool.fetchval(
-            "SELECT sender_comp_id FROM fix_session_accounts WHERE account_id = $1 ORDER BY is_default DESC "
-            "LIMIT 1", account_id)
+            "SELECT l.sender_comp_id FROM fix_session_accounts l JOIN fix_sessions s USING (sender_comp_id) "
+            "WHERE l.account_id = $1 AND s.kind = 'client' ORDER BY l.is_default DESC LIMIT 1", account_id)
         if session is None:
             log.error("oms.liquidation_no_session", account=account_id, call_id=call_id)
             return

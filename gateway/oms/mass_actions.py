@@ -203,7 +203,7 @@ class MassActions:
                                 extra={"mass_cancel_request_type": cmd.request_type,
                                        "affected_orders": [o.order_id for o in affected]}))
         fields, entries = mass_cancel_report(cmd, new_id("M"), affected, rejected)
-        self.clients.send_message(session_id, codec.build_with_group("r", fields, 534, entries))
+        self.clients.send_message(session_id, codec.build_group_message("r", fields, 534, entries))
         for venue_fields in to_venue:  # after the report: the client sees 35=r before any Canceled
             self.venue.send("F", venue_fields)
 

@@ -111,6 +111,7 @@ class AdminSession(BaseModel):
     last_message_at: datetime | None
     state_updated_at: datetime | None
     gateway: str | None
+    all_accounts: bool = Field(False, description="A drop-copy session that sees every account (ADR 027).")
 
 
 def _account(info: AccountInfo) -> AdminAccount:
@@ -296,3 +297,22 @@ async def unlink_account(sender_comp_id: CompIdPath, account_id: AccountIdPath, 
         return _session(await provisioning.unlink_account(pool, sender_comp_id, account_id, actor=principal.actor))
     except errors.LedgerError as exc:
         raise _refusal(exc, account_id) from exc
+
+
+# drop copy (ADR 027): a drop-copy session may see every account, present and future
+@router.put("/sessions/{sender_comp_id}/all-accounts", response_model=AdminSession,
+            summary="Let a drop-copy session see every account (admin)", responses=_WRITE_PROBLEMS)
+async def link_all_accounts(sender_comp_id: CompIdPath, principal: Admin, pool: DbPool) -> AdminSession:
+    try:
+        return _session(await provisioning.set_all_accounts(pool, sender_comp_id, True, actor=principal.actor))
+    except errors.LedgerError as exc:
+        raise _refusal(exc) from exc
+
+
+@router.delete("/sessions/{sender_comp_id}/all-accounts", response_model=AdminSession,
+               summary="A drop-copy session back to its linked accounts only (admin)", responses=_WRITE_PROBLEMS)
+async def unlink_all_accounts(sender_comp_id: CompIdPath, principal: Admin, pool: DbPool) -> AdminSession:
+    try:
+        return _session(await provisioning.set_all_accounts(pool, sender_comp_id, False, actor=principal.actor))
+    except errors.LedgerError as exc:
+        raise _refusal(exc) from exc

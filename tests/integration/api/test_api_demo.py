@@ -24,7 +24,7 @@ async def test_admin_token_of_demo_seed_lists_the_demo_accounts(
         account = accounts[demo.account_id]
         assert account["type"] == demo.account_type.value
         assert Decimal(account["cash"]) == demo.opening_cash
-        assert account["fix_sessions"] == [demo.sender_comp_id]
+        assert account["fix_sessions"] == [demo.sender_comp_id, "DROPCOPY1"]  # the back office's drop copy
         expected_power = demo.opening_cash * (2 if demo.account_type.value == "margin" else 1)  # Reg T: 2× equity
         assert Decimal(account["buying_power"]) == expected_power
     history = await client.get(f"/v1/accounts/{DEMO_CLIENTS[0].account_id}/cash-movements",

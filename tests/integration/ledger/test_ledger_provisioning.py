@@ -37,12 +37,20 @@ async def test_seed_twice_keeps_five_funded_accounts_and_the_token(db_pool: asyn
 
     sessions = await db_pool.fetch(
         "SELECT s.sender_comp_id, s.target_comp_id, s.begin_string, s.password_hash, l.account_id, l.is_default "
-        "FROM fix_sessions s JOIN fix_session_accounts l USING (sender_comp_id) ORDER BY 1")
+        "FROM fix_sessions s JOIN fix_session_accounts l USING (sender_comp_id) WHERE s.kind = 'client' ORDER BY 1")
     assert [s["sender_comp_id"] for s in sessions] == [f"CLIENT{n}" for n in range(1, 6)]
     for n, s in enumerate(sessions, start=1):
         assert (s["target_comp_id"], s["begin_string"], s["account_id"], s["is_default"]) == (
             "BROKER", "FIX.4.4", f"ACC-CLIENT{n}", True)
         assert verify_password(f"demo{n}", s["password_hash"]) and not verify_password("demo0", s["password_hash"])
+    # the back office's drop copy (ADR 027): every demo account, read-only
+    copy = await db_pool.fetchrow("SELECT kind, target_comp_id, password_hash FROM fix_sessions "
+                                  "WHERE sender_comp_id = 'DROPCOPY1'")
+    assert copy["kind"] == "drop-copy" and copy["target_comp_id"] == "BROKER"
+    assert verify_password("dropcopy1", copy["password_hash"])
+    assert {r["account_id"] for r in await db_pool.fetch(
+        "SELECT account_id FROM fix_session_accounts WHERE sender_comp_id = 'DROPCOPY1'")} == {
+        f"ACC-CLIENT{n}" for n in range(1, 6)}
 
     token_file = tmp_path / "admin-token"
     assert token_file.read_text().strip() == first.admin_token

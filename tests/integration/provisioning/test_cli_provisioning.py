@@ -169,11 +169,10 @@ async def test_drop_copy_session_logs_on_but_cannot_trade(env: OrderPathEnv, poo
     assert created["kind"] == "drop-copy"
     client = await logon_within(env, "DROP5", "drop-copy-5")
     try:
-        await asyncio.sleep(2)  # a poll of the gateway after the Logon: the accounts map is the polled one
         cl = await buy_marketable(client, quotes, qty=1)
-        final = await until_final(client, cl, timeout=20)
-        assert final.ord_status == "8", final.raw
-        assert "unknown account" in (final.text or ""), final.text
+        # read-only (ADR 027): refused at the acceptor, never handed to the order path
+        refused = await client.wait_for(lambda m: m.msg_type == "j" and m.get(379) == cl, timeout=20)
+        assert refused.get(380) == "6" and "read-only" in (refused.get(58) or ""), str(refused)
     finally:
         await client.logout()
     assert await pool.fetchval("SELECT count(*) FROM holdings WHERE account_id = 'ACC-NEW5' AND qty <> 0") == 0
