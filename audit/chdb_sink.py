@@ -24,7 +24,7 @@ import orjson
 
 from audit.retention import RetentionPolicy
 from audit.rows import INSERT_COLUMNS
-from audit.sink import QueryResult, SinkUnavailable, checked_identifier, ddl_statements
+from audit.sink import INSERT_SQL, QueryResult, SinkUnavailable, checked_identifier, ddl_statements
 
 _engine_lock = threading.Lock()
 _report_lock = threading.Lock()  # the report session's USE + query (reports queue among themselves only)
@@ -130,9 +130,7 @@ class ChdbSink:
         with _engine_lock:
             try:
                 self._session.query(f"USE {self.database}")
-                inserter = self._session.send_insert(
-                    f"INSERT INTO audit_events ({', '.join(INSERT_COLUMNS)})", "JSONCompactColumns"
-                )
+                inserter = self._session.send_insert(INSERT_SQL, "JSONCompactColumns")
                 inserter.append(body)
                 inserter.finish()
             except Exception as exc:

@@ -16,7 +16,7 @@ from clickhouse_driver import Client
 
 from audit.retention import RetentionPolicy
 from audit.rows import INSERT_COLUMNS
-from audit.sink import QueryResult, SinkUnavailable, ddl_statements
+from audit.sink import INSERT_SQL, QueryResult, SinkUnavailable, ddl_statements
 
 _CONVERTED = frozenset({"occurred_at", "event_id"})
 
@@ -63,7 +63,7 @@ class NativeSink:
             return
         columns = [[_typed(c, row[c]) for row in rows] if c in _CONVERTED else [row[c] for row in rows]
                    for c in INSERT_COLUMNS]
-        self._execute(f"INSERT INTO audit_events ({', '.join(INSERT_COLUMNS)}) VALUES", columns, columnar=True)
+        self._execute(f"{INSERT_SQL} VALUES", columns, columnar=True)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         rows, types = self._execute(sql, dict(params) if params else None, with_column_types=True)

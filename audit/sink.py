@@ -20,7 +20,14 @@ from audit.rows import HASHED_COLUMNS, INSERT_COLUMNS
 
 DDL_PATH = Path(__file__).with_name("ddl.sql")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-__all__ = ["INSERT_COLUMNS", "AuditSink", "QueryResult", "SinkUnavailable"]
+__all__ = ["INSERT_COLUMNS", "INSERT_SQL", "AuditSink", "QueryResult", "SinkUnavailable"]
+
+# The shipper's insert, the same text for both adapters (each appends its data clause: FORMAT or VALUES).
+# optimize_on_insert = 0: ReplacingMergeTree would otherwise collapse duplicate keys inside every inserted block,
+# a sort-and-merge pass per insert (~17 % of chdb's insert CPU, docs/perf/audit.md) that cannot find anything:
+# a batch holds each event once (the outbox's unique event id), and duplicates ACROSS inserts (a crash between
+# insert and mark) were never collapsed at insert anyway -- the shipper's recovery and FINAL reads handle them.
+INSERT_SQL = f"INSERT INTO audit_events ({', '.join(INSERT_COLUMNS)}) SETTINGS optimize_on_insert = 0"
 
 
 class SinkUnavailable(RuntimeError):
