@@ -9,8 +9,9 @@ so no Python frame runs per entry; profiled, the NamedTuple constructor alone wa
 previous decoder and a second regex pass to validate coverage another 10%.
 
 Anything else (another message type, an extra or empty field, another field order, a count that does
-not add up) goes to ``marketdata.fix_md.decode``, the general decoder with the clear errors, so the
-result is always what the general decoder returns (a property test holds the two together).
+not add up) gets None, and the caller hands it to ``marketdata.fix_md.decode``, the general decoder
+with the clear errors; what this returns always equals what that would (a property test holds them
+together).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import re
 from functools import partial
 
-from marketdata.fix_md import Increment, MarketDataMessage, MdEntry, _sending_time_us, decode
+from marketdata.fix_md import Increment, MdEntry, _sending_time_us
 
 _ENTRY = re.compile(
     "279=([^\x01]+)\x01269=([^\x01]+)\x0155=([^\x01]+)\x01(?:270=([^\x01]+)\x01)?(?:271=([^\x01]+)\x01)?"
@@ -52,8 +53,3 @@ def decode_increment(raw: str) -> Increment | None:
     req_id = _REQ_ID.search(raw, 0, start)
     entries = tuple(map(_new_entry, map(_groups, matches)))
     return Increment(req_id.group(1) if req_id else "", entries, _sending_time_us(sending.group(1)))
-
-
-def decode_market_data(raw: str) -> MarketDataMessage | None:
-    """Any market data message: the lean path when it applies, else the general decoder."""
-    return decode_increment(raw) or decode(raw)

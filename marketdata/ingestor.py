@@ -21,8 +21,8 @@ from redis.exceptions import RedisError
 
 from marketdata import metrics
 from marketdata.book import QuoteBook
-from marketdata.fix_md import Increment, MalformedMarketData, RequestReject, Snapshot
-from marketdata.fix_md_lean import decode_market_data
+from marketdata.fix_md import Increment, MalformedMarketData, RequestReject, Snapshot, decode
+from marketdata.fix_md_lean import decode_increment
 from marketdata.quotes import now_us
 from marketdata.redis_quotes import QuoteWriter
 
@@ -41,6 +41,7 @@ class IngestStats:
     quotes_written: int = 0
     writes: int = 0
     write_errors: int = 0
+    idle_seconds: float = 0.0  # waiting for messages with nothing to write (is the feed the limit?)
     latencies_us: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=200_000))
 
 
@@ -54,11 +55,11 @@ class Ingestor:
         self._inbox: collections.deque[str] = collections.deque()
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight: asyncio.Task[int] | None = None  # the write awaiting Redis's reply
         self._idle = asyncio.Event()
         self._idle.set()
         self._reported = (0, 0)  # entries applied / rejected already counted in the metrics
         self._progress = asyncio.Event()  # set after each write and on going idle (for ``drained``)
-        self._in_flight: asyncio.Task[int] | None = None  # the write awaiting Redis's reply
 
     # Any thread --------------------------------------------------------------------------------
     def submit(self, raw: str) -> None:
@@ -84,7 +85,7 @@ class Ingestor:
         """Decode and apply one message (bad input is counted and logged, never raised)."""
         self.stats.messages += 1
         try:
-            message = decode_market_data(raw)
+            message = decode_increment(raw) or decode(raw)  # the lean path, else the general decoder
         except MalformedMarketData as exc:
             self.stats.malformed += 1
             metrics.MALFORMED.inc()
@@ -128,7 +129,7 @@ class Ingestor:
         self.stats.writes += 1
         self.stats.quotes_written += len(batch)
         stamps = [ts for _, _, ts in drained if ts]
-        self.stats.latencies_us.extend(ingest_ts - ts for ts in stamps)
+        self.stats.latencies_us.extend(map(ingest_ts.__sub__, stamps))
         self._observe(len(batch), ingest_ts - min(stamps) if stamps else None)
         self._progress.set()
         return len(batch)
@@ -166,7 +167,9 @@ class Ingestor:
                     continue
                 waiter = asyncio.ensure_future(self._wakeup.wait())
                 stopper = asyncio.ensure_future(stop.wait())
+                idle_from = time.perf_counter()
                 await asyncio.wait({waiter, stopper}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+                self.stats.idle_seconds += time.perf_counter() - idle_from
                 waiter.cancel()
                 stopper.cancel()
                 continue
