@@ -16,8 +16,9 @@ Each case runs in its own process per shard (``--shards N``: N ingestor processe
 ``marketdata.fix_feed.shard_of`` as ``brokerage marketdata --shard K/N`` splits them, the offered rate
 split evenly), ``--runs`` times; every run is printed and then the median. CPU is read from /proc:
 per update applied, for the ingestor's loop thread, the producer thread (in the same process, as the
-QuickFIX thread is) and the Redis server. "limit" says who held the rate back: the ingestor when its
-loop was busy nearly all the time (idle < 5%), else the producer (or the machine: see the CPU figures).
+QuickFIX thread is) and the Redis server. "limit" says who held the rate back: the producer when an
+ingestor loop waited for messages (idle >= 5%), else the ingestor when it got most of a core, else the
+machine (the ingestor was busy but got little CPU: other work on the box).
 
 ``--exchange`` measures the real path instead: the exchange process (the whole universe, at its own
 simulated pace) → FIX → QuickFIX initiator → ingestor → Redis.
@@ -202,6 +203,7 @@ class RunResult:
     producer_us: float
     redis_us: float
     ingestor_busy: float  # share of the run the busiest ingestor loop was not waiting for messages
+    ingestor_cores: float  # CPU the busiest ingestor loop got (cores): below ~0.8 the machine held it back
     limit: str
 
 
@@ -242,6 +244,7 @@ def run_case(redis_url: str, redis_pid: int | None, n_symbols: int, rate: float,
     applied = sum(r.applied for r in results)
     latencies = [lat for r in results for lat in r.latencies_us]
     busy = max(1 - r.idle_seconds / r.seconds for r in results)
+    cores = max(r.ingestor_cpu / r.seconds for r in results)
     per_update = 1_000_000 / max(applied, 1)
     return RunResult(
         applied_per_s=applied / elapsed,
@@ -256,16 +259,25 @@ def run_case(redis_url: str, redis_pid: int | None, n_symbols: int, rate: float,
         producer_us=sum(r.producer_cpu for r in results) * per_update,
         redis_us=redis_cpu * per_update * min(1.0, elapsed / redis_wall),
         ingestor_busy=busy,
-        limit="ingestor" if busy >= 0.95 else "producer/machine",
+        ingestor_cores=cores,
+        limit=limit_of(busy, cores),
     )
+
+
+def limit_of(busy: float, cores: float) -> str:
+    """Who held the rate back: an ingestor that waited for messages was fed too slowly (producer); a
+    busy one that got most of a core is the limit itself; a busy one that got much less was starved."""
+    if busy < 0.95:
+        return "producer"
+    return "ingestor" if cores >= 0.8 else "CPU share (ingestor busy but starved)"
 
 
 def print_run(label: str, r: RunResult) -> None:
     print(f"  {label:<7} applied {r.applied_per_s:>9,.0f}/s (offered {r.offered_per_s:>9,.0f}/s, backlog "
           f"{r.backlog_updates:>7,})  written {r.written_per_s:>8,.0f}/s in {r.writes_per_s:>5,.0f} writes/s  "
           f"p50 {r.p50_ms:7.2f} p99 {r.p99_ms:8.2f} max {r.max_ms:8.2f} ms  CPU us/update: ingestor "
-          f"{r.ingestor_us:4.2f} producer {r.producer_us:4.2f} redis {r.redis_us:4.2f}  busy {r.ingestor_busy:4.0%} "
-          f"limit {r.limit}")
+          f"{r.ingestor_us:4.2f} producer {r.producer_us:4.2f} redis {r.redis_us:4.2f}  ingestor busy "
+          f"{r.ingestor_busy:4.0%} on {r.ingestor_cores:.2f} cores  limit {r.limit}")
 
 
 def median_run(runs: list[RunResult]) -> RunResult:
@@ -277,7 +289,8 @@ def median_run(runs: list[RunResult]) -> RunResult:
         applied_per_s=med("applied_per_s"), offered_per_s=med("offered_per_s"), written_per_s=med("written_per_s"),
         writes_per_s=med("writes_per_s"), backlog_updates=int(med("backlog_updates")), p50_ms=med("p50_ms"),
         p99_ms=med("p99_ms"), max_ms=med("max_ms"), ingestor_us=med("ingestor_us"), producer_us=med("producer_us"),
-        redis_us=med("redis_us"), ingestor_busy=med("ingestor_busy"), limit=middle.limit)
+        redis_us=med("redis_us"), ingestor_busy=med("ingestor_busy"), ingestor_cores=med("ingestor_cores"),
+        limit=middle.limit)
 
 
 async def run_exchange(redis_url: str, seconds: float, step: float, taker_probability: float) -> None:
