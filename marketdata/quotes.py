@@ -26,9 +26,17 @@ def quote_key(symbol: str) -> str:
     return KEY_PREFIX + symbol
 
 
+SHARD_CHANNELS = tuple(f"{CHANNEL_PREFIX}shard:{n}" for n in range(CHANNEL_SHARDS))
+
+
 def channel_for(symbol: str) -> str:
     """The pub/sub channel carrying ``symbol``'s updates (stable across processes and runs)."""
-    return f"{CHANNEL_PREFIX}shard:{zlib.crc32(symbol.encode()) % CHANNEL_SHARDS}"
+    return SHARD_CHANNELS[channel_index(symbol.encode())]
+
+
+def channel_index(symbol: bytes) -> int:
+    """``channel_for`` as an index into ``SHARD_CHANNELS``, for the encoded symbol (the writer's form)."""
+    return zlib.crc32(symbol) % CHANNEL_SHARDS
 
 
 def encode_batch(lines: list[tuple[str, str]]) -> str:

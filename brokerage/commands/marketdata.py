@@ -21,8 +21,7 @@ def marketdata(
         help="K/N: run as ingestor K of N (symbols split by hash; session K's SenderCompID is the K-th of "
              "BROKERAGE_EXCHANGE_MD_COMP_IDS)")] = None,
     metrics_port: Annotated[int | None, typer.Option(
-        help="serve Prometheus metrics on this port (default: settings marketdata_metrics_port, plus K with "
-             "--shard K/N; 0 = off)")] = None,
+        help="serve Prometheus metrics on this port (default: settings marketdata_metrics_port; 0 = off)")] = None,
 ) -> None:
     """Subscribe to the exchange's market data over FIX and keep quote:SYMBOL current in Redis."""
     import structlog
@@ -53,8 +52,6 @@ def marketdata(
         raise typer.BadParameter("no symbols to subscribe to")
 
     port = settings.marketdata_metrics_port if metrics_port is None else metrics_port
-    if shard and metrics_port is None and port:
-        port += index  # one ingestor per core on one host: shard K serves metrics on the default port + K
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
