@@ -9,8 +9,16 @@ real process; the ingestor decodes, applies, conflates and writes pipelined batc
 PUBLISH) to a real Redis. Latency is ingest timestamp − exchange timestamp of every written quote.
 QuickFIX's own parse of the socket bytes is not in the loop (C++, per message rather than per entry).
 
-    .venv/bin/python bench/quotes.py [--symbols 10000 100000] [--rate 100000] [--seconds 10]
-                                     [--entries 100] [--redis-url redis://...]
+    .venv/bin/python bench/quotes.py [--symbols 10000 100000] [--rate 100000 0] [--shards 1 2]
+                                     [--runs 3] [--seconds 10] [--entries 100] [--redis-url redis://...]
+
+Each case runs in its own process per shard (``--shards N``: N ingestor processes, symbols split by
+``marketdata.fix_feed.shard_of`` as ``brokerage marketdata --shard K/N`` splits them, the offered rate
+split evenly), ``--runs`` times; every run is printed and then the median. CPU is read from /proc:
+per update applied, for the ingestor's loop thread, the producer thread (in the same process, as the
+QuickFIX thread is) and the Redis server. "limit" says who held the rate back: the producer when an
+ingestor loop waited for messages (idle >= 5%), else the ingestor when it got most of a core, else the
+machine (the ingestor was busy but got little CPU: other work on the box).
 
 ``--exchange`` measures the real path instead: the exchange process (the whole universe, at its own
 simulated pace) → FIX → QuickFIX initiator → ingestor → Redis.
@@ -22,13 +30,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import multiprocessing.connection
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,11 +52,21 @@ from marketdata.ingestor import Ingestor
 REPO = Path(__file__).resolve().parent.parent
 SOH = "\x01"
 STAMP = "@@SENDINGTIME@@"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[int], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
+
+
+def cpu_seconds(stat_path: str) -> float:
+    """utime + stime of a process or thread, from /proc (steadier than wall time on a shared box)."""
+    try:
+        fields = Path(stat_path).read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def build_messages(symbols: list[str], entries: int, count: int, seed: int) -> list[str]:
@@ -94,51 +116,181 @@ def producer(ingestor: Ingestor, messages: list[str], rate: float, entries: int,
     offered.append(sent * entries)
 
 
-async def run_case(redis_url: str, n_symbols: int, rate: float, seconds: float, entries: int, batch: int) -> None:
+@dataclass
+class ShardResult:
+    seconds: float
+    applied: int
+    written: int
+    writes: int
+    offered: int
+    backlog_updates: int
+    idle_seconds: float
+    ingestor_cpu: float  # the event loop thread: decode, book, encode, Redis I/O
+    producer_cpu: float
+    latencies_us: list[int]
+
+
+async def run_shard(redis_url: str, symbols: list[str], rate: float, seconds: float, entries: int, batch: int,
+                    seed: int, ready: multiprocessing.connection.Connection) -> ShardResult:
     from redis.asyncio import Redis
 
     from marketdata.redis_quotes import QuoteWriter
 
-    symbols = [f"S{i:06d}" for i in range(n_symbols)]
-    messages = build_messages(symbols, entries, 2000, seed=n_symbols)
+    messages = build_messages(symbols, entries, 2000, seed=seed)
     redis = Redis.from_url(redis_url)
-    await redis.flushdb()
     ingestor = Ingestor(QuoteWriter(redis, publish=True), batch_max=batch)
     stop_ingest = asyncio.Event()
     task = asyncio.create_task(ingestor.run(stop_ingest))
     await asyncio.sleep(0.05)
+    ready.send("ready")
+    await asyncio.to_thread(ready.recv)  # go: every shard starts together
 
     stop_producer = threading.Event()
     offered: list[int] = []
     thread = threading.Thread(target=producer, args=(ingestor, messages, rate, entries, stop_producer, offered))
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    applied0, written0 = ingestor.book.entries_applied, ingestor.stats.quotes_written
+    loop_stat = f"/proc/self/task/{threading.get_native_id()}/stat"
+    loop_cpu0, wall0 = cpu_seconds(loop_stat), time.perf_counter()
+    applied0, written0, writes0 = ingestor.book.entries_applied, ingestor.stats.quotes_written, ingestor.stats.writes
+    idle0 = ingestor.stats.idle_seconds
     thread.start()
+    producer_stat = f"/proc/self/task/{thread.native_id}/stat"
     await asyncio.sleep(seconds)
+    producer_cpu = cpu_seconds(producer_stat)  # read before the thread ends (its /proc entry goes with it)
     stop_producer.set()
     thread.join()
-    elapsed = time.perf_counter() - wall0
-    applied = ingestor.book.entries_applied - applied0
-    written = ingestor.stats.quotes_written - written0
-    backlog = ingestor.backlog
-    cpu = time.process_time() - cpu0
-    latencies = list(ingestor.stats.latencies_us)
+    result = ShardResult(
+        seconds=time.perf_counter() - wall0,
+        applied=ingestor.book.entries_applied - applied0,
+        written=ingestor.stats.quotes_written - written0,
+        writes=ingestor.stats.writes - writes0,
+        offered=0,
+        backlog_updates=ingestor.backlog * entries,
+        idle_seconds=ingestor.stats.idle_seconds - idle0,
+        ingestor_cpu=cpu_seconds(loop_stat) - loop_cpu0,
+        producer_cpu=producer_cpu,
+        latencies_us=list(ingestor.stats.latencies_us),
+    )
+    result.offered = offered[0]
     ingestor.discard_backlog()  # what the offer left queued beyond capacity is not waited for
     stop_ingest.set()
     await task
-    keys = await redis.dbsize()
     await redis.aclose()  # type: ignore[attr-defined,unused-ignore]
+    return result
 
-    print(f"{n_symbols:>7,} symbols, offered {'max' if not rate else f'{rate:,.0f}/s'}, {entries} entries/msg, "
-          f"batches <= {batch}:")
-    print(f"  updates applied   {applied / elapsed:>10,.0f}/s   (offered {offered[0] / elapsed:,.0f}/s, "
-          f"backlog at stop {backlog * entries:,} updates)")
-    print(f"  quotes written    {written / elapsed:>10,.0f}/s   ({ingestor.stats.writes / elapsed:,.0f} "
-          f"pipelined writes/s, {keys:,} keys)")
-    print(f"  ingest - exchange p50 {percentile(latencies, 50) / 1000:.2f} ms  p99 "
-          f"{percentile(latencies, 99) / 1000:.2f} ms  max {max(latencies, default=0) / 1000:.2f} ms"
-          f"  ({len(latencies):,} quotes)")
-    print(f"  process CPU {cpu / elapsed:.2f} cores (producer + ingestor; Redis is another process)")
+
+def shard_process(redis_url: str, symbols: list[str], rate: float, seconds: float, entries: int, batch: int,
+                  seed: int, conn: multiprocessing.connection.Connection) -> None:
+    import logging
+
+    import structlog
+    import uvloop
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))  # no progress lines
+    conn.send(uvloop.run(run_shard(redis_url, symbols, rate, seconds, entries, batch, seed, conn)))
+
+
+@dataclass
+class RunResult:
+    applied_per_s: float
+    offered_per_s: float
+    written_per_s: float
+    writes_per_s: float
+    backlog_updates: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    ingestor_us: float  # CPU µs per update applied, summed over shards
+    producer_us: float
+    redis_us: float
+    ingestor_busy: float  # share of the run the busiest ingestor loop was not waiting for messages
+    ingestor_cores: float  # CPU the busiest ingestor loop got (cores): below ~0.8 the machine held it back
+    limit: str
+
+
+def run_case(redis_url: str, redis_pid: int | None, n_symbols: int, rate: float, seconds: float, entries: int,
+             batch: int, shards: int) -> RunResult:
+    import redis as redis_sync
+
+    from marketdata.fix_feed import shard_of
+
+    client = redis_sync.Redis.from_url(redis_url)
+    client.flushdb()
+    symbols = [f"S{i:06d}" for i in range(n_symbols)]
+    context = multiprocessing.get_context("fork")
+    pipes, processes = [], []
+    for k in range(shards):
+        mine = [s for s in symbols if shard_of(s, shards) == k] if shards > 1 else symbols
+        parent, child = context.Pipe()
+        process = context.Process(target=shard_process, args=(
+            redis_url, mine, rate / shards, seconds, entries, batch, n_symbols + k, child))
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    for pipe in pipes:
+        assert pipe.recv() == "ready"
+    redis_stat = f"/proc/{redis_pid}/stat" if redis_pid else ""
+    redis_cpu0 = cpu_seconds(redis_stat) if redis_pid else float("nan")
+    wall0 = time.perf_counter()
+    for pipe in pipes:
+        pipe.send("go")
+    results: list[ShardResult] = [pipe.recv() for pipe in pipes]
+    redis_cpu = (cpu_seconds(redis_stat) - redis_cpu0) if redis_pid else float("nan")
+    redis_wall = time.perf_counter() - wall0
+    for process in processes:
+        process.join()
+    client.close()
+
+    elapsed = statistics.mean(r.seconds for r in results)
+    applied = sum(r.applied for r in results)
+    latencies = [lat for r in results for lat in r.latencies_us]
+    busy = max(1 - r.idle_seconds / r.seconds for r in results)
+    cores = max(r.ingestor_cpu / r.seconds for r in results)
+    per_update = 1_000_000 / max(applied, 1)
+    return RunResult(
+        applied_per_s=applied / elapsed,
+        offered_per_s=sum(r.offered for r in results) / elapsed,
+        written_per_s=sum(r.written for r in results) / elapsed,
+        writes_per_s=sum(r.writes for r in results) / elapsed,
+        backlog_updates=sum(r.backlog_updates for r in results),
+        p50_ms=percentile(latencies, 50) / 1000,
+        p99_ms=percentile(latencies, 99) / 1000,
+        max_ms=max(latencies, default=0) / 1000,
+        ingestor_us=sum(r.ingestor_cpu for r in results) * per_update,
+        producer_us=sum(r.producer_cpu for r in results) * per_update,
+        redis_us=redis_cpu * per_update * min(1.0, elapsed / redis_wall),
+        ingestor_busy=busy,
+        ingestor_cores=cores,
+        limit=limit_of(busy, cores),
+    )
+
+
+def limit_of(busy: float, cores: float) -> str:
+    """Who held the rate back: an ingestor that waited for messages was fed too slowly (producer); a
+    busy one that got most of a core is the limit itself; a busy one that got much less was starved."""
+    if busy < 0.95:
+        return "producer"
+    return "ingestor" if cores >= 0.8 else "CPU share (ingestor busy but starved)"
+
+
+def print_run(label: str, r: RunResult) -> None:
+    print(f"  {label:<7} applied {r.applied_per_s:>9,.0f}/s (offered {r.offered_per_s:>9,.0f}/s, backlog "
+          f"{r.backlog_updates:>7,})  written {r.written_per_s:>8,.0f}/s in {r.writes_per_s:>5,.0f} writes/s  "
+          f"p50 {r.p50_ms:7.2f} p99 {r.p99_ms:8.2f} max {r.max_ms:8.2f} ms  CPU us/update: ingestor "
+          f"{r.ingestor_us:4.2f} producer {r.producer_us:4.2f} redis {r.redis_us:4.2f}  ingestor busy "
+          f"{r.ingestor_busy:4.0%} on {r.ingestor_cores:.2f} cores  limit {r.limit}")
+
+
+def median_run(runs: list[RunResult]) -> RunResult:
+    def med(name: str) -> float:
+        return float(statistics.median(getattr(r, name) for r in runs))
+
+    middle = sorted(runs, key=lambda r: r.applied_per_s)[len(runs) // 2]
+    return RunResult(
+        applied_per_s=med("applied_per_s"), offered_per_s=med("offered_per_s"), written_per_s=med("written_per_s"),
+        writes_per_s=med("writes_per_s"), backlog_updates=int(med("backlog_updates")), p50_ms=med("p50_ms"),
+        p99_ms=med("p99_ms"), max_ms=med("max_ms"), ingestor_us=med("ingestor_us"), producer_us=med("producer_us"),
+        redis_us=med("redis_us"), ingestor_busy=med("ingestor_busy"), ingestor_cores=med("ingestor_cores"),
+        limit=middle.limit)
 
 
 async def run_exchange(redis_url: str, seconds: float, step: float, taker_probability: float) -> None:
@@ -195,6 +347,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbols", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--rate", type=float, nargs="+", default=[100_000, 0])
+    parser.add_argument("--shards", type=int, nargs="+", default=[1], help="ingestor processes (symbols hashed)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per case; the median is printed after them")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--entries", type=int, default=100)
     parser.add_argument("--batch", type=int, default=2000)
@@ -215,14 +369,28 @@ def main() -> None:
         if args.exchange:
             uvloop.run(run_exchange(url, args.seconds, args.step, 0.3))
             return
+        redis_pid = redis_server.pid() if redis_server is not None else None
         for n in args.symbols:
             for rate in args.rate:
-                uvloop.run(run_case(url, n, rate, args.seconds, args.entries, args.batch))
-        print(f"CPUs: {os.cpu_count()}, shared with Redis (and anything else running)")
+                for shards in args.shards:
+                    print(f"{n:>7,} symbols, offered {'max' if not rate else f'{rate:,.0f}/s'}, {entries_label(args)}, "
+                          f"{shards} ingestor process{'es' if shards > 1 else ''}:", flush=True)
+                    runs = []
+                    for i in range(args.runs):
+                        runs.append(run_case(url, redis_pid, n, rate, args.seconds, args.entries, args.batch, shards))
+                        print_run(f"run {i + 1}", runs[-1])
+                    print_run("median", median_run(runs))
+                    sys.stdout.flush()
+        print(f"CPUs: {os.cpu_count()}, shared by the producer, the ingestor(s) and Redis (and anything else running;"
+              f" load average {os.getloadavg()[0]:.1f} at the end)")
     finally:
         if redis_server is not None:
             redis_server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def entries_label(args: argparse.Namespace) -> str:
+    return f"{args.entries} entries/msg, batches <= {args.batch}"
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from marketdata.fix_md import BID, CLOSE, DELETE, OFFER, TRADE, VOLUME, Increment, MdEntry, Snapshot
-from marketdata.quotes import Quote
+from marketdata.quotes import Quote, quote_json
 
 MAX_LEVELS = 10  # levels a side the exchange publishes (marketdata.depth.MAX_LEVELS)
 
@@ -47,23 +47,12 @@ class SymbolState:
 
     def quote_json(self, symbol: str, ingest_ts_us: int) -> str:
         """``self.quote(...).to_json()`` without building the Quote (the ingestor's hot path)."""
-        parts = [f'{{"symbol":"{symbol}"']
-        if self.bids:
-            bid = max(self.bids)
-            parts.append(f'"bid":"{bid}"')
-        if self.asks:
-            ask = min(self.asks)
-            parts.append(f'"ask":"{ask}"')
-        if self.bids:
-            parts.append(f'"bid_size":"{self.bids[bid]}"')
-        if self.asks:
-            parts.append(f'"ask_size":"{self.asks[ask]}"')
-        for name, value in (("last", self.last), ("last_size", self.last_size), ("volume", self.volume),
-                            ("prev_close", self.prev_close)):
-            if value is not None:
-                parts.append(f'"{name}":"{value}"')
-        parts.append(f'"exchange_ts_us":"{self.exchange_ts_us}","ingest_ts_us":"{ingest_ts_us}"}}')
-        return ",".join(parts)
+        bids, asks = self.bids, self.asks
+        bid = max(bids) if bids else None
+        ask = min(asks) if asks else None
+        return quote_json(symbol, bid, ask, bids[bid] if bid is not None else None,
+                          asks[ask] if ask is not None else None, self.last, self.last_size, self.volume,
+                          self.prev_close, self.exchange_ts_us, ingest_ts_us)
 
 
 _PARSED: dict[str, Decimal | None] = {}  # prices and sizes repeat a lot: parse each text once

@@ -2,9 +2,10 @@
 
 Messages may be submitted from any thread (the QuickFIX engine thread calls ``submit``); the loop
 decodes them in arrival order, applies them to the ``QuoteBook`` and writes the changed symbols in
-batches of at most ``batch_max``. While a write is in flight new messages pile up in the inbox and
-are applied together before the next write, so a busy symbol costs one write per round trip however
-often it changes (conflation): throughput rises with load instead of latency growing without bound.
+batches of at most ``batch_max``. While a write is in flight new messages are applied (Redis and this
+loop work side by side) and written together in the next batch, so a busy symbol costs one write per
+round trip however often it changes (conflation): throughput rises with load instead of latency
+growing without bound.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from marketdata import metrics
 from marketdata.book import QuoteBook
 from marketdata.depth_redis import BookWriter
 from marketdata.fix_md import Increment, MalformedMarketData, RequestReject, Snapshot, decode
+from marketdata.fix_md_lean import decode_increment
 from marketdata.quotes import now_us
 from marketdata.redis_quotes import QuoteWriter
 
@@ -40,6 +42,7 @@ class IngestStats:
     quotes_written: int = 0
     writes: int = 0
     write_errors: int = 0
+    idle_seconds: float = 0.0  # waiting for messages with nothing to write (is the feed the limit?)
     latencies_us: collections.deque[int] = field(default_factory=lambda: collections.deque(maxlen=200_000))
 
 
@@ -53,6 +56,7 @@ class Ingestor:
         self._inbox: collections.deque[str] = collections.deque()
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight: asyncio.Task[int] | None = None  # the write awaiting Redis's reply
         self._idle = asyncio.Event()
         self._idle.set()
         self._reported = (0, 0)  # entries applied / rejected already counted in the metrics
@@ -83,7 +87,7 @@ class Ingestor:
         """Decode and apply one message (bad input is counted and logged, never raised)."""
         self.stats.messages += 1
         try:
-            message = decode(raw)
+            message = decode_increment(raw) or decode(raw)  # the lean path, else the general decoder
         except MalformedMarketData as exc:
             self.stats.malformed += 1
             metrics.MALFORMED.inc()
@@ -129,7 +133,7 @@ class Ingestor:
         self.stats.writes += 1
         self.stats.quotes_written += len(batch)
         stamps = [ts for _, _, ts in drained if ts]
-        self.stats.latencies_us.extend(ingest_ts - ts for ts in stamps)
+        self.stats.latencies_us.extend(map(ingest_ts.__sub__, stamps))
         self._observe(len(batch), ingest_ts - min(stamps) if stamps else None)
         self._progress.set()
         return len(batch)
@@ -148,10 +152,18 @@ class Ingestor:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
+        try:
+            await self._run(stop)
+        finally:
+            if self._in_flight is not None and not self._in_flight.done():
+                self._in_flight.cancel()  # cancelled mid-write: its connection is dropped, not reused
+            self._in_flight = None
+
+    async def _run(self, stop: asyncio.Event) -> None:
         inbox = self._inbox
         last_log, last_written = time.monotonic(), 0
         while not stop.is_set():
-            if not inbox and not self.book.pending:
+            if not inbox and not self.book.pending and self._in_flight is None:
                 self._idle.set()
                 self._progress.set()
                 self._wakeup.clear()
@@ -159,24 +171,42 @@ class Ingestor:
                     continue
                 waiter = asyncio.ensure_future(self._wakeup.wait())
                 stopper = asyncio.ensure_future(stop.wait())
+                idle_from = time.perf_counter()
                 await asyncio.wait({waiter, stopper}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+                self.stats.idle_seconds += time.perf_counter() - idle_from
                 waiter.cancel()
                 stopper.cancel()
                 continue
             self._idle.clear()
-            budget_end = time.perf_counter() + APPLY_BUDGET_SECONDS
-            while inbox:
-                self.apply(inbox.popleft())
-                if time.perf_counter() >= budget_end:
-                    break
-            await self.flush()
+            if inbox and self.book.pending < self.batch_max:
+                budget_end = time.perf_counter() + APPLY_BUDGET_SECONDS
+                while inbox:
+                    self.apply(inbox.popleft())
+                    if time.perf_counter() >= budget_end:
+                        break
+            await self._write_in_background()
             now = time.monotonic()
             if now - last_log >= 10:
                 rate = (self.stats.quotes_written - last_written) / (now - last_log)
                 log.info("marketdata.progress", quotes_per_s=round(rate), symbols=len(self.book.states),
                          messages=self.stats.messages, malformed=self.stats.malformed, backlog=len(inbox))
                 last_log, last_written = now, self.stats.quotes_written
+        await self._write_in_background()
         await self.flush()
+
+    async def _write_in_background(self) -> None:
+        """Wait for the write in flight, then send the next batch and return without its reply.
+
+        Redis (another process, another core) works on batch k while this loop applies the messages
+        for batch k+1. Writes stay in order (batch k's reply is awaited before batch k+1 is sent), and
+        a failed batch's symbols are marked dirty again, so a later batch carries their latest state.
+        """
+        if self._in_flight is not None:
+            await self._in_flight
+            self._in_flight = None
+        if self.book.pending:
+            self._in_flight = asyncio.ensure_future(self._write_batch())
+            await asyncio.sleep(0)  # the task drains, encodes and sends now, then waits for the reply
 
     async def drained(self) -> None:
         """Wait until everything submitted so far is written (tests, benchmarks)."""

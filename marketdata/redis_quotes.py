@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from redis.asyncio import Redis
 
-from marketdata.quotes import KEY_PREFIX, Quote, channel_for, quote_key
+from marketdata.quotes import KEY_PREFIX, SHARD_CHANNELS, Quote, channel_index, quote_key
 
 
 class QuoteReader:
@@ -30,7 +30,6 @@ class QuoteWriter:
     def __init__(self, redis: Redis, publish: bool = False) -> None:  # type: ignore[type-arg,unused-ignore]
         self._redis = redis
         self._publish = publish
-        self._targets: dict[str, tuple[bytes, bytes, bytes]] = {}  # symbol → key, channel, line prefix
 
     async def write(self, quotes: Iterable[Quote]) -> int:
         """Write a batch of quotes in one round trip; returns how many were written. With
@@ -39,23 +38,26 @@ class QuoteWriter:
 
     async def write_encoded(self, batch: Sequence[tuple[str, str]]) -> int:
         """(symbol, quote JSON) pairs: one MSET (one command however large the batch: a SET each was
-        3.5x slower) plus, when publishing, one PUBLISH per shard, sent together in one round trip."""
+        3.5x slower) plus, when publishing, one PUBLISH per shard, sent together in one round trip.
+
+        Keys and shards are derived per quote rather than looked up in a per-symbol cache: at 100k
+        symbols the cache's entries were cold in memory and cost more than the concatenation and CRC
+        (RESP packing 2.0 → 1.1 µs per quote, measured)."""
         if not batch:
             return 0
+        key_prefix = KEY_PREFIX.encode()
         mset: list[bytes] = [b"MSET"]
-        shards: dict[bytes, list[bytes]] = {}
-        targets = self._targets
+        shards: list[list[bytes]] = [[] for _ in _CHANNELS]
+        publish = self._publish
         for symbol, payload in batch:
-            target = targets.get(symbol)
-            if target is None:
-                target = targets[symbol] = (
-                    (KEY_PREFIX + symbol).encode(), channel_for(symbol).encode(), symbol.encode() + b"\t")
+            name = symbol.encode()
             body = payload.encode()
-            mset += (target[0], body)
-            if self._publish:
-                shards.setdefault(target[1], []).append(target[2] + body)
+            mset += (key_prefix + name, body)
+            if publish:
+                shards[channel_index(name)].append(name + b"\t" + body)
         commands = [_resp(mset)]
-        commands += [_resp([b"PUBLISH", channel, b"\n".join(lines)]) for channel, lines in shards.items()]
+        commands += [_resp([b"PUBLISH", channel, b"\n".join(lines)])
+                     for channel, lines in zip(_CHANNELS, shards, strict=True) if lines]
         await self._send(b"".join(commands), len(commands))
         return len(batch)
 
@@ -73,6 +75,9 @@ class QuoteWriter:
             raise
         finally:
             await pool.release(connection)
+
+
+_CHANNELS = tuple(channel.encode() for channel in SHARD_CHANNELS)
 
 
 def _resp(args: list[bytes]) -> bytes:
