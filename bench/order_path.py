@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: bench.lean_fix
 
 from bench.lean_fix import LeanFix  # noqa: E402
+from bench.proc_cpu import tree_cpu  # noqa: E402
 from brokerage.services import LocalServices, free_port, wait_until_listening  # noqa: E402
 from ledger import migrate  # noqa: E402
 from ledger.provisioning import ensure_fix_session  # noqa: E402
@@ -66,48 +67,7 @@ class Stats:
     last_done: float = 0.0
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
 CLIENT = frozenset({"bench client"})
-
-
-def _stat(pid: int) -> tuple[int, float, float] | None:
-    """(parent pid, CPU seconds of the process (user + system, all threads), CPU seconds of the children
-    it has reaped)."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    return (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS,
-            (int(fields[13]) + int(fields[14])) / TICKS)
-
-
-def tree_cpu(roots: dict[str, list[int]], alone: frozenset[str] = frozenset()) -> dict[str, float]:
-    """CPU seconds so far of each named group of processes with their descendants (PostgreSQL's
-    backends; a reaped child is in its parent's figure, so nothing is counted twice). A descendant that
-    is another group's root is not counted twice; groups in ``alone`` count the process only (the bench
-    itself: its children are the measured processes, and pgbench runs it reaped)."""
-    stats: dict[int, tuple[int, float, float]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
-            stats[int(entry)] = stat
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    all_roots = {pid for pids in roots.values() for pid in pids}
-    out: dict[str, float] = {}
-    for name, pids in roots.items():
-        if name in alone:
-            out[name] = sum(stats[pid][1] for pid in pids if pid in stats)
-            continue
-        total, todo = 0.0, list(pids)
-        while todo:
-            pid = todo.pop()
-            if pid in stats:
-                total += stats[pid][1] + stats[pid][2]
-            todo.extend(c for c in children.get(pid, []) if c not in all_roots)
-        out[name] = total
-    return out
 
 
 def percentile(values: list[float], q: float) -> float:
