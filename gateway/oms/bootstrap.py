@@ -24,7 +24,7 @@ from gateway.oms.audit_spool import AuditSpool, watch_rejects
 from gateway.oms.config import breaker_rules, maintenance_policy, rate_limit, risk_limits
 from gateway.oms.context import RiskInputs
 from gateway.oms.controls import KillSwitchWatcher
-from gateway.oms.halts import HaltMonitor, calendar_close
+from gateway.oms.halts import HaltMonitor, calendar_close, index_constituents
 from gateway.oms.inbound_marks import load_inbound_marks
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.margin_monitor import MarginMonitor
@@ -172,7 +172,8 @@ class OrderPath:
         quotes = QuoteReader(self.redis)
         watcher = KillSwitchWatcher(self.pool, self.service, owns=self.owns_order)
         offset = timedelta(seconds=s.circuit_breaker_clock_offset_seconds)
-        halts = HaltMonitor(self.pool, quotes, list(self.service.instruments), s.circuit_breaker_index_symbol,
+        halts = HaltMonitor(self.pool, quotes, index_constituents(self.service.instruments.values()),
+                            s.circuit_breaker_index_symbol,
                             rules=breaker_rules(s), close_of=calendar_close(s.trading_24h),
                             clock=lambda: datetime.now(UTC) + offset)
         margin = MarginMonitor(self.pool, self.service, maintenance_policy(s),
