@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -197,6 +198,7 @@ class OrderPath:
             if not up:
                 log.warning("oms.recovery_link_down", waited=link_timeout)
             await reconciler.run("gateway start-up", startup=True)
+        gc.freeze()  # start-up's long-lived objects (universe, reference data, modules) out of the GC's full sweeps
 
     def owns_order(self, stored: StoredOrder) -> bool:
         return self.shard.owns_order(stored.session_id, self.placement)
