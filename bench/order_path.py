@@ -86,6 +86,7 @@ class Session:
         self.client: LeanFix | None = None
         self.stats = Stats()
         self.outstanding = 0
+        self.acked: set[str] = set()  # acknowledged (PendingNew seen), not finished yet
         self.counter = 0
         self.changed = asyncio.Event()
         self.price_text = {(symbol, side): str((ref * (Decimal("1.2") if side == "buy" else Decimal("0.8")))
@@ -103,7 +104,9 @@ class Session:
         now = time.perf_counter()
         if exec_type == b"A":
             self.stats.acks.append(now - sent)
+            self.acked.add(cl)
         if status in (b"2", b"4", b"8", b"C"):
+            self.acked.discard(cl)
             if status == b"2":
                 self.stats.fills.append(now - sent)
             else:
@@ -188,6 +191,52 @@ def report(name: str, sessions: list[Session]) -> tuple[float, int]:
     print(f"  fill latency ms p50 {percentile(fills, .5) * ms:.2f}  p99 {percentile(fills, .99) * ms:.2f}  "
           f"p99.9 {percentile(fills, .999) * ms:.2f}")
     return rate, done
+
+
+QUEUE_LINE = re.compile(r'^brokerage_queue_depth\{queue="(\w+)"\} ([\d.e+]+)$', re.MULTILINE)
+
+
+class QueueSampler:
+    """Where a run's in-flight orders wait, sampled every ``interval`` s: the bench's own count of orders not
+    yet acknowledged and acknowledged but not yet filled, and the gateway's order-path queues (its /metrics:
+    the session lanes' new orders waiting for their batch, the venue-report lanes' exchange reports waiting
+    for theirs). What is in flight but in neither queue is in a transaction under way, in the bridge from
+    the QuickFIX threads, in a socket buffer or at the exchange."""
+
+    def __init__(self, sessions: list[Session], metrics_port: int | None, interval: float = 0.25) -> None:
+        self.sessions, self.port, self.interval = sessions, metrics_port, interval
+        self.samples: list[dict[str, float]] = []
+
+    def _gateway_queues(self) -> dict[str, float]:
+        import urllib.request
+
+        if self.port is None:
+            return {}
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as reply:
+                text = reply.read().decode()
+        except OSError:
+            return {}
+        return {name: float(value) for name, value in QUEUE_LINE.findall(text)}
+
+    async def run(self) -> None:
+        while True:
+            sample = {"unacked": float(sum(s.outstanding - len(s.acked) for s in self.sessions)),
+                      "acked": float(sum(len(s.acked) for s in self.sessions))}
+            sample.update(await asyncio.to_thread(self._gateway_queues))
+            self.samples.append(sample)
+            await asyncio.sleep(self.interval)
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no samples"
+
+        def mean(key: str) -> str:
+            values = [s[key] for s in self.samples if key in s]
+            return f"{statistics.mean(values):.0f}" if values else "?"
+        return (f"waiting for the ack {mean('unacked')} (in the gateway's session lanes {mean('client_requests')}); "
+                f"acked, waiting for the fill {mean('acked')} (in the gateway's venue-report lanes "
+                f"{mean('venue_reports')}); mean of {len(self.samples)} samples")
 
 
 def pgbench_init(services: LocalServices) -> tuple[list[str], dict[str, str]]:
@@ -314,9 +363,10 @@ async def main(args: argparse.Namespace) -> None:
             sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(exchange_port), "--seed", "3",
             "--symbols", ",".join(SYMBOLS), "--taker-probability", "0"], env, processes)
         wait_port(exchange_port, exchange, "exchange")
+        metrics_port = free_port() if args.shards == 1 else None
         if args.shards == 1:
-            gateway = start_process(root, "gateway", [sys.executable, "-m", "brokerage.commands.gateway"], env,
-                                    processes)
+            gateway = start_process(root, "gateway", [sys.executable, "-m", "brokerage.commands.gateway"],
+                                    {**env, "BROKERAGE_GATEWAY_METRICS_PORT": str(metrics_port)}, processes)
             wait_port(fix_port, gateway, "gateway")
             groups["gateway"] = [gateway.pid]
         else:
@@ -357,9 +407,13 @@ async def main(args: argparse.Namespace) -> None:
         idle = {name: (idle_to[name] - idle_from[name]) / idle_span for name in groups}
         print("idle CPU ms per second (background: timers, marks, checkpointer, autovacuum): " + ", ".join(
             f"{name} {1000 * rate:.1f}" for name, rate in idle.items()))
+        sampler = QueueSampler(sessions, metrics_port)
+        sampling = asyncio.create_task(sampler.run())
         await run_paced(sessions, args.rate, args.seconds)
+        sampling.cancel()
         await settle(sessions)
         report(f"paced at {args.rate:.0f} orders/s", sessions)
+        print(f"  in flight: {sampler.summary()}")
         bench_db = await asyncio.to_thread(pgbench_init, services)
         runs: list[Run] = []
         for number in range(1, args.runs + args.profile_runs + 1):
@@ -374,12 +428,16 @@ async def main(args: argparse.Namespace) -> None:
                                         *(["--native"] if args.native else ["--nonblocking"])],
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 await asyncio.sleep(1)
+            sampler = QueueSampler(sessions, metrics_port)
             before, started = tree_cpu(groups, CLIENT), time.perf_counter()
+            sampling = asyncio.create_task(sampler.run())
             await run_window(sessions, args.window, args.seconds)
+            sampling.cancel()
             await settle(sessions)
             after, elapsed = tree_cpu(groups, CLIENT), time.perf_counter() - started
             rate, done = report(f"run {number}{' (profiled, not counted)' if profiling else ''}: maximum rate "
                                 f"(window {args.window} per session)", sessions)
+            print(f"  in flight: {sampler.summary()}")
             cpu = {name: 1000 * (after[name] - before[name]) / max(done, 1) for name in groups}
             net = {name: max(0.0, 1000 * (after[name] - before[name] - idle[name] * elapsed)) / max(done, 1)
                    for name in groups}
