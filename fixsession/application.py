@@ -202,6 +202,8 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
 
     # --- logon gate -----------------------------------------------------------------------------
     def _refusal(self, session_id: fix.SessionID) -> str | None:
+        if not self._refusals:  # the common case: no Logon being refused (no lock, no session key)
+            return None
         with self._lock:
             refusal = self._refusals.get(session_key(session_id))
         return refusal[0] if refusal else None
@@ -247,10 +249,10 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         return None
 
     # --- limits ---------------------------------------------------------------------------------
-    def _check(self, kind: str, session_id: fix.SessionID) -> Decision | None:
+    def _check(self, kind: str, session_id: fix.SessionID, key: str | None = None) -> Decision | None:
         if self.throttle is None:
             return None
-        key = session_key(session_id)
+        key = key or session_key(session_id)
         throttle = self._throttles.get(key)
         if throttle is None:
             throttle = self._throttles[key] = SessionThrottle(self.throttle)
