@@ -197,7 +197,8 @@ QUEUE_LINE = re.compile(r'^brokerage_queue_depth\{queue="(\w+)"\} ([\d.e+]+)$', 
 
 
 class QueueSampler:
-    """Where a run's in-flight orders wait, sampled every ``interval`` s: the bench's own count of orders not
+    """Where a run's in-flight orders wait, sampled every ``interval`` s until the last one finished (a time
+    average, so Little's law holds: mean in flight = rate × mean latency): the bench's own count of orders not
     yet acknowledged and acknowledged but not yet filled, and the gateway's order-path queues (its /metrics:
     the session lanes' new orders waiting for their batch, the venue-report lanes' exchange reports waiting
     for theirs). What is in flight but in neither queue is in a transaction under way, in the bridge from
@@ -410,8 +411,8 @@ async def main(args: argparse.Namespace) -> None:
         sampler = QueueSampler(sessions, metrics_port)
         sampling = asyncio.create_task(sampler.run())
         await run_paced(sessions, args.rate, args.seconds)
-        sampling.cancel()
         await settle(sessions)
+        sampling.cancel()
         report(f"paced at {args.rate:.0f} orders/s", sessions)
         print(f"  in flight: {sampler.summary()}")
         bench_db = await asyncio.to_thread(pgbench_init, services)
@@ -432,8 +433,8 @@ async def main(args: argparse.Namespace) -> None:
             before, started = tree_cpu(groups, CLIENT), time.perf_counter()
             sampling = asyncio.create_task(sampler.run())
             await run_window(sessions, args.window, args.seconds)
-            sampling.cancel()
             await settle(sessions)
+            sampling.cancel()
             after, elapsed = tree_cpu(groups, CLIENT), time.perf_counter() - started
             rate, done = report(f"run {number}{' (profiled, not counted)' if profiling else ''}: maximum rate "
                                 f"(window {args.window} per session)", sessions)
