@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: bench.lean_fix
 
 from bench.lean_fix import LeanFix  # noqa: E402
+from bench.proc_cpu import tree_cpu  # noqa: E402
 from brokerage.services import LocalServices, free_port, wait_until_listening  # noqa: E402
 from ledger import migrate  # noqa: E402
 from ledger.provisioning import ensure_fix_session  # noqa: E402
@@ -66,48 +67,7 @@ class Stats:
     last_done: float = 0.0
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
 CLIENT = frozenset({"bench client"})
-
-
-def _stat(pid: int) -> tuple[int, float, float] | None:
-    """(parent pid, CPU seconds of the process (user + system, all threads), CPU seconds of the children
-    it has reaped)."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    return (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS,
-            (int(fields[13]) + int(fields[14])) / TICKS)
-
-
-def tree_cpu(roots: dict[str, list[int]], alone: frozenset[str] = frozenset()) -> dict[str, float]:
-    """CPU seconds so far of each named group of processes with their descendants (PostgreSQL's
-    backends; a reaped child is in its parent's figure, so nothing is counted twice). A descendant that
-    is another group's root is not counted twice; groups in ``alone`` count the process only (the bench
-    itself: its children are the measured processes, and pgbench runs it reaped)."""
-    stats: dict[int, tuple[int, float, float]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
-            stats[int(entry)] = stat
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    all_roots = {pid for pids in roots.values() for pid in pids}
-    out: dict[str, float] = {}
-    for name, pids in roots.items():
-        if name in alone:
-            out[name] = sum(stats[pid][1] for pid in pids if pid in stats)
-            continue
-        total, todo = 0.0, list(pids)
-        while todo:
-            pid = todo.pop()
-            if pid in stats:
-                total += stats[pid][1] + stats[pid][2]
-            todo.extend(c for c in children.get(pid, []) if c not in all_roots)
-        out[name] = total
-    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -126,6 +86,7 @@ class Session:
         self.client: LeanFix | None = None
         self.stats = Stats()
         self.outstanding = 0
+        self.acked: set[str] = set()  # acknowledged (PendingNew seen), not finished yet
         self.counter = 0
         self.changed = asyncio.Event()
         self.price_text = {(symbol, side): str((ref * (Decimal("1.2") if side == "buy" else Decimal("0.8")))
@@ -143,7 +104,9 @@ class Session:
         now = time.perf_counter()
         if exec_type == b"A":
             self.stats.acks.append(now - sent)
+            self.acked.add(cl)
         if status in (b"2", b"4", b"8", b"C"):
+            self.acked.discard(cl)
             if status == b"2":
                 self.stats.fills.append(now - sent)
             else:
@@ -228,6 +191,53 @@ def report(name: str, sessions: list[Session]) -> tuple[float, int]:
     print(f"  fill latency ms p50 {percentile(fills, .5) * ms:.2f}  p99 {percentile(fills, .99) * ms:.2f}  "
           f"p99.9 {percentile(fills, .999) * ms:.2f}")
     return rate, done
+
+
+QUEUE_LINE = re.compile(r'^brokerage_queue_depth\{queue="(\w+)"\} ([\d.e+]+)$', re.MULTILINE)
+
+
+class QueueSampler:
+    """Where a run's in-flight orders wait, sampled every ``interval`` s until the last one finished (a time
+    average, so Little's law holds: mean in flight = rate × mean latency): the bench's own count of orders not
+    yet acknowledged and acknowledged but not yet filled, and the gateway's order-path queues (its /metrics:
+    the session lanes' new orders waiting for their batch, the venue-report lanes' exchange reports waiting
+    for theirs). What is in flight but in neither queue is in a transaction under way, in the bridge from
+    the QuickFIX threads, in a socket buffer or at the exchange."""
+
+    def __init__(self, sessions: list[Session], metrics_port: int | None, interval: float = 0.25) -> None:
+        self.sessions, self.port, self.interval = sessions, metrics_port, interval
+        self.samples: list[dict[str, float]] = []
+
+    def _gateway_queues(self) -> dict[str, float]:
+        import urllib.request
+
+        if self.port is None:
+            return {}
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as reply:
+                text = reply.read().decode()
+        except OSError:
+            return {}
+        return {name: float(value) for name, value in QUEUE_LINE.findall(text)}
+
+    async def run(self) -> None:
+        while True:
+            sample = {"unacked": float(sum(s.outstanding - len(s.acked) for s in self.sessions)),
+                      "acked": float(sum(len(s.acked) for s in self.sessions))}
+            sample.update(await asyncio.to_thread(self._gateway_queues))
+            self.samples.append(sample)
+            await asyncio.sleep(self.interval)
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no samples"
+
+        def mean(key: str) -> str:
+            values = [s[key] for s in self.samples if key in s]
+            return f"{statistics.mean(values):.0f}" if values else "?"
+        return (f"waiting for the ack {mean('unacked')} (in the gateway's session lanes {mean('client_requests')}); "
+                f"acked, waiting for the fill {mean('acked')} (in the gateway's venue-report lanes "
+                f"{mean('venue_reports')}); mean of {len(self.samples)} samples")
 
 
 def pgbench_init(services: LocalServices) -> tuple[list[str], dict[str, str]]:
@@ -354,9 +364,10 @@ async def main(args: argparse.Namespace) -> None:
             sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(exchange_port), "--seed", "3",
             "--symbols", ",".join(SYMBOLS), "--taker-probability", "0"], env, processes)
         wait_port(exchange_port, exchange, "exchange")
+        metrics_port = free_port() if args.shards == 1 else None
         if args.shards == 1:
-            gateway = start_process(root, "gateway", [sys.executable, "-m", "brokerage.commands.gateway"], env,
-                                    processes)
+            gateway = start_process(root, "gateway", [sys.executable, "-m", "brokerage.commands.gateway"],
+                                    {**env, "BROKERAGE_GATEWAY_METRICS_PORT": str(metrics_port)}, processes)
             wait_port(fix_port, gateway, "gateway")
             groups["gateway"] = [gateway.pid]
         else:
@@ -397,9 +408,13 @@ async def main(args: argparse.Namespace) -> None:
         idle = {name: (idle_to[name] - idle_from[name]) / idle_span for name in groups}
         print("idle CPU ms per second (background: timers, marks, checkpointer, autovacuum): " + ", ".join(
             f"{name} {1000 * rate:.1f}" for name, rate in idle.items()))
+        sampler = QueueSampler(sessions, metrics_port)
+        sampling = asyncio.create_task(sampler.run())
         await run_paced(sessions, args.rate, args.seconds)
         await settle(sessions)
+        sampling.cancel()
         report(f"paced at {args.rate:.0f} orders/s", sessions)
+        print(f"  in flight: {sampler.summary()}")
         bench_db = await asyncio.to_thread(pgbench_init, services)
         runs: list[Run] = []
         for number in range(1, args.runs + args.profile_runs + 1):
@@ -414,12 +429,16 @@ async def main(args: argparse.Namespace) -> None:
                                         *(["--native"] if args.native else ["--nonblocking"])],
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 await asyncio.sleep(1)
+            sampler = QueueSampler(sessions, metrics_port)
             before, started = tree_cpu(groups, CLIENT), time.perf_counter()
+            sampling = asyncio.create_task(sampler.run())
             await run_window(sessions, args.window, args.seconds)
             await settle(sessions)
+            sampling.cancel()
             after, elapsed = tree_cpu(groups, CLIENT), time.perf_counter() - started
             rate, done = report(f"run {number}{' (profiled, not counted)' if profiling else ''}: maximum rate "
                                 f"(window {args.window} per session)", sessions)
+            print(f"  in flight: {sampler.summary()}")
             cpu = {name: 1000 * (after[name] - before[name]) / max(done, 1) for name in groups}
             net = {name: max(0.0, 1000 * (after[name] - before[name] - idle[name] * elapsed)) / max(done, 1)
                    for name in groups}

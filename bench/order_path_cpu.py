@@ -40,58 +40,17 @@ from ledger.repository import LedgerRepository
 from refdata.instruments import universe_by_symbol
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script from anywhere: bench.proc_cpu
+
+from bench.proc_cpu import thread_cpu, tree_cpu  # noqa: E402
+
 SYMBOLS = ("AAPL", "MSFT", "INTC", "CSCO", "PEP")
-TICKS = os.sysconf("SC_CLK_TCK")
+CLIENT = "client"
 
 
-def _stat(pid: int) -> tuple[int, float, float] | None:
-    """(ppid, own CPU seconds, reaped children's CPU seconds) of a process."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2:].split()
-    ppid = int(fields[1])
-    own = (int(fields[11]) + int(fields[12])) / TICKS
-    reaped = (int(fields[13]) + int(fields[14])) / TICKS
-    return ppid, own, reaped
-
-
-def threads(pid: int) -> dict[str, tuple[float, float]]:
-    """Thread name -> (user, system) CPU seconds, summed over the threads of that name."""
-    out: dict[str, tuple[float, float]] = {}
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError, ValueError):
-                raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-                name = raw[raw.index("(") + 1:raw.rindex(")")]
-                fields = raw[raw.rindex(")") + 2:].split()
-                user, system = out.get(name, (0.0, 0.0))
-                out[name] = (user + int(fields[11]) / TICKS, system + int(fields[12]) / TICKS)
-    return out
-
-
-def tree_cpu(root: int) -> float:
-    """CPU seconds of ``root`` and its live descendants, plus what its reaped children used."""
-    stats: dict[int, tuple[int, float, float]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            s = _stat(int(entry))
-            if s is not None:
-                stats[int(entry)] = s
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    if root == os.getpid():  # this client alone, not the profilers it started
-        return stats[root][1] if root in stats else 0.0
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in stats:
-            _, own, reaped = stats[pid]
-            total += own + reaped
-            todo.extend(children.get(pid, []))
-    return total
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far per process (with its children; this client alone, not the profilers it starts)."""
+    return tree_cpu({name: [pid] for name, pid in pids.items() if pid}, alone=frozenset({CLIENT}))
 
 
 class Session:
@@ -225,9 +184,10 @@ async def main(args: argparse.Namespace) -> None:
               f"load {os.getloadavg()[0]:.1f}")
         # what each process spends per second with no orders (timers, monitors, heartbeats): subtracted from a
         # run's CPU for the "variable" figures, which then depend less on how fast the run went
-        idle0 = {name: tree_cpu(pid) for name, pid in pids.items() if pid}
+        idle0 = cpu_of(pids)
         await asyncio.sleep(args.idle_seconds)
-        idle = {name: (tree_cpu(pid) - idle0[name]) / args.idle_seconds for name, pid in pids.items() if pid}
+        idle1 = cpu_of(pids)
+        idle = {name: (idle1[name] - idle0[name]) / args.idle_seconds for name in idle0}
         print("idle CPU ms per second: " + "  ".join(f"{name} {value * 1000:.1f}" for name, value in idle.items()))
         figures: dict[str, list[float]] = {name: [] for name in (*pids, "total")}
         variable: dict[str, list[float]] = {name: [] for name in (*pids, "total")}
@@ -248,14 +208,14 @@ async def main(args: argparse.Namespace) -> None:
                 processes[args.yappi_process].send_signal(signal.SIGUSR2)
             for s in sessions:
                 s.filled = s.other = 0
-            before = {name: tree_cpu(pid) for name, pid in pids.items() if pid}
-            threads_before = {name: threads(pids[name]) for name in ("gateway", "exchange")}
+            before = cpu_of(pids)
+            threads_before = {name: thread_cpu(pids[name]) for name in ("gateway", "exchange")}
             started = time.monotonic()
             await drive(sessions, args.orders, args.window)
             await settle(sessions)
             elapsed = time.monotonic() - started
-            after = {name: tree_cpu(pid) for name, pid in pids.items() if pid}
-            threads_after = {name: threads(pids[name]) for name in ("gateway", "exchange")}
+            after = cpu_of(pids)
+            threads_after = {name: thread_cpu(pids[name]) for name in ("gateway", "exchange")}
             if args.yappi and run == args.runs:
                 processes[args.yappi_process].send_signal(signal.SIGUSR2)
                 await asyncio.sleep(3)

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     short_sale_requirement: Decimal = Decimal("1.5")  # Reg T: 150% of the short value
     fix_rate_limit_per_second: int = 50  # application messages per FIX session
     fix_rate_limit_burst: int = 100
-    circuit_breaker_index_symbol: str | None = None  # None: an equal-weight index of the universe's quotes
+    circuit_breaker_index_symbol: str | None = None  # None: an equal-weight index of the S&P 500 members' quotes
     margin_monitor_interval_seconds: float = 60.0
     margin_call_grace_seconds: int = 86_400
     margin_liquidation_buffer: Decimal = Decimal("0.10")

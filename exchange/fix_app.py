@@ -49,6 +49,7 @@ class ExchangeApplication(SafeApplication):
         self.orders = durable.state.orders
         self.market_data = MarketData(self.sim)
         self.md_only = frozenset(md_only_comp_ids)
+        self._md_only_by_key: dict[str, bool] = {}
         self.sessions: dict[str, fix.SessionID] = {}
         self.changed: set[str] = set()  # symbols whose book or last trade moved since the last flush
         self.loop = loop
@@ -74,7 +75,7 @@ class ExchangeApplication(SafeApplication):
         self.sessions[key] = session_id
         kind = msg_type(message)
         try:
-            if kind in ORDER_TYPES and session_id.getTargetCompID().getValue() in self.md_only:
+            if kind in ORDER_TYPES and self._market_data_only(key, session_id):
                 self.send(session_id, business_reject(message, NOT_AUTHORIZED,
                                                       "this session may only request market data"))
             elif kind == "D":
@@ -95,6 +96,13 @@ class ExchangeApplication(SafeApplication):
             log.exception("exchange.message_failed", session=key, message=printable(message))
             self.send(session_id, business_reject(message, APPLICATION_NOT_AVAILABLE,
                                                   "the exchange could not process this message"))
+
+    def _market_data_only(self, key: str, session_id: fix.SessionID) -> bool:
+        """Whether the session may only request market data (looked up once per session, not per order)."""
+        known = self._md_only_by_key.get(key)
+        if known is None:
+            known = self._md_only_by_key[key] = session_id.getTargetCompID().getValue() in self.md_only
+        return known
 
     def _market_data_request(self, key: str, session_id: fix.SessionID, message: fix.Message) -> None:
         req_id, request_type, depth, types, symbols = fix_codec.md_request(message)

@@ -4,8 +4,8 @@ becomes a ``Malformed`` with the tag and a reason. Decimals go on the wire as te
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import quickfix as fix
@@ -58,8 +58,17 @@ def wire(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+_second: tuple[int, str] = (-1, "")  # the last second, formatted
+
+
 def utc_timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+    """Now as a FIX UTCTimestamp with milliseconds (the date and time of day formatted once a second)."""
+    global _second
+    second, nanos = divmod(time.time_ns(), 1_000_000_000)
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{nanos // 1_000_000:03d}"
 
 
 # Decoding -----------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -160,6 +161,7 @@ class ExchangeServer:
                  sessions=[s.target_comp_id for s in o.session_specs()])
         if ready is not None:
             ready()
+        gc.freeze()  # start-up's long-lived objects (books, reference data, modules) out of the GC's full sweeps
         try:
             await self._drive(stop)
         finally:

@@ -145,11 +145,12 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             log.warning("fix.app_message_dropped", app=self.name, session=session_key(session_id),
                         reason="no event loop attached", msg_type=msg_type(message))
             return
-        if self.max_pending is not None and self.bridge.pending(session_key(session_id)) >= self.max_pending:
+        key = session_key(session_id)
+        if self.max_pending is not None and self.bridge.pending(key) >= self.max_pending:
             text = f"throttled: more than {self.max_pending} messages waiting to be processed; message not processed"
             self._refuse_app(message, session_id, Decision(Verdict.REJECT, text, True))
             return
-        self.bridge.submit(session_id, message)
+        self.bridge.submit(session_id, message, key)
 
     def on_throttled(self, session_id: fix.SessionID, message_type: str, decision: Decision) -> None:
         """Engine thread: the first message of a throttling episode was refused (audit it here)."""
@@ -201,6 +202,8 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
 
     # --- logon gate -----------------------------------------------------------------------------
     def _refusal(self, session_id: fix.SessionID) -> str | None:
+        if not self._refusals:  # the common case: no Logon being refused (no lock, no session key)
+            return None
         with self._lock:
             refusal = self._refusals.get(session_key(session_id))
         return refusal[0] if refusal else None
@@ -246,10 +249,10 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         return None
 
     # --- limits ---------------------------------------------------------------------------------
-    def _check(self, kind: str, session_id: fix.SessionID) -> Decision | None:
+    def _check(self, kind: str, session_id: fix.SessionID, key: str | None = None) -> Decision | None:
         if self.throttle is None:
             return None
-        key = session_key(session_id)
+        key = key or session_key(session_id)
         throttle = self._throttles.get(key)
         if throttle is None:
             throttle = self._throttles[key] = SessionThrottle(self.throttle)

@@ -1,9 +1,11 @@
 """QuickFIX thread → asyncio hand-off that never blocks the engine and keeps each session's order.
 
-The engine thread copies the message and schedules it with ``loop.call_soon_threadsafe`` (FIFO, so
-arrival order holds); on the loop each session has its own queue and one consumer task, so an
-``async`` handler that awaits (a database transaction, say) still sees a session's messages one
-after the other while different sessions proceed concurrently.
+The engine thread copies the message into an inbox and wakes the loop only when the inbox was empty: a
+burst of messages costs one ``loop.call_soon_threadsafe`` (one write to the loop's self-pipe) instead of
+one per message. On the loop each session has its own lane (a deque) and one consumer task, so an
+``async`` handler that awaits (a database transaction, say) still sees a session's messages one after
+the other while different sessions proceed concurrently; arrival order holds (the inbox and each lane
+are FIFO).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -23,10 +26,12 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[fix.SessionID, fix.Message], Awaitable[None] | None]
 
+_Item = tuple[str, fix.SessionID, fix.Message]  # session key, owned SessionID, owned message copy
+
 
 @dataclass
 class _Lane:
-    queue: asyncio.Queue[tuple[fix.SessionID, fix.Message]] = field(default_factory=asyncio.Queue)
+    queue: deque[_Item] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
 
 
@@ -41,7 +46,12 @@ class InboundBridge:
         self.delivered = 0
         self.failed = 0
         self._pending: dict[str, int] = {}  # submitted, not yet handled (engine thread and loop)
-        self._pending_lock = threading.Lock()
+        self._pending_lock = threading.Lock()  # guards _pending, _inbox and _scheduled
+        self._inbox: deque[_Item] = deque()  # submitted, not yet on a lane
+        self._scheduled = False  # a call to _take_inbox is on its way to the loop
+        # one owned SessionID per session, handed with every message of it (the engine's own object is only
+        # valid during its callback; a session's copy never changes, so one is enough)
+        self._ids: dict[str, fix.SessionID] = {}
 
     def pending(self, key: str) -> int:
         """Messages of session ``key`` submitted and not yet handled (thread-safe)."""
@@ -56,32 +66,55 @@ class InboundBridge:
                 self._pending.pop(key, None)
 
     # engine thread --------------------------------------------------------------------------
-    def submit(self, session_id: fix.SessionID, message: fix.Message) -> bool:
-        """Called on a QuickFIX thread; returns at once. False if the loop is gone (logged)."""
+    def submit(self, session_id: fix.SessionID, message: fix.Message, key: str | None = None) -> bool:
+        """Called on a QuickFIX thread; returns at once. False if the loop is gone (logged). ``key``: the
+        session's ``session_key`` when the caller has it already."""
+        key = key or session_key(session_id)
+        if self.loop.is_closed():
+            return self._closed(key, message)
+        owned_id = self._ids.get(key)
+        if owned_id is None:
+            owned_id = self._ids[key] = copy_session_id(session_id)
+        item = (key, owned_id, fix.Message(message))
+        with self._pending_lock:
+            self._pending[key] = self._pending.get(key, 0) + 1
+            self._inbox.append(item)
+            if self._scheduled:
+                return True  # the loop has been woken already and will take this one too
+            self._scheduled = True
         try:
-            owned_id, owned = copy_session_id(session_id), fix.Message(message)
-            self._count(session_key(session_id), 1)
-            self.loop.call_soon_threadsafe(self._enqueue, owned_id, owned)
+            self.loop.call_soon_threadsafe(self._take_inbox)
             return True
-        except RuntimeError:  # loop closed: shutting down
-            self._count(session_key(session_id), -1)
-            log.warning("fix.bridge_closed", app=self.name, session=session_key(session_id),
-                        msg_type=msg_type(message))
-            return False
+        except RuntimeError:  # loop closed meanwhile: shutting down
+            with self._pending_lock:
+                self._scheduled = False
+                if item in self._inbox:
+                    self._inbox.remove(item)
+            self._count(key, -1)
+            return self._closed(key, message)
+
+    def _closed(self, key: str, message: fix.Message) -> bool:
+        log.warning("fix.bridge_closed", app=self.name, session=key, msg_type=msg_type(message))
+        return False
 
     # event loop -----------------------------------------------------------------------------
-    def _enqueue(self, session_id: fix.SessionID, message: fix.Message) -> None:
-        key = session_key(session_id)
-        lane = self._lanes.get(key)
-        if lane is None:
-            lane = self._lanes[key] = _Lane()
-        lane.queue.put_nowait((session_id, message))
-        if lane.task is None or lane.task.done():
-            lane.task = self.loop.create_task(self._drain(lane), name=f"fix-inbound:{key}")
+    def _take_inbox(self) -> None:
+        with self._pending_lock:
+            items, self._inbox = self._inbox, deque()
+            self._scheduled = False
+        lanes = self._lanes
+        for item in items:
+            lane = lanes.get(item[0])
+            if lane is None:
+                lane = lanes[item[0]] = _Lane()
+            lane.queue.append(item)
+            if lane.task is None or lane.task.done():
+                lane.task = self.loop.create_task(self._drain(lane), name=f"fix-inbound:{item[0]}")
 
     async def _drain(self, lane: _Lane) -> None:
-        while not lane.queue.empty():
-            session_id, message = lane.queue.get_nowait()
+        queue = lane.queue
+        while queue:
+            key, session_id, message = queue.popleft()
             try:
                 result = self.handler(session_id, message)
                 if inspect.isawaitable(result):
@@ -89,19 +122,17 @@ class InboundBridge:
                 self.delivered += 1
             except Exception:
                 self.failed += 1
-                log.exception("fix.handler_failed", app=self.name, session=session_key(session_id),
-                              msg_type=msg_type(message))
+                log.exception("fix.handler_failed", app=self.name, session=key, msg_type=msg_type(message))
             finally:
-                self._count(session_key(session_id), -1)
-                lane.queue.task_done()
+                self._count(key, -1)
 
     async def join(self) -> None:
         """Wait until every message submitted so far has been handled."""
         while True:
             # let call_soon_threadsafe callbacks already scheduled run first
             await asyncio.sleep(0)
-            pending = [lane.queue.join() for lane in self._lanes.values() if not lane.queue.empty()
-                       or (lane.task is not None and not lane.task.done())]
-            if not pending:
+            busy = [lane.task for lane in self._lanes.values() if lane.task is not None and not lane.task.done()]
+            if busy:
+                await asyncio.wait(busy)
+            elif not self._inbox:
                 return
-            await asyncio.gather(*pending)

@@ -31,7 +31,7 @@ from pathlib import Path
 import quickfix as fix
 import structlog
 
-from fixsession.metrics import count_message
+from fixsession.metrics import count_kind, count_message, wire_msg_type
 
 log = structlog.get_logger(__name__)
 
@@ -104,8 +104,10 @@ class MessageLog:
             cached = self._second = (second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)))
         return f"{cached[1]}.{nanos // 1000:06d}"
 
-    def write(self, session_id: fix.SessionID, direction: str, message: fix.Message) -> None:
-        line = f"{self._stamp()} : {direction} : {mask_secrets(message.toString())}\n".encode()
+    def write(self, session_id: fix.SessionID, direction: str, message: fix.Message | str) -> None:
+        """``message``: the message or its wire text (``toString()``, when the caller has it already)."""
+        raw = message if isinstance(message, str) else str(message.toString())
+        line = f"{self._stamp()} : {direction} : {mask_secrets(raw)}\n".encode()
         with self._lock:
             os.write(self._fd(session_id), line)
 
@@ -194,10 +196,19 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
         self.scrubber = scrubber
 
     def _log(self, session_id: fix.SessionID, direction: str, message: fix.Message) -> None:
+        """Write the message to the log and count it: its wire text read once for both (one call into the
+        binding per message instead of a ``toString`` and three header lookups)."""
+        try:
+            raw = str(message.toString())
+        except Exception as exc:  # never into C++
+            log.warning("fix.message_log_failed", error=str(exc))
+            count_message(self.inner, "out" if direction == "OUT" else "in", message)
+            return
+        count_kind(self.inner, "out" if direction == "OUT" else "in", wire_msg_type(raw))  # h11-observability
         if self.messages is None:
             return
         try:
-            self.messages.write(session_id, direction, message)
+            self.messages.write(session_id, direction, raw)
         except Exception as exc:  # never into C++
             log.warning("fix.message_log_failed", error=str(exc))
 
@@ -221,19 +232,15 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self.inner.toAdmin(message, sessionID)
         self._log(sessionID, "OUT", message)
-        count_message(self.inner, "out", message)  # h11-observability
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self._log(sessionID, "IN ", message)
-        count_message(self.inner, "in", message)  # h11-observability
         self.inner.fromAdmin(message, sessionID)
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self.inner.toApp(message, sessionID)  # DoNotSend propagates: such a message is not logged
         self._log(sessionID, "OUT", message)
-        count_message(self.inner, "out", message)  # h11-observability
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self._log(sessionID, "IN ", message)
-        count_message(self.inner, "in", message)  # h11-observability
         self.inner.fromApp(message, sessionID)

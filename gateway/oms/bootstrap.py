@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ from gateway.oms.config import breaker_rules, maintenance_policy, rate_limit, ri
 from gateway.oms.context import RiskInputs
 from gateway.oms.controls import KillSwitchWatcher
 from gateway.oms.drop_copy import DropCopy
-from gateway.oms.halts import HaltMonitor, calendar_close
+from gateway.oms.halts import HaltMonitor, calendar_close, index_constituents
 from gateway.oms.inbound_marks import load_inbound_marks
 from gateway.oms.links import ClientLink, VenueLink
 from gateway.oms.margin_monitor import MarginMonitor
@@ -183,7 +184,8 @@ class OrderPath:
         quotes = QuoteReader(self.redis)
         watcher = KillSwitchWatcher(self.pool, self.service, owns=self.owns_order)
         offset = timedelta(seconds=s.circuit_breaker_clock_offset_seconds)
-        halts = HaltMonitor(self.pool, quotes, list(self.service.instruments), s.circuit_breaker_index_symbol,
+        halts = HaltMonitor(self.pool, quotes, index_constituents(self.service.instruments.values()),
+                            s.circuit_breaker_index_symbol,
                             rules=breaker_rules(s), close_of=calendar_close(s.trading_24h),
                             clock=lambda: datetime.now(UTC) + offset)
         margin = MarginMonitor(self.pool, self.service, maintenance_policy(s),
@@ -207,6 +209,7 @@ class OrderPath:
             if not up:
                 log.warning("oms.recovery_link_down", waited=link_timeout)
             await reconciler.run("gateway start-up", startup=True)
+        gc.freeze()  # start-up's long-lived objects (universe, reference data, modules) out of the GC's full sweeps
 
     def owns_order(self, stored: StoredOrder) -> bool:
         return self.shard.owns_order(stored.session_id, self.placement)

@@ -395,11 +395,9 @@ def build_message(msg_type: str, fields: Sequence[Sequence[object]]) -> fix.Mess
     without SOH; anything else is set field by field."""
     pairs = [(tag if type(tag) is int else int(str(tag)), value if type(value) is str else str(value))
              for tag, value in fields]
-    tags = {tag for tag, _ in pairs}
-    if msg_type and "\x01" not in msg_type and len(tags) == len(pairs) and tags.isdisjoint(_NOT_PLAIN_BODY) \
-            and all(tag > 0 and value and "\x01" not in value for tag, value in pairs):
-        return fix.Message("35=" + msg_type + "\x01" + "".join([f"{tag}={value}\x01" for tag, value in pairs]),
-                           False)
+    text = _plain_text(msg_type, pairs)
+    if text is not None:
+        return fix.Message(text, False)
     message = fix.Message()
     message.getHeader().setField(fix.MsgType(msg_type))
     for tag, value in pairs:
@@ -464,3 +462,16 @@ def build_group_message(msg_type: str, fields: Sequence[tuple[int, object]], cou
             group.setField(tag, str(value))
         message.addGroup(group)
     return message
+def _plain_text(msg_type: str, pairs: list[tuple[int, str]]) -> str | None:
+    """The message's text for ``build_message``'s one-call path, or None when it is not plain (see there):
+    checked and joined in one pass over the fields."""
+    if not msg_type or "\x01" in msg_type:
+        return None
+    seen: set[int] = set()
+    parts = ["35=", msg_type, "\x01"]
+    for tag, value in pairs:
+        if tag <= 0 or tag in seen or tag in _NOT_PLAIN_BODY or not value or "\x01" in value:
+            return None
+        seen.add(tag)
+        parts.append(f"{tag}={value}\x01")
+    return "".join(parts)

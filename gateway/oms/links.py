@@ -41,9 +41,13 @@ class ClientLink:
         self._gap_grace = gap_grace_seconds
         self.sent_count = 0
         self.drop_copy: DropCopy | None = None  # ADR 027: every 35=8 also goes to its account's drop copies
+        self._session_ids: dict[str, fix.SessionID] = {}  # built once per session, not per report
 
     def session(self, session_id: str) -> fix.SessionID:
-        return fix.SessionID(self._begin, self._our, session_id)
+        sid = self._session_ids.get(session_id)
+        if sid is None:
+            sid = self._session_ids[session_id] = fix.SessionID(self._begin, self._our, session_id)
+        return sid
 
     def send(self, session_id: str, msg_type: str, fields: Sequence[Sequence[object]], seq: int | None = None) -> bool:
         ok = self._send(self.session(session_id), build_message(msg_type, fields))

@@ -119,3 +119,33 @@ async def test_pending_counts_what_was_submitted_and_not_yet_handled() -> None:
     await bridge.join()
     assert bridge.pending(slow.toString()) == 0 and bridge.pending(other.toString()) == 0
     assert bridge.delivered == 6
+
+
+async def test_a_burst_wakes_the_loop_once_and_keeps_one_session_id_per_session() -> None:
+    loop = asyncio.get_running_loop()
+    got: list[tuple[fix.SessionID, int]] = []
+    bridge = InboundBridge(loop, lambda sid, message: got.append((sid, int(message.getField(148)))))
+    wakeups = 0
+    original = loop.call_soon_threadsafe
+
+    def counting(callback, *args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal wakeups
+        wakeups += 1
+        return original(callback, *args, **kwargs)
+
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign,assignment]
+    try:
+        engine_id = fix.SessionID("FIX.4.4", "BROKER", "C1")
+
+        def engine_thread() -> None:  # the loop is waiting in to_thread: the whole burst lands in the inbox
+            for number in range(1, 101):
+                bridge.submit(engine_id, news(number))
+
+        await asyncio.to_thread(engine_thread)
+        await asyncio.wait_for(bridge.join(), 5)
+    finally:
+        loop.call_soon_threadsafe = original  # type: ignore[method-assign]
+    assert [number for _, number in got] == list(range(1, 101))
+    assert wakeups <= 2  # to_thread's own completion callback may count once
+    assert len({id(sid) for sid, _ in got}) == 1 and got[0][0] is not engine_id
+    assert got[0][0].toString() == engine_id.toString()

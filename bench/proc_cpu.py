@@ -1,0 +1,76 @@
+"""CPU time of processes from /proc (Linux), shared by the order-path benches.
+
+A process's figure is its own user + system time (all threads) plus what its reaped children used, and
+its live descendants' the same way (PostgreSQL's backends under the postmaster), so nothing is counted
+twice and nothing that exited during a run is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["TICKS", "process_stats", "thread_cpu", "tree_cpu"]
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, float, float] | None:
+    """(parent pid, CPU seconds of the process (user + system, all threads), CPU seconds of the children
+    it has reaped); None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()  # the name in parentheses may hold spaces
+    return (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS,
+            (int(fields[13]) + int(fields[14])) / TICKS)
+
+
+def process_stats() -> dict[int, tuple[int, float, float]]:
+    """Every live process: pid -> (parent pid, own CPU seconds, reaped children's CPU seconds)."""
+    stats: dict[int, tuple[int, float, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+            stats[int(entry)] = stat
+    return stats
+
+
+def tree_cpu(roots: Mapping[str, Sequence[int]], alone: frozenset[str] = frozenset()) -> dict[str, float]:
+    """CPU seconds so far of each named group of processes with their descendants. A descendant that is
+    another group's root counts for that group only; groups in ``alone`` count their own processes only (a
+    bench client: its children are the measured processes, and the profilers it starts are not its cost)."""
+    stats = process_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    all_roots = {pid for pids in roots.values() for pid in pids}
+    out: dict[str, float] = {}
+    for name, pids in roots.items():
+        if name in alone:
+            out[name] = sum(stats[pid][1] for pid in pids if pid in stats)
+            continue
+        total, todo = 0.0, list(pids)
+        while todo:
+            pid = todo.pop()
+            if pid in stats:
+                total += stats[pid][1] + stats[pid][2]
+            todo.extend(c for c in children.get(pid, []) if c not in all_roots)
+        out[name] = total
+    return out
+
+
+def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """Thread name -> (user, system) CPU seconds, summed over the process's threads of that name."""
+    out: dict[str, tuple[float, float]] = {}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, ValueError):
+                raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+                name = raw[raw.index("(") + 1:raw.rindex(")")]
+                fields = raw[raw.rindex(")") + 2:].split()
+                user, system = out.get(name, (0.0, 0.0))
+                out[name] = (user + int(fields[11]) / TICKS, system + int(fields[12]) / TICKS)
+    return out

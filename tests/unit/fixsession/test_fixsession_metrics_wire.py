@@ -1,0 +1,17 @@
+"""MsgType read from a message's wire text (the message log and the counters share one ``toString``)."""
+
+from __future__ import annotations
+
+import quickfix as fix
+
+from fixsession.metrics import wire_msg_type
+
+
+def test_the_msg_type_of_framed_and_unframed_text() -> None:
+    message = fix.Message("35=D\x0111=A\x01135=9\x01", False)
+    message.getHeader().setField(49, "X")
+    assert wire_msg_type(str(message.toString())) == "D"
+    assert wire_msg_type("8=FIX.4.4\x019=5\x0135=AE\x0110=000\x01") == "AE"
+    assert wire_msg_type("35=8\x0111=A\x01") == "8"
+    assert wire_msg_type("8=FIX.4.4\x019=5\x01135=9\x01") == ""
+    assert wire_msg_type("") == ""
