@@ -9,7 +9,7 @@ in-process latency of the search service alone (no HTTP).
 
     .venv/bin/python bench/search.py [--symbols 100000] [--requests 20000] [--concurrency 16]
                                      [--rate 200 0] [--runs 3] [--workers 1] [--redis-url redis://...]
-                                     [--py-spy /tmp/search.txt]
+                                     [--mix real|hot] [--py-spy /tmp/search.txt]
 
 ``--rate R``: open loop, R requests/s spread over the connections (latency counts queueing from the
 scheduled time); ``--rate 0``: closed loop, back to back (throughput). Each rate is run ``--runs``
@@ -48,10 +48,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def query_mix(symbols: list[str], names: list[str], count: int, seed: int) -> list[str]:
+def query_mix(symbols: list[str], names: list[str], count: int, seed: int, hot_only: bool = False) -> list[str]:
     rnd = random.Random(seed)
     fixed = ["F", "AAPL", "AP", "appel", "micro", "motors", "msft", "goo", "amaz", "tesla", "nvda", "bank",
              "general motors", "jpm", "berkshire", "brk.b", "ford", "intel", "oracle", "visa"]
+    if hot_only:
+        return fixed
     out: list[str] = []
     for _ in range(count):
         r = rnd.random()
@@ -223,6 +225,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rate", type=float, nargs="+", default=[200.0, 0.0],
                         help="offered req/s over all connections (0: back to back, the server's capacity)")
+    parser.add_argument("--mix", choices=["real", "hot"], default="real",
+                        help="hot: only the 20 popular queries (the cached path: HTTP, cache, MGET, no index)")
     parser.add_argument("--runs", type=int, default=3, help="runs per rate; the median is printed")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes serving the API")
     parser.add_argument("--py-spy", default=None, help="record the server with py-spy into this file")
@@ -253,6 +257,9 @@ def main() -> None:
         symbols = [x.symbol for x in listings]
         asyncio.run(write_quotes(redis_url, symbols))
         queries = query_mix(symbols, [x.name for x in listings], args.requests, seed=11)
+        if args.mix == "hot":
+            hot = query_mix(symbols, [x.name for x in listings], 0, seed=11, hot_only=True)
+            queries = [hot[i % len(hot)] for i in range(args.requests)]
 
         port = free_port()
         env = dict(os.environ, BROKERAGE_DATA_DIR=str(base), BROKERAGE_REDIS_URL=redis_url,
