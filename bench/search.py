@@ -8,11 +8,17 @@ so the Redis cache of hot queries is exercised). Prints end-to-end and server-si
 in-process latency of the search service alone (no HTTP).
 
     .venv/bin/python bench/search.py [--symbols 100000] [--requests 20000] [--concurrency 16]
-                                     [--rate 200 0] [--redis-url redis://...]
+                                     [--rate 200 0] [--runs 3] [--workers 1] [--redis-url redis://...]
+                                     [--mix real|hot] [--py-spy /tmp/search.txt]
 
 ``--rate R``: open loop, R requests/s spread over the connections (latency counts queueing from the
-scheduled time); ``--rate 0``: closed loop, back to back (throughput). Without ``--redis-url`` a
-throwaway local Redis is started.
+scheduled time); ``--rate 0``: closed loop, back to back (throughput). Each rate is run ``--runs``
+times and the median printed, with the CPU each process used per request (from /proc: the API
+server and its workers, this load generator, Redis) and the load average, which on a shared machine
+say more than wall time. ``--workers N`` serves with N uvicorn worker processes (as
+``brokerage api --workers``). ``--py-spy OUT`` records the server during the first closed-loop run
+(raw collapsed stacks; summarise with bench/profile_summary.py). Without ``--redis-url`` a throwaway
+local Redis is started.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import asyncio
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +38,8 @@ from urllib.parse import quote as urlquote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil
+
 from brokerage.services import LocalRedis, free_port
 
 
@@ -39,10 +48,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def query_mix(symbols: list[str], names: list[str], count: int, seed: int) -> list[str]:
+def query_mix(symbols: list[str], names: list[str], count: int, seed: int, hot_only: bool = False) -> list[str]:
     rnd = random.Random(seed)
     fixed = ["F", "AAPL", "AP", "appel", "micro", "motors", "msft", "goo", "amaz", "tesla", "nvda", "bank",
              "general motors", "jpm", "berkshire", "brk.b", "ford", "intel", "oracle", "visa"]
+    if hot_only:
+        return fixed
     out: list[str] = []
     for _ in range(count):
         r = rnd.random()
@@ -66,8 +77,8 @@ def query_mix(symbols: list[str], names: list[str], count: int, seed: int) -> li
 
 
 # Child process: the HTTP server ---------------------------------------------------------------------
-def serve(port: int) -> None:
-    import uvicorn
+def bench_app():  # type: ignore[no-untyped-def]
+    """The search router alone (no token check, no metrics middleware), timed by a pure ASGI wrapper."""
     from fastapi import FastAPI
 
     from gateway.api.problems import install_problem_handlers
@@ -89,7 +100,41 @@ def serve(port: int) -> None:
 
         await app(scope, receive, send_timed)
 
-    uvicorn.run(timed, host="127.0.0.1", port=port, loop="uvloop", log_level="warning", access_log=False)
+    return timed
+
+
+def serve(port: int, workers: int) -> None:
+    import uvicorn
+
+    # several workers need an import string (each worker process builds its own app)
+    app = "bench.search:bench_app" if workers > 1 else bench_app
+    uvicorn.run(app, factory=True, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                workers=workers, log_level="warning", access_log=False)
+
+
+# CPU per request from /proc ---------------------------------------------------------------------------
+def process_cpu(pid: int | None, tree: bool = False) -> float:
+    """utime + stime of a process (with ``tree``: plus its live descendants, e.g. uvicorn workers)."""
+    if pid is None:
+        return 0.0
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)] if tree else [proc]
+        total = 0.0
+        for p in procs:
+            times = p.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def cpu_sample(server_pid: int, redis_pid: int | None) -> tuple[float, float, float]:
+    return process_cpu(server_pid, tree=True), process_cpu(os.getpid()), process_cpu(redis_pid)
+
+
+def load_average() -> str:
+    return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 # Load generator: minimal keep-alive HTTP/1.1 client (httpx would cost more CPU than the server) ------
@@ -180,11 +225,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rate", type=float, nargs="+", default=[200.0, 0.0],
                         help="offered req/s over all connections (0: back to back, the server's capacity)")
+    parser.add_argument("--mix", choices=["real", "hot"], default="real",
+                        help="hot: only the 20 popular queries (the cached path: HTTP, cache, MGET, no index)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per rate; the median is printed")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes serving the API")
+    parser.add_argument("--py-spy", default=None, help="record the server with py-spy into this file")
+    parser.add_argument("--py-spy-bin", default=shutil.which("py-spy") or "py-spy")
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.workers)
         return
 
     base = Path(tempfile.mkdtemp(prefix="bench-search-"))
@@ -206,11 +257,16 @@ def main() -> None:
         symbols = [x.symbol for x in listings]
         asyncio.run(write_quotes(redis_url, symbols))
         queries = query_mix(symbols, [x.name for x in listings], args.requests, seed=11)
+        if args.mix == "hot":
+            hot = query_mix(symbols, [x.name for x in listings], 0, seed=11, hot_only=True)
+            queries = [hot[i % len(hot)] for i in range(args.requests)]
 
         port = free_port()
         env = dict(os.environ, BROKERAGE_DATA_DIR=str(base), BROKERAGE_REDIS_URL=redis_url,
                    BROKERAGE_SEARCH_CACHE_TTL_SECONDS="2")
-        child = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env)
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers)], env=env)
+        redis_pid = redis_server.pid() if redis_server is not None else None
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -219,19 +275,42 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         asyncio.run(load(port, queries[:500], 4))  # warm caches and code paths
+        profiler = None
         for rate in args.rate:
-            e2e, server, errors, elapsed = asyncio.run(load(port, queries, args.concurrency, rate))
             offered = f"open loop at {rate:,.0f} req/s" if rate else "closed loop (back to back)"
             print(f"REST GET /v1/search, {len(listings):,} symbols, {len(queries):,} requests, "
-                  f"{args.concurrency} connections, {offered}: {len(queries) / elapsed:,.0f} req/s, "
-                  f"{errors} non-200")
-            print(f"  end to end   p50 {percentile(e2e, 50):.2f} ms  p99 {percentile(e2e, 99):.2f} ms  "
-                  f"max {max(e2e):.2f} ms")
-            print(f"  in server    p50 {percentile(server, 50):.2f} ms  p99 {percentile(server, 99):.2f} ms")
+                  f"{args.concurrency} connections, {args.workers} server worker(s), {offered}:")
+            runs = []
+            for run in range(args.runs):
+                if args.py_spy and not rate and profiler is None:
+                    profiler = subprocess.Popen(
+                        [args.py_spy_bin, "record", "--pid", str(child.pid), "--subprocesses", "--format", "raw",
+                         "--rate", "250", "--output", args.py_spy, "--nonblocking"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(1.0)
+                before = cpu_sample(child.pid, redis_pid)
+                e2e, server, errors, elapsed = asyncio.run(load(port, queries, args.concurrency, rate))
+                after = cpu_sample(child.pid, redis_pid)
+                if profiler is not None and profiler.returncode is None and profiler.poll() is None:
+                    profiler.send_signal(2)  # SIGINT: py-spy writes its output and exits
+                    profiler.wait(60)
+                    print(f"  py-spy profile of the server written to {args.py_spy}")
+                per_req = [(a - b) / len(queries) * 1e6 for a, b in zip(after, before, strict=True)]
+                runs.append((len(queries) / elapsed, percentile(e2e, 50), percentile(e2e, 99),
+                             percentile(server, 50), percentile(server, 99), *per_req))
+                print(f"  run {run + 1}: {len(queries) / elapsed:,.0f} req/s, {errors} non-200; "
+                      f"end to end p50 {percentile(e2e, 50):.2f} ms p99 {percentile(e2e, 99):.2f} ms "
+                      f"max {max(e2e):.2f} ms; in server p50 {percentile(server, 50):.2f} ms "
+                      f"p99 {percentile(server, 99):.2f} ms; CPU per request: server {per_req[0]:.0f} µs, "
+                      f"load generator {per_req[1]:.0f} µs, Redis {per_req[2]:.0f} µs; {load_average()}")
+            med = [statistics.median(col) for col in zip(*runs, strict=True)]
+            print(f"  median of {args.runs}: {med[0]:,.0f} req/s; end to end p50 {med[1]:.2f} ms p99 {med[2]:.2f} ms; "
+                  f"in server p50 {med[3]:.2f} ms p99 {med[4]:.2f} ms; CPU per request: server {med[5]:.0f} µs "
+                  f"(all workers), load generator {med[6]:.0f} µs, Redis {med[7]:.0f} µs")
         solo = asyncio.run(in_process(redis_url, index_path, queries[: min(5000, len(queries))]))
         print(f"  service only p50 {percentile(solo, 50):.2f} ms  p99 {percentile(solo, 99):.2f} ms  "
               "(one caller, no HTTP: parse + cache/index + MGET)")
-        print(f"  CPUs: {os.cpu_count()} shared by load generator, server and Redis")
+        print(f"  CPUs: {os.cpu_count()} shared by load generator, server and Redis; {load_average()}")
     finally:
         if child is not None:
             child.terminate()

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
     api_db_pool_size: int = 10
     api_db_command_timeout_seconds: float = 10.0
+    # uvicorn worker processes of `brokerage api` (0: one per CPU); each has its own DB pool, metrics, stream caps
+    api_workers: int = Field(default=1, ge=0)
     fix_host: str = "127.0.0.1"
     fix_port: int = 9876
     fix_tls_port: int | None = None

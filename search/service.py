@@ -3,21 +3,24 @@ with live quotes in one MGET.
 
 The cache holds the ranked listings of a query (never the quotes, which must be live) for a short
 TTL: in Redis (shared by every API process) and, for the hottest queries, in a small process-local
-front with the same TTL. A hot query costs one MGET; one cached in Redis only, a GET plus the MGET;
-on a miss the MGET and the cache SET travel in the same pipeline after the index lookup.
+front with the same TTL. A hot query costs one MGET and never touches the index; one cached in Redis
+only, a GET plus the MGET; on a miss the MGET and the cache SET go out together after the index
+lookup. Quotes are read through marketdata's QuoteReader (which owns their encoding in Redis).
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import orjson
 from redis.asyncio import Redis
 
-from marketdata.quotes import Quote, quote_key
+from marketdata.quotes import Quote
+from marketdata.redis_quotes import QuoteReader
 from search.index import TickerIndex
 from search.query import InvalidQuery, parse_query
 from search.ranking import Listing
@@ -76,6 +79,7 @@ class SearchService:
     def __init__(self, index: TickerIndex, redis: Redis, cache_ttl_seconds: float) -> None:  # type: ignore[type-arg,unused-ignore]
         self._index = index
         self._redis = redis
+        self._quotes = QuoteReader(redis)
         self._ttl_ms = max(1, int(cache_ttl_seconds * 1000))
         self.recent = RecentResults(cache_ttl_seconds)
 
@@ -92,24 +96,21 @@ class SearchService:
         if listings is None:
             cached = await self._redis.get(key)
             if cached is not None:
-                listings = [Listing.from_mapping(m) for m in json.loads(cached)]
+                listings = [Listing.from_mapping(m) for m in orjson.loads(cached)]
                 self.recent.put(key, listings, now)
+        symbols: list[str]
         if listings is not None:
-            rows = await self._redis.mget([quote_key(lst.symbol) for lst in listings]) if listings else []
+            symbols = [lst.symbol for lst in listings]
+            quotes = await self._quotes.get_many(symbols)
         else:
             listings = await self._index.search(query, limit)
             self.recent.put(key, listings, now)
-            payload = json.dumps([lst.to_mapping() for lst in listings], separators=(",", ":"))
-            async with self._redis.pipeline(transaction=False) as pipe:
-                if listings:
-                    pipe.mget([quote_key(lst.symbol) for lst in listings])
-                pipe.set(key, payload, px=self._ttl_ms)
-                replies = await pipe.execute()
-            rows = replies[0] if listings else []
-        return [
-            SearchHit(listing, Quote.from_json(raw) if raw else None)
-            for listing, raw in zip(listings, rows, strict=True)
-        ]
+            symbols = [lst.symbol for lst in listings]
+            payload = orjson.dumps([lst.to_mapping() for lst in listings])
+            quotes, _ = await asyncio.gather(
+                self._quotes.get_many(symbols), self._redis.set(key, payload, px=self._ttl_ms)
+            )
+        return [SearchHit(listing, quotes.get(listing.symbol)) for listing in listings]
 
     async def clear_cache(self) -> int:
         """Forget every cached result (after a reindex); returns how many Redis entries were dropped."""

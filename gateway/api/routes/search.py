@@ -4,16 +4,21 @@ The search service (index + Redis) is opened on first use and kept on ``app.stat
 (building the embedded index if there is none yet);
 it reuses ``app.state.redis`` and ``app.state.settings`` when the app's lifespan provides them. Tests
 and other wiring may override the ``search_service`` dependency.
+
+The 200 body is built as plain dicts and serialised by orjson (ADR 029): the pydantic models below
+document it in the OpenAPI schema but are not instantiated and validated per request, which cost
+more server CPU than the index lookup (docs/perf/search.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
@@ -104,28 +109,40 @@ async def _open_index(settings: Settings) -> TickerIndex:
     return await asyncio.to_thread(build)
 
 
-def _quote_out(quote: Quote, stale_after: float, at_us: int) -> QuoteOut:
-    return QuoteOut(
-        bid=quote.bid, ask=quote.ask, bid_size=quote.bid_size, ask_size=quote.ask_size,
-        last=quote.last, last_size=quote.last_size, volume=quote.volume, prev_close=quote.prev_close,
-        exchange_ts_us=quote.exchange_ts_us, ingest_ts_us=quote.ingest_ts_us,
-        age_seconds=round(quote.age_seconds(at_us), 6), stale=quote.is_stale(stale_after, at_us),
-    )
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)  # as pydantic writes a Decimal: a JSON string
 
 
-def _result_out(hit: SearchHit, stale_after: float, at_us: int) -> SearchResultOut:
-    lst = hit.listing
-    return SearchResultOut(
-        symbol=lst.symbol, name=lst.name, exchange=lst.exchange, sector=lst.sector, market_cap=lst.market_cap,
-        quote=_quote_out(hit.quote, stale_after, at_us) if hit.quote is not None else None,
-    )
+def quote_body(quote: Quote, stale_after: float, at_us: int) -> dict[str, Any]:
+    """A QuoteOut as JSON-ready values."""
+    return {
+        "bid": _decimal(quote.bid), "ask": _decimal(quote.ask), "bid_size": _decimal(quote.bid_size),
+        "ask_size": _decimal(quote.ask_size), "last": _decimal(quote.last), "last_size": _decimal(quote.last_size),
+        "volume": _decimal(quote.volume), "prev_close": _decimal(quote.prev_close),
+        "exchange_ts_us": quote.exchange_ts_us, "ingest_ts_us": quote.ingest_ts_us,
+        "age_seconds": round(quote.age_seconds(at_us), 6), "stale": quote.is_stale(stale_after, at_us),
+    }
+
+
+def search_body(query: str, hits: list[SearchHit], stale_after: float, at_us: int) -> bytes:
+    """A SearchResponse serialised: the same JSON the pydantic models would produce."""
+    results = []
+    for hit in hits:
+        lst = hit.listing
+        results.append({
+            "symbol": lst.symbol, "name": lst.name, "exchange": lst.exchange, "sector": lst.sector,
+            "market_cap": str(lst.market_cap),
+            "quote": quote_body(hit.quote, stale_after, at_us) if hit.quote is not None else None,
+        })
+    return orjson.dumps({"query": query, "results": results})
 
 
 @router.get(
     "/v1/search",
-    response_model=SearchResponse,
+    response_model=None,  # the body is built by search_body; SearchResponse documents it
     summary="Find tickers by symbol, symbol prefix or company name (typos tolerated), with live quotes",
     responses={
+        200: {"model": SearchResponse, "description": "Matching tickers, best first, each with its live quote"},
         422: {"description": "Empty, too long or garbage query, or bad limit", "content": {PROBLEM_MEDIA_TYPE: {}}},
         503: {"description": "The search index is not available", "content": {PROBLEM_MEDIA_TYPE: {}}},
     },
@@ -135,7 +152,7 @@ async def search(
     service: Annotated[SearchService, Depends(search_service)],
     q: Annotated[str | None, Query(description=f"Ticker or company name, 1–{MAX_QUERY_CHARS} characters")] = None,
     limit: Annotated[str | None, Query(description=f"Results wanted, 1–{MAX_LIMIT} (default 10)")] = None,
-) -> SearchResponse | JSONResponse:
+) -> Response:
     # q and limit are validated here (not by FastAPI) so every bad input is the same 422 problem.
     try:
         hits = await service.search(q, parse_limit(limit))
@@ -149,7 +166,4 @@ async def search(
             Problem(503, "search-unavailable", "Search index unavailable", str(exc)), request.url.path
         )
     settings = _settings(request)
-    at = now_us()
-    return SearchResponse(
-        query=q or "", results=[_result_out(h, settings.quote_stale_seconds, at) for h in hits]
-    )
+    return Response(search_body(q or "", hits, settings.quote_stale_seconds, now_us()), media_type="application/json")
