@@ -171,7 +171,8 @@ class Batch:
         events = [(e.event_id, e.event_type, e.occurred_at, e.account_id,
                    orjson.dumps(e.to_payload(), default=str).decode()) for e in self._events]
         self.seqs.update(await flush_batch(self.conn, self._executions, list(self._dirty.values()), events,
-                                           self.ledger.write_args(), self._new_orders, self._claims))
+                                           self.ledger.write_args(self.ledger.has_fills), self._new_orders,
+                                           self._claims))
         self._new_orders.clear()
         self._claims.clear()
         self._executions.clear()

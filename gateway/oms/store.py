@@ -243,25 +243,30 @@ _N_EXEC, _N_ORDER, _N_EVENT = len(_EXECUTION_TYPES), len(_TYPES), 5
 # A batch's deferred writes in ONE statement (ADR 021): its client ExecutionReports (seq in the given order;
 # a venue ExecID already applied is left out, as ``insert_executions``), its changed order rows, its outbox
 # events, and the ledger's rows (``ledger.posting_batch.write_ctes``).
-_FLUSH = (
-    "WITH x AS (INSERT INTO executions (" + _EXECUTION_COLUMNS + ") "
-    "SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, u.m, now(), u.n, u.o::jsonb "
-    f"FROM unnest({_unnest(_EXECUTION_TYPES, 1)}) WITH ORDINALITY AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, "
-    "ord) ORDER BY u.ord ON CONFLICT (venue_exec_id) DO NOTHING RETURNING exec_id, seq), "
-    "o AS (UPDATE orders SET " + ", ".join(f"{name} = u.{name}" for name in _NAMES[1:]) + ", updated_at = now() "
-    f"FROM unnest({_unnest(_TYPES, 1 + _N_EXEC)}) AS u({_COLUMNS}) WHERE orders.order_id = u.order_id), "
-    "b AS (INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
-    "SELECT u.a, u.b, u.c, u.d, u.e::jsonb FROM unnest("
-    + _unnest(("uuid", "text", "timestamptz", "text", "text"), 1 + _N_EXEC + _N_ORDER)
-    + ") WITH ORDINALITY AS u(a, b, c, d, e, ord) ORDER BY u.ord), "
-    f"n AS (INSERT INTO orders ({_COLUMNS}) SELECT * FROM unnest("
-    + _unnest(_TYPES, 1 + _N_EXEC + _N_ORDER + _N_EVENT) + ")), "
-    "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, trading_day, order_id, kind) SELECT * FROM unnest("
-    + _unnest(("text", "text", "date", "text", "text"), 1 + _N_EXEC + 2 * _N_ORDER + _N_EVENT)
-    + ") ON CONFLICT DO NOTHING)"
-    + write_ctes(1 + _N_EXEC + 2 * _N_ORDER + 2 * _N_EVENT)
-    + " SELECT exec_id, seq FROM x"
-)
+def _flush_sql(journal: bool) -> str:
+    return (
+        "WITH x AS (INSERT INTO executions (" + _EXECUTION_COLUMNS + ") "
+        "SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, u.m, now(), u.n, u.o::jsonb "
+        f"FROM unnest({_unnest(_EXECUTION_TYPES, 1)}) "
+        "WITH ORDINALITY AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, ord) ORDER BY u.ord "
+        "ON CONFLICT (venue_exec_id) DO NOTHING RETURNING exec_id, seq), "
+        "o AS (UPDATE orders SET " + ", ".join(f"{name} = u.{name}" for name in _NAMES[1:]) + ", updated_at = now() "
+        f"FROM unnest({_unnest(_TYPES, 1 + _N_EXEC)}) AS u({_COLUMNS}) WHERE orders.order_id = u.order_id), "
+        "b AS (INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
+        "SELECT u.a, u.b, u.c, u.d, u.e::jsonb FROM unnest("
+        + _unnest(("uuid", "text", "timestamptz", "text", "text"), 1 + _N_EXEC + _N_ORDER)
+        + ") WITH ORDINALITY AS u(a, b, c, d, e, ord) ORDER BY u.ord), "
+        f"n AS (INSERT INTO orders ({_COLUMNS}) SELECT * FROM unnest("
+        + _unnest(_TYPES, 1 + _N_EXEC + _N_ORDER + _N_EVENT) + ")), "
+        "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, trading_day, order_id, kind) SELECT * FROM unnest("
+        + _unnest(("text", "text", "date", "text", "text"), 1 + _N_EXEC + 2 * _N_ORDER + _N_EVENT)
+        + ") ON CONFLICT DO NOTHING)"
+        + write_ctes(1 + _N_EXEC + 2 * _N_ORDER + 2 * _N_EVENT, journal)
+        + " SELECT exec_id, seq FROM x"
+    )
+
+
+_FLUSH = {journal: _flush_sql(journal) for journal in (False, True)}
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -276,7 +281,9 @@ async def flush_batch(conn: Conn, executions: list[tuple[Any, ...]], orders: lis
     payload), ``ledger`` (``PostingBatch.write_args``), ``new_orders`` (rows to insert) and ``claims``
     (``order_cl_ord_ids`` rows: session, ClOrdID, trading day, order id, kind; one already there is kept);
     exec id -> seq of the reports written."""
-    rows = await conn.fetch(_FLUSH, *_columns(executions, _N_EXEC), *_columns([_values(s) for s in orders], _N_ORDER),
+    journal = len(ledger) > 12  # fills to book: the journal's CTEs too (else no lock on its tables)
+    rows = await conn.fetch(_FLUSH[journal], *_columns(executions, _N_EXEC),
+                            *_columns([_values(s) for s in orders], _N_ORDER),
                             *_columns(events, _N_EVENT), *_columns([_values(s) for s in new_orders or []], _N_ORDER),
                             *_columns(list(claims or []), _N_EVENT), *ledger)
     return {r["exec_id"]: r["seq"] for r in rows}

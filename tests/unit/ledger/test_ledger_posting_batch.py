@@ -68,7 +68,9 @@ def test_write_args_carry_each_changed_row_once() -> None:
     batch.book_fill(CASH, "AAPL", OrderReservation(D(3), D(0), D(3)), Fill(Side.SELL, D(3), D(61), "X2"))
     args = batch.write_args()
     assert len(args) == WRITE_PARAMS and write_ctes(7).count("$") == WRITE_PARAMS
-    entries, lines, events, cash, holdings = args[0:3], args[3:10], args[10:14], args[14:18], args[18:26]
+    assert len(batch.write_args(journal=False)) == 12 == write_ctes(7, journal=False).count("$")
+    assert "journal" not in write_ctes(7, journal=False)
+    cash, holdings, entries, lines, events = args[0:4], args[4:12], args[12:15], args[15:22], args[22:26]
     assert entries[2] == ["X1", "X2"] and events[2] == ["X1", "X2"]
     assert len(lines[0]) == sum(len(o.entry.lines) for *_, o in batch._fills)
     assert cash[0] == ["A1"] and cash[3] == [D(0)]  # one row, the final state
