@@ -7,7 +7,11 @@ transaction. Inside it an account row locked once stays locked, an order row loc
 * each order row is read once; later reports of the same order in the batch see the in-memory row, and
   the changed rows are written back together just before the commit (one ``executemany``);
 * client ExecutionReports of exchange reports and outbox events are written together just before the commit
-  (a venue ExecID seen earlier in the batch counts as applied).
+  (a venue ExecID seen earlier in the batch counts as applied);
+* an exchange-report batch reads its accounts' cash rows, the holdings its orders touch and which of its
+  fills the journal holds in one statement, books fills, blocks and releases in memory
+  (``ledger.posting_batch``) and writes journal entries, lines, cash, holdings, order rows, client reports
+  and outbox events in ONE statement before the commit (ADR 021).
 
 Nothing here commits: the caller's transaction still makes the whole batch (or, on the per-item
 fallback, each item) all or nothing.
@@ -15,6 +19,7 @@ fallback, each item) all or nothing.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import orjson
@@ -22,20 +27,17 @@ import orjson
 from audit.events import AuditEvent
 from gateway.oms.store import (
     StoredOrder,
-    insert_executions,
+    flush_batch,
     lock_order_seen,
     lock_orders_seen,
-    save_orders,
     venue_exec_seen,
 )
-from ledger.fills import AccountType
-from ledger.journal_store import Conn, LockedAccount, lock_account
+from ledger.fills import AccountType, Fill, FillOutcome
+from ledger.journal_store import Conn, LockedAccount, lock_account, lock_cash, lock_position
+from ledger.posting_batch import STATE_SQL, PostingBatch
+from ledger.reservations import CashBalance, OrderReservation, Release
 
 __all__ = ["Batch"]
-
-_OUTBOX = ("INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
-           "VALUES ($1, $2, $3, $4, $5::jsonb)")
-
 
 class Batch:
     def __init__(self, conn: Conn) -> None:
@@ -48,11 +50,18 @@ class Batch:
         self._venue_exec_ids: set[str] = set()
         self.seqs: dict[str, int] = {}  # exec id -> executions.seq, once flushed
         self._checked: set[str] = set()  # venue ExecIDs whose applied-or-not is known (prefetch)
+        self._new_orders: list[StoredOrder] = []
+        self._claims: list[tuple[str, str, date, str, str]] = []
+        self.ledger = PostingBatch()  # cash, holdings, journal of the batch (exchange reports)
+        self._refs_checked: set[tuple[str, str]] = set()  # (account, venue ExecID) looked up in the journal
 
-    async def prefetch(self, account_ids: list[str], order_ids: list[str], venue_exec_ids: list[str]) -> None:
-        """Lock the batch's accounts (ascending: no deadlock between batches), then its orders, and learn
-        which venue ExecIDs were already applied: three round trips for the whole batch. An account that
-        does not exist is left for ``account`` to report."""
+    def __repr__(self) -> str:  # short: error tracebacks render their frames' locals
+        return (f"Batch({len(self._accounts)} accounts, {len(self._orders)} orders, {len(self._executions)} reports, "
+                f"{len(self._events)} events pending)")
+
+    async def lock_accounts(self, account_ids: list[str]) -> None:
+        """Lock these accounts (ascending: no deadlock between batches) in one statement; ``account`` then
+        answers from memory. An account that does not exist is left for ``account`` to report."""
         rows = await self.conn.fetch(
             "SELECT account_id, account_type, currency, status, short_selling_enabled, kill_switch FROM accounts "
             "WHERE account_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE", sorted(set(account_ids)))
@@ -60,11 +69,65 @@ class Batch:
             self._accounts[r["account_id"]] = LockedAccount(
                 r["account_id"], AccountType(r["account_type"]), r["currency"], r["status"],
                 r["short_selling_enabled"], r["kill_switch"])
+
+    def locked_accounts(self) -> list[LockedAccount]:
+        return [self._accounts[a] for a in sorted(self._accounts)]
+
+    def enter_order(self, stored: StoredOrder, execution: tuple[Any, ...], day: date) -> None:
+        """A new order's row, its ClOrdID claim ('new' on ``day``) and its PendingNew report
+        (``execution_row``), written by ``flush``; the report's seq then in ``seqs``."""
+        self._new_orders.append(stored)
+        self._claims.append((stored.session_id, stored.order.cl_ord_id, day, stored.order.order_id, "new"))
+        self._executions.append(execution)
+
+    async def prefetch(self, account_ids: list[str], order_ids: list[str], venue_exec_ids: list[str]) -> None:
+        """Lock the batch's accounts (ascending: no deadlock between batches), then its orders (and which
+        venue ExecIDs were already applied), then read the accounts' cash rows, the orders' holdings and
+        which fills the journal holds: four statements for the whole batch, none per report. An account that
+        does not exist is left for ``account`` to report."""
+        await self.lock_accounts(account_ids)
         # with the accounts locked nobody else changes these orders or applies reports to them
-        orders, seen = await lock_orders_seen(self.conn, sorted(set(order_ids)), list(set(venue_exec_ids)))
+        exec_ids = list(set(venue_exec_ids))
+        orders, seen = await lock_orders_seen(self.conn, sorted(set(order_ids)), exec_ids)
         self._orders.update(orders)
         self._venue_exec_ids |= seen
         self._checked.update(venue_exec_ids)
+        locked = sorted(self._accounts)
+        pairs = sorted({(o.order.account_id, o.order.symbol) for o in orders.values()
+                        if o.order.account_id in self._accounts})
+        state = await self.conn.fetch(STATE_SQL, locked, [a for a, _ in pairs], [s for _, s in pairs], exec_ids)
+        self.ledger.load(state, pairs)
+        self._refs_checked.update((a, x) for a in locked for x in exec_ids)
+
+    async def _ledger_rows(self, account: LockedAccount, symbol: str) -> None:
+        """The account's cash row and the holding, read (and locked) now if the prefetch did not."""
+        if not self.ledger.has_cash(account.account_id):
+            self.ledger.cash[account.account_id] = await lock_cash(self.conn, account)
+        if not self.ledger.has_position(account.account_id, symbol):
+            self.ledger.positions[(account.account_id, symbol)] = await lock_position(self.conn, account, symbol)
+
+    async def book_fill(self, account: LockedAccount, symbol: str, reservation: OrderReservation, fill: Fill,
+                        ) -> FillOutcome | None:
+        """``ledger.order_postings.post_fill`` for this batch: None when the journal already holds the fill."""
+        await self._ledger_rows(account, symbol)
+        key = (account.account_id, fill.reference)
+        if key not in self._refs_checked:
+            if await self.conn.fetchval(
+                    "SELECT true FROM journal_entries WHERE account_id = $1 AND kind = 'fill' AND reference = $2",
+                    account.account_id, fill.reference):
+                self.ledger.journal_refs.add(key)
+            self._refs_checked.add(key)
+        return self.ledger.book_fill(account, symbol, reservation, fill)
+
+    async def block(self, account: LockedAccount, symbol: str, reservation: OrderReservation) -> CashBalance:
+        """``ledger.order_postings.block_reservation`` for this batch."""
+        await self._ledger_rows(account, symbol)
+        return self.ledger.block(account, symbol, reservation)
+
+    async def release(self, account: LockedAccount, symbol: str, release: Release) -> CashBalance:
+        """``ledger.order_postings.release_reservation`` for this batch."""
+        await self._ledger_rows(account, symbol)
+        return self.ledger.release(account, symbol, release)
 
     async def account(self, account_id: str) -> LockedAccount:
         """The account row, locked (FOR UPDATE) the first time the batch asks for it."""
@@ -102,15 +165,17 @@ class Batch:
         self._events.append(event)
 
     async def flush(self) -> None:
-        """Write what the batch kept back; call inside the transaction, before the commit."""
-        if self._executions:
-            self.seqs.update(await insert_executions(self.conn, self._executions))
-            self._executions.clear()
-        if self._dirty:
-            await save_orders(self.conn, list(self._dirty.values()))
-            self._dirty.clear()
-        if self._events:
-            await self.conn.executemany(_OUTBOX, [
-                (e.event_id, e.event_type, e.occurred_at, e.account_id,
-                 orjson.dumps(e.to_payload(), default=str).decode()) for e in self._events])
-            self._events.clear()
+        """Write what the batch kept back, in one statement; call inside the transaction, before the commit."""
+        if not (self._executions or self._dirty or self._events or self.ledger.changed or self._new_orders):
+            return
+        events = [(e.event_id, e.event_type, e.occurred_at, e.account_id,
+                   orjson.dumps(e.to_payload(), default=str).decode()) for e in self._events]
+        self.seqs.update(await flush_batch(self.conn, self._executions, list(self._dirty.values()), events,
+                                           self.ledger.write_args(self.ledger.has_fills), self._new_orders,
+                                           self._claims))
+        self._new_orders.clear()
+        self._claims.clear()
+        self._executions.clear()
+        self._dirty.clear()
+        self._events.clear()
+        self.ledger.written()

@@ -6,7 +6,7 @@ import contextlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -14,15 +14,18 @@ from brokerage.settings import Settings
 from gateway.oms.config import risk_limits
 from gateway.oms.margin import Valuation, fresh_marks
 from gateway.oms.market_hours import MarketStatus, load_calendar, market_status
+from gateway.oms.model import Side
+from gateway.oms.order_fsm import Order
 from gateway.oms.risk_config import RiskContext, RiskLimits
 from gateway.oms.store import Controls, OpenExposure, load_controls, open_exposure
 from ledger.fills import AccountType, Position
 from ledger.journal_store import Conn, LockedAccount, load_positions, lock_cash
+from ledger.posting_batch import PostingBatch
 from ledger.reservations import CashBalance
 from marketdata.quotes import Quote
 from marketdata.redis_quotes import QuoteReader
 
-__all__ = ["RiskInputs"]
+__all__ = ["NewOrderBatch", "RiskInputs"]
 
 _OPEN = "('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')"
 # Everything risk reads, in one round trip: the cash row (locked), holdings, open exposure, controls; and
@@ -44,6 +47,62 @@ SELECT c.amount, c.blocked,
                AND k.trading_day >= $6) AS cl_ord_id_used
 FROM cash_balances c WHERE c.account_id = $1 AND c.currency = $2 FOR UPDATE OF c
 """
+
+
+# What risk reads for a whole batch of one session's new orders, in one statement, with the batch's accounts
+# locked (so nothing it reads can change under it, and no FOR UPDATE is needed): cash rows (c), every holding
+# (h), open orders' count and leaves per symbol and side (b/s), controls (t), and which of the batch's
+# ClOrdIDs the session used on ``since`` or later (u).
+_BATCH = f"""
+SELECT 'c' AS k, c.account_id AS a, c.currency AS s, c.amount AS n1, c.blocked AS n2, NULL::numeric AS n3,
+       NULL::numeric AS n4, NULL::date AS d
+  FROM cash_balances c JOIN accounts a USING (account_id)
+ WHERE c.account_id = ANY($1::text[]) AND c.currency = a.currency
+UNION ALL
+SELECT 'h', account_id, symbol, qty, cost_basis, realized_pnl, blocked_qty, NULL FROM holdings
+ WHERE account_id = ANY($1::text[])
+UNION ALL
+SELECT CASE WHEN o.buy THEN 'b' ELSE 's' END, o.account_id, o.symbol, count(*), sum(o.leaves_qty), NULL, NULL, NULL
+  FROM (SELECT account_id, symbol, side = 'buy' AS buy, leaves_qty FROM orders
+         WHERE account_id = ANY($1::text[]) AND status IN {_OPEN}) o GROUP BY o.account_id, o.symbol, o.buy
+UNION ALL
+SELECT 't', name, reason, engaged::int, NULL, NULL, NULL, NULL FROM trading_controls
+ WHERE name IN ('kill_switch', 'halt')
+UNION ALL
+SELECT 'u', NULL, cl_ord_id, NULL, NULL, NULL, NULL, trading_day FROM order_cl_ord_ids
+ WHERE session_id = $2 AND cl_ord_id = ANY($3::text[]) AND trading_day >= $4
+"""
+
+
+@dataclass(repr=False)
+class NewOrderBatch:
+    """A batch of new orders' risk inputs, read once (``RiskInputs.read_batch``) and kept current in memory
+    as the batch accepts orders: cash and holdings live in the batch's ``PostingBatch``; here the open
+    orders, controls and the ClOrdIDs used (with the orders this batch entered under them)."""
+
+    ledger: PostingBatch
+    open_orders: dict[str, int]
+    open_qty: dict[tuple[str, str, bool], Decimal]  # (account, symbol, buy) -> leaves of open orders
+    controls: Controls
+    used: dict[str, date]  # ClOrdID -> latest trading day the session used it
+    read_holdings: set[tuple[str, str]]  # holdings that have a row (a flat default is not one)
+    entered: dict[str, Order] = field(default_factory=dict)  # ClOrdID -> order entered by this batch
+
+    def __repr__(self) -> str:  # short: error tracebacks render their frames' locals
+        return f"NewOrderBatch({len(self.open_orders)} accounts, {len(self.entered)} orders entered)"
+
+    def used_since(self, cl_ord_id: str, since: date) -> bool:
+        day = self.used.get(cl_ord_id)
+        return day is not None and day >= since
+
+    def accepted(self, order: Order, day: date) -> None:
+        """An order this batch entered: it counts as open, and its ClOrdID as used."""
+        account, buy = order.account_id, order.side is Side.BUY
+        self.open_orders[account] = self.open_orders.get(account, 0) + 1
+        key = (account, order.symbol, buy)
+        self.open_qty[key] = self.open_qty.get(key, Decimal(0)) + order.leaves_qty
+        self.used[order.cl_ord_id] = max(day, self.used.get(order.cl_ord_id, day))
+        self.entered[order.cl_ord_id] = order
 
 
 @dataclass
@@ -106,6 +165,49 @@ class RiskInputs:
             self._hours = _Hours(status, now + 1.0)
         return self._hours.status
 
+    async def read_batch(self, conn: Conn, accounts: list[LockedAccount], ledger: PostingBatch, session_id: str,
+                         cl_ord_ids: list[str], since: date) -> NewOrderBatch:
+        """A new-order batch's risk inputs in one statement (``accounts`` already locked by this transaction);
+        cash and holdings go into ``ledger``. An account with no cash row yet gets one (``lock_cash``)."""
+        rows = await conn.fetch(_BATCH, [a.account_id for a in accounts], session_id, cl_ord_ids, since)
+        open_orders: dict[str, int] = {}
+        open_qty: dict[tuple[str, str, bool], Decimal] = {}
+        used: dict[str, date] = {}
+        kill = halt = False
+        halt_reason = ""
+        state = [r for r in rows if r["k"] in ("c", "h")]
+        for r in rows:
+            kind = r["k"]
+            if kind in ("b", "s"):
+                open_orders[r["a"]] = open_orders.get(r["a"], 0) + int(r["n1"])
+                open_qty[(r["a"], r["s"], kind == "b")] = r["n2"]
+            elif kind == "t":
+                if r["a"] == "kill_switch":
+                    kill = bool(r["n1"])
+                else:
+                    halt, halt_reason = bool(r["n1"]), r["s"] or ""
+            elif kind == "u":
+                used[r["s"]] = max(r["d"], used.get(r["s"], r["d"]))
+        ledger.load(state, [])
+        for account in accounts:
+            if not ledger.has_cash(account.account_id):  # no cash row yet: the ledger's own path creates it
+                ledger.cash[account.account_id] = await lock_cash(conn, account)
+        return NewOrderBatch(ledger, open_orders, open_qty, Controls(kill, halt, halt_reason), used,
+                             {(r["a"], r["s"]) for r in state if r["k"] == "h"})
+
+    async def context_in_batch(self, batch: NewOrderBatch, account: LockedAccount, symbol: str,
+                               quote: Quote | None) -> RiskContext:
+        """``context`` from a batch's state as its earlier orders left it (no statement)."""
+        account_id = account.account_id
+        positions = [p for (a, _), p in batch.ledger.positions.items()
+                     if a == account_id and (a, p.symbol) in batch.read_holdings]
+        position = batch.ledger.positions.get((account_id, symbol)) or Position(symbol)
+        exposure = OpenExposure(batch.open_orders.get(account_id, 0),
+                                batch.open_qty.get((account_id, symbol, True), Decimal(0)),
+                                batch.open_qty.get((account_id, symbol, False), Decimal(0)))
+        return await self._context(account, symbol, quote, batch.ledger.cash[account_id], positions, position,
+                                   exposure, batch.controls)
+
     async def context(self, conn: Conn, account: LockedAccount, symbol: str, quote: Quote | None,
                       ) -> tuple[RiskContext, Controls]:
         ctx, controls, _ = await self.context_for_new(conn, account, symbol, quote, None, None)
@@ -133,13 +235,19 @@ class RiskInputs:
             controls = Controls(row["global_kill"], row["halted"], row["halt_reason"] or "")
             used = bool(row["cl_ord_id_used"])
         position = next((p for p in positions if p.symbol == symbol), Position(symbol))
+        ctx = await self._context(account, symbol, quote, cash, positions, position, exposure, controls)
+        return ctx, controls, used
+
+    async def _context(self, account: LockedAccount, symbol: str, quote: Quote | None, cash: CashBalance,
+                       positions: list[Position], position: Position, exposure: OpenExposure, controls: Controls,
+                       ) -> RiskContext:
         marks: Mapping[str, Decimal] = {}
         valuation_problem = ""
         if account.account_type is AccountType.MARGIN:  # margin buying power: fresh marks only (ADR 012)
             valuation = await self.fresh_marks([p.symbol for p in positions if p.qty])
             marks, valuation_problem = valuation.marks, "" if valuation.available else valuation.text
         hours = self.market()
-        ctx = RiskContext(
+        return RiskContext(
             account_type=account.account_type, cash=cash, position=position, quote=quote,
             now_us=time.time_ns() // 1000, positions=tuple(positions), marks=marks,
             open_orders=exposure.open_orders, open_buy_qty=exposure.open_buy_qty,
@@ -148,4 +256,3 @@ class RiskInputs:
             market_open=hours.open,
             market_note=hours.reason, valuation_problem=valuation_problem,
         )
-        return ctx, controls, used

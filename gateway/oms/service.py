@@ -28,7 +28,7 @@ from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, AuditSink, event,
 from gateway.oms.batch import Batch
 from gateway.oms.changes import ChangeRequests
 from gateway.oms.config import maintenance_policy
-from gateway.oms.context import RiskInputs
+from gateway.oms.context import NewOrderBatch, RiskInputs
 from gateway.oms.entry import decide_new_order
 from gateway.oms.fix_codec import Fields
 from gateway.oms.inbound_marks import upsert_marks
@@ -43,10 +43,11 @@ from gateway.oms.risk_config import Accepted, Rejected
 from gateway.oms.self_trade import SelfTradeModes
 from gateway.oms.session_days import NO_SESSION_START, ClOrdIdScope, message_session_start
 from gateway.oms.session_lanes import SessionLanes
-from gateway.oms.store import StoredOrder, enter_order, find_by_cl_ord_id, new_id
+from gateway.oms.store import StoredOrder, execution_row, find_by_cl_ord_id, new_id
 from gateway.oms.whatif import WHAT_IF_TAG, WhatIf, WhatIfRefused, what_if, what_if_report
 from ledger.errors import LedgerError
-from ledger.order_postings import block_reservation, cash_after_block
+from ledger.fills import Position
+from ledger.money import ZERO
 from ledger.reservations import OrderReservation
 from refdata.instruments import Instrument
 
@@ -278,11 +279,17 @@ class OrderService(ChangeRequests, MassActions):
         try:
             async with self.pool.acquire(timeout=5) as conn, conn.transaction():
                 batch = Batch(conn)
+                # the batch's accounts locked, then everything risk reads for all its orders: two statements
+                await batch.lock_accounts([account_id for _, _, _, account_id, _, _ in ready])
+                state = await self.inputs.read_batch(
+                    conn, batch.locked_accounts(), batch.ledger, session_id, [cmd.cl_ord_id for _, cmd, *_ in ready],
+                    min(self.cl_ord_id_since(cmd.poss_resend) for _, cmd, *_ in ready))
                 for _, cmd, received, _, order, quote in ready:
-                    outcomes.append(await self._enter_unit(batch, session_id, order, cmd, quote, received, actor,
-                                                           origin))
-                await batch.flush()
+                    outcomes.append(await self._enter_unit(batch, state, session_id, order, cmd, quote, received,
+                                                           actor, origin))
+                await batch.flush()  # orders, claims, reports, cash, holdings, events: one statement
             oms_metrics.ledger_tx("new_orders", tx_started)
+            outcomes = [_with_seq(o, batch.seqs) if isinstance(o, tuple) else o for o in outcomes]
         except UNAVAILABLE as error:
             log.warning("oms.db_unavailable", session=session_id, error=str(error))
             outcomes = [error] * len(ready)
@@ -327,9 +334,11 @@ class OrderService(ChangeRequests, MassActions):
             self._reject_new(session_id, cmd, reason, text, account_id)
         return None
 
-    async def _enter_unit(self, batch: Batch, session_id: str, order: Order, cmd: codec.NewOrderCommand,
-                          quote: object, received: datetime, actor: str, origin: SystemOrigin | None = None,
-                          ) -> tuple[str, object]:
+    async def _enter_unit(self, batch: Batch, state: NewOrderBatch, session_id: str, order: Order,
+                          cmd: codec.NewOrderCommand, quote: object, received: datetime, actor: str,
+                          origin: SystemOrigin | None = None) -> tuple[str, object]:
+        """Decide one order of a batch against the batch's state as its earlier orders left it; an accepted
+        order's writes wait for ``batch.flush`` (its seq: ``_with_seq`` after the commit)."""
         conn = batch.conn
         account = await batch.account(order.account_id)
         if account.status != "active":
@@ -338,10 +347,14 @@ class OrderService(ChangeRequests, MassActions):
                                      actor=actor))
             return "rejected", (OrdRejReason.UNKNOWN_ACCOUNT, text)
         since = self.cl_ord_id_since(cmd.poss_resend)
-        ctx, _, used = await self.inputs.context_for_new(conn, account, order.symbol, quote,  # type: ignore[arg-type]
-                                                         session_id, cmd.cl_ord_id, since)
-        found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id, since) if used else None
-        decision = decide_new_order(order, existing=found[0].order if found else None,
+        ctx = await self.inputs.context_in_batch(state, account, order.symbol, quote)  # type: ignore[arg-type]
+        existing: Order | None = None
+        if state.used_since(cmd.cl_ord_id, since):  # entered earlier in this batch, or look it up
+            existing = state.entered.get(cmd.cl_ord_id)
+            if existing is None:
+                found = await find_by_cl_ord_id(conn, session_id, cmd.cl_ord_id, since)
+                existing = found[0].order if found else None
+        decision = decide_new_order(order, existing=existing,
                                     poss_resend=cmd.poss_resend, instrument=self.instruments.get(order.symbol),
                                     ctx=ctx, limits=self.inputs.limits(account))
         checked = now()
@@ -360,23 +373,26 @@ class OrderService(ChangeRequests, MassActions):
                                                hops={"received": received, "risk_checked": checked}))
                 return "rejected", (rule.reason, text)
             case Accepted(reservation=reservation):
-                cash = None
-                if reservation.shares:
-                    await block_reservation(conn, account, order.symbol, reservation, balance=ctx.cash)
-                elif reservation.cash:  # the cash row is written by the order's own statement
-                    cash = cash_after_block(account, ctx.cash, reservation.cash)
+                if reservation.shares:  # a holding the account never had: flat (the block is refused)
+                    state.ledger.positions.setdefault((account.account_id, order.symbol), Position(order.symbol))
+                state.ledger.block(account, order.symbol, reservation)  # in memory; refused: LedgerError
                 stored = StoredOrder(order, session_id, order.cl_ord_id, reservation)
                 exec_id = new_id("E")
                 fields = reports.execution_report(order, exec_id, ExecType.PENDING_NEW)
-                seq = await enter_order(conn, stored, exec_id, fields, cash, self.trading_day())
-                if origin is not None:
+                day = self.trading_day()
+                batch.enter_order(stored, execution_row(
+                    exec_id=exec_id, venue_exec_id=None, stored=stored, exec_type=ExecType.PENDING_NEW.ledger,
+                    last_qty=ZERO, last_px=ZERO, fix_fields=fields), day)
+                state.accepted(order, day)
+                if origin is not None:  # the row must be there to mark it
+                    await batch.flush()
                     await mark_system_order(conn, order.order_id, origin)
                 batch.append_event(event("order.accepted", order, session_id, bid=bid, ask=ask, last=last,
                                                actor=actor, extra={"reserved_cash": str(reservation.cash),
                                                                    "reserved_qty": str(reservation.shares)},
                                                hops={"received": received, "risk_checked": checked,
                                                      "committed": now()}))
-                return "accepted", (stored, seq, fields)
+                return "accepted", (stored, exec_id, fields)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def route(self, order: Order, reservation: OrderReservation) -> None:
@@ -390,6 +406,14 @@ class OrderService(ChangeRequests, MassActions):
             if len(self.routed_at) > 100_000:  # orders the exchange never acknowledged: forget the oldest
                 self.routed_at.clear()
             self.routed_at[order.order_id] = now()
+
+
+def _with_seq(outcome: tuple[str, object], seqs: dict[str, int]) -> tuple[str, object]:
+    """An accepted order's outcome with its PendingNew report's seq (known once the batch is written)."""
+    if outcome[0] != "accepted":
+        return outcome
+    stored, exec_id, fields = cast(tuple[StoredOrder, str, Fields], outcome[1])
+    return "accepted", (stored, seqs.get(exec_id), fields)
 
 
 def _fields(message: fix.Message) -> list[tuple[int, str]]:

@@ -21,6 +21,7 @@ from gateway.oms.order_fsm import Order, PendingRequest
 from gateway.oms.session_days import trading_day
 from ledger.journal_store import Conn
 from ledger.money import ZERO, quantize_price
+from ledger.posting_batch import write_ctes
 from ledger.reservations import CashBalance, OrderReservation
 
 __all__ = ["StoredOrder", "new_id"]
@@ -222,6 +223,70 @@ async def insert_executions(conn: Conn, rows: list[tuple[Any, ...]]) -> dict[str
         "ON CONFLICT (venue_exec_id) DO NOTHING RETURNING exec_id, seq",
         *(list(c) for c in columns))
     return {r["exec_id"]: r["seq"] for r in result}
+
+
+# unnest types of ``_COLUMNS`` (``_values``), for set-wise writes of order rows
+_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric",
+          "numeric", "text", "numeric", "numeric", "numeric", "numeric", "numeric", "text", "int", "text", "text",
+          "numeric", "numeric", "numeric", "numeric", "numeric", "int")
+_EXECUTION_COLUMNS = ("exec_id, venue_exec_id, order_id, account_id, exec_type, ord_status, symbol, side, last_qty, "
+                      "last_px, cum_qty, leaves_qty, avg_px, transact_time, session_id, fix_fields")
+_EXECUTION_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric",
+                    "numeric", "numeric", "text", "text")
+
+
+def _unnest(types: tuple[str, ...], first: int) -> str:
+    return ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types))
+
+
+_N_EXEC, _N_ORDER, _N_EVENT = len(_EXECUTION_TYPES), len(_TYPES), 5
+# A batch's deferred writes in ONE statement (ADR 021): its client ExecutionReports (seq in the given order;
+# a venue ExecID already applied is left out, as ``insert_executions``), its changed order rows, its outbox
+# events, and the ledger's rows (``ledger.posting_batch.write_ctes``).
+def _flush_sql(journal: bool) -> str:
+    return (
+        "WITH x AS (INSERT INTO executions (" + _EXECUTION_COLUMNS + ") "
+        "SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, u.m, now(), u.n, u.o::jsonb "
+        f"FROM unnest({_unnest(_EXECUTION_TYPES, 1)}) "
+        "WITH ORDINALITY AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, ord) ORDER BY u.ord "
+        "ON CONFLICT (venue_exec_id) DO NOTHING RETURNING exec_id, seq), "
+        "o AS (UPDATE orders SET " + ", ".join(f"{name} = u.{name}" for name in _NAMES[1:]) + ", updated_at = now() "
+        f"FROM unnest({_unnest(_TYPES, 1 + _N_EXEC)}) AS u({_COLUMNS}) WHERE orders.order_id = u.order_id), "
+        "b AS (INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
+        "SELECT u.a, u.b, u.c, u.d, u.e::jsonb FROM unnest("
+        + _unnest(("uuid", "text", "timestamptz", "text", "text"), 1 + _N_EXEC + _N_ORDER)
+        + ") WITH ORDINALITY AS u(a, b, c, d, e, ord) ORDER BY u.ord), "
+        f"n AS (INSERT INTO orders ({_COLUMNS}) SELECT * FROM unnest("
+        + _unnest(_TYPES, 1 + _N_EXEC + _N_ORDER + _N_EVENT) + ")), "
+        "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, trading_day, order_id, kind) SELECT * FROM unnest("
+        + _unnest(("text", "text", "date", "text", "text"), 1 + _N_EXEC + 2 * _N_ORDER + _N_EVENT)
+        + ") ON CONFLICT DO NOTHING)"
+        + write_ctes(1 + _N_EXEC + 2 * _N_ORDER + 2 * _N_EVENT, journal)
+        + " SELECT exec_id, seq FROM x"
+    )
+
+
+_FLUSH = {journal: _flush_sql(journal) for journal in (False, True)}
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+async def flush_batch(conn: Conn, executions: list[tuple[Any, ...]], orders: list[StoredOrder],
+                      events: list[tuple[Any, ...]], ledger: list[Any], new_orders: list[StoredOrder] | None = None,
+                      claims: list[tuple[str, str, date, str, str]] | None = None) -> dict[str, int]:
+    """Write a batch's deferred changes in one round trip: ``executions`` (``execution_row``s), ``orders``
+    (rows this transaction locked), ``events`` (outbox rows: event id, type, occurred at, account, JSON
+    payload), ``ledger`` (``PostingBatch.write_args``), ``new_orders`` (rows to insert) and ``claims``
+    (``order_cl_ord_ids`` rows: session, ClOrdID, trading day, order id, kind; one already there is kept);
+    exec id -> seq of the reports written."""
+    journal = len(ledger) > 12  # fills to book: the journal's CTEs too (else no lock on its tables)
+    rows = await conn.fetch(_FLUSH[journal], *_columns(executions, _N_EXEC),
+                            *_columns([_values(s) for s in orders], _N_ORDER),
+                            *_columns(events, _N_EVENT), *_columns([_values(s) for s in new_orders or []], _N_ORDER),
+                            *_columns(list(claims or []), _N_EVENT), *ledger)
+    return {r["exec_id"]: r["seq"] for r in rows}
 
 
 async def lock_orders_seen(conn: Conn, order_ids: list[str], venue_exec_ids: list[str],

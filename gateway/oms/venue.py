@@ -52,9 +52,8 @@ from gateway.oms.store import StoredOrder, execution_row, new_id
 from gateway.oms.unbooked import record_unbooked, unbooked_state
 from ledger.fills import Fill
 from ledger.fills import Side as FillSide
-from ledger.journal_store import Conn, LockedAccount
+from ledger.journal_store import LockedAccount
 from ledger.money import ZERO, ceil_cash
-from ledger.order_postings import block_reservation, post_fill, release_reservation
 from ledger.reservations import OrderReservation, Release
 
 log = structlog.get_logger(__name__)
@@ -299,7 +298,6 @@ class VenueReports:
 
     async def _report_unit(self, batch: Batch, account_id: str, r: codec.VenueReport) -> Callable[[], object] | None:
         order_id = order_id_of(r.venue_cl_ord_id)
-        conn = batch.conn
         account = await batch.account(account_id)
         stored, seen = await batch.order_for_report(order_id, r.exec_id)
         assert stored is not None
@@ -320,24 +318,22 @@ class VenueReports:
         extra: dict[str, object] = {}
         if isinstance(change, OrderFilled):
             fill = Fill(FillSide(order.side.ledger), r.last_qty, r.last_px, r.exec_id)
-            booked = await post_fill(conn, account, order.symbol, _held(stored), fill)
+            booked = await batch.book_fill(account, order.symbol, _held(stored), fill)
             if booked is None:  # the journal already holds this venue exec id
                 self.duplicates += 1
                 return None
-            reservation = booked.outcome.reservation
+            reservation = booked.reservation
             if order.is_terminal and not reservation.is_empty:
-                await release_reservation(conn, account, order.symbol, Release(reservation.cash,
-                                                                               reservation.shares))
+                await batch.release(account, order.symbol, Release(reservation.cash, reservation.shares))
                 reservation = OrderReservation(ZERO)
             stored = replace(stored, order=order, reservation=reservation)
-            extra = {"realized_pnl": booked.outcome.realized_pnl} if order.side is not Side.BUY else {}
+            extra = {"realized_pnl": booked.realized_pnl} if order.side is not Side.BUY else {}
         elif order.is_terminal:
-            await release_reservation(conn, account, order.symbol, Release(stored.reservation.cash,
-                                                                           stored.reservation.shares))
+            await batch.release(account, order.symbol, Release(stored.reservation.cash, stored.reservation.shares))
             stored = replace(stored, order=order, reservation=OrderReservation(ZERO),
                              pending_extra_cash=ZERO, pending_extra_qty=ZERO)
         elif isinstance(change, OrderReplaced):
-            stored = await self._resize(conn, account, replace(stored, order=order))
+            stored = await self._resize(batch, account, replace(stored, order=order))
         else:
             stored = replace(stored, order=order, reservation=replace(stored.reservation,
                                                                       leaves_qty=order.leaves_qty))
@@ -396,7 +392,7 @@ class VenueReports:
             factor = (self.limits.short_requirement - 1) / self.limits.margin.initial_ratio
         return ceil_cash(order.leaves_qty * order.price * factor)
 
-    async def _resize(self, conn: Conn, account: LockedAccount, stored: StoredOrder) -> StoredOrder:
+    async def _resize(self, batch: Batch, account: LockedAccount, stored: StoredOrder) -> StoredOrder:
         """After a confirmed replace: the block follows the new leaves quantity and price."""
         order, held = stored.order, stored.reservation
         leaves = order.leaves_qty
@@ -414,13 +410,13 @@ class VenueReports:
         less_cash, less_shares = max(held.cash - target_cash, ZERO), max(held.shares - target_shares, ZERO)
         if more_cash or more_shares:
             try:
-                await block_reservation(conn, account, order.symbol, OrderReservation(ZERO, more_cash, more_shares))
+                await batch.block(account, order.symbol, OrderReservation(ZERO, more_cash, more_shares))
             except Exception as error:  # the venue already replaced it; keep what is held and say so
                 log.error("oms.replace_block_failed", order_id=order.order_id, error=str(error))
                 more_cash = more_shares = ZERO
                 target_cash, target_shares = held.cash - less_cash, held.shares - less_shares
         if less_cash or less_shares:
-            await release_reservation(conn, account, order.symbol, Release(less_cash, less_shares))
+            await batch.release(account, order.symbol, Release(less_cash, less_shares))
         return replace(stored, reservation=OrderReservation(leaves, held.cash + more_cash - less_cash,
                                                             held.shares + more_shares - less_shares),
                        pending_extra_cash=ZERO, pending_extra_qty=ZERO)
@@ -439,7 +435,6 @@ class VenueReports:
     async def _cancel_reject_unit(self, batch: Batch, account_id: str, r: codec.VenueCancelReject,
                                   ) -> Callable[[], object] | None:
         order_id = order_id_of(r.venue_cl_ord_id)
-        conn = batch.conn
         account = await batch.account(account_id)
         stored, _ = await batch.order_for_report(order_id, None)
         assert stored is not None
@@ -453,7 +448,7 @@ class VenueReports:
         reservation, give_back = _held(stored).on_replace_rejected(
             self._exposure_cash(order) if pending.is_replace else None)
         if give_back.cash or give_back.shares:
-            await release_reservation(conn, account, order.symbol, give_back)
+            await batch.release(account, order.symbol, give_back)
         stored = replace(stored, order=order, reservation=reservation, pending_extra_cash=ZERO,
                          pending_extra_qty=ZERO)
         batch.save_order(stored)

@@ -1,0 +1,239 @@
+"""A group-commit transaction's ledger rows in memory: read once, changed in Python, written set-wise.
+
+``order_postings`` does one block, release or fill per call with its own statements. An exchange-report
+batch (ADR 005) books many of them on the same few accounts in ONE transaction; with every account row
+already locked (the serialisation point of every ledger change), its cash rows, the holdings it touches
+and which fills the journal already holds are read in one statement (``STATE_SQL``), each block/release/
+fill is decided by the same pure functions (``block_cash``/``block_shares``, ``release_*``,
+``apply_fill``), and the changed rows go back just before the commit in one statement with the batch's
+other writes (``WRITE_CTES``): every journal entry and its lines, every cash row, every holding and every
+``fill.booked`` event of the batch (ADR 021).
+
+Nothing here commits or talks to the database: the caller reads ``STATE_SQL`` and passes ``write_args``
+to its statement, inside the transaction that holds the account locks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from ledger.errors import LedgerInvariantError
+from ledger.fills import Fill, FillOutcome, Position, apply_fill
+from ledger.journal_store import LockedAccount, jsonable
+from ledger.order_postings import cash_after_block
+from ledger.reservations import (
+    CashBalance,
+    OrderReservation,
+    Release,
+    ShareBalance,
+    block_shares,
+    release_cash,
+    release_shares,
+)
+
+__all__ = ["STATE_SQL", "WRITE_PARAMS", "PostingBatch", "write_ctes"]
+
+WRITE_PARAMS = 26
+
+# The ledger state of a batch, with its accounts locked: cash rows (c), holdings of the given
+# (account, symbol) pairs (h), and which (account, reference) fills the journal already holds (j).
+# No FOR UPDATE: the account locks already keep every other writer out, and this statement's snapshot
+# starts after they were granted.
+STATE_SQL = (
+    "SELECT 'c' AS k, c.account_id AS a, c.currency AS s, c.amount AS n1, c.blocked AS n2, "
+    "NULL::numeric AS n3, NULL::numeric AS n4 FROM cash_balances c JOIN accounts a USING (account_id) "
+    "WHERE c.account_id = ANY($1::text[]) AND c.currency = a.currency "
+    "UNION ALL SELECT 'h', h.account_id, h.symbol, h.qty, h.cost_basis, h.realized_pnl, h.blocked_qty "
+    "FROM holdings h WHERE (h.account_id, h.symbol) IN (SELECT * FROM unnest($2::text[], $3::text[])) "
+    "UNION ALL SELECT 'j', account_id, reference, NULL, NULL, NULL, NULL FROM journal_entries "
+    "WHERE account_id = ANY($1::text[]) AND kind = 'fill' AND reference = ANY($4::text[])"
+)
+
+
+def write_ctes(first: int, journal: bool = True) -> str:
+    """The batch's ledger writes as data-modifying CTEs for one statement: cash rows (``lc``) and holdings
+    (``lh``), parameters ``$first`` .. ``$first + 11``, and with ``journal`` the journal entries, their lines
+    and ``fill.booked`` events (``je``, ``jl``, ``jo``), ``$first + 12`` .. ``$first + 25``
+    (``PostingBatch.write_args``). Without fills, leave the journal out: the statement then takes no lock
+    on the journal tables. Starts with a comma: it follows the caller's own ``WITH`` list."""
+    p = [f"${first + i}" for i in range(WRITE_PARAMS)]
+    return (
+        ", lc AS (UPDATE cash_balances c SET amount = u.amount, blocked = u.blocked, updated_at = now() "
+        f"FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::numeric[], {p[3]}::numeric[]) "
+        "AS u(a, cur, amount, blocked) WHERE c.account_id = u.a AND c.currency = u.cur)"
+        ", lh AS (INSERT INTO holdings (account_id, symbol, account_type, qty, blocked_qty, avg_cost, cost_basis, "
+        "realized_pnl) SELECT u.a, u.s, u.t, u.q, u.b, u.ac, u.cb, u.rp "
+        f"FROM unnest({p[4]}::text[], {p[5]}::text[], {p[6]}::text[], {p[7]}::numeric[], "
+        f"{p[8]}::numeric[], {p[9]}::numeric[], {p[10]}::numeric[], {p[11]}::numeric[]) "
+        "AS u(a, s, t, q, b, ac, cb, rp) "
+        "ON CONFLICT (account_id, symbol) DO UPDATE SET qty = EXCLUDED.qty, blocked_qty = EXCLUDED.blocked_qty, "
+        "avg_cost = EXCLUDED.avg_cost, cost_basis = EXCLUDED.cost_basis, realized_pnl = EXCLUDED.realized_pnl, "
+        "updated_at = now())"
+    ) + ((
+        # journal entries, in booking order; the lines and events find theirs by (account, reference)
+        f", je AS (INSERT INTO journal_entries (account_id, kind, reference) SELECT u.a, u.k, u.r "
+        f"FROM unnest({p[12]}::text[], {p[13]}::text[], {p[14]}::text[]) WITH ORDINALITY AS u(a, k, r, i) "
+        "ORDER BY u.i RETURNING entry_id, account_id, kind, reference, created_at)"
+        ", jl AS (INSERT INTO journal_lines (entry_id, account_id, ledger_account, debit, credit, quantity) "
+        "SELECT je.entry_id, u.a, u.l, u.d, u.c, u.q "
+        f"FROM unnest({p[15]}::text[], {p[16]}::text[], {p[17]}::text[], {p[18]}::text[], {p[19]}::numeric[], "
+        f"{p[20]}::numeric[], {p[21]}::numeric[]) WITH ORDINALITY AS u(a, k, r, l, d, c, q, i) "
+        "JOIN je ON je.account_id = u.a AND je.kind = u.k AND je.reference = u.r ORDER BY u.i)"
+        ", jo AS (INSERT INTO outbox (event_id, event_type, account_id, payload, occurred_at) "
+        "SELECT u.id, 'fill.booked', u.a, jsonb_set(u.p::jsonb, '{entry_id}', to_jsonb(je.entry_id)), je.created_at "
+        f"FROM unnest({p[22]}::uuid[], {p[23]}::text[], {p[24]}::text[], {p[25]}::text[]) "
+        "WITH ORDINALITY AS u(id, a, r, p, i) "
+        "JOIN je ON je.account_id = u.a AND je.kind = 'fill' AND je.reference = u.r ORDER BY u.i)"
+    ) if journal else "")
+
+
+@dataclass(slots=True, repr=False)
+class PostingBatch:
+    """The ledger rows of one batch transaction (accounts locked by the caller) and what changed."""
+
+    cash: dict[str, CashBalance] = field(default_factory=dict)
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
+    journal_refs: set[tuple[str, str]] = field(default_factory=set)  # (account, reference) of booked fills
+    _account_types: dict[str, str] = field(default_factory=dict)
+    _cash_changed: set[str] = field(default_factory=set)
+    _positions_changed: set[tuple[str, str]] = field(default_factory=set)
+    _fills: list[tuple[str, str, Fill, FillOutcome]] = field(default_factory=list)
+
+    def __repr__(self) -> str:  # short: error tracebacks render their frames' locals
+        return (f"PostingBatch({len(self.cash)} cash rows, {len(self.positions)} holdings, "
+                f"{len(self._fills)} fills booked)")
+
+    def load(self, rows: Sequence[Any], pairs: Sequence[tuple[str, str]]) -> None:
+        """Take ``STATE_SQL``'s rows; ``pairs``: the (account, symbol) holdings it was asked for (a pair with
+        no row is a flat position)."""
+        for r in rows:
+            kind = r["k"]
+            if kind == "c":
+                self.cash[r["a"]] = CashBalance(r["n1"], r["n2"], r["s"])
+            elif kind == "h":
+                self.positions[(r["a"], r["s"])] = Position(r["s"], r["n1"], r["n2"], r["n3"], r["n4"])
+            else:
+                self.journal_refs.add((r["a"], r["s"]))
+        for account_id, symbol in pairs:
+            self.positions.setdefault((account_id, symbol), Position(symbol))
+
+    def has_cash(self, account_id: str) -> bool:
+        return account_id in self.cash
+
+    def has_position(self, account_id: str, symbol: str) -> bool:
+        return (account_id, symbol) in self.positions
+
+    def _position(self, account: LockedAccount, symbol: str) -> Position:
+        position = self.positions.get((account.account_id, symbol))
+        if position is None:
+            raise LedgerInvariantError(f"holding {account.account_id}/{symbol} was not read by this batch")
+        return position
+
+    def _cash(self, account: LockedAccount) -> CashBalance:
+        balance = self.cash.get(account.account_id)
+        if balance is None:
+            raise LedgerInvariantError(f"cash row of {account.account_id} was not read by this batch")
+        return balance
+
+    def _set_cash(self, account: LockedAccount, balance: CashBalance) -> None:
+        self.cash[account.account_id] = balance
+        self._cash_changed.add(account.account_id)
+
+    def _set_position(self, account: LockedAccount, position: Position) -> None:
+        key = (account.account_id, position.symbol)
+        self.positions[key] = position
+        self._positions_changed.add(key)
+        self._account_types[account.account_id] = account.account_type.value
+
+    def block(self, account: LockedAccount, symbol: str, reservation: OrderReservation) -> CashBalance:
+        """``order_postings.block_reservation``, in memory."""
+        balance = self._cash(account)
+        if reservation.cash:
+            balance = cash_after_block(account, balance, reservation.cash)
+            self._set_cash(account, balance)
+        if reservation.shares:
+            position = self._position(account, symbol)
+            shares = block_shares(ShareBalance(symbol, position.qty, position.blocked_qty), reservation.shares)
+            self._set_position(account, replace(position, blocked_qty=shares.blocked_qty))
+        return balance
+
+    def release(self, account: LockedAccount, symbol: str, release: Release) -> CashBalance:
+        """``order_postings.release_reservation``, in memory."""
+        balance = self._cash(account)
+        if release.cash:
+            balance = release_cash(balance, release.cash)
+            self._set_cash(account, balance)
+        if release.shares:
+            position = self._position(account, symbol)
+            shares = release_shares(ShareBalance(symbol, position.qty, position.blocked_qty), release.shares)
+            self._set_position(account, replace(position, blocked_qty=shares.blocked_qty))
+        return balance
+
+    def book_fill(self, account: LockedAccount, symbol: str, reservation: OrderReservation, fill: Fill,
+                  ) -> FillOutcome | None:
+        """``order_postings.post_fill``, in memory: None when the journal already holds a fill under
+        ``fill.reference`` for this account (read by ``STATE_SQL``, or booked earlier in this batch)."""
+        key = (account.account_id, fill.reference)
+        if key in self.journal_refs:
+            return None
+        outcome = apply_fill(cash=self._cash(account), position=self._position(account, symbol),
+                             reservation=reservation, fill=fill, account_type=account.account_type)
+        self._set_cash(account, outcome.cash)
+        self._set_position(account, outcome.position)
+        self.journal_refs.add(key)
+        self._fills.append((account.account_id, symbol, fill, outcome))
+        return outcome
+
+    @property
+    def has_fills(self) -> bool:
+        return bool(self._fills)
+
+    def write_args(self, journal: bool = True) -> list[Any]:
+        """The parameters of ``write_ctes`` (``WRITE_PARAMS`` with ``journal``, 12 without): the changes since
+        ``load`` (empty arrays: none)."""
+        entries: list[list[Any]] = [[], [], []]
+        lines: list[list[Any]] = [[], [], [], [], [], [], []]
+        events: list[list[Any]] = [[], [], [], []]
+        for account_id, symbol, fill, outcome in self._fills:
+            entry = outcome.entry
+            entries[0].append(account_id)
+            entries[1].append(entry.kind)
+            entries[2].append(entry.reference)
+            for line in entry.lines:
+                for column, value in zip(lines, (account_id, entry.kind, entry.reference, line.ledger_account,
+                                                 line.debit, line.credit, line.quantity), strict=True):
+                    column.append(value)
+            c, p = outcome.cash, outcome.position
+            events[0].append(uuid.uuid4())
+            events[1].append(account_id)
+            events[2].append(entry.reference)
+            events[3].append(orjson.dumps(jsonable({
+                "entry_id": None, "exec_id": fill.reference, "symbol": symbol, "side": fill.side.value,
+                "last_qty": fill.qty, "last_px": fill.price, "notional": fill.notional,
+                "realized_pnl": outcome.realized_pnl, "cash": c.cash, "blocked": c.blocked,
+                "position_qty": p.qty, "avg_cost": p.avg_cost})).decode())
+        cash = [self.cash[a] for a in sorted(self._cash_changed)]
+        keys = sorted(self._positions_changed)
+        held = [self.positions[k] for k in keys]
+        return [
+            sorted(self._cash_changed), [c.currency for c in cash], [c.cash for c in cash], [c.blocked for c in cash],
+            [a for a, _ in keys], [s for _, s in keys], [self._account_types[a] for a, _ in keys],
+            [p.qty for p in held], [p.blocked_qty for p in held], [p.avg_cost for p in held],
+            [p.cost_basis for p in held], [p.realized_pnl for p in held],
+            *((*entries, *lines, *events) if journal else ()),
+        ]
+
+    def written(self) -> None:
+        """The changes went out with the batch's statement: start counting afresh."""
+        self._cash_changed.clear()
+        self._positions_changed.clear()
+        self._fills.clear()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self._cash_changed or self._positions_changed or self._fills)
