@@ -45,7 +45,10 @@ def decode_increment(raw: str) -> Increment | None:
     sending = _SENDING_TIME.search(raw, 0, start)
     if sending is None:
         return None
-    end = raw.rfind("\x0110=", start - 1) + 1 or len(raw)  # the group section ends at the checksum
+    tail = raw.rfind("\x0110=", start - 1)  # the group section ends at the checksum...
+    end = len(raw) if tail < 0 else tail + 1
+    if tail >= 0 and raw.find("\x01", end) not in (-1, len(raw) - 1):
+        return None  # ...when it is the last field; a stray 10= inside the groups is not canonical
     matches = list(_ENTRY.finditer(raw, start, end))
     # Matches never overlap, so they tile the section exactly when their lengths add up to it.
     if len(matches) != int(count.group(1)) or sum(map(len, map(_whole, matches))) != end - start:
