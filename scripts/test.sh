@@ -36,4 +36,4 @@ fi
 stop_server
 
 echo "== pytest"
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"  # the slowest, to keep the suite short

@@ -213,21 +213,13 @@ class ClientMarketData:
     # Updates -----------------------------------------------------------------------------------
     def dispatch(self, message: str) -> None:
         """A batch published by the ingestor: queue each line for the sessions watching its symbol."""
-        offer = self.book.offer
-        dirty = self._dirty
-        dispatched = 0
-        for symbol, payload in decode_batch(message):
-            keys = offer(symbol, payload)
-            if keys:
-                dirty.update(keys)
-                dispatched += 1
-        if dispatched:
-            self.updates_dispatched += dispatched
-            self._wakeup.set()
+        self._dispatch(message, self.book.offer)
 
     def dispatch_books(self, message: str) -> None:
         """A batch of book records: queue each line for the sessions watching its symbol at depth."""
-        offer = self.book.offer_book
+        self._dispatch(message, self.book.offer_book)
+
+    def _dispatch(self, message: str, offer: Callable[[str, str], set[str] | None]) -> None:
         dirty = self._dirty
         dispatched = 0
         for symbol, payload in decode_batch(message):

@@ -163,6 +163,19 @@ class MassActions:
             found += await working_orders(self.pool, account_id)
         return found
 
+    async def _scoped(self, session_id: str, cmd: codec.MassCancelCommand | codec.MassStatusCommand,
+                      type_tag: int) -> tuple[list[Order], ScopeError | None]:
+        """The session's orders a mass request names (``type_tag``: 530 or 585), or why it is refused."""
+        rejected = scope_error(cmd.request_type, cmd.symbol, cmd.account, self._accounts(session_id),
+                               self.instruments, type_tag)
+        if rejected is not None:
+            return [], rejected
+        try:
+            return select(await self._session_orders(session_id, cmd.account), session_id, cmd.request_type,
+                          cmd.symbol, cmd.side, cmd.account), None
+        except UNAVAILABLE:
+            return [], ScopeError(MassCancelReject.OTHER, APPLICATION_NOT_AVAILABLE, DB_DOWN_TEXT)
+
     def _in_lane(self, sid: fix.SessionID, msg: fix.Message, ref_tag: int,
                  run: Callable[[str, fix.Message], Awaitable[None]]) -> None:
         """Run ``run`` in the session's lane, after its earlier requests (the order-entry rate limit first)."""
@@ -182,23 +195,14 @@ class MassActions:
             self.clients.send_message(session_id, business_reject(
                 msg, CONDITIONALLY_REQUIRED_FIELD_MISSING, f"invalid message: {error}", body_value(msg, 11)))
             return
-        rejected = scope_error(cmd.request_type, cmd.symbol, cmd.account, self._accounts(session_id),
-                               self.instruments, 530)
+        orders, rejected = await self._scoped(session_id, cmd, 530)
         affected: list[Order] = []
         to_venue: list[Fields] = []
-        if rejected is None:
-            try:
-                orders = select(await self._session_orders(session_id, cmd.account), session_id, cmd.request_type,
-                                cmd.symbol, cmd.side, cmd.account)
-            except UNAVAILABLE:
-                rejected = ScopeError(MassCancelReject.OTHER, APPLICATION_NOT_AVAILABLE, DB_DOWN_TEXT)
-            else:
-                for order in orders:
-                    venue_fields = await self._cancel_one(session_id, cmd, order) \
-                        if order.status in CANCELABLE else None
-                    if venue_fields is not None:
-                        affected.append(order)
-                        to_venue.append(venue_fields)
+        for order in orders:
+            venue_fields = await self._cancel_one(session_id, cmd, order) if order.status in CANCELABLE else None
+            if venue_fields is not None:
+                affected.append(order)
+                to_venue.append(venue_fields)
         self.record(_mass_event("order.mass_cancel_requested", session_id, cmd, rejected, cl_ord_id=cmd.cl_ord_id,
                                 extra={"mass_cancel_request_type": cmd.request_type,
                                        "affected_orders": [o.order_id for o in affected]}))
@@ -240,15 +244,7 @@ class MassActions:
             self.clients.send_message(session_id, business_reject(
                 msg, CONDITIONALLY_REQUIRED_FIELD_MISSING, f"invalid message: {error}", body_value(msg, 584)))
             return
-        rejected = scope_error(cmd.request_type, cmd.symbol, cmd.account, self._accounts(session_id),
-                               self.instruments, 585)
-        orders: list[Order] = []
-        if rejected is None:
-            try:
-                orders = select(await self._session_orders(session_id, cmd.account), session_id, cmd.request_type,
-                                cmd.symbol, cmd.side, cmd.account)
-            except UNAVAILABLE:
-                rejected = ScopeError(MassCancelReject.OTHER, APPLICATION_NOT_AVAILABLE, DB_DOWN_TEXT)
+        orders, rejected = await self._scoped(session_id, cmd, 585)
         self.record(_mass_event("order.mass_status_requested", session_id, cmd, rejected,
                                 extra={"mass_status_req_id": cmd.req_id, "mass_status_req_type": cmd.request_type,
                                        "reports": len(orders)}))

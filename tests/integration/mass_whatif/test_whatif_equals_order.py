@@ -84,7 +84,7 @@ async def _fresh_quotes(redis: Any) -> None:
         await redis.set(quote_key(symbol), quote.to_json())
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=orders)
 async def test_what_if_decision_is_the_real_orders(db_pool: asyncpg.Pool, redis_client: Any,
                                                    spec: dict[str, Any]) -> None:

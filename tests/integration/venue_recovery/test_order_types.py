@@ -119,12 +119,21 @@ async def test_trailing_stop_follows_and_triggers(venue_env: VenueEnv, pool: asy
         assert (new.raw.get(40), new.raw.get(18), new.raw.get(211), new.raw.get(99)) == ("P", "a", "0.01", None)
         row = await order_row(pool, cl)
         assert (row["ord_type"], row["stop_px"]) == ("pegged", Decimal("0.01")) and row["reserved_cash"] > 0
-        # a sweep through the best ask trades above the last price: the trailing stop triggers and fills
-        q = await quote(quotes)
-        assert q.ask is not None and q.ask_size is not None
-        sweep = await client.new_order_single(SYMBOL, "buy", int(q.ask_size) + 100, "limit",
-                                              price=q.ask + 10 * TICK, tif="ioc")
-        bought += (await until_status(client, sweep, DONE)).cum_qty or 0
+        # a sweep through the best ask trades above the lowest price since the order arrived: the trailing stop
+        # triggers and fills. The market moves meanwhile (a sweep may all trade at one, lower, level), so sweep
+        # until it triggers.
+        triggered = None
+        for _ in range(5):
+            q = await quote(quotes)
+            assert q.ask is not None and q.ask_size is not None
+            sweep = await client.new_order_single(SYMBOL, "buy", int(q.ask_size) + 100, "limit",
+                                                  price=q.ask + 10 * TICK, tif="ioc")
+            bought += (await until_status(client, sweep, DONE)).cum_qty or 0
+            with contextlib.suppress(TimeoutError):
+                triggered = await client.wait_for(lambda m: m.msg_type == "8" and m.get(11) == cl
+                                                  and m.get(150) == "L", timeout=3)
+                break
+        assert triggered is not None, "the trailing stop never triggered"
         seen = await reports_until(client, cl, DONE)
         kinds = [r.exec_type for r in seen]
         assert "L" in kinds and seen[-1].ord_status == "2", kinds
