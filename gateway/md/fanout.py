@@ -156,13 +156,9 @@ class ClientMarketData:
         try:
             current = await QuoteReader(self.redis).get_many(list(symbols))
         except (RedisError, OSError, ValueError) as exc:
-            log.warning("md.snapshot_failed", session=key, req_id=req_id, error=str(exc))
-            if sub is not None:
-                self.book.unsubscribe(key, req_id)
-            self._reject(session_id, key, MdReject(req_id, None, "market data temporarily unavailable"))
+            self._snapshot_failed(session_id, key, req_id, sub, exc)
             return
-        state = self.book.sessions.get(key)
-        if sub is not None and (state is None or state.subscriptions.get(req_id) is not sub):
+        if not self._still_subscribed(key, req_id, sub):
             return  # the session logged out meanwhile
         for symbol in symbols:
             quote = current.get(symbol)
@@ -175,13 +171,9 @@ class ClientMarketData:
         try:
             current = await BookReader(self.redis).get_many(list(symbols))
         except (RedisError, OSError, ValueError, InvalidOperation) as exc:
-            log.warning("md.snapshot_failed", session=key, req_id=req_id, error=str(exc))
-            if sub is not None:
-                self.book.unsubscribe(key, req_id)
-            self._reject(session_id, key, MdReject(req_id, None, "market data temporarily unavailable"))
+            self._snapshot_failed(session_id, key, req_id, sub, exc)
             return
-        state = self.book.sessions.get(key)
-        if sub is not None and (state is None or state.subscriptions.get(req_id) is not sub):
+        if not self._still_subscribed(key, req_id, sub):
             return  # the session logged out meanwhile
         for symbol in symbols:
             found = current.get(symbol)
@@ -189,6 +181,19 @@ class ClientMarketData:
             if sub is not None:
                 sub.books[symbol] = book
             self._send(session_id, wire.snapshot(req_id, symbol, book_snapshot_entries(book, types)))
+
+    def _snapshot_failed(self, session_id: fix.SessionID, key: str, req_id: str, sub: Subscription | None,
+                         exc: Exception) -> None:
+        """Redis could not serve a snapshot: the request is refused (and its subscription dropped)."""
+        log.warning("md.snapshot_failed", session=key, req_id=req_id, error=str(exc))
+        if sub is not None:
+            self.book.unsubscribe(key, req_id)
+        self._reject(session_id, key, MdReject(req_id, None, "market data temporarily unavailable"))
+
+    def _still_subscribed(self, key: str, req_id: str, sub: Subscription | None) -> bool:
+        """False when ``sub`` ended (logout, unsubscribe) while its snapshot was being read."""
+        state = self.book.sessions.get(key)
+        return sub is None or (state is not None and state.subscriptions.get(req_id) is sub)
 
     def _reject(self, session_id: fix.SessionID, key: str, reject: MdReject) -> None:
         log.info("md.request_rejected", session=key, req_id=reject.req_id, reason=reject.reason, text=reject.text)
