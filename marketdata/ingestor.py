@@ -15,6 +15,7 @@ import collections
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import structlog
 from redis.asyncio import Redis
@@ -212,9 +213,10 @@ class Ingestor:
             try:
                 await pubsub.subscribe(WANT_CHANNEL)
                 now = time.time()
-                leases = await redis.zrangebyscore(WANTED_KEY, int(now * 1000), "+inf", withscores=True)
-                for lease in leases:  # (member, score) pairs
-                    self.want_books(parse_want(lease[0]), float(lease[1]) / 1000)
+                leases = cast(list[tuple[str | bytes, float]],
+                              await redis.zrangebyscore(WANTED_KEY, int(now * 1000), "+inf", withscores=True))
+                for member, until_ms in leases:
+                    self.want_books(parse_want(member), until_ms / 1000)
                 next_tick = 0.0
                 while not stop.is_set():
                     message = await pubsub.get_message(timeout=1.0)
