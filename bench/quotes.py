@@ -210,6 +210,7 @@ class RunResult:
     max_ms: float
     ingestor_us: float  # CPU µs per update applied, summed over shards
     producer_us: float
+    producer_offered_us: float  # the producer's CPU per update it offered (its own cost, whatever was applied)
     redis_us: float
     ingestor_busy: float  # share of the run the busiest ingestor loop was not waiting for messages
     ingestor_cores: float  # CPU the busiest ingestor loop got (cores): below ~0.8 the machine held it back
@@ -269,6 +270,7 @@ def run_case(redis_url: str, redis_pid: int | None, n_symbols: int, rate: float,
         max_ms=max(latencies, default=0) / 1000,
         ingestor_us=sum(r.ingestor_cpu for r in results) * per_update,
         producer_us=sum(r.producer_cpu for r in results) * per_update,
+        producer_offered_us=sum(r.producer_cpu for r in results) * 1_000_000 / max(sum(r.offered for r in results), 1),
         redis_us=redis_cpu * per_update * min(1.0, elapsed / redis_wall),
         ingestor_busy=busy,
         ingestor_cores=cores,
@@ -289,7 +291,8 @@ def print_run(label: str, r: RunResult) -> None:
           f"{r.backlog_updates:>7,})  written {r.written_per_s:>8,.0f}/s (books {r.books_per_s:>7,.0f}/s) in "
           f"{r.writes_per_s:>5,.0f} writes/s  "
           f"p50 {r.p50_ms:7.2f} p99 {r.p99_ms:8.2f} max {r.max_ms:8.2f} ms  CPU us/update: ingestor "
-          f"{r.ingestor_us:4.2f} producer {r.producer_us:4.2f} redis {r.redis_us:4.2f}  ingestor busy "
+          f"{r.ingestor_us:4.2f} producer {r.producer_us:4.2f} ({r.producer_offered_us:4.2f} per offered) redis "
+          f"{r.redis_us:4.2f}  ingestor busy "
           f"{r.ingestor_busy:4.0%} on {r.ingestor_cores:.2f} cores  limit {r.limit}")
 
 
@@ -303,6 +306,7 @@ def median_run(runs: list[RunResult]) -> RunResult:
         writes_per_s=med("writes_per_s"), books_per_s=med("books_per_s"), backlog_updates=int(med("backlog_updates")),
         p50_ms=med("p50_ms"),
         p99_ms=med("p99_ms"), max_ms=med("max_ms"), ingestor_us=med("ingestor_us"), producer_us=med("producer_us"),
+        producer_offered_us=med("producer_offered_us"),
         redis_us=med("redis_us"), ingestor_busy=med("ingestor_busy"), ingestor_cores=med("ingestor_cores"),
         limit=middle.limit)
 
