@@ -147,3 +147,44 @@ async def test_without_a_book_writing_ingestor_readers_get_a_one_level_book_at_o
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def test_a_websocket_depth_subscriber_appearing_mid_stream_gets_the_book_then_its_changes(
+    redis_client: aioredis.Redis,
+) -> None:
+    import json
+
+    from marketdata.stream_hub import StreamHub
+
+    ingestor = Ingestor(QuoteWriter(redis_client, publish=True))
+    ingestor.books = BookWriter(redis_client, publish=True)
+    stop = asyncio.Event()
+    task = asyncio.create_task(ingestor.run(stop))
+    hub = StreamHub(redis_client, is_known=lambda symbol: True)
+    try:
+        await wait_for(lambda: redis_client.exists(LIVE_KEY))
+        ingestor.submit(increment([("0", "0", "MSFT", "20.00", "100"), ("0", "0", "MSFT", "19.99", "200"),
+                                   ("0", "0", "MSFT", "19.98", "300"), ("0", "1", "MSFT", "20.02", "50")], now_us()))
+        await asyncio.wait_for(ingestor.drained(), 10)
+        client = hub.connect()
+        await hub.handle(client, json.dumps({"action": "subscribe", "symbols": ["MSFT"], "depth": 2}))
+        frame = json.loads(client.books.pending["MSFT"])
+        assert frame["depth"] == 2
+        assert frame["book"]["bids"] == [["20.00", "100"], ["19.99", "200"]] and frame["book"]["asks"] == [
+            ["20.02", "50"]]
+        client.books.take()
+
+        ingestor.submit(increment([("2", "0", "MSFT", "20.00", ""), ("0", "1", "MSFT", "20.01", "7")], now_us()))
+
+        async def changed() -> bool:
+            pending = client.books.pending.get("MSFT")
+            return pending is not None and json.loads(pending)["book"]["asks"][0] == ["20.01", "7"]
+
+        await wait_for(changed)
+        book = json.loads(client.books.pending["MSFT"])["book"]
+        assert book["bids"] == [["19.99", "200"], ["19.98", "300"]]
+        assert book["asks"] == [["20.01", "7"], ["20.02", "50"]]
+    finally:
+        await hub.close()
+        stop.set()
+        await asyncio.wait_for(task, 10)
