@@ -1,12 +1,13 @@
 """What market depth costs the ingestor: ``bench/quotes.py``'s ingest with the book writer on or off.
 
 The same feed, loop and figures as ``bench/quotes.py`` (see there); ``--books`` runs the ingestor as
-``brokerage marketdata`` does by default (ADR 023): after each quote write, the same symbols' book
-records go to ``book:SYMBOL`` and ``books:shard:N`` in one more round trip. Without it the run is the
-top-of-book path exactly (``Ingestor.books`` is None). ``--levels N`` gives each symbol N levels a side
-(a deeper book to encode: the snapshot of every symbol is sent first, then the same incremental feed).
+``brokerage marketdata`` does by default (ADR 023), with ``--readers N`` symbols' books wanted by readers
+(ADR 033: only those are written, in the quotes' MSET; default: every symbol, the worst case). Without
+``--books`` the run is the top-of-book path exactly (``Ingestor.books`` is None). ``--levels N`` gives
+each symbol N levels a side (a deeper book to encode: the snapshot of every symbol is applied first,
+then the same incremental feed).
 
-    .venv/bin/python bench/depth.py [--books] [--levels 10] [--symbols 10000] [--rate 0] [--seconds 10]
+    .venv/bin/python bench/depth.py [--books] [--readers N] [--levels 10] [--symbols 10000] [--rate 0]
 
 ``--exchange --depth N`` measures the real path instead: ``brokerage exchange`` (whole universe, its own
 pace) → FIX at MarketDepth N → ingestor (book writer on when N > 1) → Redis, and prints the CPU seconds
@@ -49,12 +50,8 @@ def snapshot(symbol: str, levels: int) -> str:
 
 
 class BenchIngestor(Ingestor):
-    books_on = False
-
     def __init__(self, writer: QuoteWriter, batch_max: int = 2000) -> None:
         super().__init__(writer, batch_max)
-        if self.books_on:
-            self.books = BookWriter(writer._redis)
         if LEVELS > 1:  # deep books first: every later increment then writes a LEVELS-deep record
             for symbol in [f"S{i:06d}" for i in range(self._symbols)]:
                 self.apply(snapshot(symbol, LEVELS))
@@ -131,6 +128,8 @@ def main() -> None:
     global LEVELS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--books", action="store_true", help="write book records too (the default deployment)")
+    parser.add_argument("--readers", type=int, default=None,
+                        help="symbols whose books readers want (default: all of them, with --books)")
     parser.add_argument("--levels", type=int, default=1)
     parser.add_argument("--symbols", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=0)
@@ -140,9 +139,8 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=10, help="MarketDepth of the feed (with --exchange)")
     args = parser.parse_args()
     LEVELS = args.levels
-    BenchIngestor.books_on = args.books
     BenchIngestor._symbols = args.symbols
-    base.Ingestor = BenchIngestor  # type: ignore[misc]
+    base.Ingestor = BenchIngestor  # type: ignore[attr-defined,misc,unused-ignore]
 
     import uvloop
 
@@ -153,8 +151,11 @@ def main() -> None:
         if args.exchange:
             uvloop.run(run_exchange(redis_server.url, args.seconds, args.depth))
             return
-        print(f"book writer {'on' if args.books else 'off'}, {args.levels} level(s) a side:")
-        uvloop.run(base.run_case(redis_server.url, args.symbols, args.rate, args.seconds, args.entries, 2000))
+        readers = (args.symbols if args.readers is None else args.readers) if args.books else 0
+        print(f"book writer {'on' if args.books else 'off'}, {readers} symbols' books wanted, "
+              f"{args.levels} level(s) a side:")
+        base.print_run("run", base.run_case(redis_server.url, redis_server.pid(), args.symbols, args.rate,
+                                            args.seconds, args.entries, 2000, 1, args.books, readers))
         print(f"CPUs: {os.cpu_count()}, shared with Redis (and anything else running)")
     finally:
         redis_server.stop()

@@ -105,10 +105,12 @@ def producer(ingestor: Ingestor, messages: list[str], rate: float, entries: int,
         if per_second:
             due = int((time.perf_counter() - started) * per_second)
             if sent >= due:
-                time.sleep(0.0005)
+                time.sleep(0.001)
                 continue
         elif ingestor.backlog >= 4:  # capacity run: keep the ingestor fed, never flooded
-            time.sleep(0.0002)
+            # 1 ms, not less: each wake-up takes the GIL from the ingestor's loop (same process, as the
+            # QuickFIX thread is); 4 messages of 100 entries last longer than that at any rate we reach
+            time.sleep(0.001)
             continue
         now = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
         ingestor.submit(messages[sent % len(messages)].replace(STAMP, now, 1))
@@ -122,6 +124,7 @@ class ShardResult:
     applied: int
     written: int
     writes: int
+    books: int  # book records written (market depth, ADR 023/033)
     offered: int
     backlog_updates: int
     idle_seconds: float
@@ -131,14 +134,17 @@ class ShardResult:
 
 
 async def run_shard(redis_url: str, symbols: list[str], rate: float, seconds: float, entries: int, batch: int,
-                    seed: int, ready: multiprocessing.connection.Connection) -> ShardResult:
+                    seed: int, books: bool, ready: multiprocessing.connection.Connection) -> ShardResult:
     from redis.asyncio import Redis
 
+    from marketdata.depth_redis import BookWriter
     from marketdata.redis_quotes import QuoteWriter
 
     messages = build_messages(symbols, entries, 2000, seed=seed)
     redis = Redis.from_url(redis_url)
     ingestor = Ingestor(QuoteWriter(redis, publish=True), batch_max=batch)
+    if books:  # as `brokerage marketdata` runs by default (BROKERAGE_MARKETDATA_DEPTH_LEVELS=10)
+        ingestor.books = BookWriter(redis, publish=True)
     stop_ingest = asyncio.Event()
     task = asyncio.create_task(ingestor.run(stop_ingest))
     await asyncio.sleep(0.05)
@@ -151,6 +157,7 @@ async def run_shard(redis_url: str, symbols: list[str], rate: float, seconds: fl
     loop_stat = f"/proc/self/task/{threading.get_native_id()}/stat"
     loop_cpu0, wall0 = cpu_seconds(loop_stat), time.perf_counter()
     applied0, written0, writes0 = ingestor.book.entries_applied, ingestor.stats.quotes_written, ingestor.stats.writes
+    books0 = ingestor.books.books_written if ingestor.books is not None else 0
     idle0 = ingestor.stats.idle_seconds
     thread.start()
     producer_stat = f"/proc/self/task/{thread.native_id}/stat"
@@ -163,6 +170,7 @@ async def run_shard(redis_url: str, symbols: list[str], rate: float, seconds: fl
         applied=ingestor.book.entries_applied - applied0,
         written=ingestor.stats.quotes_written - written0,
         writes=ingestor.stats.writes - writes0,
+        books=(ingestor.books.books_written if ingestor.books is not None else 0) - books0,
         offered=0,
         backlog_updates=ingestor.backlog * entries,
         idle_seconds=ingestor.stats.idle_seconds - idle0,
@@ -179,14 +187,14 @@ async def run_shard(redis_url: str, symbols: list[str], rate: float, seconds: fl
 
 
 def shard_process(redis_url: str, symbols: list[str], rate: float, seconds: float, entries: int, batch: int,
-                  seed: int, conn: multiprocessing.connection.Connection) -> None:
+                  seed: int, books: bool, conn: multiprocessing.connection.Connection) -> None:
     import logging
 
     import structlog
     import uvloop
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))  # no progress lines
-    conn.send(uvloop.run(run_shard(redis_url, symbols, rate, seconds, entries, batch, seed, conn)))
+    conn.send(uvloop.run(run_shard(redis_url, symbols, rate, seconds, entries, batch, seed, books, conn)))
 
 
 @dataclass
@@ -195,12 +203,14 @@ class RunResult:
     offered_per_s: float
     written_per_s: float
     writes_per_s: float
+    books_per_s: float
     backlog_updates: int
     p50_ms: float
     p99_ms: float
     max_ms: float
     ingestor_us: float  # CPU µs per update applied, summed over shards
     producer_us: float
+    producer_offered_us: float  # the producer's CPU per update it offered (its own cost, whatever was applied)
     redis_us: float
     ingestor_busy: float  # share of the run the busiest ingestor loop was not waiting for messages
     ingestor_cores: float  # CPU the busiest ingestor loop got (cores): below ~0.8 the machine held it back
@@ -208,7 +218,7 @@ class RunResult:
 
 
 def run_case(redis_url: str, redis_pid: int | None, n_symbols: int, rate: float, seconds: float, entries: int,
-             batch: int, shards: int) -> RunResult:
+             batch: int, shards: int, books: bool = True, readers: int = 0) -> RunResult:
     import redis as redis_sync
 
     from marketdata.fix_feed import shard_of
@@ -222,12 +232,14 @@ def run_case(redis_url: str, redis_pid: int | None, n_symbols: int, rate: float,
         mine = [s for s in symbols if shard_of(s, shards) == k] if shards > 1 else symbols
         parent, child = context.Pipe()
         process = context.Process(target=shard_process, args=(
-            redis_url, mine, rate / shards, seconds, entries, batch, n_symbols + k, child))
+            redis_url, mine, rate / shards, seconds, entries, batch, n_symbols + k, books, child))
         process.start()
         pipes.append(parent)
         processes.append(process)
     for pipe in pipes:
         assert pipe.recv() == "ready"
+    if readers:  # depth readers (REST/WebSocket/FIX) want these books before the run starts
+        ask_for_books(redis_url, symbols[::max(1, n_symbols // readers)][:readers])
     redis_stat = f"/proc/{redis_pid}/stat" if redis_pid else ""
     redis_cpu0 = cpu_seconds(redis_stat) if redis_pid else float("nan")
     wall0 = time.perf_counter()
@@ -251,12 +263,14 @@ def run_case(redis_url: str, redis_pid: int | None, n_symbols: int, rate: float,
         offered_per_s=sum(r.offered for r in results) / elapsed,
         written_per_s=sum(r.written for r in results) / elapsed,
         writes_per_s=sum(r.writes for r in results) / elapsed,
+        books_per_s=sum(r.books for r in results) / elapsed,
         backlog_updates=sum(r.backlog_updates for r in results),
         p50_ms=percentile(latencies, 50) / 1000,
         p99_ms=percentile(latencies, 99) / 1000,
         max_ms=max(latencies, default=0) / 1000,
         ingestor_us=sum(r.ingestor_cpu for r in results) * per_update,
         producer_us=sum(r.producer_cpu for r in results) * per_update,
+        producer_offered_us=sum(r.producer_cpu for r in results) * 1_000_000 / max(sum(r.offered for r in results), 1),
         redis_us=redis_cpu * per_update * min(1.0, elapsed / redis_wall),
         ingestor_busy=busy,
         ingestor_cores=cores,
@@ -274,9 +288,11 @@ def limit_of(busy: float, cores: float) -> str:
 
 def print_run(label: str, r: RunResult) -> None:
     print(f"  {label:<7} applied {r.applied_per_s:>9,.0f}/s (offered {r.offered_per_s:>9,.0f}/s, backlog "
-          f"{r.backlog_updates:>7,})  written {r.written_per_s:>8,.0f}/s in {r.writes_per_s:>5,.0f} writes/s  "
+          f"{r.backlog_updates:>7,})  written {r.written_per_s:>8,.0f}/s (books {r.books_per_s:>7,.0f}/s) in "
+          f"{r.writes_per_s:>5,.0f} writes/s  "
           f"p50 {r.p50_ms:7.2f} p99 {r.p99_ms:8.2f} max {r.max_ms:8.2f} ms  CPU us/update: ingestor "
-          f"{r.ingestor_us:4.2f} producer {r.producer_us:4.2f} redis {r.redis_us:4.2f}  ingestor busy "
+          f"{r.ingestor_us:4.2f} producer {r.producer_us:4.2f} ({r.producer_offered_us:4.2f} per offered) redis "
+          f"{r.redis_us:4.2f}  ingestor busy "
           f"{r.ingestor_busy:4.0%} on {r.ingestor_cores:.2f} cores  limit {r.limit}")
 
 
@@ -287,8 +303,10 @@ def median_run(runs: list[RunResult]) -> RunResult:
     middle = sorted(runs, key=lambda r: r.applied_per_s)[len(runs) // 2]
     return RunResult(
         applied_per_s=med("applied_per_s"), offered_per_s=med("offered_per_s"), written_per_s=med("written_per_s"),
-        writes_per_s=med("writes_per_s"), backlog_updates=int(med("backlog_updates")), p50_ms=med("p50_ms"),
+        writes_per_s=med("writes_per_s"), books_per_s=med("books_per_s"), backlog_updates=int(med("backlog_updates")),
+        p50_ms=med("p50_ms"),
         p99_ms=med("p99_ms"), max_ms=med("max_ms"), ingestor_us=med("ingestor_us"), producer_us=med("producer_us"),
+        producer_offered_us=med("producer_offered_us"),
         redis_us=med("redis_us"), ingestor_busy=med("ingestor_busy"), ingestor_cores=med("ingestor_cores"),
         limit=middle.limit)
 
@@ -353,6 +371,10 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--books", choices=("on", "off"), default="on",
+                        help="market depth writer on, as `brokerage marketdata` runs by default (ADR 023/033)")
+    parser.add_argument("--depth-readers", type=int, default=0,
+                        help="symbols whose books a reader asks for before each run (spread over the universe)")
     parser.add_argument("--exchange", action="store_true",
                         help="instead: ingest from a real `brokerage exchange` over FIX for --seconds")
     parser.add_argument("--step", type=float, default=0.1, help="exchange simulation step (with --exchange)")
@@ -377,7 +399,8 @@ def main() -> None:
                           f"{shards} ingestor process{'es' if shards > 1 else ''}:", flush=True)
                     runs = []
                     for i in range(args.runs):
-                        runs.append(run_case(url, redis_pid, n, rate, args.seconds, args.entries, args.batch, shards))
+                        runs.append(run_case(url, redis_pid, n, rate, args.seconds, args.entries, args.batch, shards,
+                                             args.books == "on", args.depth_readers))
                         print_run(f"run {i + 1}", runs[-1])
                     print_run("median", median_run(runs))
                     sys.stdout.flush()
@@ -390,7 +413,24 @@ def main() -> None:
 
 
 def entries_label(args: argparse.Namespace) -> str:
-    return f"{args.entries} entries/msg, batches <= {args.batch}"
+    return (f"{args.entries} entries/msg, batches <= {args.batch}, books {args.books}, "
+            f"{args.depth_readers} depth readers")
+
+
+def ask_for_books(redis_url: str, symbols: list[str]) -> None:
+    """What a depth subscriber does first: read the books (with books on demand, that asks for them)."""
+    from redis.asyncio import Redis
+
+    from marketdata.depth_redis import BookReader
+
+    async def ask() -> None:
+        redis = Redis.from_url(redis_url)
+        try:
+            await BookReader(redis).get_many(symbols)
+        finally:
+            await redis.aclose()  # type: ignore[attr-defined,unused-ignore]
+
+    asyncio.run(ask())
 
 
 if __name__ == "__main__":

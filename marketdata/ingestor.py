@@ -15,17 +15,21 @@ import collections
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import structlog
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from marketdata import metrics
 from marketdata.book import QuoteBook
+from marketdata.depth import book_channels, book_key
+from marketdata.depth_demand import LIVE_KEY, LIVE_TTL_SECONDS, WANT_CHANNEL, WANTED_KEY, BookDemand, parse_want
 from marketdata.depth_redis import BookWriter
 from marketdata.fix_md import Increment, MalformedMarketData, RequestReject, Snapshot, decode
 from marketdata.fix_md_lean import decode_increment
 from marketdata.quotes import now_us
-from marketdata.redis_quotes import QuoteWriter
+from marketdata.redis_quotes import QuoteWriter, resp
 
 log = structlog.get_logger(__name__)
 
@@ -56,12 +60,14 @@ class Ingestor:
         self._inbox: collections.deque[str] = collections.deque()
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._in_flight: asyncio.Task[int] | None = None  # the write awaiting Redis's reply
+        self._in_flight: asyncio.Task[int | None] | None = None  # the write awaiting Redis's reply
         self._idle = asyncio.Event()
         self._idle.set()
         self._reported = (0, 0)  # entries applied / rejected already counted in the metrics
         self._progress = asyncio.Event()  # set after each write and on going idle (for ``drained``)
-        self.books: BookWriter | None = None  # market depth: book:SYMBOL written after the quotes (ADR 023)
+        self.books: BookWriter | None = None  # market depth: book:SYMBOL written with the quotes (ADR 023)
+        self.demand = BookDemand()  # whose books are written (ADR 033: books on demand)
+        self.books_dropped: list[str] = []  # lapsed leases: their book keys are deleted at the next write
 
     # Any thread --------------------------------------------------------------------------------
     def submit(self, raw: str) -> None:
@@ -107,29 +113,55 @@ class Ingestor:
         """Write every pending quote; returns how many were written (stops at a failed write, the
         quotes stay pending)."""
         written = 0
-        while self.book.pending:
+        while self.book.pending or self._owes_books():
             count = await self._write_batch()
-            if not count:
+            if count is None:
                 break
             written += count
         return written
 
-    async def _write_batch(self) -> int:
+    def _owes_books(self) -> bool:
+        return self.books is not None and bool(self.demand.owed or self.books_dropped)
+
+    async def _write_batch(self) -> int | None:
+        """Write one batch of pending quotes (and the books due); the quotes written, None if it failed."""
         ingest_ts = now_us()
         drained = self.book.drain_encoded(ingest_ts, self.batch_max)
         batch = [(symbol, payload) for symbol, payload, _ in drained]
+        mset, publishes = self.writer.pack(batch)
+        symbols: list[str] = []
+        dropped: list[str] = []
+        if self.books is not None:
+            # Books on demand (ADR 033): a wanted symbol's book goes in the same MSET as its quote; a new
+            # reader's symbols get their full book now, changed or not.
+            wanted = self.demand.expiry
+            symbols = [symbol for symbol, _ in batch if symbol in wanted] if wanted else []
+            if self.demand.owed:
+                symbols = list(dict.fromkeys(symbols + self.demand.take_owed(self.book.states)))
+            if symbols:
+                book_mset, book_publishes = self.books.pack(self.book.states, symbols, ingest_ts)
+                mset += book_mset
+                publishes += book_publishes
+            dropped, self.books_dropped = self.books_dropped, []
+        commands = [resp([b"MSET", *mset])] if mset else []
+        commands += publishes
+        if dropped:
+            commands.append(resp([b"DEL", *(book_key(s).encode() for s in dropped)]))
+        if not commands:
+            return 0
         try:
-            await self.writer.write_encoded(batch)
-            if self.books is not None:
-                await self.books.write(self.book.states, [symbol for symbol, _ in batch], ingest_ts)
+            await self.writer.send(b"".join(commands), len(commands))
         except (RedisError, OSError) as exc:  # Redis away: keep the quotes for the next try
             self.stats.write_errors += 1
             metrics.WRITE_ERRORS.inc()
             for symbol, _ in batch:
                 self.book.mark_dirty(symbol)
+            if self.books is not None:
+                self.demand.want(symbols, 0.0, until=0.0)  # owed again (their leases unchanged)
+                self.books_dropped += dropped
             log.warning("marketdata.write_failed", error=str(exc), pending=self.book.pending)
             await asyncio.sleep(0.5)
-            return 0
+            return None
         self.stats.writes += 1
         self.stats.quotes_written += len(batch)
         stamps = [ts for _, _, ts in drained if ts]
@@ -152,18 +184,74 @@ class Ingestor:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
+        watcher = asyncio.create_task(self._watch_demand(stop)) if self.books is not None else None
         try:
             await self._run(stop)
         finally:
             if self._in_flight is not None and not self._in_flight.done():
                 self._in_flight.cancel()  # cancelled mid-write: its connection is dropped, not reused
             self._in_flight = None
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+    def want_books(self, symbols: list[str], until: float | None = None) -> None:
+        """Readers asked for these books (loop thread): written from the next write on (ADR 033)."""
+        self.demand.want(symbols, time.time(), until)
+        if self.demand.owed and not self._wakeup.is_set():
+            self._wakeup.set()
+
+    async def _watch_demand(self, stop: asyncio.Event) -> None:
+        """Books on demand: hear readers on ``books:want``, load the leases already in ``books:wanted``
+        (after a start or reconnect), and once a second drop lapsed leases (nobody listening to the
+        book channels), trim the set and tell readers books are being written (``books:live``)."""
+        assert self.books is not None
+        redis = self.books.redis
+        while not stop.is_set():
+            pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(WANT_CHANNEL)
+                now = time.time()
+                leases = cast(list[tuple[str | bytes, float]],
+                              await redis.zrangebyscore(WANTED_KEY, int(now * 1000), "+inf", withscores=True))
+                for member, until_ms in leases:
+                    self.want_books(parse_want(member), until_ms / 1000)
+                next_tick = 0.0
+                while not stop.is_set():
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        self.want_books(parse_want(message["data"]))
+                    if time.monotonic() >= next_tick:
+                        next_tick = time.monotonic() + 1.0
+                        await self._tick_demand(redis)
+            except (RedisError, OSError) as exc:
+                log.warning("marketdata.demand_reconnecting", error=str(exc))
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _tick_demand(self, redis: Redis) -> None:  # type: ignore[type-arg,unused-ignore]
+        assert self.books is not None
+        now = time.time()
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.pubsub_numsub(*book_channels())
+            pipe.set(LIVE_KEY, self.books.depth, ex=LIVE_TTL_SECONDS)
+            pipe.zremrangebyscore(WANTED_KEY, "-inf", int(now * 1000))
+            counts, _, _ = await pipe.execute()
+        listeners = sum(int(n) for _, n in counts)
+        states = self.book.states
+        dropped = [s for s in self.demand.expire(now, listeners > 0) if s in states]
+        if dropped:
+            self.books_dropped += dropped
+            self._wakeup.set()
 
     async def _run(self, stop: asyncio.Event) -> None:
         inbox = self._inbox
         last_log, last_written = time.monotonic(), 0
         while not stop.is_set():
-            if not inbox and not self.book.pending and self._in_flight is None:
+            if not inbox and not self.book.pending and self._in_flight is None and not self._owes_books():
                 self._idle.set()
                 self._progress.set()
                 self._wakeup.clear()
@@ -204,7 +292,7 @@ class Ingestor:
         if self._in_flight is not None:
             await self._in_flight
             self._in_flight = None
-        if self.book.pending:
+        if self.book.pending or self._owes_books():
             self._in_flight = asyncio.ensure_future(self._write_batch())
             await asyncio.sleep(0)  # the task drains, encodes and sends now, then waits for the reply
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 
 from marketdata.depth import DepthBook, book_key
-from marketdata.depth_redis import BookWriter
+from marketdata.depth_redis import BookReader, BookWriter
 from marketdata.fix_feed import MarketDataFeed, feed_engine
 from marketdata.ingestor import Ingestor
 from marketdata.quotes import Quote
@@ -58,7 +58,11 @@ async def test_quotes_from_the_exchange_land_in_redis_and_unknown_symbols_are_le
         assert any(later[s].exchange_ts_us > first[s] for s in symbols)
         assert ingestor.stats.malformed == 0
 
-        # the depth next to each quote: the exchange's levels (its market makers quote five a side), best first
+        # the depth next to each quote: the exchange's levels (its market makers quote five a side), best first;
+        # books are written once someone reads them (ADR 033), then with every write of their quote
+        assert await redis_client.get(book_key(symbols[0])) is None
+        read = await BookReader(redis_client).get_many(list(symbols))
+        assert set(read) == set(symbols) and all(len(b.bids) >= 2 and len(b.asks) >= 2 for b in read.values())
         for symbol in symbols:
             for _ in range(100):
                 raw_quote, raw_book = await redis_client.mget([f"quote:{symbol}", book_key(symbol)])
