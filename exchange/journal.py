@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 
 log = structlog.get_logger(__name__)
@@ -43,7 +44,13 @@ _SNAPSHOT = re.compile(r"^snapshot-(\d+)\.pickle$")
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    body = json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
+    """One log line. orjson: the same compact, key-sorted JSON as ``json.dumps(separators=(",", ":"),
+    sort_keys=True)`` except non-ASCII text as UTF-8 rather than ``\\u`` escapes (``json.loads`` reads both);
+    several times cheaper per command (ADR 032)."""
+    try:
+        body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # what orjson refuses (a lone surrogate, an int past 64 bits): the stdlib
+        body = json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
