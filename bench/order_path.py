@@ -1,19 +1,29 @@
 """Order path benchmark: N FIX sessions through the whole path (gateway, PostgreSQL with fsync, exchange).
 
-    .venv/bin/python bench/order_path.py [--sessions 8] [--rate 1000] [--seconds 10] [--window 100]
-                                         [--runs 3] [--shards 1] [--profile out.speedscope.json]
+    .venv/bin/python bench/order_path.py            # issue 10's whole table (~3-4 min), same as --issue10
+    .venv/bin/python bench/order_path.py [--sessions 8] [--paced 500,1000] [--paced-seconds 10] [--seconds 10]
+                                         [--window 100] [--runs 3] [--no-single] [--shards 1]
+                                         [--profile out.speedscope.json]
 
 Starts its own PostgreSQL and Redis (temp dir), the exchange and the gateway as processes (``--shards
-N``: N gateway shards behind `brokerage frontdoor`, docs/adr/015); drives the sessions with the
-project's fixclient (simplefix asyncio). Prints, for a run paced at ``--rate`` orders/s and ``--runs``
-runs at the maximum rate (each session keeps ``--window`` orders in flight): full-lifecycle orders/s
-(new → ack → fill), ack latency (NewOrderSingle sent → PendingNew received) and fill latency (→ the
-filling ExecutionReport) percentiles, the CPU each process spent per finished order (from /proc:
-user+system time of the process and its children, e.g. PostgreSQL's backends), and after each run
-pgbench (tpcb-like, scale 10, 8 clients) against the same server and our orders/s ÷ pgbench tps; then
-the median of the runs. On a shared machine wall-clock figures move with the neighbours' load; CPU
-per order is the steadier figure. ``--profile PATH``: one more run (not in the medians) with py-spy
-recording gateway shard 0 (speedscope JSON). Prints figures; asserts nothing.
+N``: N gateway shards behind `brokerage frontdoor`, docs/adr/015); drives the sessions with a lean FIX
+client (``bench/lean_fix.py``). In order:
+
+* **paced runs** at each ``--paced`` rate (default 500 and 1,000 orders/s) for ``--paced-seconds``: ack and
+  fill latency percentiles and a verdict, **KEPT UP** or **FELL BEHIND by N/s**, from the unfinished count
+  sampled every 0.1 s (its growth over the second half of sending, what was still unfinished when sending
+  stopped, how long it took to drain); a run that falls more than 2 s of orders behind stops sending;
+* ``--runs`` runs at the **maximum rate** (each session keeps ``--window`` orders in flight), each followed
+  by pgbench (tpcb-like, scale 10, 8 clients) against the same server and our orders/s ÷ pgbench tps;
+* **one FIX session alone** at the maximum rate (its window), unless ``--no-single``;
+* then the medians and issue 10's table: every figure against its target.
+
+Every run prints full-lifecycle orders/s (new → ack → fill), ack latency (NewOrderSingle sent → PendingNew
+received) and fill latency (→ the filling ExecutionReport) percentiles and the CPU each process spent per
+finished order (from /proc: user+system time of the process and its children, e.g. PostgreSQL's backends).
+On a shared machine wall-clock figures move with the neighbours' load; CPU per order is the steadier
+figure. ``--profile PATH``: one more run (not in the medians) with py-spy recording gateway shard 0
+(speedscope JSON). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -134,21 +144,86 @@ class Session:
         self.stats = Stats()
 
 
-async def run_paced(sessions: list[Session], rate: float, seconds: float) -> None:
-    tick = 0.01
-    per_tick = rate * tick
-    owed = 0.0
+@dataclass
+class Paced:
+    """What a paced run did: whether the path kept up with the offered rate, and if not, by how much."""
+
+    rate: float  # offered, orders/s
+    seconds: float  # planned sending time
+    sent: int = 0
+    send_span: float = 0.0  # how long sending lasted (shorter when given up: see ``run_paced``)
+    gave_up: bool = False  # the backlog passed ``MAX_BACKLOG_SECONDS`` of the offered rate
+    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (s since start, sent, unfinished)
+    drain: float = 0.0  # after sending stopped, until every order had finished
+
+    def backlog_growth(self) -> float:
+        """Orders/s by which the unfinished count grew over the second half of sending (least squares)."""
+        half = [(t, u) for t, _, u in self.samples if t >= self.send_span / 2]
+        if len(half) < 3:
+            return 0.0
+        mean_t = statistics.mean(t for t, _ in half)
+        mean_u = statistics.mean(u for _, u in half)
+        var = sum((t - mean_t) ** 2 for t, _ in half)
+        return sum((t - mean_t) * (u - mean_u) for t, u in half) / var if var else 0.0
+
+    def kept_up(self) -> bool:
+        """Sent at the offered rate, no growing backlog, and drained within a second of the last order."""
+        sent_rate = self.sent / self.send_span if self.send_span else 0.0
+        return (not self.gave_up and sent_rate >= 0.97 * self.rate and self.backlog_growth() <= 0.05 * self.rate
+                and self.drain <= 1.0)
+
+    def verdict(self) -> str:
+        sent_rate = self.sent / self.send_span if self.send_span else 0.0
+        end_backlog = self.samples[-1][2] if self.samples else 0
+        finished = self.sent - end_backlog
+        done_rate = finished / self.send_span if self.send_span else 0.0
+        head = (f"offered {self.rate:.0f}/s, sent {self.sent} in {self.send_span:.1f} s ({sent_rate:.0f}/s), "
+                f"finished {finished} meanwhile ({done_rate:.0f}/s); unfinished when sending stopped {end_backlog}, "
+                f"growing {self.backlog_growth():.0f}/s over the second half; drained in {self.drain:.1f} s")
+        if self.kept_up():
+            return f"KEPT UP: {head}"
+        behind = max(0.0, self.rate - done_rate)
+        why = " (gave up sending: the backlog passed " f"{MAX_BACKLOG_SECONDS:.0f} s of orders)" if self.gave_up else ""
+        if sent_rate < 0.97 * self.rate:
+            why += f" (the bench sent only {sent_rate:.0f}/s)"
+        return (f"FELL BEHIND by {behind:.0f}/s ({100 * behind / self.rate:.0f} % of the offered rate): {head}"
+                f"{why}; backlog at the end {end_backlog} orders = {end_backlog / self.rate:.1f} s of the offered "
+                "rate")
+
+
+MAX_BACKLOG_SECONDS = 2.0  # a paced run stops sending once this many seconds of orders are unfinished
+
+
+async def run_paced(sessions: list[Session], rate: float, seconds: float) -> Paced:
+    """Send at ``rate`` for ``seconds`` (order n at start + n/rate, caught up after a late wake-up, never
+    ahead), sampling the unfinished count every 0.1 s. A path that cannot keep up would pile up work for
+    minutes: sending stops once more than ``MAX_BACKLOG_SECONDS`` of orders are unfinished (the verdict
+    says so), then the run waits for the backlog to drain."""
+    paced = Paced(rate, seconds)
     start = time.perf_counter()
     n = 0
-    while time.perf_counter() - start < seconds:
-        owed += per_tick
-        while owed >= 1:
-            owed -= 1
+    next_sample = 0.0
+    while (elapsed := time.perf_counter() - start) < seconds:
+        unfinished = sum(s.outstanding for s in sessions)
+        if elapsed >= next_sample:
+            paced.samples.append((elapsed, n, unfinished))
+            next_sample += 0.1
+        if unfinished > rate * MAX_BACKLOG_SECONDS:
+            paced.gave_up = True
+            break
+        due = min(int(elapsed * rate) + 1, int(seconds * rate))
+        while n < due:
             s = sessions[n % len(sessions)]
             await s.order(SYMBOLS[n % len(SYMBOLS)], "buy" if (n // len(sessions)) % 2 == 0 else "sell", 1)
             n += 1
-        next_at = start + (n / rate)
-        await asyncio.sleep(max(0.0, min(tick, next_at - time.perf_counter())))
+        await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+    paced.send_span = time.perf_counter() - start
+    paced.sent = n
+    paced.samples.append((paced.send_span, n, sum(s.outstanding for s in sessions)))
+    stopped = time.perf_counter()
+    await settle(sessions)
+    paced.drain = time.perf_counter() - stopped
+    return paced
 
 
 async def run_window(sessions: list[Session], window: int, seconds: float) -> None:
@@ -279,6 +354,7 @@ class Run:
     tps: float
     cpu_ms: dict[str, float]  # per finished order, per process group
     net_ms: dict[str, float]  # the same less what the process burns idle (timers, checkpointer, vacuum)
+    acks: list[float] = field(default_factory=list)  # ack latencies, s
 
 
 def start_process(root: Path, name: str, command: list[str], env: dict[str, str],
@@ -408,13 +484,37 @@ async def main(args: argparse.Namespace) -> None:
         idle = {name: (idle_to[name] - idle_from[name]) / idle_span for name in groups}
         print("idle CPU ms per second (background: timers, marks, checkpointer, autovacuum): " + ", ".join(
             f"{name} {1000 * rate:.1f}" for name, rate in idle.items()))
-        sampler = QueueSampler(sessions, metrics_port)
-        sampling = asyncio.create_task(sampler.run())
-        await run_paced(sessions, args.rate, args.seconds)
-        await settle(sessions)
-        sampling.cancel()
-        report(f"paced at {args.rate:.0f} orders/s", sessions)
-        print(f"  in flight: {sampler.summary()}")
+        median = statistics.median
+
+        def per_order(before: dict[str, float], after: dict[str, float], elapsed: float,
+                      done: int) -> tuple[dict[str, float], dict[str, float]]:
+            cpu = {name: 1000 * (after[name] - before[name]) / max(done, 1) for name in groups}
+            net = {name: max(0.0, 1000 * (after[name] - before[name] - idle[name] * elapsed)) / max(done, 1)
+                   for name in groups}
+            print("  CPU ms per finished order: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+                  + f", total {sum(cpu.values()):.2f}")
+            print("    net of idle background: " + ", ".join(f"{k} {v:.2f}" for k, v in net.items())
+                  + f", total {sum(net.values()):.2f}")
+            return cpu, net
+
+        def acks(group: list[Session]) -> list[float]:
+            return [a for s in group for a in s.stats.acks]
+
+        paced_results: list[tuple[Paced, list[float]]] = []
+        for offered in args.paced:
+            for s in sessions:
+                s.reset()
+            sampler = QueueSampler(sessions, metrics_port)
+            before, started = tree_cpu(groups, CLIENT), time.perf_counter()
+            sampling = asyncio.create_task(sampler.run())
+            paced = await run_paced(sessions, offered, args.paced_seconds)
+            sampling.cancel()
+            after, elapsed = tree_cpu(groups, CLIENT), time.perf_counter() - started
+            report(f"paced at {offered:.0f} orders/s", sessions)
+            print(f"  {paced.verdict()}")
+            print(f"  in flight: {sampler.summary()}")
+            per_order(before, after, elapsed, sum(s.stats.done for s in sessions))
+            paced_results.append((paced, acks(sessions)))
         bench_db = await asyncio.to_thread(pgbench_init, services)
         runs: list[Run] = []
         for number in range(1, args.runs + args.profile_runs + 1):
@@ -439,33 +539,68 @@ async def main(args: argparse.Namespace) -> None:
             rate, done = report(f"run {number}{' (profiled, not counted)' if profiling else ''}: maximum rate "
                                 f"(window {args.window} per session)", sessions)
             print(f"  in flight: {sampler.summary()}")
-            cpu = {name: 1000 * (after[name] - before[name]) / max(done, 1) for name in groups}
-            net = {name: max(0.0, 1000 * (after[name] - before[name] - idle[name] * elapsed)) / max(done, 1)
-                   for name in groups}
-            print("  CPU ms per finished order: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
-                  + f", total {sum(cpu.values()):.2f}")
-            print("    net of idle background: " + ", ".join(f"{k} {v:.2f}" for k, v in net.items())
-                  + f", total {sum(net.values()):.2f}")
+            cpu, net = per_order(before, after, elapsed, done)
             if spy is not None:
                 output = (await asyncio.to_thread(spy.communicate))[0].decode(errors="replace").strip()
                 print(f"  py-spy (exit {spy.returncode}): {output.splitlines()[-1] if output else 'no output'}")
                 continue
-            tps = await asyncio.to_thread(pgbench, bench_db, int(args.pgbench_seconds or args.seconds))
+            tps = await asyncio.to_thread(pgbench, bench_db, int(args.pgbench_seconds))
             print(f"  pgbench tpcb-like scale 10, 8 clients: {tps:.0f} tps; order path ÷ pgbench {rate / tps:.2f}")
-            runs.append(Run(rate, done, tps, cpu, net))
+            runs.append(Run(rate, done, tps, cpu, net, acks(sessions)))
+        single: Run | None = None
+        if args.single and len(sessions) > 1:
+            one = sessions[:1]
+            for s in sessions:
+                s.reset()
+            before, started = tree_cpu(groups, CLIENT), time.perf_counter()
+            await run_window(one, args.window, args.seconds)
+            await settle(one)
+            after, elapsed = tree_cpu(groups, CLIENT), time.perf_counter() - started
+            rate, done = report(f"one session alone: maximum rate (window {args.window})", one)
+            cpu, net = per_order(before, after, elapsed, done)
+            single = Run(rate, done, float("nan"), cpu, net, acks(one))
         for s in sessions:
             if s.client is not None:
                 await s.client.logout()
-        median = statistics.median
-        print(f"median of {len(runs)} runs: {median(r.rate for r in runs):.0f} full-lifecycle orders/s, pgbench "
-              f"{median(r.tps for r in runs):.0f} tps, order path ÷ pgbench {median(r.rate / r.tps for r in runs):.2f} "
-              "(target ≥ 0.4)")
-        print("  CPU ms per finished order (median per process): " + ", ".join(
-            f"{name} {median(r.cpu_ms[name] for r in runs):.2f}" for name in groups)
-            + f", total {median(sum(r.cpu_ms.values()) for r in runs):.2f}")
-        print("    net of idle background: " + ", ".join(
-            f"{name} {median(r.net_ms[name] for r in runs):.2f}" for name in groups)
-            + f", total {median(sum(r.net_ms.values()) for r in runs):.2f}")
+        ms = 1000.0
+        if runs:
+            print(f"median of {len(runs)} runs: {median(r.rate for r in runs):.0f} full-lifecycle orders/s, pgbench "
+                  f"{median(r.tps for r in runs):.0f} tps, order path ÷ pgbench "
+                  f"{median(r.rate / r.tps for r in runs):.2f} (target ≥ 0.4)")
+            print("  CPU ms per finished order (median per process): " + ", ".join(
+                f"{name} {median(r.cpu_ms[name] for r in runs):.2f}" for name in groups)
+                + f", total {median(sum(r.cpu_ms.values()) for r in runs):.2f}")
+            print("    net of idle background: " + ", ".join(
+                f"{name} {median(r.net_ms[name] for r in runs):.2f}" for name in groups)
+                + f", total {median(sum(r.net_ms.values()) for r in runs):.2f}")
+        # Issue 10's table: every figure it asks for, against its target, in one place
+        def met(ok: bool) -> str:
+            return "met" if ok else "MISSED"
+        print(f"\nissue 10 ({args.sessions} sessions, {args.shards} gateway shard(s), load average "
+              f"{os.getloadavg()[0]:.1f} now):")
+        if runs:
+            rates = [r.rate for r in runs]
+            ratios = [r.rate / r.tps for r in runs]
+            print(f"  max rate, full lifecycles/s: {', '.join(f'{r:.0f}' for r in rates)} → median "
+                  f"{median(rates):.0f} (target ≥ 1000: {met(median(rates) >= 1000)})")
+            print(f"  pgbench tps: {', '.join(f'{r.tps:.0f}' for r in runs)}; order path ÷ pgbench "
+                  f"{', '.join(f'{x:.2f}' for x in ratios)} → median {median(ratios):.2f} "
+                  f"(target ≥ 0.4: {met(median(ratios) >= 0.4)})")
+            print(f"  max rate ack ms p50/p99 (median of runs): {median(percentile(r.acks, .5) for r in runs) * ms:.1f}"
+                  f" / {median(percentile(r.acks, .99) for r in runs) * ms:.1f}")
+            print("  CPU ms per lifecycle (median of runs): " + ", ".join(
+                f"{name} {median(r.cpu_ms[name] for r in runs):.2f}" for name in groups)
+                + f", total {median(sum(r.cpu_ms.values()) for r in runs):.2f} (target ≤ 2)")
+        for paced, ack in paced_results:
+            p50, p99 = percentile(ack, .5) * ms, percentile(ack, .99) * ms
+            state = "kept up" if paced.kept_up() else "FELL BEHIND"
+            target = (f" (target p50 ≤ 2, p99 ≤ 10: {met(paced.kept_up() and p50 <= 2 and p99 <= 10)})"
+                      if paced.rate == 500 else f" (target: keeps up: {met(paced.kept_up())})"
+                      if paced.rate == 1000 else "")
+            print(f"  paced {paced.rate:.0f}/s: {state}, ack ms p50 {p50:.1f} p99 {p99:.1f}{target}")
+        if single is not None:
+            print(f"  one session, max rate: {single.rate:.0f}/s, ack ms p50 {percentile(single.acks, .5) * ms:.1f} "
+                  f"p99 {percentile(single.acks, .99) * ms:.1f} (target ≥ 1000: {met(single.rate >= 1000)})")
         if args.profile is not None and args.profile.exists():
             profile_summary(args.profile)
     finally:
@@ -483,19 +618,33 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--rate", type=float, default=1000.0)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--paced", type=lambda text: [float(x) for x in text.split(",") if x], default=[500.0, 1000.0],
+                        help="offered rates of the paced runs, orders/s, comma-separated ('' for none)")
+    parser.add_argument("--rate", type=float, default=None, help="one paced run at this rate (instead of --paced)")
+    parser.add_argument("--paced-seconds", type=float, default=10.0, help="sending time of each paced run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each maximum-rate run")
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3, help="maximum-rate runs (each followed by pgbench)")
-    parser.add_argument("--pgbench-seconds", type=float, default=None, help="default: --seconds")
+    parser.add_argument("--pgbench-seconds", type=float, default=5.0)
     parser.add_argument("--shards", type=int, default=1, help="gateway shards behind `brokerage frontdoor`")
     parser.add_argument("--profile", type=Path, default=None,
                         help="one more run with py-spy recording gateway shard 0 (speedscope JSON here)")
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="idle CPU baseline measured first")
+    parser.add_argument("--no-single", dest="single", action="store_false",
+                        help="skip the run with one FIX session alone at the maximum rate")
     parser.add_argument("--native", action="store_true", help="py-spy --native (C/C++ frames too)")
+    parser.add_argument("--issue10", action="store_true",
+                        help="issue 10's table whatever else is given: 8 sessions, window 100, paced 500 and 1,000/s, "
+                        "3 maximum-rate runs, one session alone, one gateway")
     parser.add_argument("--summarize", type=Path, default=None, help="only print the summary of a py-spy profile")
     parsed = parser.parse_args()
     parsed.profile_runs = 1 if parsed.profile is not None else 0
+    if parsed.rate is not None:
+        parsed.paced = [parsed.rate]
+    if parsed.issue10:
+        parsed.sessions, parsed.window, parsed.paced, parsed.runs, parsed.single, parsed.shards = \
+            8, 100, [500.0, 1000.0], 3, True, 1
+        parsed.seconds = parsed.paced_seconds = 10.0
     if parsed.summarize is not None:
         profile_summary(parsed.summarize)
     else:

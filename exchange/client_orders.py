@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from exchange.events import (
     CancelRejected,
@@ -37,11 +38,13 @@ from exchange.reports import (
     ExecType,
     OrdStatus,
     Outbound,
+    compact_pickle,
 )
 from exchange.simulation import Simulation
 from exchange.venue import NewOrder
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """A NewOrderSingle's fields, already read off the wire (text codes kept as sent)."""
@@ -60,6 +63,7 @@ class OrderRequest:
     stp: str | None = None  # 7940 SelfTradePreventionMode (absent: cancel newest)
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class ChangeRequest:
     """An OrderCancelRequest (qty None) or OrderCancelReplaceRequest."""
@@ -75,6 +79,7 @@ class ChangeRequest:
     time_in_force: str | None = None
 
 
+@compact_pickle
 @dataclass(slots=True)
 class ClientOrder:
     session: str
@@ -208,10 +213,11 @@ class ClientOrders:
                 order.leaves = Decimal(0)
                 order.status = OrdStatus.EXPIRED if expired else OrdStatus.CANCELED
                 text = None if expired else e.reason.value  # type: ignore[union-attr]
-                report = self.report(order, ExecType.EXPIRED if expired else ExecType.CANCELED, text=text)
                 if not expired and e.reason.self_trade:  # type: ignore[union-attr]
-                    report = replace(report, exec_restatement_reason=SELF_TRADE_RESTATEMENT)
-                out.append(report)
+                    out.append(self.report(order, ExecType.CANCELED, text=text,
+                                           exec_restatement_reason=SELF_TRADE_RESTATEMENT))
+                else:
+                    out.append(self.report(order, ExecType.EXPIRED if expired else ExecType.CANCELED, text=text))
             elif isinstance(e, OrderReplaced):
                 order.qty, order.leaves = Decimal(e.qty), Decimal(e.leaves)
                 order.price = None if e.price is None else venue.price(symbol, e.price)
@@ -227,14 +233,18 @@ class ClientOrders:
                 out.append(self.report(order, ExecType.REJECTED, ord_rej_reason=e.reason.code, text=e.reason.text))
         return out
 
-    def report(self, order: ClientOrder, exec_type: str, **extra: object) -> ExecReport:
+    def report(self, order: ClientOrder, exec_type: str, **extra: Any) -> ExecReport:
+        """The order's report as it now stands; ``extra`` sets or overrides optional fields (no
+        ``dataclasses.replace``: it costs a ``fields()`` walk per report)."""
         req = order.request
-        report = ExecReport(
-            order.session, str(order.order_id), order.cl_ord_id, self.exec_ids.next(), exec_type, order.status,
-            req.symbol, req.side, order.qty, order.leaves, order.cum, order.avg_px, ord_type=req.ord_type,
-            time_in_force=req.time_in_force, price=order.price, stop_px=order.stop_px,
-            orig_cl_ord_id=order.orig_cl_ord_id, account=req.account)
-        return replace(report, **extra) if extra else report  # type: ignore[arg-type]
+        optional: dict[str, Any] = {"ord_type": req.ord_type, "time_in_force": req.time_in_force, "price": order.price,
+                                    "stop_px": order.stop_px, "orig_cl_ord_id": order.orig_cl_ord_id,
+                                    "account": req.account}
+        if extra:
+            optional.update(extra)
+        return ExecReport(order.session, str(order.order_id), order.cl_ord_id, self.exec_ids.next(), exec_type,
+                          order.status, req.symbol, req.side, order.qty, order.leaves, order.cum, order.avg_px,
+                          **optional)
 
     def _reject(self, session: str, req: OrderRequest, reason: RejectReason) -> ExecReport:
         return ExecReport(session, "NONE", req.cl_ord_id, self.exec_ids.next(), ExecType.REJECTED,

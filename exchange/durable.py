@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,15 +64,18 @@ class DurableVenue:
             durable = cls(journal, state)
             journal.snapshot_now(state)  # genesis: replay never starts from the options of a later run
             return Started(durable, False, 0, recovered.torn_bytes)
+        started = time.perf_counter()
         for command in recovered.records:
             apply_logged(state, command)
+        journal.replay_seconds = time.perf_counter() - started  # the log replayed now is replayed again next time
         return Started(cls(journal, state), True, len(recovered.records), recovered.torn_bytes)
 
     # Commands ------------------------------------------------------------------------------------------
     def execute(self, command: Command, deliver: Callable[[Result], object] | None = None) -> Result:
         """Apply and log ``command``; ``deliver(result)`` runs once it is committed (reports go out then)."""
+        started = time.perf_counter()
         result = apply_logged(self.state, command)
-        self.journal.append(command)
+        self.journal.append(command, time.perf_counter() - started)
         if deliver is not None:
             self._sends.append(lambda: deliver(result))
         self._wake.set()

@@ -25,7 +25,7 @@ from exchange.market_data import MarketData, MdReject
 from exchange.reports import CancelReject, ExecReport, Outbound
 from exchange.state import Command, Result, change_command, new_order_command, status_command
 from fixsession.application import SafeApplication
-from fixsession.messages import msg_type, printable, session_key
+from fixsession.messages import printable, session_key
 from fixsession.rejects import (
     APPLICATION_NOT_AVAILABLE,
     NOT_AUTHORIZED,
@@ -51,6 +51,7 @@ class ExchangeApplication(SafeApplication):
         self.md_only = frozenset(md_only_comp_ids)
         self._md_only_by_key: dict[str, bool] = {}
         self.sessions: dict[str, fix.SessionID] = {}
+        self._keys: dict[int, tuple[fix.SessionID, str]] = {}  # id(SessionID) -> (it, its key)
         self.changed: set[str] = set()  # symbols whose book or last trade moved since the last flush
         self.loop = loop
 
@@ -71,20 +72,21 @@ class ExchangeApplication(SafeApplication):
 
     # Event loop --------------------------------------------------------------------------------
     async def handle_app_message(self, session_id: fix.SessionID, message: fix.Message) -> None:
-        key = session_key(session_id)
+        key = self._session_key(session_id)
         self.sessions[key] = session_id
-        kind = msg_type(message)
         try:
+            cracked = fix_codec.crack(message)  # one call into the binding; every field read from it
+            kind = fix_codec.kind(cracked)
             if kind in ORDER_TYPES and self._market_data_only(key, session_id):
                 self.send(session_id, business_reject(message, NOT_AUTHORIZED,
                                                       "this session may only request market data"))
             elif kind == "D":
-                self.execute(new_order_command(key, fix_codec.order_request(message)))
+                self.execute(new_order_command(key, fix_codec.order_request(cracked)))
             elif kind in ("F", "G"):
-                self.execute(change_command(key, fix_codec.change_request(message, kind == "G"), kind == "G"))
+                self.execute(change_command(key, fix_codec.change_request(cracked, kind == "G"), kind == "G"))
             elif kind == "H":
-                self.execute(status_command(key, fix_codec.req_text(message, 11), fix_codec.req_text(message, 55),
-                                            fix_codec.req_text(message, 54)))
+                self.execute(status_command(key, fix_codec.req_text(cracked, 11), fix_codec.req_text(cracked, 55),
+                                            fix_codec.req_text(cracked, 54)))
             elif kind == "V":
                 self._market_data_request(key, session_id, message)
             else:
@@ -96,6 +98,16 @@ class ExchangeApplication(SafeApplication):
             log.exception("exchange.message_failed", session=key, message=printable(message))
             self.send(session_id, business_reject(message, APPLICATION_NOT_AVAILABLE,
                                                   "the exchange could not process this message"))
+
+    def _session_key(self, session_id: fix.SessionID) -> str:
+        """The session's text key, read through the binding once per SessionID object: the bridge hands each
+        session's messages with one owned SessionID (the entry holds it, so its ``id`` is not reused)."""
+        entry = self._keys.get(id(session_id))
+        if entry is None or entry[0] is not session_id:
+            if len(self._keys) >= 1024:  # only callers that make a SessionID per message get here often
+                self._keys.clear()
+            entry = self._keys[id(session_id)] = (session_id, session_key(session_id))
+        return entry[1]
 
     def _market_data_only(self, key: str, session_id: fix.SessionID) -> bool:
         """Whether the session may only request market data (looked up once per session, not per order)."""

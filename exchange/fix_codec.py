@@ -14,6 +14,7 @@ import quickfix44 as fix44
 from exchange.client_orders import ChangeRequest, OrderRequest
 from exchange.market_data import MdEntry, MdReject
 from exchange.reports import CancelReject, ExecReport
+from fixsession.messages import msg_type
 
 
 class Malformed(Exception):
@@ -24,11 +25,16 @@ class Malformed(Exception):
 
 
 def text(message: fix.FieldMap | _Cracked, tag: int, required: bool = True) -> str | None:
-    try:
-        if message.isSetField(tag):
-            return str(message.getField(tag))
-    except Exception as exc:  # quickfix raises its own types for odd fields
-        raise Malformed(tag, str(exc)) from exc
+    if type(message) is _Cracked:  # the common case: one dict look-up
+        value = message.fields.get(str(tag))
+        if value is not None:
+            return value
+    else:
+        try:
+            if message.isSetField(tag):
+                return str(message.getField(tag))
+        except Exception as exc:  # quickfix raises its own types for odd fields
+            raise Malformed(tag, str(exc)) from exc
     if required:
         raise Malformed(tag, "required field missing")
     return None
@@ -93,8 +99,11 @@ class _Cracked:
         return self.fields[str(tag)]
 
 
-def crack(message: fix.Message) -> fix.Message | _Cracked:
-    """``message`` read from its wire text, or ``message`` itself when it carries a data field."""
+def crack(message: fix.Message | _Cracked) -> fix.Message | _Cracked:
+    """``message`` read from its wire text, or ``message`` itself when it carries a data field (or is read
+    already)."""
+    if isinstance(message, _Cracked):
+        return message
     fields: dict[str, str] = {}
     for part in str(message.toString()).split("\x01"):
         tag, _, value = part.partition("=")
@@ -103,7 +112,14 @@ def crack(message: fix.Message) -> fix.Message | _Cracked:
     return message if not _DATA_TAGS.isdisjoint(fields) else _Cracked(fields)
 
 
-def order_request(message: fix.Message) -> OrderRequest:
+def kind(message: fix.Message | _Cracked) -> str:
+    """MsgType (35) of a message read by ``crack``."""
+    if type(message) is _Cracked:
+        return message.fields.get("35", "")
+    return msg_type(message)
+
+
+def order_request(message: fix.Message | _Cracked) -> OrderRequest:
     message = crack(message)
     return OrderRequest(
         cl_ord_id=req_text(message, 11), symbol=req_text(message, 55), side=req_text(message, 54),
@@ -114,7 +130,7 @@ def order_request(message: fix.Message) -> OrderRequest:
         exec_inst=text(message, 18, False), peg_offset=decimal(message, 211), stp=text(message, 7940, False))
 
 
-def change_request(message: fix.Message, is_replace: bool) -> ChangeRequest:
+def change_request(message: fix.Message | _Cracked, is_replace: bool) -> ChangeRequest:
     message = crack(message)
     return ChangeRequest(
         cl_ord_id=req_text(message, 11), orig_cl_ord_id=req_text(message, 41),
@@ -170,7 +186,43 @@ def _from_text(head: str, pairs: Sequence[tuple[int, object]]) -> fix.Message | 
     return fix.Message(head + body, False)
 
 
+_DECIMAL_TEXT: dict[Decimal, str] = {}  # wire text of the Decimals reports carry (prices, quantities): few
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = _DECIMAL_TEXT.get(value)
+    if text is None:
+        text = f"{value.normalize():f}"
+        # equal Decimals (1.10 and 1.1) have the same wire text; zero is left out (-0 would print as 0)
+        if value and len(_DECIMAL_TEXT) < 4096:
+            _DECIMAL_TEXT[value] = text
+    return text
+
+
+def _report_text(r: ExecReport) -> tuple[str, int]:
+    """The body of a report's text and how many fields it holds (in ``execution_report``'s tag order)."""
+    parts = [f"37={r.order_id}\x0111={r.cl_ord_id}\x01"]
+    fields = 2
+    for tag, value in (("41=", r.orig_cl_ord_id), ("17=", r.exec_id), ("150=", r.exec_type), ("39=", r.ord_status),
+                       ("103=", r.ord_rej_reason), ("1=", r.account), ("55=", r.symbol), ("54=", r.side),
+                       ("38=", r.order_qty), ("40=", r.ord_type), ("44=", r.price), ("99=", r.stop_px),
+                       ("59=", r.time_in_force), ("32=", r.last_qty), ("31=", r.last_px), ("151=", r.leaves_qty),
+                       ("14=", r.cum_qty), ("6=", r.avg_px), ("60=", utc_timestamp()),
+                       ("851=", r.last_liquidity_ind), ("58=", r.text), ("378=", r.exec_restatement_reason)):
+        if value is None:
+            continue
+        fields += 1
+        if type(value) is Decimal:
+            value = _DECIMAL_TEXT.get(value) or _decimal_text(value)
+        parts.append(f"{tag}{value}\x01")
+    return "".join(parts), fields
+
+
 def execution_report(r: ExecReport) -> fix.Message:
+    body, fields = _report_text(r)
+    if body.count("\x01") == fields:  # no SOH inside a value: QuickFIX parses the text in one call
+        return fix.Message(("8=FIX.4.4\x0135=8\x0197=Y\x01" if r.poss_resend else "8=FIX.4.4\x0135=8\x01") + body,
+                           False)
     pairs = (
         (37, r.order_id), (11, r.cl_ord_id), (41, r.orig_cl_ord_id), (17, r.exec_id), (150, r.exec_type),
         (39, r.ord_status), (103, r.ord_rej_reason), (1, r.account), (55, r.symbol), (54, r.side),
@@ -179,9 +231,6 @@ def execution_report(r: ExecReport) -> fix.Message:
         (60, utc_timestamp()), (851, r.last_liquidity_ind), (58, r.text),
         (378, r.exec_restatement_reason),
     )
-    fast = _from_text("8=FIX.4.4\x0135=8\x01" + ("97=Y\x01" if r.poss_resend else ""), pairs)
-    if fast is not None:
-        return fast
     m = fix44.ExecutionReport()
     for tag, value in pairs:
         _set(m, tag, value)

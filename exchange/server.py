@@ -69,6 +69,7 @@ class ExchangeOptions:
     journal_fsync: bool = True
     snapshot_every: int = 20_000
     snapshot_seconds: float = 30.0
+    snapshot_cost_ratio: float = 1.0  # snapshots wait until a replay would cost as much as one (ADR 032)
 
     @property
     def closes(self) -> CloseSchedule | None:
@@ -128,7 +129,7 @@ class ExchangeServer:
         config = SimulationConfig(seed=o.seed, step_seconds=o.step_seconds, time_scale=o.time_scale,
                                   taker_probability=o.taker_probability)
         journal = Journal(state_dir / "journal", fsync=o.journal_fsync, snapshot_every=o.snapshot_every,
-                          snapshot_seconds=o.snapshot_seconds)
+                          snapshot_seconds=o.snapshot_seconds, snapshot_cost_ratio=o.snapshot_cost_ratio)
         started = DurableVenue.open(journal, lambda: fresh_state(instruments, config, run))
         self.durable = durable = started.durable
         self.sim = sim = durable.state.sim
