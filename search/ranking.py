@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum
+from functools import lru_cache
 
 from search.query import (
     FUZZY_PREFIX_LENGTH,
@@ -87,16 +88,23 @@ def fuzzy_word_match(token: str, word: str) -> bool:
     return edit_distance(token, word, edits) <= edits
 
 
+@lru_cache(maxsize=8192)
+def _listing_terms(symbol: str, name: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A listing's words and joined runs, derived once for the listings that keep coming back as
+    candidates (pure functions of the strings; bounded: a few MB)."""
+    return listing_words(symbol, name), frozenset(joined_runs(name))
+
+
 def match_tier(query: SearchQuery, listing: Listing) -> Tier | None:
     symbol = listing.symbol
     if query.symbol is not None and symbols_match(query.symbol, symbol):
         return Tier.EXACT
     if query.symbol is not None and symbol.startswith(query.symbol):
         return Tier.PREFIX
-    words = listing_words(symbol, listing.name)
+    words, runs = _listing_terms(symbol, listing.name)
     if all(any(w.startswith(t) for w in words) for t in query.tokens):
         return Tier.PREFIX
-    if query.compact and any(run.startswith(query.compact) for run in joined_runs(listing.name)):
+    if query.compact and any(run.startswith(query.compact) for run in runs):
         return Tier.PREFIX
     if all(any(w.startswith(t) or fuzzy_word_match(t, w) for w in words) for t in query.tokens):
         return Tier.FUZZY
