@@ -37,8 +37,9 @@ FUZZY_OVERFETCH = 4  # fuzzy hits are re-checked for prefix length 1; fetch more
 # by a reindex (and reported unavailable until then, which makes the API build it afresh).
 SCHEMA_VERSION = "2"
 SCHEMA_MARKER = "brokerage-schema-version"
-# Large enough that a reindex of 100k listings is one segment: every term lookup and automaton walks
-# each segment's dictionary, so two segments cost about twice one (docs/perf/search.md).
+# Writer heap: ~10 kB per listing up to this, so a reindex of 100k listings is one segment: every term
+# lookup and automaton walks each segment's dictionary, so two segments cost about twice one
+# (docs/perf/search.md).
 WRITER_HEAP_BYTES = 1_000_000_000
 
 
@@ -146,7 +147,8 @@ class TantivyTickerIndex:
         return self.replace_all_sync(listings)
 
     def replace_all_sync(self, listings: Sequence[Listing]) -> int:
-        writer = self._index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=1)
+        heap = min(WRITER_HEAP_BYTES, max(50_000_000, 10_000 * len(listings)))
+        writer = self._index.writer(heap_size=heap, num_threads=1)
         writer.delete_all_documents()
         for listing in listings:
             writer.add_document(listing_document(listing))
