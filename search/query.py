@@ -71,6 +71,8 @@ class SearchQuery:
 
 def fold(text: str) -> str:
     """Lower case ASCII: compatibility-normalise, drop accents, case-fold."""
+    if text.isascii():  # ASCII has no decompositions and no combining marks: only the case to fold
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return stripped.casefold()

@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum
+from functools import lru_cache
 
+from refdata.symbology import compact_symbol
 from search.query import (
     FUZZY_PREFIX_LENGTH,
     SearchQuery,
@@ -22,7 +24,6 @@ from search.query import (
     listing_share_class,
     listing_words,
     max_edits,
-    symbols_match,
 )
 
 
@@ -65,6 +66,8 @@ def edit_distance(a: str, b: str, limit: int) -> int:
     tantivy); returns ``limit + 1`` as soon as the distance is known to exceed ``limit``."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
+    if limit <= 1:  # the common question (4–5 letter words, tickers) in one pass instead of a table
+        return 0 if a == b else (1 if limit == 1 and _one_edit_apart(a, b) else limit + 1)
     prev2: list[int] = []
     prev = list(range(len(b) + 1))
     for i in range(1, len(a) + 1):
@@ -80,6 +83,20 @@ def edit_distance(a: str, b: str, limit: int) -> int:
     return min(prev[len(b)], limit + 1)
 
 
+def _one_edit_apart(a: str, b: str) -> bool:
+    """``a != b`` one deletion, insertion, substitution or adjacent transposition apart."""
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) < len(b):
+        return a[i:] == b[i + 1:]  # insertion
+    return a[i + 1:] == b[i + 1:] or (  # substitution, or transposition
+        i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2:] == b[i + 2:]
+    )
+
+
 def fuzzy_word_match(token: str, word: str) -> bool:
     edits = max_edits(token)
     if edits == 0 or word[:FUZZY_PREFIX_LENGTH] != token[:FUZZY_PREFIX_LENGTH]:
@@ -87,16 +104,26 @@ def fuzzy_word_match(token: str, word: str) -> bool:
     return edit_distance(token, word, edits) <= edits
 
 
+_compact = lru_cache(maxsize=16384)(compact_symbol)  # pure; a query's symbol meets many listings
+
+
+@lru_cache(maxsize=8192)
+def _listing_terms(symbol: str, name: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A listing's words and joined runs, derived once for the listings that keep coming back as
+    candidates (pure functions of the strings; bounded: a few MB)."""
+    return listing_words(symbol, name), frozenset(joined_runs(name))
+
+
 def match_tier(query: SearchQuery, listing: Listing) -> Tier | None:
     symbol = listing.symbol
-    if query.symbol is not None and symbols_match(query.symbol, symbol):
-        return Tier.EXACT
+    if query.symbol is not None and (query.symbol == symbol or _compact(query.symbol) == _compact(symbol)):
+        return Tier.EXACT  # search.query.symbols_match
     if query.symbol is not None and symbol.startswith(query.symbol):
         return Tier.PREFIX
-    words = listing_words(symbol, listing.name)
+    words, runs = _listing_terms(symbol, listing.name)
     if all(any(w.startswith(t) for w in words) for t in query.tokens):
         return Tier.PREFIX
-    if query.compact and any(run.startswith(query.compact) for run in joined_runs(listing.name)):
+    if query.compact and any(run.startswith(query.compact) for run in runs):
         return Tier.PREFIX
     if all(any(w.startswith(t) or fuzzy_word_match(t, w) for w in words) for t in query.tokens):
         return Tier.FUZZY

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,12 +30,40 @@ from search.query import (
     symbol_prefixes,
 )
 from search.ranking import Listing, rank
+from search.typos import one_edit_neighbours
 
 FUZZY_OVERFETCH = 4  # fuzzy hits are re-checked for prefix length 1; fetch more than needed
 # Bumped whenever the schema or the derived terms change: an index built by another version is rebuilt
 # by a reindex (and reported unavailable until then, which makes the API build it afresh).
 SCHEMA_VERSION = "2"
 SCHEMA_MARKER = "brokerage-schema-version"
+# Writer heap: ~10 kB per listing up to this, so a reindex of 100k listings is one segment: every term
+# lookup and automaton walks each segment's dictionary, so two segments cost about twice one
+# (docs/perf/search.md).
+WRITER_HEAP_BYTES = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """One searcher and the terms it holds that one-edit fuzzy matching looks up (ADR 034): the
+    symbols and name words, with the characters they use. Built from that searcher's own term
+    dictionary, so lookups and searches always see the same index generation."""
+
+    searcher: tantivy.Searcher
+    symbols: frozenset[str]
+    symbol_alphabet: str
+    words: frozenset[str]
+    word_alphabet: str
+
+    @classmethod
+    def of(cls, searcher: tantivy.Searcher) -> Vocabulary:
+        symbols = frozenset(t for t, _ in searcher.terms_with_prefix("symbol", ""))
+        words = frozenset(t for t, _ in searcher.terms_with_prefix("name_word", ""))
+        return cls(searcher, symbols, _alphabet(symbols), words, _alphabet(words))
+
+
+def _alphabet(terms: frozenset[str]) -> str:
+    return "".join(sorted(set[str]().union(*terms)))
 
 
 def build_schema() -> tantivy.Schema:
@@ -83,6 +112,8 @@ class TantivyTickerIndex:
         self._index = index
         self._schema = index.schema
         self._path = path
+        self._vocabulary: Vocabulary | None = None
+        self._generation: tuple[int, int] | None = None  # meta.json's (inode, mtime) for that vocabulary
 
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> TantivyTickerIndex:
@@ -116,20 +147,40 @@ class TantivyTickerIndex:
         return self.replace_all_sync(listings)
 
     def replace_all_sync(self, listings: Sequence[Listing]) -> int:
-        writer = self._index.writer(heap_size=128_000_000, num_threads=1)
+        heap = min(WRITER_HEAP_BYTES, max(50_000_000, 10_000 * len(listings)))
+        writer = self._index.writer(heap_size=heap, num_threads=1)
         writer.delete_all_documents()
         for listing in listings:
             writer.add_document(listing_document(listing))
         writer.commit()
         writer.wait_merging_threads()
         self._index.reload()
+        self._vocabulary = None
         return len(listings)
 
     async def search(self, query: SearchQuery, limit: int) -> list[Listing]:
         return self.search_sync(query, limit)
 
+    def vocabulary(self) -> Vocabulary:
+        """The current searcher with its terms; rebuilt when the index on disk was committed since
+        (a reindex by another process: meta.json changes), else kept (a stat per search)."""
+        generation = None
+        if self._path is not None:
+            try:
+                meta = (self._path / "meta.json").stat()
+                generation = (meta.st_ino, meta.st_mtime_ns)
+            except OSError:
+                generation = None
+        if self._vocabulary is None or generation != self._generation:
+            if self._vocabulary is not None:
+                self._index.reload()  # do not wait for the reader's own reload: both must agree
+            self._vocabulary = Vocabulary.of(self._index.searcher())
+            self._generation = generation
+        return self._vocabulary
+
     def search_sync(self, query: SearchQuery, limit: int) -> list[Listing]:
-        searcher = self._index.searcher()
+        vocabulary = self.vocabulary()
+        searcher = vocabulary.searcher
         addresses: list[tantivy.DocAddress] = []
         if query.symbol is not None:
             exact = tantivy.Query.boolean_query([
@@ -147,7 +198,7 @@ class TantivyTickerIndex:
             addresses += [a for _, a in searcher.search(named, limit, count=False, order_by_field="market_cap").hits]
         addresses += [a for _, a in searcher.search(prefix, limit, count=False, order_by_field="market_cap").hits]
         if len({(a.segment_ord, a.doc) for a in addresses}) < limit:
-            fuzzy = self._fuzzy_query(query, prefix)
+            fuzzy = self._fuzzy_query(query, prefix, vocabulary)
             if fuzzy is not None:
                 hits = searcher.search(fuzzy, limit * FUZZY_OVERFETCH, count=False, order_by_field="market_cap")
                 addresses += [a for _, a in hits.hits]
@@ -183,20 +234,26 @@ class TantivyTickerIndex:
             clauses.append((tantivy.Occur.Should, self._term("symbol_prefix", query.symbol)))
         return tantivy.Query.boolean_query(clauses)
 
-    def _fuzzy_query(self, query: SearchQuery, prefix: tantivy.Query) -> tantivy.Query | None:
+    def _fuzzy_query(self, query: SearchQuery, prefix: tantivy.Query, vocabulary: Vocabulary) -> tantivy.Query | None:
+        """The fuzzy tier minus the prefix tier. One-edit matches (4–5 letter words, tickers) are the
+        token's one-edit neighbours that are indexed terms (search.typos: the first letter kept, as
+        ranking.rank wants); two-edit words (6+ letters) still use tantivy's Levenshtein automaton."""
         alternatives: list[tuple[tantivy.Occur, tantivy.Query]] = []
         if any(max_edits(t) for t in query.tokens):
             per_token = []
             for token in query.tokens:
                 options = [(tantivy.Occur.Should, self._term("name_prefix", token))]
-                if max_edits(token):
-                    options.append((tantivy.Occur.Should, self._fuzzy("name_word", token, max_edits(token))))
+                edits = max_edits(token)
+                if edits == 1:
+                    typos = one_edit_neighbours(token, vocabulary.word_alphabet) & vocabulary.words
+                    options += [(tantivy.Occur.Should, self._term("name_word", w)) for w in sorted(typos)]
+                elif edits:
+                    options.append((tantivy.Occur.Should, self._fuzzy("name_word", token, edits)))
                 per_token.append((tantivy.Occur.Must, tantivy.Query.boolean_query(options)))
             alternatives.append((tantivy.Occur.Should, tantivy.Query.boolean_query(per_token)))
         if query.symbol is not None and query.symbol_fuzzy_edits:
-            alternatives.append(
-                (tantivy.Occur.Should, self._fuzzy("symbol", query.symbol, query.symbol_fuzzy_edits))
-            )
+            typos = one_edit_neighbours(query.symbol, vocabulary.symbol_alphabet) & vocabulary.symbols
+            alternatives += [(tantivy.Occur.Should, self._term("symbol", s)) for s in sorted(typos)]
         if not alternatives:
             return None
         return tantivy.Query.boolean_query(

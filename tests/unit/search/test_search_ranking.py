@@ -88,3 +88,21 @@ def test_edit_distance_is_symmetric_and_capped(a: str, b: str, limit: int) -> No
 @given(st.permutations(UNIVERSE), st.sampled_from(["a", "ap", "f", "m", "micro", "motor", "appel", "gen"]))
 def test_order_does_not_depend_on_candidate_order(candidates: list[Listing], q: str) -> None:
     assert rank(parse_query(q), candidates, 10) == rank(parse_query(q), UNIVERSE, 10)
+
+
+def _osa_table(a: str, b: str) -> int:
+    """The optimal-string-alignment distance by the full table, no cut-off (the reference)."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+@settings(max_examples=500)
+@given(st.text("abc", max_size=7), st.text("abc", max_size=7), st.integers(0, 3))
+def test_edit_distance_equals_the_full_table_capped(a: str, b: str, limit: int) -> None:
+    # limits 0 and 1 take a one-pass shortcut; 2+ the banded table with early exit
+    assert edit_distance(a, b, limit) == min(_osa_table(a, b), limit + 1)
