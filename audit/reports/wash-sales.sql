@@ -6,7 +6,7 @@
 -- disallowed loss (the loss is added to the basis of the replacement shares).
 -- The loss comes from the sell fill's realized_pnl (the ledger's average-cost basis).
 -- Each (account, symbol) history is gathered into one time-ordered array (a hash aggregation, no global
--- sort), and each loss sale is compared with the fills of its own history only.
+-- sort) with running totals; each loss sale reads its windows from its own history's totals only.
 WITH
 histories AS
 (
@@ -35,6 +35,7 @@ prefixed AS
         symbol,
         fills,
         arrayMap(x -> x.1, fills) AS times,
+        -- the position after each fill: every fill up to and including it (ties ordered by exec id)
         arrayCumSum(x -> if(x.2, x.3, -x.3), fills) AS positions,
         arrayPushFront(arrayCumSum(x -> if(x.2, x.3, toDecimal128(0, 4)), fills), toDecimal128(0, 4)) AS bought,
         arrayPushFront(arrayCumSum(x -> if(x.2, x.3 * x.4, toDecimal128(0, 10)), fills), toDecimal128(0, 10)) AS spent
@@ -58,9 +59,8 @@ sales AS
         bought[upto_after + 1] - bought[upto_sale + 1] AS bought_after,
         spent[upto_after + 1] - spent[upto_sale + 1] AS cost_after,
         bought[before_sale + 1] - bought[before_window + 1] AS bought_before,
-        spent[before_sale + 1] - spent[before_window + 1] AS cost_before
-        -- position after the sale: every fill up to and including it (ties ordered by exec id)
-        , position_after
+        spent[before_sale + 1] - spent[before_window + 1] AS cost_before,
+        position_after
     FROM prefixed
     ARRAY JOIN fills AS sale, positions AS position_after
     WHERE NOT sale.2
