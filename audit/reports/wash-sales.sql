@@ -6,7 +6,7 @@
 -- disallowed loss (the loss is added to the basis of the replacement shares).
 -- The loss comes from the sell fill's realized_pnl (the ledger's average-cost basis).
 -- Each (account, symbol) history is gathered into one time-ordered array (a hash aggregation, no global
--- sort), and each loss sale is compared with the fills of its own history only.
+-- sort) with running totals; each loss sale reads its windows from its own history's totals only.
 WITH
 histories AS
 (
@@ -26,6 +26,21 @@ histories AS
     HAVING arrayExists(x -> NOT x.2 AND x.5 < 0 AND x.7 >= {from_ts:DateTime64(6, 'UTC')}
                             AND x.7 < {to_ts:DateTime64(6, 'UTC')}, fills)
 ),
+-- Per history, once: the fill times and running totals in time order (prefix sums, 0 first), so each loss
+-- sale reads its windows as differences of two prefix sums instead of summing its whole history again.
+prefixed AS
+(
+    SELECT
+        account,
+        symbol,
+        fills,
+        arrayMap(x -> x.1, fills) AS times,
+        -- the position after each fill: every fill up to and including it (ties ordered by exec id)
+        arrayCumSum(x -> if(x.2, x.3, -x.3), fills) AS positions,
+        arrayPushFront(arrayCumSum(x -> if(x.2, x.3, toDecimal128(0, 4)), fills), toDecimal128(0, 4)) AS bought,
+        arrayPushFront(arrayCumSum(x -> if(x.2, x.3 * x.4, toDecimal128(0, 10)), fills), toDecimal128(0, 10)) AS spent
+    FROM histories
+),
 sales AS
 (
     SELECT
@@ -36,14 +51,18 @@ sales AS
         sale.3 AS qty,
         sale.4 AS px,
         -toDecimal128(assumeNotNull(sale.5), 4) AS loss,
-        arraySum(x -> if(x.2 AND x.1 > sale.1 AND x.1 <= sale.1 + 2592000000000, x.3, 0), fills) AS bought_after,
-        arraySum(x -> if(x.2 AND x.1 > sale.1 AND x.1 <= sale.1 + 2592000000000, x.3 * x.4, 0), fills) AS cost_after,
-        arraySum(x -> if(x.2 AND x.1 < sale.1 AND x.1 >= sale.1 - 2592000000000, x.3, 0), fills) AS bought_before,
-        arraySum(x -> if(x.2 AND x.1 < sale.1 AND x.1 >= sale.1 - 2592000000000, x.3 * x.4, 0), fills) AS cost_before,
-        -- position after the sale: every fill up to and including it (ties ordered by exec id)
-        arraySum(x -> if((x.1, x.6) <= (sale.1, sale.6), if(x.2, x.3, -x.3), 0), fills) AS position_after
-    FROM histories
-    ARRAY JOIN fills AS sale
+        -- fills are sorted by time, so "how many fills up to a time" is the index of a window's edge
+        arrayCount(t -> t <= sale.1, times) AS upto_sale,
+        arrayCount(t -> t <= sale.1 + 2592000000000, times) AS upto_after,
+        arrayCount(t -> t < sale.1 - 2592000000000, times) AS before_window,
+        arrayCount(t -> t < sale.1, times) AS before_sale,
+        bought[upto_after + 1] - bought[upto_sale + 1] AS bought_after,
+        spent[upto_after + 1] - spent[upto_sale + 1] AS cost_after,
+        bought[before_sale + 1] - bought[before_window + 1] AS bought_before,
+        spent[before_sale + 1] - spent[before_window + 1] AS cost_before,
+        position_after
+    FROM prefixed
+    ARRAY JOIN fills AS sale, positions AS position_after
     WHERE NOT sale.2
       AND sale.5 < 0
       AND sale.7 >= {from_ts:DateTime64(6, 'UTC')}
