@@ -9,8 +9,12 @@ bash scripts/bootstrap.sh
 echo "== ruff"
 .venv/bin/ruff check .
 
-echo "== mypy (strict, every package)"
-.venv/bin/mypy brokerage gateway ledger marketdata search audit exchange refdata fixsession fixclient migrations
+# mypy (CPU-bound, one process) runs while the conformance suite (mostly waiting on sockets) does; its
+# output is printed, and its failure fails the run, before pytest starts.
+mypy_out=$(mktemp)
+.venv/bin/mypy brokerage gateway ledger marketdata search audit exchange refdata fixsession fixclient migrations \
+    > "$mypy_out" 2>&1 &
+mypy_pid=$!
 
 echo "== FIX 4.4 conformance (QuickFIX acceptance suite)"
 # The suite connects to the conformance server's FIX front door on $port (what clients reach); QuickFIX
@@ -23,7 +27,7 @@ port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0
     > "$conformance_dir/server.log" 2>&1 &
 server_pid=$!
 stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
-trap 'stop_server; rm -rf "$conformance_dir"' EXIT
+trap 'stop_server; kill "$mypy_pid" 2>/dev/null || true; rm -rf "$conformance_dir" "$mypy_out"' EXIT
 fixat_status=0
 .venv/bin/python "$shared/conformance/fixat.py" --port "$port" --junit fixat.xml \
     "$shared/external/quickfix-acceptance/fix44" "$shared/external/quickfix-acceptance/validate" \
@@ -35,5 +39,20 @@ if [ "$fixat_status" -ne 0 ]; then
 fi
 stop_server
 
+echo "== mypy (strict, every package)"
+mypy_status=0
+wait "$mypy_pid" || mypy_status=$?
+cat "$mypy_out"
+if [ "$mypy_status" -ne 0 ]; then
+    exit "$mypy_status"
+fi
+
 echo "== pytest"
-.venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"  # the slowest, to keep the suite short
+# Two workers (the suite waits on processes and sockets much of the time); tests sharing a package- or
+# module-scoped system stay together on one worker (tests/conftest.py). BROKERAGE_TEST_WORKERS=0: serial.
+workers=${BROKERAGE_TEST_WORKERS:-2}
+parallel=()
+if [ "$workers" != "0" ]; then
+    parallel=(-n "$workers" --dist loadgroup)
+fi
+.venv/bin/python -m pytest -q -p no:cacheprovider "${parallel[@]}" --durations=25 "$@"  # the slowest, to keep the suite short
