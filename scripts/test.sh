@@ -61,12 +61,14 @@ if [ "$mypy_status" -ne 0 ]; then
 fi
 
 echo "== pytest"
-# BROKERAGE_TEST_WORKERS=N runs pytest on N xdist workers (--dist loadgroup: tests sharing a package- or
-# module-scoped system stay together on one worker, tests/conftest.py). Serial by default until two full
-# parallel runs on a quiet machine have shown the timing-sensitive tests stay reliable with it.
+# BROKERAGE_TEST_WORKERS=N runs pytest on N xdist workers, a module's tests on one worker (--dist loadscope:
+# a module-scoped system starts once; a package-scoped one once per worker that runs that package, each on
+# that worker's own servers). Serial by default until two full parallel runs on a quiet machine have shown
+# the timing-sensitive tests stay reliable with it. (--dist loadgroup cannot keep a package together with
+# pytest 9: xdist 3.8 renames items through a node attribute pytest 9 no longer reads.)
 workers=${BROKERAGE_TEST_WORKERS:-0}
 parallel=()
 if [ "$workers" != "0" ]; then
-    parallel=(-n "$workers" --dist loadgroup)
+    parallel=(-n "$workers" --dist loadscope)
 fi
 .venv/bin/python -m pytest -q -p no:cacheprovider "${parallel[@]}" --durations=25 "$@"  # the slowest, to keep the suite short

@@ -102,36 +102,3 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return False
 
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into the scheduling groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n N --dist loadgroup`` (scripts/test.sh), keep the tests that share a package- or
-    module-scoped fixture on one worker, in their usual order: a running system (``running_system``) or a
-    module's exchange starts once, as in a serial run. Other tests go one by one to whichever worker is free."""
-    if config.getoption("dist", "no") != "loadgroup":
-        return
-    for item in items:
-        group = shared_fixture_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
-def shared_fixture_group(item: pytest.Item) -> str | None:
-    """The widest scope below the session among the fixtures ``item`` uses: its package (the directory of
-    the conftest defining the fixture) or its module; None when it uses only function- and session-scoped
-    ones (each worker has its own session: servers, template database)."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return None
-    module = item.nodeid.split("::", 1)[0]
-    group = None
-    for name in info.names_closure:
-        definitions = info.name2fixturedefs.get(name)
-        if not definitions:
-            continue
-        scope = definitions[-1].scope
-        if scope == "package":
-            return f"package:{definitions[-1].baseid or module.rsplit('/', 1)[0]}"
-        if scope in ("module", "class"):
-            group = f"module:{module}"
-    return group
