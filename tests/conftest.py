@@ -11,16 +11,24 @@ is the non-superuser application role every process uses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from brokerage.services import LocalServices, free_port
+from brokerage.services import LocalServices, ServiceError, free_port
+
+# Test-only PostgreSQL settings: no fsync (a test cluster never outlives an OS crash, and commits then wait
+# on no disk flush). Crash semantics between processes are unchanged: a killed backend or server still
+# loses nothing a commit reported, since synchronous_commit stays on and the OS keeps the written pages.
+TEST_POSTGRES_SETTINGS = {"fsync": "off", "full_page_writes": "off"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ def test_servers() -> Iterator[TestServers]:
         base, free_port(), free_port(), postgres=db_url is None, redis=redis_url is None
     )
     services.start()
+    if services.postgres is not None:
+        _tune_for_tests(services)
     try:
         yield TestServers(
             database_url=db_url or (services.postgres.url if services.postgres else ""),
@@ -51,5 +61,44 @@ def test_servers() -> Iterator[TestServers]:
             app_database_url=services.postgres.app_url if services.postgres else None,
         )
     finally:
+        _stop_fast(services)
         services.remove_data()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _tune_for_tests(services: LocalServices) -> None:
+    assert services.postgres is not None
+    script = "".join(f"ALTER SYSTEM SET {name} = {value};\n" for name, value in TEST_POSTGRES_SETTINGS.items())
+    result = services.postgres._psql(script + "SELECT pg_reload_conf();\n")
+    if result.returncode != 0:
+        raise ServiceError(f"cannot apply the test settings: {result.stderr.strip()[-2000:]}")
+
+
+def _stop_fast(services: LocalServices) -> None:
+    """End the session's servers without the shutdown work their data would need to survive (PostgreSQL's
+    shutdown checkpoint, Redis' final save): the data is deleted right after. ``remove_data`` then finds
+    them stopped (and would still stop them the slow way if this did not)."""
+    pids = []
+    if services.postgres is not None and (pid := services.postgres.pid()) is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGQUIT)  # immediate shutdown: children end at once, no checkpoint
+        pids.append(pid)
+    if services.redis is not None and (pid := services.redis.pid()) is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        pids.append(pid)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie child still answers kill(0); it is gone for our purpose
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import pytest
 import simplefix
 
 from brokerage.services import ServiceError, free_port, wait_until_listening
+from tests.integration.order_path.system import command
 
 REPO = Path(__file__).resolve().parents[3]
 SYMBOLS = "AAPL,MSFT,F"
@@ -35,8 +35,8 @@ def start_exchange(data_dir: Path, port: int, seed: int = 5) -> ExchangeProcess:
     env = {**os.environ, "BROKERAGE_DATA_DIR": str(data_dir), "BROKERAGE_LOG_FORMAT": "console"}
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(port), "--seed", str(seed),
-             "--symbols", SYMBOLS, "--step", "0.2", "--taker-probability", "0.3"],
+            command("exchange", "--port", str(port), "--seed", str(seed),
+                    "--symbols", SYMBOLS, "--step", "0.2", "--taker-probability", "0.3"),
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_until_listening(port, process, "exchange", log=log)

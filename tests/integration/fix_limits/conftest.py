@@ -18,6 +18,7 @@ from fix_limits_support import ExchangeProcess, exchange_env
 from gateway_process import GatewayProcess, seed_sessions
 
 from brokerage.services import free_port, wait_until_listening
+from tests.integration.order_path.system import command
 
 if TYPE_CHECKING:
     from tests.conftest import TestServers
@@ -70,8 +71,8 @@ def start_exchange(tmp_path: Path) -> Iterator[Callable[..., ExchangeProcess]]:
         log = data_dir / f"exchange-{len(started)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(port), "--symbols", "AAPL,MSFT",
-                 "--taker-probability", "0"], cwd=REPO, env=exchange_env(data_dir, port, secrets_dir), stdout=out,
+                command("exchange", "--port", str(port), "--symbols", "AAPL,MSFT", "--taker-probability", "0"),
+                cwd=REPO, env=exchange_env(data_dir, port, secrets_dir), stdout=out,
                 stderr=subprocess.STDOUT)
         wait_until_listening(port, process, "exchange", timeout=60, log=log)
         started.append(ExchangeProcess(port, data_dir, process, log))

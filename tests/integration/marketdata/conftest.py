@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from brokerage.services import free_port, wait_until_listening
+from tests.integration.order_path.system import command
 
 REPO = Path(__file__).resolve().parents[3]
 EXCHANGE_SYMBOLS = ("AAPL", "MSFT", "F", "GM")
@@ -33,8 +33,8 @@ def running_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
     env = {**os.environ, "BROKERAGE_DATA_DIR": str(data_dir), "BROKERAGE_LOG_FORMAT": "console"}
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "brokerage.cli", "exchange", "--port", str(port), "--symbols",
-             ",".join(EXCHANGE_SYMBOLS), "--step", "0.1", "--taker-probability", "0.5", "--reset-on-logon"],
+            command("exchange", "--port", str(port), "--symbols", ",".join(EXCHANGE_SYMBOLS), "--step", "0.1",
+                    "--taker-probability", "0.5", "--reset-on-logon"),
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_until_listening(port, process, "exchange", log=log)
