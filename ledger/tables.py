@@ -160,8 +160,7 @@ orders = Table(
     Index("ix_orders_account_created", "account_id", "created_at"),
     Index("ix_orders_open", "account_id", postgresql_where=text(
         "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')")),
-    Index("ix_orders_working", "order_id", postgresql_where=text(
-        "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')")),
+    # ix_orders_working (order_id WHERE open) dropped by 0021: the same predicate as ix_orders_open
 )
 
 executions = Table(
@@ -210,7 +209,9 @@ journal_lines = Table(
     metadata,
     Column("line_id", BigInteger, Identity(), primary_key=True),
     Column("entry_id", BigInteger, ForeignKey("journal_entries.entry_id"), nullable=False),
-    Column("account_id", String(32), ForeignKey("accounts.account_id"), nullable=False),
+    # its entry's account (checked with the balance by a statement trigger, migration 0021; the entry's
+    # foreign key covers it)
+    Column("account_id", String(32), nullable=False),
     # chart of accounts: 'cash:USD', 'securities:AAPL', 'external:bank', 'equity:realized_pnl', ...
     Column("ledger_account", String(64), nullable=False),
     Column("debit", MONEY, nullable=False, server_default="0"),
