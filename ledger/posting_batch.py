@@ -41,7 +41,8 @@ __all__ = ["STATE_SQL", "WRITE_PARAMS", "PostingBatch", "write_ctes"]
 WRITE_PARAMS = 26
 
 # The ledger state of a batch, with its accounts locked: cash rows (c), holdings of the given
-# (account, symbol) pairs (h), and which (account, reference) fills the journal already holds (j).
+# (account, symbol) pairs (h), which (account, reference) fills the journal already holds (j) and which of
+# the venue ExecIDs a client report already records (x): both exactly-once checks in one statement (ADR 031).
 # No FOR UPDATE: the account locks already keep every other writer out, and this statement's snapshot
 # starts after they were granted.
 STATE_SQL = (
@@ -51,7 +52,9 @@ STATE_SQL = (
     "UNION ALL SELECT 'h', h.account_id, h.symbol, h.qty, h.cost_basis, h.realized_pnl, h.blocked_qty "
     "FROM holdings h WHERE (h.account_id, h.symbol) IN (SELECT * FROM unnest($2::text[], $3::text[])) "
     "UNION ALL SELECT 'j', account_id, reference, NULL, NULL, NULL, NULL FROM journal_entries "
-    "WHERE account_id = ANY($1::text[]) AND kind = 'fill' AND reference = ANY($4::text[])"
+    "WHERE account_id = ANY($1::text[]) AND kind = 'fill' AND reference = ANY($4::text[]) "
+    "UNION ALL SELECT 'x', NULL, venue_exec_id, NULL, NULL, NULL, NULL FROM executions "
+    "WHERE venue_exec_id = ANY($4::text[])"
 )
 
 
@@ -120,19 +123,25 @@ class PostingBatch:
         return (f"PostingBatch({len(self.cash)} cash rows, {len(self.positions)} holdings, "
                 f"{len(self._fills)} fills booked)")
 
-    def load(self, rows: Sequence[Any], pairs: Sequence[tuple[str, str]]) -> None:
+    def load(self, rows: Sequence[Any], pairs: Sequence[tuple[str, str]]) -> set[str]:
         """Take ``STATE_SQL``'s rows; ``pairs``: the (account, symbol) holdings it was asked for (a pair with
-        no row is a flat position)."""
+        no row is a flat position). Returns the venue ExecIDs that client reports already record."""
+        recorded: set[str] = set()
         for r in rows:
             kind = r["k"]
             if kind == "c":
                 self.cash[r["a"]] = CashBalance(r["n1"], r["n2"], r["s"])
             elif kind == "h":
                 self.positions[(r["a"], r["s"])] = Position(r["s"], r["n1"], r["n2"], r["n3"], r["n4"])
-            else:
+            elif kind == "j":
                 self.journal_refs.add((r["a"], r["s"]))
+            elif kind == "x":
+                recorded.add(r["s"])
+            else:
+                raise LedgerInvariantError(f"unknown ledger state row kind {kind!r}")
         for account_id, symbol in pairs:
             self.positions.setdefault((account_id, symbol), Position(symbol))
+        return recorded
 
     def has_cash(self, account_id: str) -> bool:
         return account_id in self.cash

@@ -328,15 +328,21 @@ async def flush_batch(conn: Conn, executions: list[tuple[Any, ...]], orders: lis
     return {r["exec_id"]: r["seq"] for r in written}
 
 
+async def lock_orders(conn: Conn, order_ids: list[str]) -> dict[str, StoredOrder]:
+    """Lock several orders (in order_id order); call with their accounts locked."""
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM orders WHERE order_id = ANY($1::text[]) ORDER BY order_id "
+                            "FOR UPDATE", order_ids)
+    return {r["order_id"]: from_row(r) for r in rows}
+
+
 async def lock_orders_seen(conn: Conn, order_ids: list[str], venue_exec_ids: list[str],
                            ) -> tuple[dict[str, StoredOrder], set[str]]:
     """Lock several orders (in order_id order) and say which of ``venue_exec_ids`` were already applied.
     Call with their accounts locked: nobody else can be changing them, so the check is current."""
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM orders WHERE order_id = ANY($1::text[]) ORDER BY order_id "
-                            "FOR UPDATE", order_ids)
+    orders = await lock_orders(conn, order_ids)
     seen = await conn.fetch("SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY($1::text[])",
                             venue_exec_ids) if venue_exec_ids else []
-    return {r["order_id"]: from_row(r) for r in rows}, {r["venue_exec_id"] for r in seen}
+    return orders, {r["venue_exec_id"] for r in seen}
 
 
 async def venue_exec_seen(conn: Conn, venue_exec_id: str) -> bool:
