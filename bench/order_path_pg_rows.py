@@ -22,7 +22,8 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,12 +36,23 @@ TABLES = ("orders", "executions", "outbox", "journal_entries", "journal_lines", 
 
 class _Watched(cpu.LocalServices):  # type: ignore[misc, name-defined]
     current: _Watched | None = None
+    connection_options: ClassVar[list[str]] = []
 
     def start(self) -> None:
         super().start()
         _Watched.current = self
         pg = self.postgres
         assert pg is not None
+        if self.connection_options:  # every connection of the run (gateway's included) gets these settings
+            options = quote(" ".join(f"-c {o}" for o in self.connection_options))
+
+            class _WithOptions(type(pg)):  # type: ignore[misc]
+                @property
+                def url(self) -> str:
+                    base: str = super().url
+                    return f"{base}{'&' if '?' in base else '?'}options={options}"
+
+            pg.__class__ = _WithOptions
         out = pg._psql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';\n"
                        "ALTER SYSTEM SET track_functions = 'pl';\n"
                        "ALTER SYSTEM SET pg_stat_statements.track = 'all';\n"
@@ -83,6 +95,8 @@ def _snapshot() -> dict[str, Any]:
 async def main(args: argparse.Namespace) -> None:
     drive, settle = cpu.drive, cpu.settle
     state: dict[str, Any] = {}
+    if _Watched.connection_options:
+        print("connection options: " + " ".join(_Watched.connection_options))
 
     async def drive_measured(sessions: list[object], orders: int, window: int) -> None:
         if orders == args.orders:
@@ -196,8 +210,11 @@ if __name__ == "__main__":
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--connection-option", action="append", default=[],
+                        help="NAME=VALUE: a setting for every connection of the run (e.g. plan_cache_mode=...)")
     parser.add_argument("--pg-perf", default="", help="perf record PostgreSQL during the run into this file")
     parsed = parser.parse_args()
+    _Watched.connection_options = parsed.connection_option
     for name, value in (("runs", 1), ("idle_seconds", 0.5), ("py_spy", ""), ("perf", ""), ("yappi", ""),
                         ("yappi_process", "gateway"), ("env", []), ("keep", False)):
         setattr(parsed, name, value)
