@@ -209,9 +209,7 @@ journal_lines = Table(
     metadata,
     Column("line_id", BigInteger, Identity(), primary_key=True),
     Column("entry_id", BigInteger, ForeignKey("journal_entries.entry_id"), nullable=False),
-    # its entry's account (checked with the balance by a statement trigger, migration 0021; the entry's
-    # foreign key covers it)
-    Column("account_id", String(32), nullable=False),
+    Column("account_id", String(32), ForeignKey("accounts.account_id"), nullable=False),
     # chart of accounts: 'cash:USD', 'securities:AAPL', 'external:bank', 'equity:realized_pnl', ...
     Column("ledger_account", String(64), nullable=False),
     Column("debit", MONEY, nullable=False, server_default="0"),
