@@ -5,7 +5,7 @@ open): a lookup by order id uses the primary key, a scan of every open order eit
 order wrote an entry into both.
 
 (A statement-level balance check of the journal, replacing the deferred per-line trigger, was measured and
-not taken: ``bench/journal_trigger.py`` put it at 2.7 times the backend CPU per entry.)
+not taken: ``bench/journal_trigger.py``, ADR 031.)
 
 Revision ID: 0021_order_path_rows
 Revises: 0020_drop_copy
