@@ -335,16 +335,6 @@ async def lock_orders(conn: Conn, order_ids: list[str]) -> dict[str, StoredOrder
     return {r["order_id"]: from_row(r) for r in rows}
 
 
-async def lock_orders_seen(conn: Conn, order_ids: list[str], venue_exec_ids: list[str],
-                           ) -> tuple[dict[str, StoredOrder], set[str]]:
-    """Lock several orders (in order_id order) and say which of ``venue_exec_ids`` were already applied.
-    Call with their accounts locked: nobody else can be changing them, so the check is current."""
-    orders = await lock_orders(conn, order_ids)
-    seen = await conn.fetch("SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY($1::text[])",
-                            venue_exec_ids) if venue_exec_ids else []
-    return orders, {r["venue_exec_id"] for r in seen}
-
-
 async def venue_exec_seen(conn: Conn, venue_exec_id: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", venue_exec_id))
 
