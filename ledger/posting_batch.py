@@ -41,7 +41,8 @@ __all__ = ["STATE_SQL", "WRITE_PARAMS", "PostingBatch", "write_ctes"]
 WRITE_PARAMS = 26
 
 # The ledger state of a batch, with its accounts locked: cash rows (c), holdings of the given
-# (account, symbol) pairs (h), and which (account, reference) fills the journal already holds (j).
+# (account, symbol) pairs (h), which (account, reference) fills the journal already holds (j) and which of
+# the venue ExecIDs a client report already records (x): both exactly-once checks in one statement (ADR 031).
 # No FOR UPDATE: the account locks already keep every other writer out, and this statement's snapshot
 # starts after they were granted.
 STATE_SQL = (
@@ -51,45 +52,59 @@ STATE_SQL = (
     "UNION ALL SELECT 'h', h.account_id, h.symbol, h.qty, h.cost_basis, h.realized_pnl, h.blocked_qty "
     "FROM holdings h WHERE (h.account_id, h.symbol) IN (SELECT * FROM unnest($2::text[], $3::text[])) "
     "UNION ALL SELECT 'j', account_id, reference, NULL, NULL, NULL, NULL FROM journal_entries "
-    "WHERE account_id = ANY($1::text[]) AND kind = 'fill' AND reference = ANY($4::text[])"
+    "WHERE account_id = ANY($1::text[]) AND kind = 'fill' AND reference = ANY($4::text[]) "
+    "UNION ALL SELECT 'x', NULL, venue_exec_id, NULL, NULL, NULL, NULL FROM executions "
+    "WHERE venue_exec_id = ANY($4::text[])"
 )
 
 
-def write_ctes(first: int, journal: bool = True) -> str:
-    """The batch's ledger writes as data-modifying CTEs for one statement: cash rows (``lc``) and holdings
-    (``lh``), parameters ``$first`` .. ``$first + 11``, and with ``journal`` the journal entries, their lines
-    and ``fill.booked`` events (``je``, ``jl``, ``jo``), ``$first + 12`` .. ``$first + 25``
-    (``PostingBatch.write_args``). Without fills, leave the journal out: the statement then takes no lock
-    on the journal tables. Starts with a comma: it follows the caller's own ``WITH`` list."""
-    p = [f"${first + i}" for i in range(WRITE_PARAMS)]
-    return (
-        ", lc AS (UPDATE cash_balances c SET amount = u.amount, blocked = u.blocked, updated_at = now() "
-        f"FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::numeric[], {p[3]}::numeric[]) "
-        "AS u(a, cur, amount, blocked) WHERE c.account_id = u.a AND c.currency = u.cur)"
-        ", lh AS (INSERT INTO holdings (account_id, symbol, account_type, qty, blocked_qty, avg_cost, cost_basis, "
-        "realized_pnl) SELECT u.a, u.s, u.t, u.q, u.b, u.ac, u.cb, u.rp "
-        f"FROM unnest({p[4]}::text[], {p[5]}::text[], {p[6]}::text[], {p[7]}::numeric[], "
-        f"{p[8]}::numeric[], {p[9]}::numeric[], {p[10]}::numeric[], {p[11]}::numeric[]) "
-        "AS u(a, s, t, q, b, ac, cb, rp) "
-        "ON CONFLICT (account_id, symbol) DO UPDATE SET qty = EXCLUDED.qty, blocked_qty = EXCLUDED.blocked_qty, "
-        "avg_cost = EXCLUDED.avg_cost, cost_basis = EXCLUDED.cost_basis, realized_pnl = EXCLUDED.realized_pnl, "
-        "updated_at = now())"
-    ) + ((
-        # journal entries, in booking order; the lines and events find theirs by (account, reference)
-        f", je AS (INSERT INTO journal_entries (account_id, kind, reference) SELECT u.a, u.k, u.r "
-        f"FROM unnest({p[12]}::text[], {p[13]}::text[], {p[14]}::text[]) WITH ORDINALITY AS u(a, k, r, i) "
-        "ORDER BY u.i RETURNING entry_id, account_id, kind, reference, created_at)"
-        ", jl AS (INSERT INTO journal_lines (entry_id, account_id, ledger_account, debit, credit, quantity) "
-        "SELECT je.entry_id, u.a, u.l, u.d, u.c, u.q "
-        f"FROM unnest({p[15]}::text[], {p[16]}::text[], {p[17]}::text[], {p[18]}::text[], {p[19]}::numeric[], "
-        f"{p[20]}::numeric[], {p[21]}::numeric[]) WITH ORDINALITY AS u(a, k, r, l, d, c, q, i) "
-        "JOIN je ON je.account_id = u.a AND je.kind = u.k AND je.reference = u.r ORDER BY u.i)"
-        ", jo AS (INSERT INTO outbox (event_id, event_type, account_id, payload, occurred_at) "
-        "SELECT u.id, 'fill.booked', u.a, jsonb_set(u.p::jsonb, '{entry_id}', to_jsonb(je.entry_id)), je.created_at "
-        f"FROM unnest({p[22]}::uuid[], {p[23]}::text[], {p[24]}::text[], {p[25]}::text[]) "
-        "WITH ORDINALITY AS u(id, a, r, p, i) "
-        "JOIN je ON je.account_id = u.a AND je.kind = 'fill' AND je.reference = u.r ORDER BY u.i)"
-    ) if journal else "")
+def write_ctes(first: int, journal: bool = True, cash: bool = True, holdings: bool = True) -> str:
+    """The batch's ledger writes as data-modifying CTEs for one statement: cash rows (``lc``, 4 parameters),
+    holdings (``lh``, 8) and with ``journal`` the journal entries, their lines and ``fill.booked`` events
+    (``je``, ``jl``, ``jo``, 14), numbered from ``$first`` in that order (``PostingBatch.write_args``, less
+    the parts left out). Leave out what the batch does not change: without fills the statement then takes no
+    lock on the journal tables, and a smaller statement costs less to plan and start (ADR 031). Starts with
+    a comma: it follows the caller's own ``WITH`` list."""
+    n = first
+    out = []
+    if cash:
+        p = [f"${n + i}" for i in range(4)]
+        n += 4
+        out.append(
+            ", lc AS (UPDATE cash_balances c SET amount = u.amount, blocked = u.blocked, updated_at = now() "
+            f"FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::numeric[], {p[3]}::numeric[]) "
+            "AS u(a, cur, amount, blocked) WHERE c.account_id = u.a AND c.currency = u.cur)")
+    if holdings:
+        p = [f"${n + i}" for i in range(8)]
+        n += 8
+        out.append(
+            ", lh AS (INSERT INTO holdings (account_id, symbol, account_type, qty, blocked_qty, avg_cost, cost_basis, "
+            "realized_pnl) SELECT u.a, u.s, u.t, u.q, u.b, u.ac, u.cb, u.rp "
+            f"FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[], {p[3]}::numeric[], "
+            f"{p[4]}::numeric[], {p[5]}::numeric[], {p[6]}::numeric[], {p[7]}::numeric[]) "
+            "AS u(a, s, t, q, b, ac, cb, rp) "
+            "ON CONFLICT (account_id, symbol) DO UPDATE SET qty = EXCLUDED.qty, blocked_qty = EXCLUDED.blocked_qty, "
+            "avg_cost = EXCLUDED.avg_cost, cost_basis = EXCLUDED.cost_basis, realized_pnl = EXCLUDED.realized_pnl, "
+            "updated_at = now())")
+    if journal:
+        p = [f"${n + i}" for i in range(14)]
+        out.append(
+            # journal entries, in booking order; the lines and events find theirs by (account, reference)
+            f", je AS (INSERT INTO journal_entries (account_id, kind, reference) SELECT u.a, u.k, u.r "
+            f"FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[]) WITH ORDINALITY AS u(a, k, r, i) "
+            "ORDER BY u.i RETURNING entry_id, account_id, kind, reference, created_at)"
+            ", jl AS (INSERT INTO journal_lines (entry_id, account_id, ledger_account, debit, credit, quantity) "
+            "SELECT je.entry_id, u.a, u.l, u.d, u.c, u.q "
+            f"FROM unnest({p[3]}::text[], {p[4]}::text[], {p[5]}::text[], {p[6]}::text[], {p[7]}::numeric[], "
+            f"{p[8]}::numeric[], {p[9]}::numeric[]) WITH ORDINALITY AS u(a, k, r, l, d, c, q, i) "
+            "JOIN je ON je.account_id = u.a AND je.kind = u.k AND je.reference = u.r ORDER BY u.i)"
+            ", jo AS (INSERT INTO outbox (event_id, event_type, account_id, payload, occurred_at) "
+            "SELECT u.id, 'fill.booked', u.a, jsonb_set(u.p::jsonb, '{entry_id}', to_jsonb(je.entry_id)), "
+            "je.created_at "
+            f"FROM unnest({p[10]}::uuid[], {p[11]}::text[], {p[12]}::text[], {p[13]}::text[]) "
+            "WITH ORDINALITY AS u(id, a, r, p, i) "
+            "JOIN je ON je.account_id = u.a AND je.kind = 'fill' AND je.reference = u.r ORDER BY u.i)")
+    return "".join(out)
 
 
 @dataclass(slots=True, repr=False)
@@ -108,19 +123,25 @@ class PostingBatch:
         return (f"PostingBatch({len(self.cash)} cash rows, {len(self.positions)} holdings, "
                 f"{len(self._fills)} fills booked)")
 
-    def load(self, rows: Sequence[Any], pairs: Sequence[tuple[str, str]]) -> None:
+    def load(self, rows: Sequence[Any], pairs: Sequence[tuple[str, str]]) -> set[str]:
         """Take ``STATE_SQL``'s rows; ``pairs``: the (account, symbol) holdings it was asked for (a pair with
-        no row is a flat position)."""
+        no row is a flat position). Returns the venue ExecIDs that client reports already record."""
+        recorded: set[str] = set()
         for r in rows:
             kind = r["k"]
             if kind == "c":
                 self.cash[r["a"]] = CashBalance(r["n1"], r["n2"], r["s"])
             elif kind == "h":
                 self.positions[(r["a"], r["s"])] = Position(r["s"], r["n1"], r["n2"], r["n3"], r["n4"])
-            else:
+            elif kind == "j":
                 self.journal_refs.add((r["a"], r["s"]))
+            elif kind == "x":
+                recorded.add(r["s"])
+            else:
+                raise LedgerInvariantError(f"unknown ledger state row kind {kind!r}")
         for account_id, symbol in pairs:
             self.positions.setdefault((account_id, symbol), Position(symbol))
+        return recorded
 
     def has_cash(self, account_id: str) -> bool:
         return account_id in self.cash

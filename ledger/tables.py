@@ -160,8 +160,7 @@ orders = Table(
     Index("ix_orders_account_created", "account_id", "created_at"),
     Index("ix_orders_open", "account_id", postgresql_where=text(
         "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')")),
-    Index("ix_orders_working", "order_id", postgresql_where=text(
-        "status IN ('pending_new', 'new', 'partially_filled', 'pending_cancel', 'pending_replace')")),
+    # ix_orders_working (order_id WHERE open) dropped by 0021: the same predicate as ix_orders_open
 )
 
 executions = Table(

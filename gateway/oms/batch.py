@@ -29,7 +29,7 @@ from gateway.oms.store import (
     StoredOrder,
     flush_batch,
     lock_order_seen,
-    lock_orders_seen,
+    lock_orders,
     venue_exec_seen,
 )
 from ledger.fills import AccountType, Fill, FillOutcome
@@ -81,22 +81,22 @@ class Batch:
         self._executions.append(execution)
 
     async def prefetch(self, account_ids: list[str], order_ids: list[str], venue_exec_ids: list[str]) -> None:
-        """Lock the batch's accounts (ascending: no deadlock between batches), then its orders (and which
-        venue ExecIDs were already applied), then read the accounts' cash rows, the orders' holdings and
-        which fills the journal holds: four statements for the whole batch, none per report. An account that
+        """Lock the batch's accounts (ascending: no deadlock between batches), then its orders, then read the
+        accounts' cash rows, the orders' holdings, which fills the journal holds and which venue ExecIDs a
+        client report records: three statements for the whole batch, none per report. An account that
         does not exist is left for ``account`` to report."""
         await self.lock_accounts(account_ids)
         # with the accounts locked nobody else changes these orders or applies reports to them
         exec_ids = list(set(venue_exec_ids))
-        orders, seen = await lock_orders_seen(self.conn, sorted(set(order_ids)), exec_ids)
+        orders = await lock_orders(self.conn, sorted(set(order_ids)))
         self._orders.update(orders)
-        self._venue_exec_ids |= seen
-        self._checked.update(venue_exec_ids)
         locked = sorted(self._accounts)
         pairs = sorted({(o.order.account_id, o.order.symbol) for o in orders.values()
                         if o.order.account_id in self._accounts})
+        # ledger rows and both exactly-once checks (journal references, client reports' venue ExecIDs)
         state = await self.conn.fetch(STATE_SQL, locked, [a for a, _ in pairs], [s for _, s in pairs], exec_ids)
-        self.ledger.load(state, pairs)
+        self._venue_exec_ids |= self.ledger.load(state, pairs)
+        self._checked.update(venue_exec_ids)
         self._refs_checked.update((a, x) for a in locked for x in exec_ids)
 
     async def _ledger_rows(self, account: LockedAccount, symbol: str) -> None:

@@ -240,33 +240,56 @@ def _unnest(types: tuple[str, ...], first: int) -> str:
 
 
 _N_EXEC, _N_ORDER, _N_EVENT = len(_EXECUTION_TYPES), len(_TYPES), 5
-# A batch's deferred writes in ONE statement (ADR 021): its client ExecutionReports (seq in the given order;
-# a venue ExecID already applied is left out, as ``insert_executions``), its changed order rows, its outbox
-# events, and the ledger's rows (``ledger.posting_batch.write_ctes``).
-def _flush_sql(journal: bool) -> str:
-    return (
-        "WITH x AS (INSERT INTO executions (" + _EXECUTION_COLUMNS + ") "
-        "SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, u.m, now(), u.n, u.o::jsonb "
-        f"FROM unnest({_unnest(_EXECUTION_TYPES, 1)}) "
-        "WITH ORDINALITY AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, ord) ORDER BY u.ord "
-        "ON CONFLICT (venue_exec_id) DO NOTHING RETURNING exec_id, seq), "
-        "o AS (UPDATE orders SET " + ", ".join(f"{name} = u.{name}" for name in _NAMES[1:]) + ", updated_at = now() "
-        f"FROM unnest({_unnest(_TYPES, 1 + _N_EXEC)}) AS u({_COLUMNS}) WHERE orders.order_id = u.order_id), "
-        "b AS (INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
-        "SELECT u.a, u.b, u.c, u.d, u.e::jsonb FROM unnest("
-        + _unnest(("uuid", "text", "timestamptz", "text", "text"), 1 + _N_EXEC + _N_ORDER)
-        + ") WITH ORDINALITY AS u(a, b, c, d, e, ord) ORDER BY u.ord), "
-        f"n AS (INSERT INTO orders ({_COLUMNS}) SELECT * FROM unnest("
-        + _unnest(_TYPES, 1 + _N_EXEC + _N_ORDER + _N_EVENT) + ")), "
-        "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, trading_day, order_id, kind) SELECT * FROM unnest("
-        + _unnest(("text", "text", "date", "text", "text"), 1 + _N_EXEC + 2 * _N_ORDER + _N_EVENT)
-        + ") ON CONFLICT DO NOTHING)"
-        + write_ctes(1 + _N_EXEC + 2 * _N_ORDER + 2 * _N_EVENT, journal)
-        + " SELECT exec_id, seq FROM x"
-    )
 
 
-_FLUSH = {journal: _flush_sql(journal) for journal in (False, True)}
+def _flush_sql(parts: frozenset[str]) -> str:
+    """A batch's deferred writes in ONE statement (ADR 021), of only the ``parts`` it has (ADR 031: an empty
+    part still costs planning and executor start-up): its client ExecutionReports (``x``: seq in the given
+    order; a venue ExecID already applied is left out, as ``insert_executions``), changed order rows (``o``),
+    outbox events (``b``), new order rows (``n``), ClOrdID claims (``k``) and the ledger's rows (``lc`` cash,
+    ``lh`` holdings, ``j`` journal: ``ledger.posting_batch.write_ctes``). Parameters are numbered in that
+    order, each part's arrays only when it is there; the statement returns (exec_id, seq) of ``x``."""
+    ctes: list[str] = []
+    n = 1
+    if "x" in parts:
+        ctes.append(
+            "x AS (INSERT INTO executions (" + _EXECUTION_COLUMNS + ") "
+            "SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, u.m, now(), u.n, u.o::jsonb "
+            f"FROM unnest({_unnest(_EXECUTION_TYPES, n)}) "
+            "WITH ORDINALITY AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, ord) ORDER BY u.ord "
+            "ON CONFLICT (venue_exec_id) DO NOTHING RETURNING exec_id, seq)")
+        n += _N_EXEC
+    if "o" in parts:
+        ctes.append(
+            "o AS (UPDATE orders SET " + ", ".join(f"{name} = u.{name}" for name in _NAMES[1:])
+            + f", updated_at = now() FROM unnest({_unnest(_TYPES, n)}) AS u({_COLUMNS}) "
+            "WHERE orders.order_id = u.order_id)")
+        n += _N_ORDER
+    if "b" in parts:
+        ctes.append(
+            "b AS (INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
+            "SELECT u.a, u.b, u.c, u.d, u.e::jsonb FROM unnest("
+            + _unnest(("uuid", "text", "timestamptz", "text", "text"), n)
+            + ") WITH ORDINALITY AS u(a, b, c, d, e, ord) ORDER BY u.ord)")
+        n += _N_EVENT
+    if "n" in parts:
+        ctes.append(f"n AS (INSERT INTO orders ({_COLUMNS}) SELECT * FROM unnest({_unnest(_TYPES, n)}))")
+        n += _N_ORDER
+    if "k" in parts:
+        ctes.append(
+            "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, trading_day, order_id, kind) "
+            "SELECT * FROM unnest(" + _unnest(("text", "text", "date", "text", "text"), n)
+            + ") ON CONFLICT DO NOTHING)")
+        n += _N_EVENT
+    ledger = write_ctes(n, journal="j" in parts, cash="lc" in parts, holdings="lh" in parts)
+    if not ctes:  # the ledger's CTEs start with a comma
+        ctes.append("z AS (SELECT 1)")
+    final = " SELECT exec_id, seq FROM x" if "x" in parts else " SELECT NULL::text AS exec_id, 0::bigint AS seq " \
+        "WHERE false"
+    return "WITH " + ", ".join(ctes) + ledger + final
+
+
+_FLUSH: dict[frozenset[str], str] = {}
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -280,24 +303,36 @@ async def flush_batch(conn: Conn, executions: list[tuple[Any, ...]], orders: lis
     (rows this transaction locked), ``events`` (outbox rows: event id, type, occurred at, account, JSON
     payload), ``ledger`` (``PostingBatch.write_args``), ``new_orders`` (rows to insert) and ``claims``
     (``order_cl_ord_ids`` rows: session, ClOrdID, trading day, order id, kind; one already there is kept);
-    exec id -> seq of the reports written."""
-    journal = len(ledger) > 12  # fills to book: the journal's CTEs too (else no lock on its tables)
-    rows = await conn.fetch(_FLUSH[journal], *_columns(executions, _N_EXEC),
-                            *_columns([_values(s) for s in orders], _N_ORDER),
-                            *_columns(events, _N_EVENT), *_columns([_values(s) for s in new_orders or []], _N_ORDER),
-                            *_columns(list(claims or []), _N_EVENT), *ledger)
-    return {r["exec_id"]: r["seq"] for r in rows}
+    exec id -> seq of the reports written. The statement has only the parts with rows (one prepared
+    statement per combination and connection)."""
+    parts: set[str] = set()
+    args: list[Any] = []
+    for name, part, width in (("x", executions, _N_EXEC), ("o", [_values(s) for s in orders], _N_ORDER),
+                              ("b", events, _N_EVENT), ("n", [_values(s) for s in new_orders or []], _N_ORDER),
+                              ("k", [tuple(c) for c in claims or []], _N_EVENT)):
+        if part:
+            parts.add(name)
+            args += _columns(part, width)
+    # ledger: cash (4 arrays), holdings (8), and with fills to book the journal (14; else no lock on its tables)
+    for name, chunk in (("lc", ledger[0:4]), ("lh", ledger[4:12]), ("j", ledger[12:])):
+        if chunk and chunk[0]:
+            parts.add(name)
+            args += chunk
+    if not parts:
+        return {}
+    key = frozenset(parts)
+    sql = _FLUSH.get(key)
+    if sql is None:
+        sql = _FLUSH[key] = _flush_sql(key)
+    written = await conn.fetch(sql, *args)
+    return {r["exec_id"]: r["seq"] for r in written}
 
 
-async def lock_orders_seen(conn: Conn, order_ids: list[str], venue_exec_ids: list[str],
-                           ) -> tuple[dict[str, StoredOrder], set[str]]:
-    """Lock several orders (in order_id order) and say which of ``venue_exec_ids`` were already applied.
-    Call with their accounts locked: nobody else can be changing them, so the check is current."""
+async def lock_orders(conn: Conn, order_ids: list[str]) -> dict[str, StoredOrder]:
+    """Lock several orders (in order_id order); call with their accounts locked."""
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM orders WHERE order_id = ANY($1::text[]) ORDER BY order_id "
                             "FOR UPDATE", order_ids)
-    seen = await conn.fetch("SELECT venue_exec_id FROM executions WHERE venue_exec_id = ANY($1::text[])",
-                            venue_exec_ids) if venue_exec_ids else []
-    return {r["order_id"]: from_row(r) for r in rows}, {r["venue_exec_id"] for r in seen}
+    return {r["order_id"]: from_row(r) for r in rows}
 
 
 async def venue_exec_seen(conn: Conn, venue_exec_id: str) -> bool:

@@ -101,3 +101,13 @@ def test_blocked_is_the_sum_of_what_open_orders_hold(orders: list[tuple[str, int
     for _, reservation in held:
         batch.release(CASH, "AAPL", Release(reservation.cash, reservation.shares))
     assert batch.cash["A1"].blocked == 0 and batch.positions[("A1", "AAPL")].blocked_qty == 0
+
+
+def test_load_returns_the_venue_exec_ids_client_reports_record() -> None:
+    batch = PostingBatch()
+    rows = [{"k": "x", "a": None, "s": "V1", "n1": None, "n2": None, "n3": None, "n4": None},
+            {"k": "j", "a": "A1", "s": "V2", "n1": None, "n2": None, "n3": None, "n4": None}]
+    assert batch.load(rows, []) == {"V1"}
+    assert batch.journal_refs == {("A1", "V2")}  # a recorded report is not a booked fill
+    with pytest.raises(LedgerInvariantError):
+        batch.load([{"k": "?", "a": "A1", "s": "V3", "n1": None, "n2": None, "n3": None, "n4": None}], [])
