@@ -16,6 +16,7 @@ from gateway.oms.margin import Valuation, fresh_marks
 from gateway.oms.market_hours import MarketStatus, load_calendar, market_status
 from gateway.oms.model import Side
 from gateway.oms.order_fsm import Order
+from gateway.oms.quote_reads import SharedQuoteReads
 from gateway.oms.risk_config import RiskContext, RiskLimits
 from gateway.oms.store import Controls, OpenExposure, load_controls, open_exposure
 from ledger.fills import AccountType, Position
@@ -115,6 +116,7 @@ class RiskInputs:
     def __init__(self, settings: Settings, quotes: QuoteReader | None) -> None:
         self.settings = settings
         self.quotes = quotes
+        self._shared: SharedQuoteReads | None = None  # new-order batches' reads, sharing round trips
         self._limits = {flag: risk_limits(settings, short_selling=flag) for flag in (False, True)}
         self._hours: _Hours | None = None
 
@@ -132,8 +134,10 @@ class RiskInputs:
         """Several symbols' quotes in one round trip (a batch of orders); Redis down: none."""
         if self.quotes is None or not symbols:
             return {}
+        if self._shared is None or self._shared.reader is not self.quotes:
+            self._shared = SharedQuoteReads(self.quotes)
         with contextlib.suppress(Exception):
-            return await self.quotes.get_many(sorted(set(symbols)))
+            return await self._shared.get_many(sorted(set(symbols)))
         return {}
 
     async def marks(self, symbols: list[str]) -> dict[str, Decimal]:

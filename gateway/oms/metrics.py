@@ -53,6 +53,16 @@ MARGIN_CALLS_OPEN = Gauge("brokerage_margin_calls_open", "Margin calls not met, 
 
 _EXEC_TYPES = {"0": "new", "F": "trade", "4": "canceled", "5": "replaced", "8": "rejected", "C": "expired"}
 
+# The label children the order path moves per order, looked up once (``labels()`` takes a lock and builds a
+# key each call; a child is the same object for the metric's life).
+_ACCEPTED = ORDERS.labels("accepted")
+_ACK_GATEWAY = ACK_SECONDS.labels("gateway")
+_ACK_VENUE = ACK_SECONDS.labels("venue")
+_TX_VENUE_REPORTS = LEDGER_TX_SECONDS.labels("venue_reports")
+_FILL_BOOKING = FILL_SECONDS.labels("booking")
+_REPORTS_BY_CODE = {code: VENUE_REPORTS.labels(kind) for code, kind in _EXEC_TYPES.items()}
+_REPORTS_OTHER = VENUE_REPORTS.labels("other")
+
 
 def _seconds_since(start: datetime | float) -> float:
     if isinstance(start, datetime):
@@ -64,8 +74,8 @@ def order_decided(received: datetime, order: object | None) -> None:
     """A NewOrderSingle answered: accepted orders count here with their ack latency (rejects count in
     ``order_rejected``, which every reject path goes through)."""
     if order is not None:
-        ORDERS.labels("accepted").inc()
-        ACK_SECONDS.labels("gateway").observe(_seconds_since(received))
+        _ACCEPTED.inc()
+        _ACK_GATEWAY.observe(_seconds_since(received))
 
 
 def order_rejected(reason: Any) -> None:
@@ -85,21 +95,21 @@ def ledger_tx(kind: str, started: float) -> None:
 
 def venue_acknowledged(routed: datetime) -> None:
     """The exchange's New for an order this process routed at ``routed``."""
-    ACK_SECONDS.labels("venue").observe(_seconds_since(routed))
+    _ACK_VENUE.observe(_seconds_since(routed))
 
 
 def venue_batch_done(items: Iterable[object], taken: float) -> None:
     """A batch of exchange reports applied (one transaction) and answered, ``taken`` off its lane at
     ``clock()``: reports by ExecType, fill booking latency, the transaction's time."""
     elapsed = _seconds_since(taken)
-    LEDGER_TX_SECONDS.labels("venue_reports").observe(elapsed)
+    _TX_VENUE_REPORTS.observe(elapsed)
     for item in items:
         code = getattr(item, "exec_type", None)
         if code is None:
             continue
-        VENUE_REPORTS.labels(_EXEC_TYPES.get(str(code), "other")).inc()
+        _REPORTS_BY_CODE.get(str(code), _REPORTS_OTHER).inc()
         if code == "F":
-            FILL_SECONDS.labels("booking").observe(elapsed)
+            _FILL_BOOKING.observe(elapsed)
 
 
 async def refresh_from_database(pool: asyncpg.Pool) -> None:

@@ -46,20 +46,30 @@ class UnknownCode(ValueError):
 
 
 class _Coded(Enum):
-    """An enumeration whose value is the FIX code; the ledger word is the member name in lower case."""
+    """An enumeration whose value is the FIX code; the ledger word is the member name in lower case.
 
-    @property
-    def ledger(self) -> str:
-        return self.name.lower()
+    ``ledger`` (the ledger word) and ``code`` (the FIX code as text) are plain attributes set once per member:
+    the order path reads them several times per order, and ``Enum.name``/``.value`` are Python-level
+    descriptors in this Python (ADR 030)."""
+
+    def __init__(self, *_: object) -> None:
+        self.ledger: str = self._name_.lower()
+        self.code: str = str(self._value_)
 
     @classmethod
     def from_fix(cls, code: object) -> Self:
         if isinstance(code, bool):  # True == 1 in Python: never a FIX code
             raise UnknownCode(cls.__name__, code)
-        for member in cls:
-            if member.value == code or (isinstance(code, str) and str(member.value) == code):
-                return member
-        raise UnknownCode(cls.__name__, code)
+        by_value, by_text = _codes(cls)
+        try:
+            member = by_value.get(code)
+        except TypeError:  # unhashable: equal to no member
+            member = None
+        if member is None and isinstance(code, str):
+            member = by_text.get(code)
+        if member is None:
+            raise UnknownCode(cls.__name__, code)
+        return member  # type: ignore[return-value]
 
     @classmethod
     def from_ledger(cls, word: object) -> Self:
@@ -68,6 +78,23 @@ class _Coded(Enum):
             if member is not None:
                 return member
         raise UnknownCode(cls.__name__, word)
+
+
+_CODES: dict[type, tuple[dict[object, _Coded], dict[str, _Coded]]] = {}
+
+
+def _codes(kind: type[_Coded]) -> tuple[dict[object, _Coded], dict[str, _Coded]]:
+    """A coded enumeration's members by value and by the value's text (``from_fix``: a member whose value
+    equals the code, or whose value's text is the code), built on first use."""
+    codes = _CODES.get(kind)
+    if codes is None:
+        by_value: dict[object, _Coded] = {}
+        by_text: dict[str, _Coded] = {}
+        for member in kind:
+            by_value.setdefault(member._value_, member)
+            by_text.setdefault(str(member._value_), member)
+        codes = _CODES[kind] = (by_value, by_text)
+    return codes
 
 
 class Side(_Coded):  # tag 54

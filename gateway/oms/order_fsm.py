@@ -18,9 +18,10 @@ no other request is pending (the order-entry layer answers 102=3 otherwise).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from enum import Enum
+from operator import attrgetter
 
 from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdRejReason, OrdStatus, OrdType, Side, TimeInForce
 from gateway.oms.order_events import (
@@ -175,6 +176,21 @@ class Order:
         return S.PARTIALLY_FILLED if self.cum_qty > 0 else S.NEW
 
 
+_ORDER_FIELDS = tuple(f.name for f in fields(Order))
+_ORDER_INDEX = {name: index for index, name in enumerate(_ORDER_FIELDS)}
+_order_values = attrgetter(*_ORDER_FIELDS)
+
+
+def _evolve(order: Order, **changes: object) -> Order:
+    """``dataclasses.replace`` for the order's hottest moves (acknowledged, filled: once or twice per order):
+    the same new Order, without ``replace``'s per-field introspection (13 -> 9 µs in isolation; ADR 030).
+    An unknown field name raises KeyError."""
+    values = list(_order_values(order))
+    for name, value in changes.items():
+        values[_ORDER_INDEX[name]] = value
+    return Order(*values)
+
+
 def _positive(name: str, value: Decimal | None) -> None:
     if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
         raise InvalidOrder(f"{name} must be a positive finite Decimal, got {value!r}")
@@ -250,7 +266,7 @@ def apply(order: Order, event: OrderEvent) -> Order:
         case OrderFilled():
             return _fill(order, event, trigger, resolved)
         case OrderAccepted(venue_order_id=venue_order_id):
-            return replace(order, status=resolved, venue_order_id=venue_order_id or order.venue_order_id)
+            return _evolve(order, status=resolved, venue_order_id=venue_order_id or order.venue_order_id)
         case OrderRejected(reason=reason, text=text):
             return replace(order, status=resolved, leaves_qty=ZERO, reject_reason=reason, text=text)
         case OrderCancelRequested(cl_ord_id=cl_ord_id):
@@ -287,7 +303,7 @@ def _fill(order: Order, event: OrderFilled, trigger: Trigger, status: OrdStatus)
     cum_qty = order.cum_qty + last_qty
     notional = order.traded_notional + last_qty * last_px
     finished = status.is_terminal
-    return replace(
+    return _evolve(
         order, status=status, cum_qty=cum_qty, leaves_qty=ZERO if finished else order.qty - cum_qty,
         avg_px=notional / cum_qty, traded_notional=notional, last_qty=last_qty, last_px=last_px,
         pending=None if finished else order.pending,

@@ -23,6 +23,9 @@ ZERO = Decimal(0)
 
 def execution_report(order: Order, exec_id: str, exec_type: ExecType, *, last_qty: Decimal = ZERO,
                      last_px: Decimal = ZERO, text: str | None = None) -> Fields:
+    """The client ExecutionReport's fields, as ``field_list`` would give them (None and "" left out, Decimals
+    in wire form), built directly (ADR 030): the order's fixed part (Account to TimeInForce) is formatted once
+    per order and reused while those fields stay the same (several reports per order)."""
     pending = order.pending
     cl_ord_id: str | None
     orig: str | None
@@ -30,18 +33,54 @@ def execution_report(order: Order, exec_id: str, exec_type: ExecType, *, last_qt
         cl_ord_id, orig = pending.cl_ord_id, order.cl_ord_id
     else:
         cl_ord_id, orig = order.cl_ord_id, order.orig_cl_ord_id
+    out: Fields = [(37, order.order_id)] if order.order_id else []
+    if cl_ord_id:
+        out.append((11, cl_ord_id))
+    if orig:
+        out.append((41, orig))
+    if exec_id:
+        out.append((17, exec_id))
+    status = order.status
+    out += ((150, exec_type.code), (39, status.code))
+    if order.reject_reason is not None and status is OrdStatus.REJECTED:
+        out.append((103, order.reject_reason.code))
+    out += _fixed_part(order)
     trade = exec_type is ExecType.TRADE
-    return field_list((
-        (37, order.order_id), (11, cl_ord_id), (41, orig), (17, exec_id), (150, exec_type.value),
-        (39, order.status.value), (103, order.reject_reason.value if order.reject_reason is not None
-                                   and order.status is OrdStatus.REJECTED else None),
-        (1, order.account_id), (55, order.symbol), (54, order.side.value), (38, order.qty),
-        (40, order.ord_type.value), (44, order.price), (99, None if order.ord_type.is_trailing_stop else order.stop_px),
-        (59, order.time_in_force.value),
-        (32, last_qty if trade else ZERO), (31, last_px if trade else ZERO), (151, order.leaves_qty),
-        (14, order.cum_qty), (6, quantize_price(order.avg_px)), (60, transact_time()),
-        (58, text if text is not None else order.text), *trailing_stop_fields(order),
-    ))
+    out += ((32, _wire(last_qty) if trade else "0"), (31, _wire(last_px) if trade else "0"),  # field_list: ZERO is "0"
+            (151, _wire(order.leaves_qty)), (14, _wire(order.cum_qty)), (6, _wire(quantize_price(order.avg_px))),
+            (60, transact_time()))
+    note = text if text is not None else order.text
+    if note:
+        out.append((58, note))
+    if order.ord_type is OrdType.PEGGED:
+        out += field_list(trailing_stop_fields(order))
+    return out
+
+
+def _wire(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+_Fixed = tuple[str, str, Side, Decimal, OrdType, Decimal | None, Decimal | None, TimeInForce]
+_FIXED: dict[str, tuple[_Fixed, Fields]] = {}  # order id -> (the fields it was made from, the formatted part)
+
+
+def _fixed_part(order: Order) -> Fields:
+    """Account (1) .. TimeInForce (59) of ``order``'s reports, formatted once while they stay the same (an
+    order's reports share them; a replace changes qty/price, which the key sees)."""
+    key: _Fixed = (order.account_id, order.symbol, order.side, order.qty, order.ord_type, order.price, order.stop_px,
+                   order.time_in_force)
+    cached = _FIXED.get(order.order_id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    part = field_list(((1, order.account_id), (55, order.symbol), (54, order.side.code), (38, order.qty),
+                       (40, order.ord_type.code), (44, order.price),
+                       (99, None if order.ord_type.is_trailing_stop else order.stop_px),
+                       (59, order.time_in_force.code)))
+    if len(_FIXED) >= 20_000:  # the orders of the last few seconds are the ones reported on
+        _FIXED.clear()
+    _FIXED[order.order_id] = (key, part)
+    return part
 
 
 def trailing_stop_fields(order: Order) -> list[tuple[int, object]]:

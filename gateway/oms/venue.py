@@ -143,7 +143,8 @@ class VenueReports:
                              for i, q in enumerate(self._lanes)]
         if seq is not None:  # before any await: the mark must never pass a report not on its lane yet
             self.marks.begin(start, seq)
-        account_id = await self.account_of(order_id_of(venue_cl_ord_id))
+        order_id = order_id_of(venue_cl_ord_id)
+        account_id = self.accounts.get(order_id) or await self.account_of(order_id)  # known: no coroutine
         if account_id is None:
             log.warning("fix.exchange_message_unhandled", reason="unknown order", venue_cl_ord_id=venue_cl_ord_id)
             if seq is not None:
