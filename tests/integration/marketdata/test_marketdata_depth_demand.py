@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import redis.asyncio as aioredis
@@ -27,14 +29,28 @@ async def wait_for(predicate: object, seconds: float = 10) -> None:
     await asyncio.wait_for(poll(), seconds)
 
 
-async def test_a_reader_appearing_mid_stream_gets_the_whole_book_then_every_change(
-    redis_client: aioredis.Redis,
-) -> None:
-    ingestor = Ingestor(QuoteWriter(redis_client, publish=True))
-    ingestor.books = BookWriter(redis_client, publish=True)
+@asynccontextmanager
+async def running_ingestor(redis: aioredis.Redis, books: bool = True,  # type: ignore[type-arg,unused-ignore]
+                           lease_seconds: float | None = None) -> AsyncIterator[Ingestor]:
+    """A real ingestor on the test Redis (writing books on demand unless ``books`` is off), stopped at exit."""
+    ingestor = Ingestor(QuoteWriter(redis, publish=True))
+    if books:
+        ingestor.books = BookWriter(redis, publish=True)
+    if lease_seconds is not None:
+        ingestor.demand.lease_seconds = lease_seconds
     stop = asyncio.Event()
     task = asyncio.create_task(ingestor.run(stop))
     try:
+        yield ingestor
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_a_reader_appearing_mid_stream_gets_the_whole_book_then_every_change(
+    redis_client: aioredis.Redis,
+) -> None:
+    async with running_ingestor(redis_client) as ingestor:
         await wait_for(lambda: redis_client.exists(LIVE_KEY))  # the ingestor writes books on demand
         # Three bid levels and two ask levels built before anyone reads the book, over several messages.
         ingestor.submit(increment([("0", "0", "AAPL", "10.01", "100"), ("0", "0", "AAPL", "10.00", "300"),
@@ -75,19 +91,12 @@ async def test_a_reader_appearing_mid_stream_gets_the_whole_book_then_every_chan
         assert published[0] == book  # the snapshot written for the new reader, published to subscribers
         assert published[-1] == written
         await pubsub.aclose()  # type: ignore[no-untyped-call]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_an_ingestor_started_later_writes_the_books_already_wanted(redis_client: aioredis.Redis) -> None:
     until_ms = (now_us() // 1000) + 60_000
     await redis_client.zadd(WANTED_KEY, {"IBM": until_ms})  # a lease taken before this ingestor started
-    ingestor = Ingestor(QuoteWriter(redis_client, publish=True))
-    ingestor.books = BookWriter(redis_client, publish=True)
-    stop = asyncio.Event()
-    task = asyncio.create_task(ingestor.run(stop))
-    try:
+    async with running_ingestor(redis_client) as ingestor:
         await wait_for(lambda: redis_client.exists(LIVE_KEY))
         ingestor.submit(increment([("0", "0", "IBM", "100.5", "10"), ("0", "0", "IBM", "100.4", "20"),
                                    ("0", "0", "HPQ", "30", "1")], now_us()))
@@ -95,20 +104,12 @@ async def test_an_ingestor_started_later_writes_the_books_already_wanted(redis_c
         raw = await redis_client.get(book_key("IBM"))
         assert raw is not None and DepthBook.from_json(raw).bids == ((D("100.5"), D("10")), (D("100.4"), D("20")))
         assert await redis_client.get(book_key("HPQ")) is None
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_a_lapsed_lease_deletes_the_book_and_a_later_reader_gets_the_current_one(
     redis_client: aioredis.Redis,
 ) -> None:
-    ingestor = Ingestor(QuoteWriter(redis_client, publish=True))
-    ingestor.books = BookWriter(redis_client, publish=True)
-    ingestor.demand.lease_seconds = 0.3
-    stop = asyncio.Event()
-    task = asyncio.create_task(ingestor.run(stop))
-    try:
+    async with running_ingestor(redis_client, lease_seconds=0.3) as ingestor:
         await wait_for(lambda: redis_client.exists(LIVE_KEY))
         ingestor.submit(increment([("0", "0", "F", "12.5", "10"), ("0", "1", "F", "12.7", "20")], now_us()))
         await asyncio.wait_for(ingestor.drained(), 10)
@@ -122,9 +123,6 @@ async def test_a_lapsed_lease_deletes_the_book_and_a_later_reader_gets_the_curre
         book = await BookReader(redis_client).get("F")
         assert book is not None
         assert book.bids == ((D("12.6"), D("5")), (D("12.5"), D("10"))) and book.asks == ((D("12.7"), D("20")),)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def _absent(redis: aioredis.Redis, key: str) -> bool:  # type: ignore[type-arg,unused-ignore]
@@ -134,19 +132,14 @@ async def _absent(redis: aioredis.Redis, key: str) -> bool:  # type: ignore[type
 async def test_without_a_book_writing_ingestor_readers_get_a_one_level_book_at_once(
     redis_client: aioredis.Redis,
 ) -> None:
-    ingestor = Ingestor(QuoteWriter(redis_client, publish=True))  # depth off (BROKERAGE_MARKETDATA_DEPTH_LEVELS=1)
-    stop = asyncio.Event()
-    task = asyncio.create_task(ingestor.run(stop))
-    try:
+    # depth off (BROKERAGE_MARKETDATA_DEPTH_LEVELS=1)
+    async with running_ingestor(redis_client, books=False) as ingestor:
         ingestor.submit(increment([("0", "0", "GM", "40.1", "10"), ("0", "0", "GM", "40.0", "10")], now_us()))
         await asyncio.wait_for(ingestor.drained(), 10)
         started = asyncio.get_running_loop().time()
         book = await BookReader(redis_client).get("GM")
         assert asyncio.get_running_loop().time() - started < 1.0  # not waiting for a book nobody writes
         assert book is not None and book.bids == ((D("40.1"), D("10")),)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_a_websocket_depth_subscriber_appearing_mid_stream_gets_the_book_then_its_changes(
@@ -156,35 +149,31 @@ async def test_a_websocket_depth_subscriber_appearing_mid_stream_gets_the_book_t
 
     from marketdata.stream_hub import StreamHub
 
-    ingestor = Ingestor(QuoteWriter(redis_client, publish=True))
-    ingestor.books = BookWriter(redis_client, publish=True)
-    stop = asyncio.Event()
-    task = asyncio.create_task(ingestor.run(stop))
-    hub = StreamHub(redis_client, is_known=lambda symbol: True)
-    try:
-        await wait_for(lambda: redis_client.exists(LIVE_KEY))
-        ingestor.submit(increment([("0", "0", "MSFT", "20.00", "100"), ("0", "0", "MSFT", "19.99", "200"),
-                                   ("0", "0", "MSFT", "19.98", "300"), ("0", "1", "MSFT", "20.02", "50")], now_us()))
-        await asyncio.wait_for(ingestor.drained(), 10)
-        client = hub.connect()
-        await hub.handle(client, json.dumps({"action": "subscribe", "symbols": ["MSFT"], "depth": 2}))
-        frame = json.loads(client.books.pending["MSFT"])
-        assert frame["depth"] == 2
-        assert frame["book"]["bids"] == [["20.00", "100"], ["19.99", "200"]] and frame["book"]["asks"] == [
-            ["20.02", "50"]]
-        client.books.take()
+    async with running_ingestor(redis_client) as ingestor:
+        hub = StreamHub(redis_client, is_known=lambda symbol: True)
+        try:
+            await wait_for(lambda: redis_client.exists(LIVE_KEY))
+            entries = [("0", "0", "MSFT", "20.00", "100"), ("0", "0", "MSFT", "19.99", "200"),
+                       ("0", "0", "MSFT", "19.98", "300"), ("0", "1", "MSFT", "20.02", "50")]
+            ingestor.submit(increment(entries, now_us()))
+            await asyncio.wait_for(ingestor.drained(), 10)
+            client = hub.connect()
+            await hub.handle(client, json.dumps({"action": "subscribe", "symbols": ["MSFT"], "depth": 2}))
+            frame = json.loads(client.books.pending["MSFT"])
+            assert frame["depth"] == 2
+            assert frame["book"]["bids"] == [["20.00", "100"], ["19.99", "200"]] and frame["book"]["asks"] == [
+                ["20.02", "50"]]
+            client.books.take()
 
-        ingestor.submit(increment([("2", "0", "MSFT", "20.00", ""), ("0", "1", "MSFT", "20.01", "7")], now_us()))
+            ingestor.submit(increment([("2", "0", "MSFT", "20.00", ""), ("0", "1", "MSFT", "20.01", "7")], now_us()))
 
-        async def changed() -> bool:
-            pending = client.books.pending.get("MSFT")
-            return pending is not None and json.loads(pending)["book"]["asks"][0] == ["20.01", "7"]
+            async def changed() -> bool:
+                pending = client.books.pending.get("MSFT")
+                return pending is not None and json.loads(pending)["book"]["asks"][0] == ["20.01", "7"]
 
-        await wait_for(changed)
-        book = json.loads(client.books.pending["MSFT"])["book"]
-        assert book["bids"] == [["19.99", "200"], ["19.98", "300"]]
-        assert book["asks"] == [["20.01", "7"], ["20.02", "50"]]
-    finally:
-        await hub.close()
-        stop.set()
-        await asyncio.wait_for(task, 10)
+            await wait_for(changed)
+            book = json.loads(client.books.pending["MSFT"])["book"]
+            assert book["bids"] == [["19.99", "200"], ["19.98", "300"]]
+            assert book["asks"] == [["20.01", "7"], ["20.02", "50"]]
+        finally:
+            await hub.close()
