@@ -43,7 +43,7 @@ def load_command(name: str) -> click.Command:
     module_name, attribute = COMMANDS[name]
     target = getattr(importlib.import_module(f"brokerage.commands.{module_name}"), attribute)
     if isinstance(target, typer.Typer):
-        command = typer.main.get_group(target)  # a group even with one sub-command (`demo seed`)
+        command: click.Command = typer.main.get_group(target)  # a group even with one sub-command (`demo seed`)
     else:
         single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
         single.command(name=name)(target)
