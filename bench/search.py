@@ -78,15 +78,20 @@ def query_mix(symbols: list[str], names: list[str], count: int, seed: int, hot_o
 
 # Child process: the HTTP server ---------------------------------------------------------------------
 def bench_app():  # type: ignore[no-untyped-def]
-    """The search router alone (no token check, no metrics middleware), timed by a pure ASGI wrapper."""
-    from fastapi import FastAPI
+    """The search router as ``create_app`` includes it (with the router-level market data access
+    dependency, here with ``BROKERAGE_API_PUBLIC_MARKET_DATA=true``: no token lookup in PostgreSQL), without
+    the metrics middleware, timed by a pure ASGI wrapper."""
+    from fastapi import Depends, FastAPI
 
+    from brokerage.settings import get_settings
+    from gateway.api.deps import require_market_data_access
     from gateway.api.problems import install_problem_handlers
     from gateway.api.routes.search import router
 
     app = FastAPI()
+    app.state.settings, app.state.db_pool = get_settings(), None  # no pool: the market data is public here
     install_problem_handlers(app)
-    app.include_router(router)
+    app.include_router(router, dependencies=[Depends(require_market_data_access)])
 
     async def timed(scope, receive, send):  # type: ignore[no-untyped-def]
         # a pure ASGI wrapper (BaseHTTPMiddleware would itself cost a good part of a millisecond)
@@ -263,7 +268,7 @@ def main() -> None:
 
         port = free_port()
         env = dict(os.environ, BROKERAGE_DATA_DIR=str(base), BROKERAGE_REDIS_URL=redis_url,
-                   BROKERAGE_SEARCH_CACHE_TTL_SECONDS="2")
+                   BROKERAGE_SEARCH_CACHE_TTL_SECONDS="2", BROKERAGE_API_PUBLIC_MARKET_DATA="true")
         child = subprocess.Popen(
             [sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers)], env=env)
         redis_pid = redis_server.pid() if redis_server is not None else None
