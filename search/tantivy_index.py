@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -41,9 +41,6 @@ SCHEMA_MARKER = "brokerage-schema-version"
 # lookup and automaton walks each segment's dictionary, so two segments cost about twice one
 # (docs/perf/search.md).
 WRITER_HEAP_BYTES = 1_000_000_000
-# Listings read from stored documents, kept per searcher: a search reads ~7 and the large companies
-# come back in many answers (ADR 040). Bounded: ~0.3 kB each.
-MAX_CACHED_LISTINGS = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +54,6 @@ class Vocabulary:
     symbol_alphabet: str
     words: frozenset[str]
     word_alphabet: str
-    # (segment_ord, doc) -> its Listing; valid as long as this searcher (its segments never change)
-    listings: dict[tuple[int, int], Listing] = field(default_factory=dict)
 
     @classmethod
     def of(cls, searcher: tantivy.Searcher) -> Vocabulary:
@@ -209,18 +204,11 @@ class TantivyTickerIndex:
                 addresses += [a for _, a in hits.hits]
         seen: set[tuple[int, int]] = set()
         listings: list[Listing] = []
-        cached = vocabulary.listings
         for address in addresses:
             key = (address.segment_ord, address.doc)
             if key not in seen:
                 seen.add(key)
-                listing = cached.get(key)
-                if listing is None:
-                    listing = self._listing(searcher.doc(address))
-                    if len(cached) >= MAX_CACHED_LISTINGS:
-                        del cached[next(iter(cached))]  # the oldest read
-                    cached[key] = listing
-                listings.append(listing)
+                listings.append(self._listing(searcher.doc(address)))
         return rank(query, listings, limit)
 
     async def close(self) -> None:

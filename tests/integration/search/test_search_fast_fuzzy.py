@@ -96,16 +96,3 @@ def test_a_reindex_by_another_process_is_seen_by_the_typo_lookup(tmp_path: Path)
     assert [x.symbol for x in serving.search_sync(parse_query("gadgts"), 10)] == ["BBBB"]
     assert [x.symbol for x in serving.search_sync(parse_query("BBBC"), 10)] == ["BBBB"]
     assert serving.search_sync(parse_query("widgts"), 10) == []
-
-
-def test_listings_read_before_a_reindex_are_not_served_after_it(tmp_path: Path) -> None:
-    # The same document addresses hold other listings after a reindex (here or by another handle): the
-    # listings cached per searcher must go with that searcher.
-    path = tmp_path / "t"
-    serving = TantivyTickerIndex.open(path, create=True)
-    serving.replace_all_sync([Listing("AAA", "Alpha Widgets", "NYSE", "Test", Decimal(5))])
-    assert [x.name for x in serving.search_sync(parse_query("AAA"), 10)] == ["Alpha Widgets"]
-    serving.replace_all_sync([Listing("AAA", "Alpha Gizmos", "NYSE", "Test", Decimal(6))])
-    assert [(x.name, x.market_cap) for x in serving.search_sync(parse_query("AAA"), 10)] == [("Alpha Gizmos", 6)]
-    TantivyTickerIndex.open(path).replace_all_sync([Listing("AAA", "Alpha Gadgets", "NYSE", "Test", Decimal(7))])
-    assert [(x.name, x.market_cap) for x in serving.search_sync(parse_query("AAA"), 10)] == [("Alpha Gadgets", 7)]
