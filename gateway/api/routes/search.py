@@ -147,9 +147,10 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 async def _market_data_access(request: Request) -> None:
-    """``deps.require_market_data_access`` with its sub-dependencies resolved as FastAPI resolves them."""
-    credentials = await deps._bearer(request)
-    await deps.require_market_data_access(deps._settings(request), deps._pool(request), credentials)
+    """``deps.require_market_data_access`` with its sub-dependencies resolved as FastAPI resolves them
+    (in the order of its parameters)."""
+    settings, pool = deps._settings(request), deps._pool(request)
+    await deps.require_market_data_access(settings, pool, await deps._bearer(request))
 
 
 # The dependencies the lean handler knows how to run itself, by their callable.
