@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import quote as urlquote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -78,15 +79,20 @@ def query_mix(symbols: list[str], names: list[str], count: int, seed: int, hot_o
 
 # Child process: the HTTP server ---------------------------------------------------------------------
 def bench_app():  # type: ignore[no-untyped-def]
-    """The search router alone (no token check, no metrics middleware), timed by a pure ASGI wrapper."""
-    from fastapi import FastAPI
+    """The search router as ``create_app`` includes it (with the router-level market data access
+    dependency, here with ``BROKERAGE_API_PUBLIC_MARKET_DATA=true``: no token lookup in PostgreSQL), without
+    the metrics middleware, timed by a pure ASGI wrapper."""
+    from fastapi import Depends, FastAPI
 
+    from brokerage.settings import get_settings
+    from gateway.api.deps import require_market_data_access
     from gateway.api.problems import install_problem_handlers
     from gateway.api.routes.search import router
 
     app = FastAPI()
+    app.state.settings, app.state.db_pool = get_settings(), None  # no pool: the market data is public here
     install_problem_handlers(app)
-    app.include_router(router)
+    app.include_router(router, dependencies=[Depends(require_market_data_access)])
 
     async def timed(scope, receive, send):  # type: ignore[no-untyped-def]
         # a pure ASGI wrapper (BaseHTTPMiddleware would itself cost a good part of a millisecond)
@@ -103,12 +109,53 @@ def bench_app():  # type: ignore[no-untyped-def]
     return timed
 
 
-def serve(port: int, workers: int) -> None:
+class CoalescingTransport:
+    """Experiment (``--coalesce-writes``): the writes one loop iteration makes to a connection go out in
+    one ``transport.write`` at the end of that iteration, so uvicorn's status-and-headers write and its
+    body write become one ``send`` syscall instead of two. Everything else is the real transport."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def coalescing_protocol() -> type[asyncio.Protocol]:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(cast(asyncio.Transport, CoalescingTransport(transport, asyncio.get_running_loop())))
+
+    return CoalescingHttpToolsProtocol
+
+
+def serve(port: int, workers: int, coalesce_writes: bool = False) -> None:
     import uvicorn
 
     # several workers need an import string (each worker process builds its own app)
     app = "bench.search:bench_app" if workers > 1 else bench_app
-    uvicorn.run(app, factory=True, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+    http: type[asyncio.Protocol] | str = coalescing_protocol() if coalesce_writes else "httptools"
+    uvicorn.run(app, factory=True, host="127.0.0.1", port=port, loop="uvloop", http=http,
                 workers=workers, log_level="warning", access_log=False)
 
 
@@ -232,10 +279,12 @@ def main() -> None:
     parser.add_argument("--py-spy", default=None, help="record the server with py-spy into this file")
     parser.add_argument("--py-spy-bin", default=shutil.which("py-spy") or "py-spy")
     parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--coalesce-writes", action="store_true",
+                        help="experiment: uvicorn's header and body writes of a response in one send (one syscall)")
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.workers)
+        serve(args.serve, args.workers, args.coalesce_writes)
         return
 
     base = Path(tempfile.mkdtemp(prefix="bench-search-"))
@@ -263,9 +312,10 @@ def main() -> None:
 
         port = free_port()
         env = dict(os.environ, BROKERAGE_DATA_DIR=str(base), BROKERAGE_REDIS_URL=redis_url,
-                   BROKERAGE_SEARCH_CACHE_TTL_SECONDS="2")
+                   BROKERAGE_SEARCH_CACHE_TTL_SECONDS="2", BROKERAGE_API_PUBLIC_MARKET_DATA="true")
         child = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers)], env=env)
+            [sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers),
+             *(["--coalesce-writes"] if args.coalesce_writes else [])], env=env)
         redis_pid = redis_server.pid() if redis_server is not None else None
         deadline = time.time() + 30
         while time.time() < deadline:

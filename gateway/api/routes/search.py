@@ -8,29 +8,35 @@ and other wiring may override the ``search_service`` dependency.
 The 200 body is built as plain dicts and serialised by orjson (ADR 029): the pydantic models below
 document it in the OpenAPI schema but are not instantiated and validated per request, which cost
 more server CPU than the index lookup (docs/perf/search.md).
+
+The route is a ``SearchRoute`` (ADR 040): when it is included with no dependencies or only the API's
+market data access check, and the app overrides no dependency, its handler calls that check and the
+service itself instead of FastAPI's per-request dependency solving (which ran the check's synchronous
+sub-dependencies in a worker thread). Same checks, same replies; anything else takes FastAPI's path.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine, Sequence
 from decimal import Decimal
 from typing import Annotated, Any
 
+import fastapi.routing
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, params
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
 from brokerage.settings import Settings, get_settings
+from gateway.api import deps
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, Problem, problem_response
 from marketdata.quotes import Quote, now_us
 from search.index import IndexUnavailable, TickerIndex, open_ticker_index
 from search.query import MAX_QUERY_CHARS, InvalidQuery
 from search.service import MAX_LIMIT, SearchHit, SearchService, parse_limit
 from search.universe import universe_listings
-
-router = APIRouter(tags=["search"])
 
 
 class QuoteOut(BaseModel):
@@ -137,6 +143,85 @@ def search_body(query: str, hits: list[SearchHit], stale_after: float, at_us: in
     return orjson.dumps({"query": query, "results": results})
 
 
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+async def _market_data_access(request: Request) -> None:
+    """``deps.require_market_data_access`` with its sub-dependencies resolved as FastAPI resolves them
+    (in the order of its parameters)."""
+    settings, pool = deps._settings(request), deps._pool(request)
+    await deps.require_market_data_access(settings, pool, await deps._bearer(request))
+
+
+# The dependencies the lean handler knows how to run itself, by their callable.
+_LEAN_DEPENDENCIES: dict[Any, Callable[[Request], Coroutine[Any, Any, None]]] = {
+    deps.require_market_data_access: _market_data_access,
+}
+
+
+def _effective_dependencies(route: fastapi.routing.APIRoute) -> Sequence[params.Depends] | None:
+    """The dependencies the handler being built must run: the route's own, or, while FastAPI builds the
+    handler of an included copy, those of that inclusion (router dependencies first). None when this
+    FastAPI does not say (its private hook changed): then the lean handler is not used."""
+    context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
+    if context_var is None:
+        return None
+    context = context_var.get()
+    if context is not None and getattr(context, "original_route", None) is route:
+        return getattr(context, "dependencies", None)
+    return route.dependencies
+
+
+class SearchRoute(fastapi.routing.APIRoute):
+    """``GET /v1/search`` without FastAPI's per-request machinery when that changes nothing (ADR 040).
+
+    FastAPI's own handler is still built and answers whenever the app overrides any dependency (tests
+    and wiring may override ``search_service``), or when the route is included with a dependency this
+    class does not know; ``lean = False`` forces it (the equivalence tests compare the two)."""
+
+    lean = True
+
+    def get_route_handler(self) -> Handler:
+        standard = super().get_route_handler()
+        dependencies = _effective_dependencies(self)
+        if dependencies is None or any(
+            d.dependency not in _LEAN_DEPENDENCIES or getattr(d, "scopes", None) for d in dependencies
+        ):
+            return standard
+        checks = [_LEAN_DEPENDENCIES[d.dependency] for d in dependencies]
+
+        async def lean(request: Request) -> Response:
+            if not self.lean or request.app.dependency_overrides:
+                return await standard(request)
+            for check in checks:
+                await check(request)
+            params_ = request.query_params  # the last value of a repeated parameter, as FastAPI takes it
+            return await search_endpoint(request, await search_service(request), params_.get("q"),
+                                         params_.get("limit"))
+
+        return lean
+
+
+router = APIRouter(tags=["search"], route_class=SearchRoute)
+
+
+async def search_endpoint(request: Request, service: SearchService, q: str | None, limit: str | None) -> Response:
+    # q and limit are validated here (not by FastAPI) so every bad input is the same 422 problem.
+    try:
+        hits = await service.search(q, parse_limit(limit))
+    except InvalidQuery as exc:
+        return problem_response(
+            Problem(422, "invalid-search-query", "Invalid search query", exc.detail, reason=exc.reason),
+            request.url.path,
+        )
+    except IndexUnavailable as exc:
+        return problem_response(
+            Problem(503, "search-unavailable", "Search index unavailable", str(exc)), request.url.path
+        )
+    settings = _settings(request)
+    return Response(search_body(q or "", hits, settings.quote_stale_seconds, now_us()), media_type="application/json")
+
+
 @router.get(
     "/v1/search",
     response_model=None,  # the body is built by search_body; SearchResponse documents it
@@ -153,17 +238,4 @@ async def search(
     q: Annotated[str | None, Query(description=f"Ticker or company name, 1–{MAX_QUERY_CHARS} characters")] = None,
     limit: Annotated[str | None, Query(description=f"Results wanted, 1–{MAX_LIMIT} (default 10)")] = None,
 ) -> Response:
-    # q and limit are validated here (not by FastAPI) so every bad input is the same 422 problem.
-    try:
-        hits = await service.search(q, parse_limit(limit))
-    except InvalidQuery as exc:
-        return problem_response(
-            Problem(422, "invalid-search-query", "Invalid search query", exc.detail, reason=exc.reason),
-            request.url.path,
-        )
-    except IndexUnavailable as exc:
-        return problem_response(
-            Problem(503, "search-unavailable", "Search index unavailable", str(exc)), request.url.path
-        )
-    settings = _settings(request)
-    return Response(search_body(q or "", hits, settings.quote_stale_seconds, now_us()), media_type="application/json")
+    return await search_endpoint(request, service, q, limit)
