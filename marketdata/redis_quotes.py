@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from marketdata.book import QuoteBook
 from marketdata.quotes import (
     KEY_PREFIX,
+    QUOTE_JSON_BOOK,
     QUOTE_JSON_FULL,
     QUOTE_JSON_TRADED,
     SHARD_CHANNELS,
@@ -99,7 +100,7 @@ class QuoteWriter:
         states = book.states
         ingest = str(ingest_ts_us)
         pair = _MSET_PAIR
-        traded, full = QUOTE_JSON_TRADED, QUOTE_JSON_FULL
+        book_only, traded, full = QUOTE_JSON_BOOK, QUOTE_JSON_TRADED, QUOTE_JSON_FULL
         pieces: list[str] = []
         shards: list[list[str]] = [[] for _ in _CHANNELS]
         stamps: list[int] = []
@@ -108,15 +109,18 @@ class QuoteWriter:
             state = states[symbol]
             bids, asks, last, last_size = state.bids, state.asks, state.last, state.last_size
             volume, prev_close, ts = state.volume, state.prev_close, state.exchange_ts_us
-            if bids and asks and last is not None and last_size is not None and (volume is None) == (
-                    prev_close is None):
+            text = None
+            if bids and asks:
                 bid, ask = max(bids), min(asks)
-                if volume is None:
-                    text = traded % (symbol, bid, ask, bids[bid], asks[ask], last, last_size, ts, ingest)
-                else:
-                    text = full % (symbol, bid, ask, bids[bid], asks[ask], last, last_size, volume, prev_close,
-                                   ts, ingest)
-            else:
+                if last is not None and last_size is not None:
+                    if volume is None and prev_close is None:
+                        text = traded % (symbol, bid, ask, bids[bid], asks[ask], last, last_size, ts, ingest)
+                    elif volume is not None and prev_close is not None:
+                        text = full % (symbol, bid, ask, bids[bid], asks[ask], last, last_size, volume, prev_close,
+                                       ts, ingest)
+                elif last is None and last_size is None and volume is None and prev_close is None:
+                    text = book_only % (symbol, bid, ask, bids[bid], asks[ask], ts, ingest)
+            if text is None:
                 text = state.quote_json(symbol, ingest_ts_us)
             pieces.append(pair % (len(symbol) + _KEY_PREFIX_LEN, symbol, len(text), text))
             if publish:

@@ -16,7 +16,13 @@ _decimals = st.one_of(st.none(), st.decimals(min_value=0, max_value=10**9, place
                       st.sampled_from([Decimal("1E+2"), Decimal("0E-7"), Decimal("1.10"), Decimal("0.00000001")]))
 _levels = st.dictionaries(st.decimals(min_value=0, max_value=10**6, places=2), st.decimals(min_value=1, max_value=10**6,
                                                                                              places=0), max_size=3)
-_states = st.tuples(_levels, _levels, _decimals, _decimals, _decimals, _decimals, st.integers(0, 2**60))
+_present = st.decimals(min_value=0, max_value=10**9, places=4)
+# the trade and day fields: any mix, and each of the shapes the packer formats in one go
+_tails = st.one_of(st.tuples(_decimals, _decimals, _decimals, _decimals), st.just((None, None, None, None)),
+                   st.tuples(_present, _present, st.none(), st.none()),
+                   st.tuples(_present, _present, _present, _present))
+_states = st.builds(lambda bids, asks, tail, ts: (bids, asks, *tail, ts), _levels, _levels, _tails,
+                    st.integers(0, 2**60))
 # tickers, and a few a feed could send that are not ASCII (their RESP lengths are bytes, not characters)
 _symbols = st.one_of(st.from_regex(r"[A-Z]{1,5}([-.][A-Z])?", fullmatch=True), st.sampled_from(["ÄBC", "日本"]))
 
