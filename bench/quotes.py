@@ -24,6 +24,11 @@ machine (the ingestor was busy but got little CPU: other work on the box).
 simulated pace) → FIX → QuickFIX initiator → ingestor → Redis.
 
 ``--rate 0`` measures capacity: the producer keeps at most 4 messages queued (closed loop).
+
+``--stages`` measures the ingestor's stages alone, without Redis or threads (CPU µs per update, best
+of 5 passes over the pre-built messages, 4 messages per write as at ~40k updates/s): decode, apply,
+pack (drain + quote JSON + RESP of the MSET and PUBLISHes), and, for comparison, what redis-py's
+pipeline packing of the same commands would cost.
 """
 
 from __future__ import annotations
@@ -278,6 +283,63 @@ def run_case(redis_url: str, redis_pid: int | None, n_symbols: int, rate: float,
     )
 
 
+def run_stages(n_symbols: int, entries: int, batch: int) -> None:
+    """CPU per update of each stage of the ingestor's loop, in-process and without Redis (see --stages)."""
+    from redis.asyncio.connection import Connection
+
+    from marketdata.fix_md_lean import decode_increment
+    from marketdata.quotes import channel_for
+    from marketdata.redis_quotes import QuoteWriter, resp
+
+    symbols = [f"S{i:06d}" for i in range(n_symbols)]
+    now = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")
+    messages = [m.replace(STAMP, now, 1) for m in build_messages(symbols, entries, 2000, seed=n_symbols)]
+    ingestor = Ingestor(QuoteWriter(None, publish=True), batch_max=batch)  # type: ignore[arg-type]  # no I/O
+    book, writer = ingestor.book, ingestor.writer
+    for raw in messages:  # warm: every symbol has a state, as after the first seconds of a run
+        ingestor.apply(raw)
+    book.take(None) if hasattr(book, "take") else book.drain(1)
+    packer = Connection()
+    best: dict[str, float] = {}
+    for _ in range(5):
+        spent = dict.fromkeys(("decode", "apply", "pack", "[JSON item by item", "+ redis-py pipeline packing]"), 0.0)
+        updates = quotes = 0
+        for start in range(0, len(messages), 4):
+            t0 = time.process_time()
+            decoded = [decode_increment(raw) for raw in messages[start:start + 4]]
+            t1 = time.process_time()
+            for message in decoded:
+                assert message is not None
+                book.apply_increment(message)
+                updates += len(message.entries)
+            t2 = time.process_time()
+            snapshot = {s: None for s in book._dirty}  # the same batch, for the redis-py comparison
+            if hasattr(writer, "pack_pending"):
+                quotes += len(writer.pack_pending(book, 1, batch).symbols)
+            else:  # a tree before ADR 038 (A/B): what its _write_batch did
+                drained = book.drain_encoded(1, batch)
+                mset, _ = writer.pack([(s, payload) for s, payload, _ in drained])
+                resp([b"MSET", *mset])
+                quotes += len(drained)
+            t3 = time.process_time()
+            states = book.states
+            pairs = [(s, states[s].quote_json(s, 1)) for s in snapshot]
+            t4 = time.process_time()
+            lines: dict[str, list[str]] = {}
+            args: list[str] = []
+            for s, payload in pairs:
+                args += (f"quote:{s}", payload)
+                lines.setdefault(channel_for(s), []).append(f"{s}\t{payload}")
+            packer.pack_commands([("MSET", *args), *(("PUBLISH", c, "\n".join(ls)) for c, ls in lines.items())])
+            t5 = time.process_time()
+            for name, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                spent[name] += seconds
+        for name, seconds in spent.items():
+            best[name] = min(best.get(name, float("inf")), seconds * 1e6 / updates)
+    print(f"{n_symbols:>7,} symbols, stages without Redis ({quotes / updates:.2f} quotes written per update): "
+          + "  ".join(f"{name} {us:.2f}" for name, us in best.items()) + " CPU us/update (best of 5)")
+
+
 def limit_of(busy: float, cores: float) -> str:
     """Who held the rate back: an ingestor that waited for messages was fed too slowly (producer); a
     busy one that got most of a core is the limit itself; a busy one that got much less was starved."""
@@ -288,7 +350,9 @@ def limit_of(busy: float, cores: float) -> str:
 
 def print_run(label: str, r: RunResult) -> None:
     print(f"  {label:<7} applied {r.applied_per_s:>9,.0f}/s (offered {r.offered_per_s:>9,.0f}/s, backlog "
-          f"{r.backlog_updates:>7,})  written {r.written_per_s:>8,.0f}/s (books {r.books_per_s:>7,.0f}/s) in "
+          f"{r.backlog_updates:>7,})  written {r.written_per_s:>8,.0f}/s "
+          f"({r.written_per_s / max(r.applied_per_s, 1):.2f} per update: the rest conflated; books "
+          f"{r.books_per_s:>7,.0f}/s) in "
           f"{r.writes_per_s:>5,.0f} writes/s  "
           f"p50 {r.p50_ms:7.2f} p99 {r.p99_ms:8.2f} max {r.max_ms:8.2f} ms  CPU us/update: ingestor "
           f"{r.ingestor_us:4.2f} producer {r.producer_us:4.2f} ({r.producer_offered_us:4.2f} per offered) redis "
@@ -375,6 +439,8 @@ def main() -> None:
                         help="market depth writer on, as `brokerage marketdata` runs by default (ADR 023/033)")
     parser.add_argument("--depth-readers", type=int, default=0,
                         help="symbols whose books a reader asks for before each run (spread over the universe)")
+    parser.add_argument("--stages", action="store_true",
+                        help="instead: each stage's CPU per update without Redis (decode, apply, pack)")
     parser.add_argument("--exchange", action="store_true",
                         help="instead: ingest from a real `brokerage exchange` over FIX for --seconds")
     parser.add_argument("--step", type=float, default=0.1, help="exchange simulation step (with --exchange)")
@@ -382,6 +448,10 @@ def main() -> None:
 
     import uvloop
 
+    if args.stages:
+        for n in args.symbols:
+            run_stages(n, args.entries, args.batch)
+        return
     base = Path(tempfile.mkdtemp(prefix="bench-quotes-"))
     redis_server = None if args.redis_url else LocalRedis(base, free_port())
     try:

@@ -126,35 +126,37 @@ class Ingestor:
     async def _write_batch(self) -> int | None:
         """Write one batch of pending quotes (and the books due); the quotes written, None if it failed."""
         ingest_ts = now_us()
-        drained = self.book.drain_encoded(ingest_ts, self.batch_max)
-        batch = [(symbol, payload) for symbol, payload, _ in drained]
-        mset, publishes = self.writer.pack(batch)
+        packed = self.writer.pack_pending(self.book, ingest_ts, self.batch_max)
+        batch = packed.symbols
+        mset_args, arg_count, publishes = [packed.mset_args], 2 * len(batch), packed.publishes
         symbols: list[str] = []
         dropped: list[str] = []
         if self.books is not None:
             # Books on demand (ADR 033): a wanted symbol's book goes in the same MSET as its quote; a new
             # reader's symbols get their full book now, changed or not.
             wanted = self.demand.expiry
-            symbols = [symbol for symbol, _ in batch if symbol in wanted] if wanted else []
+            symbols = [symbol for symbol in batch if symbol in wanted] if wanted else []
             if self.demand.owed:
                 symbols = list(dict.fromkeys(symbols + self.demand.take_owed(self.book.states)))
             if symbols:
                 book_mset, book_publishes = self.books.pack(self.book.states, symbols, ingest_ts)
-                mset += book_mset
-                publishes += book_publishes
+                mset_args += [b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in book_mset]
+                arg_count += len(book_mset)
+                publishes = publishes + book_publishes
             dropped, self.books_dropped = self.books_dropped, []
-        commands = [resp([b"MSET", *mset])] if mset else []
+        commands = [b"*%d\r\n$4\r\nMSET\r\n" % (arg_count + 1), *mset_args] if arg_count else []
+        replies = (1 if arg_count else 0) + len(publishes) + (1 if dropped else 0)
         commands += publishes
         if dropped:
             commands.append(resp([b"DEL", *(book_key(s).encode() for s in dropped)]))
-        if not commands:
+        if not replies:
             return 0
         try:
-            await self.writer.send(b"".join(commands), len(commands))
+            await self.writer.send(b"".join(commands), replies)
         except (RedisError, OSError) as exc:  # Redis away: keep the quotes for the next try
             self.stats.write_errors += 1
             metrics.WRITE_ERRORS.inc()
-            for symbol, _ in batch:
+            for symbol in batch:
                 self.book.mark_dirty(symbol)
             if self.books is not None:
                 self.demand.want(symbols, 0.0, until=0.0)  # owed again (their leases unchanged)
@@ -164,7 +166,7 @@ class Ingestor:
             return None
         self.stats.writes += 1
         self.stats.quotes_written += len(batch)
-        stamps = [ts for _, _, ts in drained if ts]
+        stamps = packed.stamps
         self.stats.latencies_us.extend(map(ingest_ts.__sub__, stamps))
         self._observe(len(batch), ingest_ts - min(stamps) if stamps else None)
         self._progress.set()
