@@ -1,12 +1,13 @@
 """The shipper: drains the PostgreSQL outbox into ClickHouse, exactly once, in batches by size and time.
 
 Exactly once, crash included:
-1. read the oldest unshipped outbox rows (up to ``batch_size``);
+1. read the next settled outbox rows after the shipped position, in ``(txid, seq)`` order (up to
+   ``batch_size``; ``audit.outbox.fetch_unshipped`` says why no row committed late can be skipped);
 2. pseudonymise accounts, link each row into its hash chain, insert the batch into ClickHouse;
-3. mark the rows shipped in PostgreSQL.
-A crash between 2 and 3 leaves rows inserted but unmarked. So after a start or any failed insert the
+3. record the batch's last position in ``audit.outbox_shipped`` (one row per batch, ADR 039).
+A crash between 2 and 3 leaves rows inserted but not recorded. So after a start or any failed insert the
 shipper RECOVERS before shipping: it reloads the chain heads from ClickHouse and the ids of events already
-there with seq >= the oldest unshipped seq; those rows are marked without being inserted again. The table
+there with seq >= the lowest seq still to ship; those rows are passed over without being inserted again. The table
 is also a ReplacingMergeTree on the event id and reports read FINAL, as a second line of defence.
 When ClickHouse is down the insert fails, the outbox keeps growing and the shipper retries with backoff;
 the lag is exported as ``brokerage_audit_outbox_lag_seconds``.
@@ -28,7 +29,16 @@ import structlog
 
 from audit import metrics
 from audit.chain import Head, link
-from audit.outbox import OutboxRow, backlog, fetch_unshipped, mark_shipped, purge_shipped
+from audit.outbox import (
+    OutboxRow,
+    Position,
+    backlog,
+    fetch_unshipped,
+    lowest_seq_after,
+    purge_shipped,
+    record_shipped,
+    shipped_position,
+)
 from audit.pseudonyms import PseudonymStore
 from audit.rows import GLOBAL_STREAM
 from audit.sink import AuditSink, SinkUnavailable, chain_heads, event_ids_since
@@ -59,12 +69,14 @@ class Shipper:
         self.pseudonyms = PseudonymStore(pool)
         self._on_shipped = on_shipped
         self._heads: dict[str, Head] | None = None  # None: recover from ClickHouse before the next insert
-        self._in_sink: set[str] = set()  # found in ClickHouse by the last recovery, not yet marked
-        self._unmarked: set[int] = set()  # seqs inserted but not yet marked shipped
+        self._in_sink: set[str] = set()  # found in ClickHouse by the last recovery, not yet passed
+        self._shipped: Position | None = None  # end of the last inserted batch (None: read the recorded one)
+        self._unrecorded: Position | None = None  # inserted into ClickHouse, not yet recorded in PostgreSQL
 
-    async def _recover(self, first_seq: int) -> None:
+    async def _recover(self, after: Position) -> None:
         self._heads = await asyncio.to_thread(chain_heads, self.sink)
-        self._in_sink = await asyncio.to_thread(event_ids_since, self.sink, first_seq)
+        first_seq = await lowest_seq_after(self.pool, after)
+        self._in_sink = set() if first_seq is None else await asyncio.to_thread(event_ids_since, self.sink, first_seq)
         if self._in_sink:
             log.info("audit.recovered", already_in_clickhouse=len(self._in_sink), streams=len(self._heads))
 
@@ -78,9 +90,10 @@ class Shipper:
                          "account": account, "payload": r.payload, "stream": account or GLOBAL_STREAM, "seq": r.seq})
         return rows
 
-    async def _mark(self, seqs: list[int]) -> None:
-        await mark_shipped(self.pool, seqs)
-        self._unmarked.difference_update(seqs)
+    async def _record(self, upto: Position) -> None:
+        await record_shipped(self.pool, upto)
+        if self._unrecorded == upto:
+            self._unrecorded = None
 
     async def ship_once(self) -> int:
         """Ship one batch; returns how many outbox rows it settled (0: nothing to do)."""
@@ -89,22 +102,23 @@ class Shipper:
     async def ship_burst(self, max_batches: int = 20) -> int:
         """Ship up to ``max_batches`` batches back to back; returns how many outbox rows were settled.
 
-        While batch N is inserted into ClickHouse (in a thread), batch N+1 is read (rows after N's last seq)
-        and batch N-1 is marked, so PostgreSQL and ClickHouse work at the same time. Rows committed late with
-        a lower seq are picked up by the next burst, which starts from the oldest unshipped row again.
+        While batch N is inserted into ClickHouse (in a thread), batch N+1 is read (rows after N's last
+        position) and batch N-1's end is recorded, so PostgreSQL and ClickHouse work at the same time.
         """
-        if self._unmarked:
-            await self._mark(sorted(self._unmarked))
+        if self._unrecorded is not None:
+            await self._record(self._unrecorded)
         with _no_cycle_collection():
             return await self._burst(max_batches)
 
     async def _burst(self, max_batches: int) -> int:
         size = self.config.batch_size
-        batch = await fetch_unshipped(self.pool, size)
+        if self._shipped is None:
+            self._shipped = await shipped_position(self.pool)
+        batch = await fetch_unshipped(self.pool, size, self._shipped)
         if not batch:
             return 0
         if self._heads is None:
-            await self._recover(batch[0].seq)
+            await self._recover(self._shipped)
         settled = 0
         marking: asyncio.Task[None] | None = None
         try:
@@ -116,7 +130,8 @@ class Shipper:
                 rows = self._rows(fresh, names)
                 heads = link(rows, self._heads)  # the outbox position (seq) is not part of the hashed content
                 more = len(batch) == size and burst + 1 < max_batches
-                prefetch = asyncio.create_task(fetch_unshipped(self.pool, size, after=batch[-1].seq)) if more else None
+                end = batch[-1].position
+                prefetch = asyncio.create_task(fetch_unshipped(self.pool, size, end)) if more else None
                 try:
                     await asyncio.to_thread(self.sink.insert, rows)
                 except BaseException:
@@ -125,13 +140,13 @@ class Shipper:
                         prefetch.cancel()
                     raise
                 self._heads = heads
+                self._shipped = self._unrecorded = end
                 shipped_at = datetime.now(UTC)
-                seqs = [r.seq for r in batch]
-                self._unmarked.update(seqs)
-                self._in_sink.difference_update(r.event_id for r in batch)
+                if self._in_sink:
+                    self._in_sink.difference_update(r.event_id for r in batch)
                 if marking is not None:
                     await marking
-                marking = asyncio.create_task(self._mark(seqs))
+                marking = asyncio.create_task(self._record(end))
                 self._observe(fresh, len(batch) - len(fresh), shipped_at, started)
                 settled += len(batch)
                 batch = await prefetch if prefetch is not None else []
@@ -139,7 +154,7 @@ class Shipper:
                     break
         finally:
             if marking is not None:
-                await marking  # a failed mark leaves its seqs in _unmarked: marked first next time
+                await marking  # a failed record leaves _unrecorded set: recorded first next time
         return settled
 
     def _observe(self, fresh: list[OutboxRow], skipped: int, shipped_at: datetime, started: float) -> None:

@@ -151,7 +151,6 @@ async def lag(pool: asyncpg.Pool, sink: ChdbSink, rate: int, seconds: float, bat
     def on_shipped(rows: list[OutboxRow], shipped_at: datetime) -> None:
         lags.extend((shipped_at - r.occurred_at).total_seconds() for r in rows)
 
-    await pool.execute("UPDATE outbox SET shipped_at = now() WHERE shipped_at IS NULL")
     shipper = Shipper(pool, sink, ShipperConfig(batch_size=batch), on_shipped=on_shipped)
     stop = asyncio.Event()
     task = asyncio.create_task(shipper.run(stop))

@@ -85,7 +85,7 @@ async def test_ships_every_event_once_pseudonymised_and_chained(db_pool: asyncpg
     shipper = Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=10))
     await drain(shipper)
     assert count(chdb_sink) == (25, 25)
-    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
+    assert (await backlog(db_pool)).pending == 0
     names = await PseudonymStore(db_pool).resolve(["ACC1", "ACC2"])
     assert count(chdb_sink, "account IN ('ACC1', 'ACC2') OR position(payload, 'ACC') > 0") == (0, 0)
     assert count(chdb_sink, f"account = '{names['ACC1']}'") == (13, 13)
@@ -103,7 +103,7 @@ async def test_burst_pipelines_batches_and_crashes_safely(db_pool: asyncpg.Pool,
         await crashing.ship_burst()
     await Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=4)).ship_burst(max_batches=100)
     assert count(chdb_sink) == (35, 35)
-    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
+    assert (await backlog(db_pool)).pending == 0
     assert verify_trail(chdb_sink) == (35, None)
 
 
@@ -116,7 +116,7 @@ async def test_exactly_once_across_a_restart_mid_batch(
     with pytest.raises(KeyboardInterrupt):
         await crashing.ship_once()
     assert count(chdb_sink) == (10, 10)  # in ClickHouse...
-    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 15  # ...not marked
+    assert (await backlog(db_pool)).pending == 15  # ...not marked
     await append(db_pool, 5, start=15)  # traffic continues while the shipper is down
 
     restarted = Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=restart_batch))
@@ -124,7 +124,7 @@ async def test_exactly_once_across_a_restart_mid_batch(
     await drain(restarted)
     assert count(chdb_sink) == (20, 20)
     assert metrics.DUPLICATES_SKIPPED._value.get() - skipped_before == 10
-    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
+    assert (await backlog(db_pool)).pending == 0
     assert verify_trail(chdb_sink) == (20, None)
 
 
@@ -216,3 +216,42 @@ async def test_forget_removes_identification(db_pool: asyncpg.Pool, chdb_sink: C
     await drain(Shipper(db_pool, chdb_sink))
     fresh = await store.lookup("ACC1")
     assert fresh is not None and fresh != pseudonym
+
+
+@pytest.mark.parametrize("xid_first", ["early", "late"])
+async def test_a_seq_committed_out_of_order_still_ships_once(
+    db_pool: asyncpg.Pool, chdb_sink: ChdbSink, xid_first: str
+) -> None:
+    """Two real transactions: ``early`` takes the lower seq but commits after ``late``; the shipper drains in
+    between. ``xid_first`` says which of the two became a writing transaction first (its id orders the
+    shipping), so both ways round a watermark could pass the early seq."""
+    await append(db_pool, 2)  # shipped before, so the shipper has a position to move on from
+    shipper = Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=10))
+    await drain(shipper)
+    await seed_accounts(db_pool, "ACC1")
+    early_conn, late_conn = await db_pool.acquire(), await db_pool.acquire()
+    early, late = early_conn.transaction(), late_conn.transaction()
+    try:
+        await early.start()
+        await late.start()
+        for conn in ((early_conn, late_conn) if xid_first == "early" else (late_conn, early_conn)):
+            await conn.fetchval("SELECT pg_current_xact_id()")  # the transaction's id is assigned now
+        events = {name: AuditEvent("order.accepted", account_id="ACC1", symbol="AAPL", order_id=name,
+                                   occurred_at=T0, actor="fix:CLIENT1") for name in ("early", "late")}
+        await append_event(early_conn, events["early"])  # allocates the lower seq...
+        await append_event(late_conn, events["late"])
+        await late.commit()  # ...but the higher one commits first
+        await drain(shipper)
+        await early.commit()
+        await drain(shipper)
+    finally:
+        await db_pool.release(early_conn)
+        await db_pool.release(late_conn)
+    seqs = dict(await db_pool.fetch("SELECT payload->>'order_id', seq FROM outbox WHERE event_type = 'order.accepted'"))
+    assert seqs["early"] < seqs["late"]
+    assert count(chdb_sink) == (4, 4)
+    assert count(chdb_sink, "order_id IN ('early', 'late')") == (2, 2)
+    assert (await backlog(db_pool)).pending == 0
+    await drain(Shipper(db_pool, chdb_sink))  # a restarted shipper finds nothing left to ship
+    assert count(chdb_sink) == (4, 4)
+    assert verify_trail(chdb_sink) == (4, None)
