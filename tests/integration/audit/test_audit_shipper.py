@@ -15,7 +15,7 @@ import pytest
 from audit import metrics
 from audit.chdb_sink import ChdbSink
 from audit.events import AuditEvent
-from audit.outbox import append_event, backlog
+from audit.outbox import append_event, backlog, purge_shipped
 from audit.pseudonyms import PseudonymStore
 from audit.reports import ReportRequest, run_report
 from audit.retention import RetentionPolicy
@@ -255,3 +255,16 @@ async def test_a_seq_committed_out_of_order_still_ships_once(
     await drain(Shipper(db_pool, chdb_sink))  # a restarted shipper finds nothing left to ship
     assert count(chdb_sink) == (4, 4)
     assert verify_trail(chdb_sink) == (4, None)
+
+
+async def test_purge_deletes_only_rows_shipped_long_ago(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
+    await append(db_pool, 6)
+    await drain(Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=4)))  # two batches recorded
+    await db_pool.execute("UPDATE audit.outbox_shipped SET shipped_at = now() - interval '25 hours'")
+    await append(db_pool, 3, start=6)
+    await drain(Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=4)))  # shipped just now: kept
+    await append(db_pool, 2, start=9)  # not shipped: kept
+    assert await purge_shipped(db_pool, 24) == 6
+    assert await db_pool.fetchval("SELECT count(*) FROM outbox") == 5
+    assert (await backlog(db_pool)).pending == 2
+    assert await purge_shipped(db_pool, 24) == 0
