@@ -83,8 +83,9 @@ async def fetch_unshipped(pool: asyncpg.Pool, limit: int, after: Position) -> li
         "SELECT seq, event_id::text, event_type, occurred_at, account_id, "
         "CASE WHEN jsonb_typeof(payload) = 'object' AND payload ?| $4::text[] "
         "THEN (payload - $4::text[])::text ELSE payload::text END, "
-        "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), txid::text "
-        f"FROM outbox WHERE {_SETTLED} ORDER BY txid, seq LIMIT $1",
+        "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), txid::text AS txid_text "
+        # qualified: a bare ``txid`` would sort by the output column, i.e. as text ('10' < '9')
+        f"FROM outbox WHERE {_SETTLED} ORDER BY outbox.txid, outbox.seq LIMIT $1",
         limit, after.txid, after.seq, _IDENTIFYING,
     )
     return [OutboxRow(*row) for row in rows]
