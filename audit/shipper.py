@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +28,7 @@ import asyncpg
 import structlog
 
 from audit import metrics
-from audit.chain import Head, link
+from audit.chain import Head, link_columns
 from audit.outbox import (
     OutboxRow,
     Position,
@@ -80,15 +80,27 @@ class Shipper:
         if self._in_sink:
             log.info("audit.recovered", already_in_clickhouse=len(self._in_sink), streams=len(self._heads))
 
-    def _rows(self, fresh: list[OutboxRow], names: dict[str, str]) -> list[dict[str, Any]]:
-        """``audit.rows.ship_row`` of each row, inlined: the fetch already scrubbed the payloads and formatted
-        the times, so this is only the dict per row (the hottest loop of the shipper)."""
-        rows = []
-        for r in fresh:
-            account = names.get(r.account_id, "") if r.account_id else ""
-            rows.append({"event_id": r.event_id, "event_type": r.event_type, "occurred_at": r.occurred_text,
-                         "account": account, "payload": r.payload, "stream": account or GLOBAL_STREAM, "seq": r.seq})
-        return rows
+    @staticmethod
+    def _columns(
+        fresh: list[OutboxRow], names: dict[str, str], heads: dict[str, Head]
+    ) -> tuple[dict[str, Sequence[Any]], dict[str, Head]]:
+        """The batch as insert columns, linked into the chains, and the heads after it.
+
+        Columns straight from the fetched tuples (one ``zip(*rows)`` in C): the rows the chain hashes are
+        never built as dicts (the shipper's hottest loop; ``audit.rows.ship_row`` says what each one holds).
+        """
+        seqs, event_ids, event_types, _, account_ids, payloads, occurred, _ = zip(*fresh, strict=True)
+        if "" in occurred:  # rows not from fetch_unshipped: format the time here
+            occurred = tuple(r.occurred_text for r in fresh)
+        accounts = [names.get(a, "") if a else "" for a in account_ids]
+        streams = [a or GLOBAL_STREAM for a in accounts]
+        # the outbox position (seq) is not part of the hashed content
+        stream_seqs, prev_hashes, hashes, after = link_columns(
+            streams, event_ids, event_types, occurred, accounts, payloads, heads)
+        columns = {"event_id": event_ids, "seq": seqs, "event_type": event_types, "occurred_at": occurred,
+                   "account": accounts, "payload": payloads, "stream": streams, "stream_seq": stream_seqs,
+                   "prev_hash": prev_hashes, "hash": hashes}
+        return columns, after
 
     async def _record(self, upto: Position) -> None:
         await record_shipped(self.pool, upto)
@@ -127,13 +139,13 @@ class Shipper:
                 assert self._heads is not None
                 fresh = [r for r in batch if r.event_id not in self._in_sink]
                 names = await self.pseudonyms.resolve(r.account_id for r in fresh if r.account_id)
-                rows = self._rows(fresh, names)
-                heads = link(rows, self._heads)  # the outbox position (seq) is not part of the hashed content
+                columns, heads = self._columns(fresh, names, self._heads) if fresh else ({}, self._heads)
                 more = len(batch) == size and burst + 1 < max_batches
                 end = batch[-1].position
                 prefetch = asyncio.create_task(fetch_unshipped(self.pool, size, end)) if more else None
                 try:
-                    await asyncio.to_thread(self.sink.insert, rows)
+                    if fresh:
+                        await asyncio.to_thread(self.sink.insert_columns, columns)
                 except BaseException:
                     self._heads = None  # the insert may or may not have landed: recover before retrying
                     if prefetch is not None:

@@ -48,6 +48,10 @@ class AuditSink(Protocol):
 
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        """The shipper's insert: one equally long sequence per ``INSERT_COLUMNS`` name (no row objects)."""
+        ...
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult: ...
 
     def report(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
@@ -55,6 +59,11 @@ class AuditSink(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def columns_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as the columns ``insert_columns`` takes."""
+    return {c: [row[c] for row in rows] for c in INSERT_COLUMNS}
 
 
 def checked_identifier(name: str) -> str:

@@ -64,6 +64,10 @@ class CrashAfterInsert:
         self.sink.insert(rows)
         raise KeyboardInterrupt("killed between the ClickHouse insert and the outbox mark")
 
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        self.sink.insert_columns(columns)
+        raise KeyboardInterrupt("killed between the ClickHouse insert and the outbox mark")
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         return self.sink.query(sql, params)
 
@@ -74,6 +78,9 @@ class CrashAfterInsert:
 
 class Down(CrashAfterInsert):
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        raise SinkUnavailable("Connection refused")
+
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
         raise SinkUnavailable("Connection refused")
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
