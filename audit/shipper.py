@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
@@ -53,6 +53,15 @@ class ShipperConfig:
     flush_interval: float = 0.1  # seconds between polls when the outbox has less than a batch
     max_backoff: float = 5.0
     purge_after_hours: float = 24.0
+
+
+class _Prepared(NamedTuple):
+    """A fetched batch ready to insert: the rows not yet in ClickHouse as columns, and the heads after it."""
+
+    batch: list[OutboxRow]
+    fresh: list[OutboxRow]
+    columns: dict[str, Sequence[Any]]
+    heads: dict[str, Head]
 
 
 class Shipper:
@@ -115,12 +124,19 @@ class Shipper:
         """Ship up to ``max_batches`` batches back to back; returns how many outbox rows were settled.
 
         While batch N is inserted into ClickHouse (in a thread), batch N+1 is read (rows after N's last
-        position) and batch N-1's end is recorded, so PostgreSQL and ClickHouse work at the same time.
+        position) and built (pseudonyms, chain, columns) and batch N-1's end is recorded, so PostgreSQL,
+        Python and ClickHouse work at the same time.
         """
         if self._unrecorded is not None:
             await self._record(self._unrecorded)
         with _no_cycle_collection():
             return await self._burst(max_batches)
+
+    async def _prepare(self, batch: list[OutboxRow], heads: dict[str, Head]) -> _Prepared:
+        fresh = [r for r in batch if r.event_id not in self._in_sink] if self._in_sink else batch
+        names = await self.pseudonyms.resolve(r.account_id for r in fresh if r.account_id)
+        columns, after = self._columns(fresh, names, heads) if fresh else ({}, heads)
+        return _Prepared(batch, fresh, columns, after)
 
     async def _burst(self, max_batches: int) -> int:
         size = self.config.batch_size
@@ -131,27 +147,36 @@ class Shipper:
             return 0
         if self._heads is None:
             await self._recover(self._shipped)
+        assert self._heads is not None
+        current = await self._prepare(batch, self._heads)
         settled = 0
         marking: asyncio.Task[None] | None = None
         try:
             for burst in range(max_batches):
                 started = time.perf_counter()
-                assert self._heads is not None
-                fresh = [r for r in batch if r.event_id not in self._in_sink]
-                names = await self.pseudonyms.resolve(r.account_id for r in fresh if r.account_id)
-                columns, heads = self._columns(fresh, names, self._heads) if fresh else ({}, self._heads)
-                more = len(batch) == size and burst + 1 < max_batches
+                batch, fresh = current.batch, current.fresh
                 end = batch[-1].position
-                prefetch = asyncio.create_task(fetch_unshipped(self.pool, size, end)) if more else None
+                # a plain executor future (not a task): whatever the insert raises reaches this coroutine as is
+                inserting = (asyncio.get_running_loop().run_in_executor(None, self.sink.insert_columns, current.columns)
+                             if fresh else None)
+                upcoming: _Prepared | None = None
                 try:
-                    if fresh:
-                        await asyncio.to_thread(self.sink.insert_columns, columns)
+                    if len(batch) == size and burst + 1 < max_batches:
+                        # read and build the next batch while this one is inserted: chained from this one's heads
+                        following = await fetch_unshipped(self.pool, size, end)
+                        if following:
+                            upcoming = await self._prepare(following, current.heads)
+                    if inserting is not None:
+                        await inserting
                 except BaseException:
-                    self._heads = None  # the insert may or may not have landed: recover before retrying
-                    if prefetch is not None:
-                        prefetch.cancel()
+                    # the insert may or may not have landed: recover before retrying, and not before it is over
+                    # (reading the next batch failed meanwhile: the recovery must see this insert's rows)
+                    self._heads = None
+                    if inserting is not None and not inserting.done():
+                        with contextlib.suppress(BaseException):
+                            await asyncio.shield(inserting)
                     raise
-                self._heads = heads
+                self._heads = current.heads
                 self._shipped = self._unrecorded = end
                 shipped_at = datetime.now(UTC)
                 if self._in_sink:
@@ -161,9 +186,9 @@ class Shipper:
                 marking = asyncio.create_task(self._record(end))
                 self._observe(fresh, len(batch) - len(fresh), shipped_at, started)
                 settled += len(batch)
-                batch = await prefetch if prefetch is not None else []
-                if not batch:
+                if upcoming is None:
                     break
+                current = upcoming
         finally:
             if marking is not None:
                 await marking  # a failed record leaves _unrecorded set: recorded first next time
