@@ -4,6 +4,7 @@ pseudonymisation and forgetting, malformed payloads, chain verification of the s
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ import asyncpg
 import pytest
 
 from audit import metrics
+from audit import shipper as shipper_module
 from audit.chdb_sink import ChdbSink
 from audit.events import AuditEvent
 from audit.outbox import append_event, backlog, purge_shipped
@@ -275,3 +277,37 @@ async def test_purge_deletes_only_rows_shipped_long_ago(db_pool: asyncpg.Pool, c
     assert await db_pool.fetchval("SELECT count(*) FROM outbox") == 5
     assert (await backlog(db_pool)).pending == 2
     assert await purge_shipped(db_pool, 24) == 0
+
+
+class SlowInsert(CrashAfterInsert):
+    """The real sink, with an insert slow enough that the next batch is read while it runs."""
+
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        time.sleep(0.3)
+        self.sink.insert_columns(columns)
+
+
+async def test_a_failed_read_during_an_insert_waits_for_it_then_recovers(
+    db_pool: asyncpg.Pool, chdb_sink: ChdbSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await append(db_pool, 9)
+    real_fetch = shipper_module.fetch_unshipped
+    calls = 0
+
+    async def fetch_fails_second(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the read of batch 2, while batch 1 is being inserted
+            raise asyncpg.InterfaceError("connection lost")
+        return await real_fetch(*args)
+
+    monkeypatch.setattr(shipper_module, "fetch_unshipped", fetch_fails_second)
+    shipper = Shipper(db_pool, SlowInsert(chdb_sink), ShipperConfig(batch_size=4))
+    with pytest.raises(asyncpg.InterfaceError):
+        await shipper.ship_burst()
+    assert count(chdb_sink) == (4, 4)  # batch 1 landed before the error was raised...
+    assert (await backlog(db_pool)).pending == 9  # ...but was not recorded
+    await drain(shipper)  # the same shipper recovers: batch 1 is passed over, not inserted twice
+    assert count(chdb_sink) == (9, 9)
+    assert (await backlog(db_pool)).pending == 0
+    assert verify_trail(chdb_sink) == (9, None)
