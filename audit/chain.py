@@ -15,7 +15,7 @@ columns are derived from ``payload`` by ClickHouse; ``audit.sink.verify_trail`` 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,35 @@ def link(rows: Iterable[dict[str, Any]], heads: Mapping[str, Head]) -> dict[str,
     new_heads = dict(heads)
     new_heads.update((stream, Head(*tip)) for stream, tip in tips.items())
     return new_heads
+
+
+def link_columns(
+    streams: Sequence[str], event_ids: Sequence[str], event_types: Sequence[str], occurred: Sequence[str],
+    accounts: Sequence[str], payloads: Sequence[str], heads: Mapping[str, Head],
+) -> tuple[list[int], list[str], list[str], dict[str, Head]]:
+    """:func:`link` over columns (the shipper's batch, no row dicts): ``(stream_seqs, prev_hashes, hashes,
+    heads after the batch)``, the same values ``link`` would set on the equivalent rows."""
+    tips: dict[str, tuple[int, str]] = {}
+    dumps, sha256 = orjson.dumps, hashlib.sha256
+    stream_seqs: list[int] = []
+    prev_hashes: list[str] = []
+    hashes: list[str] = []
+    for stream, event_id, event_type, at, account, payload in zip(
+        streams, event_ids, event_types, occurred, accounts, payloads, strict=True
+    ):
+        tip = tips.get(stream)
+        if tip is None:
+            head = heads.get(stream)
+            tip = (0, GENESIS) if head is None else (head.stream_seq, head.hash)
+        stream_seq = tip[0] + 1
+        hashed = sha256(dumps([tip[1], stream, stream_seq, event_id, event_type, at, account, payload])).hexdigest()
+        stream_seqs.append(stream_seq)
+        prev_hashes.append(tip[1])
+        hashes.append(hashed)
+        tips[stream] = (stream_seq, hashed)
+    new_heads = dict(heads)
+    new_heads.update((stream, Head(*tip)) for stream, tip in tips.items())
+    return stream_seqs, prev_hashes, hashes, new_heads
 
 
 def verify(rows: Iterable[Mapping[str, Any]]) -> tuple[int, Break | None]:

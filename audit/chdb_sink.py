@@ -24,7 +24,7 @@ import orjson
 
 from audit.retention import RetentionPolicy
 from audit.rows import INSERT_COLUMNS
-from audit.sink import INSERT_SQL, QueryResult, SinkUnavailable, checked_identifier, ddl_statements
+from audit.sink import INSERT_SQL, QueryResult, SinkUnavailable, checked_identifier, columns_of, ddl_statements
 
 _engine_lock = threading.Lock()
 _report_lock = threading.Lock()  # the report session's USE + query (reports queue among themselves only)
@@ -122,11 +122,15 @@ class ChdbSink:
             self._run(statement)
 
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.insert_columns(columns_of(rows))
+
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
         """One columnar JSON document per batch (``JSONCompactColumns``: an array per column), encoded by one
         orjson call: no per-row encoding in Python, and ClickHouse parses it column by column."""
-        if not rows:
+        if not columns[INSERT_COLUMNS[0]]:
             return
-        body = orjson.dumps([[row[c] for row in rows] for c in INSERT_COLUMNS])
+        body = orjson.dumps([columns[c] for c in INSERT_COLUMNS])
         with _engine_lock:
             try:
                 self._session.query(f"USE {self.database}")

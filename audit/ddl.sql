@@ -7,7 +7,7 @@
 -- and `audit verify` also checks that they still equal their expression over the payload.
 --
 -- ReplacingMergeTree on (event_type, occurred_at, event_id): a batch re-inserted after a crash between the
--- insert and the outbox mark collapses to one row per event; the shipper also skips ids already present,
+-- insert and the outbox record collapses to one row per event; the shipper also skips ids already present,
 -- and reports read with FINAL, so a duplicate never shows twice even before a merge.
 -- Retention (TTL) is applied separately from the configured policy (audit/retention.py).
 CREATE TABLE IF NOT EXISTS audit_events

@@ -16,7 +16,7 @@ from clickhouse_driver import Client
 
 from audit.retention import RetentionPolicy
 from audit.rows import INSERT_COLUMNS
-from audit.sink import INSERT_SQL, QueryResult, SinkUnavailable, ddl_statements
+from audit.sink import INSERT_SQL, QueryResult, SinkUnavailable, columns_of, ddl_statements
 
 _CONVERTED = frozenset({"occurred_at", "event_id"})
 
@@ -58,12 +58,15 @@ class NativeSink:
             self._execute(statement)
 
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.insert_columns(columns_of(rows))
+
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
         """A columnar insert (one list per column): clickhouse-driver writes each column in one go."""
-        if not rows:
+        if not columns[INSERT_COLUMNS[0]]:
             return
-        columns = [[_typed(c, row[c]) for row in rows] if c in _CONVERTED else [row[c] for row in rows]
-                   for c in INSERT_COLUMNS]
-        self._execute(f"{INSERT_SQL} VALUES", columns, columnar=True)
+        data = [[_typed(c, v) for v in columns[c]] if c in _CONVERTED else list(columns[c]) for c in INSERT_COLUMNS]
+        self._execute(f"{INSERT_SQL} VALUES", data, columnar=True)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         rows, types = self._execute(sql, dict(params) if params else None, with_column_types=True)

@@ -57,6 +57,9 @@ class _ReportReads:
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         self._sink.insert(rows)
 
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        self._sink.insert_columns(columns)
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         return self._sink.report(sql, params)
 

@@ -1,12 +1,13 @@
 """The shipper: drains the PostgreSQL outbox into ClickHouse, exactly once, in batches by size and time.
 
 Exactly once, crash included:
-1. read the oldest unshipped outbox rows (up to ``batch_size``);
+1. read the next settled outbox rows after the shipped position, in ``(txid, seq)`` order (up to
+   ``batch_size``; ``audit.outbox.fetch_unshipped`` says why no row committed late can be skipped);
 2. pseudonymise accounts, link each row into its hash chain, insert the batch into ClickHouse;
-3. mark the rows shipped in PostgreSQL.
-A crash between 2 and 3 leaves rows inserted but unmarked. So after a start or any failed insert the
+3. record the batch's last position in ``audit.outbox_shipped`` (one row per batch, ADR 039).
+A crash between 2 and 3 leaves rows inserted but not recorded. So after a start or any failed insert the
 shipper RECOVERS before shipping: it reloads the chain heads from ClickHouse and the ids of events already
-there with seq >= the oldest unshipped seq; those rows are marked without being inserted again. The table
+there with seq >= the lowest seq still to ship; those rows are passed over without being inserted again. The table
 is also a ReplacingMergeTree on the event id and reports read FINAL, as a second line of defence.
 When ClickHouse is down the insert fails, the outbox keeps growing and the shipper retries with backoff;
 the lag is exported as ``brokerage_audit_outbox_lag_seconds``.
@@ -18,17 +19,26 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
 
 from audit import metrics
-from audit.chain import Head, link
-from audit.outbox import OutboxRow, backlog, fetch_unshipped, mark_shipped, purge_shipped
+from audit.chain import Head, link_columns
+from audit.outbox import (
+    OutboxRow,
+    Position,
+    backlog,
+    fetch_unshipped,
+    lowest_seq_after,
+    purge_shipped,
+    record_shipped,
+    shipped_position,
+)
 from audit.pseudonyms import PseudonymStore
 from audit.rows import GLOBAL_STREAM
 from audit.sink import AuditSink, SinkUnavailable, chain_heads, event_ids_since
@@ -45,6 +55,15 @@ class ShipperConfig:
     purge_after_hours: float = 24.0
 
 
+class _Prepared(NamedTuple):
+    """A fetched batch ready to insert: the rows not yet in ClickHouse as columns, and the heads after it."""
+
+    batch: list[OutboxRow]
+    fresh: list[OutboxRow]
+    columns: dict[str, Sequence[Any]]
+    heads: dict[str, Head]
+
+
 class Shipper:
     def __init__(
         self,
@@ -59,28 +78,43 @@ class Shipper:
         self.pseudonyms = PseudonymStore(pool)
         self._on_shipped = on_shipped
         self._heads: dict[str, Head] | None = None  # None: recover from ClickHouse before the next insert
-        self._in_sink: set[str] = set()  # found in ClickHouse by the last recovery, not yet marked
-        self._unmarked: set[int] = set()  # seqs inserted but not yet marked shipped
+        self._in_sink: set[str] = set()  # found in ClickHouse by the last recovery, not yet passed
+        self._shipped: Position | None = None  # end of the last inserted batch (None: read the recorded one)
+        self._unrecorded: Position | None = None  # inserted into ClickHouse, not yet recorded in PostgreSQL
 
-    async def _recover(self, first_seq: int) -> None:
+    async def _recover(self, after: Position) -> None:
         self._heads = await asyncio.to_thread(chain_heads, self.sink)
-        self._in_sink = await asyncio.to_thread(event_ids_since, self.sink, first_seq)
+        first_seq = await lowest_seq_after(self.pool, after)
+        self._in_sink = set() if first_seq is None else await asyncio.to_thread(event_ids_since, self.sink, first_seq)
         if self._in_sink:
             log.info("audit.recovered", already_in_clickhouse=len(self._in_sink), streams=len(self._heads))
 
-    def _rows(self, fresh: list[OutboxRow], names: dict[str, str]) -> list[dict[str, Any]]:
-        """``audit.rows.ship_row`` of each row, inlined: the fetch already scrubbed the payloads and formatted
-        the times, so this is only the dict per row (the hottest loop of the shipper)."""
-        rows = []
-        for r in fresh:
-            account = names.get(r.account_id, "") if r.account_id else ""
-            rows.append({"event_id": r.event_id, "event_type": r.event_type, "occurred_at": r.occurred_text,
-                         "account": account, "payload": r.payload, "stream": account or GLOBAL_STREAM, "seq": r.seq})
-        return rows
+    @staticmethod
+    def _columns(
+        fresh: list[OutboxRow], names: dict[str, str], heads: dict[str, Head]
+    ) -> tuple[dict[str, Sequence[Any]], dict[str, Head]]:
+        """The batch as insert columns, linked into the chains, and the heads after it.
 
-    async def _mark(self, seqs: list[int]) -> None:
-        await mark_shipped(self.pool, seqs)
-        self._unmarked.difference_update(seqs)
+        Columns straight from the fetched tuples (one ``zip(*rows)`` in C): the rows the chain hashes are
+        never built as dicts (the shipper's hottest loop; ``audit.rows.ship_row`` says what each one holds).
+        """
+        seqs, event_ids, event_types, _, account_ids, payloads, occurred, _ = zip(*fresh, strict=True)
+        if "" in occurred:  # rows not from fetch_unshipped: format the time here
+            occurred = tuple(r.occurred_text for r in fresh)
+        accounts = [names.get(a, "") if a else "" for a in account_ids]
+        streams = [a or GLOBAL_STREAM for a in accounts]
+        # the outbox position (seq) is not part of the hashed content
+        stream_seqs, prev_hashes, hashes, after = link_columns(
+            streams, event_ids, event_types, occurred, accounts, payloads, heads)
+        columns = {"event_id": event_ids, "seq": seqs, "event_type": event_types, "occurred_at": occurred,
+                   "account": accounts, "payload": payloads, "stream": streams, "stream_seq": stream_seqs,
+                   "prev_hash": prev_hashes, "hash": hashes}
+        return columns, after
+
+    async def _record(self, upto: Position) -> None:
+        await record_shipped(self.pool, upto)
+        if self._unrecorded == upto:
+            self._unrecorded = None
 
     async def ship_once(self) -> int:
         """Ship one batch; returns how many outbox rows it settled (0: nothing to do)."""
@@ -89,57 +123,75 @@ class Shipper:
     async def ship_burst(self, max_batches: int = 20) -> int:
         """Ship up to ``max_batches`` batches back to back; returns how many outbox rows were settled.
 
-        While batch N is inserted into ClickHouse (in a thread), batch N+1 is read (rows after N's last seq)
-        and batch N-1 is marked, so PostgreSQL and ClickHouse work at the same time. Rows committed late with
-        a lower seq are picked up by the next burst, which starts from the oldest unshipped row again.
+        While batch N is inserted into ClickHouse (in a thread), batch N+1 is read (rows after N's last
+        position) and built (pseudonyms, chain, columns) and batch N-1's end is recorded, so PostgreSQL,
+        Python and ClickHouse work at the same time.
         """
-        if self._unmarked:
-            await self._mark(sorted(self._unmarked))
+        if self._unrecorded is not None:
+            await self._record(self._unrecorded)
         with _no_cycle_collection():
             return await self._burst(max_batches)
 
+    async def _prepare(self, batch: list[OutboxRow], heads: dict[str, Head]) -> _Prepared:
+        fresh = [r for r in batch if r.event_id not in self._in_sink] if self._in_sink else batch
+        names = await self.pseudonyms.resolve(r.account_id for r in fresh if r.account_id)
+        columns, after = self._columns(fresh, names, heads) if fresh else ({}, heads)
+        return _Prepared(batch, fresh, columns, after)
+
     async def _burst(self, max_batches: int) -> int:
         size = self.config.batch_size
-        batch = await fetch_unshipped(self.pool, size)
+        if self._shipped is None:
+            self._shipped = await shipped_position(self.pool)
+        batch = await fetch_unshipped(self.pool, size, self._shipped)
         if not batch:
             return 0
         if self._heads is None:
-            await self._recover(batch[0].seq)
+            await self._recover(self._shipped)
+        assert self._heads is not None
+        current = await self._prepare(batch, self._heads)
         settled = 0
         marking: asyncio.Task[None] | None = None
         try:
             for burst in range(max_batches):
                 started = time.perf_counter()
-                assert self._heads is not None
-                fresh = [r for r in batch if r.event_id not in self._in_sink]
-                names = await self.pseudonyms.resolve(r.account_id for r in fresh if r.account_id)
-                rows = self._rows(fresh, names)
-                heads = link(rows, self._heads)  # the outbox position (seq) is not part of the hashed content
-                more = len(batch) == size and burst + 1 < max_batches
-                prefetch = asyncio.create_task(fetch_unshipped(self.pool, size, after=batch[-1].seq)) if more else None
+                batch, fresh = current.batch, current.fresh
+                end = batch[-1].position
+                # a plain executor future (not a task): whatever the insert raises reaches this coroutine as is
+                inserting = (asyncio.get_running_loop().run_in_executor(None, self.sink.insert_columns, current.columns)
+                             if fresh else None)
+                upcoming: _Prepared | None = None
                 try:
-                    await asyncio.to_thread(self.sink.insert, rows)
+                    if len(batch) == size and burst + 1 < max_batches:
+                        # read and build the next batch while this one is inserted: chained from this one's heads
+                        following = await fetch_unshipped(self.pool, size, end)
+                        if following:
+                            upcoming = await self._prepare(following, current.heads)
+                    if inserting is not None:
+                        await inserting
                 except BaseException:
-                    self._heads = None  # the insert may or may not have landed: recover before retrying
-                    if prefetch is not None:
-                        prefetch.cancel()
+                    # the insert may or may not have landed: recover before retrying, and not before it is over
+                    # (reading the next batch failed meanwhile: the recovery must see this insert's rows)
+                    self._heads = None
+                    if inserting is not None and not inserting.done():
+                        with contextlib.suppress(BaseException):
+                            await asyncio.shield(inserting)
                     raise
-                self._heads = heads
+                self._heads = current.heads
+                self._shipped = self._unrecorded = end
                 shipped_at = datetime.now(UTC)
-                seqs = [r.seq for r in batch]
-                self._unmarked.update(seqs)
-                self._in_sink.difference_update(r.event_id for r in batch)
+                if self._in_sink:
+                    self._in_sink.difference_update(r.event_id for r in batch)
                 if marking is not None:
                     await marking
-                marking = asyncio.create_task(self._mark(seqs))
+                marking = asyncio.create_task(self._record(end))
                 self._observe(fresh, len(batch) - len(fresh), shipped_at, started)
                 settled += len(batch)
-                batch = await prefetch if prefetch is not None else []
-                if not batch:
+                if upcoming is None:
                     break
+                current = upcoming
         finally:
             if marking is not None:
-                await marking  # a failed mark leaves its seqs in _unmarked: marked first next time
+                await marking  # a failed record leaves _unrecorded set: recorded first next time
         return settled
 
     def _observe(self, fresh: list[OutboxRow], skipped: int, shipped_at: datetime, started: float) -> None:

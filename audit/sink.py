@@ -26,7 +26,7 @@ __all__ = ["INSERT_COLUMNS", "INSERT_SQL", "AuditSink", "QueryResult", "SinkUnav
 # optimize_on_insert = 0: ReplacingMergeTree would otherwise collapse duplicate keys inside every inserted block,
 # a sort-and-merge pass per insert (~17 % of chdb's insert CPU, docs/perf/audit.md) that cannot find anything:
 # a batch holds each event once (the outbox's unique event id), and duplicates ACROSS inserts (a crash between
-# insert and mark) were never collapsed at insert anyway -- the shipper's recovery and FINAL reads handle them.
+# insert and its record) were never collapsed at insert anyway -- the recovery and FINAL reads handle them.
 INSERT_SQL = f"INSERT INTO audit_events ({', '.join(INSERT_COLUMNS)}) SETTINGS optimize_on_insert = 0"
 
 
@@ -48,6 +48,10 @@ class AuditSink(Protocol):
 
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        """The shipper's insert: one equally long sequence per ``INSERT_COLUMNS`` name (no row objects)."""
+        ...
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult: ...
 
     def report(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
@@ -55,6 +59,11 @@ class AuditSink(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def columns_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as the columns ``insert_columns`` takes."""
+    return {c: [row[c] for row in rows] for c in INSERT_COLUMNS}
 
 
 def checked_identifier(name: str) -> str:
@@ -78,7 +87,7 @@ def chain_heads(sink: AuditSink) -> dict[str, Head]:
 
 
 def event_ids_since(sink: AuditSink, min_seq: int) -> set[str]:
-    """Ids of events already in ClickHouse with outbox seq >= ``min_seq`` (shipped but maybe not marked)."""
+    """Ids of events already in ClickHouse with outbox seq >= ``min_seq`` (inserted, maybe not recorded)."""
     result = sink.query(
         "SELECT DISTINCT toString(event_id) FROM audit_events WHERE seq >= {min_seq:UInt64}", {"min_seq": min_seq}
     )

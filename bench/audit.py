@@ -1,7 +1,7 @@
 """Audit trail benchmarks: outbox → ClickHouse throughput, shipping lag under steady load, report time.
 
 1. throughput: ``--events`` order events already in the PostgreSQL outbox, drained by the shipper into chdb
-   (fetch, pseudonymise, chain, insert, mark shipped); events/s end to end (target >= 100,000/s);
+   (fetch, pseudonymise, chain, insert, record the position); events/s end to end (target >= 100,000/s);
 2. lag: a producer appends ``--rate`` events/s for ``--seconds`` while the shipper runs (same process, as
    the gateway and shipper would share a core); p50/p99/max of outbox commit → ClickHouse insert (target
    p99 <= 250 ms);
@@ -138,7 +138,7 @@ async def throughput(pool: asyncpg.Pool, sink: ChdbSink, events: int, batch: int
         shipped += n
     elapsed = time.perf_counter() - started
     after = cpu.sample()
-    await pool.execute("VACUUM outbox")  # cleaning up the row versions the marks left is the shipper's share too
+    await pool.execute("VACUUM outbox")  # dead row versions the shipping left (per-row marks before ADR 039) count too
     vacuum = (cpu.sample()[1] - after[1]) / shipped * 1e6
     print(f"throughput: {shipped:,} events outbox → ClickHouse in {elapsed:.2f} s = {shipped / elapsed:,.0f} events/s "
           f"(batch {batch:,}; target ≥ 100,000/s); {cpu.per_event(before, after, shipped)} "
@@ -151,7 +151,6 @@ async def lag(pool: asyncpg.Pool, sink: ChdbSink, rate: int, seconds: float, bat
     def on_shipped(rows: list[OutboxRow], shipped_at: datetime) -> None:
         lags.extend((shipped_at - r.occurred_at).total_seconds() for r in rows)
 
-    await pool.execute("UPDATE outbox SET shipped_at = now() WHERE shipped_at IS NULL")
     shipper = Shipper(pool, sink, ShipperConfig(batch_size=batch), on_shipped=on_shipped)
     stop = asyncio.Event()
     task = asyncio.create_task(shipper.run(stop))

@@ -11,6 +11,7 @@ import pytest
 from audit import service
 from audit.chdb_sink import ChdbSink
 from audit.client import ShipperClient
+from audit.outbox import backlog
 from audit.reports import ReportRequest
 from brokerage.services import free_port
 from brokerage.settings import Settings
@@ -36,7 +37,7 @@ async def test_shipper_process_ships_and_serves(db_pool: asyncpg.Pool, chdb_sink
             await asyncio.sleep(0.05)
         await append(db_pool, 12)
         for _ in range(200):
-            if await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0:
+            if (await backlog(db_pool)).pending == 0:
                 break
             await asyncio.sleep(0.05)
         result = await client.run(ReportRequest.parse("blotter", "2026-01-01", "2027-01-01", account="ACC2"))

@@ -4,6 +4,7 @@ pseudonymisation and forgetting, malformed payloads, chain verification of the s
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,9 +14,10 @@ import asyncpg
 import pytest
 
 from audit import metrics
+from audit import shipper as shipper_module
 from audit.chdb_sink import ChdbSink
 from audit.events import AuditEvent
-from audit.outbox import append_event, backlog
+from audit.outbox import append_event, backlog, purge_shipped
 from audit.pseudonyms import PseudonymStore
 from audit.reports import ReportRequest, run_report
 from audit.retention import RetentionPolicy
@@ -64,6 +66,10 @@ class CrashAfterInsert:
         self.sink.insert(rows)
         raise KeyboardInterrupt("killed between the ClickHouse insert and the outbox mark")
 
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        self.sink.insert_columns(columns)
+        raise KeyboardInterrupt("killed between the ClickHouse insert and the outbox mark")
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         return self.sink.query(sql, params)
 
@@ -76,6 +82,9 @@ class Down(CrashAfterInsert):
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         raise SinkUnavailable("Connection refused")
 
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        raise SinkUnavailable("Connection refused")
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         raise SinkUnavailable("Connection refused")
 
@@ -85,7 +94,7 @@ async def test_ships_every_event_once_pseudonymised_and_chained(db_pool: asyncpg
     shipper = Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=10))
     await drain(shipper)
     assert count(chdb_sink) == (25, 25)
-    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
+    assert (await backlog(db_pool)).pending == 0
     names = await PseudonymStore(db_pool).resolve(["ACC1", "ACC2"])
     assert count(chdb_sink, "account IN ('ACC1', 'ACC2') OR position(payload, 'ACC') > 0") == (0, 0)
     assert count(chdb_sink, f"account = '{names['ACC1']}'") == (13, 13)
@@ -103,7 +112,7 @@ async def test_burst_pipelines_batches_and_crashes_safely(db_pool: asyncpg.Pool,
         await crashing.ship_burst()
     await Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=4)).ship_burst(max_batches=100)
     assert count(chdb_sink) == (35, 35)
-    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
+    assert (await backlog(db_pool)).pending == 0
     assert verify_trail(chdb_sink) == (35, None)
 
 
@@ -116,7 +125,7 @@ async def test_exactly_once_across_a_restart_mid_batch(
     with pytest.raises(KeyboardInterrupt):
         await crashing.ship_once()
     assert count(chdb_sink) == (10, 10)  # in ClickHouse...
-    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 15  # ...not marked
+    assert (await backlog(db_pool)).pending == 15  # ...not marked
     await append(db_pool, 5, start=15)  # traffic continues while the shipper is down
 
     restarted = Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=restart_batch))
@@ -124,7 +133,7 @@ async def test_exactly_once_across_a_restart_mid_batch(
     await drain(restarted)
     assert count(chdb_sink) == (20, 20)
     assert metrics.DUPLICATES_SKIPPED._value.get() - skipped_before == 10
-    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE shipped_at IS NULL") == 0
+    assert (await backlog(db_pool)).pending == 0
     assert verify_trail(chdb_sink) == (20, None)
 
 
@@ -216,3 +225,89 @@ async def test_forget_removes_identification(db_pool: asyncpg.Pool, chdb_sink: C
     await drain(Shipper(db_pool, chdb_sink))
     fresh = await store.lookup("ACC1")
     assert fresh is not None and fresh != pseudonym
+
+
+@pytest.mark.parametrize("xid_first", ["early", "late"])
+async def test_a_seq_committed_out_of_order_still_ships_once(
+    db_pool: asyncpg.Pool, chdb_sink: ChdbSink, xid_first: str
+) -> None:
+    """Two real transactions: ``early`` takes the lower seq but commits after ``late``; the shipper drains in
+    between. ``xid_first`` says which of the two became a writing transaction first (its id orders the
+    shipping), so both ways round a watermark could pass the early seq."""
+    await append(db_pool, 2)  # shipped before, so the shipper has a position to move on from
+    shipper = Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=10))
+    await drain(shipper)
+    await seed_accounts(db_pool, "ACC1")
+    early_conn, late_conn = await db_pool.acquire(), await db_pool.acquire()
+    early, late = early_conn.transaction(), late_conn.transaction()
+    try:
+        await early.start()
+        await late.start()
+        for conn in ((early_conn, late_conn) if xid_first == "early" else (late_conn, early_conn)):
+            await conn.fetchval("SELECT pg_current_xact_id()")  # the transaction's id is assigned now
+        events = {name: AuditEvent("order.accepted", account_id="ACC1", symbol="AAPL", order_id=name,
+                                   occurred_at=T0, actor="fix:CLIENT1") for name in ("early", "late")}
+        await append_event(early_conn, events["early"])  # allocates the lower seq...
+        await append_event(late_conn, events["late"])
+        await late.commit()  # ...but the higher one commits first
+        await drain(shipper)
+        await early.commit()
+        await drain(shipper)
+    finally:
+        await db_pool.release(early_conn)
+        await db_pool.release(late_conn)
+    seqs = dict(await db_pool.fetch("SELECT payload->>'order_id', seq FROM outbox WHERE event_type = 'order.accepted'"))
+    assert seqs["early"] < seqs["late"]
+    assert count(chdb_sink) == (4, 4)
+    assert count(chdb_sink, "order_id IN ('early', 'late')") == (2, 2)
+    assert (await backlog(db_pool)).pending == 0
+    await drain(Shipper(db_pool, chdb_sink))  # a restarted shipper finds nothing left to ship
+    assert count(chdb_sink) == (4, 4)
+    assert verify_trail(chdb_sink) == (4, None)
+
+
+async def test_purge_deletes_only_rows_shipped_long_ago(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> None:
+    await append(db_pool, 6)
+    await drain(Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=4)))  # two batches recorded
+    await db_pool.execute("UPDATE audit.outbox_shipped SET shipped_at = now() - interval '25 hours'")
+    await append(db_pool, 3, start=6)
+    await drain(Shipper(db_pool, chdb_sink, ShipperConfig(batch_size=4)))  # shipped just now: kept
+    await append(db_pool, 2, start=9)  # not shipped: kept
+    assert await purge_shipped(db_pool, 24) == 6
+    assert await db_pool.fetchval("SELECT count(*) FROM outbox") == 5
+    assert (await backlog(db_pool)).pending == 2
+    assert await purge_shipped(db_pool, 24) == 0
+
+
+class SlowInsert(CrashAfterInsert):
+    """The real sink, with an insert slow enough that the next batch is read while it runs."""
+
+    def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        time.sleep(0.3)
+        self.sink.insert_columns(columns)
+
+
+async def test_a_failed_read_during_an_insert_waits_for_it_then_recovers(
+    db_pool: asyncpg.Pool, chdb_sink: ChdbSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await append(db_pool, 9)
+    real_fetch = shipper_module.fetch_unshipped
+    calls = 0
+
+    async def fetch_fails_second(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the read of batch 2, while batch 1 is being inserted
+            raise asyncpg.InterfaceError("connection lost")
+        return await real_fetch(*args)
+
+    monkeypatch.setattr(shipper_module, "fetch_unshipped", fetch_fails_second)
+    shipper = Shipper(db_pool, SlowInsert(chdb_sink), ShipperConfig(batch_size=4))
+    with pytest.raises(asyncpg.InterfaceError):
+        await shipper.ship_burst()
+    assert count(chdb_sink) == (4, 4)  # batch 1 landed before the error was raised...
+    assert (await backlog(db_pool)).pending == 9  # ...but was not recorded
+    await drain(shipper)  # the same shipper recovers: batch 1 is passed over, not inserted twice
+    assert count(chdb_sink) == (9, 9)
+    assert (await backlog(db_pool)).pending == 0
+    assert verify_trail(chdb_sink) == (9, None)

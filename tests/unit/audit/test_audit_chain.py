@@ -11,7 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.chain import GENESIS, Head, link, verify
+from audit.chain import GENESIS, Head, link, link_columns, verify
 from audit.events import AuditEvent
 from audit.rows import HASHED_COLUMNS, canonical, scrub_payload, ship_row
 
@@ -56,6 +56,19 @@ def test_continuing_from_heads_equals_one_batch() -> None:
     heads = link(two[:2], {})
     link(two[2:], heads)
     assert [r["hash"] for r in one] == [r["hash"] for r in two]
+
+
+def test_link_columns_equals_link_on_rows() -> None:
+    """The shipper's columnar link gives the same chain fields and heads as ``link`` (which verify checks)."""
+    rows = rows_for(["A", "B", "A", "", "A", "B"])
+    start = {"A": Head(7, "a" * 64)}
+    cols = {c: [r[c] for r in rows] for c in ("stream", "event_id", "event_type", "occurred_at", "account", "payload")}
+    seqs, prevs, hashes, heads = link_columns(cols["stream"], cols["event_id"], cols["event_type"],
+                                              cols["occurred_at"], cols["account"], cols["payload"], start)
+    assert heads == link(rows, start) and start == {"A": Head(7, "a" * 64)}
+    assert (seqs, prevs, hashes) == ([r["stream_seq"] for r in rows], [r["prev_hash"] for r in rows],
+                                     [r["hash"] for r in rows])
+    assert seqs == [8, 1, 9, 1, 10, 2]
 
 
 def test_link_leaves_input_heads_untouched() -> None:
