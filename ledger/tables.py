@@ -30,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.types import UserDefinedType
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -230,6 +231,16 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
 )
 
+
+class Xid8(UserDefinedType[str]):
+    """PostgreSQL's 64-bit transaction id (SQLAlchemy has no type for it)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "XID8"
+
+
 outbox = Table(
     "outbox",
     metadata,
@@ -239,8 +250,10 @@ outbox = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("account_id", String(32)),
     Column("payload", JSONB, nullable=False),
-    Column("shipped_at", DateTime(timezone=True)),
-    Index("ix_outbox_unshipped", "seq", postgresql_where=text("shipped_at IS NULL")),
+    Column("shipped_at", DateTime(timezone=True)),  # unused since 0022 (ADR 039): audit.outbox_shipped instead
+    # the writing transaction: with seq, the shipper's order and watermark (migration 0022, ADR 039)
+    Column("txid", Xid8(), nullable=False, server_default=text("pg_current_xact_id()")),
+    Index("ix_outbox_txid_seq", "txid", "seq"),
 )
 
 fix_sessions = Table(

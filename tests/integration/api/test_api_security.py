@@ -25,7 +25,7 @@ import audit.reports
 from audit import service
 from audit.chdb_sink import ChdbSink
 from audit.events import AuditEvent
-from audit.outbox import append_event
+from audit.outbox import append_event, backlog
 from brokerage.cli import app as cli
 from brokerage.services import free_port
 from brokerage.settings import Settings, get_settings
@@ -282,7 +282,7 @@ async def shipper(db_pool: asyncpg.Pool, chdb_sink: ChdbSink, migrated_db_url: s
 
 
 async def shipped(pool: asyncpg.Pool) -> bool:
-    return bool(await pool.fetchval("SELECT count(*) = 0 FROM outbox WHERE shipped_at IS NULL"))
+    return (await backlog(pool)).pending == 0
 
 
 async def until_shipped(pool: asyncpg.Pool) -> None:
