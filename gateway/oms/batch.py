@@ -168,8 +168,9 @@ class Batch:
         """Write what the batch kept back, in one statement; call inside the transaction, before the commit."""
         if not (self._executions or self._dirty or self._events or self.ledger.changed or self._new_orders):
             return
+        # each payload as the JSON it always was (``default=str``), embedded in the statement's document
         events = [(e.event_id, e.event_type, e.occurred_at, e.account_id,
-                   orjson.dumps(e.to_payload(), default=str).decode()) for e in self._events]
+                   orjson.Fragment(orjson.dumps(e.to_payload(), default=str))) for e in self._events]
         self.seqs.update(await flush_batch(self.conn, self._executions, list(self._dirty.values()), events,
                                            self.ledger.write_args(self.ledger.has_fills), self._new_orders,
                                            self._claims))
