@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -196,7 +196,8 @@ class PostingBatch:
         if reservation.shares:
             position = self._position(account, symbol)
             shares = block_shares(ShareBalance(symbol, position.qty, position.blocked_qty), reservation.shares)
-            self._set_position(account, replace(position, blocked_qty=shares.blocked_qty))
+            self._set_position(account, Position(symbol, position.qty, position.cost_basis, position.realized_pnl,
+                                                 shares.blocked_qty))
         return balance
 
     def release(self, account: LockedAccount, symbol: str, release: Release) -> CashBalance:
@@ -208,7 +209,8 @@ class PostingBatch:
         if release.shares:
             position = self._position(account, symbol)
             shares = release_shares(ShareBalance(symbol, position.qty, position.blocked_qty), release.shares)
-            self._set_position(account, replace(position, blocked_qty=shares.blocked_qty))
+            self._set_position(account, Position(symbol, position.qty, position.cost_basis, position.realized_pnl,
+                                                 shares.blocked_qty))
         return balance
 
     def book_fill(self, account: LockedAccount, symbol: str, reservation: OrderReservation, fill: Fill,
