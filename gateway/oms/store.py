@@ -28,6 +28,9 @@ from ledger.reservations import CashBalance, OrderReservation
 __all__ = ["StoredOrder", "new_id"]
 
 _OPEN = ("pending_new", "new", "partially_filled", "pending_cancel", "pending_replace")
+# named literally, as the open-order partial indexes' predicate names them: a generic plan (plan_cache_mode, or
+# the plan cache's own choice) cannot prove a parameter's list implies the predicate, a literal list it can
+_OPEN_SQL = "status IN (" + ", ".join(f"'{s}'" for s in _OPEN) + ")"
 
 
 def _fields_json(fix_fields: list[tuple[int, str]]) -> str:
@@ -324,20 +327,23 @@ class OpenExposure:
     open_sell_qty: Decimal
 
 
+_OPEN_EXPOSURE = (
+    "SELECT count(*) AS n, "
+    "coalesce(sum(leaves_qty) FILTER (WHERE symbol = $2 AND side = 'buy'), 0) AS buys, "
+    "coalesce(sum(leaves_qty) FILTER (WHERE symbol = $2 AND side <> 'buy'), 0) AS sells "
+    f"FROM orders WHERE account_id = $1 AND {_OPEN_SQL}")
+_WORKING = (f"SELECT {_COLUMNS} FROM orders WHERE {_OPEN_SQL} AND ($1::text IS NULL OR account_id = $1) "
+            "ORDER BY created_at")
+
+
 async def open_exposure(conn: Conn, account_id: str, symbol: str) -> OpenExposure:
-    row = await conn.fetchrow(
-        "SELECT count(*) AS n, "
-        "coalesce(sum(leaves_qty) FILTER (WHERE symbol = $2 AND side = 'buy'), 0) AS buys, "
-        "coalesce(sum(leaves_qty) FILTER (WHERE symbol = $2 AND side <> 'buy'), 0) AS sells "
-        "FROM orders WHERE account_id = $1 AND status = ANY($3::text[])", account_id, symbol, list(_OPEN))
+    row = await conn.fetchrow(_OPEN_EXPOSURE, account_id, symbol)
     assert row is not None
     return OpenExposure(int(row["n"]), row["buys"], row["sells"])
 
 
 async def working_orders(conn: Conn | asyncpg.Pool, account_id: str | None = None) -> list[StoredOrder]:
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM orders WHERE status = ANY($1::text[]) AND ($2::text IS NULL OR account_id = $2) "
-        "ORDER BY created_at", list(_OPEN), account_id)
+    rows = await conn.fetch(_WORKING, account_id)
     return [from_row(r) for r in rows]
 
 
