@@ -37,7 +37,7 @@ from ledger.reservations import (
     release_shares,
 )
 
-__all__ = ["STATE_SQL", "PostingBatch", "document", "json_rows", "write_ctes"]
+__all__ = ["STATE_SQL", "PostingBatch", "document", "json_rows", "state_sql", "write_ctes"]
 
 
 def document(parts: dict[str, Any]) -> str:
@@ -47,22 +47,29 @@ def document(parts: dict[str, Any]) -> str:
     refused (``orjson.JSONEncodeError``), as asyncpg refused it."""
     return orjson.dumps(parts, default=Decimal.__str__, option=orjson.OPT_NAIVE_UTC).decode()
 
-# The ledger state of a batch, with its accounts locked: cash rows (c), holdings of the given
-# (account, symbol) pairs (h), which (account, reference) fills the journal already holds (j) and which of
-# the venue ExecIDs a client report already records (x): both exactly-once checks in one statement (ADR 031).
-# No FOR UPDATE: the account locks already keep every other writer out, and this statement's snapshot
-# starts after they were granted.
-STATE_SQL = (
-    "SELECT 'c' AS k, c.account_id AS a, c.currency AS s, c.amount AS n1, c.blocked AS n2, "
-    "NULL::numeric AS n3, NULL::numeric AS n4 FROM cash_balances c JOIN accounts a USING (account_id) "
-    "WHERE c.account_id = ANY($1::text[]) AND c.currency = a.currency "
-    "UNION ALL SELECT 'h', h.account_id, h.symbol, h.qty, h.cost_basis, h.realized_pnl, h.blocked_qty "
-    "FROM holdings h WHERE (h.account_id, h.symbol) IN (SELECT * FROM unnest($2::text[], $3::text[])) "
-    "UNION ALL SELECT 'j', account_id, reference, NULL, NULL, NULL, NULL FROM journal_entries "
-    "WHERE account_id = ANY($1::text[]) AND kind = 'fill' AND reference = ANY($4::text[]) "
-    "UNION ALL SELECT 'x', NULL, venue_exec_id, NULL, NULL, NULL, NULL FROM executions "
-    "WHERE venue_exec_id = ANY($4::text[])"
-)
+def state_sql(accounts: str = "$1", pairs: str = "SELECT * FROM unnest($2::text[], $3::text[])",
+              exec_ids: str = "$4", tail: str = "") -> str:
+    """The ledger state of a batch, with its accounts locked: cash rows (c) of the ``accounts`` (a text[]
+    parameter), holdings of the (account, symbol) ``pairs`` (a subquery) (h), which (account, reference)
+    fills the journal already holds (j) and which of the venue ``exec_ids`` (a text[] parameter) a client
+    report already records (x): both exactly-once checks in one statement (ADR 031). ``tail`` is appended to
+    each row's columns (a caller's UNION with more columns). No FOR UPDATE: the account locks already keep
+    every other writer out, and this statement's snapshot starts after they were granted."""
+    return (
+        "SELECT 'c' AS k, c.account_id AS a, c.currency AS s, c.amount AS n1, c.blocked AS n2, "
+        f"NULL::numeric AS n3, NULL::numeric AS n4{tail} FROM cash_balances c JOIN accounts a USING (account_id) "
+        f"WHERE c.account_id = ANY({accounts}::text[]) AND c.currency = a.currency "
+        f"UNION ALL SELECT 'h', h.account_id, h.symbol, h.qty, h.cost_basis, h.realized_pnl, h.blocked_qty{tail} "
+        f"FROM holdings h WHERE (h.account_id, h.symbol) IN ({pairs}) "
+        f"UNION ALL SELECT 'j', account_id, reference, NULL, NULL, NULL, NULL{tail} FROM journal_entries "
+        f"WHERE account_id = ANY({accounts}::text[]) AND kind = 'fill' AND reference = ANY({exec_ids}::text[]) "
+        f"UNION ALL SELECT 'x', NULL, venue_exec_id, NULL, NULL, NULL, NULL{tail} FROM executions "
+        f"WHERE venue_exec_id = ANY({exec_ids}::text[])"
+    )
+
+
+# accounts $1, holdings of the pairs $2/$3, venue ExecIDs $4
+STATE_SQL = state_sql()
 
 
 def json_rows(doc: str, part: str, columns: tuple[tuple[str, str], ...], ordered: bool = False) -> str:

@@ -22,7 +22,7 @@ from gateway.oms.order_fsm import Order, PendingRequest
 from gateway.oms.session_days import trading_day
 from ledger.journal_store import Conn
 from ledger.money import ZERO, quantize_price
-from ledger.posting_batch import document, json_rows, write_ctes
+from ledger.posting_batch import document, json_rows, state_sql, write_ctes
 from ledger.reservations import CashBalance, OrderReservation
 
 __all__ = ["StoredOrder", "new_id"]
@@ -314,6 +314,27 @@ async def lock_orders(conn: Conn, order_ids: list[str]) -> dict[str, StoredOrder
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM orders WHERE order_id = ANY($1::text[]) ORDER BY order_id "
                             "FOR UPDATE", order_ids)
     return {r["order_id"]: from_row(r) for r in rows}
+
+
+# The orders of an exchange-report batch locked (in order_id order) and its ledger state read in ONE statement
+# (``lock_orders_and_state``): the holdings to read are the locked orders' (account, symbol) pairs. Both run
+# after the batch's account locks, so one snapshot serves (ADR 021: every writer of these rows holds the
+# account lock; the order rows are locked all the same, as ``lock_orders`` does).
+_LOCK_ORDERS_AND_STATE = (
+    f"WITH o AS MATERIALIZED (SELECT {_COLUMNS} FROM orders WHERE order_id = ANY($2::text[]) ORDER BY order_id "
+    "FOR UPDATE) SELECT 'o' AS k, NULL::text AS a, NULL::text AS s, NULL::numeric AS n1, NULL::numeric AS n2, "
+    f"NULL::numeric AS n3, NULL::numeric AS n4, {_COLUMNS} FROM o UNION ALL "
+    + state_sql("$1", "SELECT account_id, symbol FROM o WHERE account_id = ANY($1::text[])", "$3",
+                ", " + ", ".join(f"NULL::{t}" for t in _TYPES)))
+
+
+async def lock_orders_and_state(conn: Conn, accounts: list[str], order_ids: list[str], venue_exec_ids: list[str],
+                                ) -> tuple[dict[str, StoredOrder], list[asyncpg.Record]]:
+    """Lock several orders (call with their ``accounts`` locked) and read the ledger state of those accounts
+    (``ledger.posting_batch.state_sql``: cash, the orders' holdings, which ``venue_exec_ids`` the journal or a
+    client report already holds) in one round trip: the orders, and the state rows for ``PostingBatch.load``."""
+    rows = await conn.fetch(_LOCK_ORDERS_AND_STATE, accounts, order_ids, venue_exec_ids)
+    return {r["order_id"]: from_row(r) for r in rows if r["k"] == "o"}, [r for r in rows if r["k"] != "o"]
 
 
 async def venue_exec_seen(conn: Conn, venue_exec_id: str) -> bool:
