@@ -7,7 +7,7 @@ is derived from it. Short positions (margin accounts) carry the proceeds of the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
@@ -102,13 +102,9 @@ def apply_fill(
     realized = notional_close - basis_close if sign < 0 else basis_close - notional_close
 
     new_qty = old_qty + sign * fill.qty
-    new_position = replace(
-        position,
-        qty=new_qty,
-        cost_basis=position.cost_basis - basis_close + notional_open,
-        realized_pnl=position.realized_pnl + realized,
-        blocked_qty=position.blocked_qty - release.shares,
-    )
+    # the constructor, not ``dataclasses.replace`` (a generic copy per fill): every field is set here
+    new_position = Position(position.symbol, new_qty, position.cost_basis - basis_close + notional_open,
+                            position.realized_pnl + realized, position.blocked_qty - release.shares)
     new_cash = CashBalance(cash.cash - sign * notional, cash.blocked - release.cash, cash.currency)
 
     securities = securities_account(position.symbol)

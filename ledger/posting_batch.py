@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from ledger.errors import LedgerInvariantError
 from ledger.fills import Fill, FillOutcome, Position, apply_fill
-from ledger.journal_store import LockedAccount, jsonable
+from ledger.journal_store import LockedAccount
 from ledger.order_postings import cash_after_block
 from ledger.reservations import (
     CashBalance,
@@ -36,74 +37,96 @@ from ledger.reservations import (
     release_shares,
 )
 
-__all__ = ["STATE_SQL", "WRITE_PARAMS", "PostingBatch", "write_ctes"]
-
-WRITE_PARAMS = 26
-
-# The ledger state of a batch, with its accounts locked: cash rows (c), holdings of the given
-# (account, symbol) pairs (h), which (account, reference) fills the journal already holds (j) and which of
-# the venue ExecIDs a client report already records (x): both exactly-once checks in one statement (ADR 031).
-# No FOR UPDATE: the account locks already keep every other writer out, and this statement's snapshot
-# starts after they were granted.
-STATE_SQL = (
-    "SELECT 'c' AS k, c.account_id AS a, c.currency AS s, c.amount AS n1, c.blocked AS n2, "
-    "NULL::numeric AS n3, NULL::numeric AS n4 FROM cash_balances c JOIN accounts a USING (account_id) "
-    "WHERE c.account_id = ANY($1::text[]) AND c.currency = a.currency "
-    "UNION ALL SELECT 'h', h.account_id, h.symbol, h.qty, h.cost_basis, h.realized_pnl, h.blocked_qty "
-    "FROM holdings h WHERE (h.account_id, h.symbol) IN (SELECT * FROM unnest($2::text[], $3::text[])) "
-    "UNION ALL SELECT 'j', account_id, reference, NULL, NULL, NULL, NULL FROM journal_entries "
-    "WHERE account_id = ANY($1::text[]) AND kind = 'fill' AND reference = ANY($4::text[]) "
-    "UNION ALL SELECT 'x', NULL, venue_exec_id, NULL, NULL, NULL, NULL FROM executions "
-    "WHERE venue_exec_id = ANY($4::text[])"
-)
+__all__ = ["STATE_SQL", "PostingBatch", "document", "json_rows", "state_sql", "write_ctes"]
 
 
-def write_ctes(first: int, journal: bool = True, cash: bool = True, holdings: bool = True) -> str:
-    """The batch's ledger writes as data-modifying CTEs for one statement: cash rows (``lc``, 4 parameters),
-    holdings (``lh``, 8) and with ``journal`` the journal entries, their lines and ``fill.booked`` events
-    (``je``, ``jl``, ``jo``, 14), numbered from ``$first`` in that order (``PostingBatch.write_args``, less
-    the parts left out). Leave out what the batch does not change: without fills the statement then takes no
-    lock on the journal tables, and a smaller statement costs less to plan and start (ADR 031). Starts with
-    a comma: it follows the caller's own ``WITH`` list."""
-    n = first
+def document(parts: dict[str, Any]) -> str:
+    """The JSON text of a batch statement's jsonb parameter (``write_ctes``, ``gateway.oms.store``): one
+    string for all its rows. Decimals become JSON strings (``str``: exact, read back with ``::numeric``);
+    UUIDs, dates and aware datetimes orjson writes itself (naive datetimes as UTC); any other type is
+    refused (``orjson.JSONEncodeError``), as asyncpg refused it."""
+    return orjson.dumps(parts, default=Decimal.__str__, option=orjson.OPT_NAIVE_UTC).decode()
+
+def state_sql(accounts: str = "$1", pairs: str = "SELECT * FROM unnest($2::text[], $3::text[])",
+              exec_ids: str = "$4", tail: str = "") -> str:
+    """The ledger state of a batch, with its accounts locked: cash rows (c) of the ``accounts`` (a text[]
+    parameter), holdings of the (account, symbol) ``pairs`` (a subquery) (h), which (account, reference)
+    fills the journal already holds (j) and which of the venue ``exec_ids`` (a text[] parameter) a client
+    report already records (x): both exactly-once checks in one statement (ADR 031). ``tail`` is appended to
+    each row's columns (a caller's UNION with more columns). No FOR UPDATE: the account locks already keep
+    every other writer out, and this statement's snapshot starts after they were granted."""
+    return (
+        "SELECT 'c' AS k, c.account_id AS a, c.currency AS s, c.amount AS n1, c.blocked AS n2, "
+        f"NULL::numeric AS n3, NULL::numeric AS n4{tail} FROM cash_balances c JOIN accounts a USING (account_id) "
+        f"WHERE c.account_id = ANY({accounts}::text[]) AND c.currency = a.currency "
+        f"UNION ALL SELECT 'h', h.account_id, h.symbol, h.qty, h.cost_basis, h.realized_pnl, h.blocked_qty{tail} "
+        f"FROM holdings h WHERE (h.account_id, h.symbol) IN ({pairs}) "
+        f"UNION ALL SELECT 'j', account_id, reference, NULL, NULL, NULL, NULL{tail} FROM journal_entries "
+        f"WHERE account_id = ANY({accounts}::text[]) AND kind = 'fill' AND reference = ANY({exec_ids}::text[]) "
+        f"UNION ALL SELECT 'x', NULL, venue_exec_id, NULL, NULL, NULL, NULL{tail} FROM executions "
+        f"WHERE venue_exec_id = ANY({exec_ids}::text[])"
+    )
+
+
+# accounts $1, holdings of the pairs $2/$3, venue ExecIDs $4
+STATE_SQL = state_sql()
+
+
+def json_rows(doc: str, part: str, columns: tuple[tuple[str, str], ...], ordered: bool = False) -> str:
+    """``SELECT`` the rows of ``doc``'s array ``part`` (each row a JSON array) as typed columns: text as text,
+    numbers from their text (Decimals travel as JSON strings, never as floats), jsonb as is; with
+    ``ordered`` also ``i``, the row's position (the caller orders by it)."""
+    out = []
+    for i, (name, kind) in enumerate(columns):
+        if kind == "text":
+            out.append(f"r->>{i} AS {name}")
+        elif kind == "jsonb":
+            out.append(f"r->{i} AS {name}")
+        else:
+            out.append(f"(r->>{i})::{kind} AS {name}")
+    return (f"SELECT {', '.join(out)}{', i' if ordered else ''} FROM jsonb_array_elements({doc}->'{part}') "
+            f"{'WITH ORDINALITY ' if ordered else ''}AS e(r{', i' if ordered else ''})")
+
+
+def write_ctes(doc: str = "($1::jsonb)", journal: bool = True, cash: bool = True, holdings: bool = True) -> str:
+    """The batch's ledger writes as data-modifying CTEs for one statement, reading their rows from the jsonb
+    document ``doc`` (a parameter: ``PostingBatch.write_args``): cash rows (``lc``), holdings (``lh``) and
+    with ``journal`` the journal entries, their lines and ``fill.booked`` events (``je``, ``jl``, ``jo``).
+    One jsonb parameter instead of an array per column: asyncpg encodes it as one string (an array
+    parameter costs an ABC ``isinstance`` per element, ADR 036). Leave out what the batch does not change:
+    without fills the statement then takes no lock on the journal tables, and a smaller statement costs less
+    to plan and start (ADR 031). Starts with a comma: it follows the caller's own ``WITH`` list."""
     out = []
     if cash:
-        p = [f"${n + i}" for i in range(4)]
-        n += 4
         out.append(
-            ", lc AS (UPDATE cash_balances c SET amount = u.amount, blocked = u.blocked, updated_at = now() "
-            f"FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::numeric[], {p[3]}::numeric[]) "
-            "AS u(a, cur, amount, blocked) WHERE c.account_id = u.a AND c.currency = u.cur)")
+            ", lc AS (UPDATE cash_balances c SET amount = u.amount, blocked = u.blocked, updated_at = now() FROM ("
+            + json_rows(doc, "lc", (("a", "text"), ("cur", "text"), ("amount", "numeric"), ("blocked", "numeric")))
+            + ") AS u WHERE c.account_id = u.a AND c.currency = u.cur)")
     if holdings:
-        p = [f"${n + i}" for i in range(8)]
-        n += 8
         out.append(
             ", lh AS (INSERT INTO holdings (account_id, symbol, account_type, qty, blocked_qty, avg_cost, cost_basis, "
-            "realized_pnl) SELECT u.a, u.s, u.t, u.q, u.b, u.ac, u.cb, u.rp "
-            f"FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[], {p[3]}::numeric[], "
-            f"{p[4]}::numeric[], {p[5]}::numeric[], {p[6]}::numeric[], {p[7]}::numeric[]) "
-            "AS u(a, s, t, q, b, ac, cb, rp) "
-            "ON CONFLICT (account_id, symbol) DO UPDATE SET qty = EXCLUDED.qty, blocked_qty = EXCLUDED.blocked_qty, "
-            "avg_cost = EXCLUDED.avg_cost, cost_basis = EXCLUDED.cost_basis, realized_pnl = EXCLUDED.realized_pnl, "
-            "updated_at = now())")
+            "realized_pnl) SELECT u.a, u.s, u.t, u.q, u.b, u.ac, u.cb, u.rp FROM ("
+            + json_rows(doc, "lh", (("a", "text"), ("s", "text"), ("t", "text"), ("q", "numeric"), ("b", "numeric"),
+                                ("ac", "numeric"), ("cb", "numeric"), ("rp", "numeric")))
+            + ") AS u ON CONFLICT (account_id, symbol) DO UPDATE SET qty = EXCLUDED.qty, "
+            "blocked_qty = EXCLUDED.blocked_qty, avg_cost = EXCLUDED.avg_cost, cost_basis = EXCLUDED.cost_basis, "
+            "realized_pnl = EXCLUDED.realized_pnl, updated_at = now())")
     if journal:
-        p = [f"${n + i}" for i in range(14)]
         out.append(
             # journal entries, in booking order; the lines and events find theirs by (account, reference)
-            f", je AS (INSERT INTO journal_entries (account_id, kind, reference) SELECT u.a, u.k, u.r "
-            f"FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[]) WITH ORDINALITY AS u(a, k, r, i) "
-            "ORDER BY u.i RETURNING entry_id, account_id, kind, reference, created_at)"
+            ", je AS (INSERT INTO journal_entries (account_id, kind, reference) SELECT u.a, u.k, u.r FROM ("
+            + json_rows(doc, "je", (("a", "text"), ("k", "text"), ("r", "text")), ordered=True)
+            + ") AS u ORDER BY u.i RETURNING entry_id, account_id, kind, reference, created_at)"
             ", jl AS (INSERT INTO journal_lines (entry_id, account_id, ledger_account, debit, credit, quantity) "
-            "SELECT je.entry_id, u.a, u.l, u.d, u.c, u.q "
-            f"FROM unnest({p[3]}::text[], {p[4]}::text[], {p[5]}::text[], {p[6]}::text[], {p[7]}::numeric[], "
-            f"{p[8]}::numeric[], {p[9]}::numeric[]) WITH ORDINALITY AS u(a, k, r, l, d, c, q, i) "
-            "JOIN je ON je.account_id = u.a AND je.kind = u.k AND je.reference = u.r ORDER BY u.i)"
+            "SELECT je.entry_id, u.a, u.l, u.d, u.c, u.q FROM ("
+            + json_rows(doc, "jl", (("a", "text"), ("k", "text"), ("r", "text"), ("l", "text"), ("d", "numeric"),
+                                ("c", "numeric"), ("q", "numeric")), ordered=True)
+            + ") AS u JOIN je ON je.account_id = u.a AND je.kind = u.k AND je.reference = u.r ORDER BY u.i)"
             ", jo AS (INSERT INTO outbox (event_id, event_type, account_id, payload, occurred_at) "
-            "SELECT u.id, 'fill.booked', u.a, jsonb_set(u.p::jsonb, '{entry_id}', to_jsonb(je.entry_id)), "
-            "je.created_at "
-            f"FROM unnest({p[10]}::uuid[], {p[11]}::text[], {p[12]}::text[], {p[13]}::text[]) "
-            "WITH ORDINALITY AS u(id, a, r, p, i) "
-            "JOIN je ON je.account_id = u.a AND je.kind = 'fill' AND je.reference = u.r ORDER BY u.i)")
+            "SELECT u.id, 'fill.booked', u.a, jsonb_set(u.p, '{entry_id}', to_jsonb(je.entry_id)), je.created_at "
+            "FROM ("
+            + json_rows(doc, "jo", (("id", "uuid"), ("a", "text"), ("r", "text"), ("p", "jsonb")), ordered=True)
+            + ") AS u JOIN je ON je.account_id = u.a AND je.kind = 'fill' AND je.reference = u.r ORDER BY u.i)")
     return "".join(out)
 
 
@@ -180,7 +203,8 @@ class PostingBatch:
         if reservation.shares:
             position = self._position(account, symbol)
             shares = block_shares(ShareBalance(symbol, position.qty, position.blocked_qty), reservation.shares)
-            self._set_position(account, replace(position, blocked_qty=shares.blocked_qty))
+            self._set_position(account, Position(symbol, position.qty, position.cost_basis, position.realized_pnl,
+                                                 shares.blocked_qty))
         return balance
 
     def release(self, account: LockedAccount, symbol: str, release: Release) -> CashBalance:
@@ -192,7 +216,8 @@ class PostingBatch:
         if release.shares:
             position = self._position(account, symbol)
             shares = release_shares(ShareBalance(symbol, position.qty, position.blocked_qty), release.shares)
-            self._set_position(account, replace(position, blocked_qty=shares.blocked_qty))
+            self._set_position(account, Position(symbol, position.qty, position.cost_basis, position.realized_pnl,
+                                                 shares.blocked_qty))
         return balance
 
     def book_fill(self, account: LockedAccount, symbol: str, reservation: OrderReservation, fill: Fill,
@@ -214,40 +239,32 @@ class PostingBatch:
     def has_fills(self) -> bool:
         return bool(self._fills)
 
-    def write_args(self, journal: bool = True) -> list[Any]:
-        """The parameters of ``write_ctes`` (``WRITE_PARAMS`` with ``journal``, 12 without): the changes since
-        ``load`` (empty arrays: none)."""
-        entries: list[list[Any]] = [[], [], []]
-        lines: list[list[Any]] = [[], [], [], [], [], [], []]
-        events: list[list[Any]] = [[], [], [], []]
+    def write_args(self, journal: bool = True) -> dict[str, list[list[Any]]]:
+        """The rows of ``write_ctes`` by part (``lc``, ``lh`` and with ``journal`` ``je``, ``jl``, ``jo``; each
+        row a list in the CTE's column order): the changes since ``load`` (empty lists: none). They go into
+        the statement's jsonb document (``document``)."""
+        entries: list[list[Any]] = []
+        lines: list[list[Any]] = []
+        events: list[list[Any]] = []
         for account_id, symbol, fill, outcome in self._fills:
             entry = outcome.entry
-            entries[0].append(account_id)
-            entries[1].append(entry.kind)
-            entries[2].append(entry.reference)
-            for line in entry.lines:
-                for column, value in zip(lines, (account_id, entry.kind, entry.reference, line.ledger_account,
-                                                 line.debit, line.credit, line.quantity), strict=True):
-                    column.append(value)
+            entries.append([account_id, entry.kind, entry.reference])
+            lines += [[account_id, entry.kind, entry.reference, line.ledger_account, line.debit, line.credit,
+                       line.quantity] for line in entry.lines]
             c, p = outcome.cash, outcome.position
-            events[0].append(uuid.uuid4())
-            events[1].append(account_id)
-            events[2].append(entry.reference)
-            events[3].append(orjson.dumps(jsonable({
+            events.append([uuid.uuid4(), account_id, entry.reference, {
                 "entry_id": None, "exec_id": fill.reference, "symbol": symbol, "side": fill.side.value,
                 "last_qty": fill.qty, "last_px": fill.price, "notional": fill.notional,
                 "realized_pnl": outcome.realized_pnl, "cash": c.cash, "blocked": c.blocked,
-                "position_qty": p.qty, "avg_cost": p.avg_cost})).decode())
-        cash = [self.cash[a] for a in sorted(self._cash_changed)]
-        keys = sorted(self._positions_changed)
-        held = [self.positions[k] for k in keys]
-        return [
-            sorted(self._cash_changed), [c.currency for c in cash], [c.cash for c in cash], [c.blocked for c in cash],
-            [a for a, _ in keys], [s for _, s in keys], [self._account_types[a] for a, _ in keys],
-            [p.qty for p in held], [p.blocked_qty for p in held], [p.avg_cost for p in held],
-            [p.cost_basis for p in held], [p.realized_pnl for p in held],
-            *((*entries, *lines, *events) if journal else ()),
-        ]
+                "position_qty": p.qty, "avg_cost": p.avg_cost}])
+        args: dict[str, list[list[Any]]] = {
+            "lc": [[a, c.currency, c.cash, c.blocked] for a in sorted(self._cash_changed) for c in (self.cash[a],)],
+            "lh": [[a, s, self._account_types[a], p.qty, p.blocked_qty, p.avg_cost, p.cost_basis, p.realized_pnl]
+                   for a, s in sorted(self._positions_changed) for p in (self.positions[(a, s)],)],
+        }
+        if journal:
+            args.update(je=entries, jl=lines, jo=events)
+        return args
 
     def written(self) -> None:
         """The changes went out with the batch's statement: start counting afresh."""

@@ -16,6 +16,9 @@ from ledger.errors import InsufficientFunds, InsufficientShares, ReservationErro
 from ledger.money import ZERO, ceil_cash, floor_cash
 
 
+# The balances and reservations of the order path are rebuilt with their constructors, not
+# ``dataclasses.replace`` (a generic Python-level copy, several per lifecycle): a new field must be carried
+# over there too (tests/unit/ledger/test_ledger_reservations.py pins the field lists).
 @dataclass(frozen=True, slots=True)
 class CashBalance:
     cash: Decimal
@@ -50,13 +53,13 @@ def block_cash(balance: CashBalance, amount: Decimal, *, buying_power: Decimal |
     limit = balance.available if buying_power is None else buying_power
     if amount > limit:
         raise InsufficientFunds(available=max(limit, ZERO), requested=amount, currency=balance.currency)
-    return replace(balance, blocked=balance.blocked + amount)
+    return CashBalance(balance.cash, balance.blocked + amount, balance.currency)
 
 
 def release_cash(balance: CashBalance, amount: Decimal) -> CashBalance:
     if amount < 0 or amount > balance.blocked:
         raise ReservationError(f"cannot release {amount}: {balance.blocked} blocked")
-    return replace(balance, blocked=balance.blocked - amount)
+    return CashBalance(balance.cash, balance.blocked - amount, balance.currency)
 
 
 def block_shares(balance: ShareBalance, qty: Decimal) -> ShareBalance:
@@ -64,13 +67,13 @@ def block_shares(balance: ShareBalance, qty: Decimal) -> ShareBalance:
         raise ReservationError(f"cannot block a negative quantity {qty}")
     if qty > balance.available:
         raise InsufficientShares(symbol=balance.symbol, available=max(balance.available, ZERO), requested=qty)
-    return replace(balance, blocked_qty=balance.blocked_qty + qty)
+    return ShareBalance(balance.symbol, balance.qty, balance.blocked_qty + qty)
 
 
 def release_shares(balance: ShareBalance, qty: Decimal) -> ShareBalance:
     if qty < 0 or qty > balance.blocked_qty:
         raise ReservationError(f"cannot release {qty} shares of {balance.symbol}: {balance.blocked_qty} blocked")
-    return replace(balance, blocked_qty=balance.blocked_qty - qty)
+    return ShareBalance(balance.symbol, balance.qty, balance.blocked_qty - qty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +134,8 @@ class OrderReservation:
         pro_rata = floor_cash(confirmed * fill_qty / self.leaves_qty)
         cash_release = min(confirmed, max(fill_notional, pro_rata)) if confirmed > 0 else ZERO
         share_release = min(max(self.confirmed_shares, ZERO), fill_qty)
-        remaining = replace(self, leaves_qty=leaves_after, cash=self.cash - cash_release,
-                            shares=self.shares - share_release)
+        remaining = OrderReservation(leaves_after, self.cash - cash_release, self.shares - share_release,
+                                     self.pending_cash, self.pending_shares)
         return remaining, Release(cash_release, share_release)
 
     def on_replace_rejected(self, exposure_cash: Decimal | None = None) -> tuple[OrderReservation, Release]:

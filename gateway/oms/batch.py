@@ -29,12 +29,12 @@ from gateway.oms.store import (
     StoredOrder,
     flush_batch,
     lock_order_seen,
-    lock_orders,
+    lock_orders_and_state,
     venue_exec_seen,
 )
 from ledger.fills import AccountType, Fill, FillOutcome
 from ledger.journal_store import Conn, LockedAccount, lock_account, lock_cash, lock_position
-from ledger.posting_batch import STATE_SQL, PostingBatch
+from ledger.posting_batch import PostingBatch
 from ledger.reservations import CashBalance, OrderReservation, Release
 
 __all__ = ["Batch"]
@@ -81,20 +81,20 @@ class Batch:
         self._executions.append(execution)
 
     async def prefetch(self, account_ids: list[str], order_ids: list[str], venue_exec_ids: list[str]) -> None:
-        """Lock the batch's accounts (ascending: no deadlock between batches), then its orders, then read the
-        accounts' cash rows, the orders' holdings, which fills the journal holds and which venue ExecIDs a
-        client report records: three statements for the whole batch, none per report. An account that
+        """Lock the batch's accounts (ascending: no deadlock between batches), then, in one statement, its
+        orders and the accounts' cash rows, the orders' holdings, which fills the journal holds and which venue
+        ExecIDs a client report records: two statements for the whole batch, none per report. An account that
         does not exist is left for ``account`` to report."""
         await self.lock_accounts(account_ids)
-        # with the accounts locked nobody else changes these orders or applies reports to them
+        # with the accounts locked nobody else changes these orders or applies reports to them: lock them and
+        # read the ledger rows and both exactly-once checks (journal references, client reports' venue
+        # ExecIDs) in one statement
         exec_ids = list(set(venue_exec_ids))
-        orders = await lock_orders(self.conn, sorted(set(order_ids)))
-        self._orders.update(orders)
         locked = sorted(self._accounts)
+        orders, state = await lock_orders_and_state(self.conn, locked, sorted(set(order_ids)), exec_ids)
+        self._orders.update(orders)
         pairs = sorted({(o.order.account_id, o.order.symbol) for o in orders.values()
                         if o.order.account_id in self._accounts})
-        # ledger rows and both exactly-once checks (journal references, client reports' venue ExecIDs)
-        state = await self.conn.fetch(STATE_SQL, locked, [a for a, _ in pairs], [s for _, s in pairs], exec_ids)
         self._venue_exec_ids |= self.ledger.load(state, pairs)
         self._checked.update(venue_exec_ids)
         self._refs_checked.update((a, x) for a in locked for x in exec_ids)
@@ -168,8 +168,9 @@ class Batch:
         """Write what the batch kept back, in one statement; call inside the transaction, before the commit."""
         if not (self._executions or self._dirty or self._events or self.ledger.changed or self._new_orders):
             return
+        # each payload as the JSON it always was (``default=str``), embedded in the statement's document
         events = [(e.event_id, e.event_type, e.occurred_at, e.account_id,
-                   orjson.dumps(e.to_payload(), default=str).decode()) for e in self._events]
+                   orjson.Fragment(orjson.dumps(e.to_payload(), default=str))) for e in self._events]
         self.seqs.update(await flush_batch(self.conn, self._executions, list(self._dirty.values()), events,
                                            self.ledger.write_args(self.ledger.has_fills), self._new_orders,
                                            self._claims))

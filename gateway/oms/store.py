@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,12 +22,15 @@ from gateway.oms.order_fsm import Order, PendingRequest
 from gateway.oms.session_days import trading_day
 from ledger.journal_store import Conn
 from ledger.money import ZERO, quantize_price
-from ledger.posting_batch import write_ctes
+from ledger.posting_batch import document, json_rows, state_sql, write_ctes
 from ledger.reservations import CashBalance, OrderReservation
 
 __all__ = ["StoredOrder", "new_id"]
 
 _OPEN = ("pending_new", "new", "partially_filled", "pending_cancel", "pending_replace")
+# named literally, as the open-order partial indexes' predicate names them: a generic plan (plan_cache_mode, or
+# the plan cache's own choice) cannot prove a parameter's list implies the predicate, a literal list it can
+_OPEN_SQL = "status IN (" + ", ".join(f"'{s}'" for s in _OPEN) + ")"
 
 
 def _fields_json(fix_fields: list[tuple[int, str]]) -> str:
@@ -202,44 +206,32 @@ async def insert_execution(conn: Conn, *, exec_id: str, venue_exec_id: str | Non
 
 def execution_row(*, exec_id: str, venue_exec_id: str | None, stored: StoredOrder, exec_type: str,
                   last_qty: Decimal, last_px: Decimal, fix_fields: list[tuple[int, str]]) -> tuple[Any, ...]:
-    """A client ExecutionReport's ``executions`` row, for ``insert_executions``."""
+    """A client ExecutionReport's ``executions`` row (its FIX fields as the list), for ``flush_batch`` and
+    ``insert_executions``."""
     o = stored.order
     return (exec_id, venue_exec_id, o.order_id, o.account_id, exec_type, o.status.ledger, o.symbol, o.side.ledger,
-            last_qty, last_px, o.cum_qty, o.leaves_qty, quantize_price(o.avg_px), stored.session_id,
-            _fields_json(fix_fields))
+            last_qty, last_px, o.cum_qty, o.leaves_qty, quantize_price(o.avg_px), stored.session_id, fix_fields)
 
 
 async def insert_executions(conn: Conn, rows: list[tuple[Any, ...]]) -> dict[str, int]:
-    """Several client ExecutionReports in one round trip, in the given order; exec id -> seq. A row whose
-    ``venue_exec_id`` was already applied is left out (and has no seq)."""
-    columns = list(zip(*rows, strict=True))
-    result = await conn.fetch(
-        "INSERT INTO executions (exec_id, venue_exec_id, order_id, account_id, exec_type, ord_status, symbol, "
-        "side, last_qty, last_px, cum_qty, leaves_qty, avg_px, transact_time, session_id, fix_fields) "
-        "SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, u.m, now(), u.n, u.o::jsonb "
-        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
-        "$8::text[], $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::text[], "
-        "$15::text[]) WITH ORDINALITY AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, ord) ORDER BY u.ord "
-        "ON CONFLICT (venue_exec_id) DO NOTHING RETURNING exec_id, seq",
-        *(list(c) for c in columns))
-    return {r["exec_id"]: r["seq"] for r in result}
+    """Several client ExecutionReports (``execution_row``s) in one round trip, in the given order; exec id ->
+    seq. A row whose ``venue_exec_id`` was already applied is left out (and has no seq)."""
+    return await flush_batch(conn, rows, [], [], {})
 
 
-# unnest types of ``_COLUMNS`` (``_values``), for set-wise writes of order rows
+# column types of ``_COLUMNS`` (``_values``) and of a report row (``execution_row``), for set-wise writes
 _TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric",
           "numeric", "text", "numeric", "numeric", "numeric", "numeric", "numeric", "text", "int", "text", "text",
           "numeric", "numeric", "numeric", "numeric", "numeric", "int")
 _EXECUTION_COLUMNS = ("exec_id, venue_exec_id, order_id, account_id, exec_type, ord_status, symbol, side, last_qty, "
                       "last_px, cum_qty, leaves_qty, avg_px, transact_time, session_id, fix_fields")
 _EXECUTION_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric",
-                    "numeric", "numeric", "text", "text")
+                    "numeric", "numeric", "text", "jsonb")
+_EXECUTION_NAMES = tuple(c.strip() for c in _EXECUTION_COLUMNS.split(",") if c.strip() != "transact_time")
 
 
-def _unnest(types: tuple[str, ...], first: int) -> str:
-    return ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types))
-
-
-_N_EXEC, _N_ORDER, _N_EVENT = len(_EXECUTION_TYPES), len(_TYPES), 5
+def _rows_of(part: str, names: Sequence[str], types: Sequence[str], ordered: bool = False) -> str:
+    return json_rows("($1::jsonb)", part, tuple(zip(names, types, strict=True)), ordered)
 
 
 def _flush_sql(parts: frozenset[str]) -> str:
@@ -247,41 +239,36 @@ def _flush_sql(parts: frozenset[str]) -> str:
     part still costs planning and executor start-up): its client ExecutionReports (``x``: seq in the given
     order; a venue ExecID already applied is left out, as ``insert_executions``), changed order rows (``o``),
     outbox events (``b``), new order rows (``n``), ClOrdID claims (``k``) and the ledger's rows (``lc`` cash,
-    ``lh`` holdings, ``j`` journal: ``ledger.posting_batch.write_ctes``). Parameters are numbered in that
-    order, each part's arrays only when it is there; the statement returns (exec_id, seq) of ``x``."""
+    ``lh`` holdings, ``j`` journal: ``ledger.posting_batch.write_ctes``). Its one parameter is a jsonb
+    document of each part's rows (ADR 036); the statement returns (exec_id, seq) of ``x``."""
     ctes: list[str] = []
-    n = 1
     if "x" in parts:
         ctes.append(
             "x AS (INSERT INTO executions (" + _EXECUTION_COLUMNS + ") "
-            "SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, u.j, u.k, u.l, u.m, now(), u.n, u.o::jsonb "
-            f"FROM unnest({_unnest(_EXECUTION_TYPES, n)}) "
-            "WITH ORDINALITY AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, ord) ORDER BY u.ord "
+            "SELECT u.exec_id, u.venue_exec_id, u.order_id, u.account_id, u.exec_type, u.ord_status, u.symbol, "
+            "u.side, u.last_qty, u.last_px, u.cum_qty, u.leaves_qty, u.avg_px, now(), u.session_id, u.fix_fields "
+            f"FROM ({_rows_of('x', _EXECUTION_NAMES, _EXECUTION_TYPES, ordered=True)}) AS u ORDER BY u.i "
             "ON CONFLICT (venue_exec_id) DO NOTHING RETURNING exec_id, seq)")
-        n += _N_EXEC
     if "o" in parts:
         ctes.append(
             "o AS (UPDATE orders SET " + ", ".join(f"{name} = u.{name}" for name in _NAMES[1:])
-            + f", updated_at = now() FROM unnest({_unnest(_TYPES, n)}) AS u({_COLUMNS}) "
+            + f", updated_at = now() FROM ({_rows_of('o', _NAMES, _TYPES)}) AS u "
             "WHERE orders.order_id = u.order_id)")
-        n += _N_ORDER
     if "b" in parts:
         ctes.append(
             "b AS (INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
-            "SELECT u.a, u.b, u.c, u.d, u.e::jsonb FROM unnest("
-            + _unnest(("uuid", "text", "timestamptz", "text", "text"), n)
-            + ") WITH ORDINALITY AS u(a, b, c, d, e, ord) ORDER BY u.ord)")
-        n += _N_EVENT
+            "SELECT u.a, u.b, u.c, u.d, u.e FROM ("
+            + _rows_of("b", "abcde", ("uuid", "text", "timestamptz", "text", "jsonb"), ordered=True)
+            + ") AS u ORDER BY u.i)")
     if "n" in parts:
-        ctes.append(f"n AS (INSERT INTO orders ({_COLUMNS}) SELECT * FROM unnest({_unnest(_TYPES, n)}))")
-        n += _N_ORDER
+        ctes.append(f"n AS (INSERT INTO orders ({_COLUMNS}) SELECT {_COLUMNS} FROM ({_rows_of('n', _NAMES, _TYPES)}) "
+                    "AS u)")
     if "k" in parts:
         ctes.append(
             "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, trading_day, order_id, kind) "
-            "SELECT * FROM unnest(" + _unnest(("text", "text", "date", "text", "text"), n)
-            + ") ON CONFLICT DO NOTHING)")
-        n += _N_EVENT
-    ledger = write_ctes(n, journal="j" in parts, cash="lc" in parts, holdings="lh" in parts)
+            "SELECT u.a, u.b, u.c, u.d, u.e FROM (" + _rows_of("k", "abcde", ("text", "text", "date", "text", "text"))
+            + ") AS u ON CONFLICT DO NOTHING)")
+    ledger = write_ctes("($1::jsonb)", journal="j" in parts, cash="lc" in parts, holdings="lh" in parts)
     if not ctes:  # the ledger's CTEs start with a comma
         ctes.append("z AS (SELECT 1)")
     final = " SELECT exec_id, seq FROM x" if "x" in parts else " SELECT NULL::text AS exec_id, 0::bigint AS seq " \
@@ -292,39 +279,33 @@ def _flush_sql(parts: frozenset[str]) -> str:
 _FLUSH: dict[frozenset[str], str] = {}
 
 
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
-
-
 async def flush_batch(conn: Conn, executions: list[tuple[Any, ...]], orders: list[StoredOrder],
-                      events: list[tuple[Any, ...]], ledger: list[Any], new_orders: list[StoredOrder] | None = None,
+                      events: list[tuple[Any, ...]], ledger: dict[str, list[list[Any]]],
+                      new_orders: list[StoredOrder] | None = None,
                       claims: list[tuple[str, str, date, str, str]] | None = None) -> dict[str, int]:
     """Write a batch's deferred changes in one round trip: ``executions`` (``execution_row``s), ``orders``
-    (rows this transaction locked), ``events`` (outbox rows: event id, type, occurred at, account, JSON
-    payload), ``ledger`` (``PostingBatch.write_args``), ``new_orders`` (rows to insert) and ``claims``
-    (``order_cl_ord_ids`` rows: session, ClOrdID, trading day, order id, kind; one already there is kept);
-    exec id -> seq of the reports written. The statement has only the parts with rows (one prepared
-    statement per combination and connection)."""
-    parts: set[str] = set()
-    args: list[Any] = []
-    for name, part, width in (("x", executions, _N_EXEC), ("o", [_values(s) for s in orders], _N_ORDER),
-                              ("b", events, _N_EVENT), ("n", [_values(s) for s in new_orders or []], _N_ORDER),
-                              ("k", [tuple(c) for c in claims or []], _N_EVENT)):
+    (rows this transaction locked), ``events`` (outbox rows: event id, type, occurred at, account, payload:
+    JSON-able or an ``orjson.Fragment``), ``ledger`` (``PostingBatch.write_args``), ``new_orders`` (rows to
+    insert) and ``claims`` (``order_cl_ord_ids`` rows: session, ClOrdID, trading day, order id, kind; one
+    already there is kept); exec id -> seq of the reports written. The statement has only the parts with
+    rows (one prepared statement per combination and connection) and one parameter, a jsonb document of
+    every part's rows (ADR 036: no array parameters, whose encoding costs an ABC check per element)."""
+    doc: dict[str, Any] = {}
+    for name, part in (("x", executions), ("o", [_values(s) for s in orders]), ("b", events),
+                       ("n", [_values(s) for s in new_orders or []]), ("k", claims)):
         if part:
-            parts.add(name)
-            args += _columns(part, width)
-    # ledger: cash (4 arrays), holdings (8), and with fills to book the journal (14; else no lock on its tables)
-    for name, chunk in (("lc", ledger[0:4]), ("lh", ledger[4:12]), ("j", ledger[12:])):
-        if chunk and chunk[0]:
-            parts.add(name)
-            args += chunk
-    if not parts:
+            doc[name] = part
+    # ledger: cash, holdings, and with fills to book the journal (else no lock on its tables)
+    for name, rows in ledger.items():
+        if rows:
+            doc[name] = rows
+    if not doc:
         return {}
-    key = frozenset(parts)
+    key = frozenset("j" if name in ("je", "jl", "jo") else name for name in doc)
     sql = _FLUSH.get(key)
     if sql is None:
         sql = _FLUSH[key] = _flush_sql(key)
-    written = await conn.fetch(sql, *args)
+    written = await conn.fetch(sql, document(doc))
     return {r["exec_id"]: r["seq"] for r in written}
 
 
@@ -333,6 +314,27 @@ async def lock_orders(conn: Conn, order_ids: list[str]) -> dict[str, StoredOrder
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM orders WHERE order_id = ANY($1::text[]) ORDER BY order_id "
                             "FOR UPDATE", order_ids)
     return {r["order_id"]: from_row(r) for r in rows}
+
+
+# The orders of an exchange-report batch locked (in order_id order) and its ledger state read in ONE statement
+# (``lock_orders_and_state``): the holdings to read are the locked orders' (account, symbol) pairs. Both run
+# after the batch's account locks, so one snapshot serves (ADR 021: every writer of these rows holds the
+# account lock; the order rows are locked all the same, as ``lock_orders`` does).
+_LOCK_ORDERS_AND_STATE = (
+    f"WITH o AS MATERIALIZED (SELECT {_COLUMNS} FROM orders WHERE order_id = ANY($2::text[]) ORDER BY order_id "
+    "FOR UPDATE) SELECT 'o' AS k, NULL::text AS a, NULL::text AS s, NULL::numeric AS n1, NULL::numeric AS n2, "
+    f"NULL::numeric AS n3, NULL::numeric AS n4, {_COLUMNS} FROM o UNION ALL "
+    + state_sql("$1", "SELECT account_id, symbol FROM o WHERE account_id = ANY($1::text[])", "$3",
+                ", " + ", ".join(f"NULL::{t}" for t in _TYPES)))
+
+
+async def lock_orders_and_state(conn: Conn, accounts: list[str], order_ids: list[str], venue_exec_ids: list[str],
+                                ) -> tuple[dict[str, StoredOrder], list[asyncpg.Record]]:
+    """Lock several orders (call with their ``accounts`` locked) and read the ledger state of those accounts
+    (``ledger.posting_batch.state_sql``: cash, the orders' holdings, which ``venue_exec_ids`` the journal or a
+    client report already holds) in one round trip: the orders, and the state rows for ``PostingBatch.load``."""
+    rows = await conn.fetch(_LOCK_ORDERS_AND_STATE, accounts, order_ids, venue_exec_ids)
+    return {r["order_id"]: from_row(r) for r in rows if r["k"] == "o"}, [r for r in rows if r["k"] != "o"]
 
 
 async def venue_exec_seen(conn: Conn, venue_exec_id: str) -> bool:
@@ -346,20 +348,23 @@ class OpenExposure:
     open_sell_qty: Decimal
 
 
+_OPEN_EXPOSURE = (
+    "SELECT count(*) AS n, "
+    "coalesce(sum(leaves_qty) FILTER (WHERE symbol = $2 AND side = 'buy'), 0) AS buys, "
+    "coalesce(sum(leaves_qty) FILTER (WHERE symbol = $2 AND side <> 'buy'), 0) AS sells "
+    f"FROM orders WHERE account_id = $1 AND {_OPEN_SQL}")
+_WORKING = (f"SELECT {_COLUMNS} FROM orders WHERE {_OPEN_SQL} AND ($1::text IS NULL OR account_id = $1) "
+            "ORDER BY created_at")
+
+
 async def open_exposure(conn: Conn, account_id: str, symbol: str) -> OpenExposure:
-    row = await conn.fetchrow(
-        "SELECT count(*) AS n, "
-        "coalesce(sum(leaves_qty) FILTER (WHERE symbol = $2 AND side = 'buy'), 0) AS buys, "
-        "coalesce(sum(leaves_qty) FILTER (WHERE symbol = $2 AND side <> 'buy'), 0) AS sells "
-        "FROM orders WHERE account_id = $1 AND status = ANY($3::text[])", account_id, symbol, list(_OPEN))
+    row = await conn.fetchrow(_OPEN_EXPOSURE, account_id, symbol)
     assert row is not None
     return OpenExposure(int(row["n"]), row["buys"], row["sells"])
 
 
 async def working_orders(conn: Conn | asyncpg.Pool, account_id: str | None = None) -> list[StoredOrder]:
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM orders WHERE status = ANY($1::text[]) AND ($2::text IS NULL OR account_id = $2) "
-        "ORDER BY created_at", list(_OPEN), account_id)
+    rows = await conn.fetch(_WORKING, account_id)
     return [from_row(r) for r in rows]
 
 

@@ -130,3 +130,18 @@ def test_fills_never_touch_the_pending_extra(qty: Decimal, limit: Decimal, extra
         assert held.pending_cash == extra and held.cash >= extra
         assert held.confirmed_cash >= 0
     assert released + held.confirmed_cash == notional_to_block(qty, limit)
+
+
+def test_rebuilt_dataclasses_have_the_fields_their_constructors_carry_over() -> None:
+    """block/release/on_fill, apply_fill and PostingBatch rebuild these with their constructors (not
+    ``dataclasses.replace``): a field added here must be carried over there too."""
+    from dataclasses import fields
+
+    from ledger.fills import Position
+    from ledger.reservations import CashBalance, OrderReservation, ShareBalance
+
+    assert [f.name for f in fields(CashBalance)] == ["cash", "blocked", "currency"]
+    assert [f.name for f in fields(ShareBalance)] == ["symbol", "qty", "blocked_qty"]
+    assert [f.name for f in fields(OrderReservation)] == ["leaves_qty", "cash", "shares", "pending_cash",
+                                                          "pending_shares"]
+    assert [f.name for f in fields(Position)] == ["symbol", "qty", "cost_basis", "realized_pnl", "blocked_qty"]

@@ -1,0 +1,55 @@
+"""An exchange-report batch locks its orders and reads its ledger state in one statement
+(``store.lock_orders_and_state``): the orders come back locked, the state rows are exactly those of the
+locked accounts and of the orders' holdings, and both exactly-once checks see what is already recorded."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdType, Side, TimeInForce
+from gateway.oms.order_fsm import submit
+from gateway.oms.store import StoredOrder, insert_execution, insert_order, lock_orders_and_state
+from ledger.reservations import OrderReservation
+
+pytestmark = pytest.mark.integration
+D = Decimal
+
+
+async def _order(conn: asyncpg.Connection, order_id: str, account_id: str, symbol: str) -> StoredOrder:
+    order = submit(order_id=OrderID(order_id), cl_ord_id=ClOrdID(f"C-{order_id}"), account_id=AccountID(account_id),
+                   symbol=symbol, side=Side.BUY, ord_type=OrdType.LIMIT, time_in_force=TimeInForce.DAY, qty=D(10),
+                   price=D("12.5"))
+    stored = StoredOrder(order, "CLIENT1", order.cl_ord_id, OrderReservation.for_buy(D(10), D("12.5")))
+    await insert_order(conn, stored)
+    return stored
+
+
+async def test_orders_locked_and_state_of_the_locked_accounts_in_one_read(db_pool: asyncpg.Pool) -> None:
+    for account in ("A1", "A2"):
+        await db_pool.execute("INSERT INTO accounts (account_id, account_type, owner_name) VALUES ($1, 'cash', 'x')",
+                              account)
+        await db_pool.execute("INSERT INTO cash_balances (account_id, currency, account_type, amount, blocked) "
+                              "VALUES ($1, 'USD', 'cash', 1000, 125)", account)
+        await db_pool.execute("INSERT INTO holdings (account_id, symbol, account_type, qty, blocked_qty, avg_cost, "
+                              "cost_basis, realized_pnl) VALUES ($1, 'AAPL', 'cash', 3, 0, 10, 30, 0)", account)
+    await db_pool.execute("INSERT INTO journal_entries (account_id, kind, reference) VALUES ('A1', 'fill', 'X-old')")
+    async with db_pool.acquire() as conn:
+        o1 = await _order(conn, "O1", "A1", "AAPL")
+        await _order(conn, "O2", "A2", "AAPL")
+        await insert_execution(conn, exec_id="E1", venue_exec_id="X-seen", stored=o1, exec_type="new",
+                               last_qty=D(0), last_px=D(0), fix_fields=[(35, "8")])
+        async with conn.transaction():
+            orders, state = await lock_orders_and_state(conn, ["A1"], ["O1", "O2", "O-none"],
+                                                        ["X-old", "X-seen", "X-new"])
+            assert orders["O1"] == o1 and sorted(orders) == ["O1", "O2"]
+            got = sorted((r["k"], r["a"], r["s"], r["n1"], r["n2"]) for r in state)
+            # only A1 is locked: its cash, the holding of its order; A2's rows are not read
+            assert got == [("c", "A1", "USD", D(1000), D(125)), ("h", "A1", "AAPL", D(3), D(30)),
+                           ("j", "A1", "X-old", None, None), ("x", None, "X-seen", None, None)]
+            async with db_pool.acquire() as other:
+                for order_id in ("O1", "O2"):  # both order rows are locked by this transaction
+                    with pytest.raises(asyncpg.LockNotAvailableError):
+                        await other.execute("SELECT 1 FROM orders WHERE order_id = $1 FOR UPDATE NOWAIT", order_id)
