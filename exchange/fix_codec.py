@@ -14,7 +14,7 @@ import quickfix44 as fix44
 from exchange.client_orders import ChangeRequest, OrderRequest
 from exchange.market_data import MdEntry, MdReject
 from exchange.reports import CancelReject, ExecReport
-from fixsession.messages import WIRE_FIELD, msg_type, wire_text
+from fixsession.messages import msg_type, wire_text
 
 
 class Malformed(Exception):
@@ -104,7 +104,11 @@ def crack(message: fix.Message | _Cracked) -> fix.Message | _Cracked:
     already)."""
     if isinstance(message, _Cracked):
         return message
-    fields = dict(reversed(WIRE_FIELD.findall(wire_text(message))))  # the first occurrence of a tag wins
+    fields: dict[str, str] = {}
+    for part in wire_text(message).split("\x01"):
+        tag, _, value = part.partition("=")
+        if tag not in fields:
+            fields[tag] = value
     return message if not _DATA_TAGS.isdisjoint(fields) else _Cracked(fields)
 
 

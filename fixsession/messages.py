@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import threading
 
 import quickfix as fix
 
 SOH = "\x01"
-# one field of a message's wire text (``toString()``): tag up to the first '=', value up to SOH. ``findall`` over
-# the text reads every field in one C call (``crack`` in the order path and the exchange)
-WIRE_FIELD = re.compile(r"([^\x01=]*)=([^\x01]*)\x01")
 
 
 def session_key(session_id: fix.SessionID) -> str:

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 import quickfix as fix
 import quickfix44 as fix44  # the generated FIX 4.4 groups (their field order) for 35=AD's groups
 
-from fixsession.messages import WIRE_FIELD, body_value, header_value, wire_text
+from fixsession.messages import body_value, header_value, wire_text
 from gateway.oms.model import ClOrdID, OrdType, Side, TimeInForce, UnknownCode
 from gateway.oms.session_days import SESSION_START_TAG, parse_session_start
 
@@ -97,7 +97,11 @@ def crack(msg: fix.Message) -> Cracked:
     """The message's fields, tag → value (the first occurrence of a tag: header before body, a body field
     before any repeating group of the same tag), from its wire form: one call into QuickFIX instead of an
     ``isSetField`` + ``getField`` pair per field."""
-    out = dict(reversed(WIRE_FIELD.findall(wire_text(msg))))  # reversed: the first occurrence is written last
+    out: dict[str, str] = {}
+    for part in wire_text(msg).split("\x01"):
+        tag, _, value = part.partition("=")
+        if tag not in out:
+            out[tag] = value
     if _DATA_TAGS.isdisjoint(out):
         return out
     slow = {str(tag): v for tag in _HEADER_TAGS if (v := header_value(msg, tag)) is not None}
