@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import statistics
 import sys
 import tempfile
@@ -89,6 +90,8 @@ def main(n: int, rounds: int, only: str = "") -> None:
     pieces += _send_chain_pieces(order)
     if only:
         pieces = [piece for piece in pieces if only in piece[0]]
+    gc.collect()
+    gc.freeze()  # as the gateway after start-up: set-up objects out of the collector's sweeps (steadier figures)
     total = 0.0
     for name, per_lifecycle, fn in pieces:
         us = measure(fn, n, rounds)
