@@ -53,7 +53,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from operator import attrgetter
 from typing import Any
 from uuid import UUID, SafeUUID
 
@@ -152,15 +151,17 @@ class AuditEvent:
     def to_payload(self) -> dict[str, Any]:
         """The outbox ``payload`` (JSON-ready: decimals and timestamps as strings, empty values omitted)."""
         payload: dict[str, Any] = dict(self.extra)
-        for key, value in zip(STRING_KEYS, _STRING_VALUES(self), strict=True):
+        for key in STRING_KEYS:
+            value = getattr(self, key)
             if value:
                 payload[key] = value
-        for key, value in zip(_DECIMAL_KEYS, _DECIMAL_VALUES(self), strict=True):
+        for key in _DECIMAL_KEYS:
+            value = getattr(self, key)
             if value is not None:
                 payload[key] = str(value)
-        quote = _QUOTE_VALUES(self)
-        if quote != _NO_QUOTE:
-            payload["quote"] = {k: str(v) for k, v in zip(QUOTE_KEYS, quote, strict=True) if v is not None}
+        quote = {k: str(getattr(self, k)) for k in QUOTE_KEYS if getattr(self, k) is not None}
+        if quote:
+            payload["quote"] = quote
         if self.hops:
             payload["ts"] = {
                 hop: ts.astimezone(UTC).isoformat(timespec="microseconds") for hop, ts in self.hops.items()
@@ -168,9 +169,4 @@ class AuditEvent:
         return payload
 
 
-# to_payload reads each group of fields with one call
 _DECIMAL_KEYS = (*QTY_KEYS, *PRICE_KEYS, *MONEY_KEYS)
-_STRING_VALUES = attrgetter(*STRING_KEYS)
-_DECIMAL_VALUES = attrgetter(*_DECIMAL_KEYS)
-_QUOTE_VALUES = attrgetter(*QUOTE_KEYS)
-_NO_QUOTE = (None,) * len(QUOTE_KEYS)
