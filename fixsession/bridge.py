@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import quickfix as fix
 import structlog
 
-from fixsession.messages import InboundMessage, copy_session_id, held_wire, msg_type, session_key
+from fixsession.messages import copy_session_id, msg_type, session_key
 
 log = structlog.get_logger(__name__)
 
@@ -75,8 +75,7 @@ class InboundBridge:
         owned_id = self._ids.get(key)
         if owned_id is None:
             owned_id = self._ids[key] = copy_session_id(session_id)
-        wire = held_wire(message)
-        item = (key, owned_id, fix.Message(message) if wire is None else InboundMessage(message, wire))
+        item = (key, owned_id, fix.Message(message))
         with self._pending_lock:
             self._pending[key] = self._pending.get(key, 0) + 1
             self._inbox.append(item)

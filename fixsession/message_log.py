@@ -31,8 +31,7 @@ from pathlib import Path
 import quickfix as fix
 import structlog
 
-from fixsession.messages import hold_wire, wire_msg_type
-from fixsession.metrics import MessageCounter, count_message
+from fixsession.metrics import MessageCounter, count_message, wire_msg_type
 
 log = structlog.get_logger(__name__)
 
@@ -206,22 +205,22 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
         self.scrubber = scrubber
         self._counted = {"OUT": MessageCounter(inner, "out"), "IN ": MessageCounter(inner, "in")}
 
-    def _log(self, session_id: fix.SessionID, direction: str, message: fix.Message) -> str | None:
+    def _log(self, session_id: fix.SessionID, direction: str, message: fix.Message) -> None:
         """Write the message to the log and count it: its wire text read once for both (one call into the
-        binding per message instead of a ``toString`` and three header lookups). Returns the text."""
+        binding per message instead of a ``toString`` and three header lookups)."""
         try:
-            raw: str = message.toString()
+            raw = message.toString()
         except Exception as exc:  # never into C++
             log.warning("fix.message_log_failed", error=str(exc))
             count_message(self.inner, "out" if direction == "OUT" else "in", message)
-            return None
+            return
         self._counted[direction].count(wire_msg_type(raw))  # h11-observability
-        if self.messages is not None:
-            try:
-                self.messages.write(session_id, direction, raw)
-            except Exception as exc:  # never into C++
-                log.warning("fix.message_log_failed", error=str(exc))
-        return raw
+        if self.messages is None:
+            return
+        try:
+            self.messages.write(session_id, direction, raw)
+        except Exception as exc:  # never into C++
+            log.warning("fix.message_log_failed", error=str(exc))
 
     def _scrub(self, session_id: fix.SessionID) -> None:
         try:
@@ -253,10 +252,5 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
         self._log(sessionID, "OUT", message)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        # the text read for the log goes with the message to the event loop (``InboundMessage``): held for this
-        # callback on this thread, where the bridge copies the message
-        hold_wire(message, self._log(sessionID, "IN ", message))
-        try:
-            self.inner.fromApp(message, sessionID)
-        finally:
-            hold_wire(None, None)
+        self._log(sessionID, "IN ", message)
+        self.inner.fromApp(message, sessionID)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import quickfix as fix
 
 SOH = "\x01"
@@ -45,48 +43,3 @@ def msg_seq_num(message: fix.Message) -> int | None:
 def printable(message: fix.Message) -> str:
     """The wire form with SOH shown as '|', for logs."""
     return str(message.toString()).replace(SOH, "|")
-
-
-class InboundMessage(fix.Message):  # type: ignore[misc]
-    """An owned copy of an inbound message with its wire text, read once on the engine thread (for the message
-    log and the counters) and handed over with it: the event loop reads ``wire`` instead of calling ``toString``
-    and the header again. Inbound messages are not modified once handed over, so the text stays the message's."""
-
-    def __init__(self, message: fix.Message, wire: str) -> None:
-        super().__init__(message)
-        self.wire = wire
-
-
-def wire_text(message: fix.Message) -> str:
-    """The message's wire text: the one read on the engine thread when there is one, else ``toString()``."""
-    return message.wire if type(message) is InboundMessage else str(message.toString())
-
-
-def wire_msg_type(raw: str) -> str:
-    """MsgType (35) of a message's wire text ("" if it has none): the third field of a framed message, found
-    without a call into the binding."""
-    start = raw.find("\x0135=")
-    if start < 0:
-        return raw[3:raw.find("\x01")] if raw.startswith("35=") else ""
-    end = raw.find("\x01", start + 4)
-    return raw[start + 4:end if end >= 0 else len(raw)]
-
-
-def message_type(message: fix.Message) -> str:
-    """``msg_type`` without a call into the binding for a message handed over with its wire text."""
-    return wire_msg_type(message.wire) if type(message) is InboundMessage else msg_type(message)
-
-
-# The engine thread's inbound message and its wire text, while the application's ``fromApp`` runs: set by the
-# message log's wrapper (which reads the text anyway), read by the bridge when it copies the message.
-_engine = threading.local()
-
-
-def hold_wire(message: fix.Message | None, raw: str | None) -> None:
-    _engine.held = (message, raw) if message is not None and raw is not None else None
-
-
-def held_wire(message: fix.Message) -> str | None:
-    """The wire text held for ``message`` (the same callback's object) on this thread, if any."""
-    held = getattr(_engine, "held", None)
-    return held[1] if held is not None and held[0] is message else None

@@ -23,7 +23,7 @@ import quickfix as fix
 import structlog
 
 from fixsession.application import SafeApplication
-from fixsession.messages import body_value, message_type, session_key
+from fixsession.messages import body_value, msg_type, session_key
 from fixsession.rejects import APPLICATION_NOT_AVAILABLE, NOT_AUTHORIZED, business_reject, unsupported_message_type
 from fixsession.throttle import Decision, Rate, ThrottlePolicy
 from gateway.fix.audit import SessionAudit
@@ -102,18 +102,18 @@ class ClientAcceptorApplication(SafeApplication):
 
     async def handle_app_message(self, session_id: fix.SessionID, message: fix.Message) -> None:
         client = self._client(session_id)
-        if client is not None and client.kind == DROP_COPY and message_type(message) not in DROP_COPY_MAY_SEND:
-            log.info("fix.drop_copy_refused", session=session_key(session_id), msg_type=message_type(message))
+        if client is not None and client.kind == DROP_COPY and msg_type(message) not in DROP_COPY_MAY_SEND:
+            log.info("fix.drop_copy_refused", session=session_key(session_id), msg_type=msg_type(message))
             self.send(session_id, business_reject(message, NOT_AUTHORIZED, DROP_COPY_READ_ONLY,
                                                   body_value(message, 11)))
             return
-        handler = self.handlers.get(message_type(message))
+        handler = self.handlers.get(msg_type(message))
         if handler is None:
             self.send(session_id, unsupported_message_type(message))
             return
         try:
             await handler(session_id, message)
         except Exception:
-            log.exception("fix.handler_failed", session=session_key(session_id), msg_type=message_type(message))
+            log.exception("fix.handler_failed", session=session_key(session_id), msg_type=msg_type(message))
             self.send(session_id, business_reject(message, APPLICATION_NOT_AVAILABLE,
                                                   "Message could not be processed"))

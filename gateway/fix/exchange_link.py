@@ -16,7 +16,7 @@ import quickfix as fix
 import structlog
 
 from fixsession.application import SafeApplication
-from fixsession.messages import message_type, printable, session_key
+from fixsession.messages import msg_type, printable, session_key
 from fixsession.settings import SessionSpec
 
 log = structlog.get_logger(__name__)
@@ -48,8 +48,8 @@ class ExchangeLinkApplication(SafeApplication):
         return self.send(self.session_id, message)
 
     async def handle_app_message(self, session_id: fix.SessionID, message: fix.Message) -> None:
-        handler = self.handlers.get(message_type(message))
+        handler = self.handlers.get(msg_type(message))
         if handler is None:
-            log.info("fix.exchange_message_unhandled", msg_type=message_type(message), message=printable(message))
+            log.info("fix.exchange_message_unhandled", msg_type=msg_type(message), message=printable(message))
             return
         await handler(session_id, message)
