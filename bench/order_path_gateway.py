@@ -3,25 +3,43 @@
     .venv/bin/python bench/order_path_gateway.py [--n 10000] [--rounds 5]
 
 Prints the median CPU time (``time.process_time``, so it holds on a busy machine better than wall time) of
-each piece a lifecycle (new -> ack -> fill) runs, with how many times a lifecycle runs it. Uses only functions
-that exist before and after ADR 030, so the same script measures both: for an A/B, run it from each checkout
-with ``PYTHONPATH=<checkout>`` (alternating, several times).
+each piece a lifecycle (new -> ack -> fill) runs, with how many times a lifecycle runs it; ``--only TEXT`` runs
+the pieces whose name holds TEXT (for instruction counts: ``valgrind --tool=callgrind`` at two ``--n``, the
+difference). Uses only functions that exist before and after ADR 030 (and 037), so the same script measures both:
+for an A/B, run it from each checkout with ``PYTHONPATH=<checkout>`` (alternating, several times).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
+import gc
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
-from gateway.oms import metrics, reports
-from gateway.oms.fix_codec import build_message
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)  # bench/audit.py would stand in for the audit package
+
+import quickfix as fix
+
+from fixsession import messages
+from fixsession.application import SafeApplication
+from fixsession.message_log import LoggingApplication, MessageLog, StoreScrubber
+from gateway.oms import audit_trail, metrics, model, reports
+from gateway.oms.audit_spool import watch_rejects
+from gateway.oms.fix_codec import build_message, crack
 from gateway.oms.model import ClOrdID, ExecType, OrdType, Side, TimeInForce
 from gateway.oms.order_events import OrderAccepted, OrderFilled
-from gateway.oms.order_fsm import apply, submit
+from gateway.oms.order_fsm import Order, apply, submit
+from gateway.oms.store import StoredOrder
+from ledger.reservations import OrderReservation
 
 
 def measure(fn: Callable[[], object], n: int, rounds: int) -> float:
@@ -35,7 +53,7 @@ def measure(fn: Callable[[], object], n: int, rounds: int) -> float:
     return statistics.median(per_call)
 
 
-def main(n: int, rounds: int) -> None:
+def main(n: int, rounds: int, only: str = "") -> None:
     order = submit(order_id="O018d2a1b2c3d4e5f6a7", cl_ord_id=ClOrdID("C1"), account_id="ACC-BENCH1",  # type: ignore[arg-type]
                    symbol="AAPL", side=Side.BUY, ord_type=OrdType.LIMIT, time_in_force=TimeInForce.IOC,
                    qty=Decimal(1), price=Decimal("190.12"))
@@ -51,6 +69,10 @@ def main(n: int, rounds: int) -> None:
         reports.execution_report(acked, "E2", ExecType.NEW)
         reports.execution_report(filled, "E3", ExecType.TRADE, last_qty=Decimal(1), last_px=Decimal("190.10"))
 
+    def two_metrics() -> None:
+        metrics.order_decided(received, order)
+        metrics.venue_acknowledged(received)
+
     def ledger_words() -> None:
         for _ in range(27):
             _ = ExecType.TRADE.ledger
@@ -63,9 +85,13 @@ def main(n: int, rounds: int) -> None:
         ("enum .ledger x27", 1, ledger_words),
         ("from_fix x3 (Side, OrdType, TimeInForce)", 1,
          lambda: (Side.from_fix("1"), OrdType.from_fix("2"), TimeInForce.from_fix("3"))),
-        ("metrics: order_decided + venue_acknowledged", 1,
-         lambda: (metrics.order_decided(received, order), metrics.venue_acknowledged(received))),
+        ("metrics: order_decided + venue_acknowledged", 1, two_metrics),
     ]
+    pieces += _send_chain_pieces(order)
+    if only:
+        pieces = [piece for piece in pieces if only in piece[0]]
+    gc.collect()
+    gc.freeze()  # as the gateway after start-up: set-up objects out of the collector's sweeps (steadier figures)
     total = 0.0
     for name, per_lifecycle, fn in pieces:
         us = measure(fn, n, rounds)
@@ -74,9 +100,49 @@ def main(n: int, rounds: int) -> None:
     print(f"{'sum per lifecycle':50s} {total:8.2f} µs CPU  ({reports.__file__})")
 
 
+def _send_chain_pieces(order: Order) -> list[tuple[str, int, Callable[[], object]]]:
+    """The FIX edge's per-message Python work and the audit event (ADR 037), with what exists on either side."""
+    directory = Path(tempfile.mkdtemp(prefix="gw-bench-"))
+    loop = asyncio.new_event_loop()
+    sid = fix.SessionID("FIX.4.4", "BROKER", "CLIENT1")
+    outbound = SafeApplication("gateway")
+    outbound.no_resend_types = frozenset({"W", "X"})
+    watch_rejects(outbound, lambda event: None)
+    out_chain = LoggingApplication(outbound, MessageLog(directory), StoreScrubber(directory))
+    report = build_message("8", [(37, "O1"), (11, "C1"), (17, "E1"), (150, "0"), (39, "0"), (55, "AAPL"), (54, "1"),
+                                 (38, "1"), (40, "2"), (44, "190.12"), (59, "3"), (151, "1"), (14, "0"), (6, "0")])
+    inbound = SafeApplication("gateway", loop)
+    in_chain = LoggingApplication(inbound, MessageLog(directory), StoreScrubber(directory))
+    new_order = fix.Message("8=FIX.4.4\x019=5\x0135=D\x0134=2\x0149=CLIENT1\x0156=BROKER\x0111=C1\x011=ACC\x01"
+                            "55=AAPL\x0154=1\x0138=1\x0140=2\x0144=190.12\x0159=3\x0110=000\x01", False)
+    bridge = inbound.bridge
+    assert bridge is not None
+
+    def from_app() -> None:  # the engine thread's part; the inbox is emptied as the loop would
+        in_chain.fromApp(new_order, sid)
+        bridge._inbox.clear()
+        bridge._pending.clear()
+
+    held = OrderReservation(Decimal(1), Decimal("190.12"))
+    stored = StoredOrder(order, "CLIENT1", order.cl_ord_id, held)
+    move: Callable[..., object] = getattr(model, "evolve", dataclasses.replace)
+    wire_copy = getattr(messages, "InboundMessage", None)  # ADR 037: the copy the loop gets carries its text
+    handed = wire_copy(new_order, new_order.toString()) if wire_copy is not None else fix.Message(new_order)
+    return [
+        ("toApp chain: one outbound report", 4, lambda: out_chain.toApp(report, sid)),
+        ("fromApp chain + bridge copy: one inbound order", 3, from_app),
+        ("crack (gateway, a copy as handed over)", 3, lambda: crack(handed)),
+        ("audit event + payload", 3, lambda: audit_trail.event("order.fill", order, "CLIENT1", exec_id="E1",
+                                                              extra={"venue_exec_id": "X1"}).to_payload()),
+        ("StoredOrder + reservation moved (x2)", 2,
+         lambda: move(stored, order=order, reservation=move(held, leaves_qty=Decimal(0)))),
+    ]
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", default="", help="only the pieces whose name holds this text (e.g. under callgrind)")
     args = parser.parse_args()
-    main(args.n, args.rounds)
+    main(args.n, args.rounds, args.only)

@@ -175,9 +175,7 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         try:
             action()
         except BaseException:  # nothing may cross into C++: it would abort the process
-            with contextlib.suppress(BaseException):
-                log.exception("fix.callback_failed", app=self.name, callback=callback,
-                              session=session_key(session_id))
+            self._failed(callback, session_id)
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
         self._guard("onCreate", sessionID, lambda: self._created(sessionID))
@@ -188,17 +186,34 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
     def onLogout(self, sessionID: fix.SessionID) -> None:
         self._guard("onLogout", sessionID, lambda: self._logged_out(sessionID))
 
+    # the per-message callbacks guard inline (no closure and no extra call per message)
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._guard("toAdmin", sessionID, lambda: self._outbound_admin(message, sessionID))
+        try:
+            self._outbound_admin(message, sessionID)
+        except BaseException:
+            self._failed("toAdmin", sessionID)
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._guard("fromAdmin", sessionID, lambda: self._inbound_admin(message, sessionID))
+        try:
+            self._inbound_admin(message, sessionID)
+        except BaseException:
+            self._failed("fromAdmin", sessionID)
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._guard("toApp", sessionID, lambda: self._outbound_app(message, sessionID))
+        try:
+            self._outbound_app(message, sessionID)
+        except BaseException:
+            self._failed("toApp", sessionID)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._guard("fromApp", sessionID, lambda: self._inbound_app(message, sessionID))
+        try:
+            self._inbound_app(message, sessionID)
+        except BaseException:
+            self._failed("fromApp", sessionID)
+
+    def _failed(self, callback: str, session_id: fix.SessionID) -> None:
+        with contextlib.suppress(BaseException):
+            log.exception("fix.callback_failed", app=self.name, callback=callback, session=session_key(session_id))
 
     # --- logon gate -----------------------------------------------------------------------------
     def _refusal(self, session_id: fix.SessionID) -> str | None:

@@ -31,7 +31,7 @@ from pathlib import Path
 import quickfix as fix
 import structlog
 
-from fixsession.metrics import count_kind, count_message, wire_msg_type
+from fixsession.metrics import MessageCounter, count_message, wire_msg_type
 
 log = structlog.get_logger(__name__)
 
@@ -105,11 +105,20 @@ class MessageLog:
         return f"{cached[1]}.{nanos // 1000:06d}"
 
     def write(self, session_id: fix.SessionID, direction: str, message: fix.Message | str) -> None:
-        """``message``: the message or its wire text (``toString()``, when the caller has it already)."""
+        """``message``: the message or its wire text (``toString()``, when the caller has it already).
+        One ``os.write`` per line, unbuffered: a line written is in the file even if the process is killed."""
         raw = message if isinstance(message, str) else str(message.toString())
-        line = f"{self._stamp()} : {direction} : {mask_secrets(raw)}\n".encode()
+        if "554=" in raw or "925=" in raw:
+            raw = mask_secrets(raw)
+        second, nanos = divmod(time.time_ns(), 1_000_000_000)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)))
+        line = f"{cached[1]}.{nanos // 1000:06d} : {direction} : {raw}\n".encode()
+        key = session_id.toString()
         with self._lock:
-            os.write(self._fd(session_id), line)
+            fd = self._fds.get(key)
+            os.write(self._fd(session_id) if fd is None else fd, line)
 
     def close(self) -> None:
         with self._lock:
@@ -194,17 +203,18 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
         self.inner = inner
         self.messages = messages
         self.scrubber = scrubber
+        self._counted = {"OUT": MessageCounter(inner, "out"), "IN ": MessageCounter(inner, "in")}
 
     def _log(self, session_id: fix.SessionID, direction: str, message: fix.Message) -> None:
         """Write the message to the log and count it: its wire text read once for both (one call into the
         binding per message instead of a ``toString`` and three header lookups)."""
         try:
-            raw = str(message.toString())
+            raw = message.toString()
         except Exception as exc:  # never into C++
             log.warning("fix.message_log_failed", error=str(exc))
             count_message(self.inner, "out" if direction == "OUT" else "in", message)
             return
-        count_kind(self.inner, "out" if direction == "OUT" else "in", wire_msg_type(raw))  # h11-observability
+        self._counted[direction].count(wire_msg_type(raw))  # h11-observability
         if self.messages is None:
             return
         try:

@@ -19,7 +19,8 @@ from prometheus_client.registry import Collector
 
 from fixsession.messages import msg_type
 
-__all__ = ["FIX_MESSAGES", "RESEND_REQUESTS", "FixSessionsCollector", "count_kind", "count_message", "wire_msg_type"]
+__all__ = ["FIX_MESSAGES", "RESEND_REQUESTS", "FixSessionsCollector", "MessageCounter", "count_kind", "count_message",
+           "wire_msg_type"]
 
 # Session and application messages of FIX 4.4 this system speaks (anything else counts as "other").
 KNOWN_TYPES = frozenset({
@@ -68,6 +69,38 @@ def count_kind(app: object, direction: str, kind: str) -> None:
             RESEND_REQUESTS.labels(name, direction).inc()
     except Exception:  # metrics must never reach C++
         pass
+
+
+class MessageCounter:
+    """The counters of one application and direction, by MsgType: a message costs a dict look-up and an
+    increment (``count_kind`` resolves the application's name and the label key on every call)."""
+
+    def __init__(self, app: object, direction: str) -> None:
+        self.name = str(getattr(app, "name", None) or type(app).__name__)
+        self.direction = direction
+        self._children: dict[str, Counter] = {}
+
+    def count(self, kind: str) -> None:
+        """Count one message of MsgType ``kind`` (engine thread or loop); never raises."""
+        try:
+            child = self._children.get(kind)
+            if child is None:
+                child = self._child(kind)
+            child.inc()
+            if kind == "2":
+                RESEND_REQUESTS.labels(self.name, self.direction).inc()
+        except Exception:  # metrics must never reach C++
+            pass
+
+    def _child(self, kind: str) -> Counter:
+        label = kind if kind in KNOWN_TYPES else "other"
+        child = _children.get((self.name, self.direction, label))
+        if child is None:
+            child = _children[(self.name, self.direction, label)] = FIX_MESSAGES.labels(self.name, self.direction,
+                                                                                        label)
+        if len(self._children) < 256:  # unknown types are caught by "other"; never let junk grow the cache
+            self._children[kind] = child
+        return child
 
 
 class FixSessionsCollector(Collector):

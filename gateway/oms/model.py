@@ -9,8 +9,11 @@ never mapped to something close.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from enum import Enum
-from typing import NewType, Self
+from operator import attrgetter
+from typing import Any, NewType, Self, TypeVar
 
 __all__ = [
     "AccountID",
@@ -28,6 +31,7 @@ __all__ = [
     "Side",
     "TimeInForce",
     "UnknownCode",
+    "evolve",
 ]
 
 ClOrdID = NewType("ClOrdID", str)  # tag 11, chosen by the client, unique per session
@@ -211,3 +215,34 @@ class BusinessRejectReason(_Coded):  # tag 380 (INT); FIX 4.4 has no "throttle" 
     APPLICATION_NOT_AVAILABLE = 4
     CONDITIONALLY_REQUIRED_FIELD_MISSING = 5
     NOT_AUTHORIZED = 6
+
+
+_T = TypeVar("_T")
+# per dataclass: its init fields' values in order, and each field's position (None: use ``dataclasses.replace``)
+_SHAPES: dict[type, tuple[Callable[[Any], tuple[Any, ...]], dict[str, int]] | None] = {}
+
+
+def evolve(obj: _T, **changes: Any) -> _T:
+    """``dataclasses.replace`` without its per-call introspection (``fields()``, a getattr and a dict entry per
+    field): the values read with one ``attrgetter`` and the class called with them in order. Same result,
+    ``__post_init__`` included; a class with a non-init field goes through ``replace``. An unknown field
+    name raises KeyError."""
+    cls = type(obj)
+    try:
+        shape = _SHAPES[cls]
+    except KeyError:
+        shape = _SHAPES[cls] = _shape(cls)
+    if shape is None:
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    values, index = shape
+    args = list(values(obj))
+    for name, value in changes.items():
+        args[index[name]] = value
+    return cls(*args)
+
+
+def _shape(cls: type) -> tuple[Callable[[Any], tuple[Any, ...]], dict[str, int]] | None:
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    if len(names) < 2 or any(not f.init for f in dataclasses.fields(cls)):
+        return None  # attrgetter of one name gives a value, not a tuple; non-init fields are not arguments
+    return attrgetter(*names), {name: i for i, name in enumerate(names)}

@@ -33,7 +33,7 @@ from gateway.oms.audit_trail import UNAVAILABLE, event, now
 from gateway.oms.batch import Batch
 from gateway.oms.inbound_marks import InboundMarks, save_inbound_marks
 from gateway.oms.links import ClientLink
-from gateway.oms.model import ExecType, OrdRejReason, Side
+from gateway.oms.model import ExecType, OrdRejReason, Side, evolve
 from gateway.oms.order_events import (
     OrderAccepted,
     OrderCanceled,
@@ -72,7 +72,7 @@ def _held(stored: StoredOrder) -> OrderReservation:
     """The order's reservation with the part blocked ahead for a pending replace marked as pending (fills
     release from the confirmed part only)."""
     held = stored.reservation
-    return replace(held, pending_cash=min(stored.pending_extra_cash, held.cash),
+    return evolve(held, pending_cash=min(stored.pending_extra_cash, held.cash),
                    pending_shares=min(stored.pending_extra_qty, held.shares))
 
 
@@ -327,17 +327,16 @@ class VenueReports:
             if order.is_terminal and not reservation.is_empty:
                 await batch.release(account, order.symbol, Release(reservation.cash, reservation.shares))
                 reservation = OrderReservation(ZERO)
-            stored = replace(stored, order=order, reservation=reservation)
+            stored = evolve(stored, order=order, reservation=reservation)
             extra = {"realized_pnl": booked.realized_pnl} if order.side is not Side.BUY else {}
         elif order.is_terminal:
             await batch.release(account, order.symbol, Release(stored.reservation.cash, stored.reservation.shares))
-            stored = replace(stored, order=order, reservation=OrderReservation(ZERO),
-                             pending_extra_cash=ZERO, pending_extra_qty=ZERO)
+            stored = evolve(stored, order=order, reservation=OrderReservation(ZERO),
+                            pending_extra_cash=ZERO, pending_extra_qty=ZERO)
         elif isinstance(change, OrderReplaced):
             stored = await self._resize(batch, account, replace(stored, order=order))
         else:
-            stored = replace(stored, order=order, reservation=replace(stored.reservation,
-                                                                      leaves_qty=order.leaves_qty))
+            stored = evolve(stored, order=order, reservation=evolve(stored.reservation, leaves_qty=order.leaves_qty))
         exec_id = new_id("E")
         fields = reports.execution_report(order, exec_id, exec_type, last_qty=r.last_qty, last_px=r.last_px,
                                           text=(r.text or None) if exec_type in _WITH_REASON else None)
