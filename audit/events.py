@@ -65,6 +65,7 @@ STRING_KEYS = ("actor", "symbol", "side", "ord_type", "status", "cl_ord_id", "or
 QTY_KEYS = ("qty", "last_qty")
 PRICE_KEYS = ("price", "last_px")
 MONEY_KEYS = ("realized_pnl",)
+_DECIMAL_KEYS = (*QTY_KEYS, *PRICE_KEYS, *MONEY_KEYS)
 
 
 class InvalidEvent(ValueError):
@@ -168,5 +169,3 @@ class AuditEvent:
             }
         return payload
 
-
-_DECIMAL_KEYS = (*QTY_KEYS, *PRICE_KEYS, *MONEY_KEYS)

@@ -108,17 +108,9 @@ class MessageLog:
         """``message``: the message or its wire text (``toString()``, when the caller has it already).
         One ``os.write`` per line, unbuffered: a line written is in the file even if the process is killed."""
         raw = message if isinstance(message, str) else str(message.toString())
-        if "554=" in raw or "925=" in raw:
-            raw = mask_secrets(raw)
-        second, nanos = divmod(time.time_ns(), 1_000_000_000)
-        cached = self._second
-        if cached[0] != second:
-            cached = self._second = (second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)))
-        line = f"{cached[1]}.{nanos // 1000:06d} : {direction} : {raw}\n".encode()
-        key = session_id.toString()
+        line = f"{self._stamp()} : {direction} : {mask_secrets(raw)}\n".encode()
         with self._lock:
-            fd = self._fds.get(key)
-            os.write(self._fd(session_id) if fd is None else fd, line)
+            os.write(self._fd(session_id), line)
 
     def close(self) -> None:
         with self._lock:

@@ -55,25 +55,14 @@ def wire_msg_type(raw: str) -> str:
 
 
 def count_kind(app: object, direction: str, kind: str) -> None:
-    """Count one message of MsgType ``kind`` (engine thread); never raises."""
-    try:
-        name = str(getattr(app, "name", None) or type(app).__name__)
-        if kind not in KNOWN_TYPES:
-            kind = "other"
-        key = (name, direction, kind)
-        child = _children.get(key)
-        if child is None:
-            child = _children[key] = FIX_MESSAGES.labels(*key)
-        child.inc()
-        if kind == "2":
-            RESEND_REQUESTS.labels(name, direction).inc()
-    except Exception:  # metrics must never reach C++
-        pass
+    """Count one message of MsgType ``kind`` (engine thread); never raises. A hot path keeps its own
+    ``MessageCounter`` instead of resolving the application's name per message."""
+    MessageCounter(app, direction).count(kind)
 
 
 class MessageCounter:
     """The counters of one application and direction, by MsgType: a message costs a dict look-up and an
-    increment (``count_kind`` resolves the application's name and the label key on every call)."""
+    increment."""
 
     def __init__(self, app: object, direction: str) -> None:
         self.name = str(getattr(app, "name", None) or type(app).__name__)
