@@ -52,23 +52,16 @@ def link(rows: Iterable[dict[str, Any]], heads: Mapping[str, Head]) -> dict[str,
     """Append ``rows`` (in order) to their streams: sets ``stream_seq``, ``prev_hash``, ``hash`` on each row.
 
     Returns the heads after the batch (the input mapping is left untouched, so a failed insert can be retried
-    from the old heads). The loop is :func:`digest` inlined (it runs once per shipped event).
+    from the old heads). :func:`link_columns` over the rows' columns (the shipper's path).
     """
-    tips: dict[str, tuple[int, str]] = {}
-    dumps, sha256 = orjson.dumps, hashlib.sha256
-    for row in rows:
-        stream = row["stream"]
-        tip = tips.get(stream)
-        if tip is None:
-            head = heads.get(stream)
-            tip = (0, GENESIS) if head is None else (head.stream_seq, head.hash)
-        row["stream_seq"] = stream_seq = tip[0] + 1
-        row["prev_hash"] = tip[1]
-        row["hash"] = hashed = sha256(dumps([tip[1], stream, stream_seq, row["event_id"], row["event_type"],
-                                             row["occurred_at"], row["account"], row["payload"]])).hexdigest()
-        tips[stream] = (stream_seq, hashed)
-    new_heads = dict(heads)
-    new_heads.update((stream, Head(*tip)) for stream, tip in tips.items())
+    rows = list(rows)
+    if not rows:
+        return dict(heads)
+    stream_seqs, prev_hashes, hashes, new_heads = link_columns(
+        [r["stream"] for r in rows], [r["event_id"] for r in rows], [r["event_type"] for r in rows],
+        [r["occurred_at"] for r in rows], [r["account"] for r in rows], [r["payload"] for r in rows], heads)
+    for row, stream_seq, prev_hash, hashed in zip(rows, stream_seqs, prev_hashes, hashes, strict=True):
+        row["stream_seq"], row["prev_hash"], row["hash"] = stream_seq, prev_hash, hashed
     return new_heads
 
 
@@ -76,8 +69,9 @@ def link_columns(
     streams: Sequence[str], event_ids: Sequence[str], event_types: Sequence[str], occurred: Sequence[str],
     accounts: Sequence[str], payloads: Sequence[str], heads: Mapping[str, Head],
 ) -> tuple[list[int], list[str], list[str], dict[str, Head]]:
-    """:func:`link` over columns (the shipper's batch, no row dicts): ``(stream_seqs, prev_hashes, hashes,
-    heads after the batch)``, the same values ``link`` would set on the equivalent rows."""
+    """Append a batch given as columns (the shipper's, no row dicts) to its streams: ``(stream_seqs,
+    prev_hashes, hashes, heads after the batch)``. The loop is :func:`digest` inlined (it runs once per
+    shipped event)."""
     tips: dict[str, tuple[int, str]] = {}
     dumps, sha256 = orjson.dumps, hashlib.sha256
     stream_seqs: list[int] = []
