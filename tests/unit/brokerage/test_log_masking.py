@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
 
@@ -44,5 +47,18 @@ def test_every_log_path_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
 def test_hide_password_and_scram_verifier() -> None:
     assert hide_password("postgresql://u:p%40ss@h:5/db") == "postgresql://u:***@h:5/db"
     assert hide_password("redis://127.0.0.1:1/0") == "redis://127.0.0.1:1/0"
-    verifier = scram_sha256_verifier("pw")
-    assert verifier.startswith("SCRAM-SHA-256$4096:") and "pw" not in verifier.split("$", 1)[1]
+    # A space and "!" are outside base64, so the check cannot hit by chance in the
+    # random salt or keys (a two-letter password once did).
+    password = "pass word!"
+    verifier = scram_sha256_verifier(password)
+    assert password not in verifier
+    # RFC 5802/7677: the verifier is the salt and the keys derived from the password.
+    method, rest = verifier.split("$", 1)
+    iterations_salt, keys = rest.split("$")
+    iterations, salt = iterations_salt.split(":")
+    stored_key, server_key = keys.split(":")
+    assert method == "SCRAM-SHA-256" and iterations == "4096"
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), 4096)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    assert base64.b64decode(stored_key) == hashlib.sha256(client_key).digest()
+    assert base64.b64decode(server_key) == hmac.new(salted, b"Server Key", hashlib.sha256).digest()
