@@ -4,15 +4,14 @@ with live quotes in one MGET.
 The cache holds the ranked listings of a query (never the quotes, which must be live) for a short
 TTL: in Redis (shared by every API process) and, for the hottest queries, in a small process-local
 front with the same TTL. A hot query costs one MGET and never touches the index; one cached in Redis
-only, a GET plus the MGET; on a miss the MGET and the cache SET go out together after the index
-lookup. Quotes are read as stored (marketdata's keys, one MGET, like ``QuoteReader.get_many``) and
+only, a GET plus the MGET; on a miss the cache SET and the MGET go out in one pipeline after the
+index lookup. Quotes are read as stored (marketdata's keys, one MGET, like ``QuoteReader.get_many``) and
 decoded only by whoever needs them: the REST route relays their fields without building a ``Quote``
 (ADR 044); ``SearchHit.quote`` decodes one with marketdata's ``Quote.from_json``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import time
 from collections.abc import AsyncIterator
@@ -108,9 +107,12 @@ class SearchService:
             listings = await self._index.search(query, limit)
             self.recent.put(key, listings, now)
             payload = orjson.dumps([lst.to_mapping() for lst in listings])
-            quotes, _ = await asyncio.gather(
-                self._quote_rows(listings), self._redis.set(key, payload, px=self._ttl_ms)
-            )
+            async with self._redis.pipeline(transaction=False) as pipe:  # one round trip, one connection
+                pipe.set(key, payload, px=self._ttl_ms)
+                if listings:
+                    pipe.mget([quote_key(lst.symbol) for lst in listings])
+                replies = await pipe.execute()
+            quotes = replies[1] if listings else []
         return [SearchHit(listing, raw or None) for listing, raw in zip(listings, quotes, strict=True)]
 
     async def _quote_rows(self, listings: list[Listing]) -> list[bytes | str | None]:
