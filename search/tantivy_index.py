@@ -32,7 +32,7 @@ from search.query import (
 from search.ranking import Listing, rank
 from search.typos import one_edit_neighbours
 
-FUZZY_OVERFETCH = 4  # fuzzy hits are re-checked for prefix length 1; fetch more than needed
+FUZZY_OVERFETCH = 4  # rank re-checks fuzzy hits and puts a named share class first in the tier: fetch more
 # Bumped whenever the schema or the derived terms change: an index built by another version is rebuilt
 # by a reindex (and reported unavailable until then, which makes the API build it afresh).
 SCHEMA_VERSION = "3"
