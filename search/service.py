@@ -4,13 +4,14 @@ with live quotes in one MGET.
 The cache holds the ranked listings of a query (never the quotes, which must be live) for a short
 TTL: in Redis (shared by every API process) and, for the hottest queries, in a small process-local
 front with the same TTL. A hot query costs one MGET and never touches the index; one cached in Redis
-only, a GET plus the MGET; on a miss the MGET and the cache SET go out together after the index
-lookup. Quotes are read through marketdata's QuoteReader (which owns their encoding in Redis).
+only, a GET plus the MGET; on a miss the cache SET and the MGET go out in one pipeline after the
+index lookup. Quotes are read as stored (marketdata's keys, one MGET, like ``QuoteReader.get_many``) and
+decoded only by whoever needs them: the REST route relays their fields without building a ``Quote``
+(ADR 044); ``SearchHit.quote`` decodes one with marketdata's ``Quote.from_json``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import time
 from collections.abc import AsyncIterator
@@ -19,8 +20,7 @@ from dataclasses import dataclass
 import orjson
 from redis.asyncio import Redis
 
-from marketdata.quotes import Quote
-from marketdata.redis_quotes import QuoteReader
+from marketdata.quotes import Quote, quote_key
 from search.index import TickerIndex
 from search.query import InvalidQuery, parse_query
 from search.ranking import Listing
@@ -32,7 +32,11 @@ MAX_LIMIT = 50
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     listing: Listing
-    quote: Quote | None
+    quote_json: bytes | str | None  # the quote as stored in Redis (marketdata's JSON); None: no quote yet
+
+    @property
+    def quote(self) -> Quote | None:
+        return None if self.quote_json is None else Quote.from_json(self.quote_json)
 
 
 def cache_key(canonical_query: str, limit: int) -> str:
@@ -79,7 +83,6 @@ class SearchService:
     def __init__(self, index: TickerIndex, redis: Redis, cache_ttl_seconds: float) -> None:  # type: ignore[type-arg,unused-ignore]
         self._index = index
         self._redis = redis
-        self._quotes = QuoteReader(redis)
         self._ttl_ms = max(1, int(cache_ttl_seconds * 1000))
         self.recent = RecentResults(cache_ttl_seconds)
 
@@ -98,19 +101,25 @@ class SearchService:
             if cached is not None:
                 listings = [Listing.from_mapping(m) for m in orjson.loads(cached)]
                 self.recent.put(key, listings, now)
-        symbols: list[str]
         if listings is not None:
-            symbols = [lst.symbol for lst in listings]
-            quotes = await self._quotes.get_many(symbols)
+            quotes = await self._quote_rows(listings)
         else:
             listings = await self._index.search(query, limit)
             self.recent.put(key, listings, now)
-            symbols = [lst.symbol for lst in listings]
             payload = orjson.dumps([lst.to_mapping() for lst in listings])
-            quotes, _ = await asyncio.gather(
-                self._quotes.get_many(symbols), self._redis.set(key, payload, px=self._ttl_ms)
-            )
-        return [SearchHit(listing, quotes.get(listing.symbol)) for listing in listings]
+            async with self._redis.pipeline(transaction=False) as pipe:  # one round trip, one connection
+                pipe.set(key, payload, px=self._ttl_ms)
+                if listings:
+                    pipe.mget([quote_key(lst.symbol) for lst in listings])
+                replies = await pipe.execute()
+            quotes = replies[1] if listings else []
+        return [SearchHit(listing, raw or None) for listing, raw in zip(listings, quotes, strict=True)]
+
+    async def _quote_rows(self, listings: list[Listing]) -> list[bytes | str | None]:
+        """The listings' quotes as stored, in one MGET (``QuoteReader.get_many``'s read, not decoded)."""
+        if not listings:
+            return []
+        return list(await self._redis.mget([quote_key(lst.symbol) for lst in listings]))
 
     async def clear_cache(self) -> int:
         """Forget every cached result (after a reindex); returns how many Redis entries were dropped."""

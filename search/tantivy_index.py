@@ -32,15 +32,19 @@ from search.query import (
 from search.ranking import Listing, rank
 from search.typos import one_edit_neighbours
 
-FUZZY_OVERFETCH = 4  # fuzzy hits are re-checked for prefix length 1; fetch more than needed
+FUZZY_OVERFETCH = 4  # rank re-checks fuzzy hits and puts a named share class first in the tier: fetch more
 # Bumped whenever the schema or the derived terms change: an index built by another version is rebuilt
 # by a reindex (and reported unavailable until then, which makes the API build it afresh).
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 SCHEMA_MARKER = "brokerage-schema-version"
 # Writer heap: ~10 kB per listing up to this, so a reindex of 100k listings is one segment: every term
 # lookup and automaton walks each segment's dictionary, so two segments cost about twice one
 # (docs/perf/search.md).
 WRITER_HEAP_BYTES = 1_000_000_000
+# Two-edit fuzzy words are looked up in ``name_word_anchored``, where every word is indexed behind its first
+# letter repeated this many times: more than the edits allowed, so no match can change the first letter
+# (ranking's prefix length 1) and tantivy's automaton walks only that letter's words (ADR 044).
+ANCHOR_REPEAT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +70,24 @@ def _alphabet(terms: frozenset[str]) -> str:
     return "".join(sorted(set[str]().union(*terms)))
 
 
+def anchored(word: str) -> str:
+    """``word`` behind its first letter repeated ANCHOR_REPEAT times (``apple`` → ``aaaapple``).
+
+    Two anchored words with different first letters are more than two edits apart (each of the
+    repeated letters must be substituted, deleted or matched past the other's repeats), and two with the
+    same first letter are at most as far apart as the words (align the repeats, then the words); so a
+    two-edit automaton on ``anchored(token)`` finds exactly the words ``search.ranking`` accepts, and
+    never leaves the token's first letter in the term dictionary."""
+    return word[:1] * ANCHOR_REPEAT + word
+
+
 def build_schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("symbol", stored=True, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("symbol_prefix", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("name_prefix", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("name_word", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("name_word_anchored", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("name_joined_prefix", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("symbol_compact", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("share_class", tokenizer_name="raw", index_option="basic")
@@ -92,6 +108,7 @@ def listing_document(listing: Listing) -> tantivy.Document:
         doc.add_text("name_prefix", prefix)
     for word in sorted(set(name_words(listing.name))):
         doc.add_text("name_word", word)
+        doc.add_text("name_word_anchored", anchored(word))
     for prefix in sorted(joined_prefixes(listing.name)):
         doc.add_text("name_joined_prefix", prefix)
     doc.add_text("symbol_compact", compact_symbol(listing.symbol))
@@ -237,7 +254,8 @@ class TantivyTickerIndex:
     def _fuzzy_query(self, query: SearchQuery, prefix: tantivy.Query, vocabulary: Vocabulary) -> tantivy.Query | None:
         """The fuzzy tier minus the prefix tier. One-edit matches (4–5 letter words, tickers) are the
         token's one-edit neighbours that are indexed terms (search.typos: the first letter kept, as
-        ranking.rank wants); two-edit words (6+ letters) still use tantivy's Levenshtein automaton."""
+        ranking.rank wants); two-edit words (6+ letters) use tantivy's Levenshtein automaton on the
+        anchored words (``anchored``), which keeps the first letter too."""
         alternatives: list[tuple[tantivy.Occur, tantivy.Query]] = []
         if any(max_edits(t) for t in query.tokens):
             per_token = []
@@ -248,7 +266,7 @@ class TantivyTickerIndex:
                     typos = one_edit_neighbours(token, vocabulary.word_alphabet) & vocabulary.words
                     options += [(tantivy.Occur.Should, self._term("name_word", w)) for w in sorted(typos)]
                 elif edits:
-                    options.append((tantivy.Occur.Should, self._fuzzy("name_word", token, edits)))
+                    options.append((tantivy.Occur.Should, self._fuzzy("name_word_anchored", anchored(token), edits)))
                 per_token.append((tantivy.Occur.Must, tantivy.Query.boolean_query(options)))
             alternatives.append((tantivy.Occur.Should, tantivy.Query.boolean_query(per_token)))
         if query.symbol is not None and query.symbol_fuzzy_edits:

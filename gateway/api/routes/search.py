@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any
 
 import fastapi.routing
@@ -130,15 +131,51 @@ def quote_body(quote: Quote, stale_after: float, at_us: int) -> dict[str, Any]:
     }
 
 
+_QUOTE_DECIMALS = ("bid", "ask", "bid_size", "ask_size", "last", "last_size", "volume", "prev_close")
+# A stored decimal as str(Decimal(stored)) writes it: prices and sizes repeat across symbols and requests.
+_canonical_decimal = lru_cache(maxsize=16384, typed=True)(lambda value: str(Decimal(value)))
+
+
+def stored_quote_body(raw: bytes | str, stale_after: float, at_us: int) -> dict[str, Any]:
+    """``quote_body(Quote.from_json(raw), ...)`` without building the Quote (ADR 044): the stored
+    fields relayed, each decimal as its Decimal writes it, the times as ``from_mapping`` reads them.
+    Anything else (text orjson does not read but json does, not an object with a symbol, a decimal
+    stored as a JSON number, a time as a fraction) takes ``Quote.from_json`` itself, which answers or
+    fails as before."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or "symbol" not in data:
+        return quote_body(Quote.from_json(raw), stale_after, at_us)
+    body: dict[str, Any] = {}
+    for name in _QUOTE_DECIMALS:
+        value = data.get(name)
+        if value is None or value == "" or value == "None":
+            body[name] = None
+        elif type(value) is str:
+            body[name] = _canonical_decimal(value)
+        else:  # marketdata writes strings; a JSON number orjson may read differently (a big integer as a float)
+            return quote_body(Quote.from_json(raw), stale_after, at_us)
+    exchange, ingest = data.get("exchange_ts_us") or 0, data.get("ingest_ts_us") or 0
+    if type(exchange) is float or type(ingest) is float:  # a big integer orjson read as a float
+        return quote_body(Quote.from_json(raw), stale_after, at_us)
+    ingest_ts_us = int(ingest)
+    age = (at_us - ingest_ts_us) / 1_000_000  # Quote.age_seconds, Quote.is_stale
+    body["exchange_ts_us"], body["ingest_ts_us"] = int(exchange), ingest_ts_us
+    body["age_seconds"], body["stale"] = round(age, 6), ingest_ts_us == 0 or age > stale_after
+    return body
+
+
 def search_body(query: str, hits: list[SearchHit], stale_after: float, at_us: int) -> bytes:
     """A SearchResponse serialised: the same JSON the pydantic models would produce."""
     results = []
     for hit in hits:
-        lst = hit.listing
+        lst, raw = hit.listing, hit.quote_json
         results.append({
             "symbol": lst.symbol, "name": lst.name, "exchange": lst.exchange, "sector": lst.sector,
             "market_cap": str(lst.market_cap),
-            "quote": quote_body(hit.quote, stale_after, at_us) if hit.quote is not None else None,
+            "quote": stored_quote_body(raw, stale_after, at_us) if raw is not None else None,
         })
     return orjson.dumps({"query": query, "results": results})
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from search.query import InvalidQuery, parse_query
-from search.ranking import Listing, rank
+from search.ranking import Listing, fuzzy_word_match, rank
 from search.synthetic import extend_listings
-from search.tantivy_index import TantivyTickerIndex
+from search.tantivy_index import TantivyTickerIndex, anchored
 from search.universe import universe_listings
 
 SYLLABLES = ("ap", "pel", "ple", "ma", "mo", "tor", "tro", "ban", "bna", "k", "ka", "an", "na", "and", "&")
@@ -96,3 +96,20 @@ def test_a_reindex_by_another_process_is_seen_by_the_typo_lookup(tmp_path: Path)
     assert [x.symbol for x in serving.search_sync(parse_query("gadgts"), 10)] == ["BBBB"]
     assert [x.symbol for x in serving.search_sync(parse_query("BBBC"), 10)] == ["BBBB"]
     assert serving.search_sync(parse_query("widgts"), 10) == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text("abn", min_size=4, max_size=9), min_size=1, max_size=40, unique=True),
+       st.text("abn", min_size=6, max_size=9))
+@example(["ananas", "nananas", "bananas", "banan", "bnanaa"], "bananas")  # other first letters one edit away
+def test_the_two_edit_lookup_finds_every_ranking_match_and_keeps_the_first_letter(words: list[str], token: str) -> None:
+    """Below rank (which filters): the anchored automaton itself returns the fuzzy words ranking accepts,
+    and none with another first letter, so a limited fetch is not crowded out by them (ADR 044)."""
+    listings = [Listing(f"S{i}", word, "NYSE", "Test", Decimal(i + 1)) for i, word in enumerate(words)]
+    index = TantivyTickerIndex.in_memory()
+    index.replace_all_sync(listings)
+    searcher = index.vocabulary().searcher
+    query = index._fuzzy("name_word_anchored", anchored(token), 2)
+    found = {str(searcher.doc(a).get_first("name")) for _, a in searcher.search(query, 100, count=False).hits}
+    assert {w for w in words if fuzzy_word_match(token, w)} <= found
+    assert all(w[0] == token[0] for w in found)
