@@ -177,10 +177,7 @@ def watch_rejects(app: object, sink: Callable[[AuditEvent], None]) -> None:
 
     def on_app_out(message: fix.Message, session_id: fix.SessionID) -> None:
         app_out(message, session_id)
-        # Every outbound application message passes here (4 per order lifecycle). A BusinessMessageReject always
-        # carries BusinessRejectReason (380, required; fixsession.rejects and QuickFIX's own both set it): one
-        # body look-up rules the others out before MsgType is read through the header (three binding calls).
-        if message.isSetField(380) and msg_type(message) == "j":
+        if msg_type(message) == "j":  # every outbound application message: msg_type reads the wire text
             audit("session.business_reject", message, session_id)
 
     app.on_admin_out = on_admin_out  # type: ignore[attr-defined]

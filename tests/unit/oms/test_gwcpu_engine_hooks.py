@@ -1,6 +1,6 @@
 """The engine-thread hooks made cheaper in ADR 041: the session-start stamp on inbound application messages
 (the store file's path and tag value cached, still one ``stat`` per message) and the reject audit's filter on
-outbound application messages (BusinessRejectReason first, MsgType only then)."""
+outbound application messages (MsgType from the wire text, ADR 041)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import quickfix as fix
 
 from audit.events import AuditEvent
 from fixsession.application import SafeApplication
-from fixsession.messages import header_value
+from fixsession.messages import header_value, msg_type
 from fixsession.rejects import business_reject
 from gateway.oms.audit_spool import watch_rejects
 from gateway.oms.session_days import (
@@ -108,3 +108,19 @@ def test_session_rejects_sent_are_audited() -> None:
                          "10=000\x01", False)
     app.toAdmin(reject, SID)
     assert [(e.event_type, e.extra["ref_tag_id"]) for e in events] == [("session.reject", "44")]
+
+
+def test_msg_type_is_the_headers_from_the_wire_text() -> None:
+    assert msg_type(_new_order()) == "D" == header_value(_new_order(), 35)
+    assert msg_type(fix.Message()) == ""  # nothing set: "9=0|10=..."
+    built = fix.Message()
+    built.getHeader().setField(8, "FIX.4.4")
+    built.getHeader().setField(49, "BROKER")
+    built.setField(95, "6")
+    built.setField(96, "\x0135=j\x01")  # data that looks like a MsgType field, in a message without one
+    assert msg_type(built) == ""
+    built.getHeader().setField(35, "AE")  # a two-letter type; QuickFIX writes it right after 8 and 9
+    assert msg_type(built) == "AE"
+    without_begin = fix.Message()
+    without_begin.getHeader().setField(35, "0")
+    assert msg_type(without_begin) == "0"
