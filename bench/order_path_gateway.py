@@ -38,6 +38,7 @@ from gateway.oms.fix_codec import build_message, crack
 from gateway.oms.model import ClOrdID, ExecType, OrdType, Side, TimeInForce
 from gateway.oms.order_events import OrderAccepted, OrderFilled
 from gateway.oms.order_fsm import Order, apply, submit
+from gateway.oms.session_days import StoreClock, stamp_session_start
 from gateway.oms.store import StoredOrder
 from ledger.reservations import OrderReservation
 
@@ -128,7 +129,12 @@ def _send_chain_pieces(order: Order) -> list[tuple[str, int, Callable[[], object
     move: Callable[..., object] = getattr(model, "evolve", dataclasses.replace)
     wire_copy = getattr(messages, "InboundMessage", None)  # ADR 037: the copy the loop gets carries its text
     handed = wire_copy(new_order, new_order.toString()) if wire_copy is not None else fix.Message(new_order)
+    (directory / "FIX.4.4-BROKER-CLIENT1.session").write_text("20261203-00:00:00  \n")
+    stamped = SafeApplication("gateway")
+    stamped.on_app_in = lambda message, session_id: None  # type: ignore[method-assign]
+    stamp_session_start(stamped, StoreClock(directory))
     return [
+        ("session-start stamp on an inbound message", 3, lambda: stamped.on_app_in(new_order, sid)),
         ("toApp chain: one outbound report", 4, lambda: out_chain.toApp(report, sid)),
         ("fromApp chain + bridge copy: one inbound order", 3, from_app),
         ("crack (gateway, a copy as handed over)", 3, lambda: crack(handed)),

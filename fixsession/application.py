@@ -346,10 +346,11 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
     def _inbound_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
         if self._refusal(session_id) is not None:
             return  # cannot happen once disconnected; belt and braces
-        decision = self._check(msg_type(message), session_id)
-        if decision is not None:
-            self._refuse_app(message, session_id, decision)
-            return
+        if self.throttle is not None:  # without one, no MsgType read (the exchange link: 2 per order lifecycle)
+            decision = self._check(msg_type(message), session_id)
+            if decision is not None:
+                self._refuse_app(message, session_id, decision)
+                return
         self.on_app_in(message, session_id)
 
     def _created(self, session_id: fix.SessionID) -> None:

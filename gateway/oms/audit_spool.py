@@ -177,7 +177,7 @@ def watch_rejects(app: object, sink: Callable[[AuditEvent], None]) -> None:
 
     def on_app_out(message: fix.Message, session_id: fix.SessionID) -> None:
         app_out(message, session_id)
-        if msg_type(message) == "j":
+        if msg_type(message) == "j":  # every outbound application message: msg_type reads the wire text
             audit("session.business_reject", message, session_id)
 
     app.on_admin_out = on_admin_out  # type: ignore[attr-defined]

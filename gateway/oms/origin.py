@@ -12,7 +12,11 @@ from ledger.journal_store import Conn
 
 __all__ = ["SystemOrigin", "mark_system_order", "system_working_orders"]
 
-_OPEN = ["pending_new", "new", "partially_filled", "pending_cancel", "pending_replace"]
+_OPEN = ("pending_new", "new", "partially_filled", "pending_cancel", "pending_replace")
+# named literally, as ix_orders_system_working's predicate names them: a generic plan (the plan cache's choice
+# after five calls, or plan_cache_mode) can use that partial index; with ``status = ANY($2)`` it could not
+_SYSTEM_WORKING = ("SELECT order_id FROM orders WHERE account_id = $1 AND origin = 'system' AND status IN ("
+                   + ", ".join(f"'{s}'" for s in _OPEN) + ")")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,5 @@ async def mark_system_order(conn: Conn, order_id: str, origin: SystemOrigin) -> 
 
 async def system_working_orders(conn: Conn | asyncpg.Pool, account_id: str) -> list[str]:
     """The account's working system orders (order ids): a liquidation under way."""
-    rows = await conn.fetch("SELECT order_id FROM orders WHERE account_id = $1 AND origin = 'system' "
-                            "AND status = ANY($2::text[])", account_id, _OPEN)
+    rows = await conn.fetch(_SYSTEM_WORKING, account_id)
     return [r["order_id"] for r in rows]

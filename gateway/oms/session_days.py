@@ -12,6 +12,7 @@ Pure functions first (unit-tested); the QuickFIX shell at the end reads a live s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -90,32 +91,46 @@ def parse_session_start(value: str | None) -> datetime:
 class StoreClock:
     """Reads the creation time of a session's QuickFIX FileStore (``<store_dir>/<Begin>-<Sender>-<Target>.session``,
     written when the store is created or reset; the Python binding does not expose ``getCreationTime``). A read
-    is one ``stat`` while the file is unchanged."""
+    is one ``stat`` while the file is unchanged: the file's path is kept per session (one call into the binding
+    for the key instead of six to build it), the start and its header tag value per file and modification time."""
 
     def __init__(self, store_dir: Path) -> None:
         self.store_dir = store_dir
-        self._cache: dict[str, tuple[int, datetime]] = {}
+        self._paths: dict[str, str] = {}  # session_id.toString() -> its .session file
+        self._cache: dict[str, tuple[int, datetime, str]] = {}  # file -> (st_mtime_ns, start, its tag value)
 
     def path(self, session_id: fix.SessionID) -> Path:
         return self.store_dir / (f"{session_id.getBeginString().getValue()}-{session_id.getSenderCompID().getValue()}"
                                  f"-{session_id.getTargetCompID().getValue()}.session")
 
-    def session_start(self, session_id: fix.SessionID) -> datetime | None:
-        """The store's creation time (None: no store file yet)."""
-        path = self.path(session_id)
+    def _read(self, session_id: fix.SessionID) -> tuple[int, datetime, str] | None:
+        key = str(session_id.toString())
+        path = self._paths.get(key)
+        if path is None:
+            path = self._paths[key] = str(self.path(session_id))
         try:
-            changed = path.stat().st_mtime_ns
+            changed = os.stat(path).st_mtime_ns
         except FileNotFoundError:
             return None
-        cached = self._cache.get(str(path))
+        cached = self._cache.get(path)
         if cached is not None and cached[0] == changed:
-            return cached[1]
-        text = path.read_text().strip()
+            return cached
+        text = Path(path).read_text().strip()
         if not text:
             return None
         start = parse_session_start(text[:17])
-        self._cache[str(path)] = (changed, start)
-        return start
+        cached = self._cache[path] = (changed, start, session_start_tag_value(start))
+        return cached
+
+    def session_start(self, session_id: fix.SessionID) -> datetime | None:
+        """The store's creation time (None: no store file yet)."""
+        read = self._read(session_id)
+        return read[1] if read is not None else None
+
+    def session_start_tag(self, session_id: fix.SessionID) -> str | None:
+        """The store's creation time as ``SESSION_START_TAG``'s value (None: no store file yet)."""
+        read = self._read(session_id)
+        return read[2] if read is not None else None
 
 
 def message_session_start(message: fix.Message) -> datetime:
@@ -132,9 +147,9 @@ def stamp_session_start(app: object, clock: StoreClock) -> None:
     inner: Callable[[fix.Message, fix.SessionID], None] = app.on_app_in  # type: ignore[attr-defined]
 
     def on_app_in(message: fix.Message, session_id: fix.SessionID) -> None:
-        start = clock.session_start(session_id)
+        start = clock.session_start_tag(session_id)
         if start is not None:
-            message.getHeader().setField(fix.StringField(SESSION_START_TAG, session_start_tag_value(start)))
+            message.getHeader().setField(SESSION_START_TAG, start)
         inner(message, session_id)
 
     app.on_app_in = on_app_in  # type: ignore[attr-defined]

@@ -1,0 +1,126 @@
+"""The engine-thread hooks made cheaper in ADR 041: the session-start stamp on inbound application messages
+(the store file's path and tag value cached, still one ``stat`` per message) and the reject audit's filter on
+outbound application messages (MsgType from the wire text, ADR 041)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import quickfix as fix
+
+from audit.events import AuditEvent
+from fixsession.application import SafeApplication
+from fixsession.messages import header_value, msg_type
+from fixsession.rejects import business_reject
+from gateway.oms.audit_spool import watch_rejects
+from gateway.oms.session_days import (
+    SESSION_START_TAG,
+    StoreClock,
+    message_session_start,
+    parse_session_start,
+    stamp_session_start,
+)
+
+SID = fix.SessionID("FIX.4.4", "BROKER", "CLIENT1")
+OTHER = fix.SessionID("FIX.4.4", "BROKER", "CLIENT2")
+
+
+def _new_order() -> fix.Message:
+    return fix.Message("8=FIX.4.4\x019=5\x0135=D\x0134=2\x0149=CLIENT1\x0156=BROKER\x0111=C1\x011=ACC\x01"
+                       "55=AAPL\x0154=1\x0138=1\x0140=2\x0144=190.12\x0159=3\x0110=000\x01", False)
+
+
+def _write_store(directory: Path, session: str, text: str, mtime_ns: int) -> None:
+    path = directory / f"FIX.4.4-BROKER-{session}.session"
+    path.write_text(text)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def test_each_inbound_message_carries_its_stores_current_start(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class App:
+        def on_app_in(self, message: fix.Message, session_id: fix.SessionID) -> None:
+            value = header_value(message, SESSION_START_TAG)
+            if value is not None:
+                seen.append(value)
+
+    app = App()
+    clock = StoreClock(tmp_path)
+    stamp_session_start(app, clock)
+    message = _new_order()
+    app.on_app_in(message, SID)  # no store yet: no stamp, the message still goes on
+    assert seen == [] and not message.getHeader().isSetField(SESSION_START_TAG)
+
+    _write_store(tmp_path, "CLIENT1", "20261202-00:00:00  \n", 1_000_000_000)
+    _write_store(tmp_path, "CLIENT2", "20261202-09:30:05  \n", 1_000_000_000)
+    app.on_app_in(_new_order(), SID)
+    app.on_app_in(_new_order(), SID)  # from the cache: the same value
+    app.on_app_in(_new_order(), OTHER)  # another session's own store
+    # a reset rewrites the store file: the next message carries the new start, the cached one is not reused
+    _write_store(tmp_path, "CLIENT1", "20261203-00:00:00  \n", 2_000_000_000)
+    stamped = _new_order()
+    app.on_app_in(stamped, SID)
+    assert seen == ["20261202-00:00:00", "20261202-00:00:00", "20261202-09:30:05", "20261203-00:00:00"]
+    assert message_session_start(stamped) == parse_session_start("20261203-00:00:00")
+    assert clock.session_start(SID) == parse_session_start("20261203-00:00:00")
+    assert clock.session_start(OTHER) == parse_session_start("20261202-09:30:05")
+    # the store gone (between a reset's delete and rewrite): nothing stamped rather than a stale start
+    (tmp_path / "FIX.4.4-BROKER-CLIENT1.session").unlink()
+    assert clock.session_start_tag(SID) is None and clock.session_start(SID) is None
+
+
+def _watched() -> tuple[SafeApplication, list[AuditEvent]]:
+    app = SafeApplication("gateway")
+    events: list[AuditEvent] = []
+    watch_rejects(app, events.append)
+    return app, events
+
+
+def test_business_rejects_sent_are_audited_and_nothing_else(tmp_path: Path) -> None:
+    app, events = _watched()
+    report = fix.Message("8=FIX.4.4\x019=5\x0135=8\x0137=O1\x0111=C1\x0117=E1\x01150=0\x0139=0\x0155=AAPL\x01"
+                         "54=1\x01151=1\x0114=0\x016=0\x0110=000\x01", False)
+    app.toApp(report, SID)
+    assert events == []
+    ours = business_reject(_new_order(), 4, "database down", "C1")
+    app.toApp(ours, SID)
+    # as QuickFIX's engine builds one for an unsupported message type
+    engines = fix.Message("8=FIX.4.4\x019=5\x0135=j\x0145=7\x01372=ZZ\x01380=3\x0158=Unsupported Message Type\x01"
+                          "10=000\x01", False)
+    app.toApp(engines, SID)
+    resent = business_reject(_new_order(), 4, "database down", "C1")
+    resent.getHeader().setField(43, "Y")  # a resend is not a new reject
+    app.toApp(resent, SID)
+    assert [(e.event_type, e.extra["business_reject_reason"], e.reason) for e in events] == [
+        ("session.business_reject", "4", "database down"),
+        ("session.business_reject", "3", "Unsupported Message Type"),
+    ]
+    assert events[0].extra["business_reject_ref_id"] == "C1" and events[1].extra["ref_msg_type"] == "ZZ"
+
+
+def test_session_rejects_sent_are_audited() -> None:
+    app, events = _watched()
+    heartbeat = fix.Message("8=FIX.4.4\x019=5\x0135=0\x0110=000\x01", False)
+    app.toAdmin(heartbeat, SID)
+    reject = fix.Message("8=FIX.4.4\x019=5\x0135=3\x0145=9\x01371=44\x01372=D\x01373=5\x0158=Value is incorrect\x01"
+                         "10=000\x01", False)
+    app.toAdmin(reject, SID)
+    assert [(e.event_type, e.extra["ref_tag_id"]) for e in events] == [("session.reject", "44")]
+
+
+def test_msg_type_is_the_headers_from_the_wire_text() -> None:
+    assert msg_type(_new_order()) == "D" == header_value(_new_order(), 35)
+    assert msg_type(fix.Message()) == ""  # nothing set: "9=0|10=..."
+    built = fix.Message()
+    built.getHeader().setField(8, "FIX.4.4")
+    built.getHeader().setField(49, "BROKER")
+    built.setField(95, "6")
+    built.setField(96, "\x0135=j\x01")  # data that looks like a MsgType field, in a message without one
+    assert msg_type(built) == ""
+    built.getHeader().setField(35, "AE")  # a two-letter type; QuickFIX writes it right after 8 and 9
+    assert msg_type(built) == "AE"
+    without_begin = fix.Message()
+    without_begin.getHeader().setField(35, "0")
+    assert msg_type(without_begin) == "0"
