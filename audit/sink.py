@@ -72,10 +72,49 @@ def checked_identifier(name: str) -> str:
     return name
 
 
+# Retention per table: the column whose age deletes a row (audit_orders: the order's first event, ddl.sql).
+TTL_COLUMNS = {"audit_events": "occurred_at", "audit_fills": "occurred_at", "audit_orders": "first_at"}
+_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\s+(SELECT\b.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTable:
+    """A table fed by a materialized view over audit_events (ddl.sql): ``select`` is the view's query."""
+
+    view: str
+    table: str
+    select: str
+
+    def over_final(self) -> str:
+        """The view's query over the whole trail as reports see it (duplicates collapsed): back-fill, verify."""
+        return re.sub(r"\bFROM audit_events\b", "FROM audit_events FINAL", self.select)
+
+
 def ddl_statements(policy: RetentionPolicy) -> list[str]:
     code = "\n".join(line for line in DDL_PATH.read_text().splitlines() if not line.lstrip().startswith("--"))
     statements = [s.strip() for s in code.split(";") if s.strip()]
-    return [*statements, f"ALTER TABLE audit_events MODIFY TTL {ttl_clause(policy)}"]
+    return [*statements, *(f"ALTER TABLE {table} MODIFY TTL {ttl_clause(policy, column)}"
+                           for table, column in TTL_COLUMNS.items())]
+
+
+def report_tables() -> list[ReportTable]:
+    return [ReportTable(*m.groups()) for s in ddl_statements(RetentionPolicy()) if (m := _VIEW.match(s))]
+
+
+def apply_schema(sink: AuditSink, policy: RetentionPolicy) -> None:
+    """Run ddl.sql (idempotent). A report table whose view does not exist yet (a new install, or an upgrade
+    of a trail that predates it) is first back-filled from audit_events, then its view is created: nothing
+    inserts while the schema is applied (the shipper starts after), and a back-fill interrupted by a crash is
+    simply run again at the next start (the view still does not exist), its duplicates collapsing like any
+    re-inserted event's."""
+    views = {str(row[0]) for row in sink.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine = 'MaterializedView'").rows}
+    for statement in ddl_statements(policy):
+        view = _VIEW.match(statement)
+        if view is not None and view.group(1) not in views:
+            table = ReportTable(*view.groups())
+            sink.query(f"INSERT INTO {table.table} {table.over_final()}")  # from ddl.sql, not from input
+        sink.query(statement)
 
 
 def chain_heads(sink: AuditSink) -> dict[str, Head]:
@@ -136,7 +175,40 @@ def derived_mismatch(sink: AuditSink) -> Break | None:
     return Break(str(stream), int(seq), str(event_id), f"column {column} no longer matches the payload (modified)")
 
 
+def report_table_mismatch(sink: AuditSink) -> Break | None:
+    """The first report table that is not exactly its view's query over the verified trail.
+
+    Both sides read FINAL and are compared as sets of rows (``EXCEPT DISTINCT`` both ways), arrays sorted
+    (a set of fills has no order), so a row missing, added or altered in a report table is found, and so is one
+    a failed view insert left out (an insert into audit_events is not atomic with its views' inserts).
+    """
+    for table in report_tables():
+        types = sink.query(
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {table:String} "
+            "ORDER BY position", {"table": table.table}).rows
+        # column names from system.columns of our own table; the queries from ddl.sql: no input reaches the SQL
+        columns = ", ".join(f"toString(arraySort({name}))" if "Array(" in str(kind) else f"toString({name})"
+                            for name, kind in types)
+        derived = f"SELECT {columns} FROM ({table.over_final()})"
+        stored = f"SELECT {columns} FROM {table.table} FINAL"
+        for first, second, problem in ((derived, stored, "missing from"), (stored, derived, "not derived from")):
+            result = sink.query(f"SELECT * FROM ({first} EXCEPT DISTINCT {second}) LIMIT 1")
+            if result.rows:
+                row = ", ".join(str(v) for v in result.rows[0])[:200]
+                return Break(table.table, 0, "", f"row {problem} the trail (the view's query over audit_events): "
+                                                 f"{row}; rebuild it (audit.sink.rebuild_report_tables)")
+    return None
+
+
+def rebuild_report_tables(sink: AuditSink) -> None:
+    """Recompute every report table from audit_events (after a failed view insert, which verify reports)."""
+    for table in report_tables():
+        sink.query(f"TRUNCATE TABLE {table.table}")
+        sink.query(f"INSERT INTO {table.table} {table.over_final()}")  # from ddl.sql, not from input
+
+
 def verify_trail(sink: AuditSink) -> tuple[int, Break | None]:
-    """Recompute every chain, then check the derived columns; (events checked, first break or None)."""
+    """Recompute every chain, then check the derived columns and the report tables; (events checked, first
+    break or None)."""
     checked, broken = verify(chain_rows(sink))
-    return checked, broken or derived_mismatch(sink)
+    return checked, broken or derived_mismatch(sink) or report_table_mismatch(sink)
