@@ -112,9 +112,18 @@ def apply_schema(sink: AuditSink, policy: RetentionPolicy) -> None:
     for statement in ddl_statements(policy):
         view = _VIEW.match(statement)
         if view is not None and view.group(1) not in views:
-            table = ReportTable(*view.groups())
-            sink.query(f"INSERT INTO {table.table} {table.over_final()}")  # from ddl.sql, not from input
+            back_fill(sink, ReportTable(*view.groups()))
         sink.query(statement)
+
+
+def back_fill(sink: AuditSink, table: ReportTable) -> None:
+    """Insert the view's query over the whole trail into its table, in the table's key order: each inserted
+    block is then a range of keys that no other part overlaps, so FINAL has nothing to merge (random order
+    makes every part overlap every other, and FINAL merges them all at each read until background merges do)."""
+    key = sink.query("SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND "
+                     "name = {table:String}", {"table": table.table}).rows[0][0]
+    # table, query and key from ddl.sql / system.tables of our own table, not from input
+    sink.query(f"INSERT INTO {table.table} SELECT * FROM ({table.over_final()}) ORDER BY {key}")
 
 
 def chain_heads(sink: AuditSink) -> dict[str, Head]:
@@ -204,7 +213,7 @@ def rebuild_report_tables(sink: AuditSink) -> None:
     """Recompute every report table from audit_events (after a failed view insert, which verify reports)."""
     for table in report_tables():
         sink.query(f"TRUNCATE TABLE {table.table}")
-        sink.query(f"INSERT INTO {table.table} {table.over_final()}")  # from ddl.sql, not from input
+        back_fill(sink, table)
 
 
 def verify_trail(sink: AuditSink) -> tuple[int, Break | None]:
