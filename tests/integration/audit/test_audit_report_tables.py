@@ -120,3 +120,10 @@ def test_both_views_are_found_in_the_ddl() -> None:
     assert [(t.view, t.table) for t in report_tables()] == [("audit_fills_mv", "audit_fills"),
                                                             ("audit_orders_mv", "audit_orders")]
     assert all("FROM audit_events FINAL" in t.over_final() for t in report_tables())
+
+
+def test_retention_covers_the_report_tables(chdb_sink: ChdbSink) -> None:
+    chdb_sink.ensure_schema(RetentionPolicy(retention_days=400))
+    for table, column in (("audit_fills", "occurred_at"), ("audit_orders", "first_at")):
+        ddl = chdb_sink.query(f"SHOW CREATE TABLE {table}").rows[0][0]
+        assert f"TTL toDateTime({column}) + toIntervalDay(400)" in ddl
