@@ -200,17 +200,18 @@ def report_table_mismatch(sink: AuditSink) -> Break | None:
                             for name, kind in types)
         derived = f"SELECT {columns} FROM ({table.over_final()})"
         stored = f"SELECT {columns} FROM {table.table} FINAL"
-        for first, second, problem in ((derived, stored, "missing from"), (stored, derived, "not derived from")):
+        for first, second, problem in ((derived, stored, "a row of the trail is missing from the table"),
+                                       (stored, derived, "a row not derived from the trail")):
             result = sink.query(f"SELECT * FROM ({first} EXCEPT DISTINCT {second}) LIMIT 1")
             if result.rows:
                 row = ", ".join(str(v) for v in result.rows[0])[:200]
-                return Break(table.table, 0, "", f"row {problem} the trail (the view's query over audit_events): "
-                                                 f"{row}; rebuild it (audit.sink.rebuild_report_tables)")
+                return Break(table.table, 0, "", f"{problem} ({row}); rebuild it (audit.sink.rebuild_report_tables)")
     return None
 
 
 def rebuild_report_tables(sink: AuditSink) -> None:
-    """Recompute every report table from audit_events (after a failed view insert, which verify reports)."""
+    """Recompute every report table from audit_events (after a failed view insert, which verify reports). Safe
+    while the shipper inserts: a row both back-filled and fed by the view collapses like a re-inserted one."""
     for table in report_tables():
         sink.query(f"TRUNCATE TABLE {table.table}")
         back_fill(sink, table)
