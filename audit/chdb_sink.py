@@ -24,7 +24,7 @@ import orjson
 
 from audit.retention import RetentionPolicy
 from audit.rows import INSERT_COLUMNS
-from audit.sink import INSERT_SQL, QueryResult, SinkUnavailable, checked_identifier, columns_of, ddl_statements
+from audit.sink import INSERT_SQL, QueryResult, SinkUnavailable, apply_schema, checked_identifier, columns_of
 
 _engine_lock = threading.Lock()
 _report_lock = threading.Lock()  # the report session's USE + query (reports queue among themselves only)
@@ -118,8 +118,7 @@ class ChdbSink:
                 self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             except Exception as exc:
                 raise SinkUnavailable(str(exc).strip()) from exc
-        for statement in ddl_statements(policy):
-            self._run(statement)
+        apply_schema(self, policy)
 
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

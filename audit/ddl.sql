@@ -61,4 +61,79 @@ CREATE TABLE IF NOT EXISTS audit_events
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(occurred_at)
-ORDER BY (event_type, occurred_at, event_id)
+ORDER BY (event_type, occurred_at, event_id);
+
+-- Report tables (ADR 043): narrow shapes the two heavy reports read instead of scanning audit_events, fed by
+-- materialized views at insert (a view runs over each inserted block). They hold nothing of their own: every
+-- row is the view's SELECT over audit_events, so `audit verify` recomputes that SELECT over audit_events FINAL
+-- and compares (audit.sink.report_table_mismatch), and ensure_schema back-fills a table from it when its view
+-- is first created. Both collapse an event inserted twice, as audit_events FINAL does: audit_fills by its key
+-- (ReplacingMergeTree, read FINAL), audit_orders by keeping fills as a set and the accepted event's fields
+-- with any()/min().
+
+-- Fills with a quantity, one row each, in (account, symbol, time) order: wash-sales' histories.
+CREATE TABLE IF NOT EXISTS audit_fills
+(
+    event_id     UUID,
+    occurred_at  DateTime64(6, 'UTC'),
+    account      LowCardinality(String),
+    symbol       LowCardinality(String),
+    side         LowCardinality(String),
+    exec_id      String,
+    last_qty     Decimal(38, 4),
+    last_px      Nullable(Decimal(38, 6)),
+    realized_pnl Nullable(Decimal(38, 4))
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (account, symbol, occurred_at, event_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS audit_fills_mv TO audit_fills AS
+SELECT event_id, occurred_at, account, symbol, side, exec_id, assumeNotNull(last_qty) AS last_qty, last_px,
+       realized_pnl
+FROM audit_events
+WHERE event_type = 'order.fill' AND last_qty > 0;
+
+-- One row per order (after merges; read FINAL): its accepted event's fields and the set of its fills, for
+-- best-execution. The accepted fields are NULL in a block without the accepted event; any() and min() skip
+-- NULLs, so the merged row has the accepted event's values whichever insert brought it.
+CREATE TABLE IF NOT EXISTS audit_orders
+(
+    order_id    String,
+    account     SimpleAggregateFunction(any, Nullable(String)),
+    symbol      SimpleAggregateFunction(any, Nullable(String)),
+    ord_type    SimpleAggregateFunction(any, Nullable(String)),
+    side        SimpleAggregateFunction(any, Nullable(String)),
+    qty         SimpleAggregateFunction(any, Nullable(Decimal(38, 4))),
+    bid         SimpleAggregateFunction(any, Nullable(Decimal(38, 6))),
+    ask         SimpleAggregateFunction(any, Nullable(Decimal(38, 6))),
+    accepted_at SimpleAggregateFunction(min, Nullable(DateTime64(6, 'UTC'))),
+    received    SimpleAggregateFunction(min, Nullable(DateTime64(6, 'UTC'))),
+    -- (event id, time, last_qty, last_px, filled hop or time) of every fill with a quantity, each once
+    fills       SimpleAggregateFunction(groupUniqArrayArray,
+                    Array(Tuple(event_id UUID, at DateTime64(6, 'UTC'), qty Decimal(38, 4), px Nullable(Decimal(38, 6)),
+                                filled_at DateTime64(6, 'UTC')))),
+    -- the order's first event: retention deletes the order with it (a report needs the accepted event anyway)
+    first_at    SimpleAggregateFunction(min, DateTime64(6, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY order_id;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS audit_orders_mv TO audit_orders AS
+SELECT
+    order_id,
+    anyIf(toNullable(account), event_type = 'order.accepted') AS account,
+    anyIf(toNullable(symbol), event_type = 'order.accepted') AS symbol,
+    anyIf(toNullable(ord_type), event_type = 'order.accepted') AS ord_type,
+    anyIf(toNullable(side), event_type = 'order.accepted') AS side,
+    anyIf(qty, event_type = 'order.accepted') AS qty,
+    anyIf(bid, event_type = 'order.accepted') AS bid,
+    anyIf(ask, event_type = 'order.accepted') AS ask,
+    minIf(toNullable(occurred_at), event_type = 'order.accepted') AS accepted_at,
+    minIf(toNullable(coalesce(ts_received, occurred_at)), event_type = 'order.accepted') AS received,
+    groupUniqArrayIf((event_id, occurred_at, assumeNotNull(last_qty), last_px, coalesce(ts_filled, occurred_at)),
+                     event_type = 'order.fill') AS fills,
+    min(occurred_at) AS first_at
+FROM audit_events
+WHERE (event_type = 'order.accepted' OR (event_type = 'order.fill' AND last_qty > 0)) AND order_id != ''
+GROUP BY order_id;

@@ -16,7 +16,7 @@ from clickhouse_driver import Client
 
 from audit.retention import RetentionPolicy
 from audit.rows import INSERT_COLUMNS
-from audit.sink import INSERT_SQL, QueryResult, SinkUnavailable, columns_of, ddl_statements
+from audit.sink import INSERT_SQL, QueryResult, SinkUnavailable, apply_schema, columns_of
 
 _CONVERTED = frozenset({"occurred_at", "event_id"})
 
@@ -54,8 +54,7 @@ class NativeSink:
                 raise SinkUnavailable(str(exc).strip().splitlines()[0] if str(exc) else repr(exc)) from exc
 
     def ensure_schema(self, policy: RetentionPolicy) -> None:
-        for statement in ddl_statements(policy):
-            self._execute(statement)
+        apply_schema(self, policy)
 
     def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

@@ -31,9 +31,10 @@ class RetentionPolicy:
             raise ValueError(f"invalid volume name {self.cold_volume!r}")
 
 
-def ttl_clause(policy: RetentionPolicy) -> str:
-    """The expression list for ``ALTER TABLE audit_events MODIFY TTL <clause>``."""
-    base = "toDateTime(occurred_at)"
+def ttl_clause(policy: RetentionPolicy, column: str = "occurred_at") -> str:
+    """The expression list for ``ALTER TABLE <table> MODIFY TTL <clause>``, rows aged by ``column`` (a name
+    from ``audit.sink.TTL_COLUMNS``, not configuration)."""
+    base = f"toDateTime({column})"
     parts = []
     if policy.hot_days is not None:
         parts.append(f"{base} + INTERVAL {int(policy.hot_days)} DAY TO VOLUME '{policy.cold_volume}'")

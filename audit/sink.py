@@ -72,10 +72,58 @@ def checked_identifier(name: str) -> str:
     return name
 
 
+# Retention per table: the column whose age deletes a row (audit_orders: the order's first event, ddl.sql).
+TTL_COLUMNS = {"audit_events": "occurred_at", "audit_fills": "occurred_at", "audit_orders": "first_at"}
+_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\s+(SELECT\b.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTable:
+    """A table fed by a materialized view over audit_events (ddl.sql): ``select`` is the view's query."""
+
+    view: str
+    table: str
+    select: str
+
+    def over_final(self) -> str:
+        """The view's query over the whole trail as reports see it (duplicates collapsed): back-fill, verify."""
+        return re.sub(r"\bFROM audit_events\b", "FROM audit_events FINAL", self.select)
+
+
 def ddl_statements(policy: RetentionPolicy) -> list[str]:
     code = "\n".join(line for line in DDL_PATH.read_text().splitlines() if not line.lstrip().startswith("--"))
     statements = [s.strip() for s in code.split(";") if s.strip()]
-    return [*statements, f"ALTER TABLE audit_events MODIFY TTL {ttl_clause(policy)}"]
+    return [*statements, *(f"ALTER TABLE {table} MODIFY TTL {ttl_clause(policy, column)}"
+                           for table, column in TTL_COLUMNS.items())]
+
+
+def report_tables() -> list[ReportTable]:
+    return [ReportTable(*m.groups()) for s in ddl_statements(RetentionPolicy()) if (m := _VIEW.match(s))]
+
+
+def apply_schema(sink: AuditSink, policy: RetentionPolicy) -> None:
+    """Run ddl.sql (idempotent). A report table whose view does not exist yet (a new install, or an upgrade
+    of a trail that predates it) is first back-filled from audit_events, then its view is created: nothing
+    inserts while the schema is applied (the shipper starts after), and a back-fill interrupted by a crash is
+    simply run again at the next start (the view still does not exist), its duplicates collapsing like any
+    re-inserted event's."""
+    views = {str(row[0]) for row in sink.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine = 'MaterializedView'").rows}
+    for statement in ddl_statements(policy):
+        view = _VIEW.match(statement)
+        if view is not None and view.group(1) not in views:
+            back_fill(sink, ReportTable(*view.groups()))
+        sink.query(statement)
+
+
+def back_fill(sink: AuditSink, table: ReportTable) -> None:
+    """Insert the view's query over the whole trail into its table, in the table's key order: each inserted
+    block is then a range of keys that no other part overlaps, so FINAL has nothing to merge (random order
+    makes every part overlap every other, and FINAL merges them all at each read until background merges do)."""
+    key = sink.query("SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND "
+                     "name = {table:String}", {"table": table.table}).rows[0][0]
+    # table, query and key from ddl.sql / system.tables of our own table, not from input
+    sink.query(f"INSERT INTO {table.table} SELECT * FROM ({table.over_final()}) ORDER BY {key}")
 
 
 def chain_heads(sink: AuditSink) -> dict[str, Head]:
@@ -136,7 +184,46 @@ def derived_mismatch(sink: AuditSink) -> Break | None:
     return Break(str(stream), int(seq), str(event_id), f"column {column} no longer matches the payload (modified)")
 
 
+def report_table_mismatch(sink: AuditSink) -> Break | None:
+    """The first report table that is not exactly its view's query over the verified trail.
+
+    Both sides read FINAL and are compared as sets of rows in one pass (each row tagged with its side, grouped:
+    a row found on one side only is a break), arrays sorted (a set of fills has no order), so a row missing,
+    added or altered in a report table is found, and so is one a failed view insert left out (an insert into
+    audit_events is not atomic with its views' inserts).
+    """
+    for table in report_tables():
+        types = sink.query(
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {table:String} "
+            "ORDER BY position", {"table": table.table}).rows
+        # column names from system.columns of our own table; the queries from ddl.sql: no input reaches the SQL
+        columns = ", ".join(f"toString(arraySort({name})) AS c_{name}" if "Array(" in str(kind)
+                            else f"toString({name}) AS c_{name}" for name, kind in types)
+        names = ", ".join(f"c_{name}" for name, _ in types)
+        result = sink.query(
+            f"SELECT groupBitOr(found_in) AS sides, {names} FROM ("
+            f"SELECT {columns}, 1 AS found_in FROM ({table.over_final()}) "
+            f"UNION ALL SELECT {columns}, 2 AS found_in FROM {table.table} FINAL) "
+            f"GROUP BY {names} HAVING sides != 3 LIMIT 1")
+        if result.rows:
+            sides, *values = result.rows[0]
+            problem = ("a row of the trail is missing from the table" if sides == 1
+                       else "a row not derived from the trail")
+            row = ", ".join(str(v) for v in values)[:200]
+            return Break(table.table, 0, "", f"{problem} ({row}); rebuild it (audit.sink.rebuild_report_tables)")
+    return None
+
+
+def rebuild_report_tables(sink: AuditSink) -> None:
+    """Recompute every report table from audit_events (after a failed view insert, which verify reports). Safe
+    while the shipper inserts: a row both back-filled and fed by the view collapses like a re-inserted one."""
+    for table in report_tables():
+        sink.query(f"TRUNCATE TABLE {table.table}")
+        back_fill(sink, table)
+
+
 def verify_trail(sink: AuditSink) -> tuple[int, Break | None]:
-    """Recompute every chain, then check the derived columns; (events checked, first break or None)."""
+    """Recompute every chain, then check the derived columns and the report tables; (events checked, first
+    break or None)."""
     checked, broken = verify(chain_rows(sink))
-    return checked, broken or derived_mismatch(sink)
+    return checked, broken or derived_mismatch(sink) or report_table_mismatch(sink)

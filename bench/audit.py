@@ -194,7 +194,9 @@ def generate_report_data(sink: ChdbSink, events: int) -> None:
                    round(10 + (cityHash64(symbol) % 49000) / 100, 2) AS mid,
                    (1 + cityHash64(o, 6) % 50) * 10 AS qty,
                    round(mid + ((cityHash64(o, 7) % 21) - 10) / 100, 2) AS px,
-                   concat('O', toString(o)) AS order_id,
+                   -- sortable like the gateway's ids (gateway.oms.store.new_id: prefix + time), so each inserted
+                   -- block holds its own range of ids, as the shipper's time-ordered batches do (ADR 043)
+                   concat('O', leftPad(toString(o), 10, '0')) AS order_id,
                    multiIf(
                      kind = 0, concat('{{"symbol":"', symbol, '","side":"', side, '","ord_type":"limit","qty":"',
                        toString(qty), '","price":"', toString(px), '","order_id":"', order_id, '","quote":{{"bid":"',

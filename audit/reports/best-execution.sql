@@ -4,34 +4,39 @@
 -- slippage = qty-weighted (fill price − arrival mid) / arrival mid in basis points, signed so that a positive
 -- number is a cost to the client (buys above mid, sells below); at/inside/outside = share of fills at the
 -- arrival touch on the order's side (buy at ask, sell at bid), better than it, or worse than it.
--- One pass: the order's accepted event and its fills are grouped by order id (no join).
+-- Per order, one row of audit_orders (audit_orders_mv, ddl.sql: the accepted event's fields and the set of the
+-- order's fills, kept at insert), so no aggregation over the events here; the fills are then limited to the
+-- report's window. The filters apply to the order (its accepted event's account and symbol).
 WITH
 per_order AS
 (
     SELECT
         order_id,
-        anyIf(symbol, event_type = 'order.accepted') AS order_symbol,
-        anyIf(ord_type, event_type = 'order.accepted') AS order_type,
-        anyIf(side, event_type = 'order.accepted') AS order_side,
-        anyIf(toFloat64(qty), event_type = 'order.accepted') AS ordered,
-        anyIf(toFloat64(bid), event_type = 'order.accepted') AS arrival_bid,
-        anyIf(toFloat64(ask), event_type = 'order.accepted') AS arrival_ask,
-        minIf(coalesce(ts_received, occurred_at), event_type = 'order.accepted') AS received,
-        countIf(event_type = 'order.fill') AS fill_count,
-        sumIf(toFloat64(last_qty), event_type = 'order.fill') AS filled,
-        sumIf(toFloat64(last_qty) * toFloat64(last_px), event_type = 'order.fill') AS notional,
-        maxIf(coalesce(ts_filled, occurred_at), event_type = 'order.fill') AS last_fill_at,
-        groupArrayIf(toFloat64(last_px), event_type = 'order.fill') AS fill_prices
-    FROM audit_events FINAL
-    WHERE (event_type = 'order.accepted' OR (event_type = 'order.fill' AND last_qty > 0))
-      AND order_id != ''
-      AND occurred_at >= {from_ts:DateTime64(6, 'UTC')}
-      AND occurred_at < {to_ts:DateTime64(6, 'UTC')} + INTERVAL 30 DAY
+        assumeNotNull(symbol) AS order_symbol,
+        assumeNotNull(ord_type) AS order_type,
+        assumeNotNull(side) AS order_side,
+        toFloat64(qty) AS ordered,
+        toFloat64(bid) AS arrival_bid,
+        toFloat64(ask) AS arrival_ask,
+        assumeNotNull(received) AS received,
+        arrayFilter(f -> f.at >= {from_ts:DateTime64(6, 'UTC')}
+                         AND f.at < {to_ts:DateTime64(6, 'UTC')} + INTERVAL 30 DAY, fills) AS in_window,
+        arrayFilter(f -> isNotNull(f.px), in_window) AS priced,
+        length(in_window) AS fill_count,
+        -- NULL without fills (as a sum over no rows): fill_rate's sums skip the order rather than add 0
+        if(fill_count > 0, arraySum(f -> toFloat64(f.qty), in_window), NULL) AS filled,
+        if(length(priced) > 0, arraySum(f -> toFloat64(f.qty) * toFloat64(assumeNotNull(f.px)), priced), NULL)
+            AS notional,
+        arrayMax(f -> f.filled_at, in_window) AS last_fill_at,
+        arrayMap(f -> toFloat64(assumeNotNull(f.px)), priced) AS fill_prices
+    FROM audit_orders FINAL
+    -- orders accepted in the period (an order seen only through fills has no accepted event: NULL, left out)
+    WHERE accepted_at >= {from_ts:DateTime64(6, 'UTC')}
+      AND accepted_at < {to_ts:DateTime64(6, 'UTC')} + INTERVAL 30 DAY
+      AND received >= {from_ts:DateTime64(6, 'UTC')}
+      AND received < {to_ts:DateTime64(6, 'UTC')}
       AND ({account:String} = '' OR account = {account:String})
       AND ({symbol:String} = '' OR symbol = {symbol:String})
-    GROUP BY order_id
-    -- orders accepted in the period (an order seen only through fills has no accepted event: minIf gives 1970)
-    HAVING received >= {from_ts:DateTime64(6, 'UTC')} AND received < {to_ts:DateTime64(6, 'UTC')}
 ),
 scored AS
 (
@@ -70,5 +75,3 @@ SELECT
 FROM scored
 GROUP BY symbol, ord_type, size_bucket, bucket_no
 ORDER BY symbol, ord_type, bucket_no
--- a re-inserted event has the same occurred_at, hence the same monthly partition: FINAL need not merge across them
-SETTINGS do_not_merge_across_partitions_select_final = 1

@@ -14,12 +14,11 @@ histories AS
         account,
         symbol,
         arraySort(x -> (x.1, x.6), groupArray((
-            toUnixTimestamp64Micro(occurred_at), side = 'buy', toDecimal128(assumeNotNull(last_qty), 4),
+            toUnixTimestamp64Micro(occurred_at), side = 'buy', last_qty,
             toDecimal128(assumeNotNull(last_px), 6), realized_pnl, exec_id, occurred_at))) AS fills
-    FROM audit_events FINAL
-    WHERE event_type = 'order.fill'
-      AND last_qty > 0
-      AND occurred_at < {to_ts:DateTime64(6, 'UTC')} + INTERVAL 30 DAY
+    -- the fills with a quantity (audit_fills_mv, ddl.sql): narrow, a fraction of what audit_events holds
+    FROM audit_fills FINAL
+    WHERE occurred_at < {to_ts:DateTime64(6, 'UTC')} + INTERVAL 30 DAY
       AND ({account:String} = '' OR account = {account:String})
       AND ({symbol:String} = '' OR symbol = {symbol:String})
     GROUP BY account, symbol
