@@ -37,6 +37,7 @@ TABLES = ("orders", "executions", "outbox", "journal_entries", "journal_lines", 
 class _Watched(cpu.LocalServices):  # type: ignore[misc, name-defined]
     current: _Watched | None = None
     connection_options: ClassVar[list[str]] = []
+    perf_dwarf: ClassVar[bool] = False
 
     def start(self) -> None:
         super().start()
@@ -169,7 +170,8 @@ def _start_perf(out: str) -> subprocess.Popen[bytes]:
     assert services is not None and services.postgres is not None
     root = services.postgres.pid()
     pids = [str(root)] + [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == root]
-    return subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", out, "-p", ",".join(pids)],
+    graph = ["--call-graph", "dwarf,16384"] if _Watched.perf_dwarf else ["-g"]  # the binary has no frame pointers
+    return subprocess.Popen(["perf", "record", "-F", "499", *graph, "-o", out, "-p", ",".join(pids)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -213,8 +215,11 @@ if __name__ == "__main__":
     parser.add_argument("--connection-option", action="append", default=[],
                         help="NAME=VALUE: a setting for every connection of the run (e.g. plan_cache_mode=...)")
     parser.add_argument("--pg-perf", default="", help="perf record PostgreSQL during the run into this file")
+    parser.add_argument("--pg-perf-dwarf", action="store_true",
+                        help="--pg-perf with DWARF call graphs (inclusive costs by caller; large files)")
     parsed = parser.parse_args()
     _Watched.connection_options = parsed.connection_option
+    _Watched.perf_dwarf = parsed.pg_perf_dwarf
     for name, value in (("runs", 1), ("idle_seconds", 0.5), ("py_spy", ""), ("perf", ""), ("yappi", ""),
                         ("yappi_process", "gateway"), ("env", []), ("keep", False)):
         setattr(parsed, name, value)

@@ -200,7 +200,8 @@ journal_entries = Table(
     Column("kind", String(16), nullable=False),  # deposit, withdrawal, fill
     Column("reference", String(128), nullable=False),  # idempotency key, exec id, ...
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
-    Index("ix_journal_entries_account", "account_id", "entry_id"),
+    # unique (entry_id alone is): the target of journal_lines' composite foreign key (migration 0023)
+    Index("ix_journal_entries_account", "account_id", "entry_id", unique=True),
     # one entry per (account, kind, reference): a deposit key or an exec id can never post twice
     UniqueConstraint("account_id", "kind", "reference", name="uq_journal_entries_reference"),
 )
@@ -209,14 +210,18 @@ journal_lines = Table(
     "journal_lines",
     metadata,
     Column("line_id", BigInteger, Identity(), primary_key=True),
-    Column("entry_id", BigInteger, ForeignKey("journal_entries.entry_id"), nullable=False),
-    Column("account_id", String(32), ForeignKey("accounts.account_id"), nullable=False),
+    Column("entry_id", BigInteger, nullable=False),
+    Column("account_id", String(32), nullable=False),
     # chart of accounts: 'cash:USD', 'securities:AAPL', 'external:bank', 'equity:realized_pnl', ...
     Column("ledger_account", String(64), nullable=False),
     Column("debit", MONEY, nullable=False, server_default="0"),
     Column("credit", MONEY, nullable=False, server_default="0"),
     Column("quantity", QTY, nullable=False, server_default="0"),  # share movement for securities lines
     CheckConstraint("debit >= 0 AND credit >= 0 AND NOT (debit > 0 AND credit > 0)", name="one_sided"),
+    # one referential check per line (migration 0023): the line's entry, under the entry's own account (that
+    # account is the entry's foreign key); the balance check is a statement trigger with transition tables
+    ForeignKeyConstraint(["account_id", "entry_id"], ["journal_entries.account_id", "journal_entries.entry_id"],
+                         name="fk_journal_lines_entry"),
     Index("ix_journal_lines_entry", "entry_id"),
 )
 
