@@ -1,4 +1,5 @@
-"""The shipper's local HTTP endpoint: /health, /metrics, /reports/{name}, /verify (see audit.service).
+"""The shipper's local HTTP endpoint: /health, /metrics, /reports/{name}, /verify, POST /report-tables/rebuild
+(see audit.service).
 
 Everything but ``/health`` needs ``Authorization: Bearer <token>`` with a live **compliance or admin** REST API
 token, checked against the same token store as the REST API (PostgreSQL ``api_tokens``: hashed, expiring,
@@ -26,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from audit.pseudonyms import PseudonymStore
 from audit.reports import ReportError, ReportRequest, report_names, result_to_json, run_report
 from audit.retention import RetentionPolicy
-from audit.sink import AuditSink, QueryResult, SinkUnavailable, verify_trail
+from audit.sink import AuditSink, QueryResult, SinkUnavailable, rebuild_report_tables, verify_trail
 from ledger.api_tokens import active_role
 
 AUDIT_ROLES = frozenset({"compliance", "admin"})
@@ -136,5 +137,15 @@ def create_shipper_app(sink: AuditSink, pool: asyncpg.Pool | None) -> FastAPI:
             "stream": broken.stream, "stream_seq": broken.stream_seq, "event_id": broken.event_id,
             "problem": broken.problem,
         }}
+
+    @app.post("/report-tables/rebuild", dependencies=guarded)
+    async def rebuild() -> Any:
+        # On the report connection, like verify: the shipper's inserts go on meanwhile (ADR 043).
+        try:
+            rebuilt = await asyncio.get_running_loop().run_in_executor(
+                report_threads, rebuild_report_tables, _ReportReads(sink))
+        except SinkUnavailable as exc:
+            return _problem(503, "Unavailable", f"ClickHouse unavailable: {exc}")
+        return {"rebuilt": rebuilt}
 
     return app

@@ -210,16 +210,20 @@ def report_table_mismatch(sink: AuditSink) -> Break | None:
             problem = ("a row of the trail is missing from the table" if sides == 1
                        else "a row not derived from the trail")
             row = ", ".join(str(v) for v in values)[:200]
-            return Break(table.table, 0, "", f"{problem} ({row}); rebuild it (audit.sink.rebuild_report_tables)")
+            return Break(table.table, 0, "", f"{problem} ({row}); rebuild it: brokerage audit rebuild-report-tables")
     return None
 
 
-def rebuild_report_tables(sink: AuditSink) -> None:
-    """Recompute every report table from audit_events (after a failed view insert, which verify reports). Safe
-    while the shipper inserts: a row both back-filled and fed by the view collapses like a re-inserted one."""
+def rebuild_report_tables(sink: AuditSink) -> list[str]:
+    """Recompute every report table from audit_events (after a failed view insert, which verify reports); the
+    tables rebuilt. Safe while the shipper inserts: a row both back-filled and fed by the view collapses like a
+    re-inserted one. Reports read the table while it refills, so run it outside reporting hours."""
+    rebuilt = []
     for table in report_tables():
         sink.query(f"TRUNCATE TABLE {table.table}")
         back_fill(sink, table)
+        rebuilt.append(table.table)
+    return rebuilt
 
 
 def verify_trail(sink: AuditSink) -> tuple[int, Break | None]:

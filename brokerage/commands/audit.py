@@ -1,4 +1,5 @@
-"""`brokerage audit run|verify|forget`: the audit shipper process, chain verification, GDPR erasure."""
+"""`brokerage audit run|verify|rebuild-report-tables|forget`: the audit shipper process, chain verification,
+the report tables' repair, GDPR erasure."""
 
 from __future__ import annotations
 
@@ -67,6 +68,29 @@ def verify() -> None:
         f"#{broken['stream_seq']} event {broken['event_id']}: {broken['problem']}"
     )
     raise typer.Exit(1)
+
+
+async def _rebuild_report_tables() -> list[str]:
+    settings = get_settings()
+    client = ShipperClient.from_settings(settings)
+    if await client.is_up():
+        return await client.rebuild_report_tables()
+    from audit.service import open_sink  # nobody owns the engine: open it here
+    from audit.sink import rebuild_report_tables
+
+    return await asyncio.to_thread(rebuild_report_tables, open_sink(settings))
+
+
+@app.command("rebuild-report-tables")
+def rebuild_report_tables_command() -> None:
+    """Recompute the report tables (wash-sales, best-execution) from the verified trail, when `verify` says
+    one differs from it (ADR 043). Reports read partial tables while it runs."""
+    try:
+        rebuilt = asyncio.run(_rebuild_report_tables())
+    except SinkUnavailable as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(f"[green]rebuilt[/green]: {', '.join(rebuilt)}")
 
 
 async def _forget(account: str, requested_by: str) -> str | None:

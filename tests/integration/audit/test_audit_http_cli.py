@@ -57,6 +57,11 @@ async def test_shipper_endpoint(db_pool: asyncpg.Pool, chdb_sink: ChdbSink) -> N
         bad = await client.get("/reports/nope", params={"from": "2026-01-01", "to": "2027-01-01"})
         assert bad.status_code == 422 and "unknown report" in bad.json()["detail"]
         assert (await client.get("/verify")).json() == {"checked": 3, "break": None}
+        chdb_sink.query("TRUNCATE TABLE audit_fills")  # as a failed view insert would leave it
+        assert "rebuild-report-tables" in (await client.get("/verify")).json()["break"]["problem"]
+        rebuilt = await client.post("/report-tables/rebuild")
+        assert rebuilt.status_code == 200 and "audit_fills" in rebuilt.json()["rebuilt"]
+        assert (await client.get("/verify")).json() == {"checked": 3, "break": None}
         assert "brokerage_audit_outbox_lag_seconds" in (await client.get("/metrics")).text
 
 
@@ -129,6 +134,14 @@ def test_cli_report_verify_forget(cli_env: CliRunner, chdb_sink: ChdbSink, migra
     verify = cli_env.invoke(cli, ["audit", "verify"])
     assert verify.exit_code == 0 and "3 events" in verify.stdout
 
+    chdb_sink.query("ALTER TABLE audit_fills UPDATE last_px = last_px + 1 WHERE side = 'sell' "
+                    "SETTINGS mutations_sync = 1")
+    stale = cli_env.invoke(cli, ["audit", "verify"])
+    assert stale.exit_code == 1 and "audit_fills" in stale.stdout, stale.output
+    rebuilt = cli_env.invoke(cli, ["audit", "rebuild-report-tables"])
+    assert rebuilt.exit_code == 0 and "audit_fills" in rebuilt.stdout, rebuilt.output
+    assert cli_env.invoke(cli, ["audit", "verify"]).exit_code == 0
+
     forget = cli_env.invoke(cli, ["audit", "forget", "ACC1", "--requested-by", "dpo"])
     assert forget.exit_code == 0 and "forgotten" in forget.stdout
     after = orjson.loads(cli_env.invoke(cli, ["report", "wash-sales", *period, "--format", "json"]).stdout)
@@ -142,5 +155,6 @@ def test_cli_report_verify_forget(cli_env: CliRunner, chdb_sink: ChdbSink, migra
 
 def test_cli_help() -> None:
     for argv in (["audit", "--help"], ["audit", "run", "--help"], ["audit", "verify", "--help"],
+                 ["audit", "rebuild-report-tables", "--help"],
                  ["audit", "forget", "--help"], ["report", "--help"]):
         assert CliRunner().invoke(cli, argv).exit_code == 0
