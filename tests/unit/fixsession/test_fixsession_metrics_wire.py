@@ -21,17 +21,17 @@ def test_message_counter_counts_like_count_kind() -> None:
     from fixsession.metrics import FIX_MESSAGES, RESEND_REQUESTS, MessageCounter
 
     class _App:
-        name = "sendchain-test"
+        name = "metrics-wire-test"
 
     def value(kind: str) -> float:
-        return float(FIX_MESSAGES.labels("sendchain-test", "in", kind)._value.get())
+        return float(FIX_MESSAGES.labels("metrics-wire-test", "in", kind)._value.get())
 
     counter = MessageCounter(_App(), "in")
     before = {kind: value(kind) for kind in ("D", "other", "2")}
-    resends = RESEND_REQUESTS.labels("sendchain-test", "in")._value.get()
+    resends = RESEND_REQUESTS.labels("metrics-wire-test", "in")._value.get()
     for kind in ("D", "D", "ZZ", "", "2"):
         counter.count(kind)
     assert value("D") - before["D"] == 2
     assert value("other") - before["other"] == 2  # unknown and missing types share "other"
     assert value("2") - before["2"] == 1
-    assert RESEND_REQUESTS.labels("sendchain-test", "in")._value.get() - resends == 1
+    assert RESEND_REQUESTS.labels("metrics-wire-test", "in")._value.get() - resends == 1
