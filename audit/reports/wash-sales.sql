@@ -21,6 +21,19 @@ histories AS
     WHERE occurred_at < {to_ts:DateTime64(6, 'UTC')} + INTERVAL 30 DAY
       AND ({account:String} = '' OR account = {account:String})
       AND ({symbol:String} = '' OR symbol = {symbol:String})
+      -- only a history with a loss sale in the period can hold a wash sale: the others are not gathered at all
+      -- (a set on the key's prefix; a duplicate row FINAL would collapse gives the same pair, so no FINAL here)
+      AND (account, symbol) IN
+      (
+          SELECT account, symbol
+          FROM audit_fills
+          WHERE side != 'buy'
+            AND realized_pnl < 0
+            AND occurred_at >= {from_ts:DateTime64(6, 'UTC')}
+            AND occurred_at < {to_ts:DateTime64(6, 'UTC')}
+            AND ({account:String} = '' OR account = {account:String})
+            AND ({symbol:String} = '' OR symbol = {symbol:String})
+      )
     GROUP BY account, symbol
     HAVING arrayExists(x -> NOT x.2 AND x.5 < 0 AND x.7 >= {from_ts:DateTime64(6, 'UTC')}
                             AND x.7 < {to_ts:DateTime64(6, 'UTC')}, fills)
