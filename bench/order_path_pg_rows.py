@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ class _Watched(cpu.LocalServices):  # type: ignore[misc, name-defined]
     current: _Watched | None = None
     connection_options: ClassVar[list[str]] = []
     perf_dwarf: ClassVar[bool] = False
+    log_triggers: ClassVar[bool] = False
 
     def start(self) -> None:
         super().start()
@@ -54,7 +56,14 @@ class _Watched(cpu.LocalServices):  # type: ignore[misc, name-defined]
                     return f"{base}{'&' if '?' in base else '?'}options={options}"
 
             pg.__class__ = _WithOptions
-        out = pg._psql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';\n"
+        # --log-triggers: auto_explain logs every top-level statement's trigger calls (referential checks per
+        # foreign key included: no statistics view counts those)
+        libraries = "pg_stat_statements', 'auto_explain" if self.log_triggers else "pg_stat_statements"
+        explain = ("ALTER SYSTEM SET auto_explain.log_min_duration = 0;\n"
+                   "ALTER SYSTEM SET auto_explain.log_analyze = on;\n"
+                   "ALTER SYSTEM SET auto_explain.log_timing = off;\n"
+                   "ALTER SYSTEM SET auto_explain.log_triggers = on;\n") if self.log_triggers else ""
+        out = pg._psql(f"ALTER SYSTEM SET shared_preload_libraries = '{libraries}';\n{explain}"
                        "ALTER SYSTEM SET track_functions = 'pl';\n"
                        "ALTER SYSTEM SET pg_stat_statements.track = 'all';\n"
                        "ALTER SYSTEM SET pg_stat_statements.track_planning = on;\n")
@@ -63,7 +72,8 @@ class _Watched(cpu.LocalServices):  # type: ignore[misc, name-defined]
         restart = pg._pg("pg_ctl", "-D", str(pg.pgdata), "-l", str(pg.logfile), "-m", "fast", "-w", "-t", "60",
                          "restart", timeout=90)
         if restart.returncode != 0:
-            raise SystemExit(f"restart with pg_stat_statements failed: {restart.stderr}")
+            raise SystemExit(f"restart with pg_stat_statements failed: {restart.stderr}\n"
+                             + pg.logfile.read_text(errors="replace")[-1500:])
         out = pg._psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;", "brokerage")
         if out.returncode != 0:
             raise SystemExit(out.stderr)
@@ -106,6 +116,8 @@ async def main(args: argparse.Namespace) -> None:
             state["before"] = _snapshot()
             _query("SELECT pg_stat_statements_reset();")
             state["measured"] = 1
+            if _Watched.log_triggers:
+                state["log_at"] = _log_size()
             if args.pg_perf:
                 state["perf"] = _start_perf(args.pg_perf)
         await drive(sessions, orders, window)  # type: ignore[arg-type]
@@ -156,12 +168,39 @@ async def main(args: argparse.Namespace) -> None:
         total = _query("SELECT sum(total_exec_time), sum(total_plan_time), sum(wal_bytes) FROM pg_stat_statements")[0]
         print(f"all statements: {float(total[0]) / n:.4f} ms executing, {float(total[1]) / n:.4f} ms planning, "
               f"{float(total[2]) / n:.0f} WAL bytes per lifecycle")
+        if _Watched.log_triggers:
+            print("trigger calls per lifecycle (auto_explain, top-level statements of the measured run):")
+            for name, calls in sorted(_trigger_calls(state["log_at"]).items(), key=lambda kv: -kv[1]):
+                print(f"  {calls / n:6.3f}  {name}")
         if args.explain:
             explain_flush()
 
     cpu.drive, cpu.settle = drive_measured, settle_measured  # type: ignore[assignment]
     cpu.LocalServices = _Watched  # type: ignore[attr-defined]
     await cpu.main(args)
+
+
+def _log_size() -> int:
+    services = _Watched.current
+    assert services is not None and services.postgres is not None
+    return int(services.postgres.logfile.stat().st_size)
+
+
+_TRIGGER_LINE = re.compile(r"^\s*Trigger (.+?): (?:time=\S+ )?calls=(\d+)")
+
+
+def _trigger_calls(offset: int) -> dict[str, int]:
+    """Calls per trigger (``Trigger for constraint fk_...: calls=N``) in the server log after ``offset``."""
+    services = _Watched.current
+    assert services is not None and services.postgres is not None
+    calls: dict[str, int] = {}
+    with services.postgres.logfile.open("rb") as log:
+        log.seek(offset)
+        for line in log.read().decode(errors="replace").splitlines():
+            m = _TRIGGER_LINE.match(line)
+            if m:
+                calls[m[1]] = calls.get(m[1], 0) + int(m[2])
+    return calls
 
 
 def _start_perf(out: str) -> subprocess.Popen[bytes]:
@@ -217,7 +256,10 @@ if __name__ == "__main__":
     parser.add_argument("--pg-perf", default="", help="perf record PostgreSQL during the run into this file")
     parser.add_argument("--pg-perf-dwarf", action="store_true",
                         help="--pg-perf with DWARF call graphs (inclusive costs by caller; large files)")
+    parser.add_argument("--log-triggers", action="store_true",
+                        help="auto_explain every statement and count trigger calls per trigger/constraint (slow)")
     parsed = parser.parse_args()
+    _Watched.log_triggers = parsed.log_triggers
     _Watched.connection_options = parsed.connection_option
     _Watched.perf_dwarf = parsed.pg_perf_dwarf
     for name, value in (("runs", 1), ("idle_seconds", 0.5), ("py_spy", ""), ("perf", ""), ("yappi", ""),

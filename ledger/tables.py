@@ -185,7 +185,7 @@ executions = Table(
     # the client ExecutionReport as sent (migration 0003): seq orders them for resend after a crash
     Column("seq", BigInteger, Identity(), nullable=False),
     Column("session_id", String(64)),
-    Column("fix_fields", JSONB),
+    Column("fix_fields", JSONB),  # no planner statistics (SET STATISTICS 0, migration 0024): ANALYZE skips it
     UniqueConstraint("seq", name="uq_executions_seq"),
     Index("ix_executions_session_seq", "session_id", "seq"),
     Index("ix_executions_account_created", "account_id", "created_at"),
@@ -254,7 +254,7 @@ outbox = Table(
     Column("event_type", String(48), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("account_id", String(32)),
-    Column("payload", JSONB, nullable=False),
+    Column("payload", JSONB, nullable=False),  # no planner statistics (SET STATISTICS 0, migration 0024)
     Column("shipped_at", DateTime(timezone=True)),  # unused since 0022 (ADR 039): audit.outbox_shipped instead
     # the writing transaction: with seq, the shipper's order and watermark (migration 0022, ADR 039)
     Column("txid", Xid8(), nullable=False, server_default=text("pg_current_xact_id()")),

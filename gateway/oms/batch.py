@@ -39,6 +39,10 @@ from ledger.reservations import CashBalance, OrderReservation, Release
 
 __all__ = ["Batch"]
 
+_LOCKED = "SELECT account_id, account_type, currency, status, short_selling_enabled, kill_switch FROM accounts "
+_LOCK_ONE = _LOCKED + "WHERE account_id = $1 FOR UPDATE"
+_LOCK_MANY = _LOCKED + "WHERE account_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE"
+
 class Batch:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
@@ -62,9 +66,11 @@ class Batch:
     async def lock_accounts(self, account_ids: list[str]) -> None:
         """Lock these accounts (ascending: no deadlock between batches) in one statement; ``account`` then
         answers from memory. An account that does not exist is left for ``account`` to report."""
-        rows = await self.conn.fetch(
-            "SELECT account_id, account_type, currency, status, short_selling_enabled, kill_switch FROM accounts "
-            "WHERE account_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE", sorted(set(account_ids)))
+        ids = sorted(set(account_ids))
+        # one account (nearly every batch): ``= $1``, whose generic plan costs what a custom one does, so the
+        # plan cache keeps it after five calls; ``= ANY($1)`` is custom-planned on every call (a generic plan
+        # guesses the array's length) and was ~17 % of the order path's planning
+        rows = await (self.conn.fetch(_LOCK_ONE, ids[0]) if len(ids) == 1 else self.conn.fetch(_LOCK_MANY, ids))
         for r in rows:
             self._accounts[r["account_id"]] = LockedAccount(
                 r["account_id"], AccountType(r["account_type"]), r["currency"], r["status"],
