@@ -304,6 +304,11 @@ async def test_audit_endpoint_needs_a_compliance_or_admin_token(shipper: str, db
             anonymous = await http.get(path, params=period)
             assert anonymous.status_code == 401 and anonymous.headers["content-type"] == PROBLEM, path
             assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        rebuild = await http.post("/report-tables/rebuild")  # the one endpoint that writes (ADR 043)
+        assert rebuild.status_code == 401 and rebuild.headers["content-type"] == PROBLEM
+        for role in ("account", "operator"):
+            token = await seed.token(role, "A1") if role == "account" else await seed.token(role)
+            assert (await http.post("/report-tables/rebuild", headers=auth(token))).status_code == 403, role
         assert (await http.get("/verify", headers=auth("brk_guessed"))).status_code == 401
         assert (await http.get("/verify", headers=auth(await seed.token("account", "A1")))).status_code == 403
         assert (await http.get("/verify", headers=auth(await seed.token("operator")))).status_code == 403
