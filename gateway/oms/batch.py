@@ -43,6 +43,7 @@ _LOCKED = "SELECT account_id, account_type, currency, status, short_selling_enab
 _LOCK_ONE = _LOCKED + "WHERE account_id = $1 FOR UPDATE"
 _LOCK_MANY = _LOCKED + "WHERE account_id = ANY($1::text[]) ORDER BY account_id FOR UPDATE"
 
+
 class Batch:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
