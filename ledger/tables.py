@@ -144,6 +144,8 @@ orders = Table(
     Column("pending_extra_qty", QTY, nullable=False, server_default="0"),
     Column("traded_notional", Numeric, nullable=False, server_default="0"),
     Column("venue_requests", Integer, nullable=False, server_default="0"),
+    # 0025: the number of our request the venue knows the order by (0: the order id); a request's OrigClOrdID
+    Column("venue_in_force", Integer, nullable=False, server_default="0"),
     # h7 halts/margin (migration 0008): who entered the order (a column, never a ClOrdID prefix)
     Column("origin", String(8), nullable=False, server_default="client"),  # client | system
     Column("origin_reason", Text),

@@ -174,7 +174,7 @@ class ChangeRequests:
 
     async def _request(self, conn: Conn, session_id: str, stored: StoredOrder, order: Order, cl_ord_id: str,
                        kind: str, exec_type: ExecType, venue_fields: object) -> object:
-        orig_venue_id = stored.venue_cl_ord_id
+        orig_venue_id = stored.venue_cl_ord_id_in_force  # not the latest request's: the venue may have refused it
         stored = replace(stored, order=order, venue_requests=stored.venue_requests + 1)
         await save_order(conn, stored)
         await claim_cl_ord_id(conn, session_id, cl_ord_id, order.order_id, kind, self.trading_day())

@@ -36,7 +36,7 @@ from gateway.oms import reports
 from gateway.oms.audit_trail import event
 from gateway.oms.links import VenueLink
 from gateway.oms.market_protection import protection_price
-from gateway.oms.store import StoredOrder, load_order, new_id, working_orders
+from gateway.oms.store import StoredOrder, load_order, new_id, venue_cl_ord_id, working_orders
 from gateway.oms.venue import VenueReports, order_id_of
 
 log = structlog.get_logger(__name__)
@@ -348,7 +348,7 @@ class Reconciler:
             requests = row["venue_requests"] or 0
             out[row["order_id"]] = LedgerOrder(
                 row["order_id"], row["status"], row["cum_qty"],
-                row["order_id"] if requests == 0 else f"{row['order_id']}.{requests}", row["pending"],
+                venue_cl_ord_id(row["order_id"], requests), row["pending"],
                 row["pending_replace"], frozenset(row["booked"]), row["age"])
         return out
 

@@ -53,17 +53,36 @@ class StoredOrder:
     pending_extra_cash: Decimal = ZERO  # blocked ahead for a pending replace that grows the order
     pending_extra_qty: Decimal = ZERO
     venue_requests: int = 0  # cancel/replace requests sent to the venue (their ClOrdIDs: <order_id>.<n>)
+    # the request the venue knows the order by: the last replace it accepted (a refused request changes
+    # nothing there), so the next request's OrigClOrdID (41); 0 is the order id itself
+    venue_in_force: int = 0
 
     @property
     def venue_cl_ord_id(self) -> str:
-        return self.order.order_id if self.venue_requests == 0 else f"{self.order.order_id}.{self.venue_requests}"
+        """The ClOrdID of our latest request to the venue (the order id before any cancel/replace)."""
+        return venue_cl_ord_id(self.order.order_id, self.venue_requests)
+
+    @property
+    def venue_cl_ord_id_in_force(self) -> str:
+        return venue_cl_ord_id(self.order.order_id, self.venue_in_force)
+
+
+def venue_cl_ord_id(order_id: str, request: int) -> str:
+    """Our ClOrdID at the venue for request ``request`` of the order (0: the order itself)."""
+    return order_id if request == 0 else f"{order_id}.{request}"
+
+
+def venue_request_number(venue_cl_ord_id: str) -> int:
+    """The request number a venue ClOrdID of ours carries (``venue_cl_ord_id``'s inverse)."""
+    _, dot, number = venue_cl_ord_id.partition(".")
+    return int(number) if dot and number.isdigit() else 0
 
 
 _COLUMNS = (
     "order_id, account_id, session_id, cl_ord_id, current_cl_ord_id, orig_cl_ord_id, symbol, side, ord_type, "
     "time_in_force, qty, price, stop_px, status, cum_qty, leaves_qty, avg_px, reserved_cash, reserved_qty, "
     "venue_order_id, reject_reason, text, pending_cl_ord_id, pending_qty, pending_price, pending_extra_cash, "
-    "pending_extra_qty, traded_notional, venue_requests"
+    "pending_extra_qty, traded_notional, venue_requests, venue_in_force"
 )
 
 
@@ -85,7 +104,8 @@ def from_row(row: asyncpg.Record) -> StoredOrder:
     )
     reservation = OrderReservation(row["leaves_qty"], row["reserved_cash"], row["reserved_qty"])
     return StoredOrder(order, row["session_id"], ClOrdID(row["cl_ord_id"]), reservation,
-                       row["pending_extra_cash"], row["pending_extra_qty"], row["venue_requests"])
+                       row["pending_extra_cash"], row["pending_extra_qty"], row["venue_requests"],
+                       row["venue_in_force"])
 
 
 def _values(s: StoredOrder) -> tuple[Any, ...]:
@@ -96,31 +116,34 @@ def _values(s: StoredOrder) -> tuple[Any, ...]:
         o.cum_qty, o.leaves_qty, quantize_price(o.avg_px), s.reservation.cash, s.reservation.shares,
         o.venue_order_id, o.reject_reason.value if o.reject_reason is not None else None, o.text,
         p.cl_ord_id if p else None, p.qty if p else None, p.price if p else None, s.pending_extra_cash,
-        s.pending_extra_qty, o.traded_notional, s.venue_requests,
+        s.pending_extra_qty, o.traded_notional, s.venue_requests, s.venue_in_force,
     )
 
 
+_NAMES = [c.strip() for c in _COLUMNS.split(",")]
+_N = len(_NAMES)  # the order row's parameters come first; a statement's own follow from $<_N + 1>
+
+
 async def insert_order(conn: Conn, stored: StoredOrder) -> None:
-    placeholders = ", ".join(f"${i}" for i in range(1, 30))
+    placeholders = ", ".join(f"${i}" for i in range(1, len(_NAMES) + 1))
     await conn.execute(f"INSERT INTO orders ({_COLUMNS}) VALUES ({placeholders})", *_values(stored))
 
 
-_NAMES = [c.strip() for c in _COLUMNS.split(",")]
 _SAVE = ("UPDATE orders SET " + ", ".join(f"{name} = ${i}" for i, name in enumerate(_NAMES, start=1) if i > 1)
          + ", updated_at = now() WHERE order_id = $1")
 
 
 _ENTER = (
-    f"WITH o AS (INSERT INTO orders ({_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 30))}) "
+    f"WITH o AS (INSERT INTO orders ({_COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, _N + 1))}) "
     "RETURNING order_id), "
-    "c AS (UPDATE cash_balances SET amount = $33, blocked = $34, updated_at = now() "
-    "WHERE $32::text IS NOT NULL AND account_id = $2 AND currency = $32), "
+    f"c AS (UPDATE cash_balances SET amount = ${_N + 4}, blocked = ${_N + 5}, updated_at = now() "
+    f"WHERE ${_N + 3}::text IS NOT NULL AND account_id = $2 AND currency = ${_N + 3}), "
     "k AS (INSERT INTO order_cl_ord_ids (session_id, cl_ord_id, trading_day, order_id, kind) "
-    "SELECT $3, $4, $35::date, o.order_id, 'new' FROM o ON CONFLICT DO NOTHING) "
+    f"SELECT $3, $4, ${_N + 6}::date, o.order_id, 'new' FROM o ON CONFLICT DO NOTHING) "
     "INSERT INTO executions (exec_id, venue_exec_id, order_id, account_id, exec_type, ord_status, symbol, side, "
     "last_qty, last_px, cum_qty, leaves_qty, avg_px, transact_time, session_id, fix_fields) "
-    "SELECT $30::text, NULL, o.order_id, $2, 'pending_new', $14, $7, $8, 0, 0, $15, $16, $17, now(), $3, "
-    "$31::jsonb FROM o RETURNING seq"
+    f"SELECT ${_N + 1}::text, NULL, o.order_id, $2, 'pending_new', $14, $7, $8, 0, 0, $15, $16, $17, now(), $3, "
+    f"${_N + 2}::jsonb FROM o RETURNING seq"
 )
 
 
@@ -222,7 +245,7 @@ async def insert_executions(conn: Conn, rows: list[tuple[Any, ...]]) -> dict[str
 # column types of ``_COLUMNS`` (``_values``) and of a report row (``execution_row``), for set-wise writes
 _TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric",
           "numeric", "text", "numeric", "numeric", "numeric", "numeric", "numeric", "text", "int", "text", "text",
-          "numeric", "numeric", "numeric", "numeric", "numeric", "int")
+          "numeric", "numeric", "numeric", "numeric", "numeric", "int", "int")
 _EXECUTION_COLUMNS = ("exec_id, venue_exec_id, order_id, account_id, exec_type, ord_status, symbol, side, last_qty, "
                       "last_px, cum_qty, leaves_qty, avg_px, transact_time, session_id, fix_fields")
 _EXECUTION_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric",

@@ -48,7 +48,7 @@ from gateway.oms.order_events import (
 from gateway.oms.order_fsm import InvalidTransition, Order, apply
 from gateway.oms.risk_config import RiskLimits
 from gateway.oms.session_days import NO_SESSION_START
-from gateway.oms.store import StoredOrder, execution_row, new_id
+from gateway.oms.store import StoredOrder, execution_row, new_id, venue_request_number
 from gateway.oms.unbooked import record_unbooked, unbooked_state
 from ledger.fills import Fill
 from ledger.fills import Side as FillSide
@@ -333,8 +333,9 @@ class VenueReports:
             await batch.release(account, order.symbol, Release(stored.reservation.cash, stored.reservation.shares))
             stored = evolve(stored, order=order, reservation=OrderReservation(ZERO),
                             pending_extra_cash=ZERO, pending_extra_qty=ZERO)
-        elif isinstance(change, OrderReplaced):
-            stored = await self._resize(batch, account, replace(stored, order=order))
+        elif isinstance(change, OrderReplaced):  # the venue knows the order by this request's ClOrdID now
+            stored = await self._resize(batch, account, replace(
+                stored, order=order, venue_in_force=venue_request_number(r.venue_cl_ord_id)))
         else:
             stored = evolve(stored, order=order, reservation=evolve(stored.reservation, leaves_qty=order.leaves_qty))
         exec_id = new_id("E")

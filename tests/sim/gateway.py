@@ -32,7 +32,7 @@ from gateway.oms.order_events import OrderReplaceRejected as ReplaceRejectedEven
 from gateway.oms.order_fsm import InvalidOrder, InvalidTransition, Order, apply, submit
 from gateway.oms.risk import check_replace
 from gateway.oms.risk_config import Accepted, Rejected, RiskContext, RiskLimits
-from gateway.oms.store import StoredOrder
+from gateway.oms.store import StoredOrder, venue_request_number
 from gateway.oms.venue import VenueReports, _event_for, _held, order_id_of
 from ledger.errors import LedgerError
 from ledger.fills import AccountType, Fill
@@ -191,7 +191,7 @@ class SimGateway:
         except LedgerError:  # changes.py: the transaction rolls back, the client gets 35=9
             self._cancel_reject(session_id, cmd, "NONE", OrdStatus.REJECTED)
             return
-        orig_venue_id = stored.venue_cl_ord_id
+        orig_venue_id = stored.venue_cl_ord_id_in_force
         stored = replace(stored, order=order, venue_requests=stored.venue_requests + 1)
         txn.t.orders[order.order_id] = stored
         txn.t.cl_ord_ids[(session_id, cmd.cl_ord_id)] = order.order_id
@@ -318,7 +318,8 @@ class SimGateway:
             stored = replace(stored, order=order, reservation=OrderReservation(ZERO), pending_extra_cash=ZERO,
                              pending_extra_qty=ZERO)
         elif isinstance(change, OrderReplaced):
-            stored = self._resize(txn, account_id, replace(stored, order=order))
+            stored = self._resize(txn, account_id, replace(stored, order=order,
+                                                            venue_in_force=venue_request_number(r.venue_cl_ord_id)))
         else:
             stored = replace(stored, order=order, reservation=replace(stored.reservation, leaves_qty=order.leaves_qty))
         txn.t.orders[order_id] = stored
