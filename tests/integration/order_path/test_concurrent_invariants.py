@@ -21,7 +21,7 @@ async def test_concurrent_sessions_keep_the_ledger_whole(order_path_env: OrderPa
         trader.attach(await order_path_env.client(trader.comp_id))
     try:
         await run_traders(traders, quotes, ORDERS_PER_SESSION)
-        await cancel_everything(pool, traders)
+        await cancel_everything(pool, traders, logs=order_path_env.gateway_log)
         await wait_all_final(traders)
         sent = sum(t.sent for t in traders)
         assert sent >= 5 * ORDERS_PER_SESSION * 0.9

@@ -47,7 +47,7 @@ async def test_gateway_killed_three_times_loses_and_doubles_nothing(order_path_e
     try:
         await run_traders(traders, quotes, ORDERS_PER_SESSION, between=maybe_crash)
         await asyncio.sleep(2.0)
-        await cancel_everything(pool, traders)
+        await cancel_everything(pool, traders, logs=order_path_env.gateway_log)
         for trader in traders:
             await trader.ask_status()
         await wait_all_final(traders)

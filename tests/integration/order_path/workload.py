@@ -138,8 +138,10 @@ async def run_traders(traders: list[Trader], quotes: QuoteReader, orders_each: i
         await asyncio.sleep(1 / rate)
 
 
-async def cancel_everything(pool: asyncpg.Pool, traders: list[Trader], timeout: float = 40) -> None:  # noqa: ASYNC109
-    """Cancel every order still working until none is; orders pending new are waited for."""
+async def cancel_everything(pool: asyncpg.Pool, traders: list[Trader], timeout: float = 40,  # noqa: ASYNC109
+                            logs: Callable[[], str] | None = None) -> None:
+    """Cancel every order still working until none is; orders pending new are waited for. On failure the
+    message carries, per order still working, the last lines of ``logs()`` (the gateways' logs) naming it."""
     deadline = asyncio.get_running_loop().time() + timeout
     by_comp = {t.comp_id: t for t in traders}
     while asyncio.get_running_loop().time() < deadline:
@@ -161,7 +163,10 @@ async def cancel_everything(pool: asyncpg.Pool, traders: list[Trader], timeout: 
     rows = await pool.fetch("SELECT order_id, session_id, cl_ord_id, current_cl_ord_id, status, qty, cum_qty, "
                             "pending_cl_ord_id, venue_requests FROM orders WHERE status IN ('pending_new', 'new', "
                             "'partially_filled', 'pending_cancel', 'pending_replace')")
-    raise AssertionError(f"orders still working after cancel_everything: {[dict(r) for r in rows]}")
+    text = logs() if logs is not None else ""
+    lines = {r["order_id"]: [line for line in text.splitlines() if r["order_id"] in line][-8:] for r in rows}
+    raise AssertionError(f"orders still working after cancel_everything: {[dict(r) for r in rows]}; "
+                         f"their last gateway log lines: {lines}")
 
 
 async def wait_all_final(traders: list[Trader], timeout: float = 20) -> None:  # noqa: ASYNC109

@@ -54,7 +54,7 @@ async def test_exchange_killed_while_orders_rest_and_fills_flow(venue_env: Venue
             report = await until_status(resting_client, await resting_client.cancel(cl), {"4"})
             assert "no longer knows" not in (report.text or "")
         await asyncio.sleep(2.0)
-        await cancel_everything(pool, traders)
+        await cancel_everything(pool, traders, logs=venue_env.gateway_log)
         for trader in traders:
             await trader.ask_status()
         await wait_all_final(traders)
