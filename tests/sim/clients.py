@@ -113,6 +113,16 @@ class FakeClient:
         self.requests[cmd.cl_ord_id] = cmd
         return cmd
 
+    def cancel_working(self) -> list[Command]:
+        """A cancel for every order this client does not know to be final (the clean-up at the end of a run)."""
+        out: list[Command] = []
+        for view in self.orders.values():
+            if view.status not in _FINAL:
+                cmd = CancelCommand(self._id(), ClOrdID(view.cl_ord_id), view.symbol, view.side, False)
+                self.requests[cmd.cl_ord_id] = cmd
+                out.append(cmd)
+        return out
+
     def _qty(self) -> Decimal:
         """Mostly small; a quarter large enough to sweep several of the market makers' levels (partial fills)."""
         if self.rng.random() < 0.25:

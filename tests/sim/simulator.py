@@ -242,6 +242,21 @@ class World:
         return not (gw.venue_out or self.stream.wire or any(gw.lanes) or gw.client_out or self.reset_due)
 
 
+def _settle(world: World, step: int) -> int:
+    """No more faults or requests: let everything arrive, then save the marks; the last step's number."""
+    trace = world.result.trace
+    settle = 0
+    while not world.quiet() and settle < 20_000:
+        step += 1
+        settle += 1
+        trace.append(f"{step}: {world.choose(faults=False)}")
+        check_step(world.store.state)
+    trace.append(f"{step}: {world.marks()}")
+    if not world.quiet():
+        raise Violation("the world did not settle")
+    return step
+
+
 def run(seed: int, config: SimConfig | None = None) -> SimResult:
     config = config or SimConfig()
     world = World(seed, config)
@@ -251,15 +266,23 @@ def run(seed: int, config: SimConfig | None = None) -> SimResult:
         for step in range(1, config.steps + 1):
             trace.append(f"{step}: {world.choose(faults=True, step=step)}")
             check_step(world.store.state)
-        settle = 0
-        while not world.quiet() and settle < 20_000:  # no more faults or requests: let everything arrive
-            step += 1
-            settle += 1
-            trace.append(f"{step}: {world.choose(faults=False)}")
-            check_step(world.store.state)
-        trace.append(f"{step}: {world.marks()}")
-        if not world.quiet():
-            raise Violation("the world did not settle")
+        step = _settle(world, step)
+        check_quiescent(world.store.state, world.exchange, world.clients)
+        # liveness: every order still working can be canceled (a refused cancel/replace earlier must not have
+        # left the gateway naming a ClOrdID the venue never took: ADR 047)
+        for _ in range(3):
+            cancels = [(c.session_id, cmd) for c in world.clients.values() for cmd in c.cancel_working()]
+            if not cancels:
+                break
+            for session_id, cmd in cancels:
+                step += 1
+                trace.append(f"{step}: clean-up: client {session_id} {describe(cmd)}")
+                world.gw.client_request(session_id, cmd)
+            step = _settle(world, step)
+        working = [s.order for s in world.store.state.orders.values() if s.order.status.is_open]
+        if working:
+            sample = [(o.order_id, o.status.ledger, world.exchange.status_of_order(o.order_id)) for o in working[:3]]
+            raise Violation(f"{len(working)} orders still working after three rounds of cancels, e.g. {sample}")
         check_quiescent(world.store.state, world.exchange, world.clients)
     except Exception as error:
         raise SimulationFailure(seed, step, error, trace, config) from error
