@@ -8,7 +8,7 @@ the pieces whose name holds TEXT (for instruction counts: ``valgrind --tool=call
 difference). Uses only functions that exist before and after ADR 030 (and 037), so the same script measures both:
 for an A/B, run it from each checkout with ``PYTHONPATH=<checkout>`` (alternating, several times).
 
-``--loopback N`` (ADR 046): two ``fixsession.Engine``s in this process (initiator and acceptor, FileStores in a
+``--loopback N [--memory-store]`` (ADR 046): two ``fixsession.Engine``s in this process (initiator and acceptor, FileStores in a
 temp dir) and N NewOrderSingles sent from this thread through the initiator; the acceptor's engine thread
 receives each (``fromApp`` chain, bridge copy) and the loop takes it. Prints the process's CPU per message,
 all threads (``time.process_time``): QuickFIX's send, store, socket and parse, our callbacks, the hand-offs.
@@ -150,8 +150,12 @@ def _send_chain_pieces(order: Order) -> list[tuple[str, int, Callable[[], object
     ]
 
 
-def loopback(count: int, rounds: int) -> None:
-    """CPU per application message through two engines in this process (see the module docstring)."""
+def loopback(count: int, rounds: int, memory_store: bool = False) -> None:
+    """CPU per application message through two engines in this process (see the module docstring).
+    ``memory_store``: QuickFIX's MemoryStore instead of the FileStore, to weigh the FileStore (nothing
+    survives a restart with it: never a setting of ours)."""
+    if memory_store:
+        fix.FileStoreFactory = lambda settings: fix.MemoryStoreFactory()  # this process only
     from brokerage.services import free_port
     from fixsession.engine import Engine
     from fixsession.settings import Endpoint, SessionSpec
@@ -198,7 +202,8 @@ def loopback(count: int, rounds: int) -> None:
                         await asyncio.sleep(0)
                 await acceptor_app.reached.wait()
                 per_message.append((time.process_time() - started) / count * 1e6)
-            print(f"{'QuickFIX loopback: one NewOrderSingle out and in':50s} {statistics.median(per_message):8.2f} "
+            store = "MemoryStore" if memory_store else "FileStore"
+            print(f"{'QuickFIX loopback (' + store + '): one NewOrderSingle out and in':50s} {statistics.median(per_message):8.2f} "
                   f"µs CPU per message, all threads (rounds: {', '.join(f'{x:.1f}' for x in per_message)})")
         finally:
             initiator.stop(force=True)
@@ -213,8 +218,9 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", default="", help="only the pieces whose name holds this text (e.g. under callgrind)")
     parser.add_argument("--loopback", type=int, default=0, help="only the two-engine loopback, this many messages")
+    parser.add_argument("--memory-store", action="store_true", help="the loopback with QuickFIX's MemoryStore")
     args = parser.parse_args()
     if args.loopback:
-        loopback(args.loopback, args.rounds)
+        loopback(args.loopback, args.rounds, args.memory_store)
     else:
         main(args.n, args.rounds, args.only)
