@@ -1,6 +1,6 @@
 """CPU per call of the gateway's per-order Python work, in isolation (ADR 030; docs/perf/order-path-gateway.md).
 
-    .venv/bin/python bench/order_path_gateway.py [--n 10000] [--rounds 5] [--only TEXT] [--loopback N]
+    .venv/bin/python bench/order_path_gateway.py [--n 10000] [--rounds 5] [--only TEXT] [--loopback N [--memory-store]]
 
 Prints the median CPU time (``time.process_time``, so it holds on a busy machine better than wall time) of
 each piece a lifecycle (new -> ack -> fill) runs, with how many times a lifecycle runs it; ``--only TEXT`` runs
@@ -8,10 +8,11 @@ the pieces whose name holds TEXT (for instruction counts: ``valgrind --tool=call
 difference). Uses only functions that exist before and after ADR 030 (and 037), so the same script measures both:
 for an A/B, run it from each checkout with ``PYTHONPATH=<checkout>`` (alternating, several times).
 
-``--loopback N [--memory-store]`` (ADR 046): two ``fixsession.Engine``s in this process (initiator and acceptor, FileStores in a
-temp dir) and N NewOrderSingles sent from this thread through the initiator; the acceptor's engine thread
-receives each (``fromApp`` chain, bridge copy) and the loop takes it. Prints the process's CPU per message,
-all threads (``time.process_time``): QuickFIX's send, store, socket and parse, our callbacks, the hand-offs.
+``--loopback N [--memory-store]`` (ADR 046): two ``fixsession.Engine``s in this process (initiator and
+acceptor, FileStores in a temp dir) and N NewOrderSingles sent from this thread through the initiator; the
+acceptor's engine thread receives each (``fromApp`` chain, bridge copy) and the loop takes it. Prints the
+process's CPU per message, all threads (``time.process_time``): QuickFIX's send, store, socket and parse, our
+callbacks, the hand-offs.
 """
 
 from __future__ import annotations
@@ -203,8 +204,9 @@ def loopback(count: int, rounds: int, memory_store: bool = False) -> None:
                 await acceptor_app.reached.wait()
                 per_message.append((time.process_time() - started) / count * 1e6)
             store = "MemoryStore" if memory_store else "FileStore"
-            print(f"{'QuickFIX loopback (' + store + '): one NewOrderSingle out and in':50s} {statistics.median(per_message):8.2f} "
-                  f"µs CPU per message, all threads (rounds: {', '.join(f'{x:.1f}' for x in per_message)})")
+            rounds_text = ", ".join(f"{x:.1f}" for x in per_message)
+            print(f"{f'QuickFIX loopback ({store}): one NewOrderSingle out and in':50s} "
+                  f"{statistics.median(per_message):8.2f} µs CPU per message, all threads (rounds: {rounds_text})")
         finally:
             initiator.stop(force=True)
             acceptor.stop(force=True)
