@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import dataclasses
 import gc
+import shutil
 import statistics
 import sys
 import tempfile
@@ -210,6 +211,7 @@ def loopback(count: int, rounds: int, memory_store: bool = False) -> None:
         finally:
             initiator.stop(force=True)
             acceptor.stop(force=True)
+            shutil.rmtree(directory, ignore_errors=True)
 
     asyncio.run(run())
 
