@@ -1,12 +1,18 @@
 """CPU per call of the gateway's per-order Python work, in isolation (ADR 030; docs/perf/order-path-gateway.md).
 
-    .venv/bin/python bench/order_path_gateway.py [--n 10000] [--rounds 5]
+    .venv/bin/python bench/order_path_gateway.py [--n 10000] [--rounds 5] [--only TEXT] [--loopback N [--memory-store]]
 
 Prints the median CPU time (``time.process_time``, so it holds on a busy machine better than wall time) of
 each piece a lifecycle (new -> ack -> fill) runs, with how many times a lifecycle runs it; ``--only TEXT`` runs
 the pieces whose name holds TEXT (for instruction counts: ``valgrind --tool=callgrind`` at two ``--n``, the
 difference). Uses only functions that exist before and after ADR 030 (and 037), so the same script measures both:
 for an A/B, run it from each checkout with ``PYTHONPATH=<checkout>`` (alternating, several times).
+
+``--loopback N [--memory-store]`` (ADR 046): two ``fixsession.Engine``s in this process (initiator and
+acceptor, FileStores in a temp dir) and N NewOrderSingles sent from this thread through the initiator; the
+acceptor's engine thread receives each (``fromApp`` chain, bridge copy) and the loop takes it. Prints the
+process's CPU per message, all threads (``time.process_time``): QuickFIX's send, store, socket and parse, our
+callbacks, the hand-offs.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import asyncio
 import dataclasses
 import gc
+import shutil
 import statistics
 import sys
 import tempfile
@@ -145,10 +152,79 @@ def _send_chain_pieces(order: Order) -> list[tuple[str, int, Callable[[], object
     ]
 
 
+def loopback(count: int, rounds: int, memory_store: bool = False) -> None:
+    """CPU per application message through two engines in this process (see the module docstring).
+    ``memory_store``: QuickFIX's MemoryStore instead of the FileStore, to weigh the FileStore (nothing
+    survives a restart with it: never a setting of ours)."""
+    if memory_store:
+        fix.FileStoreFactory = lambda settings: fix.MemoryStoreFactory()  # this process only
+    from brokerage.services import free_port
+    from fixsession.engine import Engine
+    from fixsession.settings import Endpoint, SessionSpec
+
+    class Sink(SafeApplication):
+        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            super().__init__("sink", loop)
+            self.received = self.target = 0
+            self.logged_on = asyncio.Event()
+            self.reached = asyncio.Event()
+
+        def on_logon(self, session_id: fix.SessionID) -> None:  # engine thread
+            self.bridge.loop.call_soon_threadsafe(self.logged_on.set)  # type: ignore[union-attr]
+
+        def handle_app_message(self, session_id: fix.SessionID, message: fix.Message) -> None:  # type: ignore[override]
+            self.received += 1
+            if self.received == self.target:
+                self.reached.set()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        directory = Path(tempfile.mkdtemp(prefix="gw-loopback-"))
+        port = free_port()
+        acceptor_app, initiator_app = Sink(loop), Sink(loop)
+        acceptor = Engine(Endpoint("venue", "acceptor", directory, port), [SessionSpec("VENUE", "MEMBER")],
+                          acceptor_app)
+        initiator = Engine(Endpoint("member", "initiator", directory, port, reconnect_seconds=1),
+                           [SessionSpec("MEMBER", "VENUE")], initiator_app)
+        acceptor.start()
+        initiator.start()
+        try:
+            await asyncio.gather(acceptor_app.logged_on.wait(), initiator_app.logged_on.wait())
+            sid = fix.SessionID("FIX.4.4", "MEMBER", "VENUE")
+            body = [(11, "C1"), (1, "ACC"), (55, "AAPL"), (54, "1"), (60, "20261203-10:00:00.000"), (38, "1"),
+                    (40, "2"), (44, "190.12"), (59, "3")]
+            per_message = []
+            for _ in range(rounds):
+                acceptor_app.target = acceptor_app.received + count
+                acceptor_app.reached.clear()
+                started = time.process_time()
+                for number in range(count):
+                    SafeApplication.send(sid, build_message("D", body))
+                    if number % 50 == 49:  # a window, as the gateway's sends come in bursts per batch
+                        await asyncio.sleep(0)
+                await acceptor_app.reached.wait()
+                per_message.append((time.process_time() - started) / count * 1e6)
+            store = "MemoryStore" if memory_store else "FileStore"
+            rounds_text = ", ".join(f"{x:.1f}" for x in per_message)
+            print(f"{f'QuickFIX loopback ({store}): one NewOrderSingle out and in':50s} "
+                  f"{statistics.median(per_message):8.2f} µs CPU per message, all threads (rounds: {rounds_text})")
+        finally:
+            initiator.stop(force=True)
+            acceptor.stop(force=True)
+            shutil.rmtree(directory, ignore_errors=True)
+
+    asyncio.run(run())
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", default="", help="only the pieces whose name holds this text (e.g. under callgrind)")
+    parser.add_argument("--loopback", type=int, default=0, help="only the two-engine loopback, this many messages")
+    parser.add_argument("--memory-store", action="store_true", help="the loopback with QuickFIX's MemoryStore")
     args = parser.parse_args()
-    main(args.n, args.rounds, args.only)
+    if args.loopback:
+        loopback(args.loopback, args.rounds, args.memory_store)
+    else:
+        main(args.n, args.rounds, args.only)

@@ -32,6 +32,7 @@ import quickfix as fix
 import structlog
 
 from fixsession.metrics import MessageCounter, count_message, wire_msg_type
+from fixsession.threads import hold_thread_state
 
 log = structlog.get_logger(__name__)
 
@@ -188,7 +189,8 @@ class StoreScrubber:
 class LoggingApplication(fix.Application):  # type: ignore[misc]
     """Passes every callback to ``inner`` unchanged, writing each message to ``messages`` (masked) and
     scrubbing the session's store after a Logon exchange and at logout. Exceptions from ``inner``
-    propagate exactly as they would without the wrapper."""
+    propagate exactly as they would without the wrapper. Being QuickFIX's entry into Python, it keeps the
+    engine threads' Python thread states (:mod:`fixsession.threads`)."""
 
     def __init__(self, inner: fix.Application, messages: MessageLog | None, scrubber: StoreScrubber) -> None:
         super().__init__()
@@ -221,28 +223,35 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
             log.warning("fix.store_scrub_failed", error=str(exc))
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
+        hold_thread_state()
         self.inner.onCreate(sessionID)
 
     def onLogon(self, sessionID: fix.SessionID) -> None:
+        hold_thread_state()
         self._scrub(sessionID)
         self.inner.onLogon(sessionID)
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
+        hold_thread_state()
         self._scrub(sessionID)
         self.inner.onLogout(sessionID)
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        hold_thread_state()
         self.inner.toAdmin(message, sessionID)
         self._log(sessionID, "OUT", message)
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        hold_thread_state()
         self._log(sessionID, "IN ", message)
         self.inner.fromAdmin(message, sessionID)
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        hold_thread_state()
         self.inner.toApp(message, sessionID)  # DoNotSend propagates: such a message is not logged
         self._log(sessionID, "OUT", message)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        hold_thread_state()
         self._log(sessionID, "IN ", message)
         self.inner.fromApp(message, sessionID)
