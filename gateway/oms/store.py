@@ -72,12 +72,6 @@ def venue_cl_ord_id(order_id: str, request: int) -> str:
     return order_id if request == 0 else f"{order_id}.{request}"
 
 
-def venue_request_number(venue_cl_ord_id: str) -> int:
-    """The request number a venue ClOrdID of ours carries (``venue_cl_ord_id``'s inverse)."""
-    _, dot, number = venue_cl_ord_id.partition(".")
-    return int(number) if dot and number.isdigit() else 0
-
-
 _COLUMNS = (
     "order_id, account_id, session_id, cl_ord_id, current_cl_ord_id, orig_cl_ord_id, symbol, side, ord_type, "
     "time_in_force, qty, price, stop_px, status, cum_qty, leaves_qty, avg_px, reserved_cash, reserved_qty, "
@@ -125,7 +119,7 @@ _N = len(_NAMES)  # the order row's parameters come first; a statement's own fol
 
 
 async def insert_order(conn: Conn, stored: StoredOrder) -> None:
-    placeholders = ", ".join(f"${i}" for i in range(1, len(_NAMES) + 1))
+    placeholders = ", ".join(f"${i}" for i in range(1, _N + 1))
     await conn.execute(f"INSERT INTO orders ({_COLUMNS}) VALUES ({placeholders})", *_values(stored))
 
 

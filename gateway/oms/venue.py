@@ -48,7 +48,7 @@ from gateway.oms.order_events import (
 from gateway.oms.order_fsm import InvalidTransition, Order, apply
 from gateway.oms.risk_config import RiskLimits
 from gateway.oms.session_days import NO_SESSION_START
-from gateway.oms.store import StoredOrder, execution_row, new_id, venue_request_number
+from gateway.oms.store import StoredOrder, execution_row, new_id
 from gateway.oms.unbooked import record_unbooked, unbooked_state
 from ledger.fills import Fill
 from ledger.fills import Side as FillSide
@@ -78,6 +78,12 @@ def _held(stored: StoredOrder) -> OrderReservation:
 
 def order_id_of(venue_cl_ord_id: str) -> str:
     return venue_cl_ord_id.split(".", 1)[0]
+
+
+def venue_request_number(venue_cl_ord_id: str) -> int:
+    """The request number one of our venue ClOrdIDs carries (``store.venue_cl_ord_id``'s other half)."""
+    _, dot, number = venue_cl_ord_id.partition(".")
+    return int(number) if dot and number.isdigit() else 0
 
 
 def _event_for(stored: StoredOrder, r: codec.VenueReport) -> OrderEvent | None:

@@ -32,8 +32,8 @@ from gateway.oms.order_events import OrderReplaceRejected as ReplaceRejectedEven
 from gateway.oms.order_fsm import InvalidOrder, InvalidTransition, Order, apply, submit
 from gateway.oms.risk import check_replace
 from gateway.oms.risk_config import Accepted, Rejected, RiskContext, RiskLimits
-from gateway.oms.store import StoredOrder, venue_request_number
-from gateway.oms.venue import VenueReports, _event_for, _held, order_id_of
+from gateway.oms.store import StoredOrder
+from gateway.oms.venue import VenueReports, _event_for, _held, order_id_of, venue_request_number
 from ledger.errors import LedgerError
 from ledger.fills import AccountType, Fill
 from ledger.fills import Side as FillSide
