@@ -134,7 +134,9 @@ class OrderPath:
         self.service = OrderService(self.pool, inputs, clients, venue, universe_by_symbol(),
                                     await load_session_accounts(self.pool), rate_limit(s))
         side.session_accounts = self.service.session_accounts  # h12: kept current as links change (ADR 017)
-        self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), self.venue_link)
+        self.service.lanes.batch_max = s.order_batch_max
+        self.venue_reports = VenueReports(self.pool, clients, risk_limits(s), self.venue_link,
+                                          batch_max=s.venue_report_batch_max)
         self.service.cl_ord_id_scope = s.cl_ord_id_unique_within
         # events with no transaction to carry them: rejects before the order transaction, 35=3/35=j, logons
         self.service.audit = self.spool.append

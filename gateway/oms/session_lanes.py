@@ -34,7 +34,7 @@ class _Lane:
 
 class SessionLanes:
     def __init__(self, new_orders: NewBatch, handled: Callable[[str, int, datetime], None],
-                 batch_max: int = 32) -> None:
+                 batch_max: int = 128) -> None:
         self._new_orders = new_orders
         self._handled = handled
         self.batch_max = batch_max

@@ -112,7 +112,7 @@ def _event_for(stored: StoredOrder, r: codec.VenueReport) -> OrderEvent | None:
 
 class VenueReports:
     def __init__(self, pool: asyncpg.Pool, clients: ClientLink, limits: RiskLimits,
-                 link_key: str = "venue", lanes: int = 32) -> None:
+                 link_key: str = "venue", lanes: int = 32, batch_max: int = 64) -> None:
         self.pool = pool
         self.clients = clients
         self.limits = limits
@@ -126,7 +126,7 @@ class VenueReports:
         # other accounts commit in parallel; a lane applies what has queued up in one transaction (group
         # commit: one WAL flush for many reports, each report still all or nothing).
         self._lanes: list[asyncio.Queue[_Queued]] = [asyncio.Queue() for _ in range(lanes)]
-        self.batch_max = 16  # bounds how long a batch holds its accounts locked
+        self.batch_max = batch_max  # bounds how long a batch holds its accounts locked (ADR 048)
         self._workers: list[asyncio.Task[None]] = []
         # inbound marks per session start (the QuickFIX store's creation time, new each session day and on
         # 141=Y): sequence numbers of different stores are never compared

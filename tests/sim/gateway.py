@@ -240,7 +240,7 @@ class SimGateway:
         account_id = stored.order.account_id
         self.lanes[zlib.crc32(account_id.encode()) % len(self.lanes)].append((seq, account_id, item))
 
-    def work(self, lane: int, batch_max: int = 16) -> str:
+    def work(self, lane: int, batch_max: int = 64) -> str:
         """``_work``: a lane applies what has queued up (at most ``batch_max``) in one transaction; a report
         that fails stays in flight (the mark never passes it), the others leave it."""
         queue = self.lanes[lane]
