@@ -139,8 +139,8 @@ class Settings(BaseSettings):
     fix_logon_failures_per_ip: int = 10  # ... and per source address
     # Group commit on the order path (ADR 048): what has queued up is applied in one transaction, up to this
     # many. Larger: fewer statements and commits per order under load; a batch holds its accounts locked longer.
-    order_batch_max: int = Field(default=128, ge=1)  # one session's consecutive NewOrderSingles
-    venue_report_batch_max: int = Field(default=64, ge=1)  # exchange reports on one venue-report lane
+    order_batch_max: int = Field(default=128, ge=1, le=1024)  # one session's consecutive NewOrderSingles
+    venue_report_batch_max: int = Field(default=64, ge=1, le=1024)  # exchange reports on one venue-report lane
     # h5-exactly-once: ClOrdID uniqueness (FIX 4.4: per session and trading day, the UTC session day)
     cl_ord_id_unique_within: Literal["trading_day", "forever"] = "trading_day"
     # h6-venue-durable: the exchange's session close (Day orders expire) and its crash-durable journal.

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from brokerage.settings import Settings
 from gateway.oms.config import risk_limits
-from gateway.oms.margin import Valuation, fresh_marks
+from gateway.oms.margin import QUOTE_STORE_DOWN, Valuation, fresh_marks
 from gateway.oms.market_hours import MarketStatus, load_calendar, market_status
 from gateway.oms.model import Side
 from gateway.oms.order_fsm import Order
@@ -88,6 +88,9 @@ class NewOrderBatch:
     used: dict[str, date]  # ClOrdID -> latest trading day the session used it
     read_holdings: set[tuple[str, str]]  # holdings that have a row (a flat default is not one)
     entered: dict[str, Order] = field(default_factory=dict)  # ClOrdID -> order entered by this batch
+    # margin valuations read during this batch, by the symbols valued: the batch holds its accounts locked,
+    # so the quote store is asked once per set of holdings, and not again once it failed (ADR 048)
+    valuations: dict[tuple[str, ...], Valuation] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # short: error tracebacks render their frames' locals
         return f"NewOrderBatch({len(self.open_orders)} accounts, {len(self.entered)} orders entered)"
@@ -149,8 +152,18 @@ class RiskInputs:
             return {}
         return {s: q.mark for s, q in quotes.items() if q.mark is not None}
 
-    async def fresh_marks(self, symbols: list[str]) -> Valuation:
-        """Marks no older than ``margin_quote_max_age_seconds``, or why the holdings cannot be valued."""
+    async def fresh_marks(self, symbols: list[str],
+                          memo: dict[tuple[str, ...], Valuation] | None = None) -> Valuation:
+        """Marks no older than ``margin_quote_max_age_seconds``, or why the holdings cannot be valued.
+        ``memo``: valuations already read in this transaction (a new-order batch's), reused; after a failed read
+        the quote store is not asked again, so a stalled Redis delays a locked batch once, not once per order."""
+        if memo is not None:
+            key = tuple(sorted(set(symbols)))
+            valuation = memo.get(key)
+            if valuation is None:
+                down = any(QUOTE_STORE_DOWN in v.problems for v in memo.values())
+                valuation = memo[key] = fresh_marks(key, None, 0, 0) if down else await self.fresh_marks(list(key))
+            return valuation
         quotes: dict[str, Quote] | None = {}
         if symbols:
             try:
@@ -210,7 +223,7 @@ class RiskInputs:
                                 batch.open_qty.get((account_id, symbol, True), Decimal(0)),
                                 batch.open_qty.get((account_id, symbol, False), Decimal(0)))
         return await self._context(account, symbol, quote, batch.ledger.cash[account_id], positions, position,
-                                   exposure, batch.controls)
+                                   exposure, batch.controls, batch.valuations)
 
     async def context(self, conn: Conn, account: LockedAccount, symbol: str, quote: Quote | None,
                       ) -> tuple[RiskContext, Controls]:
@@ -244,11 +257,11 @@ class RiskInputs:
 
     async def _context(self, account: LockedAccount, symbol: str, quote: Quote | None, cash: CashBalance,
                        positions: list[Position], position: Position, exposure: OpenExposure, controls: Controls,
-                       ) -> RiskContext:
+                       valuations: dict[tuple[str, ...], Valuation] | None = None) -> RiskContext:
         marks: Mapping[str, Decimal] = {}
         valuation_problem = ""
         if account.account_type is AccountType.MARGIN:  # margin buying power: fresh marks only (ADR 012)
-            valuation = await self.fresh_marks([p.symbol for p in positions if p.qty])
+            valuation = await self.fresh_marks([p.symbol for p in positions if p.qty], valuations)
             marks, valuation_problem = valuation.marks, "" if valuation.available else valuation.text
         hours = self.market()
         return RiskContext(

@@ -31,6 +31,7 @@ from ledger.money import ZERO, quantize_cash
 from marketdata.quotes import Quote
 
 __all__ = [
+    "QUOTE_STORE_DOWN",
     "LiquidationOrder",
     "LiquidationStarted",
     "MaintenancePolicy",
@@ -108,13 +109,16 @@ class Valuation:
         return "ok" if self.available else "valuation unavailable: " + "; ".join(self.problems)
 
 
+QUOTE_STORE_DOWN = "quotes unavailable (quote store down)"
+
+
 def fresh_marks(symbols: Sequence[str], quotes: Mapping[str, Quote] | None, now_us: int,
                 max_age_seconds: float) -> Valuation:
     """Marks of ``symbols`` from quotes no older than ``max_age_seconds``; ``quotes`` None: none could be read."""
     if not symbols:
         return Valuation({})
     if quotes is None:
-        return Valuation({}, ("quotes unavailable (quote store down)",))
+        return Valuation({}, (QUOTE_STORE_DOWN,))
     marks: dict[str, Decimal] = {}
     problems: list[str] = []
     for symbol in sorted(set(symbols)):

@@ -51,13 +51,14 @@ async def test_a_session_lane_enters_queued_new_orders_in_batches_of_at_most_its
     assert sizes == [4, 4, 2]
 
 
-def test_the_caps_are_settings_with_defaults_and_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_caps_are_settings_with_defaults_and_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (Settings().order_batch_max, Settings().venue_report_batch_max) == (128, 64)
     assert SessionLanes(new_orders=None, handled=None).batch_max == 128  # type: ignore[arg-type]
     assert VenueReports(None, None, None).batch_max == 64  # type: ignore[arg-type]
     monkeypatch.setenv("BROKERAGE_VENUE_REPORT_BATCH_MAX", "8")
     monkeypatch.setenv("BROKERAGE_ORDER_BATCH_MAX", "16")
     assert (Settings().order_batch_max, Settings().venue_report_batch_max) == (16, 8)
-    monkeypatch.setenv("BROKERAGE_VENUE_REPORT_BATCH_MAX", "0")
-    with pytest.raises(ValidationError):
-        Settings()
+    for out_of_range in ("0", "1025"):
+        monkeypatch.setenv("BROKERAGE_VENUE_REPORT_BATCH_MAX", out_of_range)
+        with pytest.raises(ValidationError):
+            Settings()
