@@ -19,9 +19,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 __all__ = [
-    "ACK_SECONDS", "FILL_SECONDS", "HALTS_ACTIVE", "LEDGER_TX_SECONDS", "MARGIN_CALLS_OPEN", "ORDERS",
-    "ORDER_REJECTS", "RISK_REJECTS", "UNBOOKED_FILLS", "VENUE_REPORTS", "OrderPathCollector", "clock", "ledger_tx",
-    "order_decided", "order_rejected", "refresh_from_database", "venue_acknowledged", "venue_batch_done",
+    "ACK_SECONDS", "FILL_SECONDS", "HALTS_ACTIVE", "LEDGER_TX_ITEMS", "LEDGER_TX_SECONDS", "MARGIN_CALLS_OPEN",
+    "ORDERS", "ORDER_REJECTS", "RISK_REJECTS", "UNBOOKED_FILLS", "VENUE_REPORTS", "OrderPathCollector", "clock",
+    "new_orders_tx", "order_decided", "order_rejected", "refresh_from_database", "venue_acknowledged",
+    "venue_batch_done",
 ]
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -47,6 +48,11 @@ UNBOOKED_FILLS = Counter("brokerage_fills_unbooked_total",
 LEDGER_TX_SECONDS = Histogram("brokerage_ledger_transaction_seconds",
                               "Order path PostgreSQL transactions, by kind (new_orders, venue_reports)", ["kind"],
                               buckets=LATENCY_BUCKETS)
+# A batch at its cap (order_batch_max, venue_report_batch_max: ADR 048) means work queued up behind it.
+LEDGER_TX_ITEMS = Histogram("brokerage_ledger_transaction_items",
+                            "New orders or exchange reports taken together as one group-commit batch (one "
+                            "transaction unless an item fails), by kind",
+                            ["kind"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
 HALTS_ACTIVE = Gauge("brokerage_halts_active", "Market halts in force, by kind (circuit_breaker, operator)", ["kind"])
 MARGIN_CALLS_OPEN = Gauge("brokerage_margin_calls_open", "Margin calls not met, by status (open, liquidating)",
                           ["status"])
@@ -59,6 +65,8 @@ _ACCEPTED = ORDERS.labels("accepted")
 _ACK_GATEWAY = ACK_SECONDS.labels("gateway")
 _ACK_VENUE = ACK_SECONDS.labels("venue")
 _TX_VENUE_REPORTS = LEDGER_TX_SECONDS.labels("venue_reports")
+_ITEMS_NEW_ORDERS = LEDGER_TX_ITEMS.labels("new_orders")
+_ITEMS_VENUE_REPORTS = LEDGER_TX_ITEMS.labels("venue_reports")
 _FILL_BOOKING = FILL_SECONDS.labels("booking")
 _REPORTS_BY_CODE = {code: VENUE_REPORTS.labels(kind) for code, kind in _EXEC_TYPES.items()}
 _REPORTS_OTHER = VENUE_REPORTS.labels("other")
@@ -88,9 +96,10 @@ def clock() -> float:
     return time.perf_counter()
 
 
-def ledger_tx(kind: str, started: float) -> None:
-    """A committed order path transaction that began at ``started`` (``clock()``)."""
-    LEDGER_TX_SECONDS.labels(kind).observe(_seconds_since(started))
+def new_orders_tx(started: float, orders: int) -> None:
+    """A committed new-order batch of ``orders`` that began at ``started`` (``clock()``)."""
+    LEDGER_TX_SECONDS.labels("new_orders").observe(_seconds_since(started))
+    _ITEMS_NEW_ORDERS.observe(orders)
 
 
 def venue_acknowledged(routed: datetime) -> None:
@@ -103,6 +112,8 @@ def venue_batch_done(items: Iterable[object], taken: float) -> None:
     ``clock()``: reports by ExecType, fill booking latency, the transaction's time."""
     elapsed = _seconds_since(taken)
     _TX_VENUE_REPORTS.observe(elapsed)
+    items = list(items)
+    _ITEMS_VENUE_REPORTS.observe(len(items))
     for item in items:
         code = getattr(item, "exec_type", None)
         if code is None:

@@ -288,7 +288,7 @@ class OrderService(ChangeRequests, MassActions):
                     outcomes.append(await self._enter_unit(batch, state, session_id, order, cmd, quote, received,
                                                            actor, origin))
                 await batch.flush()  # orders, claims, reports, cash, holdings, events: one statement
-            oms_metrics.ledger_tx("new_orders", tx_started)
+            oms_metrics.new_orders_tx(tx_started, len(ready))
             outcomes = [_with_seq(o, batch.seqs) if isinstance(o, tuple) else o for o in outcomes]
         except UNAVAILABLE as error:
             log.warning("oms.db_unavailable", session=session_id, error=str(error))
