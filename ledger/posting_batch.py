@@ -58,7 +58,7 @@ def state_sql(accounts: str = "$1", pairs: str = "SELECT * FROM unnest($2::text[
     account locks already keep every other writer out, and this statement's snapshot starts after they were
     granted. The journal is probed per (account, reference) pair, a full key of ``uq_journal_entries_reference``,
     so the plan never depends on statistics: with ``account_id = ANY(..) AND reference = ANY(..)`` an
-    un-analyzed table got an index scan of every fill entry of the account (ADR 048)."""
+    un-analyzed table got an index scan of every fill entry of the account (ADR 049)."""
     return (
         "SELECT 'c' AS k, c.account_id AS a, c.currency AS s, c.amount AS n1, c.blocked AS n2, "
         f"NULL::numeric AS n3, NULL::numeric AS n4{tail} FROM cash_balances c JOIN accounts a USING (account_id) "
