@@ -93,14 +93,21 @@ def select_instruments(symbols: Sequence[str] | None) -> list[Instrument]:
     return chosen
 
 
-def next_run_epoch(directory: Path) -> int:
-    """Increment and return the persisted run counter (written atomically)."""
+# A fresh state directory's first run epoch: seconds since this instant. A venue whose state was wiped (a new
+# data directory beside a ledger that remembers the old one's ExecIDs) must not hand out the old ExecIDs again:
+# the gateway would take its reports for duplicates and drop them.
+_FRESH_EPOCH_ORIGIN = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+def next_run_epoch(directory: Path, now: float | None = None) -> int:
+    """Increment and return the persisted run counter (written atomically); a fresh directory starts from the
+    time (seconds since 2026-01-01), so a wiped venue never reuses an earlier state's ExecIDs or OrderIDs."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "run"
     try:
         run = int(path.read_text().strip()) + 1
     except (FileNotFoundError, ValueError):
-        run = 1
+        run = max(1, int((datetime.now(UTC).timestamp() if now is None else now) - _FRESH_EPOCH_ORIGIN))
     scratch = path.with_suffix(".tmp")
     scratch.write_text(f"{run}\n")
     os.replace(scratch, path)
