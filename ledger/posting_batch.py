@@ -48,32 +48,29 @@ def document(parts: dict[str, Any]) -> str:
     return orjson.dumps(parts, default=Decimal.__str__, option=orjson.OPT_NAIVE_UTC).decode()
 
 def state_sql(accounts: str = "$1", pairs: str = "SELECT * FROM unnest($2::text[], $3::text[])",
-              exec_ids: str = "$4", tail: str = "",
-              fills: str = "SELECT * FROM unnest($5::text[], $4::text[])") -> str:
+              exec_ids: str = "$4", tail: str = "") -> str:
     """The ledger state of a batch, with its accounts locked: cash rows (c) of the ``accounts`` (a text[]
-    parameter), holdings of the (account, symbol) ``pairs`` (a subquery) (h), which of the (account,
-    reference) ``fills`` (a subquery) the journal already holds (j) and which of the venue ``exec_ids`` (a
-    text[] parameter) a client report already records (x): both exactly-once checks in one statement (ADR
-    031). ``tail`` is appended to each row's columns (a caller's UNION with more columns). No FOR UPDATE: the
-    account locks already keep every other writer out, and this statement's snapshot starts after they were
-    granted. The journal is probed per (account, reference) pair, a full key of ``uq_journal_entries_reference``,
-    so the plan never depends on statistics: with ``account_id = ANY(..) AND reference = ANY(..)`` an
-    un-analyzed table got an index scan of every fill entry of the account (ADR 049)."""
+    parameter), holdings of the (account, symbol) ``pairs`` (a subquery) (h), which (account, reference)
+    fills the journal already holds (j) and which of the venue ``exec_ids`` (a text[] parameter) a client
+    report already records (x): both exactly-once checks in one statement (ADR 031). ``tail`` is appended to
+    each row's columns (a caller's UNION with more columns). No FOR UPDATE: the account locks already keep
+    every other writer out, and this statement's snapshot starts after they were granted. The journal
+    predicate stays ``account_id = ANY .. AND reference = ANY ..``: a join on the (account, ExecID) pairs (ADR
+    049, withdrawn by ADR 051) got a cached generic plan that scanned the whole journal on a fresh database."""
     return (
         "SELECT 'c' AS k, c.account_id AS a, c.currency AS s, c.amount AS n1, c.blocked AS n2, "
         f"NULL::numeric AS n3, NULL::numeric AS n4{tail} FROM cash_balances c JOIN accounts a USING (account_id) "
         f"WHERE c.account_id = ANY({accounts}::text[]) AND c.currency = a.currency "
         f"UNION ALL SELECT 'h', h.account_id, h.symbol, h.qty, h.cost_basis, h.realized_pnl, h.blocked_qty{tail} "
         f"FROM holdings h WHERE (h.account_id, h.symbol) IN ({pairs}) "
-        f"UNION ALL SELECT 'j', j.account_id, j.reference, NULL, NULL, NULL, NULL{tail} "
-        f"FROM ({fills}) AS f(account_id, reference) JOIN journal_entries j "
-        "ON j.account_id = f.account_id AND j.kind = 'fill' AND j.reference = f.reference "
+        f"UNION ALL SELECT 'j', account_id, reference, NULL, NULL, NULL, NULL{tail} FROM journal_entries "
+        f"WHERE account_id = ANY({accounts}::text[]) AND kind = 'fill' AND reference = ANY({exec_ids}::text[]) "
         f"UNION ALL SELECT 'x', NULL, venue_exec_id, NULL, NULL, NULL, NULL{tail} FROM executions "
         f"WHERE venue_exec_id = ANY({exec_ids}::text[])"
     )
 
 
-# accounts $1, holdings of the pairs $2/$3, venue ExecIDs $4, the account of each of them $5
+# accounts $1, holdings of the pairs $2/$3, venue ExecIDs $4
 STATE_SQL = state_sql()
 
 

@@ -87,7 +87,7 @@ class Batch:
         self._claims.append((stored.session_id, stored.order.cl_ord_id, day, stored.order.order_id, "new"))
         self._executions.append(execution)
 
-    async def prefetch(self, account_ids: list[str], order_ids: list[str], fills: list[tuple[str, str]]) -> None:
+    async def prefetch(self, account_ids: list[str], order_ids: list[str], venue_exec_ids: list[str]) -> None:
         """Lock the batch's accounts (ascending: no deadlock between batches), then, in one statement, its
         orders and the accounts' cash rows, the orders' holdings, which fills the journal holds and which venue
         ExecIDs a client report records: two statements for the whole batch, none per report. An account that
@@ -96,15 +96,15 @@ class Batch:
         # with the accounts locked nobody else changes these orders or applies reports to them: lock them and
         # read the ledger rows and both exactly-once checks (journal references, client reports' venue
         # ExecIDs) in one statement
+        exec_ids = list(set(venue_exec_ids))
         locked = sorted(self._accounts)
-        checked = sorted({(account, exec_id) for account, exec_id in fills if account in self._accounts})
-        orders, state = await lock_orders_and_state(self.conn, locked, sorted(set(order_ids)), checked)
+        orders, state = await lock_orders_and_state(self.conn, locked, sorted(set(order_ids)), exec_ids)
         self._orders.update(orders)
         pairs = sorted({(o.order.account_id, o.order.symbol) for o in orders.values()
                         if o.order.account_id in self._accounts})
         self._venue_exec_ids |= self.ledger.load(state, pairs)
-        self._checked.update(exec_id for _, exec_id in checked)
-        self._refs_checked.update(checked)
+        self._checked.update(venue_exec_ids)
+        self._refs_checked.update((a, x) for a in locked for x in exec_ids)
 
     async def _ledger_rows(self, account: LockedAccount, symbol: str) -> None:
         """The account's cash row and the holding, read (and locked) now if the prefetch did not."""

@@ -342,18 +342,15 @@ _LOCK_ORDERS_AND_STATE = (
     "FOR UPDATE) SELECT 'o' AS k, NULL::text AS a, NULL::text AS s, NULL::numeric AS n1, NULL::numeric AS n2, "
     f"NULL::numeric AS n3, NULL::numeric AS n4, {_COLUMNS} FROM o UNION ALL "
     + state_sql("$1", "SELECT account_id, symbol FROM o WHERE account_id = ANY($1::text[])", "$3",
-                ", " + ", ".join(f"NULL::{t}" for t in _TYPES), "SELECT * FROM unnest($4::text[], $5::text[])"))
+                ", " + ", ".join(f"NULL::{t}" for t in _TYPES)))
 
 
-async def lock_orders_and_state(conn: Conn, accounts: list[str], order_ids: list[str],
-                                fills: list[tuple[str, str]]) -> tuple[dict[str, StoredOrder], list[asyncpg.Record]]:
+async def lock_orders_and_state(conn: Conn, accounts: list[str], order_ids: list[str], venue_exec_ids: list[str],
+                                ) -> tuple[dict[str, StoredOrder], list[asyncpg.Record]]:
     """Lock several orders (call with their ``accounts`` locked) and read the ledger state of those accounts
-    (``ledger.posting_batch.state_sql``: cash, the orders' holdings, which of the (account, venue ExecID)
-    ``fills`` the journal holds, which of those ExecIDs a client report records) in one round trip: the
-    orders, and the state rows for ``PostingBatch.load``."""
-    exec_ids = sorted({exec_id for _, exec_id in fills})
-    rows = await conn.fetch(_LOCK_ORDERS_AND_STATE, accounts, order_ids, exec_ids,
-                            [account for account, _ in fills], [exec_id for _, exec_id in fills])
+    (``ledger.posting_batch.state_sql``: cash, the orders' holdings, which ``venue_exec_ids`` the journal or a
+    client report already holds) in one round trip: the orders, and the state rows for ``PostingBatch.load``."""
+    rows = await conn.fetch(_LOCK_ORDERS_AND_STATE, accounts, order_ids, venue_exec_ids)
     return {r["order_id"]: from_row(r) for r in rows if r["k"] == "o"}, [r for r in rows if r["k"] != "o"]
 
 

@@ -119,7 +119,7 @@ async def settle(pool: asyncpg.Pool, venue_exec_id: str, action: Action, reason:
                                        None, None, fill.last_qty, fill.last_px, None, "")
             venue = VenueReports(pool, _Recorded(), limits or RiskLimits(), lanes=1)  # type: ignore[arg-type]
             batch = Batch(conn)
-            await batch.prefetch([fill.account_id], [fill.order_id], [(fill.account_id, fill.venue_exec_id)])
+            await batch.prefetch([fill.account_id], [fill.order_id], [fill.venue_exec_id])
             try:
                 async with conn.transaction():  # a savepoint: a refusal leaves the row open
                     sent = await venue._report_unit(batch, fill.account_id, report)

@@ -253,8 +253,7 @@ class VenueReports:
                 await batch.prefetch([account_id for account_id, _ in items],
                                      [order_id_of(item.venue_cl_ord_id) for _, item in items
                                       if isinstance(item, codec.VenueReport | codec.VenueCancelReject)],
-                                     [(account_id, item.exec_id) for account_id, item in items
-                                      if isinstance(item, codec.VenueReport)])
+                                     [item.exec_id for _, item in items if isinstance(item, codec.VenueReport)])
                 sends = [await self._unit(batch, account_id, item) for account_id, item in items]
                 await batch.flush()
         except UNAVAILABLE:
