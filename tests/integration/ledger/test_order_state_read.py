@@ -4,14 +4,16 @@ locked accounts and of the orders' holdings, and both exactly-once checks see wh
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import pytest
 
 from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdType, Side, TimeInForce
 from gateway.oms.order_fsm import submit
-from gateway.oms.store import StoredOrder, insert_execution, insert_order, lock_orders_and_state
+from gateway.oms.store import _LOCK_ORDERS_AND_STATE, StoredOrder, insert_execution, insert_order, lock_orders_and_state
 from ledger.reservations import OrderReservation
 
 pytestmark = pytest.mark.integration
@@ -53,3 +55,44 @@ async def test_orders_locked_and_state_of_the_locked_accounts_in_one_read(db_poo
                 for order_id in ("O1", "O2"):  # both order rows are locked by this transaction
                     with pytest.raises(asyncpg.LockNotAvailableError):
                         await other.execute("SELECT 1 FROM orders WHERE order_id = $1 FOR UPDATE NOWAIT", order_id)
+
+
+
+async def test_the_state_read_stays_a_probe_while_a_fresh_journal_grows(db_pool: asyncpg.Pool) -> None:
+    """A busy first hour: the gateway's connection runs the state read (a prepared statement) batch after batch
+    while the journal grows from empty, before autovacuum's first ANALYZE; PostgreSQL soon caches a generic plan
+    for it. That plan must still probe the journal's unique key, not read the journal: the per-pair join of ADR
+    049 got a cached plan that scanned every entry, and the order path's PostgreSQL CPU grew with the journal
+    (ADR 051). A PREPAREd statement goes through the same plan cache as asyncpg's, and EXPLAIN EXECUTE shows
+    the plan it really runs."""
+    accounts = [f"A{n}" for n in range(1, 9)]
+    for account in accounts:
+        await db_pool.execute("INSERT INTO accounts (account_id, account_type, owner_name) VALUES ($1, 'cash', 'x')",
+                              account)
+        await db_pool.execute("INSERT INTO cash_balances (account_id, currency, account_type, amount, blocked) "
+                              "VALUES ($1, 'USD', 'cash', 1000, 0)", account)
+
+    def text_array(values: list[str]) -> str:  # the test's own ids: letters, digits and dashes only
+        return "'{" + ",".join(values) + "}'::text[]"
+
+    async with db_pool.acquire() as conn:
+        await conn.execute("PREPARE state_read AS " + _LOCK_ORDERS_AND_STATE)
+        for batch in range(60):  # 60 batches of 400 fills: the journal grows 0 -> 24,000 entries
+            await conn.execute("INSERT INTO journal_entries (account_id, kind, reference) SELECT 'A' || (1 + n % 8), "
+                               "'fill', $1 || n FROM generate_series(1, 400) n", f"X-{batch}-")
+            locked = accounts[batch % 8:batch % 8 + 1] if batch % 2 else accounts[:4]
+            fills = [f"X-{batch}-{n}" for n in range(8 * len(locked))]
+            await conn.execute(f"BEGIN; EXECUTE state_read({text_array(locked)}, '{{}}', {text_array(fills)}); "
+                               "COMMIT")
+        plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE state_read("
+                                   f"{text_array(['A1', 'A2'])}, '{{}}', {text_array(['X-59-8', 'X-59-1', 'X-new'])})")
+        _, state = await lock_orders_and_state(conn, ["A1", "A2"], [], ["X-59-8", "X-59-1", "X-new"])
+    assert sorted((r["a"], r["s"]) for r in state if r["k"] == "j") == [("A1", "X-59-8"), ("A2", "X-59-1")]
+    scans = _scans(json.loads(plan)[0]["Plan"], "journal_entries")
+    assert scans and all(scan == "uq_journal_entries_reference" for scan in scans), scans
+
+
+def _scans(node: dict[str, Any], table: str) -> list[str]:
+    """The index (or the node type, e.g. "Seq Scan") each scan of ``table`` in an EXPLAIN JSON plan uses."""
+    own = [node.get("Index Name", node["Node Type"])] if node.get("Relation Name") == table else []
+    return own + [name for child in node.get("Plans", []) for name in _scans(child, table)]
