@@ -30,6 +30,7 @@ from gateway.oms.store import (
     flush_batch,
     lock_order_seen,
     lock_orders_and_state,
+    recorded_order_of,
     venue_exec_seen,
 )
 from ledger.fills import AccountType, Fill, FillOutcome
@@ -53,6 +54,7 @@ class Batch:
         self._events: list[AuditEvent] = []
         self._executions: list[tuple[Any, ...]] = []
         self._venue_exec_ids: set[str] = set()
+        self._venue_exec_orders: dict[str, str] = {}  # venue ExecID -> order id, for reports added in this batch
         self.seqs: dict[str, int] = {}  # exec id -> executions.seq, once flushed
         self._checked: set[str] = set()  # venue ExecIDs whose applied-or-not is known (prefetch)
         self._new_orders: list[StoredOrder] = []
@@ -163,6 +165,15 @@ class Batch:
         self._executions.append(row)
         if row[1] is not None:
             self._venue_exec_ids.add(row[1])
+            self._venue_exec_orders[row[1]] = row[2]
+
+    async def recorded_order(self, venue_exec_id: str) -> str | None:
+        """The order whose client report already records ``venue_exec_id`` (this batch's, or the table's), if any:
+        asked only for a report dropped as already applied, to tell a resend from a venue ExecID reused for
+        another order."""
+        if venue_exec_id in self._venue_exec_orders:
+            return self._venue_exec_orders[venue_exec_id]
+        return await recorded_order_of(self.conn, venue_exec_id)
 
     def save_order(self, stored: StoredOrder) -> None:
         """The order's new row, written with the batch's other changed rows by ``flush``."""

@@ -358,6 +358,12 @@ async def venue_exec_seen(conn: Conn, venue_exec_id: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", venue_exec_id))
 
 
+async def recorded_order_of(conn: Conn, venue_exec_id: str) -> str | None:
+    """The order whose client report records this venue ExecID (None: none does)."""
+    found = await conn.fetchval("SELECT order_id FROM executions WHERE venue_exec_id = $1", venue_exec_id)
+    return str(found) if found is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class OpenExposure:
     open_orders: int

@@ -296,6 +296,18 @@ class VenueReports:
             log.exception("oms.fill_unbooked_event_failed", exec_id=item.exec_id)
             return False
 
+    async def _check_reuse(self, batch: Batch, order_id: str, r: codec.VenueReport) -> None:
+        """A report dropped as already applied is a resend when its ExecID was recorded for the same order. For
+        another order it is a venue ExecID reused (FIX only promises uniqueness per trading day): exactly-once
+        still drops it (the ExecID is the key), but a real execution may be missing, so it is flagged for
+        operations (error log, counter, alert VenueExecIdReused) rather than dropped silently (ADR 052)."""
+        recorded = await batch.recorded_order(r.exec_id)
+        if recorded is None or recorded == order_id:
+            return
+        oms_metrics.VENUE_EXEC_ID_REUSED.inc()
+        log.error("oms.venue_exec_id_reused", exec_id=r.exec_id, order_id=order_id, recorded_order_id=recorded,
+                  exec_type=r.exec_type, last_qty=str(r.last_qty), last_px=str(r.last_px))
+
     async def _unit(self, batch: Batch, account_id: str, item: object) -> Callable[[], object] | None:
         if isinstance(item, codec.VenueReport):
             return await self._report_unit(batch, account_id, item)
@@ -310,6 +322,7 @@ class VenueReports:
         assert stored is not None
         if seen:
             self.duplicates += 1
+            await self._check_reuse(batch, order_id, r)
             return None
         change = _event_for(stored, r)
         if change is None:
