@@ -20,17 +20,9 @@ from gateway.oms.risk_config import RiskLimits
 from gateway.oms.store import StoredOrder, insert_order
 from gateway.oms.venue import VenueReports
 from ledger.reservations import OrderReservation
+from tests.integration.order_path.venue_kit import RecordingClients
 
 D = Decimal
-
-
-class _Clients:
-    def __init__(self) -> None:
-        self.sent: list[tuple[object, ...]] = []
-
-    def send(self, *args: object) -> bool:
-        self.sent.append(args)
-        return True
 
 
 async def test_fill_during_a_pending_replace_then_its_reject_keeps_the_exposure_blocked(
@@ -46,7 +38,7 @@ async def test_fill_during_a_pending_replace_then_its_reject_keeps_the_exposure_
     stored = StoredOrder(order, "CLIENT1", order.cl_ord_id, held, pending_extra_cash=D(1000), venue_requests=1)
     async with pool.acquire() as conn:
         await insert_order(conn, stored)
-    venue = VenueReports(pool, _Clients(), RiskLimits(), lanes=1)  # type: ignore[arg-type]
+    venue = VenueReports(pool, RecordingClients(), RiskLimits(), lanes=1)  # type: ignore[arg-type]
     venue.accounts["O1"] = "A1"
     try:
         fill = codec.VenueReport("O1", "V1", "X-fill", "F", "1", None, None, D(50), D(10), None, "")

@@ -17,17 +17,9 @@ from gateway.oms.risk_config import RiskLimits
 from gateway.oms.store import StoredOrder, insert_order
 from gateway.oms.venue import VenueReports
 from ledger.reservations import OrderReservation
+from tests.integration.order_path.venue_kit import RecordingClients
 
 D = Decimal
-
-
-class _Clients:
-    def __init__(self) -> None:
-        self.sent: list[tuple[object, ...]] = []
-
-    def send(self, *args: object) -> bool:
-        self.sent.append(args)
-        return True
 
 
 async def test_a_refused_fill_pins_the_mark_and_is_reported(db_pool: asyncpg.Pool) -> None:
@@ -40,7 +32,7 @@ async def test_a_refused_fill_pins_the_mark_and_is_reported(db_pool: asyncpg.Poo
                    side=Side.BUY, ord_type=OrdType.MARKET, time_in_force=TimeInForce.DAY, qty=D(10))
     async with pool.acquire() as conn:
         await insert_order(conn, StoredOrder(order, "CLIENT1", order.cl_ord_id, OrderReservation(D(10), D(1010))))
-    clients = _Clients()
+    clients = RecordingClients()
     venue = VenueReports(pool, clients, RiskLimits(), lanes=2)  # type: ignore[arg-type]
     venue.accounts["O1"] = "A1"
     try:

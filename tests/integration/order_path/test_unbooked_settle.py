@@ -15,39 +15,14 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from gateway.oms import fix_codec as codec
 from gateway.oms.links import ClientLink
-from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdType, Side, TimeInForce
-from gateway.oms.order_fsm import submit
 from gateway.oms.risk_config import RiskLimits
-from gateway.oms.store import StoredOrder, insert_order
 from gateway.oms.unbooked import AlreadySettled, SettleRefused, list_unbooked, settle
 from gateway.oms.venue import VenueReports
-from ledger.reservations import OrderReservation
 from tests.integration.order_path.conftest import REPO
+from tests.integration.order_path.venue_kit import RecordingClients, fill, market_buy
 
 D = Decimal
-
-
-class _Clients:
-    def __init__(self) -> None:
-        self.sent: list[tuple[object, ...]] = []
-
-    def send(self, *args: object) -> bool:
-        self.sent.append(args)
-        return True
-
-
-async def _market_buy(pool: asyncpg.Pool, order_id: str) -> None:
-    order = submit(order_id=OrderID(order_id), cl_ord_id=ClOrdID(f"C-{order_id}"), account_id=AccountID("A1"),
-                   symbol="AAPL", side=Side.BUY, ord_type=OrdType.MARKET, time_in_force=TimeInForce.DAY, qty=D(10))
-    await pool.execute("UPDATE cash_balances SET blocked = blocked + 1010 WHERE account_id = 'A1'")
-    async with pool.acquire() as conn:
-        await insert_order(conn, StoredOrder(order, "CLIENT1", order.cl_ord_id, OrderReservation(D(10), D(1010))))
-
-
-def _fill(order_id: str, exec_id: str) -> codec.VenueReport:
-    return codec.VenueReport(order_id, "V1", exec_id, "F", "2", None, None, D(10), D(110), None, "")
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,14 +40,14 @@ async def test_refused_fills_are_kept_once_and_settled_once(db_pool: asyncpg.Poo
     await pool.execute("INSERT INTO accounts (account_id, account_type, owner_name) VALUES ('A1', 'cash', 'x')")
     await pool.execute("INSERT INTO cash_balances (account_id, currency, account_type, amount, blocked) "
                        "VALUES ('A1', 'USD', 'cash', 2020, 0)")
-    await _market_buy(pool, "O1")
-    await _market_buy(pool, "O2")
-    clients = _Clients()
+    await market_buy(pool, "O1")
+    await market_buy(pool, "O2")
+    clients = RecordingClients()
     venue = VenueReports(pool, clients, RiskLimits(), lanes=2)  # type: ignore[arg-type]
     venue.accounts.update({"O1": "A1", "O2": "A1"})
     try:
         # each market buy blocked 1010 at its collar; the exchange fills 10 at 110 = 1100: refused
-        for seq, item in enumerate([_fill("O1", "X1"), _fill("O1", "X1"), _fill("O2", "X2")], start=1):
+        for seq, item in enumerate([fill("O1", "X1"), fill("O1", "X1"), fill("O2", "X2")], start=1):
             await venue._dispatch("O1", item, seq)
         await asyncio.wait_for(venue.drain(), 10)
         assert venue.handled_mark == 0  # pinned below the refused fills
@@ -109,7 +84,7 @@ async def test_refused_fills_are_kept_once_and_settled_once(db_pool: asyncpg.Poo
         await settle(pool, "X2", "write_off", "venue busted the trade", "ops:bob")
         with pytest.raises(AlreadySettled):
             await settle(pool, "X2", "book", "again", "ops:bob")
-        for seq, item in enumerate([_fill("O1", "X1"), _fill("O2", "X2")], start=4):
+        for seq, item in enumerate([fill("O1", "X1"), fill("O2", "X2")], start=4):
             await venue._dispatch("O1", item, seq)
         await asyncio.wait_for(venue.drain(), 10)
         assert venue.duplicates >= 1  # X1 is in the ledger: a no-op
