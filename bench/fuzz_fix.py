@@ -71,12 +71,12 @@ def main(args: argparse.Namespace) -> int:
         print("final:", figures.summary(), figures.hang_samples)
         return 1 if figures.crashes or figures.hangs else 0
 
-    from brokerage.services import LocalServices, free_port, wait_until_listening
+    from brokerage.services import LocalServices, free_port, free_ports, wait_until_listening
     from ledger import migrate
 
     root = Path(tempfile.mkdtemp(prefix="bench-fuzz-fix-"))
     os.chmod(root, 0o755)
-    services = LocalServices(root, free_port(), free_port())
+    services = LocalServices(root, *free_ports(2))
     gateway: subprocess.Popen[bytes] | None = None
     try:
         services.start()

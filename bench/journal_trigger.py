@@ -23,7 +23,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from brokerage.services import LocalServices, free_port
+from brokerage.services import LocalServices, free_ports
 from ledger import migrate
 
 _STATEMENT = (
@@ -84,7 +84,7 @@ async def _run(url: str, candidate: bool, args: argparse.Namespace) -> float:
 async def main(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-journal-trigger-"))
     os.chmod(root, 0o755)
-    services = LocalServices(root, free_port(), free_port(), redis=False)
+    services = LocalServices(root, *free_ports(2), redis=False)
     try:
         services.start()
         assert services.postgres is not None

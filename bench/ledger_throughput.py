@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from brokerage.services import LocalServices, free_port
+from brokerage.services import LocalServices, free_ports
 from ledger import migrate
 from ledger.fills import Fill, Side
 from ledger.journal_store import lock_account
@@ -91,7 +91,7 @@ def main() -> None:
     if server_url is None:
         base = Path(tempfile.mkdtemp(prefix="brokerage-bench-"))
         os.chmod(base, 0o755)
-        services = LocalServices(base, free_port(), free_port(), postgres=True, redis=False)
+        services = LocalServices(base, *free_ports(2), postgres=True, redis=False)
         services.start()
         assert services.postgres is not None
         server_url = services.postgres.url

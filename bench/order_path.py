@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere: bench.lean_fix
 
 from bench.lean_fix import LeanFix  # noqa: E402
 from bench.proc_cpu import tree_cpu  # noqa: E402
-from brokerage.services import LocalServices, free_port, wait_until_listening  # noqa: E402
+from brokerage.services import LocalServices, free_port, free_ports, wait_until_listening  # noqa: E402
 from ledger import migrate  # noqa: E402
 from ledger.provisioning import ensure_fix_session  # noqa: E402
 from ledger.repository import LedgerRepository  # noqa: E402
@@ -417,7 +417,7 @@ def profile_summary(path: Path) -> None:
 async def main(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-order-path-"))
     os.chmod(root, 0o755)
-    services = LocalServices(root, free_port(), free_port())
+    services = LocalServices(root, *free_ports(2))
     processes: list[subprocess.Popen[bytes]] = []
     try:
         services.start()
@@ -425,7 +425,7 @@ async def main(args: argparse.Namespace) -> None:
         url = services.postgres.url
         await asyncio.to_thread(migrate.upgrade, url)
         await provision(url, args.sessions)
-        exchange_port, fix_port = free_port(), free_port()
+        exchange_port, fix_port = free_ports(2)
         backends = [f"127.0.0.1:{free_port()}" for _ in range(args.shards)] if args.shards > 1 else []
         env = {**os.environ, "BROKERAGE_DATABASE_URL": url, "BROKERAGE_REDIS_URL": services.redis.url,
                "BROKERAGE_EXCHANGE_PORT": str(exchange_port), "BROKERAGE_FIX_PORT": str(fix_port),

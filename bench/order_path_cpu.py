@@ -32,7 +32,7 @@ from pathlib import Path
 
 import asyncpg
 
-from brokerage.services import LocalServices, free_port, wait_until_listening
+from brokerage.services import LocalServices, free_ports, wait_until_listening
 from fixclient import FixClient
 from ledger import migrate
 from ledger.provisioning import ensure_fix_session
@@ -128,7 +128,7 @@ async def provision(url: str, sessions: int) -> None:
 async def main(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-order-cpu-"))
     os.chmod(root, 0o755)
-    services = LocalServices(root, free_port(), free_port())
+    services = LocalServices(root, *free_ports(2))
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         services.start()
@@ -136,7 +136,7 @@ async def main(args: argparse.Namespace) -> None:
         url = services.postgres.url
         await asyncio.to_thread(migrate.upgrade, url)
         await provision(url, args.sessions)
-        exchange_port, fix_port = free_port(), free_port()
+        exchange_port, fix_port = free_ports(2)
         env = {**os.environ, "BROKERAGE_DATABASE_URL": url, "BROKERAGE_REDIS_URL": services.redis.url,
                "BROKERAGE_EXCHANGE_PORT": str(exchange_port), "BROKERAGE_FIX_PORT": str(fix_port),
                "BROKERAGE_FIX_RATE_LIMIT_PER_SECOND": "1000000", "BROKERAGE_FIX_RATE_LIMIT_BURST": "1000000",

@@ -106,6 +106,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: all bound at once, so the kernel cannot hand the same one out twice
+    (two ``free_port()`` calls can, and the second server then finds its port taken)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def wait_until_listening(
     port: int, process: subprocess.Popen[bytes], what: str, *, timeout: float = 60.0, log: Path | None = None
 ) -> None:

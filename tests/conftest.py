@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerage.services import LocalServices, ServiceError, free_port
+from brokerage.services import LocalServices, ServiceError, free_ports
 
 # Test-only PostgreSQL settings: no fsync (a test cluster never outlives an OS crash, and commits then wait
 # on no disk flush). Crash semantics between processes are unchanged: a killed backend or server still
@@ -48,7 +48,7 @@ def test_servers() -> Iterator[TestServers]:
     # Searchable by others so that, as root, the servers' system users keep their data in here (ADR 008)
     os.chmod(base, 0o755)
     services = LocalServices(
-        base, free_port(), free_port(), postgres=db_url is None, redis=redis_url is None
+        base, *free_ports(2), postgres=db_url is None, redis=redis_url is None
     )
     services.start()
     if services.postgres is not None:

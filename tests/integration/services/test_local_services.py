@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerage.services import LocalPostgres, LocalRedis, LocalServices, ServiceError, free_port
+from brokerage.services import LocalPostgres, LocalRedis, LocalServices, ServiceError, free_port, free_ports
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_start_is_idempotent_status_is_healthy_and_stop_is_clean(base_dir: Path) -> None:
-    services = LocalServices(base_dir, free_port(), free_port())
+    services = LocalServices(base_dir, *free_ports(2))
     try:
         services.start()
         first = {s.name: s.pid for s in services.status()}
