@@ -31,7 +31,6 @@ from gateway.oms.store import (
     lock_order_seen,
     lock_orders_and_state,
     recorded_order_of,
-    venue_exec_seen,
 )
 from ledger.fills import AccountType, Fill, FillOutcome
 from ledger.journal_store import Conn, LockedAccount, lock_account, lock_cash, lock_position
@@ -54,7 +53,9 @@ class Batch:
         self._events: list[AuditEvent] = []
         self._executions: list[tuple[Any, ...]] = []
         self._venue_exec_ids: set[str] = set()
-        self._venue_exec_orders: dict[str, str] = {}  # venue ExecID -> order id, for reports added in this batch
+        # venue ExecID -> the order whose client report records it, where known without another query (reports
+        # added in this batch, ExecIDs looked up one by one)
+        self._venue_exec_orders: dict[str, str] = {}
         self.seqs: dict[str, int] = {}  # exec id -> executions.seq, once flushed
         self._checked: set[str] = set()  # venue ExecIDs whose applied-or-not is known (prefetch)
         self._new_orders: list[StoredOrder] = []
@@ -157,7 +158,12 @@ class Batch:
             return stored, False
         if venue_exec_id in self._venue_exec_ids:
             return stored, True
-        return stored, venue_exec_id not in self._checked and await venue_exec_seen(self.conn, venue_exec_id)
+        if venue_exec_id in self._checked:
+            return stored, False
+        recorded = await recorded_order_of(self.conn, venue_exec_id)
+        if recorded is not None:  # kept: a duplicate's recorded order is asked next (``recorded_order``)
+            self._venue_exec_orders[venue_exec_id] = recorded
+        return stored, recorded is not None
 
     def add_execution(self, row: tuple[Any, ...]) -> None:
         """A client ExecutionReport row (``store.execution_row``), written by ``flush``; its seq then in

@@ -9,7 +9,7 @@ hop, ExecType): never an account, a ClOrdID or a CompID.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,12 +111,11 @@ def venue_acknowledged(routed: datetime) -> None:
     _ACK_VENUE.observe(_seconds_since(routed))
 
 
-def venue_batch_done(items: Iterable[object], taken: float) -> None:
+def venue_batch_done(items: Sequence[object], taken: float) -> None:
     """A batch of exchange reports applied (one transaction) and answered, ``taken`` off its lane at
     ``clock()``: reports by ExecType, fill booking latency, the transaction's time."""
     elapsed = _seconds_since(taken)
     _TX_VENUE_REPORTS.observe(elapsed)
-    items = list(items)
     _ITEMS_VENUE_REPORTS.observe(len(items))
     for item in items:
         code = getattr(item, "exec_type", None)

@@ -354,10 +354,6 @@ async def lock_orders_and_state(conn: Conn, accounts: list[str], order_ids: list
     return {r["order_id"]: from_row(r) for r in rows if r["k"] == "o"}, [r for r in rows if r["k"] != "o"]
 
 
-async def venue_exec_seen(conn: Conn, venue_exec_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT true FROM executions WHERE venue_exec_id = $1", venue_exec_id))
-
-
 async def recorded_order_of(conn: Conn, venue_exec_id: str) -> str | None:
     """The order whose client report records this venue ExecID (None: none does)."""
     found = await conn.fetchval("SELECT order_id FROM executions WHERE venue_exec_id = $1", venue_exec_id)
