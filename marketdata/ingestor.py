@@ -232,7 +232,7 @@ class Ingestor:
                 await asyncio.sleep(1)
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     async def _tick_demand(self, redis: Redis) -> None:  # type: ignore[type-arg,unused-ignore]
         assert self.books is not None

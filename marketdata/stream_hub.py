@@ -251,7 +251,7 @@ class StreamHub:
             finally:
                 listening.clear()
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     async def close(self) -> None:
         self.clients.clear()

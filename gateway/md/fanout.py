@@ -336,7 +336,7 @@ class ClientMarketData:
             finally:
                 listening.clear()
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     def _start(self, books: bool = False) -> None:
         """The listener and flusher run from the first subscription until ``close``; the book listener
