@@ -103,7 +103,8 @@ def write_ctes(doc: str = "($1::jsonb)", journal: bool = True, cash: bool = True
         out.append(
             ", lc AS (UPDATE cash_balances c SET amount = u.amount, blocked = u.blocked, updated_at = now() FROM ("
             + json_rows(doc, "lc", (("a", "text"), ("cur", "text"), ("amount", "numeric"), ("blocked", "numeric")))
-            + ") AS u WHERE c.account_id = u.a AND c.currency = u.cur)")
+            + ") AS u WHERE c.account_id = u.a AND c.currency = u.cur AND c.account_id = ANY(ARRAY(SELECT r->>0 "
+            f"FROM jsonb_array_elements({doc}->'lc') r)))")  # by key however many rows the planner guesses
     if holdings:
         out.append(
             ", lh AS (INSERT INTO holdings (account_id, symbol, account_type, qty, blocked_qty, avg_cost, cost_basis, "

@@ -34,7 +34,7 @@ from gateway.oms.reconciliation import Reconciler
 from gateway.oms.recovery import resend_client_reports, rewind_inbound
 from gateway.oms.service import OrderService
 from gateway.oms.session_days import StoreClock, stamp_session_start, store_directory
-from gateway.oms.store import StoredOrder
+from gateway.oms.store import SERVER_SETTINGS, StoredOrder
 from gateway.oms.trade_capture import TradeCapture
 from gateway.oms.venue import VenueReports
 from gateway.shards import Placement, Shard
@@ -123,7 +123,8 @@ class OrderPath:
         """Called by ``GatewayFix.start`` once the applications exist and before any engine runs."""
         s = self.settings
         self.pool = await asyncpg.create_pool(s.effective_database_url, min_size=2, max_size=40,
-                                              command_timeout=10, reset=_keep_session)
+                                              command_timeout=10, reset=_keep_session,
+                                              server_settings=SERVER_SETTINGS)
         self.redis = Redis.from_url(s.effective_redis_url, decode_responses=True, socket_timeout=1,
                                     socket_connect_timeout=1)
         clients = ClientLink(side.clients.send, s.fix_target_comp_id)

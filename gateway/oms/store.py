@@ -25,7 +25,12 @@ from ledger.money import ZERO, quantize_price
 from ledger.posting_batch import document, json_rows, state_sql, write_ctes
 from ledger.reservations import CashBalance, OrderReservation
 
-__all__ = ["StoredOrder", "new_id"]
+__all__ = ["SERVER_SETTINGS", "StoredOrder", "new_id"]
+
+# The order path's connections (``Bootstrap.configure``'s pool) plan without sequential scans: each of its
+# statements reaches rows by key, and a plan cached while a table was small (a fresh database's first
+# minutes) kept scanning it as it grew, until an ANALYZE came; where no index applies a scan still runs (ADR 053)
+SERVER_SETTINGS = {"enable_seqscan": "off"}
 
 _OPEN = ("pending_new", "new", "partially_filled", "pending_cancel", "pending_replace")
 # named literally, as the open-order partial indexes' predicate names them: a generic plan (plan_cache_mode, or
@@ -270,7 +275,10 @@ def _flush_sql(parts: frozenset[str]) -> str:
         ctes.append(
             "o AS (UPDATE orders SET " + ", ".join(f"{name} = u.{name}" for name in _NAMES[1:])
             + f", updated_at = now() FROM ({_rows_of('o', _NAMES, _TYPES)}) AS u "
-            "WHERE orders.order_id = u.order_id)")
+            # the key list as well as the join: the planner takes a document for 100 rows, and a join alone
+            # became a hash join over every order once a scan looked cheaper than 100 probes (ADR 053)
+            "WHERE orders.order_id = u.order_id AND orders.order_id = ANY(ARRAY(SELECT r->>0 FROM "
+            "jsonb_array_elements(($1::jsonb)->'o') r)))")
     if "b" in parts:
         ctes.append(
             "b AS (INSERT INTO outbox (event_id, event_type, occurred_at, account_id, payload) "
