@@ -269,6 +269,10 @@ def report(name: str, sessions: list[Session]) -> tuple[float, int]:
 
 
 QUEUE_LINE = re.compile(r'^brokerage_queue_depth\{queue="(\w+)"\} ([\d.e+]+)$', re.MULTILINE)
+# group-commit batches (ADR 021/048): their items and seconds, cumulative sums and counts by kind
+BATCH_LINE = re.compile(r'^brokerage_ledger_transaction_(items|seconds)_(sum|count)\{kind="(\w+)"\} ([\d.e+]+)$',
+                        re.MULTILINE)
+LAG_LINE = re.compile(r'^brokerage_event_loop_lag_seconds_(sum|count)\{process="gateway"\} ([\d.e+]+)$', re.MULTILINE)
 
 
 class QueueSampler:
@@ -282,6 +286,7 @@ class QueueSampler:
     def __init__(self, sessions: list[Session], metrics_port: int | None, interval: float = 0.25) -> None:
         self.sessions, self.port, self.interval = sessions, metrics_port, interval
         self.samples: list[dict[str, float]] = []
+        self.batches: list[dict[str, float]] = []  # the first and the latest reading of the batch totals
 
     def _gateway_queues(self) -> dict[str, float]:
         import urllib.request
@@ -293,6 +298,11 @@ class QueueSampler:
                 text = reply.read().decode()
         except OSError:
             return {}
+        batches = {f"{kind}.{what}.{stat}": float(value) for what, stat, kind, value in BATCH_LINE.findall(text)}
+        batches.update({f"lag.{stat}": float(value) for stat, value in LAG_LINE.findall(text)})
+        self.batches[1:] = [batches]
+        if len(self.batches) == 1:
+            self.batches.insert(0, batches)
         return {name: float(value) for name, value in QUEUE_LINE.findall(text)}
 
     async def run(self) -> None:
@@ -313,6 +323,27 @@ class QueueSampler:
         return (f"waiting for the ack {mean('unacked')} (in the gateway's session lanes {mean('client_requests')}); "
                 f"acked, waiting for the fill {mean('acked')} (in the gateway's venue-report lanes "
                 f"{mean('venue_reports')}); mean of {len(self.samples)} samples")
+
+    def batch_summary(self) -> str:
+        """Per kind, over the run: transactions, mean items per transaction, mean transaction time; the
+        gateway's mean event-loop lag (how late its loop runs what is ready: brokerage.ops_http). Smaller
+        batches cost more CPU per order (each has its fixed round trips and hand-offs): a change that makes
+        PostgreSQL answer sooner can raise the gateway's CPU per order this way."""
+        if len(self.batches) < 2:
+            return "no figures"
+        first, last = self.batches
+        parts = []
+        for kind in ("new_orders", "venue_reports"):
+            def delta(name: str, kind: str = kind) -> float:
+                return last.get(f"{kind}.{name}", 0.0) - first.get(f"{kind}.{name}", 0.0)
+            transactions = delta("items.count")
+            if transactions:
+                parts.append(f"{kind} {transactions:.0f} transactions, {delta('items.sum') / transactions:.1f} items "
+                             f"and {1000 * delta('seconds.sum') / max(delta('seconds.count'), 1):.1f} ms each")
+        samples = last.get("lag.count", 0.0) - first.get("lag.count", 0.0)
+        if samples:
+            parts.append(f"gateway event-loop lag {1000 * (last['lag.sum'] - first['lag.sum']) / samples:.1f} ms mean")
+        return "; ".join(parts) or "none"
 
 
 def pgbench_init(services: LocalServices) -> tuple[list[str], dict[str, str]]:
@@ -513,6 +544,7 @@ async def main(args: argparse.Namespace) -> None:
             report(f"paced at {offered:.0f} orders/s", sessions)
             print(f"  {paced.verdict()}")
             print(f"  in flight: {sampler.summary()}")
+            print(f"  batches: {sampler.batch_summary()}")
             per_order(before, after, elapsed, sum(s.stats.done for s in sessions))
             paced_results.append((paced, acks(sessions)))
         bench_db = await asyncio.to_thread(pgbench_init, services)
@@ -539,6 +571,7 @@ async def main(args: argparse.Namespace) -> None:
             rate, done = report(f"run {number}{' (profiled, not counted)' if profiling else ''}: maximum rate "
                                 f"(window {args.window} per session)", sessions)
             print(f"  in flight: {sampler.summary()}")
+            print(f"  batches: {sampler.batch_summary()}")
             cpu, net = per_order(before, after, elapsed, done)
             if spy is not None:
                 output = (await asyncio.to_thread(spy.communicate))[0].decode(errors="replace").strip()
