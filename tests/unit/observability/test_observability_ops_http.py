@@ -1,12 +1,13 @@
 """brokerage.ops_http: /health, /ready (checks, 503 with reasons), /metrics (refresh, brokerage_ready), 404,
-HEAD, a malformed request, a port already taken (logged, the process goes on)."""
+HEAD, a malformed request, a port already taken (logged, the process goes on), the loop-lag histogram."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from brokerage.ops_http import OpsServer
@@ -96,3 +97,25 @@ async def test_port_taken_or_zero_is_skipped() -> None:
     disabled = OpsServer("unit5", "127.0.0.1", 0, registry=CollectorRegistry())
     await disabled.start()
     assert not disabled.serving
+
+
+def _lag(process: str, stat: str, **labels: str) -> float:
+    value = REGISTRY.get_sample_value(f"brokerage_event_loop_lag_seconds_{stat}", {"process": process, **labels})
+    return value or 0.0
+
+
+async def test_a_blocked_loop_shows_in_the_lag_histogram_and_close_stops_sampling() -> None:
+    port = free_port()
+    async with OpsServer("unit-lag", "127.0.0.1", port):  # the default registry, where the histogram is
+        await asyncio.sleep(0.35)  # a quiet loop: samples, all small
+        quiet = _lag("unit-lag", "count")
+        assert quiet >= 2 and _lag("unit-lag", "bucket", le="0.1") == quiet
+        time.sleep(0.4)  # noqa: ASYNC251  (the point: a callback that holds the loop)
+        await asyncio.sleep(0.25)
+        assert _lag("unit-lag", "count") > quiet
+        assert _lag("unit-lag", "count") - _lag("unit-lag", "bucket", le="0.25") >= 1  # one sample ≥ 250 ms late
+        _, body = await _get(port, "/metrics")
+        assert 'brokerage_event_loop_lag_seconds_count{process="unit-lag"}' in body
+    stopped = _lag("unit-lag", "count")
+    await asyncio.sleep(0.25)
+    assert _lag("unit-lag", "count") == stopped
