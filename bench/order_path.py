@@ -544,7 +544,8 @@ async def main(args: argparse.Namespace) -> None:
             report(f"paced at {offered:.0f} orders/s", sessions)
             print(f"  {paced.verdict()}")
             print(f"  in flight: {sampler.summary()}")
-            print(f"  batches: {sampler.batch_summary()}")
+            if metrics_port is not None:  # shards: no one gateway's /metrics to read
+                print(f"  batches: {sampler.batch_summary()}")
             per_order(before, after, elapsed, sum(s.stats.done for s in sessions))
             paced_results.append((paced, acks(sessions)))
         bench_db = await asyncio.to_thread(pgbench_init, services)
@@ -571,7 +572,8 @@ async def main(args: argparse.Namespace) -> None:
             rate, done = report(f"run {number}{' (profiled, not counted)' if profiling else ''}: maximum rate "
                                 f"(window {args.window} per session)", sessions)
             print(f"  in flight: {sampler.summary()}")
-            print(f"  batches: {sampler.batch_summary()}")
+            if metrics_port is not None:  # shards: no one gateway's /metrics to read
+                print(f"  batches: {sampler.batch_summary()}")
             cpu, net = per_order(before, after, elapsed, done)
             if spy is not None:
                 output = (await asyncio.to_thread(spy.communicate))[0].decode(errors="replace").strip()
