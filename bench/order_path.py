@@ -286,7 +286,8 @@ class QueueSampler:
     def __init__(self, sessions: list[Session], metrics_port: int | None, interval: float = 0.25) -> None:
         self.sessions, self.port, self.interval = sessions, metrics_port, interval
         self.samples: list[dict[str, float]] = []
-        self.batches: list[dict[str, float]] = []  # the first and the latest reading of the batch totals
+        self.first: dict[str, float] | None = None  # the run's first and latest reading of the gateway's totals
+        self.last: dict[str, float] = {}
 
     def _gateway_queues(self) -> dict[str, float]:
         import urllib.request
@@ -298,11 +299,10 @@ class QueueSampler:
                 text = reply.read().decode()
         except OSError:
             return {}
-        batches = {f"{kind}.{what}.{stat}": float(value) for what, stat, kind, value in BATCH_LINE.findall(text)}
-        batches.update({f"lag.{stat}": float(value) for stat, value in LAG_LINE.findall(text)})
-        self.batches[1:] = [batches]
-        if len(self.batches) == 1:
-            self.batches.insert(0, batches)
+        totals = {f"{kind}.{what}.{stat}": float(value) for what, stat, kind, value in BATCH_LINE.findall(text)}
+        totals.update({f"lag.{stat}": float(value) for stat, value in LAG_LINE.findall(text)})
+        self.first = self.first if self.first is not None else totals
+        self.last = totals
         return {name: float(value) for name, value in QUEUE_LINE.findall(text)}
 
     async def run(self) -> None:
@@ -329,20 +329,20 @@ class QueueSampler:
         gateway's mean event-loop lag (how late its loop runs what is ready: brokerage.ops_http). Smaller
         batches cost more CPU per order (each has its fixed round trips and hand-offs): a change that makes
         PostgreSQL answer sooner can raise the gateway's CPU per order this way."""
-        if len(self.batches) < 2:
+        first = self.first
+        if first is None:
             return "no figures"
-        first, last = self.batches
+
+        def delta(key: str) -> float:
+            return self.last.get(key, 0.0) - first.get(key, 0.0)
         parts = []
         for kind in ("new_orders", "venue_reports"):
-            def delta(name: str, kind: str = kind) -> float:
-                return last.get(f"{kind}.{name}", 0.0) - first.get(f"{kind}.{name}", 0.0)
-            transactions = delta("items.count")
+            transactions = delta(f"{kind}.items.count")
             if transactions:
-                parts.append(f"{kind} {transactions:.0f} transactions, {delta('items.sum') / transactions:.1f} items "
-                             f"and {1000 * delta('seconds.sum') / max(delta('seconds.count'), 1):.1f} ms each")
-        samples = last.get("lag.count", 0.0) - first.get("lag.count", 0.0)
-        if samples:
-            parts.append(f"gateway event-loop lag {1000 * (last['lag.sum'] - first['lag.sum']) / samples:.1f} ms mean")
+                parts.append(f"{kind} {transactions:.0f} transactions, {delta(f'{kind}.items.sum') / transactions:.1f} "
+                             f"items and {1000 * delta(f'{kind}.seconds.sum') / transactions:.1f} ms each")
+        if samples := delta("lag.count"):
+            parts.append(f"gateway event-loop lag {1000 * delta('lag.sum') / samples:.1f} ms mean")
         return "; ".join(parts) or "none"
 
 
