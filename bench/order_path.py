@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: bench.lean_fix
 
 from bench.lean_fix import LeanFix  # noqa: E402
-from bench.proc_cpu import tree_cpu  # noqa: E402
+from bench.proc_cpu import MainThread, main_thread, tree_cpu  # noqa: E402
 from brokerage.services import LocalServices, free_port, free_ports, wait_until_listening  # noqa: E402
 from ledger import migrate  # noqa: E402
 from ledger.provisioning import ensure_fix_session  # noqa: E402
@@ -386,6 +386,7 @@ class Run:
     cpu_ms: dict[str, float]  # per finished order, per process group
     net_ms: dict[str, float]  # the same less what the process burns idle (timers, checkpointer, vacuum)
     acks: list[float] = field(default_factory=list)  # ack latencies, s
+    loop_ms: float = float("nan")  # CPU of the (first) gateway's event-loop thread per finished order
 
 
 def start_process(root: Path, name: str, command: list[str], env: dict[str, str],
@@ -528,6 +529,20 @@ async def main(args: argparse.Namespace) -> None:
                   + f", total {sum(net.values()):.2f}")
             return cpu, net
 
+        gateway_pid = next(iter(groups.values()))[0]
+
+        def loop_thread(before: MainThread | None, elapsed: float, done: int) -> float:
+            """Print the gateway event-loop thread's share (the serial limit): its CPU per order, how much of the
+            run it was on a CPU and how much it waited for one, its context switches per order."""
+            after = main_thread(gateway_pid)
+            if before is None or after is None:
+                return float("nan")
+            d, n = after - before, max(done, 1)
+            print(f"  gateway event-loop thread: {1000 * d.cpu / n:.2f} ms CPU per order, on a CPU "
+                  f"{100 * d.cpu / elapsed:.0f} % of the run, waiting for one {100 * d.waiting / elapsed:.0f} %; "
+                  f"context switches per order {d.voluntary / n:.1f} voluntary, {d.involuntary / n:.1f} involuntary")
+            return 1000 * d.cpu / n
+
         def acks(group: list[Session]) -> list[float]:
             return [a for s in group for a in s.stats.acks]
 
@@ -536,7 +551,7 @@ async def main(args: argparse.Namespace) -> None:
             for s in sessions:
                 s.reset()
             sampler = QueueSampler(sessions, metrics_port)
-            before, started = tree_cpu(groups, CLIENT), time.perf_counter()
+            before, loop_before, started = tree_cpu(groups, CLIENT), main_thread(gateway_pid), time.perf_counter()
             sampling = asyncio.create_task(sampler.run())
             paced = await run_paced(sessions, offered, args.paced_seconds)
             sampling.cancel()
@@ -547,6 +562,7 @@ async def main(args: argparse.Namespace) -> None:
             if metrics_port is not None:  # shards: no one gateway's /metrics to read
                 print(f"  batches: {sampler.batch_summary()}")
             per_order(before, after, elapsed, sum(s.stats.done for s in sessions))
+            loop_thread(loop_before, elapsed, sum(s.stats.done for s in sessions))
             paced_results.append((paced, acks(sessions)))
         bench_db = await asyncio.to_thread(pgbench_init, services)
         runs: list[Run] = []
@@ -563,7 +579,7 @@ async def main(args: argparse.Namespace) -> None:
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 await asyncio.sleep(1)
             sampler = QueueSampler(sessions, metrics_port)
-            before, started = tree_cpu(groups, CLIENT), time.perf_counter()
+            before, loop_before, started = tree_cpu(groups, CLIENT), main_thread(gateway_pid), time.perf_counter()
             sampling = asyncio.create_task(sampler.run())
             await run_window(sessions, args.window, args.seconds)
             await settle(sessions)
@@ -575,25 +591,26 @@ async def main(args: argparse.Namespace) -> None:
             if metrics_port is not None:  # shards: no one gateway's /metrics to read
                 print(f"  batches: {sampler.batch_summary()}")
             cpu, net = per_order(before, after, elapsed, done)
+            loop_ms = loop_thread(loop_before, elapsed, done)
             if spy is not None:
                 output = (await asyncio.to_thread(spy.communicate))[0].decode(errors="replace").strip()
                 print(f"  py-spy (exit {spy.returncode}): {output.splitlines()[-1] if output else 'no output'}")
                 continue
             tps = await asyncio.to_thread(pgbench, bench_db, int(args.pgbench_seconds))
             print(f"  pgbench tpcb-like scale 10, 8 clients: {tps:.0f} tps; order path ÷ pgbench {rate / tps:.2f}")
-            runs.append(Run(rate, done, tps, cpu, net, acks(sessions)))
+            runs.append(Run(rate, done, tps, cpu, net, acks(sessions), loop_ms))
         single: Run | None = None
         if args.single and len(sessions) > 1:
             one = sessions[:1]
             for s in sessions:
                 s.reset()
-            before, started = tree_cpu(groups, CLIENT), time.perf_counter()
+            before, loop_before, started = tree_cpu(groups, CLIENT), main_thread(gateway_pid), time.perf_counter()
             await run_window(one, args.window, args.seconds)
             await settle(one)
             after, elapsed = tree_cpu(groups, CLIENT), time.perf_counter() - started
             rate, done = report(f"one session alone: maximum rate (window {args.window})", one)
             cpu, net = per_order(before, after, elapsed, done)
-            single = Run(rate, done, float("nan"), cpu, net, acks(one))
+            single = Run(rate, done, float("nan"), cpu, net, acks(one), loop_thread(loop_before, elapsed, done))
         for s in sessions:
             if s.client is not None:
                 await s.client.logout()
@@ -626,6 +643,8 @@ async def main(args: argparse.Namespace) -> None:
             print("  CPU ms per lifecycle (median of runs): " + ", ".join(
                 f"{name} {median(r.cpu_ms[name] for r in runs):.2f}" for name in groups)
                 + f", total {median(sum(r.cpu_ms.values()) for r in runs):.2f} (target ≤ 2)")
+            print(f"  gateway event-loop thread, CPU ms per lifecycle (median of runs): "
+                  f"{median(r.loop_ms for r in runs):.2f} (1,000/s needs it below 1)")
         for paced, ack in paced_results:
             p50, p99 = percentile(ack, .5) * ms, percentile(ack, .99) * ms
             state = "kept up" if paced.kept_up() else "FELL BEHIND"

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TICKS", "process_stats", "thread_cpu", "tree_cpu"]
+__all__ = ["TICKS", "MainThread", "main_thread", "process_stats", "thread_cpu", "tree_cpu"]
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -74,3 +75,31 @@ def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
                 user, system = out.get(name, (0.0, 0.0))
                 out[name] = (user + int(fields[11]) / TICKS, system + int(fields[12]) / TICKS)
     return out
+
+
+@dataclass(frozen=True)
+class MainThread:
+    """Totals so far of a process's main thread (a gateway's event loop: its serial limit)."""
+
+    cpu: float  # seconds on a CPU (user + system)
+    waiting: float  # seconds runnable but waiting for a CPU (schedstat), i.e. the machine's other work in its way
+    voluntary: int  # context switches it asked for (sleeping in the selector, waiting for the GIL or a lock)
+    involuntary: int  # preempted
+
+    def __sub__(self, before: MainThread) -> MainThread:
+        return MainThread(self.cpu - before.cpu, self.waiting - before.waiting, self.voluntary - before.voluntary,
+                          self.involuntary - before.involuntary)
+
+
+def main_thread(pid: int) -> MainThread | None:
+    """The main thread's totals; None if the process is gone (or schedstat is not there)."""
+    task = f"/proc/{pid}/task/{pid}"
+    try:
+        raw = Path(f"{task}/stat").read_text()
+        schedstat = Path(f"{task}/schedstat").read_text().split()
+        status = dict(line.split(":", 1) for line in Path(f"{task}/status").read_text().splitlines() if ":" in line)
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()
+    return MainThread((int(fields[11]) + int(fields[12])) / TICKS, int(schedstat[1]) / 1e9,
+                      int(status["voluntary_ctxt_switches"]), int(status["nonvoluntary_ctxt_switches"]))

@@ -1,0 +1,37 @@
+"""The order-path bench reads a process's main thread from /proc (the gateway's event loop, its serial limit)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from bench.proc_cpu import main_thread
+
+
+def test_the_main_thread_alone_is_counted_and_a_gone_process_reads_none() -> None:
+    before = main_thread(os.getpid())
+    assert before is not None
+
+    def burn_elsewhere() -> None:  # another thread's CPU is not the main thread's
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+
+    worker = threading.Thread(target=burn_elsewhere)
+    worker.start()
+    worker.join()
+    middle = main_thread(os.getpid())
+    assert middle is not None and (middle - before).cpu < 0.2
+    end = time.thread_time() + 0.3
+    while time.thread_time() < end:  # now on the main thread
+        pass
+    after = main_thread(os.getpid())
+    assert after is not None and (after - middle).cpu >= 0.2
+    assert (after - before).voluntary >= 1  # it slept in join()
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert main_thread(child.pid) is None
