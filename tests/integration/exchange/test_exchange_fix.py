@@ -20,8 +20,7 @@ def gateway(exchange: ExchangeProcess) -> Iterator[RawFixClient]:
     client = RawFixClient(exchange.port, "GATEWAY")
     client.logon()
     yield client
-    client.send("5", [])
-    client.close()
+    client.logout()
 
 
 @pytest.fixture
@@ -29,8 +28,7 @@ def mdfeed(exchange: ExchangeProcess) -> Iterator[RawFixClient]:
     client = RawFixClient(exchange.port, "MDFEED")
     client.logon()
     yield client
-    client.send("5", [])
-    client.close()
+    client.logout()
 
 
 def new_order(client: RawFixClient, cl_ord_id: str, symbol: str, side: str, qty: str, ord_type: str = "2",
