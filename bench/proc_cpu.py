@@ -18,14 +18,20 @@ __all__ = ["TICKS", "MainThread", "main_thread", "process_stats", "thread_cpu", 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _split_stat(raw: str) -> tuple[str, list[str]]:
+    """A ``/proc/.../stat`` line as (name, the fields after it, from state on: ``fields[1]`` is the parent
+    pid, ``[11]``/``[12]`` user/system ticks, ``[13]``/``[14]`` the reaped children's)."""
+    close = raw.rindex(")")  # the name in parentheses may hold spaces and parentheses
+    return raw[raw.index("(") + 1:close], raw[close + 2:].split()
+
+
 def _stat(pid: int) -> tuple[int, float, float] | None:
     """(parent pid, CPU seconds of the process (user + system, all threads), CPU seconds of the children
     it has reaped); None if it is gone."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
+        _, fields = _split_stat(Path(f"/proc/{pid}/stat").read_text())
     except OSError:
         return None
-    fields = raw[raw.rindex(")") + 2:].split()  # the name in parentheses may hold spaces
     return (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS,
             (int(fields[13]) + int(fields[14])) / TICKS)
 
@@ -69,9 +75,7 @@ def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
     with contextlib.suppress(OSError):
         for tid in os.listdir(f"/proc/{pid}/task"):
             with contextlib.suppress(OSError, ValueError):
-                raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-                name = raw[raw.index("(") + 1:raw.rindex(")")]
-                fields = raw[raw.rindex(")") + 2:].split()
+                name, fields = _split_stat(Path(f"/proc/{pid}/task/{tid}/stat").read_text())
                 user, system = out.get(name, (0.0, 0.0))
                 out[name] = (user + int(fields[11]) / TICKS, system + int(fields[12]) / TICKS)
     return out
@@ -95,11 +99,10 @@ def main_thread(pid: int) -> MainThread | None:
     """The main thread's totals; None if the process is gone (or schedstat is not there)."""
     task = f"/proc/{pid}/task/{pid}"
     try:
-        raw = Path(f"{task}/stat").read_text()
+        _, fields = _split_stat(Path(f"{task}/stat").read_text())
         schedstat = Path(f"{task}/schedstat").read_text().split()
         status = dict(line.split(":", 1) for line in Path(f"{task}/status").read_text().splitlines() if ":" in line)
     except OSError:
         return None
-    fields = raw[raw.rindex(")") + 2:].split()
     return MainThread((int(fields[11]) + int(fields[12])) / TICKS, int(schedstat[1]) / 1e9,
                       int(status["voluntary_ctxt_switches"]), int(status["nonvoluntary_ctxt_switches"]))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
 import threading
 import time
 
-from bench.proc_cpu import main_thread
+from bench.proc_cpu import main_thread, thread_cpu
 
 
 def test_the_main_thread_alone_is_counted_and_a_gone_process_reads_none() -> None:
@@ -35,3 +36,25 @@ def test_the_main_thread_alone_is_counted_and_a_gone_process_reads_none() -> Non
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert main_thread(child.pid) is None
+
+
+def test_a_thread_is_counted_under_its_name_even_with_spaces_and_parentheses_in_it() -> None:
+    # A process or thread may name itself anything up to 15 bytes; the fields are read after the last ")".
+    name = "a (b) c"
+    burnt = threading.Event()
+
+    def burn_named() -> None:
+        threading.current_thread().name = name
+        ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)  # PR_SET_NAME: what /proc shows
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+        burnt.set()
+        time.sleep(1)  # still there when it is read
+
+    worker = threading.Thread(target=burn_named, daemon=True)
+    worker.start()
+    assert burnt.wait(10)
+    user, system = thread_cpu(os.getpid())[name]
+    assert user + system >= 0.2
+    worker.join()
