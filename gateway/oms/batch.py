@@ -19,6 +19,8 @@ fallback, each item) all or nothing.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
@@ -37,7 +39,35 @@ from ledger.journal_store import Conn, LockedAccount, lock_account, lock_cash, l
 from ledger.posting_batch import PostingBatch
 from ledger.reservations import CashBalance, OrderReservation, Release
 
-__all__ = ["Batch"]
+__all__ = ["GROUP_COMMIT_BEGIN", "GROUP_COMMIT_SETTINGS", "Batch", "group_commit"]
+
+# A group-commit transaction runs its statements with generic plans. asyncpg prepares each statement once per
+# connection, but PostgreSQL re-plans a prepared statement on every call when the custom plan looks cheaper,
+# and with an ``= ANY($n)`` array the real length (one, at low rates) always looks cheaper than the generic
+# plan's guess: the exchange-report batch's lock-and-state read and the new-order batch's risk read were
+# planned on every batch, 0.3-0.4 ms each, about a quarter of PostgreSQL's CPU per order at low rates. The
+# pool plans without sequential scans (``store.SERVER_SETTINGS``, ADR 053), so a generic plan made while the
+# tables are small still reads by key when they are large (tests/integration/ledger/test_flush_plans.py).
+# Only these transactions: the pool's other statements keep the planner's choice (ADR 041, 054).
+GROUP_COMMIT_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+GROUP_COMMIT_BEGIN = "BEGIN; " + "; ".join(f"SET LOCAL {name} = {value}"
+                                            for name, value in GROUP_COMMIT_SETTINGS.items())
+
+
+@asynccontextmanager
+async def group_commit(conn: Conn) -> AsyncIterator[None]:
+    """One transaction for a batch on ``conn``, its settings set in BEGIN's round trip (``conn.transaction()``
+    would need one more for them): COMMIT when the block ends, ROLLBACK when it raises (the exception goes on).
+    Nothing inside may open ``conn.transaction()``: asyncpg refuses that within a transaction it did not
+    begin."""
+    try:
+        await conn.execute(GROUP_COMMIT_BEGIN)
+        yield
+    except BaseException:
+        if not conn.is_closed() and conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
 
 _LOCKED = "SELECT account_id, account_type, currency, status, short_selling_enabled, kill_switch FROM accounts "
 _LOCK_ONE = _LOCKED + "WHERE account_id = $1 FOR UPDATE"

@@ -25,7 +25,7 @@ from gateway.oms import metrics as oms_metrics
 from gateway.oms import reports
 from gateway.oms.admission import DuplicateOrder, ReportStatus
 from gateway.oms.audit_trail import DB_DOWN_TEXT, UNAVAILABLE, AuditSink, event, no_audit, now, request_event
-from gateway.oms.batch import Batch
+from gateway.oms.batch import Batch, group_commit
 from gateway.oms.changes import ChangeRequests
 from gateway.oms.config import maintenance_policy
 from gateway.oms.context import NewOrderBatch, RiskInputs
@@ -277,7 +277,7 @@ class OrderService(ChangeRequests, MassActions):
         outcomes: list[tuple[str, object] | BaseException] = []
         tx_started = oms_metrics.clock()
         try:
-            async with self.pool.acquire(timeout=5) as conn, conn.transaction():
+            async with self.pool.acquire(timeout=5) as conn, group_commit(conn):
                 batch = Batch(conn)
                 # the batch's accounts locked, then everything risk reads for all its orders: two statements
                 await batch.lock_accounts([account_id for _, _, _, account_id, _, _ in ready])

@@ -30,7 +30,7 @@ from gateway.oms import fix_codec as codec
 from gateway.oms import metrics as oms_metrics
 from gateway.oms import reports
 from gateway.oms.audit_trail import UNAVAILABLE, event, now
-from gateway.oms.batch import Batch
+from gateway.oms.batch import Batch, group_commit
 from gateway.oms.inbound_marks import InboundMarks, save_inbound_marks
 from gateway.oms.links import ClientLink
 from gateway.oms.model import ExecType, OrdRejReason, Side, evolve
@@ -248,7 +248,7 @@ class VenueReports:
         the commit. Accounts are locked in ascending order, so two batches never deadlock."""
         items = sorted(items, key=lambda item: item[0])  # stable: one order's reports keep their order
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self.pool.acquire() as conn, group_commit(conn):
                 batch = Batch(conn)
                 await batch.prefetch([account_id for account_id, _ in items],
                                      [order_id_of(item.venue_cl_ord_id) for _, item in items

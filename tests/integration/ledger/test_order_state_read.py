@@ -11,9 +11,17 @@ from typing import Any
 import asyncpg
 import pytest
 
+from gateway.oms.batch import GROUP_COMMIT_BEGIN
 from gateway.oms.model import AccountID, ClOrdID, OrderID, OrdType, Side, TimeInForce
 from gateway.oms.order_fsm import submit
-from gateway.oms.store import _LOCK_ORDERS_AND_STATE, StoredOrder, insert_execution, insert_order, lock_orders_and_state
+from gateway.oms.store import (
+    _LOCK_ORDERS_AND_STATE,
+    SERVER_SETTINGS,
+    StoredOrder,
+    insert_execution,
+    insert_order,
+    lock_orders_and_state,
+)
 from ledger.reservations import OrderReservation
 
 pytestmark = pytest.mark.integration
@@ -58,13 +66,17 @@ async def test_orders_locked_and_state_of_the_locked_accounts_in_one_read(db_poo
 
 
 
-async def test_the_state_read_stays_a_probe_while_a_fresh_journal_grows(db_pool: asyncpg.Pool) -> None:
+@pytest.mark.parametrize("gateway_settings", [False, True], ids=["default_planner", "group_commit"])
+async def test_the_state_read_stays_a_probe_while_a_fresh_journal_grows(db_pool: asyncpg.Pool,
+                                                                        gateway_settings: bool) -> None:
     """A busy first hour: the gateway's connection runs the state read (a prepared statement) batch after batch
     while the journal grows from empty, before autovacuum's first ANALYZE; PostgreSQL soon caches a generic plan
     for it. That plan must still probe the journal's unique key, not read the journal: the per-pair join of ADR
     049 got a cached plan that scanned every entry, and the order path's PostgreSQL CPU grew with the journal
     (ADR 051). A PREPAREd statement goes through the same plan cache as asyncpg's, and EXPLAIN EXECUTE shows
-    the plan it really runs."""
+    the plan it really runs. Once with PostgreSQL's default planner, once as the gateway runs it: the pool's
+    settings, in a group-commit transaction (a generic plan from the first batch, on an empty journal)."""
+    begin = GROUP_COMMIT_BEGIN if gateway_settings else "BEGIN"
     accounts = [f"A{n}" for n in range(1, 9)]
     for account in accounts:
         await db_pool.execute("INSERT INTO accounts (account_id, account_type, owner_name) VALUES ($1, 'cash', 'x')",
@@ -76,16 +88,24 @@ async def test_the_state_read_stays_a_probe_while_a_fresh_journal_grows(db_pool:
         return "'{" + ",".join(values) + "}'::text[]"
 
     async with db_pool.acquire() as conn:
+        if gateway_settings:
+            for name, value in SERVER_SETTINGS.items():
+                await conn.execute(f"SET {name} = '{value}'")
         await conn.execute("PREPARE state_read AS " + _LOCK_ORDERS_AND_STATE)
         for batch in range(60):  # 60 batches of 400 fills: the journal grows 0 -> 24,000 entries
             await conn.execute("INSERT INTO journal_entries (account_id, kind, reference) SELECT 'A' || (1 + n % 8), "
                                "'fill', $1 || n FROM generate_series(1, 400) n", f"X-{batch}-")
             locked = accounts[batch % 8:batch % 8 + 1] if batch % 2 else accounts[:4]
             fills = [f"X-{batch}-{n}" for n in range(8 * len(locked))]
-            await conn.execute(f"BEGIN; EXECUTE state_read({text_array(locked)}, '{{}}', {text_array(fills)}); "
+            await conn.execute(f"{begin}; EXECUTE state_read({text_array(locked)}, '{{}}', {text_array(fills)}); "
                                "COMMIT")
-        plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE state_read("
-                                   f"{text_array(['A1', 'A2'])}, '{{}}', {text_array(['X-59-8', 'X-59-1', 'X-new'])})")
+        await conn.execute(begin)
+        try:
+            plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE state_read("
+                                       f"{text_array(['A1', 'A2'])}, '{{}}', "
+                                       f"{text_array(['X-59-8', 'X-59-1', 'X-new'])})")
+        finally:
+            await conn.execute("COMMIT")
         _, state = await lock_orders_and_state(conn, ["A1", "A2"], [], ["X-59-8", "X-59-1", "X-new"])
     assert sorted((r["a"], r["s"]) for r in state if r["k"] == "j") == [("A1", "X-59-8"), ("A2", "X-59-1")]
     scans = _scans(json.loads(plan)[0]["Plan"], "journal_entries")
