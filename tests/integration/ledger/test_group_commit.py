@@ -8,11 +8,12 @@ import asyncpg
 import pytest
 
 from gateway.oms.batch import GROUP_COMMIT_SETTINGS, group_commit
+from ledger.journal_store import Conn
 
 pytestmark = pytest.mark.integration
 
 
-async def _account(conn: asyncpg.Connection, account_id: str) -> None:
+async def _account(conn: Conn, account_id: str) -> None:
     await conn.execute("INSERT INTO accounts (account_id, account_type, owner_name) VALUES ($1, 'cash', 'x')",
                        account_id)
 

@@ -22,13 +22,14 @@ from gateway.oms.store import (
     insert_order,
     lock_orders_and_state,
 )
+from ledger.journal_store import Conn
 from ledger.reservations import OrderReservation
 
 pytestmark = pytest.mark.integration
 D = Decimal
 
 
-async def _order(conn: asyncpg.Connection, order_id: str, account_id: str, symbol: str) -> StoredOrder:
+async def _order(conn: Conn, order_id: str, account_id: str, symbol: str) -> StoredOrder:
     order = submit(order_id=OrderID(order_id), cl_ord_id=ClOrdID(f"C-{order_id}"), account_id=AccountID(account_id),
                    symbol=symbol, side=Side.BUY, ord_type=OrdType.LIMIT, time_in_force=TimeInForce.DAY, qty=D(10),
                    price=D("12.5"))
