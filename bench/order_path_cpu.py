@@ -8,7 +8,8 @@ IOC limit orders of one share that fill at once), but it counts instead of timin
 NewOrderSingles (each session keeps ``--window`` in flight), waits until every one has finished, and divides
 the CPU time (utime + stime, every thread, children included) each process spent during the run by the
 number of full lifecycles (new → ack → fill applied to the ledger). On a shared machine wall-clock figures
-move with the neighbours; CPU per lifecycle does not (much). Prints each run and the median of the runs.
+move with the neighbours; CPU per lifecycle does not (much). Prints each run, with each process's context
+switches per lifecycle (how often a lifecycle wakes its threads) and CPU per switch, and the median of the runs.
 
 ``--py-spy OUT``: sample the gateway with py-spy (200 Hz, raw collapsed stacks) during the last run.
 Asserts nothing.
@@ -42,7 +43,7 @@ from refdata.instruments import universe_by_symbol
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: bench.proc_cpu
 
-from bench.proc_cpu import thread_cpu, tree_cpu  # noqa: E402
+from bench.proc_cpu import thread_cpu, tree_cpu, tree_switches  # noqa: E402
 
 SYMBOLS = ("AAPL", "MSFT", "INTC", "CSCO", "PEP")
 CLIENT = "client"
@@ -51,6 +52,11 @@ CLIENT = "client"
 def cpu_of(pids: dict[str, int]) -> dict[str, float]:
     """CPU seconds so far per process (with its children; this client alone, not the profilers it starts)."""
     return tree_cpu({name: [pid] for name, pid in pids.items() if pid}, alone=frozenset({CLIENT}))
+
+
+def switches_of(pids: dict[str, int]) -> dict[str, int]:
+    """Context switches so far per process, grouped as ``cpu_of`` groups CPU."""
+    return tree_switches({name: [pid] for name, pid in pids.items() if pid}, alone=frozenset({CLIENT}))
 
 
 class Session:
@@ -209,12 +215,14 @@ async def main(args: argparse.Namespace) -> None:
             for s in sessions:
                 s.filled = s.other = 0
             before = cpu_of(pids)
+            woken_before = switches_of(pids)
             threads_before = {name: thread_cpu(pids[name]) for name in ("gateway", "exchange")}
             started = time.monotonic()
             await drive(sessions, args.orders, args.window)
             await settle(sessions)
             elapsed = time.monotonic() - started
             after = cpu_of(pids)
+            woken_after = switches_of(pids)
             threads_after = {name: thread_cpu(pids[name]) for name in ("gateway", "exchange")}
             if args.yappi and run == args.runs:
                 processes[args.yappi_process].send_signal(signal.SIGUSR2)
@@ -238,6 +246,12 @@ async def main(args: argparse.Namespace) -> None:
                   f"({filled / elapsed:.0f}/s wall, load {os.getloadavg()[0]:.1f}); CPU ms per lifecycle: "
                   + "  ".join(f"{name} {value:.3f}" for name, value in per.items()))
             print("  less idle CPU: " + "  ".join(f"{name} {value:.3f}" for name, value in var.items()))
+            # how often a lifecycle wakes each process's threads, and what a wake-up costs: at small batch sizes
+            # a process's CPU per lifecycle follows its wake-ups (docs/perf/order-path-cpu.md, "Wake-ups")
+            woken = {name: (woken_after[name] - woken_before[name]) / max(filled, 1) for name in woken_before}
+            print("  context switches per lifecycle: " + "  ".join(
+                f"{name} {value:.1f} ({per[name] * 1000 / value:.0f} µs CPU each)" if value > 0 else f"{name} 0"
+                for name, value in woken.items()))
             for proc in ("gateway", "exchange"):
                 split = []
                 for name, (user, system) in sorted(threads_after[proc].items()):

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TICKS", "MainThread", "main_thread", "process_stats", "thread_cpu", "tree_cpu"]
+__all__ = ["TICKS", "MainThread", "main_thread", "process_stats", "thread_cpu", "tree_cpu", "tree_switches"]
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -80,6 +80,39 @@ def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
                 out[name] = (user + int(fields[11]) / TICKS, system + int(fields[12]) / TICKS)
     return out
 
+
+
+def _switches(pid: int) -> int:
+    """Context switches so far (voluntary + involuntary) of every live thread of ``pid``; 0 if it is gone."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, ValueError):
+                for line in Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines():
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split(":", 1)[1])
+    return total
+
+
+def tree_switches(roots: Mapping[str, Sequence[int]], alone: frozenset[str] = frozenset()) -> dict[str, int]:
+    """Context switches so far of each named group of live processes with their live descendants (grouped as
+    ``tree_cpu`` groups them; a process that exited takes its count with it). Each is a thread going to sleep
+    or being preempted, so the count per unit of work is how often the work wakes a thread up."""
+    stats = process_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    all_roots = {pid for pids in roots.values() for pid in pids}
+    out: dict[str, int] = {}
+    for name, pids in roots.items():
+        todo, total = list(pids), 0
+        while todo:
+            pid = todo.pop()
+            total += _switches(pid)
+            if name not in alone:
+                todo.extend(c for c in children.get(pid, []) if c not in all_roots)
+        out[name] = total
+    return out
 
 @dataclass(frozen=True)
 class MainThread:

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from bench.proc_cpu import main_thread, thread_cpu
+from bench.proc_cpu import main_thread, thread_cpu, tree_switches
 
 
 def test_the_main_thread_alone_is_counted_and_a_gone_process_reads_none() -> None:
@@ -58,3 +58,23 @@ def test_a_thread_is_counted_under_its_name_even_with_spaces_and_parentheses_in_
     user, system = thread_cpu(os.getpid())[name]
     assert user + system >= 0.2
     worker.join()
+
+
+def test_context_switches_are_counted_over_a_process_and_its_children_and_a_lone_group_skips_them() -> None:
+    # a child that sleeps 50 times switches at least 50 times; counted under its parent, not under a lone group
+    child = subprocess.Popen([sys.executable, "-c", "import time\nfor _ in range(50): time.sleep(0.002)\n"
+                              "time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 20
+        while tree_switches({"tree": [os.getpid()]}, alone=frozenset())["tree"] - \
+                tree_switches({"me": [os.getpid()]}, alone=frozenset({"me"}))["me"] < 50:
+            assert time.monotonic() < deadline, "the child's switches were never counted"
+            time.sleep(0.05)
+        counts = tree_switches({"me": [os.getpid()], "child": [child.pid]})
+        alone = tree_switches({"me": [os.getpid()]}, alone=frozenset({"me"}))
+        assert counts["child"] >= 50
+        assert counts["me"] <= alone["me"] + 5  # the child is its own group's, not counted twice under its parent
+    finally:
+        child.kill()
+        child.wait()
+    assert tree_switches({"gone": [child.pid]}) == {"gone": 0}
