@@ -45,28 +45,34 @@ def process_stats() -> dict[int, tuple[int, float, float]]:
     return stats
 
 
+def _groups(roots: Mapping[str, Sequence[int]], alone: frozenset[str], stats: Mapping[int, tuple[int, float, float]],
+            ) -> dict[str, list[int]]:
+    """Each named group's live pids: its roots and (unless in ``alone``) their descendants, a descendant that is
+    another group's root left to that group."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    all_roots = {pid for pids in roots.values() for pid in pids}
+    out: dict[str, list[int]] = {}
+    for name, pids in roots.items():
+        members, todo = [], list(pids)
+        while todo:
+            pid = todo.pop()
+            if pid in stats:
+                members.append(pid)
+            if name not in alone:
+                todo.extend(c for c in children.get(pid, []) if c not in all_roots)
+        out[name] = members
+    return out
+
+
 def tree_cpu(roots: Mapping[str, Sequence[int]], alone: frozenset[str] = frozenset()) -> dict[str, float]:
     """CPU seconds so far of each named group of processes with their descendants. A descendant that is
     another group's root counts for that group only; groups in ``alone`` count their own processes only (a
     bench client: its children are the measured processes, and the profilers it starts are not its cost)."""
     stats = process_stats()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    all_roots = {pid for pids in roots.values() for pid in pids}
-    out: dict[str, float] = {}
-    for name, pids in roots.items():
-        if name in alone:
-            out[name] = sum(stats[pid][1] for pid in pids if pid in stats)
-            continue
-        total, todo = 0.0, list(pids)
-        while todo:
-            pid = todo.pop()
-            if pid in stats:
-                total += stats[pid][1] + stats[pid][2]
-            todo.extend(c for c in children.get(pid, []) if c not in all_roots)
-        out[name] = total
-    return out
+    return {name: sum(stats[pid][1] + (0.0 if name in alone else stats[pid][2]) for pid in pids)
+            for name, pids in _groups(roots, alone, stats).items()}
 
 
 def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
@@ -79,7 +85,6 @@ def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
                 user, system = out.get(name, (0.0, 0.0))
                 out[name] = (user + int(fields[11]) / TICKS, system + int(fields[12]) / TICKS)
     return out
-
 
 
 def _switches(pid: int) -> int:
@@ -98,21 +103,9 @@ def tree_switches(roots: Mapping[str, Sequence[int]], alone: frozenset[str] = fr
     """Context switches so far of each named group of live processes with their live descendants (grouped as
     ``tree_cpu`` groups them; a process that exited takes its count with it). Each is a thread going to sleep
     or being preempted, so the count per unit of work is how often the work wakes a thread up."""
-    stats = process_stats()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    all_roots = {pid for pids in roots.values() for pid in pids}
-    out: dict[str, int] = {}
-    for name, pids in roots.items():
-        todo, total = list(pids), 0
-        while todo:
-            pid = todo.pop()
-            total += _switches(pid)
-            if name not in alone:
-                todo.extend(c for c in children.get(pid, []) if c not in all_roots)
-        out[name] = total
-    return out
+    return {name: sum(_switches(pid) for pid in pids)
+            for name, pids in _groups(roots, alone, process_stats()).items()}
+
 
 @dataclass(frozen=True)
 class MainThread:
