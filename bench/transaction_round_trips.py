@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: bench.proc_cpu
 
 from bench.proc_cpu import tree_cpu, tree_switches  # noqa: E402
+from gateway.oms.batch import GROUP_COMMIT_BEGIN, GROUP_COMMIT_SETTINGS  # noqa: E402
 
 SCHEMA = """
 CREATE TABLE accounts (account_id text PRIMARY KEY, status text NOT NULL, cash numeric NOT NULL,
@@ -56,7 +57,7 @@ CREATE INDEX orders_account ON orders (account_id, created);
 CREATE TABLE executions (seq bigserial PRIMARY KEY, exec_id text UNIQUE NOT NULL,
                          order_id text NOT NULL REFERENCES orders, exec_type text NOT NULL);
 """
-BEGIN = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"  # as gateway.oms.batch.GROUP_COMMIT_BEGIN
+BEGIN = GROUP_COMMIT_BEGIN  # the gateway's own: BEGIN with its SET LOCALs, one round trip
 LOCK = "SELECT account_id, status FROM accounts WHERE account_id = $1 FOR UPDATE"
 READ = ("SELECT a.cash, a.blocked, (SELECT count(*) FROM orders o WHERE o.account_id = a.account_id "
         "AND o.created > now() - interval '1 day') AS today FROM accounts a WHERE a.account_id = $1")
@@ -133,7 +134,8 @@ async def psycopg_sessions(url: str, sessions: int, pipelined: bool,
             try:
                 async with conn.pipeline() as pipeline:
                     await conn.execute("BEGIN")
-                    await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                    for name, value in GROUP_COMMIT_SETTINGS.items():
+                        await conn.execute(f"SET LOCAL {name} = {value}")
                     locked_cur = await conn.execute(lock, {"p1": account})
                     read_cur = await conn.execute(read, {"p1": account})
                     await pipeline.sync()  # round trip 1: BEGIN, SET LOCAL, lock, read
