@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import replace
@@ -162,12 +163,11 @@ class VenueReports:
     async def _work(self, queue: asyncio.Queue[_Queued]) -> None:
         while True:
             batch = [await queue.get()]
-            while len(batch) < self.batch_max and not queue.empty():
-                batch.append(queue.get_nowait())
+            self._take_queued(queue, batch)
             taken = oms_metrics.clock()
             failed: list[object] = []
             try:
-                await self._apply_until_done([(account_id, item) for account_id, item, _ in batch], failed)
+                await self._apply_until_done(batch, failed, functools.partial(self._top_up, queue, batch))
             finally:
                 # a report that failed to apply stays in flight: the mark never passes it, so the exchange
                 # resends it after a restart (and the reports after it come again as no-op duplicates)
@@ -178,14 +178,28 @@ class VenueReports:
                         self.marks.done(at[1], at[0])
                     queue.task_done()
 
-    async def _apply_until_done(self, items: list[tuple[str, object]], failed: list[object]) -> None:
+    def _take_queued(self, queue: asyncio.Queue[_Queued], batch: list[_Queued]) -> None:
+        while len(batch) < self.batch_max and not queue.empty():
+            batch.append(queue.get_nowait())
+
+    def _top_up(self, queue: asyncio.Queue[_Queued], batch: list[_Queued]) -> list[tuple[str, object]]:
+        """What queued while the batch's BEGIN was on the wire joins its transaction (and counts for the marks
+        like the rest of the batch): an IOC order's New and Fill arrive one bridge hand-off apart, and one
+        transaction for both saves five round trips and a commit (ADR 055)."""
+        start = len(batch)
+        self._take_queued(queue, batch)
+        return [(account_id, item) for account_id, item, _ in batch[start:]]
+
+    async def _apply_until_done(self, batch: list[_Queued], failed: list[object],
+                                top_up: Callable[[], list[tuple[str, object]]]) -> None:
         """Apply a batch; while the database is unreachable, wait and try again (the lane waits with it,
-        so later reports stay behind it and the inbound mark does not pass it)."""
+        so later reports stay behind it and the inbound mark does not pass it). A retry applies what the
+        batch has grown to (its top-ups included)."""
         delay = 0.2
         while True:
             failed.clear()
             try:
-                await self.apply_batch(items, failed)
+                await self.apply_batch([(account_id, item) for account_id, item, _ in batch], failed, top_up)
                 return
             except UNAVAILABLE as error:
                 log.warning("oms.venue_report_waiting_for_database", error=str(error))
@@ -242,13 +256,18 @@ class VenueReports:
             return False
         return await self.apply_batch([(account_id, r)]) == 1
 
-    async def apply_batch(self, items: list[tuple[str, object]], failed: list[object] | None = None) -> int:
+    async def apply_batch(self, items: list[tuple[str, object]], failed: list[object] | None = None,
+                          top_up: Callable[[], list[tuple[str, object]]] | None = None) -> int:
         """Apply several reports in ONE transaction (one commit, one WAL flush), each report all or nothing
         (a failing one sends the batch round again one report per transaction); clients are answered after
-        the commit. Accounts are locked in ascending order, so two batches never deadlock."""
-        items = sorted(items, key=lambda item: item[0])  # stable: one order's reports keep their order
+        the commit. ``top_up`` gives the reports that queued behind these while BEGIN was on the wire: they
+        join the transaction (after the ones given, before anything is locked). Accounts are locked in
+        ascending order, so two batches never deadlock."""
         try:
             async with self.pool.acquire() as conn, group_commit(conn):
+                if top_up is not None:
+                    items = [*items, *top_up()]
+                items = sorted(items, key=lambda item: item[0])  # stable: one order's reports keep their order
                 batch = Batch(conn)
                 await batch.prefetch([account_id for account_id, _ in items],
                                      [order_id_of(item.venue_cl_ord_id) for _, item in items

@@ -4,6 +4,7 @@ the caps are settings. Pure asyncio, no database: the transaction itself is repl
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -19,8 +20,8 @@ async def test_a_venue_report_lane_applies_its_backlog_in_batches_of_at_most_its
     venue = VenueReports(None, clients=None, limits=None, lanes=1, batch_max=5)  # type: ignore[arg-type]
     sizes: list[int] = []
 
-    async def record(items: list[tuple[str, object]], failed: list[object]) -> None:
-        sizes.append(len(items))
+    async def record(batch: list[object], failed: list[object], top_up: Callable[[], list[object]]) -> None:
+        sizes.append(len(batch))
 
     venue._apply_until_done = record  # type: ignore[method-assign]
     for n in range(12):
@@ -33,6 +34,31 @@ async def test_a_venue_report_lane_applies_its_backlog_in_batches_of_at_most_its
         await venue._dispatch("O0", object(), None)  # no backlog: a batch of one, nothing waits to fill it
         await asyncio.wait_for(venue.drain(), 5)
         assert sizes[-1] == 1
+    finally:
+        await venue.stop()
+
+
+async def test_reports_queued_while_a_batch_begins_join_it_up_to_the_cap_and_count_for_the_mark() -> None:
+    venue = VenueReports(None, clients=None, limits=None, lanes=1, batch_max=3)  # type: ignore[arg-type]
+    applied: list[list[object]] = []
+
+    async def begin_then_apply(batch: list[tuple[str, object, object]], failed: list[object],
+                               top_up: Callable[[], list[tuple[str, object]]]) -> None:
+        if not applied:  # four reports reach the lane while the first batch's BEGIN is on the wire
+            for n in range(1, 5):
+                await venue._dispatch(f"O{n}", f"r{n}", n + 1)
+        given = [item for _, item, _ in batch]
+        applied.append(given + [item for _, item in top_up()])
+        assert [item for _, item, _ in batch] == applied[-1]  # what joined is the lane's to mark done
+
+    venue._apply_until_done = begin_then_apply  # type: ignore[method-assign]
+    for n in range(5):
+        venue.accounts[f"O{n}"] = "ACC1"
+    try:
+        await venue._dispatch("O0", "r0", 1)
+        await asyncio.wait_for(venue.drain(), 5)
+        assert applied == [["r0", "r1", "r2"], ["r3", "r4"]]  # the cap holds for the joined reports too
+        assert venue.handled_mark == 5
     finally:
         await venue.stop()
 
