@@ -9,7 +9,10 @@ it makes: each wakes the gateway's event loop and a PostgreSQL backend (docs/per
 waits for each statement's answer before it sends the next; libpq's pipeline mode (psycopg 3) does not, so the
 same transaction can go in two: BEGIN, SET LOCAL, lock and read sent together (PostgreSQL still runs them one
 after the other, and under READ COMMITTED the read takes its snapshot after the lock is granted, as it does
-now), the answers read, the decision made in Python, then write and COMMIT together.
+now), the answers read, the decision made in Python, then write and COMMIT together. ``asyncpg-4`` stays with
+asyncpg and saves one round trip another way: the account lock goes in BEGIN's simple query (the account id
+as a quoted literal; the lock's rows are not returned), and the read, which runs after it, returns the
+account's columns.
 
 Each variant runs the same statements on the same kind of rows (a throw-away database on a local server,
 fsync on): ``asyncpg-5`` as the gateway does today, ``psycopg-5`` (the library without pipelining: its own
@@ -59,6 +62,10 @@ CREATE TABLE executions (seq bigserial PRIMARY KEY, exec_id text UNIQUE NOT NULL
 """
 BEGIN = GROUP_COMMIT_BEGIN  # the gateway's own: BEGIN with its SET LOCALs, one round trip
 LOCK = "SELECT account_id, status FROM accounts WHERE account_id = $1 FOR UPDATE"
+# asyncpg-4: the lock in BEGIN's round trip; the read (a statement later, so after the lock) returns the status
+LOCK_LITERAL = "SELECT 1 FROM accounts WHERE account_id = {} FOR UPDATE"
+READ_LOCKED = ("SELECT a.status, a.cash, a.blocked, (SELECT count(*) FROM orders o WHERE o.account_id = a.account_id "
+               "AND o.created > now() - interval '1 day') AS today FROM accounts a WHERE a.account_id = $1")
 READ = ("SELECT a.cash, a.blocked, (SELECT count(*) FROM orders o WHERE o.account_id = a.account_id "
         "AND o.created > now() - interval '1 day') AS today FROM accounts a WHERE a.account_id = $1")
 # the order, its report and the cash block in one statement, as the gateway's flush writes a batch
@@ -83,16 +90,30 @@ class Totals:
 Unit = Callable[[str, int], Awaitable[None]]
 
 
-async def asyncpg_sessions(url: str, sessions: int) -> tuple[list[Unit], Callable[[], Awaitable[None]]]:
+def _literal(text: str) -> str:
+    """A SQL string literal (standard_conforming_strings is on: only the quote is special)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+async def asyncpg_sessions(url: str, sessions: int, lock_in_begin: bool = False,
+                           ) -> tuple[list[Unit], Callable[[], Awaitable[None]]]:
     conns = [await asyncpg.connect(url, statement_cache_size=100) for _ in range(sessions)]
 
     def unit_of(conn: asyncpg.Connection) -> Unit:
         async def unit(account: str, n: int) -> None:
-            await conn.execute(BEGIN)
+            if lock_in_begin:
+                await conn.execute(f"{BEGIN}; {LOCK_LITERAL.format(_literal(account))}")
+            else:
+                await conn.execute(BEGIN)
             try:
-                locked = await conn.fetchrow(LOCK, account)
-                state = await conn.fetchrow(READ, account)
-                assert locked is not None and state is not None and locked["status"] == "active"
+                if lock_in_begin:
+                    state = await conn.fetchrow(READ_LOCKED, account)
+                    status = state["status"] if state is not None else None
+                else:
+                    locked = await conn.fetchrow(LOCK, account)
+                    state = await conn.fetchrow(READ, account)
+                    status = locked["status"] if locked is not None else None
+                assert state is not None and status == "active"
                 qty, price = Decimal(1), Decimal("100.25")
                 assert state["cash"] - state["blocked"] >= qty * price
                 await conn.fetch(WRITE, f"{account}-{n}", account, qty, price, f"E{account}-{n}")
@@ -160,13 +181,13 @@ async def psycopg_sessions(url: str, sessions: int, pipelined: bool,
     return [unit_of(conn) for conn in conns], close
 
 
-VARIANTS = ("asyncpg-5", "psycopg-5", "psycopg-pipelined-2")
+VARIANTS = ("asyncpg-5", "asyncpg-4", "psycopg-5", "psycopg-pipelined-2")
 
 
 async def run_variant(variant: str, url: str, sessions: int, transactions: int, postgres_pid: int,
                       round_no: int) -> dict[str, float]:
-    if variant == "asyncpg-5":
-        units, close = await asyncpg_sessions(url, sessions)
+    if variant.startswith("asyncpg"):
+        units, close = await asyncpg_sessions(url, sessions, lock_in_begin=variant == "asyncpg-4")
     else:
         units, close = await psycopg_sessions(url, sessions, pipelined=variant.endswith("-2"))
     accounts = [f"R{round_no}-{variant}-{s}" for s in range(sessions)]
@@ -213,10 +234,11 @@ async def run(url: str, postgres_pid: int, args: argparse.Namespace) -> None:
         await admin.execute(SCHEMA)
     print(f"transaction round trips: {args.sessions} session(s), {args.transactions} transactions per variant and "
           f"round, batch size one, PostgreSQL fsync on, {os.cpu_count()} CPUs shared, load {os.getloadavg()[0]:.1f}")
-    results: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
+    variants = tuple(args.variants.split(","))
+    results: dict[str, list[dict[str, float]]] = {variant: [] for variant in variants}
     for round_no in range(1, args.rounds + 1):
         print(f"round {round_no}:")
-        order = VARIANTS if round_no % 2 else tuple(reversed(VARIANTS))  # alternate who goes first
+        order = variants if round_no % 2 else tuple(reversed(variants))  # alternate who goes first
         for variant in order:
             results[variant].append(
                 await run_variant(variant, url, args.sessions, args.transactions, postgres_pid, round_no))
@@ -234,6 +256,7 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=3000)
     parser.add_argument("--sessions", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="brokerage-bench-"))
     os.chmod(base, 0o755)
