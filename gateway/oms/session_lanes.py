@@ -64,17 +64,22 @@ class SessionLanes:
                         break
                     more, last, start = lane.queue.get_nowait()
                     batch.append(more)  # type: ignore[arg-type]
+            finished = False
             try:
                 if batch:
                     await self._new_orders(session_id, batch)
                 else:
                     await request()  # type: ignore[operator]
+                finished = True
             except Exception:
+                finished = True  # answered: the batch's own error path rejected what it could not enter
                 log.exception("oms.session_request_failed", session=session_id)
             finally:
                 for _ in range(max(1, len(batch))):
                     lane.queue.task_done()
-                if last is not None:
+                # a lane cancelled mid-batch (entered or not, unknown) leaves the mark before it: after a
+                # restart the client's messages come again and a ClOrdID entered already is answered as such
+                if finished and last is not None:
                     self._handled(session_id, last, start)
 
     async def join(self) -> None:

@@ -166,15 +166,19 @@ class VenueReports:
             self._take_queued(queue, batch)
             taken = oms_metrics.clock()
             failed: list[object] = []
+            finished = False
             try:
                 await self._apply_until_done(batch, failed, functools.partial(self._top_up, queue, batch))
+                finished = True
             finally:
                 # a report that failed to apply stays in flight: the mark never passes it, so the exchange
-                # resends it after a restart (and the reports after it come again as no-op duplicates)
+                # resends it after a restart (and the reports after it come again as no-op duplicates); so does
+                # every report of a batch cut off (the lane cancelled mid-transaction: applied or not, unknown)
                 pinned = {id(item) for item in failed}
-                oms_metrics.venue_batch_done([item for _, item, _ in batch if id(item) not in pinned], taken)
+                if finished:
+                    oms_metrics.venue_batch_done([item for _, item, _ in batch if id(item) not in pinned], taken)
                 for _, item, at in batch:
-                    if at is not None and id(item) not in pinned:
+                    if finished and at is not None and id(item) not in pinned:
                         self.marks.done(at[1], at[0])
                     queue.task_done()
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from gateway.oms.session_days import NO_SESSION_START
+from gateway.oms.session_lanes import SessionLanes
 from gateway.oms.venue import VenueReports
 
 
@@ -40,3 +41,52 @@ async def test_a_report_waiting_for_its_account_holds_the_mark_and_an_unknown_or
     finally:
         for worker in venue._workers:
             worker.cancel()
+
+
+async def test_a_lane_stopped_mid_transaction_leaves_the_mark_before_its_batch() -> None:
+    venue = VenueReports(None, clients=None, limits=None, lanes=1)  # type: ignore[arg-type]
+    began = asyncio.Event()
+
+    async def commit_never_answers(batch: list[object], failed: list[object], top_up: object) -> None:
+        began.set()
+        await asyncio.Event().wait()  # COMMIT on the wire when the gateway stops: applied or not, unknown
+
+    venue._apply_until_done = commit_never_answers  # type: ignore[method-assign]
+    venue.accounts["O1"] = "ACC1"
+    venue.marks.seen(NO_SESSION_START, 41)
+    await venue._dispatch("O1", object(), 42)
+    await asyncio.wait_for(began.wait(), 5)
+    await venue.stop()
+    assert venue.handled_mark == 41  # 42 comes again after a restart (a no-op if it was applied)
+    await asyncio.wait_for(venue.drain(), 5)  # and the lane's queue does not count it as still waiting
+
+
+async def test_a_session_lane_stopped_mid_batch_does_not_mark_it_handled() -> None:
+    handled: list[int] = []
+    began = asyncio.Event()
+
+    async def new_orders(session_id: str, batch: list[object]) -> None:
+        began.set()
+        await asyncio.Event().wait()
+
+    lanes = SessionLanes(new_orders, lambda session_id, seq, start: handled.append(seq))  # type: ignore[arg-type]
+    lanes.submit("S1", (object(), None), 7)
+    await asyncio.wait_for(began.wait(), 5)
+    await lanes.stop()
+    assert handled == []  # the client's message 7 is asked for again after a restart
+    await asyncio.wait_for(lanes.join(), 5)
+
+
+async def test_a_session_lane_marks_a_batch_handled_once_it_is_answered() -> None:
+    handled: list[int] = []
+
+    async def new_orders(session_id: str, batch: list[object]) -> None:
+        if len(handled) == 0 and len(batch) == 1:
+            raise RuntimeError("answered by the batch's own error path")
+
+    lanes = SessionLanes(new_orders, lambda session_id, seq, start: handled.append(seq))  # type: ignore[arg-type]
+    lanes.submit("S1", (object(), None), 7)
+    await asyncio.wait_for(lanes.join(), 5)
+    lanes.submit("S1", (object(), None), 8)
+    await asyncio.wait_for(lanes.join(), 5)
+    assert handled == [7, 8]
