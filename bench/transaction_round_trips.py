@@ -1,6 +1,6 @@
-"""What a group-commit transaction of ONE order costs as five round trips and as two (pipelined).
+"""What a group-commit transaction of ONE order costs as five round trips, as four and as two (pipelined).
 
-    .venv/bin/python bench/transaction_round_trips.py [--transactions 3000] [--sessions 1] [--rounds 3]
+    .venv/bin/python bench/transaction_round_trips.py [--transactions 3000] [--sessions 1] [--rounds 3] [--variants ...]
 
 At low rates every gateway transaction carries one order or one report, and its cost follows the round trips
 it makes: each wakes the gateway's event loop and a PostgreSQL backend (docs/perf/order-path-cpu.md,
