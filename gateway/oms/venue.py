@@ -170,6 +170,11 @@ class VenueReports:
             try:
                 await self._apply_until_done(batch, failed, functools.partial(self._top_up, queue, batch))
                 finished = True
+            except Exception:
+                # neither the database (waited for above) nor a refused report (sent round alone, pinned): a fault
+                # after the commit, e.g. in a send. The lane goes on; its batch stays unmarked (resent after a
+                # restart, a no-op where applied)
+                log.exception("oms.venue_lane_batch_failed", reports=len(batch))
             finally:
                 # a report that failed to apply stays in flight: the mark never passes it, so the exchange
                 # resends it after a restart (and the reports after it come again as no-op duplicates); so does

@@ -90,3 +90,27 @@ async def test_a_session_lane_marks_a_batch_handled_once_it_is_answered() -> Non
     lanes.submit("S1", (object(), None), 8)
     await asyncio.wait_for(lanes.join(), 5)
     assert handled == [7, 8]
+
+
+async def test_a_lane_survives_a_fault_in_a_batch_and_leaves_the_mark_before_it() -> None:
+    venue = VenueReports(None, clients=None, limits=None, lanes=1)  # type: ignore[arg-type]
+    applied: list[object] = []
+
+    async def fault_once(batch: list[tuple[str, object, object]], failed: list[object], top_up: object) -> None:
+        if not applied:
+            applied.append("fault")
+            raise RuntimeError("a send after the commit failed")
+        applied.extend(item for _, item, _ in batch)
+
+    venue._apply_until_done = fault_once  # type: ignore[method-assign]
+    venue.accounts["O1"] = "ACC1"
+    venue.marks.seen(NO_SESSION_START, 41)
+    try:
+        await venue._dispatch("O1", "r42", 42)
+        await asyncio.wait_for(venue.drain(), 5)
+        await venue._dispatch("O1", "r43", 43)
+        await asyncio.wait_for(venue.drain(), 5)
+        assert applied == ["fault", "r43"]  # the lane lived on
+        assert venue.handled_mark == 41  # 42's outcome is unknown: it comes again after a restart
+    finally:
+        await venue.stop()
