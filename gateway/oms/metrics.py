@@ -20,7 +20,8 @@ from prometheus_client.registry import Collector
 
 __all__ = [
     "ACK_SECONDS", "FILL_SECONDS", "HALTS_ACTIVE", "LEDGER_TX_ITEMS", "LEDGER_TX_SECONDS", "MARGIN_CALLS_OPEN",
-    "ORDERS", "ORDER_REJECTS", "RISK_REJECTS", "UNBOOKED_FILLS", "VENUE_EXEC_ID_REUSED", "VENUE_REPORTS",
+    "ORDERS", "ORDER_REJECTS", "RISK_REJECTS", "UNBOOKED_FILLS", "VENUE_EXEC_ID_REUSED", "VENUE_LANE_FAULTS",
+    "VENUE_REPORTS",
     "OrderPathCollector", "clock",
     "new_orders_tx", "order_decided", "order_rejected", "refresh_from_database", "venue_acknowledged",
     "venue_batch_done",
@@ -49,6 +50,9 @@ UNBOOKED_FILLS = Counter("brokerage_fills_unbooked_total",
 VENUE_EXEC_ID_REUSED = Counter("brokerage_venue_exec_id_reused_total",
                                "Exchange reports dropped because their ExecID was already recorded for ANOTHER order "
                                "(a venue reusing ExecIDs: an execution may be missing; ADR 052)")
+VENUE_LANE_FAULTS = Counter("brokerage_venue_lane_faults_total",
+                            "Exchange-report batches a fault cut short after their transaction (e.g. a send): the "
+                            "batch stays unmarked, so the exchange link's inbound mark waits until a restart")
 LEDGER_TX_SECONDS = Histogram("brokerage_ledger_transaction_seconds",
                               "Order path PostgreSQL transactions, by kind (new_orders, venue_reports)", ["kind"],
                               buckets=LATENCY_BUCKETS)

@@ -174,6 +174,7 @@ class VenueReports:
                 # neither the database (waited for above) nor a refused report (sent round alone, pinned): a fault
                 # after the commit, e.g. in a send. The lane goes on; its batch stays unmarked (resent after a
                 # restart, a no-op where applied)
+                oms_metrics.VENUE_LANE_FAULTS.inc()
                 log.exception("oms.venue_lane_batch_failed", reports=len(batch))
             finally:
                 # a report that failed to apply stays in flight: the mark never passes it, so the exchange

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from gateway.oms import metrics as oms_metrics
 from gateway.oms.session_days import NO_SESSION_START
 from gateway.oms.session_lanes import SessionLanes
 from gateway.oms.venue import VenueReports
@@ -105,6 +106,7 @@ async def test_a_lane_survives_a_fault_in_a_batch_and_leaves_the_mark_before_it(
     venue._apply_until_done = fault_once  # type: ignore[method-assign]
     venue.accounts["O1"] = "ACC1"
     venue.marks.seen(NO_SESSION_START, 41)
+    faults = oms_metrics.VENUE_LANE_FAULTS._value.get()
     try:
         await venue._dispatch("O1", "r42", 42)
         await asyncio.wait_for(venue.drain(), 5)
@@ -112,5 +114,6 @@ async def test_a_lane_survives_a_fault_in_a_batch_and_leaves_the_mark_before_it(
         await asyncio.wait_for(venue.drain(), 5)
         assert applied == ["fault", "r43"]  # the lane lived on
         assert venue.handled_mark == 41  # 42's outcome is unknown: it comes again after a restart
+        assert oms_metrics.VENUE_LANE_FAULTS._value.get() == faults + 1  # alert VenueReportLaneFault
     finally:
         await venue.stop()
