@@ -51,8 +51,8 @@ VENUE_EXEC_ID_REUSED = Counter("brokerage_venue_exec_id_reused_total",
                                "Exchange reports dropped because their ExecID was already recorded for ANOTHER order "
                                "(a venue reusing ExecIDs: an execution may be missing; ADR 052)")
 VENUE_LANE_FAULTS = Counter("brokerage_venue_lane_faults_total",
-                            "Exchange-report batches a fault cut short after their transaction (e.g. a send): the "
-                            "batch stays unmarked, so the exchange link's inbound mark waits until a restart")
+                            "Exchange-report batches a fault (not the database, not a refused report) cut short: "
+                            "each is tried again, the lane's later reports and the inbound mark waiting behind it")
 LEDGER_TX_SECONDS = Histogram("brokerage_ledger_transaction_seconds",
                               "Order path PostgreSQL transactions, by kind (new_orders, venue_reports)", ["kind"],
                               buckets=LATENCY_BUCKETS)

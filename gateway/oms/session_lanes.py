@@ -72,7 +72,9 @@ class SessionLanes:
                     await request()  # type: ignore[operator]
                 finished = True
             except Exception:
-                finished = True  # answered: the batch's own error path rejected what it could not enter
+                # a fault is logged and the lane goes on; the mark would pass this message with the session's
+                # next one anyway (it keeps the highest MsgSeqNum handled)
+                finished = True
                 log.exception("oms.session_request_failed", session=session_id)
             finally:
                 for _ in range(max(1, len(batch))):

@@ -170,12 +170,6 @@ class VenueReports:
             try:
                 await self._apply_until_done(batch, failed, functools.partial(self._top_up, queue, batch))
                 finished = True
-            except Exception:
-                # neither the database (waited for above) nor a refused report (sent round alone, pinned): a fault
-                # after the commit, e.g. in a send. The lane goes on; its batch stays unmarked (resent after a
-                # restart, a no-op where applied)
-                oms_metrics.VENUE_LANE_FAULTS.inc()
-                log.exception("oms.venue_lane_batch_failed", reports=len(batch))
             finally:
                 # a report that failed to apply stays in flight: the mark never passes it, so the exchange
                 # resends it after a restart (and the reports after it come again as no-op duplicates); so does
@@ -202,9 +196,10 @@ class VenueReports:
 
     async def _apply_until_done(self, batch: list[_Queued], failed: list[object],
                                 top_up: Callable[[], list[tuple[str, object]]]) -> None:
-        """Apply a batch; while the database is unreachable, wait and try again (the lane waits with it,
-        so later reports stay behind it and the inbound mark does not pass it). A retry applies what the
-        batch has grown to (its top-ups included)."""
+        """Apply a batch; while the database is unreachable, or a fault cuts the batch short, wait and try again
+        (the lane waits with it, so later reports stay behind it, in order, and the inbound mark does not pass
+        it; what was committed comes round as a no-op duplicate). A retry applies what the batch has grown to
+        (its top-ups included)."""
         delay = 0.2
         while True:
             failed.clear()
@@ -213,6 +208,13 @@ class VenueReports:
                 return
             except UNAVAILABLE as error:
                 log.warning("oms.venue_report_waiting_for_database", error=str(error))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except Exception:
+                # not the database and not a refused report (that one goes round alone and is pinned): a bug.
+                # Going on to the next batch could apply a later report of an order before this one (ADR 055)
+                oms_metrics.VENUE_LANE_FAULTS.inc()
+                log.exception("oms.venue_lane_batch_failed", reports=len(batch), retry_in_seconds=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
@@ -296,7 +298,10 @@ class VenueReports:
             return sum([await self.apply_batch([item], failed) for item in items])
         for send in sends:
             if send is not None:
-                send()
+                try:  # committed: one report that cannot go out must not hold back the others
+                    send()
+                except Exception:  # the report stays unsent: ClientLink.send_overdue sends it after its grace
+                    log.exception("oms.client_report_send_failed")
         return sum(send is not None for send in sends)
 
     async def _refused(self, account_id: str, item: object, error: Exception) -> bool:
@@ -307,6 +312,13 @@ class VenueReports:
         log.error("oms.venue_report_failed", item=repr(item)[:300], error=str(error), exc_info=error)
         if not isinstance(item, codec.VenueReport) or item.exec_type != "F":
             return False
+        try:
+            return await self._record_unbooked(account_id, item, error)
+        except Exception:  # the log line above still says it; the mark stays pinned either way
+            log.exception("oms.fill_unbooked_event_failed", exec_id=item.exec_id)
+            return False
+
+    async def _record_unbooked(self, account_id: str, item: codec.VenueReport, error: Exception) -> bool:
         order_id = order_id_of(item.venue_cl_ord_id)
         text = f"{type(error).__name__}: {error}"
         oms_metrics.UNBOOKED_FILLS.inc()
@@ -315,15 +327,11 @@ class VenueReports:
                               last_px=item.last_px, reason=f"the ledger refused the fill: {error}",
                               extra={"venue_exec_id": item.exec_id, "venue_order_id": item.venue_order_id,
                                      "venue_cl_ord_id": item.venue_cl_ord_id, "error": text})
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                if await record_unbooked(conn, item, order_id, account_id, text):
-                    await append_event(conn, unbooked)
-                    return False
-                return await unbooked_state(conn, item.exec_id) not in (None, "open")
-        except Exception:  # the log line above still says it; the mark stays pinned either way
-            log.exception("oms.fill_unbooked_event_failed", exec_id=item.exec_id)
-            return False
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await record_unbooked(conn, item, order_id, account_id, text):
+                await append_event(conn, unbooked)
+                return False
+            return await unbooked_state(conn, item.exec_id) not in (None, "open")
 
     async def _check_reuse(self, batch: Batch, order_id: str, r: codec.VenueReport) -> None:
         """A report dropped as already applied is a resend when its ExecID was recorded for the same order. For

@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 
-from gateway.oms import fix_codec as codec
 from gateway.oms.risk_config import RiskLimits
 from gateway.oms.venue import VenueReports
 from tests.integration.order_path.venue_kit import (
@@ -19,6 +18,7 @@ from tests.integration.order_path.venue_kit import (
     cash_account,
     fill,
     market_buy,
+    venue_new,
 )
 
 D = Decimal
@@ -42,10 +42,6 @@ class _ArrivingPool:
         return getattr(self.pool, name)
 
 
-def _ack(order_id: str) -> codec.VenueReport:
-    return codec.VenueReport(order_id, "V1", f"X-ack-{order_id}", "0", "0", None, None, D(0), D(0), None, "")
-
-
 async def _run(pool: asyncpg.Pool, last_px: Decimal) -> tuple[VenueReports, RecordingClients]:
     clients = RecordingClients()
     venue: VenueReports
@@ -56,7 +52,7 @@ async def _run(pool: asyncpg.Pool, last_px: Decimal) -> tuple[VenueReports, Reco
     venue = VenueReports(_ArrivingPool(pool, fill_arrives), clients, RiskLimits(), lanes=1)  # type: ignore[arg-type]
     venue.accounts["O1"] = "A1"
     try:
-        await venue._dispatch("O1", _ack("O1"), 6)  # the lane takes the New alone; the Fill comes during BEGIN
+        await venue._dispatch("O1", venue_new("O1"), 6)  # the lane takes the New alone; the Fill comes during BEGIN
         await asyncio.sleep(0.05)
         await asyncio.wait_for(venue.drain(), 10)
     finally:

@@ -50,3 +50,8 @@ async def market_buy(pool: asyncpg.Pool, order_id: str, *, block: bool = True) -
 def fill(order_id: str, exec_id: str, last_px: Decimal = COLLAR_OVERSHOOT) -> codec.VenueReport:
     """The exchange's full fill of the order's 10 at ``last_px``."""
     return codec.VenueReport(order_id, "V1", exec_id, "F", "2", None, None, D(10), last_px, None, "")
+
+
+def venue_new(order_id: str) -> codec.VenueReport:
+    """The exchange's New (ack) of the order."""
+    return codec.VenueReport(order_id, "V1", f"X-ack-{order_id}", "0", "0", None, None, D(0), D(0), None, "")
