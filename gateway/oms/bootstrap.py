@@ -234,10 +234,13 @@ class OrderPath:
             with contextlib.suppress(BaseException):
                 await task
         if self.pool is not None and self.service is not None:
-            await self.service.lanes.join()
+            # what the lanes hold is finished first, within a bound: a lane waiting for the database (or retrying
+            # a batch a fault cut short) is then cancelled, and a cancelled batch leaves the inbound marks before
+            # it, so its messages come again after the restart (ADR 055)
+            await _within(self.service.lanes.join(), "client new orders")
             await self.service.lanes.stop()
             if self.venue_reports is not None:
-                await self.venue_reports.drain()
+                await _within(self.venue_reports.drain(), "exchange reports")
                 await self.venue_reports.stop()
             with contextlib.suppress(Exception):
                 await self.service.clients.save_marks(self.pool)
@@ -249,3 +252,13 @@ class OrderPath:
             await self.pool.close()
         if self.redis is not None:
             await self.redis.aclose()  # type: ignore[attr-defined,unused-ignore]
+
+
+DRAIN_SECONDS = 10.0
+
+
+async def _within(drained: Awaitable[None], what: str) -> None:
+    try:
+        await asyncio.wait_for(drained, DRAIN_SECONDS)
+    except TimeoutError:
+        log.warning("oms.stop_without_drain", lanes=what, seconds=DRAIN_SECONDS)
