@@ -206,15 +206,14 @@ class VenueReports:
             try:
                 await self.apply_batch([(account_id, item) for account_id, item, _ in batch], failed, top_up)
                 return
-            except UNAVAILABLE as error:
-                log.warning("oms.venue_report_waiting_for_database", error=str(error))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-            except Exception:
-                # not the database and not a refused report (that one goes round alone and is pinned): a bug.
-                # Going on to the next batch could apply a later report of an order before this one (ADR 055)
-                oms_metrics.VENUE_LANE_FAULTS.inc()
-                log.exception("oms.venue_lane_batch_failed", reports=len(batch), retry_in_seconds=delay)
+            except Exception as error:
+                if isinstance(error, UNAVAILABLE):
+                    log.warning("oms.venue_report_waiting_for_database", error=str(error))
+                else:
+                    # not the database and not a refused report (that one goes round alone and is pinned): a
+                    # bug. Going on to the next batch could apply an order's later report before this one (ADR 055)
+                    oms_metrics.VENUE_LANE_FAULTS.inc()
+                    log.exception("oms.venue_lane_batch_failed", reports=len(batch), retry_in_seconds=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
@@ -312,26 +311,24 @@ class VenueReports:
         log.error("oms.venue_report_failed", item=repr(item)[:300], error=str(error), exc_info=error)
         if not isinstance(item, codec.VenueReport) or item.exec_type != "F":
             return False
+        # nothing here may raise out: the fallback that called it must reach the batch's other reports
         try:
-            return await self._record_unbooked(account_id, item, error)
+            order_id = order_id_of(item.venue_cl_ord_id)
+            text = f"{type(error).__name__}: {error}"
+            oms_metrics.UNBOOKED_FILLS.inc()
+            unbooked = AuditEvent("order.fill_unbooked", account_id=account_id, actor="system:gateway",
+                                  order_id=order_id, last_qty=item.last_qty,
+                                  last_px=item.last_px, reason=f"the ledger refused the fill: {error}",
+                                  extra={"venue_exec_id": item.exec_id, "venue_order_id": item.venue_order_id,
+                                         "venue_cl_ord_id": item.venue_cl_ord_id, "error": text})
+            async with self.pool.acquire() as conn, conn.transaction():
+                if await record_unbooked(conn, item, order_id, account_id, text):
+                    await append_event(conn, unbooked)
+                    return False
+                return await unbooked_state(conn, item.exec_id) not in (None, "open")
         except Exception:  # the log line above still says it; the mark stays pinned either way
             log.exception("oms.fill_unbooked_event_failed", exec_id=item.exec_id)
             return False
-
-    async def _record_unbooked(self, account_id: str, item: codec.VenueReport, error: Exception) -> bool:
-        order_id = order_id_of(item.venue_cl_ord_id)
-        text = f"{type(error).__name__}: {error}"
-        oms_metrics.UNBOOKED_FILLS.inc()
-        unbooked = AuditEvent("order.fill_unbooked", account_id=account_id, actor="system:gateway",
-                              order_id=order_id, last_qty=item.last_qty,
-                              last_px=item.last_px, reason=f"the ledger refused the fill: {error}",
-                              extra={"venue_exec_id": item.exec_id, "venue_order_id": item.venue_order_id,
-                                     "venue_cl_ord_id": item.venue_cl_ord_id, "error": text})
-        async with self.pool.acquire() as conn, conn.transaction():
-            if await record_unbooked(conn, item, order_id, account_id, text):
-                await append_event(conn, unbooked)
-                return False
-            return await unbooked_state(conn, item.exec_id) not in (None, "open")
 
     async def _check_reuse(self, batch: Batch, order_id: str, r: codec.VenueReport) -> None:
         """A report dropped as already applied is a resend when its ExecID was recorded for the same order. For

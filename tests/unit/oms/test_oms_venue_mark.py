@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from typing import Any
 
 from gateway.oms import metrics as oms_metrics
@@ -107,7 +106,6 @@ async def test_a_lane_retries_a_batch_a_fault_cut_short_and_later_reports_wait_b
             raise RuntimeError("a bug after the commit")
         applied.extend(item for _, item in items)
 
-    venue._apply_until_done = functools.partial(VenueReports._apply_until_done, venue)  # the real retry loop
     venue.apply_batch = fault_once  # type: ignore[method-assign,assignment]
     venue.accounts["O1"] = "ACC1"
     venue.marks.seen(NO_SESSION_START, 41)
