@@ -272,6 +272,8 @@ QUEUE_LINE = re.compile(r'^brokerage_queue_depth\{queue="(\w+)"\} ([\d.e+]+)$', 
 # group-commit batches (ADR 021/048): their items and seconds, cumulative sums and counts by kind
 BATCH_LINE = re.compile(r'^brokerage_ledger_transaction_(items|seconds)_(sum|count)\{kind="(\w+)"\} ([\d.e+]+)$',
                         re.MULTILINE)
+# account row locks held per group-commit transaction (the gateway's view: lock answered -> COMMIT answered)
+LOCK_LINE = re.compile(r'^brokerage_account_lock_held_seconds_(sum|count)\{kind="(\w+)"\} ([\d.e+]+)$', re.MULTILINE)
 LAG_LINE = re.compile(r'^brokerage_event_loop_lag_seconds_(sum|count)\{process="gateway"\} ([\d.e+]+)$', re.MULTILINE)
 
 
@@ -288,6 +290,7 @@ class QueueSampler:
         self.samples: list[dict[str, float]] = []
         self.first: dict[str, float] | None = None  # the run's first and latest reading of the gateway's totals
         self.last: dict[str, float] = {}
+        self.span = (0.0, 0.0)  # perf_counter of the first and latest reading
 
     def _gateway_queues(self) -> dict[str, float]:
         import urllib.request
@@ -301,8 +304,11 @@ class QueueSampler:
             return {}
         totals = {f"{kind}.{what}.{stat}": float(value) for what, stat, kind, value in BATCH_LINE.findall(text)}
         totals.update({f"lag.{stat}": float(value) for stat, value in LAG_LINE.findall(text)})
-        self.first = self.first if self.first is not None else totals
-        self.last = totals
+        totals.update({f"{kind}.lock.{stat}": float(value) for stat, kind, value in LOCK_LINE.findall(text)})
+        now = time.perf_counter()
+        if self.first is None:
+            self.first, self.span = totals, (now, now)
+        self.last, self.span = totals, (self.span[0], now)
         return {name: float(value) for name, value in QUEUE_LINE.findall(text)}
 
     async def run(self) -> None:
@@ -343,6 +349,15 @@ class QueueSampler:
                              f"items and {1000 * delta(f'{kind}.seconds.sum') / transactions:.1f} ms each")
         if samples := delta("lag.count"):
             parts.append(f"gateway event-loop lag {1000 * delta('lag.sum') / samples:.1f} ms mean")
+        # one account's orders and reports take turns on its row lock: with every session on its own account,
+        # the busiest account's share of the run is the sum below divided by the sessions
+        orders = delta("new_orders.items.sum")
+        held = {kind: delta(f"{kind}.lock.sum") for kind in ("new_orders", "venue_reports")}
+        span = self.span[1] - self.span[0]
+        if orders and span > 0 and any(held.values()):
+            parts.append("account locks held per order " + ", ".join(
+                f"{kind} {1000 * seconds / orders:.2f} ms" for kind, seconds in held.items())
+                + f" ({100 * sum(held.values()) / span:.0f} % of the run, summed over accounts)")
         return "; ".join(parts) or "none"
 
 

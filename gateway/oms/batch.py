@@ -19,6 +19,7 @@ fallback, each item) all or nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
@@ -87,6 +88,7 @@ class Batch:
         # added in this batch, ExecIDs looked up one by one)
         self._venue_exec_orders: dict[str, str] = {}
         self.seqs: dict[str, int] = {}  # exec id -> executions.seq, once flushed
+        self.locked_at: float | None = None  # perf_counter when the first account lock was answered (metrics)
         self._checked: set[str] = set()  # venue ExecIDs whose applied-or-not is known (prefetch)
         self._new_orders: list[StoredOrder] = []
         self._claims: list[tuple[str, str, date, str, str]] = []
@@ -105,6 +107,8 @@ class Batch:
         # plan cache keeps it after five calls; ``= ANY($1)`` is custom-planned on every call (a generic plan
         # guesses the array's length) and was ~17 % of the order path's planning
         rows = await (self.conn.fetch(_LOCK_ONE, ids[0]) if len(ids) == 1 else self.conn.fetch(_LOCK_MANY, ids))
+        if self.locked_at is None:
+            self.locked_at = time.perf_counter()
         for r in rows:
             self._accounts[r["account_id"]] = LockedAccount(
                 r["account_id"], AccountType(r["account_type"]), r["currency"], r["status"],
@@ -174,6 +178,8 @@ class Batch:
         account = self._accounts.get(account_id)
         if account is None:
             account = self._accounts[account_id] = await lock_account(self.conn, account_id)
+            if self.locked_at is None:
+                self.locked_at = time.perf_counter()
         return account
 
     async def order_for_report(self, order_id: str, venue_exec_id: str | None) -> tuple[StoredOrder | None, bool]:

@@ -19,10 +19,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 __all__ = [
-    "ACK_SECONDS", "FILL_SECONDS", "HALTS_ACTIVE", "LEDGER_TX_ITEMS", "LEDGER_TX_SECONDS", "MARGIN_CALLS_OPEN",
-    "ORDERS", "ORDER_REJECTS", "RISK_REJECTS", "UNBOOKED_FILLS", "VENUE_EXEC_ID_REUSED", "VENUE_LANE_FAULTS",
+    "ACCOUNT_LOCK_SECONDS", "ACK_SECONDS", "FILL_SECONDS", "HALTS_ACTIVE", "LEDGER_TX_ITEMS", "LEDGER_TX_SECONDS",
+    "MARGIN_CALLS_OPEN", "ORDERS", "ORDER_REJECTS", "RISK_REJECTS", "UNBOOKED_FILLS", "VENUE_EXEC_ID_REUSED", "VENUE_LANE_FAULTS",
     "VENUE_REPORTS",
-    "OrderPathCollector", "clock",
+    "OrderPathCollector", "account_lock_held", "clock",
     "new_orders_tx", "order_decided", "order_rejected", "refresh_from_database", "venue_acknowledged",
     "venue_batch_done",
 ]
@@ -56,6 +56,14 @@ VENUE_LANE_FAULTS = Counter("brokerage_venue_lane_faults_total",
 LEDGER_TX_SECONDS = Histogram("brokerage_ledger_transaction_seconds",
                               "Order path PostgreSQL transactions, by kind (new_orders, venue_reports)", ["kind"],
                               buckets=LATENCY_BUCKETS)
+# One account's new orders and exchange reports take turns on its row lock, held from the lock statement to the
+# commit (WAL flush included): the seconds of lock time per order bound what one account (and a session trading
+# one account) can do, whatever the host's spare CPU (docs/perf/order-path-cpu.md, "One session").
+ACCOUNT_LOCK_SECONDS = Histogram(
+    "brokerage_account_lock_held_seconds",
+    "How long a group-commit transaction held its accounts' row locks, as the gateway sees it (the lock "
+    "statement answered -> COMMIT answered), by kind (new_orders, venue_reports)",
+    ["kind"], buckets=LATENCY_BUCKETS)
 # A batch at its cap (order_batch_max, venue_report_batch_max: ADR 048) means work queued up behind it.
 LEDGER_TX_ITEMS = Histogram("brokerage_ledger_transaction_items",
                             "New orders or exchange reports taken together as one group-commit batch (one "
@@ -74,6 +82,8 @@ _ACK_GATEWAY = ACK_SECONDS.labels("gateway")
 _ACK_VENUE = ACK_SECONDS.labels("venue")
 _TX_VENUE_REPORTS = LEDGER_TX_SECONDS.labels("venue_reports")
 _ITEMS_NEW_ORDERS = LEDGER_TX_ITEMS.labels("new_orders")
+_LOCK_NEW_ORDERS = ACCOUNT_LOCK_SECONDS.labels("new_orders")
+_LOCK_VENUE_REPORTS = ACCOUNT_LOCK_SECONDS.labels("venue_reports")
 _ITEMS_VENUE_REPORTS = LEDGER_TX_ITEMS.labels("venue_reports")
 _FILL_BOOKING = FILL_SECONDS.labels("booking")
 _REPORTS_BY_CODE = {code: VENUE_REPORTS.labels(kind) for code, kind in _EXEC_TYPES.items()}
@@ -108,6 +118,13 @@ def new_orders_tx(started: float, orders: int) -> None:
     """A committed new-order batch of ``orders`` that began at ``started`` (``clock()``)."""
     LEDGER_TX_SECONDS.labels("new_orders").observe(_seconds_since(started))
     _ITEMS_NEW_ORDERS.observe(orders)
+
+
+def account_lock_held(kind: str, locked_at: float | None) -> None:
+    """A committed group-commit transaction of ``kind`` (new_orders, venue_reports) whose accounts' locks were
+    answered at ``locked_at`` (``clock()``; None: it locked none)."""
+    if locked_at is not None:
+        (_LOCK_NEW_ORDERS if kind == "new_orders" else _LOCK_VENUE_REPORTS).observe(_seconds_since(locked_at))
 
 
 def venue_acknowledged(routed: datetime) -> None:

@@ -289,6 +289,7 @@ class OrderService(ChangeRequests, MassActions):
                                                            actor, origin))
                 await batch.flush()  # orders, claims, reports, cash, holdings, events: one statement
             oms_metrics.new_orders_tx(tx_started, len(ready))
+            oms_metrics.account_lock_held("new_orders", batch.locked_at)
             outcomes = [_with_seq(o, batch.seqs) if isinstance(o, tuple) else o for o in outcomes]
         except UNAVAILABLE as error:
             log.warning("oms.db_unavailable", session=session_id, error=str(error))

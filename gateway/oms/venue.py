@@ -286,6 +286,7 @@ class VenueReports:
                                      [item.exec_id for _, item in items if isinstance(item, codec.VenueReport)])
                 sends = [await self._unit(batch, account_id, item) for account_id, item in items]
                 await batch.flush()
+            oms_metrics.account_lock_held("venue_reports", batch.locked_at)
         except UNAVAILABLE:
             raise
         except Exception as error:

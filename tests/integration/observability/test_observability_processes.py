@@ -24,7 +24,7 @@ FAMILIES = {
                 "brokerage_fix_messages", "brokerage_queue_depth", "brokerage_db_pool_connections",
                 "brokerage_db_pool_max_connections", "brokerage_halts_active", "brokerage_margin_calls_open",
                 "brokerage_orders", "brokerage_order_ack_seconds", "brokerage_ledger_transaction_seconds",
-                "brokerage_ledger_transaction_items",
+                "brokerage_ledger_transaction_items", "brokerage_account_lock_held_seconds",
                 "brokerage_fills_unbooked", "brokerage_fix_resend_requests", "brokerage_frontdoor_connections",
                 "brokerage_frontdoor_logon_checks_pending", "brokerage_frontdoor_logons_refused"},
     "exchange": {"brokerage_ready", "brokerage_fix_sessions_logged_on", "brokerage_fix_messages"},
@@ -120,6 +120,10 @@ async def test_an_order_moves_the_counters(observed: ObservedSystem) -> None:
                 - value(before, "brokerage_ledger_transaction_items_sum", kind="new_orders"),
                 "report_items": value(after, "brokerage_ledger_transaction_items_sum", kind="venue_reports")
                 - value(before, "brokerage_ledger_transaction_items_sum", kind="venue_reports"),
+                "lock_new": value(after, "brokerage_account_lock_held_seconds_count", kind="new_orders")
+                - value(before, "brokerage_account_lock_held_seconds_count", kind="new_orders"),
+                "lock_reports": value(after, "brokerage_account_lock_held_seconds_count", kind="venue_reports")
+                - value(before, "brokerage_account_lock_held_seconds_count", kind="venue_reports"),
                 "nos_in": value(after, "brokerage_fix_messages_total", app="gateway", direction="in", msg_type="D")
                 - value(before, "brokerage_fix_messages_total", app="gateway", direction="in", msg_type="D"),
             }
