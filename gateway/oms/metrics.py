@@ -20,8 +20,8 @@ from prometheus_client.registry import Collector
 
 __all__ = [
     "ACCOUNT_LOCK_SECONDS", "ACK_SECONDS", "FILL_SECONDS", "HALTS_ACTIVE", "LEDGER_TX_ITEMS", "LEDGER_TX_SECONDS",
-    "MARGIN_CALLS_OPEN", "ORDERS", "ORDER_REJECTS", "RISK_REJECTS", "UNBOOKED_FILLS", "VENUE_EXEC_ID_REUSED", "VENUE_LANE_FAULTS",
-    "VENUE_REPORTS",
+    "MARGIN_CALLS_OPEN", "ORDERS", "ORDER_REJECTS", "RISK_REJECTS", "UNBOOKED_FILLS", "VENUE_EXEC_ID_REUSED",
+    "VENUE_LANE_FAULTS", "VENUE_REPORTS",
     "OrderPathCollector", "account_lock_held", "clock",
     "new_orders_tx", "order_decided", "order_rejected", "refresh_from_database", "venue_acknowledged",
     "venue_batch_done",
