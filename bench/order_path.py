@@ -20,7 +20,10 @@ client (``bench/lean_fix.py``). In order:
 
 Every run prints full-lifecycle orders/s (new → ack → fill), ack latency (NewOrderSingle sent → PendingNew
 received) and fill latency (→ the filling ExecutionReport) percentiles and the CPU each process spent per
-finished order (from /proc: user+system time of the process and its children, e.g. PostgreSQL's backends).
+finished order (from /proc: user+system time of the process and its children, e.g. PostgreSQL's backends),
+and its ``batches:`` line the group-commit transactions (items, time), the gateway's event-loop lag and the
+account row-lock time per order by kind (``brokerage_account_lock_held_seconds``): one account's orders and
+reports take turns on its lock, which is what bounds one session trading one account.
 On a shared machine wall-clock figures move with the neighbours' load; CPU per order is the steadier
 figure. ``--profile PATH``: one more run (not in the medians) with py-spy recording gateway shard 0
 (speedscope JSON). Prints figures; asserts nothing.
@@ -349,15 +352,17 @@ class QueueSampler:
                              f"items and {1000 * delta(f'{kind}.seconds.sum') / transactions:.1f} ms each")
         if samples := delta("lag.count"):
             parts.append(f"gateway event-loop lag {1000 * delta('lag.sum') / samples:.1f} ms mean")
-        # one account's orders and reports take turns on its row lock: with every session on its own account,
-        # the busiest account's share of the run is the sum below divided by the sessions
+        # one account's orders and reports take turns on its row lock; every bench session trades its own
+        # account, so each account's share of the run is the sum over accounts divided by the sessions (the
+        # gateway's view: it counts the wait for its loop after COMMIT's answer, so it can pass 100 %)
         orders = delta("new_orders.items.sum")
         held = {kind: delta(f"{kind}.lock.sum") for kind in ("new_orders", "venue_reports")}
         span = self.span[1] - self.span[0]
         if orders and span > 0 and any(held.values()):
             parts.append("account locks held per order " + ", ".join(
                 f"{kind} {1000 * seconds / orders:.2f} ms" for kind, seconds in held.items())
-                + f" ({100 * sum(held.values()) / span:.0f} % of the run, summed over accounts)")
+                + f" (each account's lock {100 * sum(held.values()) / span / len(self.sessions):.0f} % of the "
+                "run)")
         return "; ".join(parts) or "none"
 
 
