@@ -74,9 +74,12 @@ class LeanFix(asyncio.Protocol):
         message = head + payload
         self.transport.write(message + b"10=" + f"{sum(message) % 256:03d}".encode() + SOH)
 
-    def new_order(self, cl_ord_id: str, symbol: str, side: str, qty: int, price: str, tif: str = "3") -> None:
-        """NewOrderSingle, limit, ``side`` "1"/"2", ``tif`` FIX code (3 = IOC)."""
-        self._send(b"D", b"11=" + cl_ord_id.encode() + b"\x0121=1\x0155=" + symbol.encode() + b"\x0154="
+    def new_order(self, cl_ord_id: str, symbol: str, side: str, qty: int, price: str, tif: str = "3",
+                  account: bytes = b"") -> None:
+        """NewOrderSingle, limit, ``side`` "1"/"2", ``tif`` FIX code (3 = IOC); ``account``: Account (1), or
+        none for the session's default account."""
+        self._send(b"D", b"11=" + cl_ord_id.encode() + (b"\x011=" + account if account else b"")
+                   + b"\x0121=1\x0155=" + symbol.encode() + b"\x0154="
                    + side.encode() + b"\x0160=" + self.stamp() + b"\x0138=" + str(qty).encode() + b"\x0140=2\x0144="
                    + price.encode() + b"\x0159=" + tif.encode() + SOH)
 

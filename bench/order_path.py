@@ -94,8 +94,11 @@ class Session:
     """One bench session over ``LeanFix`` (pre-encoded orders, a reader that looks at 4 tags): the
     client must not eat the CPU it is measuring."""
 
-    def __init__(self, comp_id: str, prices: dict[str, Decimal]) -> None:
+    def __init__(self, comp_id: str, prices: dict[str, Decimal], accounts: list[str] | None = None) -> None:
         self.comp_id, self.prices = comp_id, prices
+        # more than one: orders name them in turn, two by two (Account, tag 1: a session's orders alternate buy
+        # and sell, so each account sells what it bought); one: the session's default account
+        self.accounts = [a.encode() for a in accounts] if accounts and len(accounts) > 1 else [b""]
         self.client: LeanFix | None = None
         self.stats = Stats()
         self.outstanding = 0
@@ -139,7 +142,8 @@ class Session:
             self.stats.first_sent = now
         self.stats.sent[cl] = now
         self.outstanding += 1
-        self.client.new_order(cl, symbol, "1" if side == "buy" else "2", qty, self.price_text[symbol, side])
+        self.client.new_order(cl, symbol, "1" if side == "buy" else "2", qty, self.price_text[symbol, side],
+                              account=self.accounts[(self.counter - 1) // 2 % len(self.accounts)])
         if self.counter % 64 == 0:
             await asyncio.sleep(0)  # let the reader run between bursts
 
@@ -352,17 +356,17 @@ class QueueSampler:
                              f"items and {1000 * delta(f'{kind}.seconds.sum') / transactions:.1f} ms each")
         if samples := delta("lag.count"):
             parts.append(f"gateway event-loop lag {1000 * delta('lag.sum') / samples:.1f} ms mean")
-        # one account's orders and reports take turns on its row lock; every bench session trades its own
-        # account, so each account's share of the run is the sum over accounts divided by the sessions (the
+        # one account's orders and reports take turns on its row lock; every bench session trades accounts of
+        # its own, so each account's share of the run is the sum over accounts divided by their number (the
         # gateway's view: it counts the wait for its loop after COMMIT's answer, so it can pass 100 %)
+        accounts = sum(len(s.accounts) for s in self.sessions)
         orders = delta("new_orders.items.sum")
         held = {kind: delta(f"{kind}.lock.sum") for kind in ("new_orders", "venue_reports")}
         span = self.span[1] - self.span[0]
         if orders and span > 0 and any(held.values()):
             parts.append("account locks held per order " + ", ".join(
                 f"{kind} {1000 * seconds / orders:.2f} ms" for kind, seconds in held.items())
-                + f" (each account's lock {100 * sum(held.values()) / span / len(self.sessions):.0f} % of the "
-                "run)")
+                + f" (each account's lock {100 * sum(held.values()) / span / accounts:.0f} % of the run)")
         return "; ".join(parts) or "none"
 
 
@@ -385,15 +389,21 @@ def pgbench(command: tuple[list[str], dict[str, str]], seconds: int) -> float:
     return float(match.group(1)) if match else float("nan")
 
 
-async def provision(url: str, sessions: int) -> None:
+def bench_accounts(n: int, per_session: int) -> list[str]:
+    """Session ``n``'s accounts: ACC-BENCH<n>, then ACC-BENCH<n>-2 ... when a session trades several."""
+    return [f"ACC-BENCH{n}", *(f"ACC-BENCH{n}-{k}" for k in range(2, per_session + 1))]
+
+
+async def provision(url: str, sessions: int, per_session: int = 1) -> None:
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     try:
         repo = LedgerRepository(pool)
         for n in range(1, sessions + 1):
-            account = f"ACC-BENCH{n}"
-            await repo.open_account(account, "cash", f"Bench {n}")
-            await repo.deposit(account, Decimal("1000000000"), idempotency_key=f"bench-{n}", actor="bench")
-            await ensure_fix_session(pool, f"BENCH{n}", f"bench{n}", [account])
+            accounts = bench_accounts(n, per_session)
+            for account in accounts:
+                await repo.open_account(account, "cash", f"Bench {account}")
+                await repo.deposit(account, Decimal("1000000000"), idempotency_key=f"bench-{account}", actor="bench")
+            await ensure_fix_session(pool, f"BENCH{n}", f"bench{n}", accounts)
     finally:
         await pool.close()
 
@@ -476,7 +486,7 @@ async def main(args: argparse.Namespace) -> None:
         assert services.postgres is not None and services.redis is not None
         url = services.postgres.url
         await asyncio.to_thread(migrate.upgrade, url)
-        await provision(url, args.sessions)
+        await provision(url, args.sessions, args.accounts_per_session)
         exchange_port, fix_port = free_ports(2)
         backends = [f"127.0.0.1:{free_port()}" for _ in range(args.shards)] if args.shards > 1 else []
         env = {**os.environ, "BROKERAGE_DATABASE_URL": url, "BROKERAGE_REDIS_URL": services.redis.url,
@@ -518,7 +528,7 @@ async def main(args: argparse.Namespace) -> None:
         prices = {s: universe[s].reference_price for s in SYMBOLS}
         sessions = []
         for n in range(1, args.sessions + 1):
-            session = Session(f"BENCH{n}", prices)
+            session = Session(f"BENCH{n}", prices, bench_accounts(n, args.accounts_per_session))
             await session.connect(fix_port, f"bench{n}")
             sessions.append(session)
         for s in sessions:  # inventory to sell from, so the flow alternates buys and sells
@@ -701,6 +711,9 @@ if __name__ == "__main__":
     parser.add_argument("--paced-seconds", type=float, default=10.0, help="sending time of each paced run")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each maximum-rate run")
     parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--accounts-per-session", type=int, default=1,
+                        help="accounts each session trades, named in turn on its orders (one: the default account); "
+                        "one account's orders and reports take turns on its row lock")
     parser.add_argument("--runs", type=int, default=3, help="maximum-rate runs (each followed by pgbench)")
     parser.add_argument("--pgbench-seconds", type=float, default=5.0)
     parser.add_argument("--shards", type=int, default=1, help="gateway shards behind `brokerage frontdoor`")
@@ -721,6 +734,7 @@ if __name__ == "__main__":
     if parsed.issue10:
         parsed.sessions, parsed.window, parsed.paced, parsed.runs, parsed.single, parsed.shards = \
             8, 100, [500.0, 1000.0], 3, True, 1
+        parsed.accounts_per_session = 1
         parsed.seconds = parsed.paced_seconds = 10.0
     if parsed.summarize is not None:
         profile_summary(parsed.summarize)
