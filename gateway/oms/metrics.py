@@ -58,7 +58,8 @@ LEDGER_TX_SECONDS = Histogram("brokerage_ledger_transaction_seconds",
                               buckets=LATENCY_BUCKETS)
 # One account's new orders and exchange reports take turns on its row lock, held from the lock statement to the
 # commit (WAL flush included): the seconds of lock time per order bound what one account (and a session trading
-# one account) can do, whatever the host's spare CPU (docs/perf/order-path-cpu.md, "One session").
+# one account) can do. Most of it is answers waiting for the event loop, so it grows with the gateway's load
+# (docs/perf/order-path-cpu.md, "One session").
 ACCOUNT_LOCK_SECONDS = Histogram(
     "brokerage_account_lock_held_seconds",
     "How long a group-commit transaction held its accounts' row locks, as the gateway sees it (the lock "
