@@ -731,6 +731,8 @@ if __name__ == "__main__":
     parsed.profile_runs = 1 if parsed.profile is not None else 0
     if parsed.rate is not None:
         parsed.paced = [parsed.rate]
+    if parsed.accounts_per_session < 1:
+        parser.error(f"--accounts-per-session must be at least 1, not {parsed.accounts_per_session}")
     if parsed.issue10:
         parsed.sessions, parsed.window, parsed.paced, parsed.runs, parsed.single, parsed.shards = \
             8, 100, [500.0, 1000.0], 3, True, 1
