@@ -49,7 +49,9 @@ Limits (all optional, set by the subclass's owner; see ``fixsession.throttle``):
 
 Always on: a SequenceReset arriving while the session is not logged on loses its NewSeqNo before QuickFIX
 acts on it (``_defuse_sequence_reset``: otherwise the engine throws outside any handler and the process
-aborts).
+aborts); a ResendRequest whose BeginSeqNo or EndSeqNo does not fit a 32-bit int is refused with a session
+Reject instead of being served (``_defuse_resend_range``: the engine would wrap it around and walk 2^31
+sequence numbers under the session's locks, stalling the whole process).
 
 Peer authentication between our own processes (the exchange link, ADR 007): an initiator with
 ``logon_password`` puts it in Password (554) of each Logon it sends; an acceptor with
@@ -280,8 +282,10 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             self._throttled(session_id, kind, decision)
             self.log_out(session_id, decision.text)
             return False
-        if kind == "2" and self.resend_cap is not None:
-            self._cap_resend(message, session_id, self.resend_cap)
+        if kind == "2":
+            _defuse_resend_range(message, session_id)
+            if self.resend_cap is not None:
+                self._cap_resend(message, session_id, self.resend_cap)
         if kind == "4":
             _defuse_sequence_reset(message, session_id)
         return True
@@ -415,6 +419,34 @@ def _defuse_sequence_reset(message: fix.Message, session_id: fix.SessionID) -> N
     if session is None or not session.receivedLogon():
         message.removeField(36)
         log.warning("fix.sequence_reset_ignored", session=session_key(session_id), reason="session not logged on")
+
+
+def _defuse_resend_range(message: fix.Message, session_id: fix.SessionID) -> None:
+    """QuickFIX 1.15.1 reads a sequence number into a 32-bit int without an overflow check: BeginSeqNo
+    2147483648 becomes -2147483648, and serving that ResendRequest walks the FileStore one number at a time
+    over 2^31 of them (~20-60 s) holding the session's locks; the event loop, which reads sequence numbers
+    under the same lock, stalls with it, and so does every session (found by the fuzzer). A BeginSeqNo or
+    EndSeqNo beyond that range is replaced by a value the engine cannot read, so it answers with its own
+    session Reject (373=6, 371=<tag>) and serves nothing."""
+    for tag in (7, 16):
+        raw = body_value(message, tag)
+        if raw is not None and _beyond_seqnum(raw):
+            message.setField(tag, _UNREADABLE_SEQNUM)
+            log.warning("fix.resend_range_refused", session=session_key(session_id), tag=tag, length=len(raw),
+                        reason="sequence number beyond 2^31-1")
+
+
+_SEQNUM_MAX = 2**31 - 1
+_UNREADABLE_SEQNUM = "out-of-range"
+
+
+def _beyond_seqnum(text: str) -> bool:
+    """A decimal integer (what QuickFIX's IntConvertor accepts: an optional '-', digits) whose magnitude does
+    not fit a signed 32-bit int. Long values are judged by length: ``int`` refuses more than 4,300 digits."""
+    digits = (text[1:] if text.startswith("-") else text).lstrip("0")
+    if not digits.isascii() or not digits.isdigit():
+        return False  # not a number at all (or zero): the engine's own validation answers it
+    return len(digits) > 10 or int(digits) > _SEQNUM_MAX
 
 
 def _number(text: str) -> bool:

@@ -113,3 +113,27 @@ def test_reject_builders() -> None:
     session_level = session_reject(order, 5, "Value is incorrect (out of range) for this tag", ref_tag=40)
     assert [body_value(session_level, tag) for tag in (45, 371, 372, 373)] == ["12", "40", "D", "5"]
     assert body_value(logout("bye"), 58) == "bye" and body_value(logout(), 58) is None
+
+
+def test_sequence_numbers_beyond_32_bits_are_told_apart_from_numbers_the_engine_reads() -> None:
+    from fixsession.application import _beyond_seqnum
+
+    for fits in ("0", "1", "000", "2147483647", "-2147483647", "00000000000000000002147483647", "-1", ""):
+        assert not _beyond_seqnum(fits), fits
+    for wraps in ("2147483648", "-2147483649", "99999999999", "1" * 40, "9" * 8000):  # 8,000 digits: no int()
+        assert _beyond_seqnum(wraps), wraps[:20]
+    for not_a_number in ("x", "1e9", "+5", "²", "12 3", "-"):
+        assert not _beyond_seqnum(not_a_number), not_a_number  # the engine's own validation refuses these
+
+
+def test_a_resend_request_beyond_32_bits_is_made_unreadable_before_the_engine_serves_it() -> None:
+    from fixsession.application import _defuse_resend_range
+
+    session_id = fix.SessionID("FIX.4.4", "BROKER", "CLIENT1")
+    message = fix.Message()
+    message.getHeader().setField(35, "2")
+    message.setField(7, "2147483648")
+    message.setField(16, "0")
+    _defuse_resend_range(message, session_id)
+    assert body_value(message, 7) not in (None, "2147483648") and not body_value(message, 7).lstrip("-").isdigit()
+    assert body_value(message, 16) == "0"  # in range: untouched
