@@ -441,8 +441,9 @@ _UNREADABLE_SEQNUM = "out-of-range"
 
 
 def _beyond_seqnum(text: str) -> bool:
-    """A decimal integer (what QuickFIX's IntConvertor accepts: an optional '-', digits) whose magnitude does
-    not fit a signed 32-bit int. Long values are judged by length: ``int`` refuses more than 4,300 digits."""
+    """A decimal integer (what QuickFIX's IntConvertor accepts: an optional '-', digits) whose magnitude is
+    beyond 2^31-1 (-2^31 included: as BeginSeqNo it is the very walk above). Long values are judged by length:
+    ``int`` refuses more than 4,300 digits."""
     digits = (text[1:] if text.startswith("-") else text).lstrip("0")
     if not digits.isascii() or not digits.isdigit():
         return False  # not a number at all (or zero): the engine's own validation answers it

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def logged_on(gateway: GatewayProcess, sender: str) -> WireClient:
     client = WireClient(gateway.port, sender)
-    client.sock.sendall(client.encode("A", [(98, "0"), (108, "30"), (141, "Y"), (554, PASSWORDS[sender])]))
+    client.logon(PASSWORDS[sender])
     client.expect("A")
     return client
 

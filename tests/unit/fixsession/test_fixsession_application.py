@@ -6,7 +6,7 @@ import asyncio
 
 import quickfix as fix
 
-from fixsession.application import SafeApplication
+from fixsession.application import SafeApplication, _beyond_seqnum, _defuse_resend_range
 from fixsession.messages import body_value, msg_type
 from fixsession.rejects import business_reject, logout, session_reject, unsupported_message_type
 
@@ -116,8 +116,6 @@ def test_reject_builders() -> None:
 
 
 def test_sequence_numbers_beyond_32_bits_are_told_apart_from_numbers_the_engine_reads() -> None:
-    from fixsession.application import _beyond_seqnum
-
     for fits in ("0", "1", "000", "2147483647", "-2147483647", "00000000000000000002147483647", "-1", ""):
         assert not _beyond_seqnum(fits), fits
     for wraps in ("2147483648", "-2147483649", "99999999999", "1" * 40, "9" * 8000):  # 8,000 digits: no int()
@@ -127,8 +125,6 @@ def test_sequence_numbers_beyond_32_bits_are_told_apart_from_numbers_the_engine_
 
 
 def test_a_resend_request_beyond_32_bits_is_made_unreadable_before_the_engine_serves_it() -> None:
-    from fixsession.application import _defuse_resend_range
-
     session_id = fix.SessionID("FIX.4.4", "BROKER", "CLIENT1")
     message = fix.Message()
     message.getHeader().setField(35, "2")
