@@ -143,15 +143,15 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
     def on_app_out(self, message: fix.Message, session_id: fix.SessionID) -> None:
         """Engine thread: an outbound application message may still be amended here."""
 
-    def on_app_in(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        """Engine thread: an inbound application message passed session validation.
-        Default: stamp it (``inbound_stamp``) and copy it to the event loop (``handle_app_message``), keeping
-        session order."""
+    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None) -> None:
+        """Engine thread: an inbound application message passed session validation (``key``: its session's
+        ``session_key`` when already built). Default: stamp it (``inbound_stamp``) and copy it to the event loop
+        (``handle_app_message``), keeping session order."""
         if self.bridge is None:
             log.warning("fix.app_message_dropped", app=self.name, session=session_key(session_id),
                         reason="no event loop attached", msg_type=msg_type(message))
             return
-        key = session_key(session_id)
+        key = key or session_key(session_id)
         if self.max_pending is not None and self.bridge.pending(key) >= self.max_pending:
             text = f"throttled: more than {self.max_pending} messages waiting to be processed; message not processed"
             self._refuse_app(message, session_id, Decision(Verdict.REJECT, text, True))
@@ -218,6 +218,13 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             self._inbound_app(message, sessionID)
         except BaseException:
             self._failed("fromApp", sessionID)
+
+    def from_app_typed(self, message: fix.Message, session_id: fix.SessionID, kind: str) -> None:
+        """``fromApp`` with the message's MsgType already read (by ``fixsession.message_log``'s wrapper)."""
+        try:
+            self._inbound_app(message, session_id, kind)
+        except BaseException:
+            self._failed("fromApp", session_id)
 
     def _failed(self, callback: str, session_id: fix.SessionID) -> None:
         with contextlib.suppress(BaseException):
@@ -353,15 +360,17 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             message.setField(554, self.logon_password.get_secret_value())
         self.on_admin_out(message, session_id)
 
-    def _inbound_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
+    def _inbound_app(self, message: fix.Message, session_id: fix.SessionID, kind: str | None = None) -> None:
         if self._refusal(session_id) is not None:
             return  # cannot happen once disconnected; belt and braces
+        key = None
         if self.throttle is not None:  # without one, no MsgType read (the exchange link: 2 per order lifecycle)
-            decision = self._check(msg_type(message), session_id)
+            key = session_key(session_id)  # once per message: each call into the binding may hand the GIL over
+            decision = self._check(kind or msg_type(message), session_id, key)
             if decision is not None:
                 self._refuse_app(message, session_id, decision)
                 return
-        self.on_app_in(message, session_id)
+        self.on_app_in(message, session_id, key)
 
     def _created(self, session_id: fix.SessionID) -> None:
         self._mark(session_id)

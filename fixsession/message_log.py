@@ -198,23 +198,28 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
         self.messages = messages
         self.scrubber = scrubber
         self._counted = {"OUT": MessageCounter(inner, "out"), "IN ": MessageCounter(inner, "in")}
+        # a SafeApplication takes the MsgType read here, so it need not read the message again (engine thread)
+        self._typed_app_in = getattr(inner, "from_app_typed", None)
 
-    def _log(self, session_id: fix.SessionID, direction: str, message: fix.Message) -> None:
+    def _log(self, session_id: fix.SessionID, direction: str, message: fix.Message) -> str | None:
         """Write the message to the log and count it: its wire text read once for both (one call into the
-        binding per message instead of a ``toString`` and three header lookups)."""
+        binding per message instead of a ``toString`` and three header lookups). Returns its MsgType (None when
+        the text could not be read)."""
         try:
             raw = message.toString()
         except Exception as exc:  # never into C++
             log.warning("fix.message_log_failed", error=str(exc))
             count_message(self.inner, "out" if direction == "OUT" else "in", message)
-            return
-        self._counted[direction].count(wire_msg_type(raw))  # h11-observability
+            return None
+        kind = wire_msg_type(raw)
+        self._counted[direction].count(kind)  # h11-observability
         if self.messages is None:
-            return
+            return kind
         try:
             self.messages.write(session_id, direction, raw)
         except Exception as exc:  # never into C++
             log.warning("fix.message_log_failed", error=str(exc))
+        return kind
 
     def _scrub(self, session_id: fix.SessionID) -> None:
         try:
@@ -253,5 +258,8 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         hold_thread_state()
-        self._log(sessionID, "IN ", message)
-        self.inner.fromApp(message, sessionID)
+        kind = self._log(sessionID, "IN ", message)
+        if kind and self._typed_app_in is not None:
+            self._typed_app_in(message, sessionID, kind)
+        else:
+            self.inner.fromApp(message, sessionID)

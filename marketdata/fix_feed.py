@@ -102,7 +102,7 @@ class MarketDataFeed(SafeApplication):
         log.warning("marketdata.session_down", session=session_key(session_id))
         self._loop.call_soon_threadsafe(self.logged_on.clear)
 
-    def on_app_in(self, message: fix.Message, session_id: fix.SessionID) -> None:
+    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None) -> None:
         # Engine thread: take the text and go; decoding happens on the loop (marketdata.fix_md).
         if msg_type(message) == "Y":
             self._rejected(session_id, body_value(message, 262) or "", body_value(message, 281) or "",

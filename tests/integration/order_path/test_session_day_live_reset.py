@@ -65,7 +65,7 @@ async def test_orders_after_a_live_141_reset_are_marked_in_the_new_store(order_p
     old_mark = await _mark(pool, day_one)
     assert old_mark is not None and old_mark >= 6, old_mark
 
-    time.sleep(1.1)  # a store's creation time is kept to the second: the new store must be a different one
+    await asyncio.sleep(1.1)  # a store's creation time is kept to the second: the new store must be a different one
     client = await FixClient.connect("127.0.0.1", env.fix_port, COMP_ID, "BROKER", password=PASSWORDS[COMP_ID],
                                      reset_seq_num=True, store_path=env.root / "clients" / f"{COMP_ID}.seq")
     await client.logon()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import quickfix as fix
 
 from fixsession.application import SafeApplication, _beyond_seqnum, _defuse_resend_range
+from fixsession.message_log import LoggingApplication, MessageLog, StoreScrubber
 from fixsession.messages import body_value, msg_type
 from fixsession.rejects import business_reject, logout, session_reject, unsupported_message_type
+from fixsession.throttle import Rate, ThrottlePolicy
 
 SESSION = fix.SessionID("FIX.4.4", "BROKER", "CLIENT1")
 
@@ -23,7 +26,7 @@ def message(kind: str, *fields: tuple[int, str], seq: int = 7) -> fix.Message:
 
 
 class Exploding(SafeApplication):
-    def on_app_in(self, message: fix.Message, session_id: fix.SessionID) -> None:
+    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None) -> None:
         raise fix.UnsupportedMessageType()  # would abort the process if it reached QuickFIX
 
     def on_admin_in(self, message: fix.Message, session_id: fix.SessionID) -> None:
@@ -101,6 +104,27 @@ async def test_inbound_application_messages_reach_the_loop_handler() -> None:
     assert app.bridge is not None
     await app.bridge.join()
     assert got == ["FIX.4.4:BROKER->CLIENT1 D ord-1"]
+
+
+async def test_behind_the_message_log_the_msg_type_it_read_drives_the_throttle(tmp_path: Path) -> None:
+    """The message log's wrapper hands the MsgType it read to the application (no second read on the engine
+    thread); a per-type limit still applies to exactly that type, and everything else reaches the loop."""
+    got: list[str] = []
+
+    class Collect(SafeApplication):
+        async def handle_app_message(self, session_id: fix.SessionID, message: fix.Message) -> None:
+            got.append(f"{msg_type(message)} {body_value(message, 262) or body_value(message, 11)}")
+
+    app = Collect("collect", asyncio.get_running_loop())
+    app.throttle = ThrottlePolicy(app=Rate(100, 100), per_type={"V": Rate(1, 1)})
+    wrapper = LoggingApplication(app, MessageLog(tmp_path), StoreScrubber(tmp_path))
+    wrapper.fromApp(message("D", (11, "ord-1")), SESSION)
+    wrapper.fromApp(message("V", (262, "md-1")), SESSION)
+    wrapper.fromApp(message("V", (262, "md-2")), SESSION)  # over the MarketDataRequest rate: refused
+    wrapper.fromApp(message("D", (11, "ord-2")), SESSION)
+    assert app.bridge is not None
+    await app.bridge.join()
+    assert got == ["D ord-1", "V md-1", "D ord-2"]
 
 
 def test_reject_builders() -> None:

@@ -113,7 +113,7 @@ def test_a_store_reset_is_seen_at_the_logon_that_follows_it(tmp_path: Path) -> N
 
 def test_within_a_logon_the_store_is_not_read_per_message(tmp_path: Path) -> None:
     """The point of ADR 056: no ``stat`` per application message; the start read at the logon is kept."""
-    app, clock, bridge = _stamped_app(tmp_path)
+    app, _, bridge = _stamped_app(tmp_path)
     _write_store(tmp_path, "CLIENT1", "20261202-00:00:00  \n", 1_000_000_000)
     app.on_app_in(_new_order(), SID)
     (tmp_path / "FIX.4.4-BROKER-CLIENT1.session").unlink()  # would make a read return None
