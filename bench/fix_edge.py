@@ -10,8 +10,9 @@ commits at the same time: ``cd /tmp/base && python /path/to/bench/fix_edge.py``.
   8 sessions, the loop hands each to a handler (what every inbound order and exchange report costs);
 * the message log + counters of one message on the engine thread (``LoggingApplication.fromApp``,
   with the message log on, as in the gateway and the exchange);
-* the hand-off of one inbound application message on the engine thread (``SafeApplication.on_app_in`` with
-  the gateway's session-start stamp, ``session_days.stamp_session_start``, and a stand-in for the bridge);
+* one inbound application message on the engine thread as the gateway's client acceptor takes it: the message
+  log's wrapper, ``SafeApplication`` with a throttle, the session-start stamp (``session_days``) and a stand-in
+  for the bridge (the message log writes to a temporary directory);
 * the circuit breaker's quote read (``HaltMonitor.reading``) against a local Redis holding a quote for
   every symbol of the universe (per look; the monitor looks once a second).
 """
@@ -100,17 +101,20 @@ class _Bridge:
 
 def stamp_round(n: int, directory: Path) -> float:
     from fixsession.application import SafeApplication
+    from fixsession.throttle import Rate, ThrottlePolicy
     from gateway.oms.session_days import StoreClock, stamp_session_start
 
     (directory / "FIX.4.4-BROKER-BENCH1.session").write_text("20261202-00:00:00\n")
     app = SafeApplication("bench")
     app.bridge = _Bridge()  # type: ignore[assignment]
+    app.throttle = ThrottlePolicy(app=Rate(10**9, 10**9))
     stamp_session_start(app, StoreClock(directory))
+    edge = LoggingApplication(app, MessageLog(directory), StoreScrubber(directory))
     session_id = fix.SessionID("FIX.4.4", "BROKER", "BENCH1")
     message = fix.Message(NEW_ORDER, False)
     started = time.process_time()
     for _ in range(n):
-        app.on_app_in(message, session_id)
+        edge.fromApp(message, session_id)
     return time.process_time() - started
 
 
@@ -162,7 +166,8 @@ async def main(n: int) -> None:
     print(f"message log + counters: {median_per(rounds, n):.1f} µs CPU per message")
     with tempfile.TemporaryDirectory() as folder:
         rounds = [stamp_round(n, Path(folder)) for _ in range(5)]
-    print(f"inbound application message on the engine thread (session-start stamp, hand-off): "
+    print(f"inbound application message on the engine thread (message log, throttle, session-start stamp, "
+          f"hand-off): "
           f"{median_per(rounds, n):.1f} µs CPU per message")
     count, per_look = await breaker_reading(20)
     print(f"circuit breaker reading: {per_look:.1f} ms CPU per look ({count} quotes)")
