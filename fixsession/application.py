@@ -140,8 +140,9 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
     def on_admin_out(self, message: fix.Message, session_id: fix.SessionID) -> None:
         """Engine thread: an outbound admin message may still be amended here."""
 
-    def on_app_out(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        """Engine thread: an outbound application message may still be amended here."""
+    def on_app_out(self, message: fix.Message, session_id: fix.SessionID, kind: str | None = None) -> None:
+        """The sending thread: an outbound application message (``kind``: its MsgType when already read). Read it,
+        do not change it: the message log has taken its text already."""
 
     def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None) -> None:
         """Engine thread: an inbound application message passed session validation (``key``: its session's
@@ -213,16 +214,26 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         except BaseException:
             self._failed("toApp", sessionID)
 
+    def to_app_typed(self, message: fix.Message, session_id: fix.SessionID, kind: str, raw: str) -> bool:
+        """``toApp`` given the message's MsgType and wire text (read by ``fixsession.message_log``'s wrapper);
+        True when the message may have changed here, so its text must be read again."""
+        try:
+            return self._outbound_app(message, session_id, kind, raw)
+        except BaseException:
+            self._failed("toApp", session_id)
+            return True
+
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         try:
             self._inbound_app(message, sessionID)
         except BaseException:
             self._failed("fromApp", sessionID)
 
-    def from_app_typed(self, message: fix.Message, session_id: fix.SessionID, kind: str) -> None:
-        """``fromApp`` with the message's MsgType already read (by ``fixsession.message_log``'s wrapper)."""
+    def from_app_typed(self, message: fix.Message, session_id: fix.SessionID, kind: str, key: str) -> None:
+        """``fromApp`` with the message's MsgType and its session's ``session_key`` already read (by
+        ``fixsession.message_log``'s wrapper)."""
         try:
-            self._inbound_app(message, session_id, kind)
+            self._inbound_app(message, session_id, kind or None, key)
         except BaseException:
             self._failed("fromApp", session_id)
 
@@ -341,11 +352,16 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             self._logging_out.add(session_key(session_id))
         session.logout(reason)
 
-    def _outbound_app(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        if self.no_resend_types and header_value(message, 43) == "Y" and msg_type(message) in self.no_resend_types:
+    def _outbound_app(self, message: fix.Message, session_id: fix.SessionID, kind: str | None = None,
+                      raw: str | None = None) -> bool:
+        """True when the message was rewritten (a resent message of a type never resent)."""
+        # PossDupFlag (43) is read from the header only when the wire text has it: a resend, rare
+        if (self.no_resend_types and (raw is None or "\x0143=Y\x01" in raw) and header_value(message, 43) == "Y"
+                and (kind or msg_type(message)) in self.no_resend_types):
             _into_gap_fill(message)
-            return
-        self.on_app_out(message, session_id)
+            return True
+        self.on_app_out(message, session_id, kind)
+        return False
 
     def _outbound_admin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         reason = self._refusal(session_id)
@@ -360,12 +376,12 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             message.setField(554, self.logon_password.get_secret_value())
         self.on_admin_out(message, session_id)
 
-    def _inbound_app(self, message: fix.Message, session_id: fix.SessionID, kind: str | None = None) -> None:
+    def _inbound_app(self, message: fix.Message, session_id: fix.SessionID, kind: str | None = None,
+                     key: str | None = None) -> None:
         if self._refusal(session_id) is not None:
             return  # cannot happen once disconnected; belt and braces
-        key = None
         if self.throttle is not None:  # without one, no MsgType read (the exchange link: 2 per order lifecycle)
-            key = session_key(session_id)  # once per message: each call into the binding may hand the GIL over
+            key = key or session_key(session_id)  # once per message: each call into the binding may hand the GIL over
             decision = self._check(kind or msg_type(message), session_id, key)
             if decision is not None:
                 self._refuse_app(message, session_id, decision)

@@ -31,6 +31,7 @@ from pathlib import Path
 import quickfix as fix
 import structlog
 
+from fixsession.messages import session_key
 from fixsession.metrics import MessageCounter, count_message, wire_msg_type
 from fixsession.threads import hold_thread_state
 
@@ -87,8 +88,8 @@ class MessageLog:
     def path(self, session_id: fix.SessionID) -> Path:
         return self.directory / f"{session_prefix(session_id)}.messages.log"
 
-    def _fd(self, session_id: fix.SessionID) -> int:
-        key = str(session_id.toString())
+    def _fd(self, session_id: fix.SessionID, key: str | None = None) -> int:
+        key = key or str(session_id.toString())
         fd = self._fds.get(key)
         if fd is None:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -105,13 +106,15 @@ class MessageLog:
             cached = self._second = (second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)))
         return f"{cached[1]}.{nanos // 1000:06d}"
 
-    def write(self, session_id: fix.SessionID, direction: str, message: fix.Message | str) -> None:
-        """``message``: the message or its wire text (``toString()``, when the caller has it already).
+    def write(self, session_id: fix.SessionID, direction: str, message: fix.Message | str,
+              key: str | None = None) -> None:
+        """``message``: the message or its wire text (``toString()``, when the caller has it already); ``key``:
+        the session's ``toString()``, when the caller has it already.
         One ``os.write`` per line, unbuffered: a line written is in the file even if the process is killed."""
         raw = message if isinstance(message, str) else str(message.toString())
         line = f"{self._stamp()} : {direction} : {mask_secrets(raw)}\n".encode()
         with self._lock:
-            os.write(self._fd(session_id), line)
+            os.write(self._fd(session_id, key), line)
 
     def close(self) -> None:
         with self._lock:
@@ -200,23 +203,30 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
         self._counted = {"OUT": MessageCounter(inner, "out"), "IN ": MessageCounter(inner, "in")}
         # a SafeApplication takes the MsgType read here, so it need not read the message again (engine thread)
         self._typed_app_in = getattr(inner, "from_app_typed", None)
+        self._typed_app_out = getattr(inner, "to_app_typed", None)
 
     def _log(self, session_id: fix.SessionID, direction: str, message: fix.Message) -> str | None:
         """Write the message to the log and count it: its wire text read once for both (one call into the
         binding per message instead of a ``toString`` and three header lookups). Returns its MsgType (None when
         the text could not be read)."""
+        raw = self._text(message, direction)
+        return self._write(session_id, direction, raw) if raw is not None else None
+
+    def _text(self, message: fix.Message, direction: str) -> str | None:
         try:
-            raw = message.toString()
+            return str(message.toString())
         except Exception as exc:  # never into C++
             log.warning("fix.message_log_failed", error=str(exc))
             count_message(self.inner, "out" if direction == "OUT" else "in", message)
             return None
+
+    def _write(self, session_id: fix.SessionID, direction: str, raw: str, key: str | None = None) -> str:
         kind = wire_msg_type(raw)
         self._counted[direction].count(kind)  # h11-observability
         if self.messages is None:
             return kind
         try:
-            self.messages.write(session_id, direction, raw)
+            self.messages.write(session_id, direction, raw, key)
         except Exception as exc:  # never into C++
             log.warning("fix.message_log_failed", error=str(exc))
         return kind
@@ -253,13 +263,31 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         hold_thread_state()
-        self.inner.toApp(message, sessionID)  # DoNotSend propagates: such a message is not logged
-        self._log(sessionID, "OUT", message)
+        typed = self._typed_app_out
+        if typed is None:
+            self.inner.toApp(message, sessionID)  # DoNotSend propagates: such a message is not logged
+            self._log(sessionID, "OUT", message)
+            return
+        # a SafeApplication is given the text read for the log (one read of the message, not three); the text is
+        # read again only when it changed the message (a resent market data message made a gap fill)
+        raw = self._text(message, "OUT")
+        if raw is None or typed(message, sessionID, wire_msg_type(raw), raw):
+            self._log(sessionID, "OUT", message)
+        else:
+            self._write(sessionID, "OUT", raw)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         hold_thread_state()
-        kind = self._log(sessionID, "IN ", message)
-        if kind and self._typed_app_in is not None:
-            self._typed_app_in(message, sessionID, kind)
-        else:
+        typed = self._typed_app_in
+        if typed is None:
+            self._log(sessionID, "IN ", message)
             self.inner.fromApp(message, sessionID)
+            return
+        # a SafeApplication is given the MsgType and the session key read here: each call into the binding saved
+        # is one chance fewer for the GIL to change hands with the event loop's thread
+        raw = self._text(message, "IN ")
+        if raw is None:
+            self.inner.fromApp(message, sessionID)
+            return
+        key = session_key(sessionID)
+        typed(message, sessionID, self._write(sessionID, "IN ", raw, key), key)

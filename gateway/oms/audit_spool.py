@@ -168,16 +168,17 @@ def watch_rejects(app: object, sink: Callable[[AuditEvent], None]) -> None:
             log.exception("audit.spool_failed", event_type=kind)
 
     admin_out: Callable[[fix.Message, fix.SessionID], None] = app.on_admin_out  # type: ignore[attr-defined]
-    app_out: Callable[[fix.Message, fix.SessionID], None] = app.on_app_out  # type: ignore[attr-defined]
+    app_out: Callable[[fix.Message, fix.SessionID, str | None], None] = app.on_app_out  # type: ignore[attr-defined]
 
     def on_admin_out(message: fix.Message, session_id: fix.SessionID) -> None:
         admin_out(message, session_id)
         if msg_type(message) == "3":
             audit("session.reject", message, session_id)
 
-    def on_app_out(message: fix.Message, session_id: fix.SessionID) -> None:
-        app_out(message, session_id)
-        if msg_type(message) == "j":  # every outbound application message: msg_type reads the wire text
+    def on_app_out(message: fix.Message, session_id: fix.SessionID, kind: str | None = None) -> None:
+        app_out(message, session_id, kind)
+        # every outbound application message: the MsgType the message log read, or read from the wire text
+        if (kind if kind is not None else msg_type(message)) == "j":
             audit("session.business_reject", message, session_id)
 
     app.on_admin_out = on_admin_out  # type: ignore[attr-defined]

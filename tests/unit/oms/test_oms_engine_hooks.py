@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import quickfix as fix
 
 from audit.events import AuditEvent
 from fixsession.application import SafeApplication
+from fixsession.message_log import LoggingApplication, MessageLog, StoreScrubber
 from fixsession.messages import header_value, msg_type
 from fixsession.rejects import business_reject
 from gateway.oms.audit_spool import watch_rejects
@@ -128,8 +130,14 @@ def _watched() -> tuple[SafeApplication, list[AuditEvent]]:
     return app, events
 
 
-def test_business_rejects_sent_are_audited_and_nothing_else(tmp_path: Path) -> None:
-    app, events = _watched()
+@pytest.mark.parametrize("behind_the_message_log", [False, True])
+def test_business_rejects_sent_are_audited_and_nothing_else(tmp_path: Path, behind_the_message_log: bool) -> None:
+    """Called by QuickFIX directly, or (as in the gateway) through the message log's wrapper, which hands over
+    the MsgType and text it read."""
+    watched, events = _watched()
+    app: fix.Application = watched
+    if behind_the_message_log:
+        app = LoggingApplication(watched, MessageLog(tmp_path), StoreScrubber(tmp_path))
     report = fix.Message("8=FIX.4.4\x019=5\x0135=8\x0137=O1\x0111=C1\x0117=E1\x01150=0\x0139=0\x0155=AAPL\x01"
                          "54=1\x01151=1\x0114=0\x016=0\x0110=000\x01", False)
     app.toApp(report, SID)
@@ -148,6 +156,25 @@ def test_business_rejects_sent_are_audited_and_nothing_else(tmp_path: Path) -> N
         ("session.business_reject", "3", "Unsupported Message Type"),
     ]
     assert events[0].extra["business_reject_ref_id"] == "C1" and events[1].extra["ref_msg_type"] == "ZZ"
+
+
+def test_behind_the_message_log_a_resent_market_data_message_is_logged_as_the_gap_fill_sent(tmp_path: Path) -> None:
+    """The wrapper reads an outbound message's text once, before the application sees it; when the application
+    rewrites it (a resent type never resent becomes a gap fill), what is logged is what goes out."""
+    inner = SafeApplication("gateway")
+    inner.no_resend_types = frozenset({"W"})
+    log = MessageLog(tmp_path)
+    app = LoggingApplication(inner, log, StoreScrubber(tmp_path))
+    snapshot = ("8=FIX.4.4\x019=5\x0135=W\x0134=5\x0149=BROKER\x0156=CLIENT1\x01{}262=R1\x0155=AAPL\x01268=0\x01"
+                "10=000\x01")
+    fresh = fix.Message(snapshot.format(""), False)
+    app.toApp(fresh, SID)
+    resent = fix.Message(snapshot.format("43=Y\x01"), False)
+    app.toApp(resent, SID)
+    lines = log.path(SID).read_text().splitlines()
+    assert len(lines) == 2 and "\x0135=W\x01" in lines[0] and "\x01262=R1\x01" in lines[0]
+    assert "\x0135=4\x01" in lines[1] and "\x01123=Y\x01" in lines[1] and "262=R1" not in lines[1]
+    assert msg_type(fresh) == "W" and msg_type(resent) == "4"
 
 
 def test_session_rejects_sent_are_audited() -> None:
