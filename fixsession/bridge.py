@@ -5,7 +5,9 @@ burst of messages costs one ``loop.call_soon_threadsafe`` (one write to the loop
 one per message. On the loop each session has its own lane (a deque) and one consumer task, so an
 ``async`` handler that awaits (a database transaction, say) still sees a session's messages one after
 the other while different sessions proceed concurrently; arrival order holds (the inbox and each lane
-are FIFO).
+are FIFO). The copy a handler gets is read-only and carries its wire text and its session's key
+(``fixsession.messages``: ``read_only_copy``, ``copy_session_id``), so reading them on the loop needs no call
+into the binding.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 import quickfix as fix
 import structlog
 
-from fixsession.messages import copy_session_id, msg_type, session_key
+from fixsession.messages import copy_session_id, msg_type, read_only_copy, session_key
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +77,7 @@ class InboundBridge:
         owned_id = self._ids.get(key)
         if owned_id is None:
             owned_id = self._ids[key] = copy_session_id(session_id)
-        item = (key, owned_id, fix.Message(message))
+        item = (key, owned_id, read_only_copy(message))
         with self._pending_lock:
             self._pending[key] = self._pending.get(key, 0) + 1
             self._inbox.append(item)
