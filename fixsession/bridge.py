@@ -5,9 +5,10 @@ burst of messages costs one ``loop.call_soon_threadsafe`` (one write to the loop
 one per message. On the loop each session has its own lane (a deque) and one consumer task, so an
 ``async`` handler that awaits (a database transaction, say) still sees a session's messages one after
 the other while different sessions proceed concurrently; arrival order holds (the inbox and each lane
-are FIFO). The copy a handler gets is read-only and carries its wire text and its session's key
-(``fixsession.messages``: ``read_only_copy``, ``copy_session_id``), so reading them on the loop needs no call
-into the binding.
+are FIFO). The SessionID a handler gets carries its session's key (``fixsession.messages.copy_session_id``),
+so reading it on the loop needs no call into the binding. The message's wire text is not kept that way: reading
+it on the engine thread costs more than twice on the loop (each call into the binding on an engine thread can
+leave that thread waiting for the loop to give the GIL back; docs/perf/order-path-cpu.md).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import quickfix as fix
 import structlog
 
-from fixsession.messages import copy_session_id, msg_type, read_only_copy, session_key
+from fixsession.messages import copy_session_id, msg_type, session_key
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +78,7 @@ class InboundBridge:
         owned_id = self._ids.get(key)
         if owned_id is None:
             owned_id = self._ids[key] = copy_session_id(session_id)
-        item = (key, owned_id, read_only_copy(message))
+        item = (key, owned_id, fix.Message(message))
         with self._pending_lock:
             self._pending[key] = self._pending.get(key, 0) + 1
             self._inbox.append(item)
