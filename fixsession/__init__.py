@@ -26,7 +26,9 @@ Public API::
         .attach(loop)
         # engine-thread hooks (quick, may not block): check_logon(logon, sid) -> reason | None,
         # on_create/on_logon/on_logout(sid), on_logon_refused(sid, reason),
-        # on_admin_in/on_admin_out/on_app_out(msg, sid), on_app_in(msg, sid) (default: to the loop)
+        # on_admin_in/on_admin_out(msg, sid), on_app_out(msg, sid, kind=None) (read, do not change),
+        # on_app_in(msg, sid, key=None) (default: inbound_stamp(msg, sid, key) if set, then to the loop)
+        # from_app_typed / to_app_typed: fromApp/toApp given what the message log's wrapper read already
         async handle_app_message(sid, msg)              # event loop, per-session order, private copy
         send(sid, msg) -> bool                          # thread-safe; False if no such session
 
@@ -48,7 +50,8 @@ Public API::
     session_reject(ref, reason, text, ref_tag=None) ; logout(text=None)
     # fixsession.messages
     session_key(sid) -> "FIX.4.4:SENDER->TARGET" ; msg_type(msg) ; msg_seq_num(msg)
-    header_value(msg, tag) ; body_value(msg, tag) ; copy_session_id(sid) ; printable(msg)
+    header_value(msg, tag) ; body_value(msg, tag) ; printable(msg)
+    copy_session_id(sid)                                # owned copy; keeps its session_key (no binding call)
 
 Rules of the 1.15.1 bindings (see ``fixsession.application``): a C++ exception anywhere --
 raised from a callback or thrown by a call into QuickFIX -- aborts the process. Use the helpers
