@@ -11,8 +11,8 @@ commits at the same time: ``cd /tmp/base && python /path/to/bench/fix_edge.py``.
 * the message log + counters of one message on the engine thread (``LoggingApplication.fromApp``,
   with the message log on, as in the gateway and the exchange);
 * one inbound application message on the engine thread as the gateway's client acceptor takes it: the message
-  log's wrapper, ``SafeApplication`` with a throttle, the session-start stamp (``session_days``) and a stand-in
-  for the bridge (the message log writes to a temporary directory);
+  log's wrapper, ``SafeApplication`` with a throttle, the session-start stamp (``session_days``) and the bridge's
+  copy into its inbox (the message log writes to a temporary directory);
 * one outbound ExecutionReport on the sending thread, inside ``Session.send``: the message log's wrapper and
   ``SafeApplication`` with the client acceptor's never-resent types and the reject audit's watch
   (``audit_spool.watch_rejects``), without the engine's own serialising, store and socket;
@@ -100,25 +100,21 @@ def log_round(n: int, directory: Path) -> float:
                       NEW_ORDER)
 
 
-class _Bridge:
-    def pending(self, key: str) -> int:
-        return 0
-
-    def submit(self, session_id: fix.SessionID, message: fix.Message, key: str | None = None) -> None:
-        pass
-
-
 def stamp_round(n: int, directory: Path) -> float:
     from fixsession.application import SafeApplication
     from fixsession.throttle import Rate, ThrottlePolicy
     from gateway.oms.session_days import StoreClock, stamp_session_start
 
     (directory / "FIX.4.4-BROKER-BENCH1.session").write_text("20261202-00:00:00\n")
-    app = SafeApplication("bench")
-    app.bridge = _Bridge()  # type: ignore[assignment]
-    app.throttle = ThrottlePolicy(app=Rate(10**9, 10**9))
-    stamp_session_start(app, StoreClock(directory))
-    return edge_round(n, LoggingApplication(app, MessageLog(directory), StoreScrubber(directory)), "in", NEW_ORDER)
+    loop = asyncio.new_event_loop()  # never run: the copies queue in the bridge's inbox, as a busy loop leaves them
+    try:
+        app = SafeApplication("bench", loop)
+        app.throttle = ThrottlePolicy(app=Rate(10**9, 10**9))
+        stamp_session_start(app, StoreClock(directory))
+        return edge_round(n, LoggingApplication(app, MessageLog(directory), StoreScrubber(directory)), "in",
+                          NEW_ORDER)
+    finally:
+        loop.close()
 
 
 REPORT = ("8=FIX.4.4\x019=5\x0135=8\x0134=40\x0149=BROKER\x0152=20261202-10:00:00.000\x0156=BENCH1\x01"

@@ -107,9 +107,9 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         self._marks: dict[str, tuple[int, int]] = {}  # session key -> (next sender, next target) seq
         self._resets: set[str] = set()  # sessions whose refused Logon carried 141=Y
         self._logging_out: set[str] = set()  # sessions we disabled to log them out with a reason
-        # engine thread: amends an inbound application message before it goes to the loop (given the session
-        # key, so the hook need not build it again); None: off
-        self.inbound_stamp: Callable[[fix.Message, fix.SessionID, str], None] | None = None
+        # engine thread: fields the loop's copy of an inbound application message carries beside its own
+        # (``fixsession.messages.carried``; given the session key, so the hook need not build it again); None: off
+        self.inbound_stamp: Callable[[fix.Message, fix.SessionID, str], Mapping[int, str] | None] | None = None
         if loop is not None:
             self.attach(loop)
 
@@ -157,9 +157,8 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             text = f"throttled: more than {self.max_pending} messages waiting to be processed; message not processed"
             self._refuse_app(message, session_id, Decision(Verdict.REJECT, text, True))
             return
-        if self.inbound_stamp is not None:
-            self.inbound_stamp(message, session_id, key)
-        self.bridge.submit(session_id, message, key)
+        extra = self.inbound_stamp(message, session_id, key) if self.inbound_stamp is not None else None
+        self.bridge.submit(session_id, message, key, extra)
 
     def on_throttled(self, session_id: fix.SessionID, message_type: str, decision: Decision) -> None:
         """Engine thread: the first message of a throttling episode was refused (audit it here)."""

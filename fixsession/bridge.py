@@ -17,13 +17,13 @@ import asyncio
 import inspect
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import quickfix as fix
 import structlog
 
-from fixsession.messages import copy_session_id, msg_type, session_key
+from fixsession.messages import carry, copy_session_id, msg_type, session_key
 
 log = structlog.get_logger(__name__)
 
@@ -69,16 +69,21 @@ class InboundBridge:
                 self._pending.pop(key, None)
 
     # engine thread --------------------------------------------------------------------------
-    def submit(self, session_id: fix.SessionID, message: fix.Message, key: str | None = None) -> bool:
+    def submit(self, session_id: fix.SessionID, message: fix.Message, key: str | None = None,
+               extra: Mapping[int, str] | None = None) -> bool:
         """Called on a QuickFIX thread; returns at once. False if the loop is gone (logged). ``key``: the
-        session's ``session_key`` when the caller has it already."""
+        session's ``session_key`` when the caller has it already; ``extra``: fields the loop's copy carries
+        beside its own (``fixsession.messages.carried``)."""
         key = key or session_key(session_id)
         if self.loop.is_closed():
             return self._closed(key, message)
         owned_id = self._ids.get(key)
         if owned_id is None:
             owned_id = self._ids[key] = copy_session_id(session_id)
-        item = (key, owned_id, fix.Message(message))
+        copy = fix.Message(message)
+        if extra:
+            carry(copy, extra)
+        item = (key, owned_id, copy)
         with self._pending_lock:
             self._pending[key] = self._pending.get(key, 0) + 1
             self._inbox.append(item)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import quickfix as fix
 
 SOH = "\x01"
@@ -31,6 +33,21 @@ def copy_session_id(session_id: fix.SessionID) -> fix.SessionID:
     copy.fromString(text)
     setattr(copy, _KEY_ATTRIBUTE, text)
     return copy
+
+
+_CARRIED_ATTRIBUTE = "fixsession_carried"  # fields an owned copy carries beside its own (a Python attribute)
+
+
+def carry(message: fix.Message, fields: Mapping[int, str]) -> None:
+    """Let an owned copy carry ``fields`` (tag -> value) beside its own, without a call into the binding (on an
+    engine thread each call may leave the thread waiting for the GIL): the loop reads them with ``carried``."""
+    setattr(message, _CARRIED_ATTRIBUTE, fields)
+
+
+def carried(message: fix.Message) -> Mapping[int, str]:
+    """The fields ``carry`` attached to this message (none: an empty mapping)."""
+    fields: Mapping[int, str] | None = getattr(message, _CARRIED_ATTRIBUTE, None)
+    return fields if fields is not None else {}
 
 
 def header_value(message: fix.Message, tag: int) -> str | None:

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 import quickfix as fix
 import quickfix44 as fix44  # the generated FIX 4.4 groups (their field order) for 35=AD's groups
 
-from fixsession.messages import body_value, header_value
+from fixsession.messages import body_value, carried, header_value
 from gateway.oms.model import ClOrdID, OrdType, Side, TimeInForce, UnknownCode
 from gateway.oms.session_days import SESSION_START_TAG, parse_session_start
 
@@ -102,11 +102,12 @@ def crack(msg: fix.Message) -> Cracked:
         tag, _, value = part.partition("=")
         if tag not in out:
             out[tag] = value
-    if _DATA_TAGS.isdisjoint(out):
-        return out
-    slow = {str(tag): v for tag in _HEADER_TAGS if (v := header_value(msg, tag)) is not None}
-    slow.update((str(tag), v) for tag in _BODY_TAGS if (v := body_value(msg, tag)) is not None)
-    return slow
+    if not _DATA_TAGS.isdisjoint(out):
+        out = {str(tag): v for tag in _HEADER_TAGS if (v := header_value(msg, tag)) is not None}
+        out.update((str(tag), v) for tag in _BODY_TAGS if (v := body_value(msg, tag)) is not None)
+    for number, value in carried(msg).items():  # the session start the engine thread attached (session_days)
+        out.setdefault(str(number), value)
+    return out
 
 
 def _fields(msg: fix.Message | Cracked) -> Cracked:

@@ -4,6 +4,7 @@ the reject audit's filter on outbound application messages (MsgType from the wir
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -13,10 +14,12 @@ import quickfix as fix
 from audit.events import AuditEvent
 from fixsession.application import SafeApplication
 from fixsession.message_log import LoggingApplication, MessageLog, StoreScrubber
-from fixsession.messages import header_value, msg_type
+from fixsession.messages import carry, header_value, msg_type, session_key
 from fixsession.rejects import business_reject
 from gateway.oms.audit_spool import watch_rejects
+from gateway.oms.fix_codec import crack
 from gateway.oms.session_days import (
+    NO_SESSION_START,
     SESSION_START_TAG,
     StoreClock,
     message_session_start,
@@ -39,30 +42,36 @@ def _write_store(directory: Path, session: str, text: str, mtime_ns: int) -> Non
     os.utime(path, ns=(mtime_ns, mtime_ns))
 
 
-class _Bridge:
-    """Stands in for the hand-off to the event loop: keeps what was submitted."""
+class _Collect(SafeApplication):
+    """The gateway's client application as far as the stamp goes: inbound messages through the real bridge."""
 
     def __init__(self) -> None:
-        self.submitted: list[tuple[str, fix.Message]] = []
+        super().__init__("gateway", asyncio.get_running_loop())
+        self.got: list[tuple[str, fix.Message]] = []
 
-    def pending(self, key: str) -> int:
-        return 0
-
-    def submit(self, session_id: fix.SessionID, message: fix.Message, key: str) -> None:
-        self.submitted.append((key, message))
+    async def handle_app_message(self, session_id: fix.SessionID, message: fix.Message) -> None:
+        self.got.append((session_key(session_id), message))
 
 
-def _stamped_app(tmp_path: Path) -> tuple[SafeApplication, StoreClock, _Bridge]:
-    app = SafeApplication("gateway")
-    bridge = _Bridge()
-    app.bridge = bridge  # type: ignore[assignment]
+def _stamped_app(tmp_path: Path) -> tuple[_Collect, StoreClock]:
+    app = _Collect()
     clock = StoreClock(tmp_path)
     stamp_session_start(app, clock)
-    return app, clock, bridge
+    return app, clock
 
 
-def _stamps(bridge: _Bridge) -> list[str | None]:
-    return [header_value(message, SESSION_START_TAG) for _, message in bridge.submitted]
+async def _stamps(app: _Collect) -> list[str | None]:
+    """The start each message handed to the loop carries, as the order path reads it (``crack``), after checking
+    that ``message_session_start`` reads the same and that nothing was written into the message itself."""
+    assert app.bridge is not None
+    await app.bridge.join()
+    out: list[str | None] = []
+    for _, message in app.got:
+        value = crack(message).get(str(SESSION_START_TAG))
+        assert header_value(message, SESSION_START_TAG) is None
+        assert message_session_start(message) == (parse_session_start(value) if value else NO_SESSION_START)
+        out.append(value)
+    return out
 
 
 def _logon() -> fix.Message:
@@ -70,26 +79,26 @@ def _logon() -> fix.Message:
                        "141=Y\x0110=000\x01", False)
 
 
-def test_each_inbound_message_carries_its_stores_start(tmp_path: Path) -> None:
-    app, clock, bridge = _stamped_app(tmp_path)
+async def test_each_inbound_message_carries_its_stores_start(tmp_path: Path) -> None:
+    app, clock = _stamped_app(tmp_path)
     app.on_app_in(_new_order(), SID)  # no store yet: no stamp, the message still goes on
-    assert _stamps(bridge) == [None]
+    assert await _stamps(app) == [None]
 
     _write_store(tmp_path, "CLIENT1", "20261202-00:00:00  \n", 1_000_000_000)
     _write_store(tmp_path, "CLIENT2", "20261202-09:30:05  \n", 1_000_000_000)
     app.on_app_in(_new_order(), SID)
     app.on_app_in(_new_order(), SID)
     app.on_app_in(_new_order(), OTHER)  # another session's own store
-    assert _stamps(bridge)[1:] == ["20261202-00:00:00", "20261202-00:00:00", "20261202-09:30:05"]
-    assert [key for key, _ in bridge.submitted[1:]] == ["FIX.4.4:BROKER->CLIENT1"] * 2 + ["FIX.4.4:BROKER->CLIENT2"]
-    assert message_session_start(bridge.submitted[1][1]) == parse_session_start("20261202-00:00:00")
+    assert (await _stamps(app))[1:] == ["20261202-00:00:00", "20261202-00:00:00", "20261202-09:30:05"]
+    assert [key for key, _ in app.got[1:]] == ["FIX.4.4:BROKER->CLIENT1"] * 2 + ["FIX.4.4:BROKER->CLIENT2"]
+    assert message_session_start(app.got[1][1]) == parse_session_start("20261202-00:00:00")
     assert clock.session_start(OTHER) == parse_session_start("20261202-09:30:05")
 
 
-def test_a_store_reset_is_seen_at_the_logon_that_follows_it(tmp_path: Path) -> None:
+async def test_a_store_reset_is_seen_at_the_logon_that_follows_it(tmp_path: Path) -> None:
     """Every way QuickFIX resets a store is followed by an inbound Logon before the next application message
     (141=Y and ResetOnLogon reset before ``fromAdmin`` sees the Logon); the stamp reads the store again there."""
-    app, clock, bridge = _stamped_app(tmp_path)
+    app, clock = _stamped_app(tmp_path)
     _write_store(tmp_path, "CLIENT1", "20261202-00:00:00  \n", 1_000_000_000)
     app.on_app_in(_new_order(), SID)
     # a Logon with 141=Y: QuickFIX has reset the store before the Logon reaches the application
@@ -106,21 +115,22 @@ def test_a_store_reset_is_seen_at_the_logon_that_follows_it(tmp_path: Path) -> N
     _write_store(tmp_path, "CLIENT1", "20261203-10:00:00  \n", 4_000_000_000)
     app.on_logon(SID)
     app.on_app_in(_new_order(), SID)
-    assert _stamps(bridge) == ["20261202-00:00:00", "20261202-14:00:00", "20261203-00:00:00", "20261203-10:00:00"]
+    assert await _stamps(app) == ["20261202-00:00:00", "20261202-14:00:00", "20261203-00:00:00",
+                                  "20261203-10:00:00"]
     # the store gone (between a reset's delete and rewrite): nothing stamped rather than a stale start
     (tmp_path / "FIX.4.4-BROKER-CLIENT1.session").unlink()
     app.on_logout(SID)
     assert clock.current_tag(SID, "FIX.4.4:BROKER->CLIENT1") is None and clock.session_start(SID) is None
 
 
-def test_within_a_logon_the_store_is_not_read_per_message(tmp_path: Path) -> None:
+async def test_within_a_logon_the_store_is_not_read_per_message(tmp_path: Path) -> None:
     """The point of ADR 056: no ``stat`` per application message; the start read at the logon is kept."""
-    app, _, bridge = _stamped_app(tmp_path)
+    app, _ = _stamped_app(tmp_path)
     _write_store(tmp_path, "CLIENT1", "20261202-00:00:00  \n", 1_000_000_000)
     app.on_app_in(_new_order(), SID)
     (tmp_path / "FIX.4.4-BROKER-CLIENT1.session").unlink()  # would make a read return None
     app.on_app_in(_new_order(), SID)
-    assert _stamps(bridge) == ["20261202-00:00:00", "20261202-00:00:00"]
+    assert await _stamps(app) == ["20261202-00:00:00", "20261202-00:00:00"]
 
 
 def _watched() -> tuple[SafeApplication, list[AuditEvent]]:
@@ -201,3 +211,16 @@ def test_msg_type_is_the_headers_from_the_wire_text() -> None:
     without_begin = fix.Message()
     without_begin.getHeader().setField(35, "0")
     assert msg_type(without_begin) == "0"
+
+
+def test_the_carried_start_is_read_on_both_of_cracks_paths() -> None:
+    """``crack`` reads a message with a length-prefixed data field through the binding, field by field: the start
+    the engine thread attached is there too."""
+    plain, with_data = _new_order(), _new_order()
+    with_data.setField(95, "3")
+    with_data.setField(96, "a\x01b")  # data that may hold SOH: the slow path
+    for message in (plain, with_data):
+        carry(message, {SESSION_START_TAG: "20261202-00:00:00"})
+        fields = crack(message)
+        assert fields[str(SESSION_START_TAG)] == "20261202-00:00:00" and fields["11"] == "C1"
+        assert message_session_start(message) == parse_session_start("20261202-00:00:00")
