@@ -232,7 +232,7 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         """``fromApp`` with the message's MsgType and its session's ``session_key`` already read (by
         ``fixsession.message_log``'s wrapper)."""
         try:
-            self._inbound_app(message, session_id, kind or None, key)
+            self._inbound_app(message, session_id, kind, key)
         except BaseException:
             self._failed("fromApp", session_id)
 

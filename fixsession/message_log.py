@@ -220,8 +220,9 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
             count_message(self.inner, "out" if direction == "OUT" else "in", message)
             return None
 
-    def _write(self, session_id: fix.SessionID, direction: str, raw: str, key: str | None = None) -> str:
-        kind = wire_msg_type(raw)
+    def _write(self, session_id: fix.SessionID, direction: str, raw: str, key: str | None = None,
+               kind: str | None = None) -> str:
+        kind = wire_msg_type(raw) if kind is None else kind
         self._counted[direction].count(kind)  # h11-observability
         if self.messages is None:
             return kind
@@ -271,10 +272,15 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
         # a SafeApplication is given the text read for the log (one read of the message, not three); the text is
         # read again only when it changed the message (a resent market data message made a gap fill)
         raw = self._text(message, "OUT")
-        if raw is None or typed(message, sessionID, wire_msg_type(raw), raw):
+        if raw is None:  # unreadable (never seen): the application still sees it, the log tries once more
+            self.inner.toApp(message, sessionID)
+            self._log(sessionID, "OUT", message)
+            return
+        kind = wire_msg_type(raw)
+        if typed(message, sessionID, kind, raw):
             self._log(sessionID, "OUT", message)
         else:
-            self._write(sessionID, "OUT", raw)
+            self._write(sessionID, "OUT", raw, kind=kind)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         hold_thread_state()

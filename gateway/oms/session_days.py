@@ -16,7 +16,6 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from types import MappingProxyType
 from typing import Literal
 
 import quickfix as fix
@@ -96,7 +95,7 @@ class StoreClock:
     """Reads the creation time of a session's QuickFIX FileStore (``<store_dir>/<Begin>-<Sender>-<Target>.session``,
     written when the store is created or reset; the Python binding does not expose ``getCreationTime``).
 
-    ``session_start``/``session_start_tag`` read the file (one ``stat`` while it is unchanged: the start and its
+    ``session_start`` reads the file (one ``stat`` while it is unchanged: the start and its
     tag value are cached per file and modification time). ``current_tag`` is the hot path, once per inbound
     application message: the value read once and kept until ``forget``, which ``stamp_session_start`` calls on
     every inbound admin message and every logon and logout, the moments after which QuickFIX can have reset the
@@ -136,13 +135,9 @@ class StoreClock:
         read = self._read(session_id)
         return read[1] if read is not None else None
 
-    def session_start_tag(self, session_id: fix.SessionID) -> str | None:
-        """The store's creation time as ``SESSION_START_TAG``'s value (None: no store file yet)."""
-        read = self._read(session_id)
-        return read[2] if read is not None else None
-
     def current_tag(self, session_id: fix.SessionID, key: str) -> str | None:
-        """``session_start_tag`` as of the last ``forget`` of the session ``key`` (its ``session_key``)."""
+        """The store's creation time as ``SESSION_START_TAG``'s value (None: no store file yet), as of the last
+        ``forget`` of the session ``key`` (its ``session_key``)."""
         tag = self._current.get(key)
         if tag is None:
             read = self._read(session_id, key)
@@ -196,16 +191,9 @@ def stamp_session_start(app: SafeApplication, clock: StoreClock) -> None:
         clock.forget(session_key(session_id))
         logged_out(session_id)
 
-    stamps: dict[str, Mapping[int, str]] = {}  # tag value -> the fields carried (one mapping per session day)
-
     def stamp(message: fix.Message, session_id: fix.SessionID, key: str) -> Mapping[int, str] | None:
         start = clock.current_tag(session_id, key)
-        if start is None:
-            return None
-        fields = stamps.get(start)
-        if fields is None:
-            fields = stamps[start] = MappingProxyType({SESSION_START_TAG: start})
-        return fields
+        return {SESSION_START_TAG: start} if start is not None else None
 
     app.on_admin_in = on_admin_in  # type: ignore[method-assign]
     app.on_logon = on_logon  # type: ignore[method-assign]
