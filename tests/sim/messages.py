@@ -35,7 +35,7 @@ class Policy:
 
 
 class Ids:
-    """Deterministic identifiers (production's ``store.new_id`` reads the clock and os.urandom)."""
+    """Deterministic identifiers (production's ``store.new_id`` reads the clock and a per-process counter)."""
 
     def __init__(self) -> None:
         self.count = 0
