@@ -14,7 +14,7 @@ import quickfix44 as fix44
 from exchange.client_orders import ChangeRequest, OrderRequest
 from exchange.market_data import MdEntry, MdReject
 from exchange.reports import CancelReject, ExecReport
-from fixsession.messages import msg_type
+from fixsession.messages import msg_type, wire_text
 
 
 class Malformed(Exception):
@@ -105,7 +105,7 @@ def crack(message: fix.Message | _Cracked) -> fix.Message | _Cracked:
     if isinstance(message, _Cracked):
         return message
     fields: dict[str, str] = {}
-    for part in str(message.toString()).split("\x01"):
+    for part in wire_text(message).split("\x01"):
         tag, _, value = part.partition("=")
         if tag not in fields:
             fields[tag] = value

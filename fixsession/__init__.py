@@ -27,7 +27,8 @@ Public API::
         # engine-thread hooks (quick, may not block): check_logon(logon, sid) -> reason | None,
         # on_create/on_logon/on_logout(sid), on_logon_refused(sid, reason),
         # on_admin_in/on_admin_out(msg, sid), on_app_out(msg, sid, kind=None) (read, do not change),
-        # on_app_in(msg, sid, key=None) (default: inbound_stamp(msg, sid, key) if set, then to the loop)
+        # on_app_in(msg, sid, key=None, text=None) (default: inbound_stamp(msg, sid, key) if set, then to
+        # the loop; the loop's copy keeps text)
         # from_app_typed / to_app_typed: fromApp/toApp given what the message log's wrapper read already
         async handle_app_message(sid, msg)              # event loop, per-session order, private copy
         send(sid, msg) -> bool                          # thread-safe; False if no such session
@@ -43,7 +44,8 @@ Public API::
     resend_span(begin, end, next_sender_seq) -> (begin, last)
 
     # fixsession.bridge
-    InboundBridge(loop, handler, name="fix").submit(sid, msg) -> bool ; await .join() ; .pending(key) -> int
+    InboundBridge(loop, handler, name="fix").submit(sid, msg, key=None, extra=None, text=None) -> bool
+        await .join() ; .pending(key) -> int
 
     # fixsession.rejects
     business_reject(ref, reason, text, ref_id=None) ; unsupported_message_type(ref)
@@ -52,6 +54,8 @@ Public API::
     session_key(sid) -> "FIX.4.4:SENDER->TARGET" ; msg_type(msg) ; msg_seq_num(msg)
     header_value(msg, tag) ; body_value(msg, tag) ; printable(msg)
     copy_session_id(sid)                                # owned copy; keeps its session_key (no binding call)
+    carry(msg, fields) ; carried(msg)                   # fields an owned copy carries beside its own
+    keep_text(msg, text) ; wire_text(msg)               # the wire text a copy keeps (msg_type, crack read it)
 
 Rules of the 1.15.1 bindings (see ``fixsession.application``): a C++ exception anywhere --
 raised from a callback or thrown by a call into QuickFIX -- aborts the process. Use the helpers

@@ -144,10 +144,12 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         """The sending thread: an outbound application message (``kind``: its MsgType when already read). Read it,
         do not change it: the message log has taken its text already."""
 
-    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None) -> None:
+    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None,
+                  text: str | None = None) -> None:
         """Engine thread: an inbound application message passed session validation (``key``: its session's
-        ``session_key`` when already built). Default: stamp it (``inbound_stamp``) and copy it to the event loop
-        (``handle_app_message``), keeping session order."""
+        ``session_key`` when already built; ``text``: its wire text when already read). Default: stamp it
+        (``inbound_stamp``) and copy it to the event loop (``handle_app_message``), keeping session order; the
+        copy keeps ``text``, so the loop reads it without a call into the binding."""
         if self.bridge is None:
             log.warning("fix.app_message_dropped", app=self.name, session=session_key(session_id),
                         reason="no event loop attached", msg_type=msg_type(message))
@@ -158,7 +160,7 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             self._refuse_app(message, session_id, Decision(Verdict.REJECT, text, True))
             return
         extra = self.inbound_stamp(message, session_id, key) if self.inbound_stamp is not None else None
-        self.bridge.submit(session_id, message, key, extra)
+        self.bridge.submit(session_id, message, key, extra, text)
 
     def on_throttled(self, session_id: fix.SessionID, message_type: str, decision: Decision) -> None:
         """Engine thread: the first message of a throttling episode was refused (audit it here)."""
@@ -228,11 +230,12 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         except BaseException:
             self._failed("fromApp", sessionID)
 
-    def from_app_typed(self, message: fix.Message, session_id: fix.SessionID, kind: str, key: str) -> None:
-        """``fromApp`` with the message's MsgType and its session's ``session_key`` already read (by
-        ``fixsession.message_log``'s wrapper)."""
+    def from_app_typed(self, message: fix.Message, session_id: fix.SessionID, kind: str, key: str,
+                       text: str | None = None) -> None:
+        """``fromApp`` with the message's MsgType, its session's ``session_key`` and (optionally) its wire text
+        already read (by ``fixsession.message_log``'s wrapper)."""
         try:
-            self._inbound_app(message, session_id, kind, key)
+            self._inbound_app(message, session_id, kind, key, text)
         except BaseException:
             self._failed("fromApp", session_id)
 
@@ -376,7 +379,7 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
         self.on_admin_out(message, session_id)
 
     def _inbound_app(self, message: fix.Message, session_id: fix.SessionID, kind: str | None = None,
-                     key: str | None = None) -> None:
+                     key: str | None = None, text: str | None = None) -> None:
         if self._refusal(session_id) is not None:
             return  # cannot happen once disconnected; belt and braces
         if self.throttle is not None:  # without one, no MsgType read (the exchange link: 2 per order lifecycle)
@@ -385,7 +388,7 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
             if decision is not None:
                 self._refuse_app(message, session_id, decision)
                 return
-        self.on_app_in(message, session_id, key)
+        self.on_app_in(message, session_id, key, text)
 
     def _created(self, session_id: fix.SessionID) -> None:
         self._mark(session_id)

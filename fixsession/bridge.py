@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import quickfix as fix
 import structlog
 
-from fixsession.messages import carry, copy_session_id, msg_type, session_key
+from fixsession.messages import carry, copy_session_id, keep_text, msg_type, session_key
 
 log = structlog.get_logger(__name__)
 
@@ -70,10 +70,11 @@ class InboundBridge:
 
     # engine thread --------------------------------------------------------------------------
     def submit(self, session_id: fix.SessionID, message: fix.Message, key: str | None = None,
-               extra: Mapping[int, str] | None = None) -> bool:
+               extra: Mapping[int, str] | None = None, text: str | None = None) -> bool:
         """Called on a QuickFIX thread; returns at once. False if the loop is gone (logged). ``key``: the
         session's ``session_key`` when the caller has it already; ``extra``: fields the loop's copy carries
-        beside its own (``fixsession.messages.carried``)."""
+        beside its own (``fixsession.messages.carried``); ``text``: the message's wire text when the caller has
+        read it already (the message log has), kept by the copy (``fixsession.messages.wire_text``)."""
         key = key or session_key(session_id)
         if self.loop.is_closed():
             return self._closed(key, message)
@@ -83,6 +84,8 @@ class InboundBridge:
         copy = fix.Message(message)
         if extra:
             carry(copy, extra)
+        if text is not None:
+            keep_text(copy, text)
         item = (key, owned_id, copy)
         with self._pending_lock:
             self._pending[key] = self._pending.get(key, 0) + 1

@@ -289,11 +289,11 @@ class LoggingApplication(fix.Application):  # type: ignore[misc]
             self._log(sessionID, "IN ", message)
             self.inner.fromApp(message, sessionID)
             return
-        # a SafeApplication is given the MsgType and the session key read here: each call into the binding saved
-        # is one chance fewer for the GIL to change hands with the event loop's thread
+        # a SafeApplication is given the MsgType, the session key and the wire text read here (the loop's copy
+        # keeps the text): each call into the binding saved is one chance fewer for the GIL to change hands
         raw = self._text(message, "IN ")
         if raw is None:
             self.inner.fromApp(message, sessionID)
             return
         key = session_key(sessionID)
-        typed(message, sessionID, self._write(sessionID, "IN ", raw, key), key)
+        typed(message, sessionID, self._write(sessionID, "IN ", raw, key), key, raw)

@@ -26,7 +26,8 @@ import structlog
 
 from fixsession.application import SafeApplication
 from fixsession.engine import Engine
-from fixsession.messages import body_value, msg_type, session_key
+from fixsession.messages import body_value, session_key
+from fixsession.metrics import wire_msg_type
 from fixsession.settings import Endpoint, SessionSpec
 from marketdata.ingestor import Ingestor
 
@@ -102,13 +103,16 @@ class MarketDataFeed(SafeApplication):
         log.warning("marketdata.session_down", session=session_key(session_id))
         self._loop.call_soon_threadsafe(self.logged_on.clear)
 
-    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None) -> None:
-        # Engine thread: take the text and go; decoding happens on the loop (marketdata.fix_md).
-        if msg_type(message) == "Y":
+    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None,
+                  text: str | None = None) -> None:
+        # Engine thread: take the text and go; decoding happens on the loop (marketdata.fix_md). The text the
+        # message log read is used when given: no call into the binding for the common case.
+        raw = text if text is not None else str(message.toString())
+        if wire_msg_type(raw) == "Y":
             self._rejected(session_id, body_value(message, 262) or "", body_value(message, 281) or "",
                            body_value(message, 58) or "")
             return
-        self.ingestor.submit(message.toString())
+        self.ingestor.submit(raw)
 
     def _rejected(self, session_id: fix.SessionID, req_id: str, reason: str, text: str) -> None:
         symbols = self._requests.pop(req_id, ())

@@ -35,13 +35,14 @@ class EchoApplication(SafeApplication):
         with self._seen_lock:
             self._seen_cl_ord_ids.pop(session_key(session_id), None)
 
-    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None) -> None:
+    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None,
+                  text: str | None = None) -> None:
         # Duplicate detection runs on the engine thread, in order with logout, before the hand-off.
         if msg_type(message) == "D" and self._is_resent_duplicate(message, session_id):
             log.info("fix.echo_duplicate_dropped", session=session_key(session_id),
                      cl_ord_id=body_value(message, 11))
             return
-        super().on_app_in(message, session_id, key)
+        super().on_app_in(message, session_id, key, text)
 
     def _is_resent_duplicate(self, message: fix.Message, session_id: fix.SessionID) -> bool:
         cl_ord_id = body_value(message, 11) or ""

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 import quickfix as fix
 import quickfix44 as fix44  # the generated FIX 4.4 groups (their field order) for 35=AD's groups
 
-from fixsession.messages import body_value, carried, header_value
+from fixsession.messages import body_value, carried, header_value, wire_text
 from gateway.oms.model import ClOrdID, OrdType, Side, TimeInForce, UnknownCode
 from gateway.oms.session_days import SESSION_START_TAG, parse_session_start
 
@@ -98,7 +98,7 @@ def crack(msg: fix.Message) -> Cracked:
     before any repeating group of the same tag), from its wire form: one call into QuickFIX instead of an
     ``isSetField`` + ``getField`` pair per field."""
     out: dict[str, str] = {}
-    for part in str(msg.toString()).split("\x01"):
+    for part in wire_text(msg).split("\x01"):
         tag, _, value = part.partition("=")
         if tag not in out:
             out[tag] = value

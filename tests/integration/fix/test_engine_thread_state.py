@@ -34,7 +34,8 @@ class StateProbe(SafeApplication):
     def on_logon(self, session_id: fix.SessionID) -> None:
         self.bridge.loop.call_soon_threadsafe(self.logged_on.set)  # type: ignore[union-attr]
 
-    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None) -> None:
+    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None,
+                  text: str | None = None) -> None:
         self.local.count = getattr(self.local, "count", 0) + 1
         self.seen.append((threading.get_ident(), self.local.count))
         if len(self.seen) == MESSAGES:

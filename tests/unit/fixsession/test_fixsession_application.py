@@ -26,7 +26,8 @@ def message(kind: str, *fields: tuple[int, str], seq: int = 7) -> fix.Message:
 
 
 class Exploding(SafeApplication):
-    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None) -> None:
+    def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None,
+                  text: str | None = None) -> None:
         raise fix.UnsupportedMessageType()  # would abort the process if it reached QuickFIX
 
     def on_admin_in(self, message: fix.Message, session_id: fix.SessionID) -> None:
