@@ -147,17 +147,18 @@ class SafeApplication(fix.Application):  # type: ignore[misc]
     def on_app_in(self, message: fix.Message, session_id: fix.SessionID, key: str | None = None,
                   text: str | None = None) -> None:
         """Engine thread: an inbound application message passed session validation (``key``: its session's
-        ``session_key`` when already built; ``text``: its wire text when already read). Default: stamp it
-        (``inbound_stamp``) and copy it to the event loop (``handle_app_message``), keeping session order; the
-        copy keeps ``text``, so the loop reads it without a call into the binding."""
+        ``session_key`` when already built; ``text``: its wire text when already read, the message unchanged
+        since: hooks here read it, they do not change it). Default: stamp it (``inbound_stamp``) and copy it to
+        the event loop (``handle_app_message``), keeping session order; the copy keeps ``text``, so the loop
+        reads it without a call into the binding."""
         if self.bridge is None:
             log.warning("fix.app_message_dropped", app=self.name, session=session_key(session_id),
                         reason="no event loop attached", msg_type=msg_type(message))
             return
         key = key or session_key(session_id)
         if self.max_pending is not None and self.bridge.pending(key) >= self.max_pending:
-            text = f"throttled: more than {self.max_pending} messages waiting to be processed; message not processed"
-            self._refuse_app(message, session_id, Decision(Verdict.REJECT, text, True))
+            refusal = f"throttled: more than {self.max_pending} messages waiting to be processed; message not processed"
+            self._refuse_app(message, session_id, Decision(Verdict.REJECT, refusal, True))
             return
         extra = self.inbound_stamp(message, session_id, key) if self.inbound_stamp is not None else None
         self.bridge.submit(session_id, message, key, extra, text)
