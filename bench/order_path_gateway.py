@@ -1,6 +1,7 @@
 """CPU per call of the gateway's per-order Python work, in isolation (ADR 030; docs/perf/order-path-gateway.md).
 
-    .venv/bin/python bench/order_path_gateway.py [--n 10000] [--rounds 5] [--only TEXT] [--loopback N [--memory-store]]
+    .venv/bin/python bench/order_path_gateway.py [--n 10000] [--rounds 5] [--only TEXT]
+                                                 [--loopback N [--memory-store] [--polled]]
 
 Prints the median CPU time (``time.process_time``, so it holds on a busy machine better than wall time) of
 each piece a lifecycle (new -> ack -> fill) runs, with how many times a lifecycle runs it; ``--only TEXT`` runs
@@ -12,7 +13,8 @@ for an A/B, run it from each checkout with ``PYTHONPATH=<checkout>`` (alternatin
 acceptor, FileStores in a temp dir) and N NewOrderSingles sent from this thread through the initiator; the
 acceptor's engine thread receives each (``fromApp`` chain, bridge copy) and the loop takes it. Prints the
 process's CPU per message, all threads (``time.process_time``): QuickFIX's send, store, socket and parse, our
-callbacks, the hand-offs.
+callbacks, the hand-offs. ``--polled`` (ADR 057): no engine threads, both connectors driven by ``poll(0)`` from
+the loop's thread, to weigh the GIL hand-offs.
 """
 
 from __future__ import annotations
@@ -136,9 +138,12 @@ def _send_chain_pieces(order: Order) -> list[tuple[str, int, Callable[[], object
     move: Callable[..., object] = getattr(model, "evolve", dataclasses.replace)
     wire_copy = getattr(messages, "InboundMessage", None)  # ADR 037: the copy the loop gets carries its text
     handed = wire_copy(new_order, new_order.toString()) if wire_copy is not None else fix.Message(new_order)
+    keep_text = getattr(messages, "keep_text", None)  # ADR 057: the bridge's copy keeps the log's text
+    if keep_text is not None:
+        keep_text(handed, str(new_order.toString()))
     (directory / "FIX.4.4-BROKER-CLIENT1.session").write_text("20261203-00:00:00  \n")
     stamped = SafeApplication("gateway")
-    stamped.on_app_in = lambda message, session_id: None  # type: ignore[method-assign]
+    stamped.on_app_in = lambda message, session_id, *rest: None  # type: ignore[method-assign]
     stamp_session_start(stamped, StoreClock(directory))
     return [
         ("session-start stamp on an inbound message", 3, lambda: stamped.on_app_in(new_order, sid)),
@@ -152,14 +157,15 @@ def _send_chain_pieces(order: Order) -> list[tuple[str, int, Callable[[], object
     ]
 
 
-def loopback(count: int, rounds: int, memory_store: bool = False) -> None:
+def loopback(count: int, rounds: int, memory_store: bool = False, polled: bool = False) -> None:
     """CPU per application message through two engines in this process (see the module docstring).
     ``memory_store``: QuickFIX's MemoryStore instead of the FileStore, to weigh the FileStore (nothing
-    survives a restart with it: never a setting of ours)."""
+    survives a restart with it: never a setting of ours). ``polled`` (ADR 057): no engine threads; this thread
+    drives both connectors with ``poll(0)``, so the GIL never changes hands."""
     if memory_store:
         fix.FileStoreFactory = lambda settings: fix.MemoryStoreFactory()  # this process only
     from brokerage.services import free_port
-    from fixsession.engine import Engine
+    from fixsession.engine import Engine, ensure_port_free
     from fixsession.settings import Endpoint, SessionSpec
 
     class Sink(SafeApplication):
@@ -186,9 +192,22 @@ def loopback(count: int, rounds: int, memory_store: bool = False) -> None:
                           acceptor_app)
         initiator = Engine(Endpoint("member", "initiator", directory, port, reconnect_seconds=1),
                            [SessionSpec("MEMBER", "VENUE")], initiator_app)
-        acceptor.start()
-        initiator.start()
+        if polled:
+            ensure_port_free(port)
+
+            def pump() -> None:
+                acceptor.connector.poll(0.0)
+                initiator.connector.poll(0.0)
+        else:
+            acceptor.start()
+            initiator.start()
+
+            def pump() -> None:
+                pass
         try:
+            while polled and not (acceptor_app.logged_on.is_set() and initiator_app.logged_on.is_set()):
+                pump()
+                await asyncio.sleep(0.001)
             await asyncio.gather(acceptor_app.logged_on.wait(), initiator_app.logged_on.wait())
             sid = fix.SessionID("FIX.4.4", "MEMBER", "VENUE")
             body = [(11, "C1"), (1, "ACC"), (55, "AAPL"), (54, "1"), (60, "20261203-10:00:00.000"), (38, "1"),
@@ -201,16 +220,21 @@ def loopback(count: int, rounds: int, memory_store: bool = False) -> None:
                 for number in range(count):
                     SafeApplication.send(sid, build_message("D", body))
                     if number % 50 == 49:  # a window, as the gateway's sends come in bursts per batch
+                        pump()
                         await asyncio.sleep(0)
+                while polled and not acceptor_app.reached.is_set():
+                    pump()
+                    await asyncio.sleep(0)
                 await acceptor_app.reached.wait()
                 per_message.append((time.process_time() - started) / count * 1e6)
-            store = "MemoryStore" if memory_store else "FileStore"
+            store = ("MemoryStore" if memory_store else "FileStore") + (", polled" if polled else "")
             rounds_text = ", ".join(f"{x:.1f}" for x in per_message)
             print(f"{f'QuickFIX loopback ({store}): one NewOrderSingle out and in':50s} "
                   f"{statistics.median(per_message):8.2f} µs CPU per message, all threads (rounds: {rounds_text})")
         finally:
-            initiator.stop(force=True)
-            acceptor.stop(force=True)
+            if not polled:  # polled connectors were never started (and a polled acceptor keeps its port: ADR 057)
+                initiator.stop(force=True)
+                acceptor.stop(force=True)
             shutil.rmtree(directory, ignore_errors=True)
 
     asyncio.run(run())
@@ -223,8 +247,10 @@ if __name__ == "__main__":
     parser.add_argument("--only", default="", help="only the pieces whose name holds this text (e.g. under callgrind)")
     parser.add_argument("--loopback", type=int, default=0, help="only the two-engine loopback, this many messages")
     parser.add_argument("--memory-store", action="store_true", help="the loopback with QuickFIX's MemoryStore")
+    parser.add_argument("--polled", action="store_true",
+                        help="the loopback with both connectors polled from this thread (no engine threads)")
     args = parser.parse_args()
     if args.loopback:
-        loopback(args.loopback, args.rounds, args.memory_store)
+        loopback(args.loopback, args.rounds, args.memory_store, args.polled)
     else:
         main(args.n, args.rounds, args.only)
