@@ -145,8 +145,14 @@ def _send_chain_pieces(order: Order) -> list[tuple[str, int, Callable[[], object
     stamped = SafeApplication("gateway")
     stamped.on_app_in = lambda message, session_id, *rest: None  # type: ignore[method-assign]
     stamp_session_start(stamped, StoreClock(directory))
+    hook: Callable[..., object] | None = getattr(stamped, "inbound_stamp", None)  # ADR 056 (earlier: on_app_in)
+
+    def stamp_one() -> object:
+        if hook is not None:
+            return hook(new_order, sid, "FIX.4.4:BROKER->CLIENT1")
+        return stamped.on_app_in(new_order, sid)
     return [
-        ("session-start stamp on an inbound message", 3, lambda: stamped.on_app_in(new_order, sid)),
+        ("session-start stamp on an inbound message", 3, stamp_one),
         ("toApp chain: one outbound report", 4, lambda: out_chain.toApp(report, sid)),
         ("fromApp chain + bridge copy: one inbound order", 3, from_app),
         ("crack (gateway, a copy as handed over)", 3, lambda: crack(handed)),
