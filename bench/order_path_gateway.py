@@ -150,7 +150,8 @@ def _send_chain_pieces(order: Order) -> list[tuple[str, int, Callable[[], object
     def stamp_one() -> object:
         if hook is not None:
             return hook(new_order, sid, "FIX.4.4:BROKER->CLIENT1")
-        return stamped.on_app_in(new_order, sid)
+        stamped.on_app_in(new_order, sid)
+        return None
     return [
         ("session-start stamp on an inbound message", 3, stamp_one),
         ("toApp chain: one outbound report", 4, lambda: out_chain.toApp(report, sid)),
