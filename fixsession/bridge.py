@@ -6,9 +6,10 @@ one per message. On the loop each session has its own lane (a deque) and one con
 ``async`` handler that awaits (a database transaction, say) still sees a session's messages one after
 the other while different sessions proceed concurrently; arrival order holds (the inbox and each lane
 are FIFO). The SessionID a handler gets carries its session's key (``fixsession.messages.copy_session_id``),
-so reading it on the loop needs no call into the binding. The message's wire text is not kept that way: reading
-it on the engine thread costs more than twice on the loop (each call into the binding on an engine thread can
-leave that thread waiting for the loop to give the GIL back; docs/perf/order-path-cpu.md).
+and the message the wire text its caller had already read (``submit``'s ``text``: the message log's read,
+ADR 057), so reading either on the loop needs no call into the binding. The text is never read here for that:
+a call into the binding on an engine thread can leave that thread waiting for the loop to give the GIL back
+(docs/perf/order-path-cpu.md).
 """
 
 from __future__ import annotations
