@@ -51,7 +51,7 @@ Public API::
     business_reject(ref, reason, text, ref_id=None) ; unsupported_message_type(ref)
     session_reject(ref, reason, text, ref_tag=None) ; logout(text=None)
     # fixsession.messages
-    session_key(sid) -> "FIX.4.4:SENDER->TARGET" ; msg_type(msg) ; msg_seq_num(msg)
+    session_key(sid) -> "FIX.4.4:SENDER->TARGET" ; msg_type(msg) ; wire_msg_type(text) ; msg_seq_num(msg)
     header_value(msg, tag) ; body_value(msg, tag) ; printable(msg)
     copy_session_id(sid)                                # owned copy; keeps its session_key (no binding call)
     carry(msg, fields) ; carried(msg)                   # fields an owned copy carries beside its own

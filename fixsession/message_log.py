@@ -31,8 +31,8 @@ from pathlib import Path
 import quickfix as fix
 import structlog
 
-from fixsession.messages import session_key
-from fixsession.metrics import MessageCounter, count_message, wire_msg_type
+from fixsession.messages import session_key, wire_msg_type
+from fixsession.metrics import MessageCounter, count_message
 from fixsession.threads import hold_thread_state
 
 log = structlog.get_logger(__name__)

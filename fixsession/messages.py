@@ -75,16 +75,25 @@ def body_value(message: fix.Message, tag: int) -> str | None:
     return str(message.getField(tag)) if message.isSetField(tag) else None
 
 
-def msg_type(message: fix.Message) -> str:
-    """MsgType (35), "" when unset. Read from the wire text: one ``toString`` costs less than the header
-    look-up's three calls into the binding (1.8 vs 3.3 µs for an ExecutionReport). QuickFIX writes 35 right
-    after BeginString (8) and BodyLength (9), so a "35=" further on (a body field, data) is not it."""
-    raw = wire_text(message)
+def wire_msg_type(raw: str) -> str:
+    """MsgType (35) of a message's wire text, "" when it has none. QuickFIX writes 35 right after BeginString (8)
+    and BodyLength (9), so a "35=" further on (a body field, data) is not it; a text may also start with it
+    (an unframed message)."""
+    if raw.startswith("35="):
+        end = raw.find(SOH)
+        return raw[3:end if end >= 0 else len(raw)]
     at = raw.find("\x0135=")
     if at < 0 or raw.count(SOH, 0, at) > 1:
         return ""
     end = raw.find(SOH, at + 4)
     return raw[at + 4:end if end >= 0 else len(raw)]
+
+
+def msg_type(message: fix.Message) -> str:
+    """MsgType (35), "" when unset, from the wire text (``wire_text``: kept by an inbound copy, else one
+    ``toString``, which costs less than the header look-up's three calls into the binding: 1.8 vs 3.3 µs for
+    an ExecutionReport)."""
+    return wire_msg_type(wire_text(message))
 
 
 def msg_seq_num(message: fix.Message) -> int | None:

@@ -19,8 +19,7 @@ from prometheus_client.registry import Collector
 
 from fixsession.messages import msg_type
 
-__all__ = ["FIX_MESSAGES", "RESEND_REQUESTS", "FixSessionsCollector", "MessageCounter", "count_kind", "count_message",
-           "wire_msg_type"]
+__all__ = ["FIX_MESSAGES", "RESEND_REQUESTS", "FixSessionsCollector", "MessageCounter", "count_kind", "count_message"]
 
 # Session and application messages of FIX 4.4 this system speaks (anything else counts as "other").
 KNOWN_TYPES = frozenset({
@@ -42,16 +41,6 @@ def count_message(app: object, direction: str, message: fix.Message) -> None:
     """Count one message (engine thread); never raises (it runs inside QuickFIX callbacks)."""
     with contextlib.suppress(Exception):  # metrics must never reach C++
         count_kind(app, direction, msg_type(message))
-
-
-def wire_msg_type(raw: str) -> str:
-    """MsgType (35) of a message's wire text ("" if it has none): the third field of a framed message, found
-    without a call into the binding."""
-    start = raw.find("\x0135=")
-    if start < 0:
-        return raw[3:raw.find("\x01")] if raw.startswith("35=") else ""
-    end = raw.find("\x01", start + 4)
-    return raw[start + 4:end if end >= 0 else len(raw)]
 
 
 def count_kind(app: object, direction: str, kind: str) -> None:

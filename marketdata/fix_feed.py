@@ -26,8 +26,7 @@ import structlog
 
 from fixsession.application import SafeApplication
 from fixsession.engine import Engine
-from fixsession.messages import body_value, session_key
-from fixsession.metrics import wire_msg_type
+from fixsession.messages import body_value, session_key, wire_msg_type
 from fixsession.settings import Endpoint, SessionSpec
 from marketdata.ingestor import Ingestor
 

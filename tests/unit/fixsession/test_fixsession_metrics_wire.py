@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import quickfix as fix
 
-from fixsession.metrics import wire_msg_type
+from fixsession.messages import wire_msg_type
 
 
 def test_the_msg_type_of_framed_and_unframed_text() -> None:
