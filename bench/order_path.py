@@ -370,6 +370,14 @@ class QueueSampler:
         return "; ".join(parts) or "none"
 
 
+async def idle_rates(groups: dict[str, list[int]], seconds: float) -> dict[str, float]:
+    """Each process group's CPU seconds per second while no order flows (what the run's figures net out)."""
+    start, at = tree_cpu(groups, CLIENT), time.perf_counter()
+    await asyncio.sleep(seconds)
+    end, span = tree_cpu(groups, CLIENT), time.perf_counter() - at
+    return {name: (end[name] - start[name]) / span for name in groups}
+
+
 def pgbench_init(services: LocalServices) -> tuple[list[str], dict[str, str]]:
     pg = services.postgres
     assert pg is not None
@@ -540,12 +548,18 @@ async def main(args: argparse.Namespace) -> None:
         print(f"order path: {args.sessions} sessions, {len(SYMBOLS)} symbols, IOC limit orders of 1 share, "
               f"PostgreSQL fsync on, {os.cpu_count()} CPUs shared, {args.shards} gateway shard(s), "
               f"load average {os.getloadavg()[0]:.1f}")
-        idle_from, idle_at = tree_cpu(groups, CLIENT), time.perf_counter()
-        await asyncio.sleep(args.idle_seconds)
-        idle_to, idle_span = tree_cpu(groups, CLIENT), time.perf_counter() - idle_at
-        idle = {name: (idle_to[name] - idle_from[name]) / idle_span for name in groups}
+        idle = await idle_rates(groups, args.idle_seconds)
         print("idle CPU ms per second (background: timers, marks, checkpointer, autovacuum): " + ", ".join(
             f"{name} {1000 * rate:.1f}" for name, rate in idle.items()))
+        if metrics_port is not None:
+            # every run reads the gateway's /metrics 4 times a second (QueueSampler); Prometheus reads it every
+            # 15 s. Measured idle with the same reads, so the net figures leave the bench's own reads out.
+            idle_sampler = QueueSampler(sessions, metrics_port)
+            idle_sampling = asyncio.create_task(idle_sampler.run())
+            idle = await idle_rates(groups, args.idle_seconds)
+            idle_sampling.cancel()
+            print("  the same with the bench's /metrics reads (subtracted below as idle): " + ", ".join(
+                f"{name} {1000 * rate:.1f}" for name, rate in idle.items()))
         median = statistics.median
 
         def per_order(before: dict[str, float], after: dict[str, float], elapsed: float,
