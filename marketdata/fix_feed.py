@@ -26,7 +26,7 @@ import structlog
 
 from fixsession.application import SafeApplication
 from fixsession.engine import Engine
-from fixsession.messages import body_value, session_key, wire_msg_type
+from fixsession.messages import body_value, session_key, wire_msg_type, wire_text
 from fixsession.settings import Endpoint, SessionSpec
 from marketdata.ingestor import Ingestor
 
@@ -106,7 +106,7 @@ class MarketDataFeed(SafeApplication):
                   text: str | None = None) -> None:
         # Engine thread: take the text and go; decoding happens on the loop (marketdata.fix_md). The text the
         # message log read is used when given: no call into the binding for the common case.
-        raw = text if text is not None else str(message.toString())
+        raw = text if text is not None else wire_text(message)
         if wire_msg_type(raw) == "Y":
             self._rejected(session_id, body_value(message, 262) or "", body_value(message, 281) or "",
                            body_value(message, 58) or "")
